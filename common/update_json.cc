@@ -1,0 +1,236 @@
+#include "common/update_json.h"
+
+#include <cmath>
+#include <cstdint>
+
+namespace agentstream {
+
+using agentstream::v1::Update;
+
+nlohmann::json ValueToJson(const google::protobuf::Value& v) {
+  switch (v.kind_case()) {
+    case google::protobuf::Value::kNullValue:
+    case google::protobuf::Value::KIND_NOT_SET:
+      return nullptr;
+    case google::protobuf::Value::kNumberValue: {
+      // Struct numbers are doubles; print whole numbers as integers.
+      const double d = v.number_value();
+      if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9.0e15) {
+        return static_cast<int64_t>(d);
+      }
+      if (!std::isfinite(d)) return nullptr;
+      return d;
+    }
+    case google::protobuf::Value::kStringValue:
+      return v.string_value();
+    case google::protobuf::Value::kBoolValue:
+      return v.bool_value();
+    case google::protobuf::Value::kStructValue:
+      return StructToJson(v.struct_value());
+    case google::protobuf::Value::kListValue: {
+      nlohmann::json arr = nlohmann::json::array();
+      for (const auto& item : v.list_value().values()) {
+        arr.push_back(ValueToJson(item));
+      }
+      return arr;
+    }
+  }
+  return nullptr;
+}
+
+nlohmann::json StructToJson(const google::protobuf::Struct& s) {
+  nlohmann::json obj = nlohmann::json::object();
+  for (const auto& [key, value] : s.fields()) obj[key] = ValueToJson(value);
+  return obj;
+}
+
+google::protobuf::Value JsonToValue(const nlohmann::json& j) {
+  google::protobuf::Value v;
+  switch (j.type()) {
+    case nlohmann::json::value_t::null:
+    case nlohmann::json::value_t::discarded:
+      v.set_null_value(google::protobuf::NULL_VALUE);
+      break;
+    case nlohmann::json::value_t::boolean:
+      v.set_bool_value(j.get<bool>());
+      break;
+    case nlohmann::json::value_t::number_integer:
+    case nlohmann::json::value_t::number_unsigned:
+    case nlohmann::json::value_t::number_float:
+      v.set_number_value(j.get<double>());
+      break;
+    case nlohmann::json::value_t::string:
+      v.set_string_value(j.get<std::string>());
+      break;
+    case nlohmann::json::value_t::object:
+      *v.mutable_struct_value() = JsonToStruct(j);
+      break;
+    case nlohmann::json::value_t::array: {
+      auto* list = v.mutable_list_value();
+      for (const auto& item : j) *list->add_values() = JsonToValue(item);
+      break;
+    }
+    case nlohmann::json::value_t::binary:
+      v.set_null_value(google::protobuf::NULL_VALUE);
+      break;
+  }
+  return v;
+}
+
+google::protobuf::Struct JsonToStruct(const nlohmann::json& j) {
+  google::protobuf::Struct s;
+  if (!j.is_object()) return s;
+  for (const auto& [key, value] : j.items()) {
+    (*s.mutable_fields())[key] = JsonToValue(value);
+  }
+  return s;
+}
+
+std::string RunStatusName(agentstream::v1::RunStatus status) {
+  switch (status) {
+    case agentstream::v1::RUN_STATUS_ANALYZING:
+      return "analyzing";
+    case agentstream::v1::RUN_STATUS_DELEGATING:
+      return "delegating";
+    case agentstream::v1::RUN_STATUS_SYNTHESIZING:
+      return "synthesizing";
+    case agentstream::v1::RUN_STATUS_COMPLETE:
+      return "complete";
+    case agentstream::v1::RUN_STATUS_CANCELLED:
+      return "cancelled";
+    case agentstream::v1::RUN_STATUS_FAILED:
+      return "failed";
+    default:
+      return "unspecified";
+  }
+}
+
+std::string OutcomeName(agentstream::v1::Outcome outcome) {
+  switch (outcome) {
+    case agentstream::v1::OUTCOME_OK:
+      return "ok";
+    case agentstream::v1::OUTCOME_FAILED:
+      return "failed";
+    case agentstream::v1::OUTCOME_TIMED_OUT:
+      return "timed_out";
+    case agentstream::v1::OUTCOME_CANCELLED:
+      return "cancelled";
+    case agentstream::v1::OUTCOME_PARTIAL:
+      return "partial";
+    default:
+      return "unspecified";
+  }
+}
+
+std::string TimeoutActionName(agentstream::v1::TimeoutAction action) {
+  switch (action) {
+    case agentstream::v1::TIMEOUT_ACTION_CONTINUING:
+      return "continuing";
+    case agentstream::v1::TIMEOUT_ACTION_ABANDONED:
+      return "abandoned";
+    default:
+      return "unspecified";
+  }
+}
+
+std::string UpdateType(const Update& update) {
+  switch (update.kind_case()) {
+    case Update::kStatus:
+      return "status";
+    case Update::kSpecialistActivated:
+      return "specialist_activated";
+    case Update::kProgress:
+      return "progress";
+    case Update::kThinking:
+      return "thinking";
+    case Update::kToolCall:
+      return "tool_call";
+    case Update::kPartialResult:
+      return "partial_result";
+    case Update::kSynthesis:
+      return "synthesis";
+    case Update::kSpecialistComplete:
+      return "specialist_complete";
+    case Update::kComplete:
+      return "complete";
+    case Update::kError:
+      return "error";
+    case Update::kTimeout:
+      return "timeout";
+    case Update::KIND_NOT_SET:
+      break;
+  }
+  return "unknown";
+}
+
+nlohmann::json UpdateToJson(const Update& update) {
+  nlohmann::json j = nlohmann::json::object();
+  j["type"] = UpdateType(update);
+  j["request_id"] = update.request_id();
+  j["seq"] = update.seq();
+  j["emitted_at_ns"] = update.emitted_at();
+  if (!update.specialist().empty()) j["specialist"] = update.specialist();
+  if (!update.instance().empty()) j["instance"] = update.instance();
+  switch (update.kind_case()) {
+    case Update::kStatus:
+      j["status"] = RunStatusName(update.status().status());
+      j["message"] = update.status().message();
+      break;
+    case Update::kSpecialistActivated:
+      j["task"] = update.specialist_activated().task();
+      j["icon"] = update.specialist_activated().icon();
+      j["display_name"] = update.specialist_activated().display_name();
+      break;
+    case Update::kProgress:
+      j["progress"] = update.progress().progress();
+      j["current_action"] = update.progress().current_action();
+      break;
+    case Update::kThinking:
+      j["agent"] = update.thinking().agent();
+      j["thought"] = update.thinking().thought();
+      j["visible"] = update.thinking().visible();
+      break;
+    case Update::kToolCall:
+      j["tool"] = update.tool_call().tool();
+      j["parameters"] = StructToJson(update.tool_call().parameters());
+      break;
+    case Update::kPartialResult:
+      j["result"] = StructToJson(update.partial_result().result());
+      break;
+    case Update::kSynthesis: {
+      const auto& s = update.synthesis();
+      j["message"] = s.message();
+      j["specialists_complete"] = nlohmann::json::array();
+      for (const auto& name : s.specialists_complete()) {
+        j["specialists_complete"].push_back(name);
+      }
+      j["specialists_pending"] = nlohmann::json::array();
+      for (const auto& name : s.specialists_pending()) {
+        j["specialists_pending"].push_back(name);
+      }
+      break;
+    }
+    case Update::kSpecialistComplete:
+      j["outcome"] = OutcomeName(update.specialist_complete().outcome());
+      j["duration_ms"] = update.specialist_complete().duration_ms();
+      break;
+    case Update::kComplete:
+      j["result"] = StructToJson(update.complete().result());
+      j["outcome"] = OutcomeName(update.complete().outcome());
+      break;
+    case Update::kError:
+      j["code"] = update.error().code();
+      j["message"] = update.error().message();
+      j["retryable"] = update.error().retryable();
+      break;
+    case Update::kTimeout:
+      j["message"] = update.timeout().message();
+      j["action"] = TimeoutActionName(update.timeout().action());
+      break;
+    case Update::KIND_NOT_SET:
+      break;
+  }
+  return j;
+}
+
+}  // namespace agentstream

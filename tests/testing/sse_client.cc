@@ -1,0 +1,150 @@
+#include "tests/testing/sse_client.h"
+
+#include <httplib.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace agentstream::testing {
+
+void SseParser::Feed(std::string_view bytes,
+                     const std::function<void(SseEvent)>& on_event) {
+  for (char c : bytes) {
+    if (pending_cr_) {
+      pending_cr_ = false;
+      if (c == '\n') continue;  // CRLF: the CR already ended the line.
+    }
+    if (c == '\r' || c == '\n') {
+      if (c == '\r') pending_cr_ = true;
+      Line(buffer_, on_event);
+      buffer_.clear();
+    } else {
+      buffer_.push_back(c);
+    }
+  }
+}
+
+void SseParser::Line(std::string_view line,
+                     const std::function<void(SseEvent)>& on_event) {
+  if (line.empty()) {
+    if (has_data_) {
+      current_.received_at = absl::Now();
+      current_.json = nlohmann::json::parse(current_.data, nullptr, false);
+      on_event(std::move(current_));
+    }
+    current_ = SseEvent();
+    has_data_ = false;
+    return;
+  }
+  if (line[0] == ':') {
+    ++comments_;
+    return;
+  }
+  std::string_view field = line;
+  std::string_view value;
+  if (size_t colon = line.find(':'); colon != std::string_view::npos) {
+    field = line.substr(0, colon);
+    value = line.substr(colon + 1);
+    if (!value.empty() && value[0] == ' ') value.remove_prefix(1);
+  }
+  if (field == "data") {
+    if (has_data_) current_.data.push_back('\n');
+    current_.data.append(value);
+    has_data_ = true;
+  } else if (field == "id") {
+    current_.id = std::string(value);
+    current_.has_id = true;
+  } else if (field == "event") {
+    current_.event = std::string(value);
+  } else if (field == "retry") {
+    int ms = 0;
+    if (absl::SimpleAtoi(absl::string_view(value.data(), value.size()), &ms)) {
+      retry_ms_ = ms;
+    }
+  }
+}
+
+std::string SseResponse::Header(const std::string& name) const {
+  for (const auto& [k, v] : headers) {
+    if (absl::AsciiStrToLower(k) == absl::AsciiStrToLower(name)) return v;
+  }
+  return "";
+}
+
+SseResponse StreamSse(const SseRequest& request) {
+  SseResponse response;
+  httplib::Client client(request.host, request.port);
+  const int64_t timeout_ms = absl::ToInt64Milliseconds(request.timeout);
+  client.set_read_timeout(timeout_ms / 1000, (timeout_ms % 1000) * 1000);
+  client.set_connection_timeout(5, 0);
+  client.set_keep_alive(false);
+  const absl::Time deadline = absl::Now() + request.timeout;
+
+  SseParser parser;
+  httplib::Request req;
+  req.method = request.method;
+  req.path = request.path;
+  for (const auto& [k, v] : request.headers) req.headers.emplace(k, v);
+  if (request.method == "POST" || request.method == "PUT") {
+    req.body = request.body;
+    req.headers.emplace("Content-Type", request.content_type);
+  }
+  req.response_handler = [&](const httplib::Response& res) {
+    response.status = res.status;
+    for (const auto& [k, v] : res.headers) response.headers.emplace(k, v);
+    return true;
+  };
+  req.content_receiver = [&](const char* data, size_t len, uint64_t,
+                             uint64_t) {
+    response.raw.append(data, len);
+    bool stop = false;
+    parser.Feed(std::string_view(data, len), [&](SseEvent e) {
+      response.events.push_back(std::move(e));
+      if (!stop && request.stop && request.stop(response.events.back(), response)) {
+        stop = true;
+      }
+    });
+    if (stop) response.stopped_by_client = true;
+    if (absl::Now() > deadline) {
+      response.error = "client deadline passed";
+      return false;
+    }
+    return !stop;
+  };
+  httplib::Response res;
+  httplib::Error error = httplib::Error::Success;
+  if (!client.send(req, res, error)) {
+    if (!response.stopped_by_client && response.error.empty()) {
+      response.error = httplib::to_string(error);
+    }
+  }
+  if (response.status == 0) response.status = res.status;
+  if (response.headers.empty()) {
+    for (const auto& [k, v] : res.headers) response.headers.emplace(k, v);
+  }
+  if (response.raw.empty() && !res.body.empty()) response.raw = res.body;
+  response.comments = parser.comments();
+  response.retry_ms = parser.retry_ms();
+  return response;
+}
+
+std::string UrlEncode(std::string_view s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' ||
+        c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+}  // namespace agentstream::testing
