@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs the Debian packages agentstream needs, only those missing.
+#   install_deps.sh build   what building and running needs
+#   install_deps.sh test    plus what the test suite needs (browser, node)
+# Uses sudo when not root. Safe to run repeatedly: does nothing when all is
+# there.
+set -euo pipefail
+
+BUILD_PACKAGES=(
+  build-essential cmake pkg-config git ca-certificates curl
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libcpp-httplib-dev nlohmann-json3-dev libabsl-dev
+  libgtest-dev libgmock-dev libsqlite3-dev zlib1g-dev libssl-dev
+  libbrotli-dev sqlite3 python3
+)
+TEST_PACKAGES=(chromium chromium-driver nodejs)
+
+want=("${BUILD_PACKAGES[@]}")
+if [[ "${1:-build}" == "test" ]]; then
+  want+=("${TEST_PACKAGES[@]}")
+fi
+
+missing=()
+for pkg in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    # A command that is already on PATH counts (e.g. a node from elsewhere).
+    if [[ "$pkg" == nodejs ]] && command -v node >/dev/null 2>&1; then
+      continue
+    fi
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then
+  if ! command -v sudo >/dev/null 2>&1; then
+    echo "agentstream: missing packages: ${missing[*]}" >&2
+    echo "agentstream: run as root or install sudo" >&2
+    exit 1
+  fi
+  SUDO=(sudo)
+fi
+
+echo "agentstream: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# agentstream quick start: installs what is missing (apt), builds (Release,
+# into build/), starts the whole system on this machine and prints the web
+# client's URL. Ctrl-C stops every process it started.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+usage() {
+  cat <<USAGE
+Usage: ./run.sh [options]
+
+Installs missing Debian packages, builds agentstream (Release, in build/),
+starts the gateway, the orchestrator and every specialist on loopback, and
+prints the web client's URL. Ctrl-C stops them all.
+
+Options (environment variable in brackets):
+  --gateway-port PORT         HTTP port (default 8080) [AGENTSTREAM_GATEWAY_PORT]
+  --orchestrator-port PORT    gRPC port (default 50051) [AGENTSTREAM_ORCHESTRATOR_PORT]
+  --specialist-base-port PORT first specialist port (default 50061) [AGENTSTREAM_SPECIALIST_BASE_PORT]
+  --metrics-base-port PORT    first metrics port (default 9100) [AGENTSTREAM_METRICS_BASE_PORT]
+  --data-dir DIR              database, logs (default var/) [AGENTSTREAM_DATA_DIR]
+  --csv PATH                  use your transactions CSV (docs/DATA.md) [AGENTSTREAM_CSV]
+  --host ADDR                 bind address (default 127.0.0.1) [AGENTSTREAM_HOST]
+  --log-level LEVEL           debug, info, warning, error
+  --no-install                do not install packages
+  --no-build                  use the binaries already in build/bin
+  --help                      print this text
+USAGE
+}
+
+INSTALL=1
+BUILD=1
+LAUNCH_ARGS=()
+while (($#)); do
+  case "$1" in
+    --no-install) INSTALL=0; shift ;;
+    --no-build) BUILD=0; shift ;;
+    -h|--help) usage; exit 0 ;;
+    --gateway-port|--orchestrator-port|--specialist-base-port|--metrics-base-port|--data-dir|--csv|--host|--log-level)
+      if (($# < 2)); then echo "run.sh: $1 needs a value" >&2; exit 2; fi
+      LAUNCH_ARGS+=("$1" "$2"); shift 2 ;;
+    *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+if ((INSTALL)); then
+  deploy/local/install_deps.sh build
+fi
+if ((BUILD)); then
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build -j2 --target gateway orchestrator data_analyst \
+    risk_analyst compliance_expert synthetic
+fi
+
+exec deploy/local/launch.sh --bin-dir build/bin "${LAUNCH_ARGS[@]}"

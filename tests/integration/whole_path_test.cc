@@ -1,0 +1,420 @@
+// The whole path, with every process real: a question goes in at the
+// gateway over HTTP, the orchestrator fans out over gRPC to the built-in
+// specialists working on a generated SQLite data set, and the SSE stream that
+// comes back is checked event by event.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <httplib.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <cmath>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "agentstream/v1/orchestrator.grpc.pb.h"
+#include "agentstream/v1/specialist.grpc.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/sse_client.h"
+#include "tests/testing/topology.h"
+
+namespace agentstream::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kQuestion[] =
+    "Assess the risk and AML compliance of account ACC-1042 over the last 6 "
+    "months";
+
+// One topology for the whole suite: starting it (and generating the data
+// set) is the slow part.
+class WholePathTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto t = Topology::Start(TopologyOptions());
+    if (!t.ok()) {
+      setup_error_ = new std::string(t.status().ToString());
+      return;
+    }
+    topology_ = t->release();
+  }
+  static void TearDownTestSuite() {
+    delete topology_;
+    topology_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_NE(topology_, nullptr) << (setup_error_ ? *setup_error_ : "");
+  }
+  void TearDown() override {
+    if (HasFailure() && topology_ != nullptr) {
+      std::cerr << topology_->Logs().substr(0, 20000);
+    }
+  }
+
+  static SseResponse Ask(const std::string& query,
+                         absl::Duration timeout = absl::Seconds(120)) {
+    SseRequest req;
+    req.port = topology_->gateway_port();
+    req.path = "/api/chat/stream?" + query;
+    req.timeout = timeout;
+    return StreamSse(req);
+  }
+
+  static Topology* topology_;
+  static std::string* setup_error_;
+};
+
+Topology* WholePathTest::topology_ = nullptr;
+std::string* WholePathTest::setup_error_ = nullptr;
+
+std::vector<const SseEvent*> Messages(const SseResponse& r) {
+  std::vector<const SseEvent*> out;
+  for (const auto& e : r.events) {
+    if (e.event == "message") out.push_back(&e);
+  }
+  return out;
+}
+
+TEST_F(WholePathTest, RealQuestionStreamsEveryKindInOrderWithDenseSeq) {
+  const SseResponse r = Ask("message=" + UrlEncode(kQuestion));
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_THAT(r.Header("Content-Type"), HasSubstr("text/event-stream"));
+  EXPECT_EQ(r.Header("Cache-Control"), "no-cache");
+  EXPECT_EQ(r.Header("X-Accel-Buffering"), "no");
+  const std::string rid = r.Header("X-Request-Id");
+  ASSERT_FALSE(rid.empty());
+  ASSERT_TRUE(r.retry_ms.has_value());
+
+  ASSERT_GE(r.events.size(), 3u);
+  EXPECT_EQ(r.events.front().event, "connected");
+  EXPECT_EQ(r.events.front().json["request_id"], rid);
+  EXPECT_EQ(r.events.back().event, "done");
+  EXPECT_EQ(r.events.back().json["request_id"], rid);
+
+  std::set<std::string> types;
+  uint64_t expected_seq = 1;
+  for (const SseEvent* e : Messages(r)) {
+    ASSERT_FALSE(e->json.is_discarded()) << e->data;
+    EXPECT_EQ(e->json["request_id"], rid) << e->data;
+    EXPECT_EQ(e->json["seq"].get<uint64_t>(), expected_seq) << e->data;
+    EXPECT_EQ(e->id, absl::StrCat(rid, ":", expected_seq));
+    ++expected_seq;
+    types.insert(e->json["type"].get<std::string>());
+  }
+  EXPECT_GT(expected_seq, 20u) << "too few updates for a real run";
+  for (const char* type :
+       {"status", "specialist_activated", "progress", "thinking", "tool_call",
+        "partial_result", "synthesis", "specialist_complete", "complete"}) {
+    EXPECT_TRUE(types.count(type)) << "no update of type " << type;
+  }
+  // The last update is `complete`, with an answer and every specialist.
+  const auto msgs = Messages(r);
+  const nlohmann::json& last = msgs.back()->json;
+  EXPECT_EQ(last["type"], "complete");
+  EXPECT_EQ(last["outcome"], "ok");
+  EXPECT_FALSE(last["result"]["answer"].get<std::string>().empty());
+  std::set<std::string> activated;
+  for (const SseEvent* e : msgs) {
+    if (e->json["type"] == "specialist_activated") {
+      activated.insert(e->json["specialist"].get<std::string>());
+    }
+  }
+  EXPECT_TRUE(activated.count("DataAnalyst"));
+  EXPECT_TRUE(activated.count("RiskAnalyst"));
+  EXPECT_TRUE(activated.count("ComplianceExpert"));
+  EXPECT_FALSE(activated.count("Synthetic")) << "Synthetic only when named";
+}
+
+// Updates of at least two specialists are interleaved: some specialist's
+// updates are interrupted by another's and then resume.
+TEST_F(WholePathTest, SpecialistsStreamsAreMergedLiveNotOneAfterAnother) {
+  const SseResponse r = Ask("message=" + UrlEncode(kQuestion));
+  ASSERT_EQ(r.status, 200);
+  std::vector<std::string> order;
+  for (const SseEvent* e : Messages(r)) {
+    const std::string type = e->json["type"];
+    if (type == "progress" || type == "thinking" || type == "tool_call" ||
+        type == "partial_result") {
+      if (e->json.contains("specialist")) {
+        order.push_back(e->json["specialist"].get<std::string>());
+      }
+    }
+  }
+  // Count the runs of consecutive same-specialist updates: a sequential
+  // merge gives exactly one run per specialist.
+  std::map<std::string, int> runs;
+  for (size_t i = 0; i < order.size(); ++i) {
+    if (i == 0 || order[i] != order[i - 1]) ++runs[order[i]];
+  }
+  int interleaved = 0;
+  for (const auto& [name, n] : runs) {
+    if (n >= 2) ++interleaved;
+  }
+  EXPECT_GE(interleaved, 2) << "specialists' updates were not interleaved";
+
+  // And in time: the first update of each of two specialists arrives before
+  // the last update of the other.
+  std::map<std::string, std::pair<int64_t, int64_t>> span;
+  for (const SseEvent* e : Messages(r)) {
+    if (!e->json.contains("specialist")) continue;
+    const std::string s = e->json["specialist"];
+    const int64_t t = e->json["emitted_at_ns"];
+    auto [it, inserted] = span.try_emplace(s, t, t);
+    if (!inserted) it->second.second = t;
+  }
+  ASSERT_TRUE(span.count("DataAnalyst") && span.count("RiskAnalyst"));
+  EXPECT_LT(span["DataAnalyst"].first, span["RiskAnalyst"].second);
+  EXPECT_LT(span["RiskAnalyst"].first, span["DataAnalyst"].second);
+}
+
+TEST_F(WholePathTest, PostWithForcedSpecialistsRunsExactlyThose) {
+  SseRequest req;
+  req.method = "POST";
+  req.port = topology_->gateway_port();
+  req.path = "/api/chat/stream";
+  req.body = nlohmann::json({{"message", "What are the totals for ACC-1042?"},
+                             {"specialists", {"DataAnalyst"}}})
+                 .dump();
+  const SseResponse r = StreamSse(req);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  std::set<std::string> activated;
+  for (const SseEvent* e : Messages(r)) {
+    if (e->json["type"] == "specialist_activated") {
+      activated.insert(e->json["specialist"].get<std::string>());
+    }
+  }
+  EXPECT_EQ(activated, std::set<std::string>{"DataAnalyst"});
+  EXPECT_EQ(r.events.back().event, "done");
+}
+
+TEST_F(WholePathTest, ManyRunsAtOnceAllComplete) {
+  constexpr int kRuns = 6;
+  std::vector<SseResponse> results(kRuns);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kRuns; ++i) {
+    threads.emplace_back([&, i] {
+      results[i] = Ask(absl::StrCat(
+          "message=",
+          UrlEncode(absl::StrCat("Risk of account ACC-10", 40 + i,
+                                 " over the last 6 months"))));
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<std::string> ids;
+  for (const auto& r : results) {
+    ASSERT_EQ(r.status, 200);
+    ASSERT_FALSE(r.events.empty());
+    EXPECT_EQ(r.events.back().event, "done");
+    ids.insert(r.Header("X-Request-Id"));
+  }
+  EXPECT_EQ(ids.size(), static_cast<size_t>(kRuns));
+}
+
+TEST_F(WholePathTest, ValidRequestIdIsCarriedEverywhere) {
+  SseRequest req;
+  req.port = topology_->gateway_port();
+  req.path = "/api/chat/stream?specialists=DataAnalyst&message=" +
+             UrlEncode("totals for ACC-1042");
+  req.headers.emplace("X-Request-Id", "my-trace.42_A");
+  const SseResponse r = StreamSse(req);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.Header("X-Request-Id"), "my-trace.42_A");
+  for (const auto& e : r.events) {
+    EXPECT_EQ(e.json["request_id"], "my-trace.42_A") << e.data;
+  }
+}
+
+TEST_F(WholePathTest, InvalidRequestIdIsReplacedNeverEchoed) {
+  SseRequest req;
+  req.port = topology_->gateway_port();
+  req.path = "/api/chat/stream?specialists=DataAnalyst&message=" +
+             UrlEncode("totals for ACC-1042");
+  const std::string bad = "evil<script>id with spaces";
+  req.headers.emplace("X-Request-Id", bad);
+  const SseResponse r = StreamSse(req);
+  ASSERT_EQ(r.status, 200);
+  const std::string rid = r.Header("X-Request-Id");
+  EXPECT_FALSE(rid.empty());
+  EXPECT_NE(rid, bad);
+  EXPECT_THAT(r.raw, Not(HasSubstr("evil")));
+}
+
+struct BadInput {
+  std::string name;
+  std::string method;
+  std::string path;
+  std::string body;
+  int status;
+  std::string message_part;
+};
+
+TEST_F(WholePathTest, BadInputGetsAClearJsonError) {
+  const std::string big_get(17 * 1024, 'a');
+  const std::string big_post =
+      nlohmann::json({{"message", std::string(300 * 1024, 'b')}}).dump();
+  const std::vector<BadInput> cases = {
+      {"missing message", "GET", "/api/chat/stream", "", 400, "message"},
+      {"empty message", "GET", "/api/chat/stream?message=", "", 400,
+       "message"},
+      {"blank message", "GET", "/api/chat/stream?message=%20%20", "", 400,
+       "message"},
+      {"oversized GET", "GET", "/api/chat/stream?message=" + big_get, "", 413,
+       ""},
+      {"oversized POST", "POST", "/api/chat/stream", big_post, 413, ""},
+      {"malformed JSON", "POST", "/api/chat/stream", "{\"message\": ", 400,
+       ""},
+      {"message not a string", "POST", "/api/chat/stream",
+       "{\"message\": 42}", 400, "message"},
+      {"unknown specialist (GET)", "GET",
+       "/api/chat/stream?message=hi&specialists=DataAnalyst,NoSuchExpert", "",
+       400, "NoSuchExpert"},
+      {"unknown specialist (POST)", "POST", "/api/chat/stream",
+       R"({"message":"hi","specialists":["Nobody"]})", 400, "Nobody"},
+  };
+  httplib::Client client("127.0.0.1", topology_->gateway_port());
+  client.set_read_timeout(20, 0);
+  for (const BadInput& c : cases) {
+    httplib::Result res =
+        c.method == "GET"
+            ? client.Get(c.path.c_str())
+            : client.Post(c.path.c_str(), c.body, "application/json");
+    ASSERT_TRUE(res) << c.name << ": " << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, c.status) << c.name << ": " << res->body;
+    EXPECT_THAT(res->get_header_value("Content-Type"),
+                HasSubstr("application/json"))
+        << c.name;
+    const auto body = nlohmann::json::parse(res->body, nullptr, false);
+    ASSERT_TRUE(body.is_object()) << c.name << ": " << res->body;
+    EXPECT_TRUE(body.contains("error")) << c.name;
+    ASSERT_TRUE(body.contains("message")) << c.name;
+    EXPECT_THAT(body["message"].get<std::string>(), HasSubstr(c.message_part))
+        << c.name;
+  }
+  // The gateway is still healthy after all of that.
+  auto health = client.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST_F(WholePathTest, GrpcMethodsRejectEmptyAndOversizedTasks) {
+  auto channel = grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", topology_->orchestrator_port()),
+      grpc::InsecureChannelCredentials());
+  auto orch = agentstream::v1::Orchestrator::NewStub(channel);
+  for (const std::string& message :
+       {std::string(), std::string(17 * 1024, 'x')}) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    agentstream::v1::RunRequest req;
+    req.set_message(message);
+    auto reader = orch->Run(&ctx, req);
+    agentstream::v1::Update u;
+    while (reader->Read(&u)) {
+    }
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << "message of " << message.size() << " bytes";
+  }
+  for (const char* kind : {"data_analyst", "synthetic"}) {
+    auto sch = grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", topology_->specialist_port(kind)),
+        grpc::InsecureChannelCredentials());
+    auto spec = agentstream::v1::Specialist::NewStub(sch);
+    for (const std::string& task : {std::string(), std::string(17 * 1024, 'y')}) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(10));
+      agentstream::v1::AnalyzeRequest req;
+      req.set_request_id("req_test");
+      req.set_question(task);
+      req.set_task(task);
+      auto reader = spec->Analyze(&ctx, req);
+      agentstream::v1::Update u;
+      while (reader->Read(&u)) {
+      }
+      EXPECT_EQ(reader->Finish().error_code(),
+                grpc::StatusCode::INVALID_ARGUMENT)
+          << kind << " task of " << task.size() << " bytes";
+    }
+  }
+}
+
+TEST_F(WholePathTest, EveryServiceServesHealthAndReflection) {
+  std::vector<int> ports = {topology_->orchestrator_port()};
+  for (const char* kind :
+       {"data_analyst", "risk_analyst", "compliance_expert", "synthetic"}) {
+    ports.push_back(topology_->specialist_port(kind));
+  }
+  for (int port : ports) {
+    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                       grpc::InsecureChannelCredentials());
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    // grpc.health.v1.Health/Check with an empty request (service "").
+    grpc::ByteBuffer request;
+    grpc::ByteBuffer response;
+    grpc::GenericStub generic(channel);
+    grpc::Status status;
+    std::atomic<bool> done{false};
+    grpc::Slice empty;
+    request = grpc::ByteBuffer(&empty, 1);
+    generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
+                      &request, &response, [&](grpc::Status s) {
+                        status = s;
+                        done = true;
+                      });
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    while (!done && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+    ASSERT_TRUE(done) << "port " << port;
+    EXPECT_TRUE(status.ok()) << "port " << port << ": " << status.error_message();
+    // Health response: field 1 (status) = 1 (SERVING): bytes 08 01.
+    std::vector<grpc::Slice> slices;
+    ASSERT_TRUE(response.Dump(&slices).ok());
+    std::string bytes;
+    for (const auto& s : slices) {
+      bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    }
+    EXPECT_EQ(bytes, std::string("\x08\x01", 2)) << "port " << port;
+  }
+}
+
+TEST(GatewayWithoutOrchestratorTest, AnswersServiceUnavailableWithRetryAfter) {
+  // Find a port nothing listens on: bind, note it, close.
+  int free_port = 0;
+  {
+    httplib::Server probe;
+    free_port = probe.bind_to_any_port("127.0.0.1");
+  }
+  TopologyOptions options;
+  options.specialists = {};
+  options.orchestrator_address_override = absl::StrCat("127.0.0.1:", free_port);
+  auto t = Topology::Start(options);
+  ASSERT_TRUE(t.ok()) << t.status();
+  httplib::Client client("127.0.0.1", (*t)->gateway_port());
+  client.set_read_timeout(30, 0);
+  auto res = client.Get("/api/chat/stream?message=hello");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 503) << res->body;
+  EXPECT_FALSE(res->get_header_value("Retry-After").empty());
+  const auto body = nlohmann::json::parse(res->body, nullptr, false);
+  ASSERT_TRUE(body.is_object()) << res->body;
+  EXPECT_TRUE(body.contains("error"));
+  EXPECT_TRUE(body.contains("message"));
+  auto ready = client.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 503);
+  auto healthy = client.Get("/healthz");
+  ASSERT_TRUE(healthy);
+  EXPECT_EQ(healthy->status, 200);
+}
+
+}  // namespace
+}  // namespace agentstream::testing

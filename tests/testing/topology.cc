@@ -1,0 +1,155 @@
+#include "tests/testing/topology.h"
+
+#include <httplib.h>
+
+#include <cmath>
+#include <limits>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace agentstream::testing {
+
+std::string CardNameOf(const std::string& kind) {
+  std::string out;
+  bool upper = true;
+  for (char c : kind) {
+    if (c == '_') {
+      upper = true;
+      continue;
+    }
+    out.push_back(upper ? static_cast<char>(std::toupper(c)) : c);
+    upper = false;
+  }
+  return out;
+}
+
+absl::StatusOr<int> Topology::StartProcess(const std::string& name,
+                                           const std::string& binary,
+                                           std::vector<std::string> args,
+                                           int* metrics_port) {
+  const std::string port_file = absl::StrCat(dir_, "/", name, ".port");
+  const std::string metrics_file = absl::StrCat(dir_, "/", name, ".mport");
+  args.push_back("--port=0");
+  args.push_back("--port-file=" + port_file);
+  if (metrics_port != nullptr) {
+    args.push_back("--metrics-port=0");
+    args.push_back("--metrics-port-file=" + metrics_file);
+  }
+  Subprocess::Options opts;
+  opts.binary = binary;
+  opts.args = std::move(args);
+  opts.log_path = absl::StrCat(dir_, "/", name, ".log");
+  auto proc = Subprocess::Start(std::move(opts));
+  if (!proc.ok()) return proc.status();
+  Subprocess* p = proc->get();
+  processes_[name] = std::move(*proc);
+  start_order_.push_back(name);
+  // The first specialist generates the data set: allow for it.
+  auto port = WaitForPortFile(port_file, absl::Seconds(120));
+  if (!port.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        name, " did not start: ", port.status().message(), "\n", p->ReadLog()));
+  }
+  if (metrics_port != nullptr) {
+    auto mport = WaitForPortFile(metrics_file, absl::Seconds(10));
+    if (!mport.ok()) return mport.status();
+    *metrics_port = *mport;
+  }
+  return *port;
+}
+
+absl::StatusOr<std::unique_ptr<Topology>> Topology::Start(
+    TopologyOptions options) {
+  std::unique_ptr<Topology> t(new Topology());
+  t->dir_ = MakeTempDir("agentstream-topology-");
+  t->db_path_ = options.db_path.empty()
+                    ? absl::StrCat(t->dir_, "/agentstream.db")
+                    : options.db_path;
+  std::vector<std::string> orch_args = options.extra_orchestrator_args;
+  for (const std::string& kind : options.specialists) {
+    std::vector<std::string> args = {"--db=" + t->db_path_};
+    for (const auto& a : options.extra_specialist_args) args.push_back(a);
+    int mport = 0;
+    auto port = t->StartProcess(kind, kind, args, &mport);
+    if (!port.ok()) return port.status();
+    t->ports_[kind] = *port;
+    t->metrics_ports_[kind] = mport;
+    orch_args.push_back(
+        absl::StrCat("--specialist=", CardNameOf(kind), "=127.0.0.1:", *port));
+  }
+  std::string orchestrator_address = options.orchestrator_address_override;
+  if (orchestrator_address.empty()) {
+    int mport = 0;
+    auto port = t->StartProcess("orchestrator", "orchestrator", orch_args,
+                                &mport);
+    if (!port.ok()) return port.status();
+    t->orchestrator_port_ = *port;
+    t->orchestrator_metrics_port_ = mport;
+    orchestrator_address = absl::StrCat("127.0.0.1:", *port);
+  }
+  if (options.start_gateway) {
+    std::vector<std::string> args = {"--orchestrator=" + orchestrator_address};
+    for (const auto& a : options.extra_gateway_args) args.push_back(a);
+    auto port = t->StartProcess("gateway", "gateway", args, nullptr);
+    if (!port.ok()) return port.status();
+    t->gateway_port_ = *port;
+  }
+  return t;
+}
+
+Topology::~Topology() {
+  for (auto it = start_order_.rbegin(); it != start_order_.rend(); ++it) {
+    processes_.erase(*it);  // SIGTERM, wait, SIGKILL.
+  }
+}
+
+int Topology::specialist_port(const std::string& kind) const {
+  auto it = ports_.find(kind);
+  return it == ports_.end() ? 0 : it->second;
+}
+
+int Topology::specialist_metrics_port(const std::string& kind) const {
+  auto it = metrics_ports_.find(kind);
+  return it == metrics_ports_.end() ? 0 : it->second;
+}
+
+Subprocess* Topology::process(const std::string& name) {
+  auto it = processes_.find(name);
+  return it == processes_.end() ? nullptr : it->second.get();
+}
+
+std::string Topology::Logs() const {
+  std::string out;
+  for (const auto& name : start_order_) {
+    absl::StrAppend(&out, "----- ", name, " -----\n",
+                    ReadFileOrEmpty(absl::StrCat(dir_, "/", name, ".log")));
+  }
+  return out;
+}
+
+std::string ScrapeMetrics(int port) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(2, 0);
+  client.set_read_timeout(2, 0);
+  auto res = client.Get("/metrics");
+  if (!res || res->status != 200) return "";
+  return res->body;
+}
+
+double ScrapeMetric(int port, const std::string& series) {
+  const std::string text = ScrapeMetrics(port);
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (line.empty() || line[0] == '#') continue;
+    if (!absl::StartsWith(line, series)) continue;
+    const size_t space = line.rfind(' ');
+    if (space == absl::string_view::npos) continue;
+    double v = 0;
+    if (absl::SimpleAtod(line.substr(space + 1), &v)) return v;
+  }
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+}  // namespace agentstream::testing
