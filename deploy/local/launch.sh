@@ -132,9 +132,11 @@ for entry in "${SPECIALISTS[@]}"; do
   bin=${entry##*:}
   port=$((SPEC_BASE + i))
   metrics=$((METRICS_BASE + 1 + i))
-  start "$bin" "$bin" --host "$HOST" --port "$port" \
-    --port-file "$DATA_DIR/ports/$bin" --metrics-port "$metrics" \
-    --log-level "$LOG_LEVEL" "${DATA_ARGS[@]}"
+  args=(--host "$HOST" --port "$port" --port-file "$DATA_DIR/ports/$bin"
+        --metrics-port "$metrics" --log-level "$LOG_LEVEL")
+  # Synthetic makes its updates up; it has no data set.
+  if [[ "$bin" != synthetic ]]; then args+=("${DATA_ARGS[@]}"); fi
+  start "$bin" "$bin" "${args[@]}"
   ORCH_ARGS+=(--specialist "$name=$HOST:$port")
   i=$((i + 1))
 done
@@ -159,6 +161,17 @@ until curl -fsS -o /dev/null "${URL}readyz" 2>/dev/null; do
   if ((SECONDS >= deadline)); then
     echo "launch.sh: gateway not ready; see $DATA_DIR/logs/" >&2
     exit 1
+  fi
+  sleep 0.2
+done
+
+# Ready when the orchestrator has every specialist's card.
+deadline=$((SECONDS + 60))
+until curl -fsS "${URL}api/specialists" 2>/dev/null |
+  python3 -c 'import json,sys; d=json.load(sys.stdin); l=d.get("specialists", d) if isinstance(d, dict) else d; sys.exit(0 if len(l) >= 4 and all(s.get("available") for s in l) else 1)' 2>/dev/null; do
+  if ((SECONDS >= deadline)); then
+    echo "launch.sh: warning: not every specialist is available yet" >&2
+    break
   fi
   sleep 0.2
 done

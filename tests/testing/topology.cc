@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <sys/stat.h>
+
 #include <cmath>
 #include <limits>
 
@@ -9,8 +11,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "nlohmann/json.hpp"
 
 namespace agentstream::testing {
+
+std::string SharedTestDatabase() {
+  const std::string dir = BinDir() + "/../test-data";
+  mkdir(dir.c_str(), 0755);
+  return dir + "/agentstream.db";
+}
 
 std::string CardNameOf(const std::string& kind) {
   std::string out;
@@ -70,7 +80,8 @@ absl::StatusOr<std::unique_ptr<Topology>> Topology::Start(
                     : options.db_path;
   std::vector<std::string> orch_args = options.extra_orchestrator_args;
   for (const std::string& kind : options.specialists) {
-    std::vector<std::string> args = {"--db=" + t->db_path_};
+    std::vector<std::string> args;
+    if (kind != "synthetic") args.push_back("--db=" + t->db_path_);
     for (const auto& a : options.extra_specialist_args) args.push_back(a);
     int mport = 0;
     auto port = t->StartProcess(kind, kind, args, &mport);
@@ -96,6 +107,30 @@ absl::StatusOr<std::unique_ptr<Topology>> Topology::Start(
     auto port = t->StartProcess("gateway", "gateway", args, nullptr);
     if (!port.ok()) return port.status();
     t->gateway_port_ = *port;
+    // Ready when the orchestrator has described every specialist started.
+    if (!options.specialists.empty()) {
+      httplib::Client client("127.0.0.1", t->gateway_port_);
+      client.set_read_timeout(5, 0);
+      const absl::Time deadline = absl::Now() + absl::Seconds(60);
+      while (true) {
+        size_t available = 0;
+        if (auto res = client.Get("/api/specialists");
+            res && res->status == 200) {
+          auto j = nlohmann::json::parse(res->body, nullptr, false);
+          if (j.is_object() && j["specialists"].is_array()) {
+            for (const auto& s : j["specialists"]) {
+              if (s.value("available", false)) ++available;
+            }
+          }
+        }
+        if (available >= options.specialists.size()) break;
+        if (absl::Now() > deadline) {
+          return absl::DeadlineExceededError(
+              "specialists not available through the gateway\n" + t->Logs());
+        }
+        absl::SleepFor(absl::Milliseconds(50));
+      }
+    }
   }
   return t;
 }

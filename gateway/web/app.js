@@ -1,0 +1,734 @@
+// The web client's view and wiring: opens the EventSource, feeds every event
+// to the pure reducer (reducer.js) and renders the state in place (elements
+// are created once and then updated, so progress bars animate). All text goes
+// in through textContent: nothing from the stream is ever parsed as HTML.
+
+import {describeResult, formatColumn, formatDuration, formatSql, humanizeKey, summarizeUpdate} from './format.js';
+import {initialState, phaseSteps, reduce, specialistList} from './reducer.js';
+
+const EXAMPLES = [
+  'Assess the risk and AML compliance of account ACC-1042 over the last 6 months',
+  'Show the monthly spending trend and top counterparties of ACC-1042 in the last 12 months',
+  'Check account ACC-1107 for structuring and velocity bursts since 2026-01-01',
+];
+
+const MAX_QUESTION_BYTES = 16 * 1024;
+const STOP_GRACE_MS = 3000;
+
+const PHASE_LABELS = {
+  analyzing: 'Analyzing',
+  delegating: 'Delegating',
+  synthesizing: 'Synthesizing',
+  complete: 'Complete',
+};
+
+const OUTCOME_LABELS = {
+  ok: 'Done',
+  failed: 'Failed',
+  timed_out: 'Timed out',
+  cancelled: 'Cancelled',
+  partial: 'Partial',
+};
+
+const CONNECTION_LABELS = {
+  idle: 'Ready',
+  connecting: 'Connecting…',
+  open: 'Live',
+  reconnecting: 'Reconnecting…',
+  closed: 'Finished',
+  error: 'Disconnected',
+};
+
+// ---------------------------------------------------------------------------
+// DOM helpers
+
+const $ = (id) => document.getElementById(id);
+
+/** Creates an element; strings among `children` become text nodes. */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === 'class') {
+      el.className = value;
+    } else if (key === 'text') {
+      el.textContent = value;
+    } else if (key.startsWith('on')) {
+      el.addEventListener(key.slice(2), value);
+    } else {
+      el.setAttribute(key, value === true ? '' : String(value));
+    }
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+function setText(el, text) {
+  const t = text === null || text === undefined ? '' : String(text);
+  if (el.textContent !== t) el.textContent = t;
+}
+
+function setAttr(el, name, value) {
+  const v = String(value);
+  if (el.getAttribute(name) !== v) el.setAttribute(name, v);
+}
+
+// SQL with keywords, strings, numbers and placeholders in spans.
+const SQL_TOKEN =
+    /('(?:[^']|'')*'|\b(?:SELECT|FROM|WHERE|AND|OR|NOT|GROUP|BY|ORDER|HAVING|LIMIT|OFFSET|AS|ON|JOIN|LEFT|INNER|OUTER|WITH|CASE|WHEN|THEN|ELSE|END|IN|IS|NULL|BETWEEN|LIKE|DESC|ASC|DISTINCT|SUM|COUNT|AVG|MIN|MAX|ABS|ROUND|COALESCE|STRFTIME|DATE|DATETIME|JULIANDAY|OVER|PARTITION|UNION|ALL|EXISTS|CAST|INTEGER|REAL|TOTAL)\b|\?\d*|:[A-Za-z_]\w*|\b\d+(?:\.\d+)?\b)/gi;
+
+function highlightSql(sql) {
+  const code = h('code', {class: 'language-sql'});
+  let last = 0;
+  for (const m of sql.matchAll(SQL_TOKEN)) {
+    if (m.index > last) code.append(document.createTextNode(sql.slice(last, m.index)));
+    const tok = m[0];
+    let cls = 'tok-kw';
+    if (tok.startsWith('\''))
+      cls = 'tok-str';
+    else if (tok.startsWith('?') || tok.startsWith(':'))
+      cls = 'tok-ph';
+    else if (/^\d/.test(tok))
+      cls = 'tok-num';
+    code.append(h('span', {class: cls, text: tok}));
+    last = m.index + tok.length;
+  }
+  if (last < sql.length) code.append(document.createTextNode(sql.slice(last)));
+  return code;
+}
+
+function renderFigures(figures) {
+  return h(
+      'dl', {class: 'figures'},
+      figures.map(
+          ([label, value]) =>
+              h('div', {class: 'figure'}, h('dt', {text: label}),
+                h('dd', {text: value, title: value}))));
+}
+
+function renderTable(table, maxRows = 8) {
+  const rows = table.rows.slice(0, maxRows);
+  const columns = table.columns.map((c) => formatColumn(rows.map((row) => row[c]), c));
+  const el =
+      h('div', {class: 'table-wrap'},
+        h('table', {},
+          h('thead', {}, h('tr', {}, table.columns.map((c) => h('th', {text: humanizeKey(c)})))),
+          h('tbody', {},
+            rows.map(
+                (row, r) => h(
+                    'tr', {}, table.columns.map((c, i) => h('td', {
+                                                  class: typeof row[c] === 'number' ? 'num' : null,
+                                                  text: columns[i][r],
+                                                })))))));
+  if (table.rows.length > maxRows) {
+    el.append(h('p', {class: 'more', text: `+ ${table.rows.length - maxRows} more rows`}));
+  }
+  return el;
+}
+
+/** A result object as figures, tables and nested groups. */
+function renderResult(result, depth = 0, skip = []) {
+  const d = describeResult(result, skip);
+  const box = h('div', {class: 'result-body'});
+  if (d.figures.length) box.append(renderFigures(d.figures));
+  if (d.notes.length) {
+    box.append(
+        h('dl', {class: 'notes'},
+          d.notes.map(
+              ([label, text]) =>
+                  h('div', {class: 'note'}, h('dt', {text: label}), h('dd', {text})))));
+  }
+  // A result that is one table needs no second heading.
+  const alone = d.tables.length === 1 &&
+      d.figures.length + d.notes.length + d.lists.length + d.groups.length === 0;
+  for (const t of d.tables) {
+    box.append(
+        alone ? renderTable(t) :
+                h('div', {class: 'result-sub'}, h('h5', {text: t.label}), renderTable(t)));
+  }
+  for (const l of d.lists) {
+    box.append(
+        h('div', {class: 'result-sub'}, h('h5', {text: l.label}),
+          h('div', {class: 'chips'},
+            l.items.slice(0, 24).map((i) => h('span', {class: 'chip', text: i})))));
+  }
+  for (const g of d.groups) {
+    box.append(
+        h('div', {class: 'result-sub'}, h('h5', {text: g.label}),
+          depth < 2 ? renderResult(g.value, depth + 1) :
+                      h('pre', {class: 'json', text: JSON.stringify(g.value, null, 2)})));
+  }
+  return box;
+}
+
+// ---------------------------------------------------------------------------
+// Specialist cards
+
+class SpecialistCard {
+  constructor(name) {
+    this.name = name;
+    this.thoughtsShown = 0;
+    this.toolCallsShown = 0;
+    this.partials = null;
+    this.errors = null;
+    this.timeouts = null;
+
+    this.icon = h('div', {class: 'avatar', 'aria-hidden': 'true'});
+    this.title = h('h3', {class: 'card-title'});
+    this.subtitle = h('div', {class: 'card-subtitle'});
+    this.badge = h('span', {class: 'badge'});
+    this.task = h('p', {class: 'task'});
+    this.fill = h('div', {class: 'progress-fill'});
+    this.track =
+        h('div', {
+          class: 'progress-track',
+          role: 'progressbar',
+          'aria-valuemin': '0',
+          'aria-valuemax': '100',
+          'aria-label': `${name} progress`,
+        },
+          this.fill);
+    this.pct = h('span', {class: 'progress-pct'});
+    this.action = h('p', {class: 'current-action'});
+    this.alerts = h('div', {class: 'alerts'});
+    this.thoughts = h('ol', {class: 'thoughts'});
+    this.thoughtsSection =
+        h('section', {class: 'card-section', hidden: true}, h('h4', {text: 'Thinking'}),
+          this.thoughts);
+    this.tools = h('div', {class: 'tool-calls'});
+    this.toolsTitle = h('h4', {text: 'Tool calls'});
+    this.toolsSection =
+        h('section', {class: 'card-section', hidden: true}, this.toolsTitle, this.tools);
+    this.results = h('div', {class: 'results'});
+    this.resultsSection = h(
+        'section', {class: 'card-section', hidden: true}, h('h4', {text: 'Results'}), this.results);
+    this.foot = h('footer', {class: 'card-foot'});
+
+    this.root =
+        h('article', {class: 'specialist-card', 'data-specialist': name, 'data-progress': '0'},
+          h('header', {class: 'card-head'}, this.icon,
+            h('div', {class: 'card-titles'}, this.title, this.subtitle), this.badge),
+          this.task, h('div', {class: 'progress'}, this.track, this.pct), this.action, this.alerts,
+          this.thoughtsSection, this.toolsSection, this.resultsSection, this.foot);
+  }
+
+  // `runEnded`: the run is over, so a card without an outcome stopped early.
+  update(s, runEnded) {
+    const outcome = s.outcome || '';
+    const failed = s.errors.length > 0 && !s.outcome;
+    setAttr(this.root, 'data-progress', s.progress);
+    setAttr(this.root, 'data-outcome', outcome);
+    let cardState = 'running';
+    let badge = 'Working';
+    if (outcome) {
+      cardState = outcome === 'ok' ? 'done' : 'failed';
+      badge = OUTCOME_LABELS[outcome] || outcome;
+    } else if (failed) {
+      cardState = 'failed';
+      badge = 'Error';
+    } else if (runEnded) {
+      cardState = 'stopped';
+      badge = 'Stopped';
+    }
+    setAttr(this.root, 'data-state', cardState);
+    setText(this.icon, s.icon || s.displayName.charAt(0));
+    setText(this.title, s.displayName);
+    setText(this.subtitle, s.instance ? `${s.name} · ${s.instance}` : s.name);
+    setText(this.badge, badge);
+    setAttr(this.badge, 'data-outcome', outcome || cardState);
+    setText(this.task, s.task);
+    this.task.hidden = !s.task;
+    this.fill.style.width = `${s.progress}%`;
+    setAttr(this.track, 'aria-valuenow', s.progress);
+    setText(this.pct, `${s.progress}%`);
+    setText(this.action, s.currentAction);
+    this.action.hidden = !s.currentAction;
+    setText(this.foot, s.durationMs !== null ? `Finished in ${formatDuration(s.durationMs)}` : '');
+    this.foot.hidden = s.durationMs === null;
+
+    if (s.errors !== this.errors || s.timeouts !== this.timeouts) {
+      this.errors = s.errors;
+      this.timeouts = s.timeouts;
+      this.alerts.replaceChildren(
+          ...s.errors.map(
+              (e) =>
+                  h('div', {class: 'alert alert-error', role: 'alert'},
+                    h('strong', {text: `Error · ${e.code}`}), h('span', {text: e.message}),
+                    e.retryable ? h('span', {class: 'alert-note', text: 'retryable'}) : null)),
+          ...s.timeouts.map(
+              (t) =>
+                  h('div', {class: 'alert alert-timeout', role: 'alert'},
+                    h('strong', {text: `Timeout · ${t.action || 'deadline'}`}),
+                    h('span', {text: t.message}))));
+    }
+
+    const visible = s.thoughts.filter((t) => t.visible);
+    for (; this.thoughtsShown < visible.length; this.thoughtsShown++) {
+      this.thoughts.append(h('li', {text: visible[this.thoughtsShown].text}));
+      this.thoughts.scrollTop = this.thoughts.scrollHeight;
+    }
+    this.thoughtsSection.hidden = visible.length === 0;
+
+    for (; this.toolCallsShown < s.toolCalls.length; this.toolCallsShown++) {
+      const call = s.toolCalls[this.toolCallsShown];
+      for (const open of this.tools.querySelectorAll('details[open]')) open.open = false;
+      this.tools.append(this.renderToolCall(call, this.toolCallsShown + 1));
+    }
+    setText(this.toolsTitle, `Tool calls · ${s.toolCalls.length}`);
+    this.toolsSection.hidden = s.toolCalls.length === 0;
+
+    if (s.partials !== this.partials) {
+      this.partials = s.partials;
+      this.results.replaceChildren(...s.partials.map(
+          (p) => h(
+              'div', {class: 'result'}, h('div', {class: 'result-title', text: humanizeKey(p.key)}),
+              renderResult(p.result, 0, p.titleField ? [p.titleField] : []))));
+    }
+    this.resultsSection.hidden = s.partials.length === 0;
+  }
+
+  renderToolCall(call, n) {
+    const body = [];
+    if (call.sql !== null) {
+      body.push(h('pre', {class: 'sql'}, highlightSql(formatSql(call.sql))));
+      if (call.params !== null) {
+        const params = Array.isArray(call.params) ?
+            call.params.map((p) => JSON.stringify(p)).join(', ') :
+            JSON.stringify(call.params);
+        body.push(
+            h('p', {class: 'params'}, h('span', {class: 'params-label', text: 'params'}),
+              h('code', {text: params})));
+      }
+    } else {
+      body.push(h('pre', {class: 'json', text: JSON.stringify(call.parameters, null, 2)}));
+    }
+    return h(
+        'details', {class: 'tool-call', open: true},
+        h('summary', {}, h('span', {class: 'tool-name', text: call.tool || 'tool'}),
+          h('span', {class: 'tool-n', text: `#${n}`})),
+        body);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The page
+
+let state = initialState();
+let source = null;
+let renderPending = false;
+let stopTimer = null;
+const cards = new Map();
+const rendered = {
+  orchestratorThoughts: 0,
+  logEvents: 0,
+  synthesis: null,
+  finalResult: undefined,
+  errors: null
+};
+const forced = new Set();
+
+function dispatch(update) {
+  state = reduce(state, update);
+  if (!renderPending) {
+    renderPending = true;
+    requestAnimationFrame(() => {
+      renderPending = false;
+      render();
+    });
+  }
+}
+
+function closeSource() {
+  if (source) {
+    source.close();
+    source = null;
+  }
+  if (stopTimer) {
+    clearTimeout(stopTimer);
+    stopTimer = null;
+  }
+}
+
+function parseData(event) {
+  try {
+    const data = JSON.parse(event.data);
+    return data !== null && typeof data === 'object' ? data : null;
+  } catch (e) {
+    console.warn('agentstream: unparsable event data', event.data);
+    return null;
+  }
+}
+
+function start(question) {
+  closeSource();
+  resetView();
+  dispatch({type: 'reset', question});
+  const params = new URLSearchParams({message: question});
+  if (forced.size > 0) params.set('specialists', [...forced].join(','));
+  const es = new EventSource(`api/chat/stream?${params}`);
+  source = es;
+  const onData = (event) => {
+    const data = parseData(event);
+    if (data && es === source) dispatch(data);
+  };
+  es.addEventListener('connected', onData);
+  es.addEventListener('message', onData);
+  es.addEventListener('timeout', onData);
+  es.addEventListener('done', (event) => {
+    onData(event);
+    if (es === source) closeSource();
+    renderNow();
+  });
+  // One listener sees both the stream's `error` events (they carry data)
+  // and the EventSource's own connection errors (they do not).
+  es.addEventListener('error', (event) => {
+    if (es !== source) return;
+    if (typeof event.data === 'string') {
+      onData(event);
+      return;
+    }
+    if (es.readyState === EventSource.CLOSED) {
+      const message = state.connection === 'connecting' ?
+          'The gateway did not accept the request (it may be unreachable, overloaded or the input invalid).' :
+          'The connection to the gateway was lost.';
+      dispatch({type: 'transport_error', fatal: true, message});
+      closeSource();
+    } else {
+      dispatch({type: 'transport_error', fatal: false});
+    }
+  });
+}
+
+async function stop() {
+  const es = source;
+  if (!es) return;
+  const requestId = state.requestId;
+  let cancelled = false;
+  let note = '';
+  if (requestId) {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), 3000);
+    try {
+      const response = await fetch(
+          `api/runs/${encodeURIComponent(requestId)}`, {method: 'DELETE', signal: abort.signal});
+      cancelled = response.ok;
+      if (!cancelled)
+        note = `Cancel is not available here (HTTP ${response.status}); stopped following the run.`;
+    } catch (e) {
+      note = 'Could not reach the gateway to cancel; stopped following the run.';
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  if (es !== source) return;  // The run ended meanwhile.
+  if (cancelled) {
+    // Let the orchestrator's cancellation updates arrive, then stop anyway.
+    stopTimer = setTimeout(() => {
+      if (es === source) {
+        closeSource();
+        dispatch({type: 'stopped', cancelled: true, note: 'Run cancelled.'});
+      }
+    }, STOP_GRACE_MS);
+  } else {
+    closeSource();
+    dispatch({type: 'stopped', cancelled: false, note});
+  }
+}
+
+function resetView() {
+  for (const card of cards.values()) card.root.remove();
+  cards.clear();
+  rendered.orchestratorThoughts = 0;
+  rendered.logEvents = 0;
+  rendered.synthesis = null;
+  rendered.finalResult = undefined;
+  rendered.errors = null;
+  $('orchestrator-thoughts').replaceChildren();
+  $('log-body').replaceChildren();
+  $('answer').replaceChildren();
+  $('answer-figures').replaceChildren();
+  $('run').hidden = false;
+  document.body.classList.add('has-run');
+}
+
+function renderNow() {
+  renderPending = false;
+  render();
+}
+
+function render() {
+  const s = state;
+  const running = source !== null;
+
+  // Connection and controls.
+  setAttr($('connection'), 'data-connection', s.connection);
+  setText($('connection-label'), CONNECTION_LABELS[s.connection] || s.connection);
+  $('stop').hidden = !running;
+  $('send').disabled = running;
+  $('send').textContent = running ? 'Running…' : 'Send';
+
+  // Phase stepper.
+  setAttr($('status'), 'data-status', s.status);
+  const stepper = $('stepper');
+  const steps = phaseSteps(s);
+  if (stepper.children.length !== steps.length) {
+    stepper.replaceChildren(...steps.map(
+        (step, i) =>
+            h('li', {class: 'step', 'data-phase': step.phase},
+              h('span', {class: 'step-dot', text: String(i + 1)}),
+              h('span', {class: 'step-label', text: PHASE_LABELS[step.phase]}))));
+  }
+  steps.forEach((step, i) => setAttr(stepper.children[i], 'data-state', step.state));
+  let message = s.statusMessage;
+  if (s.status === 'cancelled') message = (s.stopped && s.stopped.note) || 'The run was cancelled.';
+  if (s.status === 'failed') {
+    const runErrors = s.errors.filter((e) => !e.specialist);
+    message = runErrors.length ? 'The run failed (see below).' : 'The run failed.';
+  }
+  if (s.status === 'complete') {
+    const n = s.order.length;
+    message = s.outcome === 'partial' ?
+        `Complete, without ${s.missing.map(displayName).join(', ') || 'some specialists'}` :
+        `Complete · ${n} ${n === 1 ? 'specialist' : 'specialists'} reported`;
+  }
+  setText($('status-message'), message);
+  setText($('request-id'), s.requestId || '');
+  const done = s.order.filter((n) => s.specialists[n].outcome).length;
+  setText($('run-stats'), `${s.eventCount} events · ${done}/${s.order.length} specialists done`);
+
+  // Run-level errors.
+  if (s.errors !== rendered.errors) {
+    rendered.errors = s.errors;
+    const runErrors = s.errors.filter((e) => !e.specialist);
+    const banner = $('run-errors');
+    banner.hidden = runErrors.length === 0;
+    banner.replaceChildren(...runErrors.map(
+        (e) => h('p', {}, h('strong', {text: `${humanizeKey(e.code)}: `}), e.message)));
+  }
+
+  // Orchestrator thinking.
+  const thoughts = s.orchestratorThoughts.filter((t) => t.visible);
+  const list = $('orchestrator-thoughts');
+  for (; rendered.orchestratorThoughts < thoughts.length; rendered.orchestratorThoughts++) {
+    list.append(h('li', {text: thoughts[rendered.orchestratorThoughts].text}));
+  }
+  $('orchestrator-empty').hidden = thoughts.length > 0;
+
+  // Synthesis.
+  if (s.synthesis !== rendered.synthesis) {
+    rendered.synthesis = s.synthesis;
+    const syn = s.synthesis;
+    setText($('synthesis-message'), syn ? syn.message : '');
+    $('synthesis-chips')
+        .replaceChildren(
+            ...(syn ? syn.complete : [])
+                .map((n) => h('span', {class: 'chip chip-done'}, '✓ ', displayName(n))),
+            ...(syn ? syn.pending : [])
+                .map((n) => h('span', {class: 'chip chip-pending'}, '… ', displayName(n))));
+    $('synthesis-empty').hidden = syn !== null;
+  }
+  if (!s.synthesis) {
+    const ended = s.done !== null || s.stopped !== null || s.finalResult !== null;
+    setText(
+        $('synthesis-empty'),
+        ended ? 'No specialist finished.' : 'Waiting for the first specialist to finish…');
+  }
+
+  // Answer.
+  if (s.finalResult !== rendered.finalResult) {
+    rendered.finalResult = s.finalResult;
+    renderAnswer(s);
+  }
+
+  // Cards.
+  const grid = $('cards');
+  for (const sp of specialistList(s)) {
+    let card = cards.get(sp.name);
+    if (!card) {
+      card = new SpecialistCard(sp.name);
+      cards.set(sp.name, card);
+      grid.append(card.root);
+    }
+    card.update(sp, s.done !== null || s.stopped !== null || s.finalResult !== null);
+  }
+  setText($('specialist-count'), s.order.length ? String(s.order.length) : '');
+
+  renderLog(s);
+}
+
+function displayName(name) {
+  const sp = state.specialists[name];
+  return sp ? `${sp.icon ? `${sp.icon} ` : ''}${sp.displayName}` : name;
+}
+
+function renderAnswer(s) {
+  const card = $('answer-card');
+  const result = s.finalResult;
+  setAttr(card, 'data-outcome', s.outcome || '');
+  $('answer-placeholder').hidden = result !== null;
+  const badge = $('answer-outcome');
+  badge.hidden = !s.outcome;
+  setText(badge, OUTCOME_LABELS[s.outcome] || s.outcome || '');
+  setAttr(badge, 'data-outcome', s.outcome || '');
+  if (result === null) return;
+  const answer = s.answer ||
+      (s.outcome === 'cancelled' ? 'The run was cancelled before an answer was ready.' :
+                                   'The run ended without an answer text.');
+  $('answer').replaceChildren(...answer.split(/\n{2,}/).map((p) => h('p', {text: p})));
+
+  const figures = $('answer-figures');
+  const perSpecialist =
+      result.specialists && typeof result.specialists === 'object' ? result.specialists : {};
+  figures.replaceChildren(...Object.entries(perSpecialist).map(([name, value]) => {
+    const d = describeResult(value, []);
+    return h(
+        'div', {class: 'answer-specialist'}, h('h3', {text: displayName(name)}),
+        d.figures.length ? renderFigures(d.figures.slice(0, 8)) : renderResult(value));
+  }));
+  const missing = $('answer-missing');
+  missing.hidden = s.missing.length === 0;
+  missing.replaceChildren(
+      h('span', {class: 'missing-label', text: 'Missing: '}),
+      ...s.missing.map((n) => h('span', {class: 'chip chip-missing', text: displayName(n)})));
+}
+
+function renderLog(s) {
+  setText($('log-count'), String(s.eventCount));
+  const body = $('log-body');
+  const fresh = s.eventCount - rendered.logEvents;
+  if (fresh <= 0) return;
+  const entries = s.log.slice(Math.max(0, s.log.length - fresh));
+  const stick = body.scrollTop + body.clientHeight >= body.scrollHeight - 8;
+  for (const e of entries) {
+    const row =
+        h('details', {class: 'log-row', 'data-type': e.type},
+          h('summary', {}, h('span', {class: 'log-seq', text: e.seq !== null ? `#${e.seq}` : '·'}),
+            h('span', {class: 'log-type', text: e.type}),
+            h('span', {class: 'log-summary', text: summarizeUpdate(e.data)})),
+          h('pre', {class: 'json', text: JSON.stringify(e.data, null, 2)}));
+    body.append(row);
+  }
+  while (body.childElementCount > 2000) body.firstElementChild.remove();
+  rendered.logEvents = s.eventCount;
+  if (stick) body.scrollTop = body.scrollHeight;
+}
+
+// ---------------------------------------------------------------------------
+// The composer
+
+function showFormError(text) {
+  const el = $('form-error');
+  el.hidden = !text;
+  setText(el, text || '');
+}
+
+function submit(event) {
+  if (event) event.preventDefault();
+  if (source) return;
+  const question = $('question').value.trim();
+  if (!question) {
+    showFormError('Type a question first, or pick one of the examples.');
+    $('question').focus();
+    return;
+  }
+  if (new TextEncoder().encode(question).length > MAX_QUESTION_BYTES) {
+    showFormError('That question is longer than 16 KiB; please shorten it.');
+    return;
+  }
+  showFormError('');
+  start(question);
+}
+
+async function loadRoster() {
+  let body;
+  try {
+    const response = await fetch('api/specialists', {headers: {Accept: 'application/json'}});
+    if (!response.ok) return;
+    body = await response.json();
+  } catch (e) {
+    return;
+  }
+  // Accept a bare list or {specialists: [...]}, flat cards or {card: ...}.
+  const items = Array.isArray(body)           ? body :
+      body && Array.isArray(body.specialists) ? body.specialists :
+                                                [];
+  const cardsList = items
+                        .map((item) => {
+                          const card = item && typeof item.card === 'object' && item.card ?
+                              item.card :
+                              item || {};
+                          return {
+                            name: String(card.name || ''),
+                            displayName: String(card.display_name || card.name || ''),
+                            icon: String(card.icon || ''),
+                            description: String(card.description || ''),
+                            available: item.available !== false && card.available !== false,
+                            explicitOnly: card.explicit_only === true,
+                          };
+                        })
+                        .filter((c) => c.name);
+  if (cardsList.length === 0) return;
+  const chips = $('roster-chips');
+  chips.replaceChildren(...cardsList.map((c) => {
+    const chip = h(
+        'button', {
+          type: 'button',
+          class: 'roster-chip',
+          'data-available': String(c.available),
+          'aria-pressed': 'false',
+          title: `${c.description}${c.available ? '' : ' (unavailable)'}${
+              c.explicitOnly ? ' (only when selected)' : ''}`,
+        },
+        h('span', {class: 'roster-icon', 'aria-hidden': 'true', text: c.icon}),
+        h('span', {text: c.displayName}), h('span', {class: 'roster-dot', 'aria-hidden': 'true'}));
+    chip.addEventListener('click', () => {
+      if (forced.has(c.name))
+        forced.delete(c.name);
+      else
+        forced.add(c.name);
+      chip.setAttribute('aria-pressed', String(forced.has(c.name)));
+      updateRosterMode();
+    });
+    return chip;
+  }));
+  $('roster').hidden = false;
+  updateRosterMode();
+}
+
+function updateRosterMode() {
+  setText(
+      $('roster-mode'),
+      forced.size ?
+          `Only the selected ${forced.size === 1 ? 'specialist' : 'specialists'} will run` :
+          'The orchestrator picks · click to choose yourself');
+}
+
+function init() {
+  const examples = $('examples');
+  examples.replaceChildren(...EXAMPLES.map((q) => h('button', {
+                                             type: 'button',
+                                             class: 'example',
+                                             text: q,
+                                             onclick: () => {
+                                               $('question').value = q;
+                                               $('question').focus();
+                                               showFormError('');
+                                             },
+                                           })));
+  $('ask-form').addEventListener('submit', submit);
+  $('question').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) submit(e);
+  });
+  $('stop').addEventListener('click', stop);
+  window.addEventListener('pagehide', closeSource);
+  const preset = new URLSearchParams(location.search).get('q');
+  if (preset) $('question').value = preset;
+  loadRoster();
+  render();
+  if (preset && new URLSearchParams(location.search).get('run') === '1') submit();
+}
+
+init();
