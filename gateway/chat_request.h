@@ -1,0 +1,58 @@
+// Parsing and validation of a chat request, for both forms of
+// /api/chat/stream, before anything is sent to the orchestrator:
+//
+//   GET  ?message=...&specialists=A,B&options=<json object>&heartbeat=event
+//   POST {"message": "...", "specialists": ["A"], "options": {...},
+//         "heartbeat": "event"}
+//
+// Errors (absl codes, mapped to HTTP by http_status.h):
+//   kInvalidArgument    missing or empty message, malformed JSON, wrong types,
+//                       invalid UTF-8, too deeply nested options, bad names
+//   kResourceExhausted  message over 16 KiB (GET) or body over 256 KiB (POST)
+//
+// Pure functions, thread-safe.
+#ifndef AGENTSTREAM_GATEWAY_CHAT_REQUEST_H_
+#define AGENTSTREAM_GATEWAY_CHAT_REQUEST_H_
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "gateway/sse_encoder.h"
+#include "nlohmann/json.hpp"
+
+namespace agentstream::gateway {
+
+inline constexpr size_t kMaxGetMessageBytes = 16 * 1024;
+inline constexpr size_t kMaxPostBodyBytes = 256 * 1024;
+// Deeper JSON is refused: the JSON <-> protobuf Struct conversions recurse,
+// and request threads run on small stacks.
+inline constexpr int kMaxOptionsDepth = 32;
+inline constexpr size_t kMaxSpecialists = 32;
+inline constexpr size_t kMaxSpecialistNameBytes = 128;
+
+struct ChatRequest {
+  std::string message;
+  // Forced specialist set (empty: let the orchestrator plan).
+  std::vector<std::string> specialists;
+  nlohmann::json options = nlohmann::json::object();
+  HeartbeatStyle heartbeat = HeartbeatStyle::kComment;
+};
+
+// `params` are the decoded query parameters (cpp-httplib's Params).
+absl::StatusOr<ChatRequest> ParseChatQuery(
+    const std::multimap<std::string, std::string>& params);
+
+// `body` is the raw POST body.
+absl::StatusOr<ChatRequest> ParseChatBody(std::string_view body);
+
+// Helpers exposed for tests.
+bool IsValidUtf8(std::string_view s);
+// The deepest nesting of objects/arrays in JSON text (strings are skipped).
+int JsonNestingDepth(std::string_view json_text);
+
+}  // namespace agentstream::gateway
+
+#endif  // AGENTSTREAM_GATEWAY_CHAT_REQUEST_H_

@@ -1,0 +1,78 @@
+// The gateway's HTTP server (cpp-httplib 0.11.4): a thin adapter that turns
+// HTTP requests into calls on the OrchestratorClient and RunChatStream.
+//
+// Endpoints: GET/POST /api/chat/stream (SSE), GET /api/specialists,
+// GET /healthz, GET /readyz, GET /metrics, GET / and static files from the
+// web root. Everything else is a 404 with a JSON body. See docs/GATEWAY.md.
+//
+// Set up for streaming as DESIGN section 7 says: TCP_NODELAY, a listen
+// backlog raised after binding, one thread per connection (ConnectionThreads)
+// up to max_streams + headroom, streams past max_streams refused with 503,
+// and a gone client noticed (DataSink::is_writable(), which peeks at the
+// socket) while the stream waits for its next event.
+//
+// Thread-safe. Start() once; Stop() (or the destructor) ends every stream
+// with `done` and joins every thread.
+#ifndef AGENTSTREAM_GATEWAY_HTTP_SERVER_H_
+#define AGENTSTREAM_GATEWAY_HTTP_SERVER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "gateway/metrics.h"
+#include "gateway/orchestrator_client.h"
+
+namespace agentstream::gateway {
+
+struct GatewayOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;  // 0: an ephemeral port (see GatewayServer::port()).
+  absl::Duration heartbeat_interval = absl::Seconds(15);
+  int64_t retry_ms = 2000;
+  int64_t max_streams = 10000;
+  // How long a new stream waits for the orchestrator's first update (or its
+  // failure) before answering 503.
+  absl::Duration first_update_timeout = absl::Seconds(10);
+  std::string web_root;
+  int listen_backlog = 4096;
+  // 64 KiB measured enough (tests/unit/gateway); twice that for margin.
+  size_t thread_stack_bytes = 128 * 1024;
+  // Threads beyond max_streams for short requests (/healthz, /metrics, ...).
+  int64_t headroom_threads = 64;
+  // How often a waiting stream checks for a gone client and for Stop().
+  absl::Duration poll_interval = absl::Milliseconds(200);
+  // Sent as Retry-After on every 503.
+  int retry_after_seconds = 2;
+  absl::Duration readiness_timeout = absl::Seconds(1);
+};
+
+class GatewayServer final {
+ public:
+  GatewayServer(GatewayOptions options,
+                std::shared_ptr<OrchestratorClient> orchestrator,
+                const Clock* clock = Clock::Real());
+  ~GatewayServer();
+  GatewayServer(const GatewayServer&) = delete;
+  GatewayServer& operator=(const GatewayServer&) = delete;
+
+  // Binds, raises the backlog and starts serving on a background thread.
+  // kUnavailable when the address cannot be bound.
+  absl::Status Start();
+  // The bound port (after Start()).
+  int port() const;
+  void Stop();
+
+  const GatewayMetrics& metrics() const;
+
+ private:
+  class Impl;
+  const std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace agentstream::gateway
+
+#endif  // AGENTSTREAM_GATEWAY_HTTP_SERVER_H_

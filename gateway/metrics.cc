@@ -1,0 +1,55 @@
+#include "gateway/metrics.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace agentstream::gateway {
+namespace {
+
+void AppendMetric(std::string* out, const char* name, const char* type,
+                  const char* help, int64_t value) {
+  absl::StrAppend(out, "# HELP agentstream_gateway_", name, " ", help, "\n",
+                  "# TYPE agentstream_gateway_", name, " ", type, "\n",
+                  "agentstream_gateway_", name, " ", value, "\n");
+}
+
+}  // namespace
+
+void GatewayMetrics::CountHttpRequest(int code) {
+  absl::MutexLock lock(&mu_);
+  ++http_requests_[code];
+}
+
+int64_t GatewayMetrics::HttpRequests(int code) const {
+  absl::MutexLock lock(&mu_);
+  auto it = http_requests_.find(code);
+  return it == http_requests_.end() ? 0 : it->second;
+}
+
+std::string GatewayMetrics::RenderPrometheus() const {
+  std::string out;
+  AppendMetric(&out, "streams_open", "gauge", "SSE streams open now.",
+               streams_open.load());
+  AppendMetric(&out, "streams_total", "counter", "SSE streams started.",
+               streams_total.load());
+  AppendMetric(&out, "events_sent_total", "counter",
+               "SSE events written (heartbeat comments excluded).",
+               events_sent_total.load());
+  AppendMetric(&out, "stream_rejections_total", "counter",
+               "Streams refused with 503 because --max-streams were open.",
+               stream_rejections_total.load());
+  AppendMetric(&out, "client_disconnects_total", "counter",
+               "Streams ended because the client went away.",
+               client_disconnects_total.load());
+  absl::StrAppend(&out,
+                  "# HELP agentstream_gateway_http_requests_total HTTP "
+                  "responses by status code.\n"
+                  "# TYPE agentstream_gateway_http_requests_total counter\n");
+  absl::MutexLock lock(&mu_);
+  for (const auto& [code, count] : http_requests_) {
+    absl::StrAppend(&out, "agentstream_gateway_http_requests_total{code=\"",
+                    code, "\"} ", count, "\n");
+  }
+  return out;
+}
+
+}  // namespace agentstream::gateway

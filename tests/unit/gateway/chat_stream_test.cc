@@ -1,0 +1,296 @@
+#include "gateway/chat_stream.h"
+
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/testing/sse_client.h"
+#include "tests/unit/gateway/fake_orchestrator.h"
+
+namespace agentstream::gateway {
+namespace {
+
+using agentstream::v1::Update;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// A RunStream driven by a script of Wait() results; a timeout advances the
+// fake clock by the requested wait, so no test sleeps.
+class ScriptedRun final : public RunStream {
+ public:
+  struct Step {
+    Next next;
+    std::vector<Update> updates;
+  };
+  ScriptedRun(FakeClock& clock, std::deque<Step> steps, absl::Status final)
+      : clock_(clock), steps_(std::move(steps)), final_(std::move(final)) {}
+
+  Next Wait(absl::Duration timeout, std::vector<Update>* out) override {
+    waits.push_back(timeout);
+    if (steps_.empty()) {
+      clock_.Advance(timeout);
+      return Next::kTimeout;
+    }
+    Step step = std::move(steps_.front());
+    steps_.pop_front();
+    if (step.next == Next::kTimeout) clock_.Advance(timeout);
+    for (auto& u : step.updates) out->push_back(std::move(u));
+    return step.next;
+  }
+  absl::Status status() const override { return final_; }
+  void Cancel() override { ++cancels; }
+  bool WaitFinished(absl::Duration) override { return finished_by_itself; }
+
+  int cancels = 0;
+  bool finished_by_itself = true;
+  std::vector<absl::Duration> waits;
+
+ private:
+  FakeClock& clock_;
+  std::deque<Step> steps_;
+  const absl::Status final_;
+};
+
+class RecordingSink final : public EventSink {
+ public:
+  bool Write(std::string_view bytes) override {
+    writes.emplace_back(bytes);
+    return writable;
+  }
+  bool PeerGone() override { return ++peer_checks > gone_after_checks; }
+  std::string All() const {
+    std::string all;
+    for (const auto& w : writes) all += w;
+    return all;
+  }
+  std::vector<std::string> writes;
+  bool writable = true;
+  int peer_checks = 0;
+  int gone_after_checks = 1 << 30;
+};
+
+std::vector<agentstream::testing::SseEvent> Parse(const std::string& wire) {
+  std::vector<agentstream::testing::SseEvent> events;
+  agentstream::testing::SseParser parser;
+  parser.Feed(wire, [&](agentstream::testing::SseEvent e) {
+    events.push_back(std::move(e));
+  });
+  return events;
+}
+
+std::vector<std::string> Names(
+    const std::vector<agentstream::testing::SseEvent>& events) {
+  std::vector<std::string> names;
+  for (const auto& e : events) names.push_back(e.event);
+  return names;
+}
+
+class ChatStreamTest : public ::testing::Test {
+ protected:
+  ChatStreamResult Drive(ScriptedRun& run, std::vector<Update> first = {},
+                         HeartbeatStyle style = HeartbeatStyle::kComment) {
+    ChatStreamEncoder encoder("rid", style, 1500);
+    return RunChatStream(run, encoder, std::move(first), sink_, clock_,
+                         options_, stop_);
+  }
+  FakeClock clock_;
+  RecordingSink sink_;
+  ChatStreamOptions options_{.heartbeat_interval = absl::Seconds(15),
+                             .poll_interval = absl::Milliseconds(200)};
+  std::atomic<bool> stop_{false};
+};
+
+using Next = RunStream::Next;
+using testing::CompleteUpdate;
+using testing::ErrorUpdate;
+using testing::ProgressUpdate;
+using testing::StatusUpdate;
+using testing::TimeoutUpdate;
+
+TEST_F(ChatStreamTest, FullRunShape) {
+  ScriptedRun run(
+      clock_,
+      {{Next::kUpdates,
+        {ProgressUpdate(2, "DataAnalyst", 10, "a"),
+         ErrorUpdate(3, "unavailable", "x"), TimeoutUpdate(4, "slow")}},
+       {Next::kUpdates, {CompleteUpdate(5, "ok")}}},
+      absl::OkStatus());
+  const ChatStreamResult result = Drive(run, {StatusUpdate(1, "analyzing")});
+  EXPECT_EQ(result.end, StreamEnd::kDone);
+  EXPECT_EQ(result.done, DoneStatus::kComplete);
+  EXPECT_EQ(run.cancels, 0);
+  const std::string wire = sink_.All();
+  EXPECT_EQ(wire.rfind("retry: 1500\n\nid: rid:0\nevent: connected\n", 0), 0u)
+      << wire;
+  auto events = Parse(wire);
+  EXPECT_THAT(Names(events),
+              ElementsAre("connected", "message", "message", "message", "error",
+                          "message", "timeout", "message", "done"));
+  EXPECT_EQ(result.events_sent, 9);
+  std::vector<std::string> ids;
+  for (const auto& e : events) ids.push_back(e.has_id ? e.id : "-");
+  EXPECT_THAT(ids, ElementsAre("rid:0", "rid:1", "rid:2", "rid:3", "-", "rid:4",
+                               "-", "rid:5", "-"));
+  // The named copy carries the same payload as its message.
+  EXPECT_EQ(events[4].data, events[3].data);
+  EXPECT_EQ(events[4].json["type"], "error");
+  EXPECT_EQ(events[8].json,
+            nlohmann::json::parse(
+                R"({"type":"done","status":"complete","request_id":"rid"})"));
+  for (const auto& e : events) EXPECT_EQ(e.json["request_id"], "rid");
+}
+
+TEST_F(ChatStreamTest, QueuedUpdatesGoOutInOneWrite) {
+  ScriptedRun run(
+      clock_,
+      {{Next::kUpdates,
+        {ProgressUpdate(2, "A", 1, "a"), ProgressUpdate(3, "A", 2, "b"),
+         ProgressUpdate(4, "A", 3, "c")}},
+       {Next::kFinished, {}}},
+      absl::OkStatus());
+  Drive(run, {StatusUpdate(1, "x")});
+  ASSERT_GE(sink_.writes.size(), 2u);
+  // connected + first update, then the three queued ones together.
+  EXPECT_EQ(Parse(sink_.writes[0]).size(), 2u);
+  EXPECT_EQ(Parse(sink_.writes[1]).size(), 3u);
+}
+
+TEST_F(ChatStreamTest, HeartbeatsFollowTheIntervalWithoutIds) {
+  options_.heartbeat_interval = absl::Milliseconds(100);
+  options_.poll_interval = absl::Milliseconds(40);
+  // 25 idle waits (40, 40, 20, ...) cover 500 ms, then the run ends.
+  std::deque<ScriptedRun::Step> steps;
+  for (int i = 0; i < 15; ++i) steps.push_back({Next::kTimeout, {}});
+  steps.push_back({Next::kFinished, {}});
+  ScriptedRun run(clock_, std::move(steps), absl::OkStatus());
+  const absl::Time start = clock_.Now();
+  Drive(run);
+  const absl::Duration idle = clock_.Now() - start;
+  const std::string wire = sink_.All();
+  int heartbeats = 0;
+  for (size_t p = wire.find(": heartbeat\n\n"); p != std::string::npos;
+       p = wire.find(": heartbeat\n\n", p + 1)) {
+    ++heartbeats;
+  }
+  EXPECT_EQ(heartbeats, static_cast<int>(idle / absl::Milliseconds(100)))
+      << wire;
+  EXPECT_GE(heartbeats, 5);
+  for (absl::Duration w : run.waits) EXPECT_LE(w, absl::Milliseconds(40));
+}
+
+TEST_F(ChatStreamTest, EventHeartbeats) {
+  options_.heartbeat_interval = absl::Milliseconds(100);
+  ScriptedRun run(
+      clock_,
+      {{Next::kTimeout, {}}, {Next::kTimeout, {}}, {Next::kFinished, {}}},
+      absl::OkStatus());
+  Drive(run, {}, HeartbeatStyle::kEvent);
+  auto events = Parse(sink_.All());
+  EXPECT_THAT(Names(events),
+              ElementsAre("connected", "heartbeat", "heartbeat", "done"));
+  EXPECT_FALSE(events[1].has_id);
+  EXPECT_FALSE(events[2].has_id);
+  EXPECT_EQ(events[1].json["type"], "heartbeat");
+}
+
+TEST_F(ChatStreamTest, ClientGoneWhileIdleCancelsTheRun) {
+  sink_.gone_after_checks = 2;
+  ScriptedRun run(clock_, {}, absl::OkStatus());
+  const ChatStreamResult result = Drive(run, {StatusUpdate(1, "x")});
+  EXPECT_EQ(result.end, StreamEnd::kClientGone);
+  EXPECT_EQ(run.cancels, 1);
+  EXPECT_EQ(sink_.peer_checks, 3);
+  // Each check came after at most one poll interval of waiting.
+  EXPECT_LE(clock_.Now() - absl::FromUnixSeconds(1700000000),
+            absl::Milliseconds(600));
+}
+
+TEST_F(ChatStreamTest, ClientGoneWhileBusyIsNoticedToo) {
+  sink_.gone_after_checks = 0;
+  std::deque<ScriptedRun::Step> steps;
+  for (int i = 0; i < 100; ++i) {
+    steps.push_back({Next::kUpdates, {ProgressUpdate(i + 2, "A", 1, "a")}});
+  }
+  ScriptedRun run(clock_, std::move(steps), absl::OkStatus());
+  // Every Wait returns updates at once; time moves only by this advance.
+  options_.poll_interval = absl::ZeroDuration();
+  const ChatStreamResult result = Drive(run, {StatusUpdate(1, "x")});
+  EXPECT_EQ(result.end, StreamEnd::kClientGone);
+  EXPECT_EQ(run.cancels, 1);
+}
+
+TEST_F(ChatStreamTest, FailedWriteCancelsTheRun) {
+  sink_.writable = false;
+  ScriptedRun run(clock_, {}, absl::OkStatus());
+  EXPECT_EQ(Drive(run).end, StreamEnd::kClientGone);
+  EXPECT_EQ(run.cancels, 1);
+}
+
+TEST_F(ChatStreamTest, CallFailureAfterStartIsAnErrorEventThenDone) {
+  ScriptedRun run(clock_, {{Next::kFinished, {}}},
+                  absl::UnavailableError("connection reset"));
+  const ChatStreamResult result = Drive(run, {StatusUpdate(1, "x")});
+  EXPECT_EQ(result.done, DoneStatus::kFailed);
+  auto events = Parse(sink_.All());
+  EXPECT_THAT(Names(events),
+              ElementsAre("connected", "message", "error", "done"));
+  EXPECT_FALSE(events[2].has_id);
+  EXPECT_EQ(events[2].json["code"], "unavailable");
+  EXPECT_EQ(events[2].json["retryable"], true);
+  EXPECT_THAT(events[2].json["message"].get<std::string>(),
+              HasSubstr("connection reset"));
+  EXPECT_EQ(events[3].json["status"], "failed");
+}
+
+TEST_F(ChatStreamTest, EndWithoutCompleteIsFailed) {
+  ScriptedRun run(clock_, {{Next::kFinished, {}}}, absl::OkStatus());
+  EXPECT_EQ(Drive(run, {StatusUpdate(1, "x")}).done, DoneStatus::kFailed);
+}
+
+TEST_F(ChatStreamTest, CancelledRunSaysCancelled) {
+  Update cancelled = StatusUpdate(2, "cancelled");
+  cancelled.mutable_status()->set_status(agentstream::v1::RUN_STATUS_CANCELLED);
+  ScriptedRun run(clock_,
+                  {{Next::kUpdates, {cancelled}}, {Next::kFinished, {}}},
+                  absl::OkStatus());
+  EXPECT_EQ(Drive(run, {StatusUpdate(1, "x")}).done, DoneStatus::kCancelled);
+}
+
+TEST_F(ChatStreamTest, CompleteEndsTheStreamAndCancelsALingeringCall) {
+  ScriptedRun run(clock_, {{Next::kUpdates, {CompleteUpdate(2, "ok")}}},
+                  absl::OkStatus());
+  run.finished_by_itself = false;
+  const ChatStreamResult result = Drive(run, {StatusUpdate(1, "x")});
+  EXPECT_EQ(result.done, DoneStatus::kComplete);
+  EXPECT_EQ(run.cancels, 1);
+  EXPECT_EQ(Names(Parse(sink_.All())).back(), "done");
+}
+
+TEST_F(ChatStreamTest, StopEndsWithErrorAndCancelledDone) {
+  stop_ = true;
+  ScriptedRun run(clock_, {}, absl::OkStatus());
+  const ChatStreamResult result = Drive(run, {StatusUpdate(1, "x")});
+  EXPECT_EQ(result.end, StreamEnd::kStopped);
+  EXPECT_EQ(run.cancels, 1);
+  auto events = Parse(sink_.All());
+  EXPECT_THAT(Names(events),
+              ElementsAre("connected", "message", "error", "done"));
+  EXPECT_EQ(events[3].json["status"], "cancelled");
+}
+
+TEST_F(ChatStreamTest, PayloadRequestIdIsTheStreams) {
+  Update u = StatusUpdate(1, "line1\nline2");
+  u.set_request_id("other");
+  ScriptedRun run(clock_, {{Next::kFinished, {}}}, absl::OkStatus());
+  Drive(run, {u});
+  auto events = Parse(sink_.All());
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_EQ(events[1].json["request_id"], "rid");
+  EXPECT_EQ(events[1].json["message"], "line1\nline2");
+}
+
+}  // namespace
+}  // namespace agentstream::gateway

@@ -1,0 +1,222 @@
+#include "tests/unit/gateway/fake_orchestrator.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace agentstream::gateway::testing {
+
+using agentstream::v1::Update;
+
+FakeOrchestrator::FakeOrchestrator() {
+  script_ = [](const agentstream::v1::RunRequest& request) {
+    for (const auto& name : request.specialists()) {
+      if (absl::StartsWith(name, "Unknown")) {
+        RunScript script;
+        script.final_status =
+            grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                         absl::StrCat("unknown specialist: ", name));
+        return script;
+      }
+    }
+    return StandardScript(absl::Milliseconds(20));
+  };
+}
+
+FakeOrchestrator::~FakeOrchestrator() { Shutdown(); }
+
+int FakeOrchestrator::Start() {
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port_);
+  builder.RegisterService(this);
+  server_ = builder.BuildAndStart();
+  return server_ != nullptr ? port_ : 0;
+}
+
+void FakeOrchestrator::Shutdown() {
+  if (server_ != nullptr) {
+    server_->Shutdown(std::chrono::system_clock::now() +
+                      std::chrono::seconds(2));
+    server_->Wait();
+    server_.reset();
+  }
+}
+
+std::string FakeOrchestrator::address() const {
+  return absl::StrCat("127.0.0.1:", port_);
+}
+
+void FakeOrchestrator::SetScript(ScriptFn script) {
+  absl::MutexLock lock(&mu_);
+  script_ = std::move(script);
+}
+
+std::vector<RunCallRecord> FakeOrchestrator::calls() const {
+  absl::MutexLock lock(&mu_);
+  return calls_;
+}
+
+bool FakeOrchestrator::WaitForCalls(size_t n, absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return calls_.size() >= n;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+}
+
+std::optional<RunCallRecord> FakeOrchestrator::WaitForEnd(
+    size_t index, absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto ended = [this, index]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return calls_.size() > index && calls_[index].ended;
+  };
+  if (!mu_.AwaitWithTimeout(absl::Condition(&ended), timeout)) {
+    return std::nullopt;
+  }
+  return calls_[index];
+}
+
+bool FakeOrchestrator::SleepUnlessCancelled(grpc::ServerContext* context,
+                                            absl::Duration d) {
+  const absl::Time deadline = absl::Now() + d;
+  while (!context->IsCancelled()) {
+    const absl::Time now = absl::Now();
+    if (now >= deadline) return true;
+    absl::SleepFor(std::min(deadline - now, absl::Milliseconds(5)));
+  }
+  return false;
+}
+
+grpc::Status FakeOrchestrator::Run(grpc::ServerContext* context,
+                                   const agentstream::v1::RunRequest* request,
+                                   grpc::ServerWriter<Update>* writer) {
+  RunScript script;
+  size_t index = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    RunCallRecord record;
+    record.request = *request;
+    record.started_at = absl::Now();
+    auto md = context->client_metadata().find("x-request-id");
+    if (md != context->client_metadata().end()) {
+      record.metadata_request_id.assign(md->second.data(), md->second.size());
+    }
+    index = calls_.size();
+    calls_.push_back(std::move(record));
+    script = script_(*request);
+  }
+  auto finish = [&](bool cancelled, int written) {
+    absl::MutexLock lock(&mu_);
+    calls_[index].ended = true;
+    calls_[index].cancelled = cancelled;
+    calls_[index].updates_written = written;
+    if (cancelled) calls_[index].cancelled_at = absl::Now();
+  };
+  int written = 0;
+  for (ScriptStep& step : script.steps) {
+    if (!SleepUnlessCancelled(context, step.delay)) {
+      finish(true, written);
+      return grpc::Status::CANCELLED;
+    }
+    step.update.set_request_id(request->request_id());
+    if (!writer->Write(step.update)) {
+      finish(context->IsCancelled(), written);
+      return grpc::Status::CANCELLED;
+    }
+    ++written;
+  }
+  if (!SleepUnlessCancelled(context, script.final_delay)) {
+    finish(true, written);
+    return grpc::Status::CANCELLED;
+  }
+  finish(false, written);
+  return script.final_status;
+}
+
+grpc::Status FakeOrchestrator::ListSpecialists(
+    grpc::ServerContext*, const agentstream::v1::ListSpecialistsRequest*,
+    agentstream::v1::ListSpecialistsResponse* response) {
+  for (const char* name : {"DataAnalyst", "RiskAnalyst"}) {
+    auto* info = response->add_specialists();
+    info->mutable_card()->set_name(name);
+    info->mutable_card()->set_display_name(absl::StrCat(name, " (fake)"));
+    info->mutable_card()->set_icon("📊");
+    info->mutable_card()->add_keywords("risk");
+    info->set_address("127.0.0.1:1");
+    info->set_available(true);
+  }
+  return grpc::Status::OK;
+}
+
+Update StatusUpdate(uint64_t seq, const std::string& message) {
+  Update u;
+  u.set_seq(seq);
+  u.set_emitted_at(absl::ToUnixNanos(absl::Now()));
+  u.mutable_status()->set_status(agentstream::v1::RUN_STATUS_ANALYZING);
+  u.mutable_status()->set_message(message);
+  return u;
+}
+
+Update ProgressUpdate(uint64_t seq, const std::string& specialist, int progress,
+                      const std::string& action) {
+  Update u;
+  u.set_seq(seq);
+  u.set_specialist(specialist);
+  u.mutable_progress()->set_progress(progress);
+  u.mutable_progress()->set_current_action(action);
+  return u;
+}
+
+Update ErrorUpdate(uint64_t seq, const std::string& code,
+                   const std::string& message) {
+  Update u;
+  u.set_seq(seq);
+  u.set_specialist("RiskAnalyst");
+  u.mutable_error()->set_code(code);
+  u.mutable_error()->set_message(message);
+  u.mutable_error()->set_retryable(true);
+  return u;
+}
+
+Update TimeoutUpdate(uint64_t seq, const std::string& message) {
+  Update u;
+  u.set_seq(seq);
+  u.set_specialist("DataAnalyst");
+  u.mutable_timeout()->set_message(message);
+  u.mutable_timeout()->set_action(agentstream::v1::TIMEOUT_ACTION_CONTINUING);
+  return u;
+}
+
+Update CompleteUpdate(uint64_t seq, const std::string& answer) {
+  Update u;
+  u.set_seq(seq);
+  (*u.mutable_complete()->mutable_result()->mutable_fields())["answer"]
+      .set_string_value(answer);
+  u.mutable_complete()->set_outcome(agentstream::v1::OUTCOME_OK);
+  return u;
+}
+
+RunScript StandardScript(absl::Duration gap) {
+  RunScript script;
+  script.steps.push_back({absl::ZeroDuration(), StatusUpdate(1, "analyzing")});
+  script.steps.push_back(
+      {gap, ProgressUpdate(2, "DataAnalyst", 65, "Processing\nhistory ✓")});
+  script.steps.push_back({gap, ErrorUpdate(3, "unavailable", "replica down")});
+  script.steps.push_back({gap, TimeoutUpdate(4, "slow")});
+  script.steps.push_back({gap, CompleteUpdate(5, "all good — ✓")});
+  return script;
+}
+
+RunScript SlowScript(absl::Duration gap, int count) {
+  RunScript script;
+  script.steps.push_back({absl::ZeroDuration(), StatusUpdate(1, "analyzing")});
+  for (int i = 0; i < count; ++i) {
+    script.steps.push_back(
+        {gap, ProgressUpdate(i + 2, "DataAnalyst", i % 100, "working")});
+  }
+  script.steps.push_back({gap, CompleteUpdate(count + 2, "done")});
+  return script;
+}
+
+}  // namespace agentstream::gateway::testing

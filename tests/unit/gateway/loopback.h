@@ -1,0 +1,22 @@
+// Raw loopback sockets for the gateway's tests: byte-exact requests and a
+// client that can vanish at a chosen moment. Every read has a deadline.
+#ifndef AGENTSTREAM_TESTS_UNIT_GATEWAY_LOOPBACK_H_
+#define AGENTSTREAM_TESTS_UNIT_GATEWAY_LOOPBACK_H_
+
+#include <string>
+
+#include "absl/time/time.h"
+
+namespace agentstream::gateway::testing {
+
+// A connected socket to 127.0.0.1:port, or -1.
+int ConnectLoopback(int port);
+bool SendAll(int fd, const std::string& bytes);
+// Reads until `needle` has been received (returns everything read, which
+// ends with it), the peer closes, or `timeout` passes.
+std::string ReadUntil(int fd, const std::string& needle,
+                      absl::Duration timeout);
+
+}  // namespace agentstream::gateway::testing
+
+#endif  // AGENTSTREAM_TESTS_UNIT_GATEWAY_LOOPBACK_H_
