@@ -1,0 +1,122 @@
+// The orchestrator binary: flags, then OrchestratorServer until SIGTERM.
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/flags.h"
+#include "common/log.h"
+#include "common/process_util.h"
+#include "orchestrator/orchestrator_server.h"
+#include "orchestrator/specialist_registry.h"
+
+int main(int argc, char** argv) {
+  agentstream::BlockTerminationSignals();
+
+  std::string host = "127.0.0.1";
+  int64_t port = 50051;
+  std::string port_file;
+  std::vector<std::string> specialists;
+  int64_t metrics_port = -1;
+  std::string metrics_port_file;
+  int64_t max_log_events = 20000;
+  int64_t log_ttl_ms = 300000;
+  int64_t disconnect_grace_ms = 0;
+  int64_t soft_deadline_ms = 60000;
+  int64_t hard_deadline_ms = 300000;
+  std::string log_level = "info";
+
+  agentstream::FlagSet flags(
+      "orchestrator",
+      "Plans which specialists a question needs, fans it out to them, merges\n"
+      "their streams live and synthesises the answer "
+      "(agentstream.v1.Orchestrator over gRPC).");
+  flags.String("host", &host, "Address to listen on.", "AGENTSTREAM_HOST");
+  flags.Int("port", &port, "gRPC port (0: ephemeral).", "AGENTSTREAM_PORT");
+  flags.String("port-file", &port_file,
+               "Write the bound gRPC port to this file once listening.",
+               "AGENTSTREAM_PORT_FILE");
+  flags.Repeated("specialist", &specialists,
+                 "A specialist as NAME=ADDRESS (repeatable); ADDRESS is "
+                 "host:port or dns:///host:port (round-robin over replicas).",
+                 "AGENTSTREAM_SPECIALISTS");
+  flags.Int("metrics-port", &metrics_port,
+            "Port of the HTTP /metrics endpoint (-1: off, 0: ephemeral).",
+            "AGENTSTREAM_METRICS_PORT");
+  flags.String("metrics-port-file", &metrics_port_file,
+               "Write the bound metrics port to this file.",
+               "AGENTSTREAM_METRICS_PORT_FILE");
+  flags.Int("max-log-events", &max_log_events,
+            "Updates kept per run for Attach (oldest dropped beyond).",
+            "AGENTSTREAM_MAX_LOG_EVENTS");
+  flags.Int("log-ttl-ms", &log_ttl_ms,
+            "How long an ended run stays attachable, in milliseconds.",
+            "AGENTSTREAM_LOG_TTL_MS");
+  flags.Int("disconnect-grace-ms", &disconnect_grace_ms,
+            "How long a run lives on after its last client went away before "
+            "its specialists are cancelled (0: at once).",
+            "AGENTSTREAM_DISCONNECT_GRACE_MS");
+  flags.Int(
+      "specialist-soft-deadline-ms", &soft_deadline_ms,
+      "After this long a specialist gets a `timeout` update (continuing); "
+      "0: never.",
+      "AGENTSTREAM_SPECIALIST_SOFT_DEADLINE_MS");
+  flags.Int("specialist-hard-deadline-ms", &hard_deadline_ms,
+            "After this long a specialist's call is cancelled (`timeout` "
+            "abandoned, outcome timed_out); 0: never.",
+            "AGENTSTREAM_SPECIALIST_HARD_DEADLINE_MS");
+  flags.String("log-level", &log_level, "debug, info, warning or error.",
+               "AGENTSTREAM_LOG_LEVEL");
+  agentstream::ParseFlagsOrExit(flags, argc, argv);
+  agentstream::InitLogging("orchestrator",
+                           agentstream::ParseLogLevel(log_level));
+
+  absl::StatusOr<std::vector<agentstream::orchestrator::SpecialistEndpoint>>
+      endpoints = agentstream::orchestrator::ParseSpecialistFlags(specialists);
+  if (!endpoints.ok()) {
+    AS_LOG(ERROR) << endpoints.status().message();
+    return 2;
+  }
+  if (port < 0 || port > 65535 || metrics_port < -1 || metrics_port > 65535 ||
+      max_log_events < 1 || log_ttl_ms < 0 || disconnect_grace_ms < 0 ||
+      soft_deadline_ms < 0 || hard_deadline_ms < 0) {
+    AS_LOG(ERROR) << "a port, --max-log-events or a duration is out of range";
+    return 2;
+  }
+  if (endpoints->empty()) {
+    AS_LOG(WARNING) << "no --specialist given: every run will be refused";
+  }
+
+  agentstream::orchestrator::OrchestratorServerOptions options;
+  options.host = host;
+  options.port = static_cast<int>(port);
+  options.metrics_port = static_cast<int>(metrics_port);
+  options.specialists = *std::move(endpoints);
+  options.runs.max_log_events = static_cast<size_t>(max_log_events);
+  options.runs.log_ttl = absl::Milliseconds(log_ttl_ms);
+  options.runs.disconnect_grace = absl::Milliseconds(disconnect_grace_ms);
+  options.runs.soft_deadline = absl::Milliseconds(soft_deadline_ms);
+  options.runs.hard_deadline = absl::Milliseconds(hard_deadline_ms);
+
+  auto server = agentstream::orchestrator::OrchestratorServer::Start(
+      std::move(options), agentstream::Clock::Real());
+  if (!server.ok()) {
+    AS_LOG(ERROR) << server.status().message();
+    return 1;
+  }
+  absl::Status written =
+      agentstream::WritePortFile(port_file, (*server)->port());
+  if (written.ok() && (*server)->metrics_port() >= 0) {
+    written = agentstream::WritePortFile(metrics_port_file,
+                                         (*server)->metrics_port());
+  }
+  if (!written.ok()) {
+    AS_LOG(ERROR) << written.message();
+    return 1;
+  }
+
+  const int sig = agentstream::WaitForTerminationSignal();
+  AS_LOG(INFO) << "signal " << sig << ", shutting down";
+  (*server)->Shutdown();
+  return 0;
+}

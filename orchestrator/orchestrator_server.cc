@@ -1,0 +1,100 @@
+#include "orchestrator/orchestrator_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "orchestrator/grpc_specialist_client.h"
+
+namespace agentstream::orchestrator {
+
+absl::StatusOr<std::unique_ptr<OrchestratorServer>> OrchestratorServer::Start(
+    OrchestratorServerOptions options, const Clock* clock) {
+  std::unique_ptr<OrchestratorServer> self(new OrchestratorServer());
+  SpecialistClientFactory factory = options.client_factory;
+  if (!factory) {
+    factory = [](const std::string& address) {
+      return std::make_shared<GrpcSpecialistClient>(address);
+    };
+  }
+  self->registry_ = std::make_unique<SpecialistRegistry>(
+      options.specialists, std::move(factory), options.registry);
+  self->registry_->Start();
+  self->manager_ = std::make_unique<RunManager>(
+      options.runs, self->registry_.get(), clock, &self->metrics_);
+  self->service_ = std::make_unique<OrchestratorService>(
+      self->manager_.get(), self->registry_.get(), &self->metrics_);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  const std::string address = absl::StrCat(
+      options.host.find(':') != std::string::npos ? "[" + options.host + "]"
+                                                  : options.host,
+      ":", options.port);
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
+                           &self->port_);
+  builder.RegisterService(self->service_.get());
+  self->server_ = builder.BuildAndStart();
+  if (self->server_ == nullptr || self->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+  }
+
+  if (options.metrics_port >= 0) {
+    OrchestratorMetrics* metrics = &self->metrics_;
+    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> http =
+        MetricsHttpServer::Start(options.host, options.metrics_port,
+                                 [metrics] { return metrics->Render(); });
+    if (!http.ok()) return http.status();
+    self->metrics_server_ = *std::move(http);
+  }
+
+  self->sweep_interval_ = options.sweep_interval;
+  OrchestratorServer* raw = self.get();
+  self->sweeper_ = std::thread([raw] { raw->SweepLoop(); });
+  AS_LOG(INFO) << "orchestrator listening on " << options.host << ":"
+               << self->port_ << " with " << options.specialists.size()
+               << " specialists configured, "
+               << self->registry_->available_count() << " available";
+  return self;
+}
+
+OrchestratorServer::~OrchestratorServer() { Shutdown(absl::Seconds(1)); }
+
+int OrchestratorServer::metrics_port() const {
+  return metrics_server_ == nullptr ? -1 : metrics_server_->port();
+}
+
+void OrchestratorServer::SweepLoop() {
+  absl::MutexLock lock(&mu_);
+  auto stopping = [this]()
+                      ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
+  while (!mu_.AwaitWithTimeout(absl::Condition(&stopping), sweep_interval_)) {
+    mu_.Unlock();
+    manager_->Sweep();
+    mu_.Lock();
+  }
+}
+
+void OrchestratorServer::Shutdown(absl::Duration grace) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  if (sweeper_.joinable()) sweeper_.join();
+  if (manager_ != nullptr) manager_->CancelAll("the orchestrator is stopping");
+  if (server_ != nullptr) {
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+    server_->Wait();
+  }
+  if (metrics_server_ != nullptr) metrics_server_->Stop();
+  if (registry_ != nullptr) registry_->Stop();
+}
+
+}  // namespace agentstream::orchestrator

@@ -1,0 +1,74 @@
+// The whole orchestrator process minus flag parsing: registry, run manager,
+// gRPC server (Orchestrator, health, reflection), metrics endpoint and the
+// periodic sweep. Used by main.cc and by in-process tests.
+#ifndef AGENTSTREAM_ORCHESTRATOR_ORCHESTRATOR_SERVER_H_
+#define AGENTSTREAM_ORCHESTRATOR_ORCHESTRATOR_SERVER_H_
+
+#include <grpcpp/server.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "orchestrator/metrics.h"
+#include "orchestrator/metrics_http_server.h"
+#include "orchestrator/orchestrator_service.h"
+#include "orchestrator/run_manager.h"
+#include "orchestrator/specialist_registry.h"
+
+namespace agentstream::orchestrator {
+
+struct OrchestratorServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 50051;       // 0: ephemeral.
+  int metrics_port = -1;  // -1: off, 0: ephemeral.
+  std::vector<SpecialistEndpoint> specialists;
+  RunManagerOptions runs;
+  SpecialistRegistry::Options registry;
+  // Null: GrpcSpecialistClient.
+  SpecialistClientFactory client_factory;
+  absl::Duration sweep_interval = absl::Seconds(1);
+};
+
+class OrchestratorServer final {
+ public:
+  // Describes the specialists (bounded by the registry's timeout), then
+  // listens. kUnavailable when a port cannot be bound.
+  static absl::StatusOr<std::unique_ptr<OrchestratorServer>> Start(
+      OrchestratorServerOptions options, const Clock* clock);
+  ~OrchestratorServer();
+
+  int port() const { return port_; }
+  int metrics_port() const;
+  // Cancels the runs still going (their streams end with `complete`), then
+  // stops the servers within `grace`.
+  void Shutdown(absl::Duration grace = absl::Seconds(5));
+
+  RunManager& manager() { return *manager_; }
+  OrchestratorMetrics& metrics() { return metrics_; }
+
+ private:
+  OrchestratorServer() = default;
+  void SweepLoop();
+
+  OrchestratorMetrics metrics_;
+  std::unique_ptr<SpecialistRegistry> registry_;
+  std::unique_ptr<RunManager> manager_;
+  std::unique_ptr<OrchestratorService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<MetricsHttpServer> metrics_server_;
+  int port_ = 0;
+  absl::Duration sweep_interval_;
+  std::thread sweeper_;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace agentstream::orchestrator
+
+#endif  // AGENTSTREAM_ORCHESTRATOR_ORCHESTRATOR_SERVER_H_

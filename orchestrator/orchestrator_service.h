@@ -1,0 +1,65 @@
+// The gRPC adapter of the orchestrator: agentstream.v1.Orchestrator on the
+// callback API.
+//
+// Run and Attach are served raw (grpc::ByteBuffer) so that each update, which
+// the RunLog serializes once, goes to every follower without being serialized
+// again: the outgoing buffer references the log entry's bytes. Each stream
+// is a LogFollower with one write in flight; no reactor ever blocks.
+//
+// Status codes: Run answers INVALID_ARGUMENT (empty or oversized message,
+// unknown specialist, bad request id), ALREADY_EXISTS, UNAVAILABLE (no
+// specialist) before any update; Attach answers NOT_FOUND for an unknown or
+// expired run and OUT_OF_RANGE ("gap: ...") when the log no longer holds
+// the update after `after_seq`; Cancel answers NOT_FOUND for an unknown run.
+//
+// The run's `x-request-id` is sent as initial metadata on Run.
+// Thread-safe; the referenced objects must outlive the service.
+#ifndef AGENTSTREAM_ORCHESTRATOR_ORCHESTRATOR_SERVICE_H_
+#define AGENTSTREAM_ORCHESTRATOR_ORCHESTRATOR_SERVICE_H_
+
+#include "agentstream/v1/orchestrator.grpc.pb.h"
+#include "orchestrator/metrics.h"
+#include "orchestrator/run_manager.h"
+#include "orchestrator/specialist_registry.h"
+
+namespace agentstream::orchestrator {
+
+using OrchestratorServiceBase =
+    agentstream::v1::Orchestrator::WithRawCallbackMethod_Run<
+        agentstream::v1::Orchestrator::WithRawCallbackMethod_Attach<
+            agentstream::v1::Orchestrator::WithCallbackMethod_Cancel<
+                agentstream::v1::Orchestrator::
+                    WithCallbackMethod_ListSpecialists<
+                        agentstream::v1::Orchestrator::Service>>>>;
+
+class OrchestratorService final : public OrchestratorServiceBase {
+ public:
+  // `metrics` may be null.
+  OrchestratorService(RunManager* manager, const SpecialistRegistry* registry,
+                      OrchestratorMetrics* metrics);
+
+  // Orchestrator methods
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Run(
+      grpc::CallbackServerContext* context,
+      const grpc::ByteBuffer* request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Attach(
+      grpc::CallbackServerContext* context,
+      const grpc::ByteBuffer* request) override;
+  grpc::ServerUnaryReactor* Cancel(
+      grpc::CallbackServerContext* context,
+      const agentstream::v1::CancelRequest* request,
+      agentstream::v1::CancelResponse* response) override;
+  grpc::ServerUnaryReactor* ListSpecialists(
+      grpc::CallbackServerContext* context,
+      const agentstream::v1::ListSpecialistsRequest* request,
+      agentstream::v1::ListSpecialistsResponse* response) override;
+
+ private:
+  RunManager* const manager_;
+  const SpecialistRegistry* const registry_;
+  OrchestratorMetrics* const metrics_;
+};
+
+}  // namespace agentstream::orchestrator
+
+#endif  // AGENTSTREAM_ORCHESTRATOR_ORCHESTRATOR_SERVICE_H_

@@ -1,0 +1,469 @@
+#include "orchestrator/run.h"
+
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/log.h"
+#include "common/update_json.h"
+#include "orchestrator/synthesis.h"
+
+namespace agentstream::orchestrator {
+
+using agentstream::v1::Outcome;
+using agentstream::v1::Update;
+
+namespace {
+
+constexpr char kOrchestrator[] = "Orchestrator";
+
+Outcome OutcomeOf(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return agentstream::v1::OUTCOME_OK;
+    case absl::StatusCode::kDeadlineExceeded:
+      return agentstream::v1::OUTCOME_TIMED_OUT;
+    case absl::StatusCode::kCancelled:
+      return agentstream::v1::OUTCOME_CANCELLED;
+    default:
+      return agentstream::v1::OUTCOME_FAILED;
+  }
+}
+
+bool Retryable(absl::StatusCode code) {
+  return code == absl::StatusCode::kUnavailable ||
+         code == absl::StatusCode::kDeadlineExceeded ||
+         code == absl::StatusCode::kResourceExhausted ||
+         code == absl::StatusCode::kAborted;
+}
+
+// "unavailable", "deadline_exceeded", ...
+std::string ErrorCode(absl::StatusCode code) {
+  std::string name = absl::AsciiStrToLower(absl::StatusCodeToString(code));
+  for (char& c : name) {
+    if (c == ' ') c = '_';
+  }
+  return name;
+}
+
+// The kinds a specialist may contribute to a run; the others (status,
+// complete, ...) belong to the orchestrator.
+bool ForwardedKind(const Update& update) {
+  switch (update.kind_case()) {
+    case Update::kProgress:
+    case Update::kThinking:
+    case Update::kToolCall:
+    case Update::kPartialResult:
+    case Update::kError:
+    case Update::kTimeout:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+// Routes one attempt's callbacks to the run; keeps the run alive while the
+// call is pending.
+class Run::CallObserver final : public AnalyzeObserver {
+ public:
+  CallObserver(std::shared_ptr<Run> run, size_t index, int attempt)
+      : run_(std::move(run)), index_(index), attempt_(attempt) {}
+  void OnUpdate(Update update) override {
+    run_->OnCallUpdate(index_, attempt_, std::move(update));
+  }
+  void OnDone(const absl::Status& status) override {
+    run_->OnCallDone(index_, attempt_, status);
+  }
+
+ private:
+  const std::shared_ptr<Run> run_;
+  const size_t index_;
+  const int attempt_;
+};
+
+Run::Run(std::string request_id, std::string question,
+         google::protobuf::Struct options, std::string reasoning,
+         std::vector<Participant> participants, const Clock* clock,
+         RunOptions run_options, OrchestratorMetrics* metrics,
+         std::function<void()> on_finished)
+    : request_id_(std::move(request_id)),
+      question_(std::move(question)),
+      options_(std::move(options)),
+      reasoning_(std::move(reasoning)),
+      clock_(clock),
+      run_options_(run_options),
+      metrics_(metrics),
+      log_(std::make_shared<RunLog>(run_options.max_log_events)),
+      on_finished_(std::move(on_finished)) {
+  for (Participant& p : participants) {
+    CallState call;
+    call.participant = std::move(p);
+    calls_.push_back(std::move(call));
+  }
+}
+
+Run::~Run() = default;
+
+void Run::Start() {
+  size_t n = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (started_ || finished_) return;
+    started_ = true;
+    if (metrics_ != nullptr) metrics_->RunStarted();
+    EmitStatusLocked(agentstream::v1::RUN_STATUS_ANALYZING,
+                     "Analyzing the request");
+    Update thinking;
+    thinking.mutable_thinking()->set_agent(kOrchestrator);
+    thinking.mutable_thinking()->set_thought(reasoning_);
+    thinking.mutable_thinking()->set_visible(true);
+    EmitLocked(std::move(thinking));
+    std::vector<std::string> names;
+    for (const CallState& call : calls_) {
+      names.push_back(call.participant.planned.card.name());
+    }
+    EmitStatusLocked(
+        agentstream::v1::RUN_STATUS_DELEGATING,
+        absl::StrCat("Delegating to ", absl::StrJoin(names, ", ")));
+    const absl::Time now = clock_->Now();
+    for (CallState& call : calls_) {
+      const auto& card = call.participant.planned.card;
+      Update activated;
+      activated.set_specialist(card.name());
+      auto* a = activated.mutable_specialist_activated();
+      a->set_task(call.participant.planned.task);
+      a->set_icon(card.icon());
+      a->set_display_name(card.display_name().empty() ? card.name()
+                                                      : card.display_name());
+      EmitLocked(std::move(activated));
+      call.started_at = now;
+    }
+    n = calls_.size();
+    if (n == 0) FinishLocked(false);
+  }
+  AfterUnlock();
+  for (size_t i = 0; i < n; ++i) StartCall(i);
+}
+
+void Run::StartCall(size_t index) {
+  std::shared_ptr<SpecialistClient> client;
+  agentstream::v1::AnalyzeRequest request;
+  int attempt = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    CallState& call = calls_[index];
+    if (call.done || finished_) return;
+    client = call.participant.client;
+    attempt = call.attempt;
+    request.set_request_id(request_id_);
+    request.set_question(question_);
+    request.set_task(call.participant.planned.task);
+    *request.mutable_options() = options_;
+  }
+  auto observer =
+      std::make_shared<CallObserver>(shared_from_this(), index, attempt);
+  std::shared_ptr<AnalyzeCall> handle = client->Analyze(request, observer);
+  bool cancel_now = false;
+  {
+    absl::MutexLock lock(&mu_);
+    CallState& call = calls_[index];
+    if (call.attempt == attempt && !call.done) {
+      call.handle = handle;
+    } else {
+      // Ended (or cancelled) while Analyze was being started.
+      cancel_now = cancelled_;
+    }
+  }
+  if (cancel_now) handle->Cancel();
+}
+
+void Run::OnCallUpdate(size_t index, int attempt, Update update) {
+  {
+    absl::MutexLock lock(&mu_);
+    CallState& call = calls_[index];
+    if (finished_ || call.done || call.attempt != attempt) return;
+    ++call.updates_seen;
+    if (call.instance.empty() && !update.instance().empty()) {
+      call.instance = update.instance();
+    }
+    if (!ForwardedKind(update)) {
+      AS_LOG(DEBUG) << request_id_ << ": dropped a " << UpdateType(update)
+                    << " update from " << call.participant.planned.card.name();
+      return;
+    }
+    if (update.has_partial_result()) {
+      // Merged as protobuf (a map assignment per key); converted to JSON
+      // only once, for the synthesis.
+      for (const auto& [key, value] :
+           update.partial_result().result().fields()) {
+        (*call.merged.mutable_fields())[key] = value;
+      }
+      const auto& fields = update.partial_result().result().fields();
+      auto summary = fields.find("summary");
+      if (summary != fields.end() && summary->second.has_string_value()) {
+        call.summary = update.partial_result().result();
+      }
+    }
+    update.set_specialist(call.participant.planned.card.name());
+    EmitLocked(std::move(update));
+  }
+  log_->Notify();
+}
+
+void Run::OnCallDone(size_t index, int attempt, const absl::Status& status) {
+  bool retry = false;
+  {
+    absl::MutexLock lock(&mu_);
+    CallState& call = calls_[index];
+    if (finished_ || call.done || call.attempt != attempt) return;
+    const std::string& name = call.participant.planned.card.name();
+    if (status.code() == absl::StatusCode::kUnavailable &&
+        call.updates_seen == 0 &&
+        call.attempt + 1 < run_options_.max_attempts) {
+      AS_LOG(INFO) << request_id_ << ": " << name
+                   << " unavailable, trying again: " << status.message();
+      ++call.attempt;
+      call.handle.reset();
+      retry = true;
+    } else {
+      call.done = true;
+      call.handle.reset();
+      call.outcome = OutcomeOf(status);
+      if (metrics_ != nullptr) {
+        metrics_->SpecialistCall(name, call.instance.empty()
+                                           ? call.participant.client->address()
+                                           : call.instance);
+      }
+      if (!status.ok()) {
+        call.error = std::string(status.message());
+        if (metrics_ != nullptr) metrics_->SpecialistError(name);
+        Update error;
+        error.set_specialist(name);
+        error.set_instance(call.instance);
+        auto* e = error.mutable_error();
+        e->set_code(ErrorCode(status.code()));
+        e->set_message(absl::StrCat(name, ": ", status.message()));
+        e->set_retryable(Retryable(status.code()));
+        EmitLocked(std::move(error));
+      }
+      EmitCompleteOfCallLocked(call);
+      bool all_done = true;
+      for (const CallState& c : calls_) all_done = all_done && c.done;
+      if (all_done) FinishLocked(false);
+    }
+  }
+  if (retry) {
+    StartCall(index);
+    return;
+  }
+  AfterUnlock();
+}
+
+bool Run::Cancel(const std::string& reason) {
+  std::vector<std::shared_ptr<AnalyzeCall>> to_cancel;
+  {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return false;
+    cancelled_ = true;
+    if (!started_ && metrics_ != nullptr) metrics_->RunStarted();
+    started_ = true;
+    EmitStatusLocked(agentstream::v1::RUN_STATUS_CANCELLED,
+                     absl::StrCat("Cancelled: ", reason));
+    for (CallState& call : calls_) {
+      if (call.done) continue;
+      call.done = true;
+      call.outcome = agentstream::v1::OUTCOME_CANCELLED;
+      call.error = reason;
+      if (call.handle != nullptr) to_cancel.push_back(std::move(call.handle));
+      call.handle.reset();
+      EmitCompleteOfCallLocked(call);
+    }
+    FinishLocked(true);
+  }
+  for (const auto& handle : to_cancel) handle->Cancel();
+  AfterUnlock();
+  return true;
+}
+
+void Run::CheckDeadlines(absl::Time now) {
+  const absl::Duration soft = run_options_.soft_deadline;
+  const absl::Duration hard = run_options_.hard_deadline;
+  if (soft <= absl::ZeroDuration() && hard <= absl::ZeroDuration()) return;
+  std::vector<std::shared_ptr<AnalyzeCall>> to_cancel;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!started_ || finished_) return;
+    bool any_ended = false;
+    for (CallState& call : calls_) {
+      if (call.done) continue;
+      const std::string& name = call.participant.planned.card.name();
+      const absl::Duration elapsed = now - call.started_at;
+      if (hard > absl::ZeroDuration() && elapsed >= hard) {
+        call.done = true;
+        call.outcome = agentstream::v1::OUTCOME_TIMED_OUT;
+        call.error =
+            absl::StrCat("no answer within ", absl::FormatDuration(hard));
+        if (call.handle != nullptr) to_cancel.push_back(std::move(call.handle));
+        call.handle.reset();
+        if (metrics_ != nullptr) metrics_->SpecialistError(name);
+        Update timeout;
+        timeout.set_specialist(name);
+        timeout.set_instance(call.instance);
+        timeout.mutable_timeout()->set_action(
+            agentstream::v1::TIMEOUT_ACTION_ABANDONED);
+        timeout.mutable_timeout()->set_message(absl::StrCat(
+            name, " gave no answer within ", absl::FormatDuration(hard),
+            "; the run goes on without it"));
+        EmitLocked(std::move(timeout));
+        EmitCompleteOfCallLocked(call);
+        any_ended = true;
+      } else if (soft > absl::ZeroDuration() && elapsed >= soft &&
+                 !call.soft_deadline_reported) {
+        call.soft_deadline_reported = true;
+        Update timeout;
+        timeout.set_specialist(name);
+        timeout.set_instance(call.instance);
+        timeout.mutable_timeout()->set_action(
+            agentstream::v1::TIMEOUT_ACTION_CONTINUING);
+        timeout.mutable_timeout()->set_message(
+            absl::StrCat(name, " is taking longer than ",
+                         absl::FormatDuration(soft), "; still waiting"));
+        EmitLocked(std::move(timeout));
+      }
+    }
+    if (any_ended) {
+      bool all_done = true;
+      for (const CallState& c : calls_) all_done = all_done && c.done;
+      if (all_done) FinishLocked(false);
+    }
+  }
+  for (const auto& handle : to_cancel) handle->Cancel();
+  AfterUnlock();
+}
+
+void Run::AddFollower() {
+  absl::MutexLock lock(&mu_);
+  ++followers_;
+  orphaned_since_.reset();
+}
+
+bool Run::RemoveFollower() {
+  absl::MutexLock lock(&mu_);
+  if (followers_ > 0) --followers_;
+  if (followers_ == 0 && !finished_) {
+    orphaned_since_ = clock_->Now();
+    return true;
+  }
+  return false;
+}
+
+int Run::followers() const {
+  absl::MutexLock lock(&mu_);
+  return followers_;
+}
+
+std::optional<absl::Time> Run::orphaned_since() const {
+  absl::MutexLock lock(&mu_);
+  return orphaned_since_;
+}
+
+bool Run::finished() const {
+  absl::MutexLock lock(&mu_);
+  return finished_;
+}
+
+std::optional<absl::Time> Run::finished_at() const {
+  absl::MutexLock lock(&mu_);
+  return finished_at_;
+}
+
+void Run::EmitLocked(Update update) {
+  update.set_request_id(request_id_);
+  if (update.emitted_at() == 0) update.set_emitted_at(clock_->NowNanos());
+  if (log_->Append(std::move(update)) != 0 && metrics_ != nullptr) {
+    metrics_->UpdatesEmitted(1);
+  }
+}
+
+void Run::EmitStatusLocked(agentstream::v1::RunStatus status,
+                           const std::string& message) {
+  Update update;
+  update.mutable_status()->set_status(status);
+  update.mutable_status()->set_message(message);
+  EmitLocked(std::move(update));
+}
+
+void Run::EmitCompleteOfCallLocked(CallState& call) {
+  const std::string& name = call.participant.planned.card.name();
+  const absl::Time now = clock_->Now();
+  Update complete;
+  complete.set_specialist(name);
+  complete.set_instance(call.instance);
+  complete.mutable_specialist_complete()->set_outcome(call.outcome);
+  complete.mutable_specialist_complete()->set_duration_ms(
+      absl::ToInt64Milliseconds(now - call.started_at));
+  EmitLocked(std::move(complete));
+
+  std::vector<std::string> done;
+  std::vector<std::string> pending;
+  for (const CallState& c : calls_) {
+    (c.done ? done : pending).push_back(c.participant.planned.card.name());
+  }
+  Update synthesis;
+  auto* s = synthesis.mutable_synthesis();
+  s->set_message(SynthesisProgressMessage(done, pending));
+  for (const std::string& n : done) s->add_specialists_complete(n);
+  for (const std::string& n : pending) s->add_specialists_pending(n);
+  EmitLocked(std::move(synthesis));
+}
+
+void Run::FinishLocked(bool cancelled) {
+  std::vector<SpecialistContribution> contributions;
+  for (const CallState& call : calls_) {
+    SpecialistContribution c;
+    c.name = call.participant.planned.card.name();
+    c.outcome = call.outcome;
+    c.result = StructToJson(call.merged);
+    c.summary_result = StructToJson(call.summary);
+    c.error = call.error;
+    contributions.push_back(std::move(c));
+  }
+  if (!cancelled) {
+    EmitStatusLocked(agentstream::v1::RUN_STATUS_SYNTHESIZING,
+                     absl::StrCat("Combining the results of ",
+                                  contributions.size(), " specialists"));
+  }
+  Synthesis synthesis = Synthesize(contributions, cancelled);
+  Update complete;
+  *complete.mutable_complete()->mutable_result() =
+      JsonToStruct(synthesis.result);
+  complete.mutable_complete()->set_outcome(synthesis.outcome);
+  EmitLocked(std::move(complete));
+  log_->End();
+  finished_ = true;
+  finished_at_ = clock_->Now();
+  orphaned_since_.reset();
+  if (metrics_ != nullptr)
+    metrics_->RunCompleted(OutcomeName(synthesis.outcome));
+  AS_LOG(INFO) << request_id_ << ": complete, outcome "
+               << OutcomeName(synthesis.outcome) << ", " << log_->last_seq()
+               << " updates";
+}
+
+void Run::AfterUnlock() {
+  log_->Notify();
+  std::function<void()> on_finished;
+  {
+    absl::MutexLock lock(&mu_);
+    if (finished_ && on_finished_) {
+      on_finished = std::move(on_finished_);
+      on_finished_ = nullptr;
+    }
+  }
+  if (on_finished) on_finished();
+}
+
+}  // namespace agentstream::orchestrator

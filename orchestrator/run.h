@@ -1,0 +1,154 @@
+// One run: the fan-out to the planned specialists, the live merge of their
+// streams into the run's log, and the synthesis at the end.
+//
+// A Run emits, in this order: `status` analyzing, `thinking` (the plan's
+// reasoning), `status` delegating, `specialist_activated` for each planned
+// specialist; then every specialist's updates as they arrive (all calls run
+// at once, so their updates interleave); for each specialist that ends, an
+// `error` if it failed, its `specialist_complete` and a `synthesis` update;
+// finally `status` synthesizing and `complete`. Cancel() ends the run at once:
+// `status` cancelled, `specialist_complete` cancelled for each running
+// specialist, `complete` with outcome cancelled. Past RunOptions' deadlines
+// a specialist gets `timeout` updates (continuing, then abandoned with
+// `specialist_complete` timed_out).
+//
+// No thread is held while a run waits: everything happens in the callbacks
+// of the specialist calls (AnalyzeObserver) and of the caller.
+//
+// Thread-safe. Owned by shared_ptr (the RunManager and the pending calls).
+#ifndef AGENTSTREAM_ORCHESTRATOR_RUN_H_
+#define AGENTSTREAM_ORCHESTRATOR_RUN_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "agentstream/v1/update.pb.h"
+#include "common/clock.h"
+#include "google/protobuf/struct.pb.h"
+#include "nlohmann/json.hpp"
+#include "orchestrator/metrics.h"
+#include "orchestrator/planner.h"
+#include "orchestrator/run_log.h"
+#include "orchestrator/specialist_client.h"
+
+namespace agentstream::orchestrator {
+
+struct RunOptions {
+  size_t max_log_events = 20000;
+  // Attempts per specialist when it is unavailable before its first update
+  // (with round-robin, each attempt may reach another replica).
+  int max_attempts = 3;
+  // Past the soft deadline a specialist gets a `timeout` update (action
+  // continuing); past the hard one its call is cancelled (`timeout` action
+  // abandoned, outcome timed_out). Zero turns either off.
+  absl::Duration soft_deadline = absl::ZeroDuration();
+  absl::Duration hard_deadline = absl::ZeroDuration();
+};
+
+class Run final : public std::enable_shared_from_this<Run> {
+ public:
+  struct Participant {
+    PlannedSpecialist planned;
+    std::shared_ptr<SpecialistClient> client;
+  };
+
+  // `clock` must outlive the run; `metrics` may be null. `on_finished` is
+  // called once, outside every lock, when the run has ended.
+  Run(std::string request_id, std::string question,
+      google::protobuf::Struct options, std::string reasoning,
+      std::vector<Participant> participants, const Clock* clock,
+      RunOptions run_options, OrchestratorMetrics* metrics,
+      std::function<void()> on_finished);
+  ~Run();
+
+  Run(const Run&) = delete;
+  Run& operator=(const Run&) = delete;
+
+  // Emits the opening updates and starts every specialist call. Once.
+  void Start();
+
+  // Ends the run now (see above). Returns false if it had already ended.
+  bool Cancel(const std::string& reason);
+
+  // Applies the soft and hard deadlines at `now` (called periodically).
+  void CheckDeadlines(absl::Time now);
+
+  // Followers: the Run stream and Attach streams. RemoveFollower returns
+  // true when it removed the last one of a run still going.
+  void AddFollower();
+  bool RemoveFollower();
+  int followers() const;
+  // When the last follower left a run still going; unset while it has one.
+  std::optional<absl::Time> orphaned_since() const;
+
+  const std::string& request_id() const { return request_id_; }
+  const std::shared_ptr<RunLog>& log() const { return log_; }
+  bool finished() const;
+  std::optional<absl::Time> finished_at() const;
+
+ private:
+  class CallObserver;
+  struct CallState {
+    Participant participant;
+    std::shared_ptr<AnalyzeCall> handle;
+    int attempt = 0;
+    int64_t updates_seen = 0;
+    bool soft_deadline_reported = false;
+    absl::Time started_at;
+    bool done = false;
+    agentstream::v1::Outcome outcome = agentstream::v1::OUTCOME_UNSPECIFIED;
+    std::string error;
+    std::string instance;
+    // Its partial results merged by top-level key (later wins).
+    google::protobuf::Struct merged;
+    // The latest partial result carrying a `summary` string.
+    google::protobuf::Struct summary;
+  };
+
+  void StartCall(size_t index);
+  void OnCallUpdate(size_t index, int attempt, agentstream::v1::Update update);
+  void OnCallDone(size_t index, int attempt, const absl::Status& status);
+
+  void EmitLocked(agentstream::v1::Update update)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EmitStatusLocked(agentstream::v1::RunStatus status,
+                        const std::string& message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EmitCompleteOfCallLocked(CallState& call)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FinishLocked(bool cancelled) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Notifies followers and, once, the owner. Call without holding mu_.
+  void AfterUnlock();
+
+  const std::string request_id_;
+  const std::string question_;
+  const google::protobuf::Struct options_;
+  const std::string reasoning_;
+  const Clock* const clock_;
+  const RunOptions run_options_;
+  OrchestratorMetrics* const metrics_;
+  const std::shared_ptr<RunLog> log_;
+
+  mutable absl::Mutex mu_;
+  std::vector<CallState> calls_ ABSL_GUARDED_BY(mu_);
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<absl::Time> finished_at_ ABSL_GUARDED_BY(mu_);
+  int followers_ ABSL_GUARDED_BY(mu_) = 0;
+  std::optional<absl::Time> orphaned_since_ ABSL_GUARDED_BY(mu_);
+  std::function<void()> on_finished_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace agentstream::orchestrator
+
+#endif  // AGENTSTREAM_ORCHESTRATOR_RUN_H_

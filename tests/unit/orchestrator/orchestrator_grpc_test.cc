@@ -1,0 +1,529 @@
+// The orchestrator over real gRPC on loopback, against fake specialists that
+// implement agentstream.v1.Specialist with the generated stubs: the run's
+// sequence and dense seq, bad input, cancellation (client going away and the
+// Cancel RPC), Attach, ListSpecialists, health, /metrics, start order, and
+// the `orchestrator` binary itself.
+#include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <httplib.h>
+#include <signal.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "agentstream/v1/orchestrator.grpc.pb.h"
+#include "agentstream/v1/specialist.grpc.pb.h"
+#include "common/clock.h"
+#include "common/update_json.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+#include "orchestrator/orchestrator_server.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/subprocess.h"
+
+namespace agentstream::orchestrator {
+namespace {
+
+using ::agentstream::testing::IsOk;
+using agentstream::v1::Update;
+using ::testing::HasSubstr;
+
+// A specialist that emits `updates` progress updates `interval` apart, then a
+// partial result, and notices cancellation.
+class FakeSpecialistService final
+    : public agentstream::v1::Specialist::Service {
+ public:
+  FakeSpecialistService(std::string name, std::vector<std::string> keywords,
+                        int updates, absl::Duration interval)
+      : updates_(updates), interval_(interval) {
+    card_.set_name(name);
+    card_.set_display_name(name + " display");
+    card_.set_icon("#");
+    for (auto& k : keywords) card_.add_keywords(k);
+    card_.set_instance(name + "@test");
+  }
+
+  grpc::Status Describe(grpc::ServerContext*,
+                        const agentstream::v1::DescribeRequest*,
+                        agentstream::v1::SpecialistCard* card) override {
+    *card = card_;
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Analyze(grpc::ServerContext* context,
+                       const agentstream::v1::AnalyzeRequest* request,
+                       grpc::ServerWriter<Update>* writer) override {
+    {
+      absl::MutexLock lock(&mu_);
+      requests_.push_back(*request);
+    }
+    for (int i = 1; i <= updates_; ++i) {
+      // Sleep in small steps so that cancellation is seen promptly.
+      const absl::Time until = absl::Now() + interval_;
+      while (absl::Now() < until) {
+        if (context->IsCancelled()) return Cancelled();
+        absl::SleepFor(absl::Milliseconds(2));
+      }
+      if (context->IsCancelled()) return Cancelled();
+      Update u;
+      u.set_instance(card_.instance());
+      u.set_emitted_at(absl::ToUnixNanos(absl::Now()));
+      u.mutable_progress()->set_progress(
+          static_cast<uint32_t>(i * 100 / updates_));
+      u.mutable_progress()->set_current_action(absl::StrCat("step ", i));
+      if (!writer->Write(u)) return Cancelled();
+    }
+    Update partial;
+    *partial.mutable_partial_result()->mutable_result() =
+        JsonToStruct({{"risk_score", 4.5}, {"confidence", 0.7}});
+    writer->Write(partial);
+    return grpc::Status::OK;
+  }
+
+  bool WaitCancelled(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto cancelled = [this]()
+                         ABSL_SHARED_LOCKS_REQUIRED(mu_) { return cancelled_; };
+    return mu_.AwaitWithTimeout(absl::Condition(&cancelled), timeout);
+  }
+  size_t request_count() {
+    absl::MutexLock lock(&mu_);
+    return requests_.size();
+  }
+
+ private:
+  grpc::Status Cancelled() {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+    return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+  }
+
+  agentstream::v1::SpecialistCard card_;
+  const int updates_;
+  const absl::Duration interval_;
+  absl::Mutex mu_;
+  std::vector<agentstream::v1::AnalyzeRequest> requests_ ABSL_GUARDED_BY(mu_);
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+struct FakeServer {
+  std::unique_ptr<FakeSpecialistService> service;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+  std::string address() const { return absl::StrCat("127.0.0.1:", port); }
+};
+
+FakeServer StartFake(std::string name, std::vector<std::string> keywords,
+                     int updates, absl::Duration interval, int port = 0) {
+  FakeServer f;
+  f.service = std::make_unique<FakeSpecialistService>(
+      std::move(name), std::move(keywords), updates, interval);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(absl::StrCat("127.0.0.1:", port),
+                           grpc::InsecureServerCredentials(), &f.port);
+  builder.RegisterService(f.service.get());
+  f.server = builder.BuildAndStart();
+  return f;
+}
+
+std::vector<Update> ReadAll(grpc::ClientReaderInterface<Update>* reader) {
+  std::vector<Update> out;
+  Update u;
+  while (reader->Read(&u)) out.push_back(u);
+  return out;
+}
+
+std::unique_ptr<grpc::ClientContext> ContextWithDeadline() {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  return context;
+}
+
+class OrchestratorGrpcTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    risk_ = StartFake("RiskAnalyst", {"risk"}, 5, absl::Milliseconds(20));
+    aml_ = StartFake("ComplianceExpert", {"aml"}, 5, absl::Milliseconds(20));
+    slow_ = StartFake("SlowAnalyst", {"slow"}, 1000, absl::Milliseconds(20));
+    OrchestratorServerOptions options;
+    options.port = 0;
+    options.metrics_port = 0;
+    options.specialists = {{"RiskAnalyst", risk_.address()},
+                           {"ComplianceExpert", aml_.address()},
+                           {"SlowAnalyst", slow_.address()}};
+    auto server = OrchestratorServer::Start(options, Clock::Real());
+    ASSERT_THAT(server, IsOk());
+    server_ = *std::move(server);
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = agentstream::v1::Orchestrator::NewStub(channel_);
+  }
+
+  void TearDown() override {
+    if (server_ != nullptr) server_->Shutdown(absl::Seconds(2));
+    for (FakeServer* f : {&risk_, &aml_, &slow_}) {
+      if (f->server != nullptr) {
+        f->server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+      }
+    }
+  }
+
+  FakeServer risk_, aml_, slow_;
+  std::unique_ptr<OrchestratorServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<agentstream::v1::Orchestrator::Stub> stub_;
+};
+
+TEST_F(OrchestratorGrpcTest, RunStreamsTheWholeSequenceWithDenseSeq) {
+  auto context = ContextWithDeadline();
+  context->AddMetadata("x-request-id", "req_grpc_1");
+  agentstream::v1::RunRequest request;
+  request.set_message("What is the risk and AML exposure of ACC-1042?");
+  auto reader = stub_->Run(context.get(), request);
+  std::vector<Update> updates = ReadAll(reader.get());
+  grpc::Status finish = reader->Finish();
+  ASSERT_TRUE(finish.ok()) << finish.error_message();
+
+  const auto& md = context->GetServerInitialMetadata();
+  auto it = md.find("x-request-id");
+  ASSERT_NE(it, md.end());
+  EXPECT_EQ(std::string(it->second.data(), it->second.size()), "req_grpc_1");
+
+  ASSERT_GE(updates.size(), 20u);
+  for (size_t i = 0; i < updates.size(); ++i) {
+    EXPECT_EQ(updates[i].seq(), i + 1);
+    EXPECT_EQ(updates[i].request_id(), "req_grpc_1");
+  }
+  EXPECT_EQ(updates[0].status().status(),
+            agentstream::v1::RUN_STATUS_ANALYZING);
+  EXPECT_TRUE(updates[1].has_thinking());
+  EXPECT_EQ(updates[2].status().status(),
+            agentstream::v1::RUN_STATUS_DELEGATING);
+  EXPECT_EQ(updates[3].specialist(), "RiskAnalyst");
+  EXPECT_EQ(updates[3].specialist_activated().display_name(),
+            "RiskAnalyst display");
+  EXPECT_EQ(updates[4].specialist(), "ComplianceExpert");
+  ASSERT_TRUE(updates.back().has_complete());
+  EXPECT_EQ(updates.back().complete().outcome(), agentstream::v1::OUTCOME_OK);
+  nlohmann::json result = StructToJson(updates.back().complete().result());
+  EXPECT_EQ(result["specialists"]["RiskAnalyst"]["risk_score"], 4.5);
+
+  // Interleaved live: ComplianceExpert's first progress comes before
+  // RiskAnalyst's last.
+  size_t first_aml = 0, last_risk = 0;
+  for (size_t i = 0; i < updates.size(); ++i) {
+    if (!updates[i].has_progress()) continue;
+    if (updates[i].specialist() == "ComplianceExpert" && first_aml == 0) {
+      first_aml = i;
+    }
+    if (updates[i].specialist() == "RiskAnalyst") last_risk = i;
+  }
+  EXPECT_GT(first_aml, 0u);
+  EXPECT_LT(first_aml, last_risk);
+  EXPECT_EQ(slow_.service->request_count(), 0u);
+}
+
+TEST_F(OrchestratorGrpcTest, BadInputIsInvalidArgumentBeforeAnyUpdate) {
+  {
+    auto context = ContextWithDeadline();
+    agentstream::v1::RunRequest request;
+    auto reader = stub_->Run(context.get(), request);
+    EXPECT_TRUE(ReadAll(reader.get()).empty());
+    grpc::Status status = reader->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {
+    auto context = ContextWithDeadline();
+    agentstream::v1::RunRequest request;
+    request.set_message("risk");
+    request.add_specialists("Astrologer");
+    auto reader = stub_->Run(context.get(), request);
+    EXPECT_TRUE(ReadAll(reader.get()).empty());
+    grpc::Status status = reader->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(), HasSubstr("Astrologer"));
+  }
+  {
+    auto context = ContextWithDeadline();
+    agentstream::v1::RunRequest request;
+    request.set_message(std::string(16 * 1024 + 1, 'x'));
+    auto reader = stub_->Run(context.get(), request);
+    EXPECT_TRUE(ReadAll(reader.get()).empty());
+    EXPECT_EQ(reader->Finish().error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+}
+
+TEST_F(OrchestratorGrpcTest, ClientGoingAwayCancelsTheSpecialistWithinASecond) {
+  auto context = ContextWithDeadline();
+  context->AddMetadata("x-request-id", "req_goes_away");
+  agentstream::v1::RunRequest request;
+  request.set_message("something slow");
+  request.add_specialists("SlowAnalyst");
+  auto reader = stub_->Run(context.get(), request);
+  Update u;
+  bool saw_progress = false;
+  while (reader->Read(&u)) {
+    if (u.has_progress()) {
+      saw_progress = true;
+      break;
+    }
+  }
+  ASSERT_TRUE(saw_progress);
+  const absl::Time cancelled_at = absl::Now();
+  context->TryCancel();
+  EXPECT_TRUE(slow_.service->WaitCancelled(absl::Seconds(1)));
+  EXPECT_LT(absl::Now() - cancelled_at, absl::Seconds(1));
+  reader->Finish();
+
+  // The run ended cancelled; its log is still there for Attach.
+  auto attach_context = ContextWithDeadline();
+  agentstream::v1::AttachRequest attach;
+  attach.set_request_id("req_goes_away");
+  auto attach_reader = stub_->Attach(attach_context.get(), attach);
+  std::vector<Update> replay = ReadAll(attach_reader.get());
+  EXPECT_TRUE(attach_reader->Finish().ok());
+  ASSERT_FALSE(replay.empty());
+  EXPECT_EQ(replay.back().complete().outcome(),
+            agentstream::v1::OUTCOME_CANCELLED);
+}
+
+TEST_F(OrchestratorGrpcTest, CancelRpcEndsTheRunWithCancelledOutcome) {
+  auto context = ContextWithDeadline();
+  agentstream::v1::RunRequest request;
+  request.set_request_id("req_to_cancel");
+  request.set_message("slow please");
+  request.add_specialists("SlowAnalyst");
+  auto reader = stub_->Run(context.get(), request);
+  Update u;
+  ASSERT_TRUE(reader->Read(&u));
+
+  grpc::ClientContext cancel_context;
+  agentstream::v1::CancelRequest cancel;
+  cancel.set_request_id("req_to_cancel");
+  agentstream::v1::CancelResponse response;
+  ASSERT_TRUE(stub_->Cancel(&cancel_context, cancel, &response).ok());
+  EXPECT_TRUE(response.cancelled());
+  EXPECT_TRUE(slow_.service->WaitCancelled(absl::Seconds(1)));
+
+  std::vector<Update> rest = ReadAll(reader.get());
+  EXPECT_TRUE(reader->Finish().ok());
+  ASSERT_GE(rest.size(), 3u);
+  EXPECT_EQ(rest.back().complete().outcome(),
+            agentstream::v1::OUTCOME_CANCELLED);
+  EXPECT_EQ(rest[rest.size() - 3].specialist_complete().outcome(),
+            agentstream::v1::OUTCOME_CANCELLED);
+
+  grpc::ClientContext again;
+  ASSERT_TRUE(stub_->Cancel(&again, cancel, &response).ok());
+  EXPECT_FALSE(response.cancelled());
+  grpc::ClientContext unknown;
+  cancel.set_request_id("req_nope");
+  EXPECT_EQ(stub_->Cancel(&unknown, cancel, &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(OrchestratorGrpcTest, AttachReplaysAfterSeqAndUnknownIsNotFound) {
+  auto context = ContextWithDeadline();
+  agentstream::v1::RunRequest request;
+  request.set_request_id("req_attach");
+  request.set_message("risk");
+  auto reader = stub_->Run(context.get(), request);
+  std::vector<Update> original = ReadAll(reader.get());
+  ASSERT_TRUE(reader->Finish().ok());
+
+  auto attach_context = ContextWithDeadline();
+  agentstream::v1::AttachRequest attach;
+  attach.set_request_id("req_attach");
+  attach.set_after_seq(3);
+  auto attach_reader = stub_->Attach(attach_context.get(), attach);
+  std::vector<Update> replay = ReadAll(attach_reader.get());
+  ASSERT_TRUE(attach_reader->Finish().ok());
+  ASSERT_EQ(replay.size(), original.size() - 3);
+  for (size_t i = 0; i < replay.size(); ++i) {
+    // Struct maps serialize in no fixed order: compare as messages.
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
+        replay[i], original[i + 3]))
+        << replay[i].DebugString();
+  }
+
+  auto unknown_context = ContextWithDeadline();
+  attach.set_request_id("req_unknown");
+  auto unknown = stub_->Attach(unknown_context.get(), attach);
+  EXPECT_TRUE(ReadAll(unknown.get()).empty());
+  EXPECT_EQ(unknown->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(OrchestratorGrpcTest, AttachFollowsARunningRunLive) {
+  auto context = ContextWithDeadline();
+  agentstream::v1::RunRequest request;
+  request.set_request_id("req_live");
+  request.set_message("risk");
+  auto reader = stub_->Run(context.get(), request);
+  Update first;
+  ASSERT_TRUE(reader->Read(&first));
+
+  auto attach_context = ContextWithDeadline();
+  agentstream::v1::AttachRequest attach;
+  attach.set_request_id("req_live");
+  auto attach_reader = stub_->Attach(attach_context.get(), attach);
+  std::vector<Update> followed = ReadAll(attach_reader.get());
+  std::vector<Update> rest = ReadAll(reader.get());
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_TRUE(attach_reader->Finish().ok());
+  ASSERT_EQ(followed.size(), rest.size() + 1);
+  EXPECT_TRUE(followed.back().has_complete());
+}
+
+TEST_F(OrchestratorGrpcTest, ListSpecialistsHealthAndMetrics) {
+  grpc::ClientContext context;
+  agentstream::v1::ListSpecialistsResponse list;
+  ASSERT_TRUE(stub_->ListSpecialists(&context, {}, &list).ok());
+  ASSERT_EQ(list.specialists_size(), 3);
+  EXPECT_EQ(list.specialists(0).card().name(), "RiskAnalyst");
+  EXPECT_EQ(list.specialists(0).card().instance(), "RiskAnalyst@test");
+  EXPECT_EQ(list.specialists(0).address(), risk_.address());
+  EXPECT_TRUE(list.specialists(0).available());
+
+  // grpc.health.v1.Health/Check with an empty request: SERVING (1).
+  grpc::GenericStub generic(channel_);
+  grpc::ClientContext health_context;
+  grpc::ByteBuffer health_request(nullptr, 0);
+  grpc::ByteBuffer health_response;
+  absl::Notification done;
+  grpc::Status health_status;
+  generic.UnaryCall(&health_context, "/grpc.health.v1.Health/Check",
+                    grpc::StubOptions(), &health_request, &health_response,
+                    [&](grpc::Status s) {
+                      health_status = std::move(s);
+                      done.Notify();
+                    });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  ASSERT_TRUE(health_status.ok()) << health_status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(health_response.Dump(&slices).ok());
+  std::string bytes;
+  for (auto& s : slices)
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));
+
+  httplib::Client http("127.0.0.1", server_->metrics_port());
+  http.set_read_timeout(5, 0);
+  auto res = http.Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_THAT(res->body, HasSubstr("runs_started_total 0"));
+  EXPECT_THAT(res->body, HasSubstr("followers_active 0"));
+}
+
+TEST(OrchestratorStartOrderTest, ASpecialistStartedLaterIsPickedUp) {
+  // Learn a free port, then leave it empty for a while.
+  FakeServer probe =
+      StartFake("RiskAnalyst", {"risk"}, 1, absl::Milliseconds(1));
+  const int port = probe.port;
+  probe.server->Shutdown();
+  probe.server.reset();
+
+  OrchestratorServerOptions options;
+  options.port = 0;
+  options.specialists = {{"RiskAnalyst", absl::StrCat("127.0.0.1:", port)}};
+  options.registry.retry_interval = absl::Milliseconds(100);
+  options.registry.describe_timeout = absl::Milliseconds(500);
+  auto server = OrchestratorServer::Start(options, Clock::Real());
+  ASSERT_THAT(server, IsOk());
+  auto stub = agentstream::v1::Orchestrator::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*server)->port()),
+                          grpc::InsecureChannelCredentials()));
+
+  auto list = [&stub] {
+    grpc::ClientContext context;
+    agentstream::v1::ListSpecialistsResponse response;
+    EXPECT_TRUE(stub->ListSpecialists(&context, {}, &response).ok());
+    return response;
+  };
+  EXPECT_FALSE(list().specialists(0).available());
+
+  FakeServer late =
+      StartFake("RiskAnalyst", {"risk"}, 2, absl::Milliseconds(1), port);
+  ASSERT_EQ(late.port, port);
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!list().specialists(0).available() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_TRUE(list().specialists(0).available());
+
+  auto context = ContextWithDeadline();
+  agentstream::v1::RunRequest request;
+  request.set_message("risk");
+  auto reader = stub->Run(context.get(), request);
+  std::vector<Update> updates = ReadAll(reader.get());
+  EXPECT_TRUE(reader->Finish().ok());
+  ASSERT_FALSE(updates.empty());
+  EXPECT_EQ(updates.back().complete().outcome(), agentstream::v1::OUTCOME_OK);
+  (*server)->Shutdown(absl::Seconds(1));
+  late.server->Shutdown();
+}
+
+TEST(OrchestratorBinaryTest, ServesRunsAndMetricsAndStopsOnSigterm) {
+  FakeServer risk =
+      StartFake("RiskAnalyst", {"risk"}, 3, absl::Milliseconds(5));
+  const std::string dir = agentstream::testing::MakeTempDir("orchestrator");
+  agentstream::testing::Subprocess::Options options;
+  options.binary = "orchestrator";
+  options.args = {
+      "--port=0",         "--port-file=" + dir + "/port",
+      "--metrics-port=0", "--metrics-port-file=" + dir + "/metrics_port",
+      "--specialist",     "RiskAnalyst=" + risk.address()};
+  options.log_path = dir + "/orchestrator.log";
+  auto process = agentstream::testing::Subprocess::Start(options);
+  ASSERT_THAT(process, IsOk());
+  auto port =
+      agentstream::testing::WaitForPortFile(dir + "/port", absl::Seconds(10));
+  ASSERT_THAT(port, IsOk()) << (*process)->ReadLog();
+  auto metrics_port = agentstream::testing::WaitForPortFile(
+      dir + "/metrics_port", absl::Seconds(10));
+  ASSERT_THAT(metrics_port, IsOk());
+
+  auto stub = agentstream::v1::Orchestrator::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", *port), grpc::InsecureChannelCredentials()));
+  auto context = ContextWithDeadline();
+  agentstream::v1::RunRequest request;
+  request.set_message("risk of ACC-1");
+  auto reader = stub->Run(context.get(), request);
+  std::vector<Update> updates = ReadAll(reader.get());
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_FALSE(updates.empty());
+  EXPECT_EQ(updates.back().complete().outcome(), agentstream::v1::OUTCOME_OK);
+  for (size_t i = 0; i < updates.size(); ++i) {
+    EXPECT_EQ(updates[i].seq(), i + 1);
+  }
+
+  httplib::Client http("127.0.0.1", *metrics_port);
+  http.set_read_timeout(5, 0);
+  auto res = http.Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_THAT(res->body, HasSubstr("runs_started_total 1"));
+  EXPECT_THAT(res->body, HasSubstr("runs_completed_total{outcome=\"ok\"} 1"));
+  EXPECT_THAT(res->body,
+              HasSubstr("specialist_calls_total{specialist=\"RiskAnalyst\","
+                        "instance=\"RiskAnalyst@test\"} 1"));
+
+  (*process)->Signal(SIGTERM);
+  EXPECT_THAT((*process)->Wait(absl::Seconds(10)),
+              ::agentstream::testing::IsOkAndHolds(0));
+  risk.server->Shutdown();
+}
+
+}  // namespace
+}  // namespace agentstream::orchestrator
