@@ -1,0 +1,38 @@
+#include "specialists/sdk/cancel_token.h"
+
+#include "absl/time/clock.h"
+
+namespace agentstream::specialists {
+
+void CancelToken::Cancel(const std::string& reason) {
+  absl::MutexLock lock(&mu_);
+  if (cancelled_.load(std::memory_order_relaxed)) return;
+  reason_ = reason;
+  requested_at_ = absl::Now();
+  cancelled_.store(true, std::memory_order_release);
+}
+
+bool CancelToken::WaitFor(absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto is_cancelled = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return cancelled_.load(std::memory_order_relaxed);
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&is_cancelled), timeout);
+  return cancelled_.load(std::memory_order_relaxed);
+}
+
+std::string CancelToken::reason() const {
+  absl::MutexLock lock(&mu_);
+  return reason_;
+}
+
+absl::Time CancelToken::requested_at() const {
+  absl::MutexLock lock(&mu_);
+  return requested_at_;
+}
+
+int CancelToken::SqliteProgressHandler(void* token) {
+  return static_cast<const CancelToken*>(token)->cancelled() ? 1 : 0;
+}
+
+}  // namespace agentstream::specialists
