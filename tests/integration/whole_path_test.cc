@@ -388,6 +388,74 @@ TEST_F(WholePathTest, EveryServiceServesHealthAndReflection) {
   }
 }
 
+// DataAnalyst's totals equal an independent SQL query on the same file.
+TEST_F(WholePathTest, DataAnalystTotalsEqualAnIndependentQuery) {
+  const SseResponse r =
+      Ask("specialists=DataAnalyst&message=" + UrlEncode(kQuestion));
+  ASSERT_EQ(r.status, 200);
+  nlohmann::json totals;
+  nlohmann::json tool_params;
+  for (const SseEvent* e : Messages(r)) {
+    if (e->json["type"] == "partial_result" &&
+        e->json["result"].value("query", "") == "totals") {
+      totals = e->json["result"];
+    }
+    if (e->json["type"] == "tool_call" &&
+        e->json["parameters"].value("query", "") == "totals") {
+      tool_params = e->json["parameters"];
+    }
+  }
+  ASSERT_TRUE(totals.is_object()) << r.raw.substr(0, 4000);
+  // The tool call shows the SQL it ran.
+  ASSERT_TRUE(tool_params.is_object());
+  EXPECT_THAT(tool_params.value("sql", ""), HasSubstr("SELECT"));
+  EXPECT_THAT(tool_params.value("sql", ""), HasSubstr("transactions"));
+
+  const auto& scope = totals["scope"];
+  ASSERT_EQ(scope.value("account", ""), "ACC-1042") << totals.dump();
+  const int64_t from_ts = scope["from_ts"];
+  const int64_t to_ts = scope["to_ts"];
+
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(topology_->db_path().c_str(), &db,
+                            SQLITE_OPEN_READONLY, nullptr),
+            SQLITE_OK);
+  auto scalar = [&](const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr),
+              SQLITE_OK)
+        << sql;
+    int64_t v = -1;
+    if (sqlite3_step(stmt) == SQLITE_ROW) v = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    return v;
+  };
+  // "The last 6 months" ends at the data set's newest transaction and spans
+  // about six months.
+  const int64_t newest = scalar("SELECT MAX(ts) FROM transactions");
+  EXPECT_GT(to_ts, newest);
+  EXPECT_LE(to_ts - newest, 31 * 86400);
+  EXPECT_NEAR(static_cast<double>(to_ts - from_ts) / 86400.0, 183.0, 4.0);
+
+  const std::string where = absl::StrCat(
+      " FROM transactions WHERE account = 'ACC-1042' AND ts >= ", from_ts,
+      " AND ts < ", to_ts);
+  const int64_t count = scalar("SELECT COUNT(*)" + where);
+  const int64_t inflow = scalar(
+      "SELECT COALESCE(SUM(amount_cents), 0)" + where +
+      " AND direction = 'credit'");
+  const int64_t outflow = scalar(
+      "SELECT COALESCE(SUM(amount_cents), 0)" + where +
+      " AND direction = 'debit'");
+  sqlite3_close(db);
+  EXPECT_GT(count, 0);
+  EXPECT_EQ(totals["count"].get<int64_t>(), count);
+  EXPECT_EQ(totals["inflow_cents"].get<int64_t>(), inflow);
+  EXPECT_EQ(totals["outflow_cents"].get<int64_t>(), outflow);
+  EXPECT_EQ(totals["net_cents"].get<int64_t>(), inflow - outflow);
+  EXPECT_NEAR(totals["inflow"].get<double>(), inflow / 100.0, 0.005);
+}
+
 // Closing the browser's connection stops the specialists' work: the
 // gateway notices, cancels its gRPC call, the orchestrator cancels the
 // specialist calls, and the specialist's own metrics show the analysis
@@ -406,9 +474,10 @@ TEST_F(WholePathTest, ClosingTheClientStopsTheSpecialistsWork) {
   req.path = "/api/chat/stream?specialists=Synthetic&message=stream&options=" +
              UrlEncode(R"({"count":100000,"size":64,"rate":50})");
   int synthetic_updates = 0;
+  req.timeout = absl::Seconds(30);
   req.stop = [&](const SseEvent& e, const SseResponse&) {
     if (e.json.is_object() && e.json.value("specialist", "") == "Synthetic" &&
-        e.json.value("type", "") == "progress") {
+        e.json.value("type", "") == "partial_result") {
       ++synthetic_updates;
     }
     return synthetic_updates >= 5;
