@@ -77,8 +77,7 @@ FlagSet::Flag* FlagSet::Find(const std::string& name) {
   return nullptr;
 }
 
-absl::Status FlagSet::Set(Flag& flag, const std::string& value,
-                          bool from_env) {
+absl::Status FlagSet::Set(Flag& flag, const std::string& value, bool from_env) {
   const std::string where =
       from_env ? absl::StrCat("environment variable ", flag.env)
                : absl::StrCat("--", flag.name);
@@ -194,8 +193,8 @@ absl::Status FlagSet::Parse(int argc, char** argv) {
 }
 
 std::string FlagSet::Usage() const {
-  std::string out = absl::StrCat("Usage: ", program_, " [flags]\n\n", usage_,
-                                 "\n\nFlags:\n");
+  std::string out =
+      absl::StrCat("Usage: ", program_, " [flags]\n\n", usage_, "\n\nFlags:\n");
   for (const Flag& flag : flags_) {
     std::string value_hint;
     switch (flag.kind) {

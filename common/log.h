@@ -39,10 +39,9 @@ class LogMessage final {
 #define AS_LOG_LEVEL_WARNING ::agentstream::LogLevel::kWarning
 #define AS_LOG_LEVEL_ERROR ::agentstream::LogLevel::kError
 
-#define AS_LOG(level)                                          \
-  if (!::agentstream::LogEnabled(AS_LOG_LEVEL_##level)) {      \
-  } else                                                       \
-    ::agentstream::LogMessage(AS_LOG_LEVEL_##level, __FILE__, __LINE__) \
-        .stream()
+#define AS_LOG(level)                                     \
+  if (!::agentstream::LogEnabled(AS_LOG_LEVEL_##level)) { \
+  } else                                                  \
+    ::agentstream::LogMessage(AS_LOG_LEVEL_##level, __FILE__, __LINE__).stream()
 
 #endif  // AGENTSTREAM_COMMON_LOG_H_

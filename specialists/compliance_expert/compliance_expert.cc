@@ -127,18 +127,18 @@ absl::Status ComplianceExpert::Analyze(const AnalyzeRequest& request,
   sink.Progress(10, "Personal data checked");
   if (cancel.cancelled()) return absl::CancelledError();
 
-  absl::StatusOr<data::SqliteDb> db = data::OpenSqlite(db_path_, false);
-  if (!db.ok()) return db.status();
-  absl::StatusOr<data::DataScope> scope =
-      data::ResolveDataScope(db->get(), request);
-  if (!scope.ok()) return scope.status();
+  absl::StatusOr<data::ScopedData> scoped =
+      data::OpenScopedData(db_path_, request);
+  if (!scoped.ok()) return scoped.status();
+  const data::DataScope* scope = &scoped->scope;
+  sqlite3* const db = scoped->db.get();
   sink.Thinking(absl::StrCat(
       "Scope: ", scope->description,
       ". Rules: structuring (3 or more cash deposits of 8,000 to 9,999.99 "
       "within 7 days), velocity (10 or more transactions within 24 hours), "
       "and transactions with high-risk jurisdictions (",
       data::HighRiskCountriesSqlList(), ")."));
-  data::DataQueryTool tool(db->get(), sink, cancel);
+  data::DataQueryTool tool(db, sink, cancel);
   const int64_t estimate = scope->bounds.rows * kOpsPerRow;
 
   // 2. Structuring.

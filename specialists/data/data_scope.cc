@@ -65,4 +65,14 @@ std::string FormatMoney(int64_t cents) {
                          static_cast<int>(abs % 100));
 }
 
+absl::StatusOr<ScopedData> OpenScopedData(
+    const std::string& db_path,
+    const agentstream::v1::AnalyzeRequest& request) {
+  absl::StatusOr<SqliteDb> db = OpenSqlite(db_path, /*writable=*/false);
+  if (!db.ok()) return db.status();
+  absl::StatusOr<DataScope> scope = ResolveDataScope(db->get(), request);
+  if (!scope.ok()) return scope.status();
+  return ScopedData{std::move(*db), std::move(*scope)};
+}
+
 }  // namespace agentstream::specialists::data

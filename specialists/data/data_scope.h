@@ -40,6 +40,16 @@ struct DataScope {
 absl::StatusOr<DataScope> ResolveDataScope(
     sqlite3* db, const agentstream::v1::AnalyzeRequest& request);
 
+// A read-only connection to the data set and the request's scope in it: what
+// every data specialist starts its analysis with.
+struct ScopedData {
+  SqliteDb db;
+  DataScope scope;
+};
+// Errors as OpenSqlite() and ResolveDataScope().
+absl::StatusOr<ScopedData> OpenScopedData(
+    const std::string& db_path, const agentstream::v1::AnalyzeRequest& request);
+
 // "2026-05-01T00:00:00Z".
 std::string FormatTimestamp(int64_t ts);
 // Cents as a JSON number of currency units (12345 -> 123.45).

@@ -52,17 +52,17 @@ SpecialistCard DataAnalyst::Card() const {
 absl::Status DataAnalyst::Analyze(const AnalyzeRequest& request,
                                   UpdateSink& sink, const CancelToken& cancel) {
   sink.Progress(0, "Opening the transactions database");
-  absl::StatusOr<data::SqliteDb> db = data::OpenSqlite(db_path_, false);
-  if (!db.ok()) return db.status();
-  absl::StatusOr<data::DataScope> scope =
-      data::ResolveDataScope(db->get(), request);
-  if (!scope.ok()) return scope.status();
+  absl::StatusOr<data::ScopedData> scoped =
+      data::OpenScopedData(db_path_, request);
+  if (!scoped.ok()) return scoped.status();
+  const data::DataScope* scope = &scoped->scope;
+  sqlite3* const db = scoped->db.get();
   sink.Thinking(absl::StrCat("Scope: ", scope->description,
                              ". The data set has ", scope->bounds.rows,
                              " transactions; I will run four queries: totals, "
                              "monthly trend, top counterparties, outliers."));
   sink.Progress(5, "Scope resolved");
-  data::DataQueryTool tool(db->get(), sink, cancel);
+  data::DataQueryTool tool(db, sink, cancel);
 
   // 1. Totals.
   std::vector<SqlValue> params;

@@ -80,18 +80,18 @@ SpecialistCard RiskAnalyst::Card() const {
 absl::Status RiskAnalyst::Analyze(const AnalyzeRequest& request,
                                   UpdateSink& sink, const CancelToken& cancel) {
   sink.Progress(0, "Opening the transactions database");
-  absl::StatusOr<data::SqliteDb> db = data::OpenSqlite(db_path_, false);
-  if (!db.ok()) return db.status();
-  absl::StatusOr<data::DataScope> scope =
-      data::ResolveDataScope(db->get(), request);
-  if (!scope.ok()) return scope.status();
+  absl::StatusOr<data::ScopedData> scoped =
+      data::OpenScopedData(db_path_, request);
+  if (!scoped.ok()) return scoped.status();
+  const data::DataScope* scope = &scoped->scope;
+  sqlite3* const db = scoped->db.get();
   sink.Thinking(absl::StrCat(
       "Scope: ", scope->description,
       ". I will measure how volatile the monthly outflow is, how "
       "concentrated payments are over counterparties, and where the money "
       "is exposed (countries, categories, channels), then score the risk."));
   sink.Progress(5, "Scope resolved");
-  data::DataQueryTool tool(db->get(), sink, cancel);
+  data::DataQueryTool tool(db, sink, cancel);
   const int64_t estimate = scope->bounds.rows * kOpsPerRow;
 
   // 1. Volatility of monthly flows.

@@ -76,8 +76,7 @@ int Connect(int port) {
 
 // Consumes complete lines of `c.in`; records latency samples for `message`
 // events that carry a specialist's emitted_at. Returns false at `done`.
-void ParseLines(Conn& c, std::vector<int64_t>* latencies_ns,
-                int64_t* events) {
+void ParseLines(Conn& c, std::vector<int64_t>* latencies_ns, int64_t* events) {
   size_t start = 0;
   if (!c.headers_done) {
     const size_t end = c.in.find("\r\n\r\n");
@@ -204,8 +203,7 @@ std::string StreamRequest(int port, int64_t count, int64_t size, double rate) {
       "{\"count\":%d,\"size\":%d,\"rate\":%g}", count, size, rate);
   return absl::StrCat(
       "GET /api/chat/stream?specialists=Synthetic&message=bench&options=",
-      testing::UrlEncode(options),
-      " HTTP/1.1\r\nHost: 127.0.0.1:", port,
+      testing::UrlEncode(options), " HTTP/1.1\r\nHost: 127.0.0.1:", port,
       "\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n");
 }
 
@@ -321,11 +319,11 @@ int main(int argc, char** argv) {
         "%.2f s = %.0f events/s (%d complete, %d failed)\n",
         runs, count, size, rate, r.events, r.seconds, r.events / r.seconds,
         r.completed, r.failed);
-    std::printf("latency emitted_at->client: p50 %.3f ms, p99 %.3f ms, max "
-                "%.3f ms (%zu samples)\n",
-                Percentile(latencies, 0.50) / 1e6,
-                Percentile(latencies, 0.99) / 1e6,
-                Percentile(latencies, 1.0) / 1e6, latencies.size());
+    std::printf(
+        "latency emitted_at->client: p50 %.3f ms, p99 %.3f ms, max "
+        "%.3f ms (%zu samples)\n",
+        Percentile(latencies, 0.50) / 1e6, Percentile(latencies, 0.99) / 1e6,
+        Percentile(latencies, 1.0) / 1e6, latencies.size());
   }
 
   if (mode == "streams" || mode == "all") {
@@ -342,10 +340,11 @@ int main(int argc, char** argv) {
     absl::SleepFor(absl::Seconds(1));
     const int64_t rss_after = gateway_pid ? RssKb(gateway_pid) : 0;
     const double healthz = HealthzMs(gateway_port);
-    std::printf("streams: %d of %ld open; gateway RSS %ld -> %ld KiB = %.1f "
-                "KiB per stream; /healthz p50 %.2f ms while open\n",
-                open, streams, rss_before, rss_after,
-                open ? double(rss_after - rss_before) / open : 0.0, healthz);
+    std::printf(
+        "streams: %d of %ld open; gateway RSS %ld -> %ld KiB = %.1f "
+        "KiB per stream; /healthz p50 %.2f ms while open\n",
+        open, streams, rss_before, rss_after,
+        open ? double(rss_after - rss_before) / open : 0.0, healthz);
     for (auto& c : conns) close(c.fd);
   }
   return 0;

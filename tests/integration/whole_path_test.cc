@@ -205,9 +205,8 @@ TEST_F(WholePathTest, ManyRunsAtOnceAllComplete) {
   for (int i = 0; i < kRuns; ++i) {
     threads.emplace_back([&, i] {
       results[i] = Ask(absl::StrCat(
-          "message=",
-          UrlEncode(absl::StrCat("Risk of account ACC-10", 40 + i,
-                                 " over the last 6 months"))));
+          "message=", UrlEncode(absl::StrCat("Risk of account ACC-10", 40 + i,
+                                             " over the last 6 months"))));
     });
   }
   for (auto& t : threads) t.join();
@@ -265,17 +264,15 @@ TEST_F(WholePathTest, BadInputGetsAClearJsonError) {
       nlohmann::json({{"message", std::string(300 * 1024, 'b')}}).dump();
   const std::vector<BadInput> cases = {
       {"missing message", "GET", "/api/chat/stream", "", 400, "message"},
-      {"empty message", "GET", "/api/chat/stream?message=", "", 400,
-       "message"},
+      {"empty message", "GET", "/api/chat/stream?message=", "", 400, "message"},
       {"blank message", "GET", "/api/chat/stream?message=%20%20", "", 400,
        "message"},
       {"oversized GET", "GET", "/api/chat/stream?message=" + big_get, "", 413,
        ""},
       {"oversized POST", "POST", "/api/chat/stream", big_post, 413, ""},
-      {"malformed JSON", "POST", "/api/chat/stream", "{\"message\": ", 400,
-       ""},
-      {"message not a string", "POST", "/api/chat/stream",
-       "{\"message\": 42}", 400, "message"},
+      {"malformed JSON", "POST", "/api/chat/stream", "{\"message\": ", 400, ""},
+      {"message not a string", "POST", "/api/chat/stream", "{\"message\": 42}",
+       400, "message"},
       {"unknown specialist (GET)", "GET",
        "/api/chat/stream?message=hi&specialists=DataAnalyst,NoSuchExpert", "",
        400, "NoSuchExpert"},
@@ -315,7 +312,8 @@ TEST_F(WholePathTest, GrpcMethodsRejectEmptyAndOversizedTasks) {
   for (const std::string& message :
        {std::string(), std::string(17 * 1024, 'x')}) {
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(10));
     agentstream::v1::RunRequest req;
     req.set_message(message);
     auto reader = orch->Run(&ctx, req);
@@ -330,7 +328,8 @@ TEST_F(WholePathTest, GrpcMethodsRejectEmptyAndOversizedTasks) {
         absl::StrCat("127.0.0.1:", topology_->specialist_port(kind)),
         grpc::InsecureChannelCredentials());
     auto spec = agentstream::v1::Specialist::NewStub(sch);
-    for (const std::string& task : {std::string(), std::string(17 * 1024, 'y')}) {
+    for (const std::string& task :
+         {std::string(), std::string(17 * 1024, 'y')}) {
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::seconds(10));
@@ -359,7 +358,8 @@ TEST_F(WholePathTest, EveryServiceServesHealthAndReflection) {
     auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
                                        grpc::InsecureChannelCredentials());
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(5));
     // grpc.health.v1.Health/Check with an empty request (service "").
     grpc::ByteBuffer request;
     grpc::ByteBuffer response;
@@ -374,9 +374,11 @@ TEST_F(WholePathTest, EveryServiceServesHealthAndReflection) {
                         done = true;
                       });
     const absl::Time deadline = absl::Now() + absl::Seconds(5);
-    while (!done && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+    while (!done && absl::Now() < deadline)
+      absl::SleepFor(absl::Milliseconds(5));
     ASSERT_TRUE(done) << "port " << port;
-    EXPECT_TRUE(status.ok()) << "port " << port << ": " << status.error_message();
+    EXPECT_TRUE(status.ok())
+        << "port " << port << ": " << status.error_message();
     // Health response: field 1 (status) = 1 (SERVING): bytes 08 01.
     std::vector<grpc::Slice> slices;
     ASSERT_TRUE(response.Dump(&slices).ok());
@@ -441,12 +443,10 @@ TEST_F(WholePathTest, DataAnalystTotalsEqualAnIndependentQuery) {
       " FROM transactions WHERE account = 'ACC-1042' AND ts >= ", from_ts,
       " AND ts < ", to_ts);
   const int64_t count = scalar("SELECT COUNT(*)" + where);
-  const int64_t inflow = scalar(
-      "SELECT COALESCE(SUM(amount_cents), 0)" + where +
-      " AND direction = 'credit'");
-  const int64_t outflow = scalar(
-      "SELECT COALESCE(SUM(amount_cents), 0)" + where +
-      " AND direction = 'debit'");
+  const int64_t inflow = scalar("SELECT COALESCE(SUM(amount_cents), 0)" +
+                                where + " AND direction = 'credit'");
+  const int64_t outflow = scalar("SELECT COALESCE(SUM(amount_cents), 0)" +
+                                 where + " AND direction = 'debit'");
   sqlite3_close(db);
   EXPECT_GT(count, 0);
   EXPECT_EQ(totals["count"].get<int64_t>(), count);
@@ -463,7 +463,8 @@ TEST_F(WholePathTest, DataAnalystTotalsEqualAnIndependentQuery) {
 TEST_F(WholePathTest, ClosingTheClientStopsTheSpecialistsWork) {
   const int metrics = topology_->specialist_metrics_port("synthetic");
   const std::string cancelled_series =
-      "agentstream_specialist_analyses_completed_total{specialist=\"Synthetic\","
+      "agentstream_specialist_analyses_completed_total{specialist="
+      "\"Synthetic\","
       "outcome=\"cancelled\"}";
   const double cancelled_before = ScrapeMetric(metrics, cancelled_series);
   ASSERT_FALSE(std::isnan(cancelled_before)) << ScrapeMetrics(metrics);

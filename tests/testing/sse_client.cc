@@ -3,9 +3,9 @@
 #include <httplib.h>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/string_view.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 
 namespace agentstream::testing {
@@ -97,13 +97,13 @@ SseResponse StreamSse(const SseRequest& request) {
     for (const auto& [k, v] : res.headers) response.headers.emplace(k, v);
     return true;
   };
-  req.content_receiver = [&](const char* data, size_t len, uint64_t,
-                             uint64_t) {
+  req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
     response.raw.append(data, len);
     bool stop = false;
     parser.Feed(std::string_view(data, len), [&](SseEvent e) {
       response.events.push_back(std::move(e));
-      if (!stop && request.stop && request.stop(response.events.back(), response)) {
+      if (!stop && request.stop &&
+          request.stop(response.events.back(), response)) {
         stop = true;
       }
     });

@@ -1,7 +1,6 @@
 #include "tests/testing/topology.h"
 
 #include <httplib.h>
-
 #include <sys/stat.h>
 
 #include <cmath>
@@ -94,8 +93,8 @@ absl::StatusOr<std::unique_ptr<Topology>> Topology::Start(
   std::string orchestrator_address = options.orchestrator_address_override;
   if (orchestrator_address.empty()) {
     int mport = 0;
-    auto port = t->StartProcess("orchestrator", "orchestrator", orch_args,
-                                &mport);
+    auto port =
+        t->StartProcess("orchestrator", "orchestrator", orch_args, &mport);
     if (!port.ok()) return port.status();
     t->orchestrator_port_ = *port;
     t->orchestrator_metrics_port_ = mport;

@@ -34,12 +34,10 @@ TEST(FlagSetTest, ParsesAllFormsAndRepeatedValues) {
   flags.Bool("color", &color, "c");
   flags.Double("rate", &rate, "r");
   flags.Repeated("specialist", &specialists, "s");
-  std::vector<std::string> args = {"prog",          "--host=0.0.0.0",
-                                   "--port",        "8080",
-                                   "--verbose",     "--no-color",
-                                   "--rate=2.25",   "--specialist",
-                                   "A=a:1",         "--specialist=B=b:2",
-                                   "positional"};
+  std::vector<std::string> args = {
+      "prog",      "--host=0.0.0.0",     "--port",      "8080",
+      "--verbose", "--no-color",         "--rate=2.25", "--specialist",
+      "A=a:1",     "--specialist=B=b:2", "positional"};
   auto argv = Argv(args);
   ASSERT_THAT(flags.Parse(argv.size(), argv.data()), IsOk());
   EXPECT_EQ(host, "0.0.0.0");

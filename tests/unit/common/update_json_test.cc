@@ -28,10 +28,9 @@ TEST(UpdateJsonTest, ProgressIsFlatWithEnvelopeFields) {
 }
 
 TEST(UpdateJsonTest, StructsRoundTripWithIntegersKept) {
-  const nlohmann::json in = {
-      {"sql", "SELECT 1"},
-      {"params", {"ACC-1042", 6, 2.5, true, nullptr}},
-      {"nested", {{"a", {{"b", "c"}}}}}};
+  const nlohmann::json in = {{"sql", "SELECT 1"},
+                             {"params", {"ACC-1042", 6, 2.5, true, nullptr}},
+                             {"nested", {{"a", {{"b", "c"}}}}}};
   const google::protobuf::Struct s = JsonToStruct(in);
   EXPECT_EQ(StructToJson(s), in);
 }
