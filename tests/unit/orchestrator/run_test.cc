@@ -42,6 +42,11 @@ using RunPtr = std::shared_ptr<::agentstream::orchestrator::Run>;
 class RunTest : public ::testing::Test {
  protected:
   void SetUp() override { Configure(RunManagerOptions()); }
+  // Runs a test left going hold their specialist calls (and the calls their
+  // runs): end them as an orchestrator shutting down does.
+  void TearDown() override {
+    if (manager_ != nullptr) manager_->CancelAll("test over");
+  }
 
   void Configure(RunManagerOptions options) {
     fakes_.clear();
