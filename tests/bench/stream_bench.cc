@@ -162,6 +162,7 @@ LoopResult RunLoop(std::vector<Conn>& conns, absl::Time deadline,
         }
       }
       if (events[k].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        bool closed = false;
         while (true) {
           const ssize_t r = recv(c.fd, buf.data(), buf.size(), 0);
           if (r > 0) {
@@ -169,12 +170,15 @@ LoopResult RunLoop(std::vector<Conn>& conns, absl::Time deadline,
             continue;
           }
           if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-            if (!c.done) c.failed = true;
-            c.done = true;
+            closed = true;
           }
           break;
         }
         ParseLines(c, latencies, &result.events);
+        if (closed && !c.done) {
+          c.failed = true;  // Closed before `done`.
+          c.done = true;
+        }
         if (c.done) {
           --active;
           if (c.failed) {
