@@ -505,6 +505,63 @@ TEST_F(WholePathTest, ClosingTheClientStopsTheSpecialistsWork) {
   EXPECT_LE(stopped_after, absl::Seconds(1)) << ScrapeMetrics(metrics);
 }
 
+// Server reflection lists the service, so stock tools (grpcurl) can call it:
+// a raw ServerReflectionInfo call asking `list_services`.
+std::string ListServicesByReflection(int port) {
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                     grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  auto call = stub.PrepareCall(
+      &ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+      &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  auto step = [&](intptr_t expected) {
+    return cq.Next(&tag, &ok) && ok &&
+           reinterpret_cast<intptr_t>(tag) == expected;
+  };
+  call->StartCall(reinterpret_cast<void*>(1));
+  if (!step(1)) return "";
+  // ServerReflectionRequest{list_services: ""}: field 7, length 0.
+  grpc::Slice request_slice(std::string("\x3a\x00", 2));
+  grpc::ByteBuffer request(&request_slice, 1);
+  call->Write(request, reinterpret_cast<void*>(2));
+  if (!step(2)) return "";
+  grpc::ByteBuffer response;
+  call->Read(&response, reinterpret_cast<void*>(3));
+  if (!step(3)) return "";
+  call->WritesDone(reinterpret_cast<void*>(4));
+  step(4);
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(5));
+  step(5);
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  std::vector<grpc::Slice> slices;
+  if (!response.Dump(&slices).ok()) return "";
+  std::string bytes;
+  for (const auto& slice : slices) {
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return bytes;
+}
+
+TEST_F(WholePathTest, EveryServiceListsItselfByServerReflection) {
+  EXPECT_THAT(ListServicesByReflection(topology_->orchestrator_port()),
+              HasSubstr("agentstream.v1.Orchestrator"));
+  for (const char* kind :
+       {"data_analyst", "risk_analyst", "compliance_expert", "synthetic"}) {
+    const std::string services =
+        ListServicesByReflection(topology_->specialist_port(kind));
+    EXPECT_THAT(services, HasSubstr("agentstream.v1.Specialist")) << kind;
+    EXPECT_THAT(services, HasSubstr("grpc.health.v1.Health")) << kind;
+  }
+}
+
 TEST(GatewayWithoutOrchestratorTest, AnswersServiceUnavailableWithRetryAfter) {
   // Find a port nothing listens on: bind, note it, close.
   int free_port = 0;
