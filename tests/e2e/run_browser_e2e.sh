@@ -27,6 +27,11 @@ READY_S=${AGENTSTREAM_E2E_READY_S:-240}
 LAUNCH="$ROOT/deploy/local/launch.sh"
 
 if [[ ! -x /usr/bin/chromium && -z ${AGENTSTREAM_CHROMIUM:-} ]] || ! command -v chromedriver >/dev/null 2>&1; then
+  # ./test.sh installs both; in CI a missing browser is a failure, not a skip.
+  if [[ -n ${CI:-} ]]; then
+    log "FAIL: chromium or chromedriver is not installed (CI=$CI)"
+    exit 1
+  fi
   log "SKIP: chromium or chromedriver is not installed (apt-get install chromium chromium-driver)"
   exit 77
 fi
