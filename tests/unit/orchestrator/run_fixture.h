@@ -1,0 +1,110 @@
+// The fixture of the run engine's tests: a RunManager over in-memory fake
+// specialists (DataAnalyst, RiskAnalyst, ComplianceExpert, Synthetic) and a
+// fake clock.
+#ifndef AGENTSTREAM_TESTS_UNIT_ORCHESTRATOR_RUN_FIXTURE_H_
+#define AGENTSTREAM_TESTS_UNIT_ORCHESTRATOR_RUN_FIXTURE_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/update_json.h"
+#include "gtest/gtest.h"
+#include "orchestrator/run.h"
+#include "orchestrator/run_manager.h"
+#include "orchestrator/specialist_registry.h"
+#include "tests/unit/orchestrator/fake_specialist.h"
+
+namespace agentstream::orchestrator::testing {
+
+inline constexpr absl::Duration kWait = absl::Seconds(5);
+// testing::Test has a Run() of its own.
+using RunPtr = std::shared_ptr<::agentstream::orchestrator::Run>;
+using agentstream::v1::Update;
+
+class RunTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Configure(RunManagerOptions()); }
+  // Runs a test left going hold their specialist calls (and the calls their
+  // runs): end them as an orchestrator shutting down does.
+  void TearDown() override {
+    if (manager_ != nullptr) manager_->CancelAll("test over");
+  }
+
+  void Configure(RunManagerOptions options) {
+    fakes_.clear();
+    for (auto card :
+         {MakeCard("DataAnalyst", {"transactions", "totals"}),
+          MakeCard("RiskAnalyst", {"risk"}),
+          MakeCard("ComplianceExpert", {"aml", "compliance"}),
+          MakeCard("Synthetic", {"synthetic"}, /*explicit_only=*/true)}) {
+      fakes_[card.name()] =
+          std::make_shared<FakeSpecialistClient>(card, "addr-" + card.name());
+    }
+    std::vector<SpecialistEndpoint> endpoints;
+    for (const char* name :
+         {"DataAnalyst", "RiskAnalyst", "ComplianceExpert", "Synthetic"}) {
+      endpoints.push_back({name, std::string("addr-") + name});
+    }
+    manager_.reset();
+    registry_ = std::make_unique<SpecialistRegistry>(
+        endpoints,
+        [this](const std::string& address) {
+          return fakes_.at(address.substr(5));
+        },
+        SpecialistRegistry::Options());
+    registry_->RefreshOnce(/*all=*/true);
+    manager_ = std::make_unique<RunManager>(options, registry_.get(), &clock_,
+                                            &metrics_);
+  }
+
+  absl::StatusOr<RunPtr> StartRun(const std::string& message,
+                                  std::vector<std::string> forced = {}) {
+    agentstream::v1::RunRequest request;
+    request.set_message(message);
+    for (auto& f : forced) request.add_specialists(f);
+    auto run = manager_->CreateRun(request, "");
+    if (run.ok()) (*run)->Start();
+    return run;
+  }
+
+  FakeSpecialistClient& fake(const std::string& name) { return *fakes_[name]; }
+  std::shared_ptr<FakeAnalyzeCall> CallOf(const std::string& name,
+                                          size_t i = 0) {
+    return fakes_[name]->WaitForCall(i, kWait);
+  }
+
+  static std::vector<Update> LogOf(
+      const ::agentstream::orchestrator::Run& run) {
+    std::vector<Update> out;
+    for (uint64_t seq = run.log()->first_seq() - 1;; ++seq) {
+      RunLog::Next next = run.log()->ReadAfter(seq);
+      if (next.entry == nullptr) break;
+      out.push_back(next.entry->update);
+    }
+    return out;
+  }
+
+  // "type" or "type:Specialist" for each update.
+  static std::vector<std::string> Kinds(const std::vector<Update>& updates) {
+    std::vector<std::string> out;
+    for (const Update& u : updates) {
+      out.push_back(u.specialist().empty()
+                        ? UpdateType(u)
+                        : UpdateType(u) + ":" + u.specialist());
+    }
+    return out;
+  }
+
+  FakeClock clock_;
+  OrchestratorMetrics metrics_;
+  std::map<std::string, std::shared_ptr<FakeSpecialistClient>> fakes_;
+  std::unique_ptr<SpecialistRegistry> registry_;
+  std::unique_ptr<RunManager> manager_;
+};
+
+}  // namespace agentstream::orchestrator::testing
+
+#endif  // AGENTSTREAM_TESTS_UNIT_ORCHESTRATOR_RUN_FIXTURE_H_
