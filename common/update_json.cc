@@ -163,14 +163,14 @@ std::string UpdateType(const Update& update) {
   return "unknown";
 }
 
-nlohmann::json UpdateToJson(const Update& update) {
-  nlohmann::json j = nlohmann::json::object();
+nlohmann::ordered_json UpdateToJson(const Update& update) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
   j["type"] = UpdateType(update);
   j["request_id"] = update.request_id();
   j["seq"] = update.seq();
-  j["emitted_at_ns"] = update.emitted_at();
   if (!update.specialist().empty()) j["specialist"] = update.specialist();
   if (!update.instance().empty()) j["instance"] = update.instance();
+  j["emitted_at_ns"] = update.emitted_at();
   switch (update.kind_case()) {
     case Update::kStatus:
       j["status"] = RunStatusName(update.status().status());

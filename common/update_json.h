@@ -5,9 +5,10 @@
 //   {"type":"progress","request_id":"req_1","seq":7,"emitted_at_ns":...,
 //    "specialist":"DataAnalyst","progress":65,"current_action":"..."}
 //
-// The envelope fields come first, then the kind's own fields; enums are
-// lower-case words ("analyzing", "ok", "continuing"). Pure functions,
-// thread-safe.
+// Keys keep the wire's order (an ordered_json): `type`, `request_id`, `seq`,
+// `specialist`, `instance`, `emitted_at_ns`, then the kind's own fields;
+// enums are lower-case words ("analyzing", "ok", "continuing"). Pure
+// functions, thread-safe.
 #ifndef AGENTSTREAM_COMMON_UPDATE_JSON_H_
 #define AGENTSTREAM_COMMON_UPDATE_JSON_H_
 
@@ -27,7 +28,7 @@ google::protobuf::Value JsonToValue(const nlohmann::json& j);
 
 // The `type` of an update: "status", "progress", ... ("unknown" if unset).
 std::string UpdateType(const agentstream::v1::Update& update);
-nlohmann::json UpdateToJson(const agentstream::v1::Update& update);
+nlohmann::ordered_json UpdateToJson(const agentstream::v1::Update& update);
 
 std::string RunStatusName(agentstream::v1::RunStatus status);
 std::string OutcomeName(agentstream::v1::Outcome outcome);

@@ -18,21 +18,11 @@ std::string Dump(const OrderedJson& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-// UpdateToJson's object with `type` and the envelope first, as the wire
-// shows it (nlohmann::json itself orders keys alphabetically).
+// The update's wire JSON, naming the stream's request id whatever the
+// producer set (UpdateToJson keeps the key's place).
 OrderedJson WireJson(const Update& update, const std::string& request_id) {
-  const nlohmann::json flat = UpdateToJson(update);
-  OrderedJson out;
-  out["type"] = flat.value("type", "unknown");
+  OrderedJson out = UpdateToJson(update);
   out["request_id"] = request_id;
-  static constexpr const char* kEnvelope[] = {"seq", "specialist", "instance",
-                                              "emitted_at_ns"};
-  for (const char* key : kEnvelope) {
-    if (auto it = flat.find(key); it != flat.end()) out[key] = *it;
-  }
-  for (const auto& [key, value] : flat.items()) {
-    if (!out.contains(key)) out[key] = value;
-  }
   return out;
 }
 
