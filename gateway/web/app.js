@@ -2,11 +2,14 @@
 // to the pure reducer (reducer.js) and renders the state in place (elements
 // are created once and then updated, so progress bars animate). All text goes
 // in through textContent: nothing from the stream is ever parsed as HTML.
+// What to do when the stream breaks, and what a cancel's answer means, is
+// decided by the pure functions of session.js; this file only carries it out.
 
 import {OUTCOME_LABELS, SpecialistCard} from './cards.js';
 import {$, h, renderFigures, renderResult, setAttr, setText} from './dom.js';
 import {describeResult, humanizeKey, summarizeUpdate} from './format.js';
 import {initialState, phaseSteps, reduce, specialistList} from './reducer.js';
+import {cancelOutcome, cancelUrl, chatUrl, onSourceClosed, RETRY_POLICY, resumeUrl, retryDelayMs, streamNotice} from './session.js';
 
 const EXAMPLES = [
   'Assess the risk and AML compliance of account ACC-1042 over the last 6 months',
@@ -15,7 +18,10 @@ const EXAMPLES = [
 ];
 
 const MAX_QUESTION_BYTES = 16 * 1024;
-const STOP_GRACE_MS = 3000;
+// After an accepted cancel, how long to wait for the run's cancelled ending
+// before the page stops following anyway.
+const CANCEL_GRACE_MS = 15000;
+const CANCEL_TIMEOUT_MS = 5000;
 
 const PHASE_LABELS = {
   analyzing: 'Analyzing',
@@ -41,7 +47,11 @@ const CONNECTION_LABELS = {
 let state = initialState();
 let source = null;
 let renderPending = false;
-let stopTimer = null;
+// The client's own reconnect (after EventSource gave up), and how many were
+// tried since the last `connected`.
+let retryTimer = null;
+let retryAttempts = 0;
+let cancelTimer = null;
 const cards = new Map();
 const rendered = {
   orchestratorThoughts: 0,
@@ -63,15 +73,25 @@ function dispatch(update) {
   }
 }
 
+// Stops following the run: no EventSource, no pending reconnect.
 function closeSource() {
   if (source) {
     source.close();
     source = null;
   }
-  if (stopTimer) {
-    clearTimeout(stopTimer);
-    stopTimer = null;
+  if (retryTimer) {
+    clearTimeout(retryTimer);
+    retryTimer = null;
   }
+  if (cancelTimer) {
+    clearTimeout(cancelTimer);
+    cancelTimer = null;
+  }
+}
+
+// True while the page follows a run (streaming, or about to reconnect).
+function following() {
+  return source !== null || retryTimer !== null;
 }
 
 function parseData(event) {
@@ -87,14 +107,22 @@ function parseData(event) {
 function start(question) {
   closeSource();
   resetView();
+  retryAttempts = 0;
   dispatch({type: 'reset', question});
-  const params = new URLSearchParams({message: question});
-  if (forced.size > 0) params.set('specialists', [...forced].join(','));
-  const es = new EventSource(`api/chat/stream?${params}`);
+  open(chatUrl(question, [...forced]));
+}
+
+// Follows the stream at `url`. EventSource reconnects by itself (with
+// Last-Event-ID) after a dropped connection or a stream that ended without
+// `done`; sourceClosed() takes over only when it gives up.
+function open(url) {
+  const es = new EventSource(url);
   source = es;
   const onData = (event) => {
     const data = parseData(event);
-    if (data && es === source) dispatch(data);
+    if (!data || es !== source) return;
+    if (data.type === 'connected') retryAttempts = 0;
+    dispatch(data);
   };
   es.addEventListener('connected', onData);
   es.addEventListener('message', onData);
@@ -113,50 +141,86 @@ function start(question) {
       return;
     }
     if (es.readyState === EventSource.CLOSED) {
-      const message = state.connection === 'connecting' ?
-          'The gateway did not accept the request (it may be unreachable, overloaded or the input invalid).' :
-          'The connection to the gateway was lost.';
-      dispatch({type: 'transport_error', fatal: true, message});
-      closeSource();
+      sourceClosed(es);
     } else {
       dispatch({type: 'transport_error', fatal: false});
     }
   });
 }
 
-async function stop() {
-  const es = source;
-  if (!es) return;
-  const requestId = state.requestId;
-  let cancelled = false;
-  let note = '';
-  if (requestId) {
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), 3000);
-    try {
-      const response = await fetch(
-          `api/runs/${encodeURIComponent(requestId)}`, {method: 'DELETE', signal: abort.signal});
-      cancelled = response.ok;
-      if (!cancelled)
-        note = `Cancel is not available here (HTTP ${response.status}); stopped following the run.`;
-    } catch (e) {
-      note = 'Could not reach the gateway to cancel; stopped following the run.';
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-  if (es !== source) return;  // The run ended meanwhile.
-  if (cancelled) {
-    // Let the orchestrator's cancellation updates arrive, then stop anyway.
-    stopTimer = setTimeout(() => {
-      if (es === source) {
-        closeSource();
-        dispatch({type: 'stopped', cancelled: true, note: 'Run cancelled.'});
+function fail(message) {
+  closeSource();
+  dispatch({type: 'transport_error', fatal: true, message});
+  renderNow();
+}
+
+// EventSource gave up (e.g. a 503 while the orchestrator is away).
+function sourceClosed(es) {
+  es.close();
+  source = null;
+  switch (onSourceClosed(state)) {
+    case 'ignore':
+      return;
+    case 'finished':
+      fail('');  // The reducer ends the run quietly: `complete` was received.
+      return;
+    case 'retry': {
+      retryAttempts += 1;
+      const delay = retryDelayMs(retryAttempts);
+      if (delay === null) {
+        fail(`The connection to the gateway was lost and ${
+            RETRY_POLICY.maxAttempts} attempts to resume failed.`);
+        return;
       }
-    }, STOP_GRACE_MS);
-  } else {
+      dispatch({type: 'retry_scheduled', attempt: retryAttempts, delayMs: delay});
+      retryTimer = setTimeout(() => {
+        retryTimer = null;
+        open(resumeUrl(state.requestId, state.lastSeq));
+      }, delay);
+      return;
+    }
+    default:
+      fail(state.connection === 'connecting' ?
+               'The gateway did not accept the request (it may be unreachable, overloaded or the input invalid).' :
+               'The connection to the gateway was lost.');
+  }
+}
+
+// The Cancel button: asks the gateway to cancel the run; the stream then
+// brings the run's cancelled ending (specialist_complete, complete, done).
+async function cancelRun() {
+  const requestId = state.requestId;
+  if (!following() || !requestId || (state.cancel && state.cancel.state === 'pending')) return;
+  dispatch({type: 'cancel_requested'});
+  let status = null;
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), CANCEL_TIMEOUT_MS);
+  try {
+    const response = await fetch(cancelUrl(requestId), {method: 'DELETE', signal: abort.signal});
+    status = response.status;
+  } catch (e) {
+    status = null;
+  } finally {
+    clearTimeout(timer);
+  }
+  if (state.requestId !== requestId) return;  // Another question meanwhile.
+  const {outcome, note} = cancelOutcome(status);
+  dispatch({type: 'cancel_result', outcome, note});
+  if (!following()) return;  // The run ended meanwhile.
+  if (outcome === 'unknown') {
     closeSource();
     dispatch({type: 'stopped', cancelled: false, note});
+  } else if (outcome === 'accepted') {
+    cancelTimer = setTimeout(() => {
+      cancelTimer = null;
+      if (!following()) return;
+      closeSource();
+      dispatch({
+        type: 'stopped',
+        cancelled: true,
+        note: 'Run cancelled; its final updates did not arrive in time.',
+      });
+    }, CANCEL_GRACE_MS);
   }
 }
 
@@ -183,14 +247,22 @@ function renderNow() {
 
 function render() {
   const s = state;
-  const running = source !== null;
+  const running = following();
 
   // Connection and controls.
   setAttr($('connection'), 'data-connection', s.connection);
   setText($('connection-label'), CONNECTION_LABELS[s.connection] || s.connection);
-  $('stop').hidden = !running;
+  const cancelling = s.cancel !== null && (s.cancel.state === 'pending' || s.cancel.state === 'accepted');
+  $('cancel').hidden = !running;
+  $('cancel').disabled = !s.requestId || cancelling;
+  setText($('cancel'), cancelling ? 'Cancelling…' : 'Cancel');
   $('send').disabled = running;
   $('send').textContent = running ? 'Running…' : 'Send';
+  const notice = streamNotice(s);
+  $('stream-notice').hidden = !notice;
+  setText($('stream-notice'), notice);
+  $('gap').hidden = !s.gap;
+  setText($('gap-message'), s.gap ? s.gap.message || 'Part of this run can no longer be replayed.' : '');
 
   // Phase stepper.
   setAttr($('status'), 'data-status', s.status);
@@ -208,7 +280,9 @@ function render() {
   if (s.status === 'cancelled') message = (s.stopped && s.stopped.note) || 'The run was cancelled.';
   if (s.status === 'failed') {
     const runErrors = s.errors.filter((e) => !e.specialist);
-    message = runErrors.length ? 'The run failed (see below).' : 'The run failed.';
+    message = s.gap           ? 'The rest of this run can no longer be replayed (see below).' :
+        runErrors.length ? 'The run failed (see below).' :
+                           'The run failed.';
   }
   if (s.status === 'complete') {
     const n = s.order.length;
@@ -224,7 +298,8 @@ function render() {
   // Run-level errors.
   if (s.errors !== rendered.errors) {
     rendered.errors = s.errors;
-    const runErrors = s.errors.filter((e) => !e.specialist);
+    // A gap has its own banner (with "Ask again").
+    const runErrors = s.errors.filter((e) => !e.specialist && e.code !== 'gap');
     const banner = $('run-errors');
     banner.hidden = runErrors.length === 0;
     banner.replaceChildren(...runErrors.map(
@@ -444,7 +519,12 @@ function init() {
   $('question').addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) submit(e);
   });
-  $('stop').addEventListener('click', stop);
+  $('cancel').addEventListener('click', cancelRun);
+  $('ask-again').addEventListener('click', () => {
+    if (!state.question || following()) return;
+    $('question').value = state.question;
+    start(state.question);
+  });
   window.addEventListener('pagehide', closeSource);
   const preset = new URLSearchParams(location.search).get('q');
   if (preset) $('question').value = preset;

@@ -6,9 +6,20 @@
 // `update` is the parsed JSON of one SSE event (`type` is one of the contract's
 // kinds, or `connected` / `done` from the gateway), or one of the client's own
 // events: `reset` (a new question was sent), `transport_error` (the
-// EventSource lost or could not open its connection) and `stopped` (the user
-// pressed Stop). Pure: never mutates its inputs, no DOM, no clock, so Node
-// tests it as it is (tests/e2e/web/reducer_test.mjs).
+// EventSource lost or could not open its connection), `retry_scheduled` (the
+// client reconnects by itself after a backoff), `cancel_requested` /
+// `cancel_result` (the Cancel button and the answer to its DELETE) and
+// `stopped` (the page stopped following the run). Pure: never mutates its
+// inputs, no DOM, no clock, so Node tests it as it is
+// (tests/e2e/web/reducer_test.mjs).
+//
+// Streams survive (issue 4): the reducer is idempotent by seq (an update at or
+// below the last applied seq is ignored, so a resume that replays never
+// duplicates anything), a `connected` with status "resumed" keeps the state,
+// and a gateway `error` that the stream survives (`slow_consumer`, retryable
+// `unavailable`) only means "reconnecting" (see session.js).
+
+import {isReconnectError} from './session.js';
 
 // The phases of a run in the order the orchestrator goes through them.
 export const PHASES = Object.freeze(['analyzing', 'delegating', 'synthesizing', 'complete']);
@@ -51,6 +62,18 @@ export function initialState() {
     timeouts: [],
     done: null,
     stopped: null,
+    // Why the stream is reconnecting ({code, message}), while it is.
+    notice: null,
+    // The client's own reconnect after EventSource gave up: {attempt, delayMs}.
+    retry: null,
+    // How many times the stream was resumed (connected with "resumed").
+    resumes: 0,
+    // The log no longer holds what came next: {message}; the run cannot go on
+    // here and the question should be asked again.
+    gap: null,
+    // The Cancel button: null, or {state: pending | accepted | ended |
+    // unknown | failed, note}.
+    cancel: null,
     lastSeq: 0,
     eventCount: 0,
     log: [],
@@ -188,10 +211,14 @@ function isDuplicate(state, update) {
 function reduceUpdate(state, u) {
   switch (u.type) {
     case 'connected':
+      // A resumed stream replays after the client's last seq: keep the state.
       return {
         ...state,
         requestId: str(u.request_id) || state.requestId,
         connection: 'open',
+        notice: null,
+        retry: null,
+        resumes: state.resumes + (u.status === 'resumed' ? 1 : 0),
       };
 
     case 'status': {
@@ -299,6 +326,14 @@ function reduceUpdate(state, u) {
 
     case 'error': {
       const name = specialistOf(u);
+      if (!name && isReconnectError(u)) {
+        // The stream ends without `done`; EventSource reconnects by itself.
+        return {
+          ...state,
+          connection: 'reconnecting',
+          notice: {code: str(u.code), message: str(u.message)},
+        };
+      }
       const error = {
         code: str(u.code) || 'error',
         message: str(u.message),
@@ -307,7 +342,9 @@ function reduceUpdate(state, u) {
         seq: num(u.seq),
       };
       const next = {...state, errors: [...state.errors, error]};
-      if (!name) return next;
+      if (!name) {
+        return error.code === 'gap' ? {...next, gap: {message: error.message}} : next;
+      }
       return withSpecialist(next, name, (s) => ({...s, errors: [...s.errors, error]}));
     }
 
@@ -329,7 +366,14 @@ function reduceUpdate(state, u) {
       const status = isTerminal(state.status) ? state.status :
           isTerminal(doneStatus)              ? doneStatus :
                                                 'failed';
-      return {...state, done: {status: doneStatus}, connection: 'closed', status};
+      return {
+        ...state,
+        done: {status: doneStatus},
+        connection: 'closed',
+        status,
+        notice: null,
+        retry: null,
+      };
     }
 
     default:
@@ -355,6 +399,17 @@ export function reduce(state, update) {
     case 'transport_error': {
       if (state.done || state.stopped) return state;
       if (!update.fatal) return {...state, connection: 'reconnecting'};
+      if (state.finalResult !== null) {
+        // Everything up to `complete` arrived; only `done` was lost (a resume
+        // after the final event is answered 204). The run is over, not failed.
+        return {
+          ...state,
+          connection: 'closed',
+          done: {status: state.status},
+          notice: null,
+          retry: null,
+        };
+      }
       const error = {
         code: 'connection',
         message: str(update.message) || 'The connection to the gateway failed.',
@@ -367,14 +422,31 @@ export function reduce(state, update) {
         connection: 'error',
         errors: [...state.errors, error],
         status: isTerminal(state.status) ? state.status : 'failed',
+        notice: null,
+        retry: null,
       };
     }
+    case 'retry_scheduled':
+      if (state.done || state.stopped) return state;
+      return {
+        ...state,
+        connection: 'reconnecting',
+        retry: {attempt: num(update.attempt) || 1, delayMs: num(update.delayMs) || 0},
+      };
+    case 'cancel_requested':
+      if (state.done || state.stopped) return state;
+      return {...state, cancel: {state: 'pending', note: ''}};
+    case 'cancel_result':
+      if (!state.cancel) return state;
+      return {...state, cancel: {state: str(update.outcome) || 'failed', note: str(update.note)}};
     case 'stopped':
       return {
         ...state,
         connection: 'closed',
         stopped: {cancelled: update.cancelled === true, note: str(update.note)},
         status: isTerminal(state.status) ? state.status : 'cancelled',
+        notice: null,
+        retry: null,
       };
     default:
       break;

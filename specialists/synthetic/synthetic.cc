@@ -35,30 +35,55 @@ absl::Status ReadNumber(const google::protobuf::Struct& options,
 
 absl::StatusOr<SyntheticParams> ResolveSyntheticParams(
     const SyntheticParams& defaults, const AnalyzeRequest& request) {
-  double count = static_cast<double>(defaults.count);
-  double size = static_cast<double>(defaults.size);
-  double rate = defaults.rate;
-  for (const auto& [key, target] :
-       {std::pair<const char*, double*>{"count", &count},
-        {"size", &size},
-        {"rate", &rate}}) {
-    if (absl::Status s = ReadNumber(request.options(), key, target); !s.ok()) {
+  // `max` < 0: unbounded.
+  struct Option {
+    const char* key;
+    double value;
+    int64_t min;
+    int64_t max;
+    bool integer;
+  };
+  Option options[] = {
+      {"count", static_cast<double>(defaults.count), 0, kSyntheticMaxCount,
+       false},
+      {"size", static_cast<double>(defaults.size), 0, kSyntheticMaxSize, false},
+      {"rate", defaults.rate, 0, -1, false},
+      {"progress_every", static_cast<double>(defaults.progress_every), 0,
+       kSyntheticMaxCount, true},
+      {"start_delay_ms", static_cast<double>(defaults.start_delay_ms), 0,
+       kSyntheticMaxStartDelayMs, true},
+      {"stall_after", static_cast<double>(defaults.stall_after), -1,
+       kSyntheticMaxCount, true},
+      {"fail_after", static_cast<double>(defaults.fail_after), -1,
+       kSyntheticMaxCount, true},
+  };
+  for (Option& o : options) {
+    if (absl::Status s = ReadNumber(request.options(), o.key, &o.value);
+        !s.ok()) {
       return s;
     }
+    const bool in_range = std::isfinite(o.value) &&
+                          o.value >= static_cast<double>(o.min) &&
+                          (o.max < 0 || o.value <= static_cast<double>(o.max));
+    if (!in_range) {
+      return absl::InvalidArgumentError(
+          o.max < 0 ? absl::StrCat(o.key, " must be >= ", o.min)
+                    : absl::StrCat(o.key, " must be ", o.min, "..", o.max));
+    }
+    if (o.integer && std::floor(o.value) != o.value) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(o.key, " must be an integer"));
+    }
   }
-  if (!(count >= 0 && count <= kSyntheticMaxCount)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("count must be 0..", kSyntheticMaxCount));
-  }
-  if (!(size >= 0 && size <= kSyntheticMaxSize)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("size must be 0..", kSyntheticMaxSize));
-  }
-  if (!(rate >= 0) || !std::isfinite(rate)) {
-    return absl::InvalidArgumentError("rate must be >= 0");
-  }
-  return SyntheticParams{static_cast<int64_t>(count),
-                         static_cast<int64_t>(size), rate};
+  SyntheticParams p;
+  p.count = static_cast<int64_t>(options[0].value);
+  p.size = static_cast<int64_t>(options[1].value);
+  p.rate = options[2].value;
+  p.progress_every = static_cast<int64_t>(options[3].value);
+  p.start_delay_ms = static_cast<int64_t>(options[4].value);
+  p.stall_after = static_cast<int64_t>(options[5].value);
+  p.fail_after = static_cast<int64_t>(options[6].value);
+  return p;
 }
 
 SpecialistCard Synthetic::Card() const {
@@ -84,6 +109,25 @@ absl::Status Synthetic::Analyze(const AnalyzeRequest& request, UpdateSink& sink,
   absl::StatusOr<SyntheticParams> params =
       ResolveSyntheticParams(defaults_, request);
   if (!params.ok()) return params.status();
+  if (params->start_delay_ms > 0 &&
+      cancel.WaitFor(absl::Milliseconds(params->start_delay_ms))) {
+    return absl::CancelledError("cancelled");
+  }
+  // Fault injection, checked once `emitted` partial results are out.
+  auto fault = [&](int64_t emitted) -> absl::Status {
+    if (emitted == params->fail_after) {
+      return absl::InternalError(absl::StrCat("synthetic failure after ",
+                                              emitted,
+                                              " partial results (fail_after)"));
+    }
+    if (emitted == params->stall_after) {
+      // Stalled: nothing more until cancelled.
+      while (!cancel.WaitFor(absl::Hours(1))) {
+      }
+      return absl::CancelledError("cancelled");
+    }
+    return absl::OkStatus();
+  };
   // Built once; each update copies it and sets `i`.
   google::protobuf::Struct result;
   (*result.mutable_fields())["n"].set_number_value(
@@ -93,6 +137,7 @@ absl::Status Synthetic::Analyze(const AnalyzeRequest& request, UpdateSink& sink,
   const absl::Time start = absl::Now();
   int last_pct = -1;
   for (int64_t i = 1; i <= params->count; ++i) {
+    if (absl::Status s = fault(i - 1); !s.ok()) return s;
     if (params->rate > 0) {
       const absl::Time due =
           start + absl::Seconds(static_cast<double>(i - 1) / params->rate);
@@ -103,7 +148,10 @@ absl::Status Synthetic::Analyze(const AnalyzeRequest& request, UpdateSink& sink,
     }
     if (cancel.cancelled()) return absl::CancelledError("cancelled");
     const int pct = static_cast<int>(i * 100 / params->count);
-    if (pct != last_pct) {
+    const bool progress = params->progress_every > 0
+                              ? (i - 1) % params->progress_every == 0
+                              : pct != last_pct;
+    if (progress) {
       last_pct = pct;
       if (!sink.Progress(pct,
                          absl::StrCat("update ", i, " of ", params->count))) {
@@ -116,6 +164,7 @@ absl::Status Synthetic::Analyze(const AnalyzeRequest& request, UpdateSink& sink,
       return absl::CancelledError("stream closed");
     }
   }
+  if (absl::Status s = fault(params->count); !s.ok()) return s;
   if (params->count == 0) sink.Progress(100, "Nothing to emit");
   return absl::OkStatus();
 }
