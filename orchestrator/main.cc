@@ -1,5 +1,7 @@
 // The orchestrator binary: flags, then OrchestratorServer until SIGTERM.
+#include <cstdint>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -8,6 +10,7 @@
 #include "common/log.h"
 #include "common/process_util.h"
 #include "orchestrator/orchestrator_server.h"
+#include "orchestrator/run_manager.h"
 #include "orchestrator/specialist_registry.h"
 
 int main(int argc, char** argv) {
@@ -20,10 +23,14 @@ int main(int argc, char** argv) {
   int64_t metrics_port = -1;
   std::string metrics_port_file;
   int64_t max_log_events = 20000;
+  int64_t max_log_bytes = 64 << 20;
   int64_t log_ttl_ms = 300000;
-  int64_t disconnect_grace_ms = 0;
+  int64_t disconnect_grace_ms = 30000;
+  int64_t follower_max_lag = 1024;
+  int64_t max_attempts = 3;
   int64_t soft_deadline_ms = 60000;
   int64_t hard_deadline_ms = 300000;
+  std::vector<std::string> specialist_deadlines;
   std::string log_level = "info";
 
   agentstream::FlagSet flags(
@@ -38,7 +45,8 @@ int main(int argc, char** argv) {
                "AGENTSTREAM_PORT_FILE");
   flags.Repeated("specialist", &specialists,
                  "A specialist as NAME=ADDRESS (repeatable); ADDRESS is "
-                 "host:port or dns:///host:port (round-robin over replicas).",
+                 "host:port, dns:///host:port or ipv4:h:p1,h:p2 (round-robin "
+                 "over replicas).",
                  "AGENTSTREAM_SPECIALISTS");
   flags.Int("metrics-port", &metrics_port,
             "Port of the HTTP /metrics endpoint (-1: off, 0: ephemeral).",
@@ -47,15 +55,33 @@ int main(int argc, char** argv) {
                "Write the bound metrics port to this file.",
                "AGENTSTREAM_METRICS_PORT_FILE");
   flags.Int("max-log-events", &max_log_events,
-            "Updates kept per run for Attach (oldest dropped beyond).",
+            "Updates kept per run for Attach/resume (oldest dropped beyond; "
+            "resuming before them is a gap).",
             "AGENTSTREAM_MAX_LOG_EVENTS");
+  flags.Int("max-log-bytes", &max_log_bytes,
+            "Serialized bytes of updates kept per run (oldest dropped beyond).",
+            "AGENTSTREAM_MAX_LOG_BYTES");
   flags.Int("log-ttl-ms", &log_ttl_ms,
-            "How long an ended run stays attachable, in milliseconds.",
+            "How long an ended run's log stays attachable, in milliseconds; "
+            "then only its last seq is kept (24 h) so that a resume from the "
+            "end still ends cleanly and an earlier one is a gap.",
             "AGENTSTREAM_LOG_TTL_MS");
   flags.Int("disconnect-grace-ms", &disconnect_grace_ms,
             "How long a run lives on after its last client went away before "
-            "its specialists are cancelled (0: at once).",
+            "it is cancelled, unless a client attached meanwhile (0: at once). "
+            "Applies to runs with on_disconnect unspecified; CANCEL cancels at "
+            "once, CONTINUE never.",
             "AGENTSTREAM_DISCONNECT_GRACE_MS");
+  flags.Int("follower-max-lag", &follower_max_lag,
+            "Updates a stream may fall behind the run: beyond, superseded "
+            "progress updates are skipped for it, and when its non-progress "
+            "backlog alone exceeds this it is ended with RESOURCE_EXHAUSTED "
+            "slow_consumer (it can attach again). 0: never.",
+            "AGENTSTREAM_FOLLOWER_MAX_LAG");
+  flags.Int("max-attempts", &max_attempts,
+            "Attempts per specialist call when it is unavailable before its "
+            "first update (each may reach another replica).",
+            "AGENTSTREAM_MAX_ATTEMPTS");
   flags.Int(
       "specialist-soft-deadline-ms", &soft_deadline_ms,
       "After this long a specialist gets a `timeout` update (continuing); "
@@ -65,6 +91,11 @@ int main(int argc, char** argv) {
             "After this long a specialist's call is cancelled (`timeout` "
             "abandoned, outcome timed_out); 0: never.",
             "AGENTSTREAM_SPECIALIST_HARD_DEADLINE_MS");
+  flags.Repeated("specialist-deadline", &specialist_deadlines,
+                 "Deadlines of one specialist kind as NAME=SOFT_MS:HARD_MS "
+                 "(repeatable; overrides the two flags above for it; 0 turns "
+                 "one off).",
+                 "AGENTSTREAM_SPECIALIST_DEADLINE");
   flags.String("log-level", &log_level, "debug, info, warning or error.",
                "AGENTSTREAM_LOG_LEVEL");
   agentstream::ParseFlagsOrExit(flags, argc, argv);
@@ -77,10 +108,28 @@ int main(int argc, char** argv) {
     AS_LOG(ERROR) << endpoints.status().message();
     return 2;
   }
+  absl::StatusOr<
+      std::map<std::string, agentstream::orchestrator::SpecialistDeadlines>>
+      deadlines = agentstream::orchestrator::ParseSpecialistDeadlineFlags(
+          specialist_deadlines);
+  if (!deadlines.ok()) {
+    AS_LOG(ERROR) << deadlines.status().message();
+    return 2;
+  }
+  for (const auto& [name, unused] : *deadlines) {
+    bool known = false;
+    for (const auto& e : *endpoints) known = known || e.name == name;
+    if (!known) {
+      AS_LOG(WARNING) << "--specialist-deadline names \"" << name
+                      << "\", which no --specialist configures";
+    }
+  }
   if (port < 0 || port > 65535 || metrics_port < -1 || metrics_port > 65535 ||
-      max_log_events < 1 || log_ttl_ms < 0 || disconnect_grace_ms < 0 ||
+      max_log_events < 1 || max_log_bytes < 1 || log_ttl_ms < 0 ||
+      disconnect_grace_ms < 0 || follower_max_lag < 0 || max_attempts < 1 ||
       soft_deadline_ms < 0 || hard_deadline_ms < 0) {
-    AS_LOG(ERROR) << "a port, --max-log-events or a duration is out of range";
+    AS_LOG(ERROR) << "a port, a size, --max-attempts or a duration is out of "
+                     "range";
     return 2;
   }
   if (endpoints->empty()) {
@@ -93,6 +142,10 @@ int main(int argc, char** argv) {
   options.metrics_port = static_cast<int>(metrics_port);
   options.specialists = *std::move(endpoints);
   options.runs.max_log_events = static_cast<size_t>(max_log_events);
+  options.runs.max_log_bytes = static_cast<size_t>(max_log_bytes);
+  options.runs.max_attempts = static_cast<int>(max_attempts);
+  options.runs.deadlines_by_kind = *std::move(deadlines);
+  options.follower_max_lag = static_cast<uint64_t>(follower_max_lag);
   options.runs.log_ttl = absl::Milliseconds(log_ttl_ms);
   options.runs.disconnect_grace = absl::Milliseconds(disconnect_grace_ms);
   options.runs.soft_deadline = absl::Milliseconds(soft_deadline_ms);

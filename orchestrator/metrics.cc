@@ -11,13 +11,50 @@ std::string Label(const std::string& v) {
                              {{"\\", "\\\\"}, {"\"", "\\\""}, {"\n", "\\n"}});
 }
 
+// Appends the HELP and TYPE lines of `name` (without the prefix).
 void Header(std::string* out, const char* name, const char* type,
             const char* help) {
-  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type,
-                  "\n");
+  absl::StrAppend(out, "# HELP ", kMetricsPrefix, name, " ", help, "\n# TYPE ",
+                  kMetricsPrefix, name, " ", type, "\n");
+}
+
+void Sample(std::string* out, const char* name, int64_t value) {
+  absl::StrAppend(out, kMetricsPrefix, name, " ", value, "\n");
+}
+
+// name{label="key"} value, for each key.
+void Samples(std::string* out, const char* name, const char* label,
+             const std::map<std::string, int64_t>& values) {
+  for (const auto& [key, n] : values) {
+    absl::StrAppend(out, kMetricsPrefix, name, "{", label, "=\"", Label(key),
+                    "\"} ", n, "\n");
+  }
+}
+
+void Samples(
+    std::string* out, const char* name, const char* label1, const char* label2,
+    const std::map<std::pair<std::string, std::string>, int64_t>& values) {
+  for (const auto& [key, n] : values) {
+    absl::StrAppend(out, kMetricsPrefix, name, "{", label1, "=\"",
+                    Label(key.first), "\",", label2, "=\"", Label(key.second),
+                    "\"} ", n, "\n");
+  }
+}
+
+int64_t Get(const std::map<std::string, int64_t>& m, const std::string& k) {
+  auto it = m.find(k);
+  return it == m.end() ? 0 : it->second;
 }
 
 }  // namespace
+
+OrchestratorMetrics::OrchestratorMetrics() {
+  absl::MutexLock lock(&mu_);
+  // Rendered from the start, so that a scraper sees zeros, not absences.
+  for (const char* reason : {"request", "disconnect", "grace", "shutdown"}) {
+    runs_cancelled_[reason] = 0;
+  }
+}
 
 void OrchestratorMetrics::RunStarted() {
   absl::MutexLock lock(&mu_);
@@ -29,6 +66,11 @@ void OrchestratorMetrics::RunCompleted(const std::string& outcome) {
   absl::MutexLock lock(&mu_);
   --runs_active_;
   ++runs_completed_[outcome];
+}
+
+void OrchestratorMetrics::RunCancelled(const std::string& reason) {
+  absl::MutexLock lock(&mu_);
+  ++runs_cancelled_[reason];
 }
 
 void OrchestratorMetrics::UpdatesEmitted(int64_t n) {
@@ -47,6 +89,17 @@ void OrchestratorMetrics::SpecialistError(const std::string& specialist) {
   ++errors_[specialist];
 }
 
+void OrchestratorMetrics::SpecialistRetry(const std::string& specialist) {
+  absl::MutexLock lock(&mu_);
+  ++retries_[specialist];
+}
+
+void OrchestratorMetrics::SpecialistTimeout(const std::string& specialist,
+                                            const std::string& action) {
+  absl::MutexLock lock(&mu_);
+  ++timeouts_[{specialist, action}];
+}
+
 void OrchestratorMetrics::FollowerAdded() {
   absl::MutexLock lock(&mu_);
   ++followers_active_;
@@ -55,6 +108,27 @@ void OrchestratorMetrics::FollowerAdded() {
 void OrchestratorMetrics::FollowerRemoved() {
   absl::MutexLock lock(&mu_);
   --followers_active_;
+}
+
+void OrchestratorMetrics::Attached(bool resume) {
+  absl::MutexLock lock(&mu_);
+  ++attaches_;
+  if (resume) ++resumes_;
+}
+
+void OrchestratorMetrics::Gap() {
+  absl::MutexLock lock(&mu_);
+  ++gaps_;
+}
+
+void OrchestratorMetrics::UpdatesCoalesced(int64_t n) {
+  absl::MutexLock lock(&mu_);
+  coalesced_ += n;
+}
+
+void OrchestratorMetrics::SlowConsumerCutOff() {
+  absl::MutexLock lock(&mu_);
+  ++cutoffs_;
 }
 
 int64_t OrchestratorMetrics::runs_active() const {
@@ -72,35 +146,78 @@ int64_t OrchestratorMetrics::updates_total() const {
   return updates_;
 }
 
+int64_t OrchestratorMetrics::runs_cancelled(const std::string& reason) const {
+  absl::MutexLock lock(&mu_);
+  return Get(runs_cancelled_, reason);
+}
+
+int64_t OrchestratorMetrics::gaps() const {
+  absl::MutexLock lock(&mu_);
+  return gaps_;
+}
+
+int64_t OrchestratorMetrics::coalesced() const {
+  absl::MutexLock lock(&mu_);
+  return coalesced_;
+}
+
+int64_t OrchestratorMetrics::slow_consumer_cutoffs() const {
+  absl::MutexLock lock(&mu_);
+  return cutoffs_;
+}
+
+int64_t OrchestratorMetrics::specialist_retries(
+    const std::string& specialist) const {
+  absl::MutexLock lock(&mu_);
+  return Get(retries_, specialist);
+}
+
 std::string OrchestratorMetrics::Render() const {
   absl::MutexLock lock(&mu_);
   std::string out;
   Header(&out, "runs_started_total", "counter", "Runs started.");
-  absl::StrAppend(&out, "runs_started_total ", runs_started_, "\n");
+  Sample(&out, "runs_started_total", runs_started_);
   Header(&out, "runs_active", "gauge", "Runs not yet complete.");
-  absl::StrAppend(&out, "runs_active ", runs_active_, "\n");
+  Sample(&out, "runs_active", runs_active_);
   Header(&out, "runs_completed_total", "counter", "Runs completed by outcome.");
-  for (const auto& [outcome, n] : runs_completed_) {
-    absl::StrAppend(&out, "runs_completed_total{outcome=\"", Label(outcome),
-                    "\"} ", n, "\n");
-  }
+  Samples(&out, "runs_completed_total", "outcome", runs_completed_);
+  Header(&out, "runs_cancelled_total", "counter",
+         "Runs cancelled, by reason (request: Cancel; disconnect: the last "
+         "client left with on_disconnect=cancel; grace: nobody came back "
+         "within the grace period; shutdown).");
+  Samples(&out, "runs_cancelled_total", "reason", runs_cancelled_);
   Header(&out, "updates_total", "counter", "Updates appended to run logs.");
-  absl::StrAppend(&out, "updates_total ", updates_, "\n");
+  Sample(&out, "updates_total", updates_);
+  Header(&out, "followers_active", "gauge", "Open Run and Attach streams.");
+  Sample(&out, "followers_active", followers_active_);
+  Header(&out, "attaches_total", "counter", "Attach calls.");
+  Sample(&out, "attaches_total", attaches_);
+  Header(&out, "resumes_total", "counter", "Attach calls with after_seq > 0.");
+  Sample(&out, "resumes_total", resumes_);
+  Header(&out, "gaps_total", "counter",
+         "Followers ended with OUT_OF_RANGE (the log no longer held their "
+         "next update).");
+  Sample(&out, "gaps_total", gaps_);
+  Header(&out, "coalesced_updates_total", "counter",
+         "Progress updates skipped for lagging followers (superseded by a "
+         "newer progress update of the same specialist).");
+  Sample(&out, "coalesced_updates_total", coalesced_);
+  Header(&out, "slow_consumer_cutoffs_total", "counter",
+         "Followers ended with RESOURCE_EXHAUSTED for lagging.");
+  Sample(&out, "slow_consumer_cutoffs_total", cutoffs_);
   Header(&out, "specialist_calls_total", "counter",
          "Analyze calls by specialist and answering instance.");
-  for (const auto& [key, n] : calls_) {
-    absl::StrAppend(&out, "specialist_calls_total{specialist=\"",
-                    Label(key.first), "\",instance=\"", Label(key.second),
-                    "\"} ", n, "\n");
-  }
+  Samples(&out, "specialist_calls_total", "specialist", "instance", calls_);
   Header(&out, "specialist_errors_total", "counter",
          "Analyze calls that ended in an error, by specialist.");
-  for (const auto& [name, n] : errors_) {
-    absl::StrAppend(&out, "specialist_errors_total{specialist=\"", Label(name),
-                    "\"} ", n, "\n");
-  }
-  Header(&out, "followers_active", "gauge", "Open Run and Attach streams.");
-  absl::StrAppend(&out, "followers_active ", followers_active_, "\n");
+  Samples(&out, "specialist_errors_total", "specialist", errors_);
+  Header(&out, "specialist_retries_total", "counter",
+         "Analyze calls tried again (unavailable before the first update).");
+  Samples(&out, "specialist_retries_total", "specialist", retries_);
+  Header(&out, "specialist_timeouts_total", "counter",
+         "Specialists past their soft (continuing) or hard (abandoned) "
+         "deadline.");
+  Samples(&out, "specialist_timeouts_total", "specialist", "action", timeouts_);
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +13,30 @@
 #include "orchestrator/grpc_specialist_client.h"
 
 namespace agentstream::orchestrator {
+namespace {
+
+// The sweep applies deadlines, the grace period and TTLs: it runs often
+// enough for the shortest of them to be met within a tenth of it (at most
+// every `configured`, at least every 10 ms).
+absl::Duration SweepIntervalFor(const OrchestratorServerOptions& options) {
+  absl::Duration interval = options.sweep_interval;
+  auto consider = [&interval](absl::Duration d) {
+    if (d > absl::ZeroDuration()) {
+      interval = std::min(interval, std::max(d / 10, absl::Milliseconds(10)));
+    }
+  };
+  consider(options.runs.soft_deadline);
+  consider(options.runs.hard_deadline);
+  consider(options.runs.disconnect_grace);
+  consider(options.runs.log_ttl);
+  for (const auto& [name, deadlines] : options.runs.deadlines_by_kind) {
+    consider(deadlines.soft);
+    consider(deadlines.hard);
+  }
+  return interval;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<OrchestratorServer>> OrchestratorServer::Start(
     OrchestratorServerOptions options, const Clock* clock) {
@@ -28,7 +53,8 @@ absl::StatusOr<std::unique_ptr<OrchestratorServer>> OrchestratorServer::Start(
   self->manager_ = std::make_unique<RunManager>(
       options.runs, self->registry_.get(), clock, &self->metrics_);
   self->service_ = std::make_unique<OrchestratorService>(
-      self->manager_.get(), self->registry_.get(), &self->metrics_);
+      self->manager_.get(), self->registry_.get(), &self->metrics_,
+      options.follower_max_lag);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -54,7 +80,7 @@ absl::StatusOr<std::unique_ptr<OrchestratorServer>> OrchestratorServer::Start(
     self->metrics_server_ = *std::move(http);
   }
 
-  self->sweep_interval_ = options.sweep_interval;
+  self->sweep_interval_ = SweepIntervalFor(options);
   OrchestratorServer* raw = self.get();
   self->sweeper_ = std::thread([raw] { raw->SweepLoop(); });
   AS_LOG(INFO) << "orchestrator listening on " << options.host << ":"

@@ -29,9 +29,14 @@ struct OrchestratorServerOptions {
   int metrics_port = -1;  // -1: off, 0: ephemeral.
   std::vector<SpecialistEndpoint> specialists;
   RunManagerOptions runs;
+  // Backlog past which a follower's superseded progress updates are skipped
+  // and, counting non-progress updates, it is cut off (0: never).
+  uint64_t follower_max_lag = 1024;
   SpecialistRegistry::Options registry;
   // Null: GrpcSpecialistClient.
   SpecialistClientFactory client_factory;
+  // At most this long between sweeps (deadlines, grace, TTLs); shorter when
+  // one of those is short (a tenth of the shortest, at least 10 ms).
   absl::Duration sweep_interval = absl::Seconds(1);
 };
 

@@ -48,7 +48,7 @@ std::string MetadataValue(const grpc::CallbackServerContext& context,
   return std::string(it->second.data(), it->second.size());
 }
 
-// A stream that ends at once with an error.
+// A stream that ends at once (with an error, or OK and no message).
 class FailedStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   explicit FailedStream(const grpc::Status& status) { Finish(status); }
@@ -60,19 +60,27 @@ class FollowStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                            public LogFollower::Sink {
  public:
   FollowStream(std::shared_ptr<Run> run, uint64_t after_seq,
-               RunManager* manager, OrchestratorMetrics* metrics)
-      : run_(std::move(run)), manager_(manager), metrics_(metrics) {
+               RunManager* manager, FollowerOptions options)
+      : run_(std::move(run)), manager_(manager), metrics_(options.metrics) {
     run_->AddFollower();
     if (metrics_ != nullptr) metrics_->FollowerAdded();
-    follower_ = std::make_shared<LogFollower>(run_->log(), after_seq, this);
+    follower_ =
+        std::make_shared<LogFollower>(run_->log(), after_seq, this, options);
   }
 
   void Begin() { follower_->Start(); }
 
   // LogFollower::Sink methods
-  void Send(std::shared_ptr<const LogEntry> entry) override {
+  void Send(std::shared_ptr<const LogEntry> entry, bool more_follows) override {
     buffer_ = BufferOf(std::move(entry));
-    StartWrite(&buffer_);
+    // With the buffer hint, chttp2 keeps the message in the stream's buffer
+    // (up to its write buffer size, 64 KiB) and completes the write at once;
+    // the next write without the hint (the last entry available) or the
+    // trailers flush them all in one go. So the hint is only ever set when
+    // another Send is sure to follow.
+    grpc::WriteOptions options;
+    if (more_follows) options.set_buffer_hint();
+    StartWrite(&buffer_, options);
   }
   void End(const absl::Status& status) override {
     Finish(ToGrpcStatus(status));
@@ -100,8 +108,12 @@ class FollowStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
 
 OrchestratorService::OrchestratorService(RunManager* manager,
                                          const SpecialistRegistry* registry,
-                                         OrchestratorMetrics* metrics)
-    : manager_(manager), registry_(registry), metrics_(metrics) {}
+                                         OrchestratorMetrics* metrics,
+                                         uint64_t follower_max_lag)
+    : manager_(manager), registry_(registry), metrics_(metrics) {
+  follower_options_.max_lag = follower_max_lag;
+  follower_options_.metrics = metrics;
+}
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* OrchestratorService::Run(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
@@ -117,7 +129,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* OrchestratorService::Run(
     return new FailedStream(ToGrpcStatus(run.status()));
   }
   context->AddInitialMetadata("x-request-id", (*run)->request_id());
-  auto* stream = new FollowStream(*run, 0, manager_, metrics_);
+  auto* stream = new FollowStream(*run, 0, manager_, follower_options_);
   stream->StartSendInitialMetadata();
   stream->Begin();
   (*run)->Start();
@@ -131,13 +143,16 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* OrchestratorService::Attach(
     return new FailedStream(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                          "malformed AttachRequest"));
   }
-  std::shared_ptr<orchestrator::Run> run = manager_->Find(attach.request_id());
-  if (run == nullptr) {
-    return new FailedStream(grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                         "no run " + attach.request_id()));
+  absl::StatusOr<std::shared_ptr<orchestrator::Run>> run =
+      manager_->Attach(attach.request_id(), attach.after_seq());
+  if (!run.ok()) return new FailedStream(ToGrpcStatus(run.status()));
+  if (*run == nullptr) {
+    // The run ended at after_seq: nothing more to send.
+    return new FailedStream(grpc::Status::OK);
   }
-  context->AddInitialMetadata("x-request-id", run->request_id());
-  auto* stream = new FollowStream(run, attach.after_seq(), manager_, metrics_);
+  context->AddInitialMetadata("x-request-id", (*run)->request_id());
+  auto* stream =
+      new FollowStream(*run, attach.after_seq(), manager_, follower_options_);
   stream->StartSendInitialMetadata();
   stream->Begin();
   return stream;

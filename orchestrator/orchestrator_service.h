@@ -8,17 +8,24 @@
 //
 // Status codes: Run answers INVALID_ARGUMENT (empty or oversized message,
 // unknown specialist, bad request id), ALREADY_EXISTS, UNAVAILABLE (no
-// specialist) before any update; Attach answers NOT_FOUND for an unknown or
-// expired run and OUT_OF_RANGE ("gap: ...") when the log no longer holds
-// the update after `after_seq`; Cancel answers NOT_FOUND for an unknown run.
+// specialist) before any update; Attach answers NOT_FOUND for an unknown run,
+// INVALID_ARGUMENT when after_seq is ahead of the run, OK with no update when
+// the run ended at after_seq, and OUT_OF_RANGE ("gap: ...") when the log no
+// longer holds the update after `after_seq` (see RunManager::Attach); Cancel
+// answers NOT_FOUND for an unknown run. Run and Attach streams may also end
+// with OUT_OF_RANGE "gap: ..." or RESOURCE_EXHAUSTED "slow_consumer: ..."
+// (LogFollower) without ending the run.
 //
 // The run's `x-request-id` is sent as initial metadata on Run.
 // Thread-safe; the referenced objects must outlive the service.
 #ifndef AGENTSTREAM_ORCHESTRATOR_ORCHESTRATOR_SERVICE_H_
 #define AGENTSTREAM_ORCHESTRATOR_ORCHESTRATOR_SERVICE_H_
 
+#include <cstdint>
+
 #include "agentstream/v1/orchestrator.grpc.pb.h"
 #include "orchestrator/metrics.h"
+#include "orchestrator/run_log.h"
 #include "orchestrator/run_manager.h"
 #include "orchestrator/specialist_registry.h"
 
@@ -34,9 +41,9 @@ using OrchestratorServiceBase =
 
 class OrchestratorService final : public OrchestratorServiceBase {
  public:
-  // `metrics` may be null.
+  // `metrics` may be null. `follower_max_lag`: see FollowerOptions.
   OrchestratorService(RunManager* manager, const SpecialistRegistry* registry,
-                      OrchestratorMetrics* metrics);
+                      OrchestratorMetrics* metrics, uint64_t follower_max_lag);
 
   // Orchestrator methods
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Run(
@@ -58,6 +65,7 @@ class OrchestratorService final : public OrchestratorServiceBase {
   RunManager* const manager_;
   const SpecialistRegistry* const registry_;
   OrchestratorMetrics* const metrics_;
+  FollowerOptions follower_options_;
 };
 
 }  // namespace agentstream::orchestrator

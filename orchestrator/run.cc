@@ -65,6 +65,20 @@ bool ForwardedKind(const Update& update) {
 
 }  // namespace
 
+const char* CancelReasonName(CancelReason reason) {
+  switch (reason) {
+    case CancelReason::kRequest:
+      return "request";
+    case CancelReason::kDisconnect:
+      return "disconnect";
+    case CancelReason::kGrace:
+      return "grace";
+    case CancelReason::kShutdown:
+      return "shutdown";
+  }
+  return "request";
+}
+
 // Routes one attempt's callbacks to the run; keeps the run alive while the
 // call is pending.
 class Run::CallObserver final : public AnalyzeObserver {
@@ -96,10 +110,17 @@ Run::Run(std::string request_id, std::string question,
       clock_(clock),
       run_options_(run_options),
       metrics_(metrics),
-      log_(std::make_shared<RunLog>(run_options.max_log_events)),
+      log_(std::make_shared<RunLog>(run_options.max_log_events,
+                                    run_options.max_log_bytes)),
       on_finished_(std::move(on_finished)) {
   for (Participant& p : participants) {
     CallState call;
+    auto kind = run_options.deadlines_by_kind.find(p.planned.card.name());
+    if (kind != run_options.deadlines_by_kind.end()) {
+      call.deadlines = kind->second;
+    } else {
+      call.deadlines = {run_options.soft_deadline, run_options.hard_deadline};
+    }
     call.participant = std::move(p);
     calls_.push_back(std::move(call));
   }
@@ -228,6 +249,7 @@ void Run::OnCallDone(size_t index, int attempt, const absl::Status& status) {
       ++call.attempt;
       call.handle.reset();
       retry = true;
+      if (metrics_ != nullptr) metrics_->SpecialistRetry(name);
     } else {
       call.done = true;
       call.handle.reset();
@@ -262,21 +284,38 @@ void Run::OnCallDone(size_t index, int attempt, const absl::Status& status) {
   AfterUnlock();
 }
 
-bool Run::Cancel(const std::string& reason) {
+bool Run::Cancel(CancelReason reason, const std::string& message) {
+  return CancelImpl(reason, message, std::nullopt);
+}
+
+bool Run::CancelIfOrphanedSince(absl::Time cutoff, const std::string& message) {
+  return CancelImpl(CancelReason::kGrace, message, cutoff);
+}
+
+bool Run::CancelImpl(CancelReason reason, const std::string& message,
+                     std::optional<absl::Time> orphaned_cutoff) {
   std::vector<std::shared_ptr<AnalyzeCall>> to_cancel;
   {
     absl::MutexLock lock(&mu_);
     if (finished_) return false;
+    if (orphaned_cutoff.has_value() &&
+        (followers_ > 0 || !orphaned_since_.has_value() ||
+         *orphaned_since_ > *orphaned_cutoff)) {
+      return false;
+    }
     cancelled_ = true;
     if (!started_ && metrics_ != nullptr) metrics_->RunStarted();
     started_ = true;
+    if (metrics_ != nullptr) metrics_->RunCancelled(CancelReasonName(reason));
+    AS_LOG(INFO) << request_id_ << ": cancelled (" << CancelReasonName(reason)
+                 << "): " << message;
     EmitStatusLocked(agentstream::v1::RUN_STATUS_CANCELLED,
-                     absl::StrCat("Cancelled: ", reason));
+                     absl::StrCat("Cancelled: ", message));
     for (CallState& call : calls_) {
       if (call.done) continue;
       call.done = true;
       call.outcome = agentstream::v1::OUTCOME_CANCELLED;
-      call.error = reason;
+      call.error = message;
       if (call.handle != nullptr) to_cancel.push_back(std::move(call.handle));
       call.handle.reset();
       EmitCompleteOfCallLocked(call);
@@ -289,49 +328,14 @@ bool Run::Cancel(const std::string& reason) {
 }
 
 void Run::CheckDeadlines(absl::Time now) {
-  const absl::Duration soft = run_options_.soft_deadline;
-  const absl::Duration hard = run_options_.hard_deadline;
-  if (soft <= absl::ZeroDuration() && hard <= absl::ZeroDuration()) return;
   std::vector<std::shared_ptr<AnalyzeCall>> to_cancel;
   {
     absl::MutexLock lock(&mu_);
     if (!started_ || finished_) return;
     bool any_ended = false;
     for (CallState& call : calls_) {
-      if (call.done) continue;
-      const std::string& name = call.participant.planned.card.name();
-      const absl::Duration elapsed = now - call.started_at;
-      if (hard > absl::ZeroDuration() && elapsed >= hard) {
-        call.done = true;
-        call.outcome = agentstream::v1::OUTCOME_TIMED_OUT;
-        call.error =
-            absl::StrCat("no answer within ", absl::FormatDuration(hard));
-        if (call.handle != nullptr) to_cancel.push_back(std::move(call.handle));
-        call.handle.reset();
-        if (metrics_ != nullptr) metrics_->SpecialistError(name);
-        Update timeout;
-        timeout.set_specialist(name);
-        timeout.set_instance(call.instance);
-        timeout.mutable_timeout()->set_action(
-            agentstream::v1::TIMEOUT_ACTION_ABANDONED);
-        timeout.mutable_timeout()->set_message(absl::StrCat(
-            name, " gave no answer within ", absl::FormatDuration(hard),
-            "; the run goes on without it"));
-        EmitLocked(std::move(timeout));
-        EmitCompleteOfCallLocked(call);
+      if (!call.done && CheckDeadlineLocked(call, now, &to_cancel)) {
         any_ended = true;
-      } else if (soft > absl::ZeroDuration() && elapsed >= soft &&
-                 !call.soft_deadline_reported) {
-        call.soft_deadline_reported = true;
-        Update timeout;
-        timeout.set_specialist(name);
-        timeout.set_instance(call.instance);
-        timeout.mutable_timeout()->set_action(
-            agentstream::v1::TIMEOUT_ACTION_CONTINUING);
-        timeout.mutable_timeout()->set_message(
-            absl::StrCat(name, " is taking longer than ",
-                         absl::FormatDuration(soft), "; still waiting"));
-        EmitLocked(std::move(timeout));
       }
     }
     if (any_ended) {
@@ -342,6 +346,49 @@ void Run::CheckDeadlines(absl::Time now) {
   }
   for (const auto& handle : to_cancel) handle->Cancel();
   AfterUnlock();
+}
+
+bool Run::CheckDeadlineLocked(
+    CallState& call, absl::Time now,
+    std::vector<std::shared_ptr<AnalyzeCall>>* to_cancel) {
+  const absl::Duration soft = call.deadlines.soft;
+  const absl::Duration hard = call.deadlines.hard;
+  const std::string& name = call.participant.planned.card.name();
+  const absl::Duration elapsed = now - call.started_at;
+  if (hard > absl::ZeroDuration() && elapsed >= hard) {
+    call.done = true;
+    call.outcome = agentstream::v1::OUTCOME_TIMED_OUT;
+    call.error = absl::StrCat("no answer within ", absl::FormatDuration(hard));
+    if (call.handle != nullptr) to_cancel->push_back(std::move(call.handle));
+    call.handle.reset();
+    if (metrics_ != nullptr) metrics_->SpecialistTimeout(name, "abandoned");
+    Update timeout;
+    timeout.set_specialist(name);
+    timeout.set_instance(call.instance);
+    timeout.mutable_timeout()->set_action(
+        agentstream::v1::TIMEOUT_ACTION_ABANDONED);
+    timeout.mutable_timeout()->set_message(absl::StrCat(
+        name, " gave no answer within ", absl::FormatDuration(hard),
+        "; the run goes on without it"));
+    EmitLocked(std::move(timeout));
+    EmitCompleteOfCallLocked(call);
+    return true;
+  }
+  if (soft > absl::ZeroDuration() && elapsed >= soft &&
+      !call.soft_deadline_reported) {
+    call.soft_deadline_reported = true;
+    if (metrics_ != nullptr) metrics_->SpecialistTimeout(name, "continuing");
+    Update timeout;
+    timeout.set_specialist(name);
+    timeout.set_instance(call.instance);
+    timeout.mutable_timeout()->set_action(
+        agentstream::v1::TIMEOUT_ACTION_CONTINUING);
+    timeout.mutable_timeout()->set_message(
+        absl::StrCat(name, " is taking longer than ",
+                     absl::FormatDuration(soft), "; still waiting"));
+    EmitLocked(std::move(timeout));
+  }
+  return false;
 }
 
 void Run::AddFollower() {

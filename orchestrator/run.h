@@ -10,7 +10,8 @@
 // `status` cancelled, `specialist_complete` cancelled for each running
 // specialist, `complete` with outcome cancelled. Past RunOptions' deadlines
 // a specialist gets `timeout` updates (continuing, then abandoned with
-// `specialist_complete` timed_out).
+// `specialist_complete` timed_out); deadlines may differ per specialist
+// kind.
 //
 // No thread is held while a run waits: everything happens in the callbacks
 // of the specialist calls (AnalyzeObserver) and of the caller.
@@ -22,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +33,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "agentstream/v1/orchestrator.pb.h"
 #include "agentstream/v1/update.pb.h"
 #include "common/clock.h"
 #include "google/protobuf/struct.pb.h"
@@ -42,17 +45,37 @@
 
 namespace agentstream::orchestrator {
 
+// Past the soft deadline a specialist gets a `timeout` update (action
+// continuing); past the hard one its call is cancelled (`timeout` action
+// abandoned, outcome timed_out). Zero turns either off.
+struct SpecialistDeadlines {
+  absl::Duration soft = absl::ZeroDuration();
+  absl::Duration hard = absl::ZeroDuration();
+};
+
 struct RunOptions {
   size_t max_log_events = 20000;
+  size_t max_log_bytes = RunLog::kDefaultMaxBytes;
   // Attempts per specialist when it is unavailable before its first update
   // (with round-robin, each attempt may reach another replica).
   int max_attempts = 3;
-  // Past the soft deadline a specialist gets a `timeout` update (action
-  // continuing); past the hard one its call is cancelled (`timeout` action
-  // abandoned, outcome timed_out). Zero turns either off.
+  // The deadlines of every specialist, unless `deadlines_by_kind` names it.
   absl::Duration soft_deadline = absl::ZeroDuration();
   absl::Duration hard_deadline = absl::ZeroDuration();
+  std::map<std::string, SpecialistDeadlines> deadlines_by_kind;
+  // What the RunManager does when the run's last follower goes away.
+  agentstream::v1::DisconnectPolicy on_disconnect =
+      agentstream::v1::DISCONNECT_POLICY_UNSPECIFIED;
 };
+
+// Why a run was cancelled (the `reason` label of runs_cancelled_total).
+enum class CancelReason {
+  kRequest,     // The Cancel RPC.
+  kDisconnect,  // The last follower left a run with on_disconnect=CANCEL.
+  kGrace,       // Nobody attached within the grace period.
+  kShutdown,    // The orchestrator is stopping.
+};
+const char* CancelReasonName(CancelReason reason);
 
 class Run final : public std::enable_shared_from_this<Run> {
  public:
@@ -76,8 +99,12 @@ class Run final : public std::enable_shared_from_this<Run> {
   // Emits the opening updates and starts every specialist call. Once.
   void Start();
 
-  // Ends the run now (see above). Returns false if it had already ended.
-  bool Cancel(const std::string& reason);
+  // Ends the run now (see above); `message` goes into the `status`
+  // cancelled update. Returns false if it had already ended.
+  bool Cancel(CancelReason reason, const std::string& message);
+  // Cancels (reason kGrace) only if the run has had no follower since
+  // `cutoff` or earlier; atomic with respect to AddFollower.
+  bool CancelIfOrphanedSince(absl::Time cutoff, const std::string& message);
 
   // Applies the soft and hard deadlines at `now` (called periodically).
   void CheckDeadlines(absl::Time now);
@@ -91,6 +118,9 @@ class Run final : public std::enable_shared_from_this<Run> {
   std::optional<absl::Time> orphaned_since() const;
 
   const std::string& request_id() const { return request_id_; }
+  agentstream::v1::DisconnectPolicy on_disconnect() const {
+    return run_options_.on_disconnect;
+  }
   const std::shared_ptr<RunLog>& log() const { return log_; }
   bool finished() const;
   std::optional<absl::Time> finished_at() const;
@@ -102,6 +132,7 @@ class Run final : public std::enable_shared_from_this<Run> {
     std::shared_ptr<AnalyzeCall> handle;
     int attempt = 0;
     int64_t updates_seen = 0;
+    SpecialistDeadlines deadlines;
     bool soft_deadline_reported = false;
     absl::Time started_at;
     bool done = false;
@@ -117,6 +148,13 @@ class Run final : public std::enable_shared_from_this<Run> {
   void StartCall(size_t index);
   void OnCallUpdate(size_t index, int attempt, agentstream::v1::Update update);
   void OnCallDone(size_t index, int attempt, const absl::Status& status);
+  bool CancelImpl(CancelReason reason, const std::string& message,
+                  std::optional<absl::Time> orphaned_cutoff);
+  // Applies `call`'s deadlines at `now`; true if it abandoned the call (its
+  // handle is then moved to `to_cancel`).
+  bool CheckDeadlineLocked(CallState& call, absl::Time now,
+                           std::vector<std::shared_ptr<AnalyzeCall>>* to_cancel)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void EmitLocked(agentstream::v1::Update update)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

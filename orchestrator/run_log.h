@@ -2,13 +2,23 @@
 //
 // RunLog assigns the dense, 1-based `seq` (in append order) and serializes
 // each update exactly once; every follower (the Run stream and any number of
-// Attach streams) shares the same immutable LogEntry. When the log holds
-// `max_events` entries the oldest is dropped; a follower that needs a dropped
-// entry gets a gap (kOutOfRange) instead of silently missing it.
+// Attach streams) shares the same immutable LogEntry, which keeps only what a
+// follower needs (seq, kind, specialist, the serialized bytes). When the log
+// holds more than `max_events` entries or `max_bytes` of serialized updates,
+// the oldest are dropped (the newest is always kept); a follower that needs a
+// dropped entry gets a gap (kOutOfRange) instead of silently missing it.
 //
 // LogFollower is the transport-independent half of one outgoing stream: a
-// cursor into the log and the rule "one write in flight". The gRPC adapter
-// implements LogFollower::Sink; unit tests use a recording sink.
+// cursor into the log, the rule "one write in flight", and the slow-follower
+// policy. A follower's backlog is the log between its cursor and the head (no
+// copies). Past `max_lag` entries of backlog, `progress` updates that a newer
+// `progress` of the same specialist supersedes are skipped (coalesced); when
+// the non-progress updates appended since the follower started and not yet
+// sent still exceed `max_lag`, the follower ends with kResourceExhausted
+// ("slow_consumer: ..."). Updates that were already in the log when the
+// follower started never count toward the cut-off, so a replay (or a resume
+// after a cut-off) is never cut off at once. The gRPC adapter implements
+// LogFollower::Sink; unit tests use a recording sink.
 //
 // Thread-safety: both classes are thread-safe. Listener notifications are
 // delivered outside every lock of this file.
@@ -18,6 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,14 +37,26 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "agentstream/v1/update.pb.h"
+#include "orchestrator/metrics.h"
 
 namespace agentstream::orchestrator {
 
 // One logged update, immutable once appended.
 struct LogEntry {
-  agentstream::v1::Update update;  // With its seq.
-  std::string bytes;               // update, serialized once.
-  uint64_t seq() const { return update.seq(); }
+  uint64_t seq = 0;
+  agentstream::v1::Update::KindCase kind =
+      agentstream::v1::Update::KIND_NOT_SET;
+  std::string specialist;
+  std::string bytes;  // The update (with its seq), serialized once.
+  // How many non-progress entries the log had appended up to and including
+  // this one.
+  uint64_t non_progress_through = 0;
+
+  bool is_progress() const {
+    return kind == agentstream::v1::Update::kProgress;
+  }
+  // The update, parsed back (tests, diagnostics; not on the hot path).
+  agentstream::v1::Update Parse() const;
 };
 
 // Told when a log may have something new (an entry, or its end).
@@ -45,7 +68,10 @@ class LogListener {
 
 class RunLog final {
  public:
-  explicit RunLog(size_t max_events);
+  static constexpr size_t kDefaultMaxBytes = size_t{64} << 20;
+
+  // Zero limits are taken as 1 (the newest entry is always kept).
+  explicit RunLog(size_t max_events, size_t max_bytes = kDefaultMaxBytes);
 
   // Assigns the next seq, serializes and stores the update; returns the
   // seq. After End(), appends are refused (returns 0). Does not notify: call
@@ -59,6 +85,12 @@ class RunLog final {
     std::shared_ptr<const LogEntry> entry;  // The entry after the cursor.
     bool gap = false;    // The entry after the cursor was dropped.
     bool ended = false;  // No entry, and none will come.
+    // The state of the log at the time of the read:
+    uint64_t last_seq = 0;
+    uint64_t non_progress_total = 0;
+    // `entry` is a progress update that a newer progress update of the same
+    // specialist supersedes.
+    bool superseded = false;
   };
   // The entry with seq == after_seq + 1, if the log holds it.
   Next ReadAfter(uint64_t after_seq) const;
@@ -71,14 +103,28 @@ class RunLog final {
   uint64_t first_seq() const;  // Oldest seq held (last_seq()+1 when empty).
   bool ended() const;
   size_t size() const;
+  size_t bytes() const;  // Serialized bytes held.
+  uint64_t non_progress_total() const;
 
  private:
   const size_t max_events_;
+  const size_t max_bytes_;
   mutable absl::Mutex mu_;
   std::deque<std::shared_ptr<const LogEntry>> entries_ ABSL_GUARDED_BY(mu_);
+  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t non_progress_total_ ABSL_GUARDED_BY(mu_) = 0;
+  // Per specialist, the seq of its latest progress update.
+  std::map<std::string, uint64_t> latest_progress_ ABSL_GUARDED_BY(mu_);
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::weak_ptr<LogListener>> listeners_ ABSL_GUARDED_BY(mu_);
+};
+
+struct FollowerOptions {
+  // See the file comment; 0 turns coalescing and the cut-off off.
+  uint64_t max_lag = 1024;
+  // Counts coalesced updates, cut-offs and gaps; may be null.
+  OrchestratorMetrics* metrics = nullptr;
 };
 
 // Streams a RunLog from a cursor to one Sink, one write at a time.
@@ -92,14 +138,21 @@ class LogFollower final : public LogListener,
    public:
     virtual ~Sink() = default;
     // Starts one write; the transport calls OnWriteDone when it completes.
-    virtual void Send(std::shared_ptr<const LogEntry> entry) = 0;
-    // Ends the stream: OK after the log's end, kOutOfRange on a gap,
-    // kCancelled when cancelled or a write failed.
+    // `more_follows`: the log already holds entries after this one, which
+    // will be sent next, so the transport may buffer this write (gRPC's
+    // buffer hint); false for the last entry available, which must go out
+    // at once.
+    virtual void Send(std::shared_ptr<const LogEntry> entry,
+                      bool more_follows) = 0;
+    // Ends the stream: OK after the log's end, kOutOfRange ("gap: ...") on a
+    // gap, kResourceExhausted ("slow_consumer: ...") when cut off for
+    // lagging, kCancelled when cancelled or a write failed.
     virtual void End(const absl::Status& status) = 0;
   };
 
   // `sink` must stay valid until End has been called on it.
-  LogFollower(std::shared_ptr<RunLog> log, uint64_t after_seq, Sink* sink);
+  LogFollower(std::shared_ptr<RunLog> log, uint64_t after_seq, Sink* sink,
+              FollowerOptions options = FollowerOptions());
   ~LogFollower() override;
 
   // Subscribes to the log and starts writing.
@@ -112,6 +165,7 @@ class LogFollower final : public LogListener,
   void Stop();
 
   uint64_t cursor() const;
+  uint64_t coalesced() const;  // Progress updates skipped.
 
   // LogListener methods
   void OnLogChanged() override { Pump(); }
@@ -121,8 +175,13 @@ class LogFollower final : public LogListener,
 
   const std::shared_ptr<RunLog> log_;
   Sink* const sink_;
+  const FollowerOptions options_;
+  // The log's non-progress count when the follower started: what was
+  // already there never counts toward the cut-off.
+  const uint64_t start_non_progress_;
   mutable absl::Mutex mu_;
   uint64_t cursor_ ABSL_GUARDED_BY(mu_);
+  uint64_t coalesced_ ABSL_GUARDED_BY(mu_) = 0;
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool write_failed_ ABSL_GUARDED_BY(mu_) = false;

@@ -5,12 +5,54 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/log.h"
 #include "orchestrator/planner.h"
 
 namespace agentstream::orchestrator {
+
+absl::StatusOr<std::map<std::string, SpecialistDeadlines>>
+ParseSpecialistDeadlineFlags(const std::vector<std::string>& values) {
+  std::map<std::string, SpecialistDeadlines> out;
+  for (const std::string& value : values) {
+    for (absl::string_view part : absl::StrSplit(value, ',')) {
+      part = absl::StripAsciiWhitespace(part);
+      if (part.empty()) continue;
+      auto bad = [&part](absl::string_view why) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--specialist-deadline wants NAME=SOFT_MS:HARD_MS, "
+                         "got \"",
+                         part, "\": ", why));
+      };
+      std::vector<absl::string_view> kv =
+          absl::StrSplit(part, absl::MaxSplits('=', 1));
+      if (kv.size() != 2) return bad("no '='");
+      const std::string name(absl::StripAsciiWhitespace(kv[0]));
+      std::vector<absl::string_view> ms = absl::StrSplit(kv[1], ':');
+      if (name.empty()) return bad("no name");
+      if (ms.size() != 2) return bad("expected two durations SOFT_MS:HARD_MS");
+      int64_t soft = 0, hard = 0;
+      if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(ms[0]), &soft) ||
+          !absl::SimpleAtoi(absl::StripAsciiWhitespace(ms[1]), &hard) ||
+          soft < 0 || hard < 0) {
+        return bad("durations are whole milliseconds >= 0");
+      }
+      if (soft > 0 && hard > 0 && hard < soft) {
+        return bad("the hard deadline comes before the soft one");
+      }
+      if (!out.emplace(name, SpecialistDeadlines{absl::Milliseconds(soft),
+                                                 absl::Milliseconds(hard)})
+               .second) {
+        return bad("the name is given twice");
+      }
+    }
+  }
+  return out;
+}
 
 bool ValidRequestId(const std::string& id) {
   if (id.empty() || id.size() > 128) return false;
@@ -77,11 +119,16 @@ absl::StatusOr<std::shared_ptr<Run>> RunManager::CreateRun(
     return absl::AlreadyExistsError(
         absl::StrCat("a run with request id ", id, " exists"));
   }
+  // A new run under the id of an expired one replaces its tombstone.
+  tombstones_.erase(id);
   RunOptions run_options;
   run_options.max_log_events = options_.max_log_events;
+  run_options.max_log_bytes = options_.max_log_bytes;
   run_options.max_attempts = options_.max_attempts;
   run_options.soft_deadline = options_.soft_deadline;
   run_options.hard_deadline = options_.hard_deadline;
+  run_options.deadlines_by_kind = options_.deadlines_by_kind;
+  run_options.on_disconnect = request.on_disconnect();
   auto run = std::make_shared<Run>(
       id, request.message(), request.options(), std::move(plan->reasoning),
       std::move(participants), clock_, run_options, metrics_,
@@ -98,21 +145,67 @@ std::shared_ptr<Run> RunManager::Find(const std::string& request_id) {
   return it == runs_.end() ? nullptr : it->second;
 }
 
+absl::StatusOr<std::shared_ptr<Run>> RunManager::Attach(
+    const std::string& request_id, uint64_t after_seq) {
+  if (metrics_ != nullptr) metrics_->Attached(after_seq > 0);
+  Sweep();
+  std::shared_ptr<Run> run;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = runs_.find(request_id);
+    if (it != runs_.end()) {
+      run = it->second;
+    } else {
+      auto tomb = tombstones_.find(request_id);
+      if (tomb == tombstones_.end()) {
+        return absl::NotFoundError(absl::StrCat("no run ", request_id));
+      }
+      if (after_seq >= tomb->second.last_seq) return nullptr;
+      if (metrics_ != nullptr) metrics_->Gap();
+      return absl::OutOfRangeError(absl::StrCat(
+          "gap: run ", request_id, " has ended and its log has expired; seq ",
+          after_seq + 1, " to ", tomb->second.last_seq, " are lost"));
+    }
+  }
+  const uint64_t last_seq = run->log()->last_seq();
+  if (after_seq > last_seq) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("after_seq ", after_seq, " is ahead of run ", request_id,
+                     " (its last seq is ", last_seq, ")"));
+  }
+  return run;
+}
+
 absl::StatusOr<bool> RunManager::Cancel(const std::string& request_id) {
   std::shared_ptr<Run> run = Find(request_id);
   if (run == nullptr) {
+    absl::MutexLock lock(&mu_);
+    if (tombstones_.count(request_id) != 0) return false;
     return absl::NotFoundError(absl::StrCat("no run ", request_id));
   }
-  return run->Cancel("cancelled by request");
+  return run->Cancel(CancelReason::kRequest, "cancelled by request");
 }
 
 void RunManager::ReleaseFollower(const std::shared_ptr<Run>& run) {
-  if (run->RemoveFollower() &&
-      options_.disconnect_grace <= absl::ZeroDuration()) {
-    if (run->Cancel("the last client went away")) {
+  if (!run->RemoveFollower()) return;
+  switch (run->on_disconnect()) {
+    case agentstream::v1::DISCONNECT_POLICY_CONTINUE:
       AS_LOG(INFO) << run->request_id()
-                   << ": cancelled, the last client went away";
-    }
+                   << ": the last client went away; the run goes on";
+      return;
+    case agentstream::v1::DISCONNECT_POLICY_CANCEL:
+      run->Cancel(CancelReason::kDisconnect, "the last client went away");
+      return;
+    default:
+      if (options_.disconnect_grace <= absl::ZeroDuration()) {
+        run->CancelIfOrphanedSince(clock_->Now(), "the last client went away");
+      } else {
+        AS_LOG(INFO) << run->request_id()
+                     << ": the last client went away; cancelled unless one "
+                        "attaches within "
+                     << absl::FormatDuration(options_.disconnect_grace);
+      }
+      return;
   }
 }
 
@@ -126,35 +219,71 @@ void RunManager::Sweep() {
       const std::shared_ptr<Run>& run = it->second;
       std::optional<absl::Time> ended = run->finished_at();
       if (ended.has_value() && now - *ended >= options_.log_ttl) {
+        AddTombstoneLocked(it->first, run->log()->last_seq(), now);
         it = runs_.erase(it);
         continue;
       }
       if (!ended.has_value()) running.push_back(run);
       std::optional<absl::Time> orphan = run->orphaned_since();
-      if (orphan.has_value() && now - *orphan >= options_.disconnect_grace) {
+      if (orphan.has_value() && now - *orphan >= options_.disconnect_grace &&
+          run->on_disconnect() != agentstream::v1::DISCONNECT_POLICY_CONTINUE) {
         orphaned.push_back(run);
       }
       ++it;
     }
+    PruneTombstonesLocked(now);
   }
   for (const auto& run : orphaned) {
-    if (run->followers() == 0) run->Cancel("no client came back in time");
+    run->CancelIfOrphanedSince(
+        now - options_.disconnect_grace,
+        absl::StrCat("no client came back within ",
+                     absl::FormatDuration(options_.disconnect_grace)));
   }
   for (const auto& run : running) run->CheckDeadlines(now);
 }
 
-void RunManager::CancelAll(const std::string& reason) {
+void RunManager::AddTombstoneLocked(const std::string& id, uint64_t last_seq,
+                                    absl::Time now) {
+  if (options_.max_tombstones == 0) return;
+  const uint64_t generation = ++next_generation_;
+  tombstones_[id] = {last_seq, now + options_.tombstone_ttl, generation};
+  tombstone_order_.emplace_back(generation, id);
+}
+
+void RunManager::PruneTombstonesLocked(absl::Time now) {
+  while (!tombstone_order_.empty()) {
+    const auto& [generation, id] = tombstone_order_.front();
+    auto it = tombstones_.find(id);
+    const bool current =
+        it != tombstones_.end() && it->second.generation == generation;
+    if (current) {
+      // Oldest first: stop at the first one to keep.
+      const bool over = tombstones_.size() > options_.max_tombstones ||
+                        tombstone_order_.size() > 2 * options_.max_tombstones;
+      if (!over && it->second.expires > now) break;
+      tombstones_.erase(it);
+    }
+    tombstone_order_.pop_front();
+  }
+}
+
+void RunManager::CancelAll(const std::string& message) {
   std::vector<std::shared_ptr<Run>> runs;
   {
     absl::MutexLock lock(&mu_);
     for (const auto& [id, run] : runs_) runs.push_back(run);
   }
-  for (const auto& run : runs) run->Cancel(reason);
+  for (const auto& run : runs) run->Cancel(CancelReason::kShutdown, message);
 }
 
 size_t RunManager::run_count() const {
   absl::MutexLock lock(&mu_);
   return runs_.size();
+}
+
+size_t RunManager::tombstone_count() const {
+  absl::MutexLock lock(&mu_);
+  return tombstones_.size();
 }
 
 }  // namespace agentstream::orchestrator

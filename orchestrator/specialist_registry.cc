@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/log.h"
@@ -17,9 +18,16 @@ absl::StatusOr<std::vector<SpecialistEndpoint>> ParseSpecialistFlags(
   std::vector<SpecialistEndpoint> out;
   std::set<std::string> seen;
   for (const std::string& value : values) {
+    bool continues = false;  // out.back() came from this value.
     for (absl::string_view part : absl::StrSplit(value, ',')) {
       part = absl::StripAsciiWhitespace(part);
       if (part.empty()) continue;
+      if (!absl::StrContains(part, '=') && continues) {
+        // The next address of a multi-address target such as
+        // "ipv4:127.0.0.1:1,127.0.0.1:2" (gRPC round-robin over replicas).
+        absl::StrAppend(&out.back().address, ",", part);
+        continue;
+      }
       std::pair<std::string, std::string> kv =
           absl::StrSplit(part, absl::MaxSplits('=', 1));
       std::string name(absl::StripAsciiWhitespace(kv.first));
@@ -33,6 +41,7 @@ absl::StatusOr<std::vector<SpecialistEndpoint>> ParseSpecialistFlags(
             absl::StrCat("specialist \"", name, "\" is given twice"));
       }
       out.push_back({std::move(name), std::move(address)});
+      continues = true;
     }
   }
   return out;

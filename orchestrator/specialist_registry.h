@@ -29,8 +29,10 @@ struct SpecialistEndpoint {
 };
 
 // Parses `NAME=ADDRESS` values (each may itself hold several, comma-
-// separated, as the environment variable does). kInvalidArgument naming the
-// bad value, or a name given twice.
+// separated, as the environment variable does). A comma-separated part
+// without `=` continues the previous address, so that a multi-address gRPC
+// target works: `Name=ipv4:127.0.0.1:1,127.0.0.1:2`. kInvalidArgument naming
+// the bad value, or a name given twice.
 absl::StatusOr<std::vector<SpecialistEndpoint>> ParseSpecialistFlags(
     const std::vector<std::string>& values);
 

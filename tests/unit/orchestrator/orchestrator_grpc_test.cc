@@ -31,6 +31,7 @@
 #include "orchestrator/orchestrator_server.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
+#include "tests/unit/orchestrator/grpc_fake_specialist.h"
 
 namespace agentstream::orchestrator {
 namespace {
@@ -38,117 +39,6 @@ namespace {
 using ::agentstream::testing::IsOk;
 using agentstream::v1::Update;
 using ::testing::HasSubstr;
-
-// A specialist that emits `updates` progress updates `interval` apart, then a
-// partial result, and notices cancellation.
-class FakeSpecialistService final
-    : public agentstream::v1::Specialist::Service {
- public:
-  FakeSpecialistService(std::string name, std::vector<std::string> keywords,
-                        int updates, absl::Duration interval)
-      : updates_(updates), interval_(interval) {
-    card_.set_name(name);
-    card_.set_display_name(name + " display");
-    card_.set_icon("#");
-    for (auto& k : keywords) card_.add_keywords(k);
-    card_.set_instance(name + "@test");
-  }
-
-  grpc::Status Describe(grpc::ServerContext*,
-                        const agentstream::v1::DescribeRequest*,
-                        agentstream::v1::SpecialistCard* card) override {
-    *card = card_;
-    return grpc::Status::OK;
-  }
-
-  grpc::Status Analyze(grpc::ServerContext* context,
-                       const agentstream::v1::AnalyzeRequest* request,
-                       grpc::ServerWriter<Update>* writer) override {
-    {
-      absl::MutexLock lock(&mu_);
-      requests_.push_back(*request);
-    }
-    for (int i = 1; i <= updates_; ++i) {
-      // Sleep in small steps so that cancellation is seen promptly.
-      const absl::Time until = absl::Now() + interval_;
-      while (absl::Now() < until) {
-        if (context->IsCancelled()) return Cancelled();
-        absl::SleepFor(absl::Milliseconds(2));
-      }
-      if (context->IsCancelled()) return Cancelled();
-      Update u;
-      u.set_instance(card_.instance());
-      u.set_emitted_at(absl::ToUnixNanos(absl::Now()));
-      u.mutable_progress()->set_progress(
-          static_cast<uint32_t>(i * 100 / updates_));
-      u.mutable_progress()->set_current_action(absl::StrCat("step ", i));
-      if (!writer->Write(u)) return Cancelled();
-    }
-    Update partial;
-    *partial.mutable_partial_result()->mutable_result() =
-        JsonToStruct({{"risk_score", 4.5}, {"confidence", 0.7}});
-    writer->Write(partial);
-    return grpc::Status::OK;
-  }
-
-  bool WaitCancelled(absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    auto cancelled = [this]()
-                         ABSL_SHARED_LOCKS_REQUIRED(mu_) { return cancelled_; };
-    return mu_.AwaitWithTimeout(absl::Condition(&cancelled), timeout);
-  }
-  size_t request_count() {
-    absl::MutexLock lock(&mu_);
-    return requests_.size();
-  }
-
- private:
-  grpc::Status Cancelled() {
-    absl::MutexLock lock(&mu_);
-    cancelled_ = true;
-    return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
-  }
-
-  agentstream::v1::SpecialistCard card_;
-  const int updates_;
-  const absl::Duration interval_;
-  absl::Mutex mu_;
-  std::vector<agentstream::v1::AnalyzeRequest> requests_ ABSL_GUARDED_BY(mu_);
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-};
-
-struct FakeServer {
-  std::unique_ptr<FakeSpecialistService> service;
-  std::unique_ptr<grpc::Server> server;
-  int port = 0;
-  std::string address() const { return absl::StrCat("127.0.0.1:", port); }
-};
-
-FakeServer StartFake(std::string name, std::vector<std::string> keywords,
-                     int updates, absl::Duration interval, int port = 0) {
-  FakeServer f;
-  f.service = std::make_unique<FakeSpecialistService>(
-      std::move(name), std::move(keywords), updates, interval);
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(absl::StrCat("127.0.0.1:", port),
-                           grpc::InsecureServerCredentials(), &f.port);
-  builder.RegisterService(f.service.get());
-  f.server = builder.BuildAndStart();
-  return f;
-}
-
-std::vector<Update> ReadAll(grpc::ClientReaderInterface<Update>* reader) {
-  std::vector<Update> out;
-  Update u;
-  while (reader->Read(&u)) out.push_back(u);
-  return out;
-}
-
-std::unique_ptr<grpc::ClientContext> ContextWithDeadline() {
-  auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-  return context;
-}
 
 class OrchestratorGrpcTest : public ::testing::Test {
  protected:
@@ -270,6 +160,7 @@ TEST_F(OrchestratorGrpcTest, ClientGoingAwayCancelsTheSpecialistWithinASecond) {
   context->AddMetadata("x-request-id", "req_goes_away");
   agentstream::v1::RunRequest request;
   request.set_message("something slow");
+  request.set_on_disconnect(agentstream::v1::DISCONNECT_POLICY_CANCEL);
   request.add_specialists("SlowAnalyst");
   auto reader = stub_->Run(context.get(), request);
   Update u;
@@ -423,8 +314,10 @@ TEST_F(OrchestratorGrpcTest, ListSpecialistsHealthAndMetrics) {
   auto res = http.Get("/metrics");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
-  EXPECT_THAT(res->body, HasSubstr("runs_started_total 0"));
-  EXPECT_THAT(res->body, HasSubstr("followers_active 0"));
+  EXPECT_THAT(res->body,
+              HasSubstr("agentstream_orchestrator_runs_started_total 0"));
+  EXPECT_THAT(res->body,
+              HasSubstr("agentstream_orchestrator_followers_active 0"));
 }
 
 TEST(OrchestratorStartOrderTest, ASpecialistStartedLaterIsPickedUp) {
@@ -513,11 +406,15 @@ TEST(OrchestratorBinaryTest, ServesRunsAndMetricsAndStopsOnSigterm) {
   http.set_read_timeout(5, 0);
   auto res = http.Get("/metrics");
   ASSERT_TRUE(res);
-  EXPECT_THAT(res->body, HasSubstr("runs_started_total 1"));
-  EXPECT_THAT(res->body, HasSubstr("runs_completed_total{outcome=\"ok\"} 1"));
   EXPECT_THAT(res->body,
-              HasSubstr("specialist_calls_total{specialist=\"RiskAnalyst\","
-                        "instance=\"RiskAnalyst@test\"} 1"));
+              HasSubstr("agentstream_orchestrator_runs_started_total 1"));
+  EXPECT_THAT(
+      res->body,
+      HasSubstr(
+          "agentstream_orchestrator_runs_completed_total{outcome=\"ok\"} 1"));
+  EXPECT_THAT(res->body, HasSubstr("agentstream_orchestrator_specialist_calls_"
+                                   "total{specialist=\"RiskAnalyst\","
+                                   "instance=\"RiskAnalyst@test\"} 1"));
 
   (*process)->Signal(SIGTERM);
   EXPECT_THAT((*process)->Wait(absl::Seconds(10)),

@@ -82,7 +82,7 @@ class RunTest : public ::testing::Test {
     for (uint64_t seq = run.log()->first_seq() - 1;; ++seq) {
       RunLog::Next next = run.log()->ReadAfter(seq);
       if (next.entry == nullptr) break;
-      out.push_back(next.entry->update);
+      out.push_back(next.entry->Parse());
     }
     return out;
   }

@@ -128,6 +128,9 @@ TEST_F(RunTest, SoftDeadlineWarnsAndHardDeadlineAbandons) {
 }
 
 TEST_F(RunTest, LastFollowerLeavingCancelsAtOnceWithoutGrace) {
+  RunManagerOptions options;
+  options.disconnect_grace = absl::ZeroDuration();
+  Configure(options);
   auto run = StartRun("risk");
   ASSERT_THAT(run, IsOk());
   auto risk = CallOf("RiskAnalyst");
@@ -167,9 +170,10 @@ TEST_F(RunTest, WithAGracePeriodAReturningFollowerKeepsTheRun) {
 // Attach: a follower that starts late replays the log, then follows live.
 class VectorSink final : public LogFollower::Sink {
  public:
-  void Send(std::shared_ptr<const LogEntry> entry) override {
+  void Send(std::shared_ptr<const LogEntry> entry,
+            bool /*more_follows*/) override {
     absl::MutexLock lock(&mu_);
-    seqs_.push_back(entry->seq());
+    seqs_.push_back(entry->seq);
     pending_ = true;
   }
   void End(const absl::Status& status) override {

@@ -1,8 +1,11 @@
 #include "orchestrator/run_log.h"
 
+#include <algorithm>
 #include <memory>
+#include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -21,15 +24,16 @@ Update Progress(uint32_t p) {
 // Records what a follower sends; completes writes only when told to.
 class RecordingSink final : public LogFollower::Sink {
  public:
-  void Send(std::shared_ptr<const LogEntry> entry) override {
+  void Send(std::shared_ptr<const LogEntry> entry, bool more_follows) override {
     absl::MutexLock lock(&mu_);
     ++in_flight_;
     max_in_flight_ = std::max(max_in_flight_, in_flight_);
-    sent_.push_back(entry->seq());
+    sent_.push_back(entry->seq);
+    more_.push_back(more_follows);
     // The bytes are the update, serialized.
     Update parsed;
     EXPECT_TRUE(parsed.ParseFromString(entry->bytes));
-    EXPECT_EQ(parsed.seq(), entry->seq());
+    EXPECT_EQ(parsed.seq(), entry->seq);
   }
   void End(const absl::Status& status) override {
     absl::MutexLock lock(&mu_);
@@ -43,6 +47,10 @@ class RecordingSink final : public LogFollower::Sink {
   std::vector<uint64_t> sent() const {
     absl::MutexLock lock(&mu_);
     return sent_;
+  }
+  std::vector<bool> more() const {
+    absl::MutexLock lock(&mu_);
+    return more_;
   }
   int ends() const {
     absl::MutexLock lock(&mu_);
@@ -60,6 +68,7 @@ class RecordingSink final : public LogFollower::Sink {
  private:
   mutable absl::Mutex mu_;
   std::vector<uint64_t> sent_;
+  std::vector<bool> more_;
   int in_flight_ = 0;
   int max_in_flight_ = 0;
   int ends_ = 0;
@@ -81,8 +90,8 @@ TEST(RunLogTest, AssignsDenseSeqFromOne) {
   EXPECT_EQ(log.last_seq(), 2u);
   RunLog::Next next = log.ReadAfter(0);
   ASSERT_NE(next.entry, nullptr);
-  EXPECT_EQ(next.entry->update.seq(), 1u);
-  EXPECT_EQ(next.entry->update.progress().progress(), 1u);
+  EXPECT_EQ(next.entry->Parse().seq(), 1u);
+  EXPECT_EQ(next.entry->Parse().progress().progress(), 1u);
   EXPECT_EQ(log.ReadAfter(2).entry, nullptr);
   EXPECT_FALSE(log.ReadAfter(2).ended);
   log.End();
@@ -98,7 +107,7 @@ TEST(RunLogTest, IsBoundedAndReportsAGapForDroppedEntries) {
   EXPECT_TRUE(log.ReadAfter(0).gap);
   EXPECT_TRUE(log.ReadAfter(6).gap);
   ASSERT_NE(log.ReadAfter(7).entry, nullptr);
-  EXPECT_EQ(log.ReadAfter(7).entry->seq(), 8u);
+  EXPECT_EQ(log.ReadAfter(7).entry->seq, 8u);
 }
 
 TEST(LogFollowerTest, ReplaysThenFollowsLiveWithOneWriteInFlight) {
@@ -181,6 +190,175 @@ TEST(LogFollowerTest, StoppedFollowerIsNoLongerNotified) {
   log->Append(Progress(1));
   log->Notify();
   EXPECT_TRUE(sink.sent().empty());
+}
+
+Update ProgressBy(const std::string& specialist, uint32_t p) {
+  Update u = Progress(p);
+  u.set_specialist(specialist);
+  return u;
+}
+
+Update ThinkingBy(const std::string& specialist) {
+  Update u;
+  u.set_specialist(specialist);
+  u.mutable_thinking()->set_thought("hmm");
+  return u;
+}
+
+TEST(RunLogTest, IsBoundedByBytesKeepingTheNewestEntry) {
+  Update big = ThinkingBy("A");
+  big.mutable_thinking()->set_thought(std::string(1000, 'x'));
+  RunLog log(/*max_events=*/1000, /*max_bytes=*/3500);
+  for (int i = 0; i < 10; ++i) log.Append(big);
+  EXPECT_EQ(log.size(), 3u);  // 3 of ~1010 bytes fit in 3500.
+  EXPECT_LE(log.bytes(), 3500u);
+  EXPECT_EQ(log.first_seq(), 8u);
+  EXPECT_TRUE(log.ReadAfter(6).gap);
+  // One entry larger than the whole bound is still kept.
+  big.mutable_thinking()->set_thought(std::string(5000, 'y'));
+  log.Append(big);
+  EXPECT_EQ(log.size(), 1u);
+  EXPECT_EQ(log.first_seq(), 11u);
+}
+
+TEST(RunLogTest, EntriesKeepKindSpecialistAndRunningCounts) {
+  RunLog log(100);
+  log.Append(ProgressBy("A", 1));
+  log.Append(ThinkingBy("A"));
+  log.Append(ProgressBy("B", 1));
+  log.Append(ProgressBy("A", 2));
+  EXPECT_EQ(log.non_progress_total(), 1u);
+  RunLog::Next first = log.ReadAfter(0);
+  ASSERT_NE(first.entry, nullptr);
+  EXPECT_TRUE(first.entry->is_progress());
+  EXPECT_EQ(first.entry->specialist, "A");
+  EXPECT_TRUE(first.superseded);  // By seq 4.
+  EXPECT_EQ(first.last_seq, 4u);
+  RunLog::Next second = log.ReadAfter(1);
+  EXPECT_EQ(second.entry->kind, Update::kThinking);
+  EXPECT_EQ(second.entry->non_progress_through, 1u);
+  EXPECT_FALSE(second.superseded);
+  EXPECT_FALSE(log.ReadAfter(2).superseded);  // B's latest.
+  EXPECT_FALSE(log.ReadAfter(3).superseded);  // A's latest.
+  EXPECT_EQ(log.ReadAfter(3).entry->Parse().progress().progress(), 2u);
+}
+
+TEST(LogFollowerTest, ALaggingFollowerSkipsSupersededProgressOnly) {
+  auto log = std::make_shared<RunLog>(1000);
+  OrchestratorMetrics metrics;
+  RecordingSink sink;
+  auto follower = std::make_shared<LogFollower>(
+      log, 0, &sink, FollowerOptions{/*max_lag=*/4, &metrics});
+  follower->Start();
+  log->Append(ThinkingBy("A"));  // seq 1, sent at once.
+  log->Notify();
+  // While seq 1's write is in flight: 20 progress of A, 10 of B, interleaved
+  // with two non-progress updates.
+  for (uint32_t i = 1; i <= 10; ++i) {
+    log->Append(ProgressBy("A", i));
+    log->Append(ProgressBy("B", i));
+  }
+  log->Append(ThinkingBy("B"));  // seq 22
+  for (uint32_t i = 11; i <= 20; ++i) log->Append(ProgressBy("A", i));
+  log->Append(ThinkingBy("A"));  // seq 33
+  log->Notify();
+  Drain(sink, *follower, 10);
+  // B's latest progress (seq 21) and its thinking; A's progress updates are
+  // skipped until the follower is back within the lag (4 behind at seq 30),
+  // then it gets everything.
+  EXPECT_THAT(sink.sent(), ::testing::ElementsAre(1, 21, 22, 30, 31, 32, 33));
+  EXPECT_EQ(follower->coalesced(), 26u);
+  EXPECT_EQ(metrics.coalesced(), 26);
+  EXPECT_EQ(sink.ends(), 0);
+  // Writes are buffer-hinted while more is queued; the last is not.
+  EXPECT_THAT(sink.more(), ::testing::ElementsAre(false, true, true, true, true,
+                                                  true, false));
+  follower->Stop();
+}
+
+TEST(LogFollowerTest, AFollowerWithinTheLagGetsEveryProgressUpdate) {
+  auto log = std::make_shared<RunLog>(1000);
+  RecordingSink sink;
+  auto follower = std::make_shared<LogFollower>(log, 0, &sink,
+                                                FollowerOptions{/*max_lag=*/8});
+  follower->Start();
+  for (uint32_t i = 1; i <= 8; ++i) log->Append(ProgressBy("A", i));
+  log->Notify();
+  Drain(sink, *follower, 10);
+  EXPECT_THAT(sink.sent(), ::testing::ElementsAre(1, 2, 3, 4, 5, 6, 7, 8));
+  EXPECT_EQ(follower->coalesced(), 0u);
+  follower->Stop();
+}
+
+TEST(LogFollowerTest, TooManyNonProgressBehindIsCutOffAsSlowConsumer) {
+  auto log = std::make_shared<RunLog>(1000);
+  OrchestratorMetrics metrics;
+  RecordingSink sink;
+  auto follower = std::make_shared<LogFollower>(
+      log, 0, &sink, FollowerOptions{/*max_lag=*/3, &metrics});
+  follower->Start();
+  log->Append(ThinkingBy("A"));  // seq 1: in flight.
+  log->Notify();
+  for (int i = 0; i < 3; ++i) log->Append(ThinkingBy("A"));
+  log->Notify();
+  Drain(sink, *follower, 1);  // 3 behind: not more than the lag.
+  EXPECT_THAT(sink.sent(), ::testing::ElementsAre(1, 2));
+  for (int i = 0; i < 3; ++i) log->Append(ThinkingBy("A"));  // 5 behind.
+  log->Notify();
+  EXPECT_EQ(sink.ends(), 0);  // Only decided when the write completes.
+  Drain(sink, *follower, 1);
+  EXPECT_THAT(sink.sent(), ::testing::ElementsAre(1, 2));
+  EXPECT_EQ(sink.ends(), 1);
+  EXPECT_EQ(sink.end_status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(absl::StartsWith(sink.end_status().message(), "slow_consumer:"))
+      << sink.end_status();
+  EXPECT_EQ(metrics.slow_consumer_cutoffs(), 1);
+  follower->Stop();
+
+  // Attaching again from the last seq received replays the rest without
+  // being cut off: what was in the log before it started never counts.
+  RecordingSink again;
+  auto resumed = std::make_shared<LogFollower>(
+      log, 2, &again, FollowerOptions{/*max_lag=*/3, &metrics});
+  resumed->Start();
+  log->End();
+  log->Notify();
+  Drain(again, *resumed, 5);
+  EXPECT_THAT(again.sent(), ::testing::ElementsAre(3, 4, 5, 6, 7));
+  EXPECT_EQ(again.ends(), 1);
+  EXPECT_TRUE(again.end_status().ok());
+  resumed->Stop();
+}
+
+TEST(LogFollowerTest, ZeroMaxLagNeverCoalescesNorCutsOff) {
+  auto log = std::make_shared<RunLog>(1000);
+  RecordingSink sink;
+  auto follower = std::make_shared<LogFollower>(log, 0, &sink,
+                                                FollowerOptions{/*max_lag=*/0});
+  follower->Start();
+  for (uint32_t i = 1; i <= 50; ++i) {
+    log->Append(i % 2 == 0 ? ProgressBy("A", i) : ThinkingBy("A"));
+  }
+  log->End();
+  log->Notify();
+  Drain(sink, *follower, 60);
+  EXPECT_EQ(sink.sent().size(), 50u);
+  EXPECT_TRUE(sink.end_status().ok());
+  follower->Stop();
+}
+
+TEST(LogFollowerTest, ResumingAtTheEndOfAnEndedLogEndsOkWithNothing) {
+  auto log = std::make_shared<RunLog>(1000);
+  log->Append(ThinkingBy("A"));
+  log->Append(ThinkingBy("A"));
+  log->End();
+  RecordingSink sink;
+  auto follower = std::make_shared<LogFollower>(log, 2, &sink);
+  follower->Start();
+  EXPECT_TRUE(sink.sent().empty());
+  EXPECT_EQ(sink.ends(), 1);
+  EXPECT_TRUE(sink.end_status().ok());
+  follower->Stop();
 }
 
 }  // namespace

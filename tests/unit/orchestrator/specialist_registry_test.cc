@@ -28,6 +28,22 @@ TEST(ParseSpecialistFlagsTest, AcceptsRepeatedAndCommaSeparatedValues) {
   EXPECT_EQ((*parsed)[2].address, "c:1");
 }
 
+TEST(ParseSpecialistFlagsTest, AcceptsMultiAddressTargetsOfReplicas) {
+  auto parsed = ParseSpecialistFlags(
+      {"Synthetic=ipv4:127.0.0.1:5001,127.0.0.1:5002, 127.0.0.1:5003,"
+       "RiskAnalyst=r:1",
+       "DataAnalyst=d:1"});
+  ASSERT_THAT(parsed, IsOk());
+  ASSERT_EQ(parsed->size(), 3u);
+  EXPECT_EQ((*parsed)[0].name, "Synthetic");
+  EXPECT_EQ((*parsed)[0].address,
+            "ipv4:127.0.0.1:5001,127.0.0.1:5002,127.0.0.1:5003");
+  EXPECT_EQ((*parsed)[1].address, "r:1");
+  // A continuation never crosses into another value.
+  EXPECT_THAT(ParseSpecialistFlags({"A=ipv4:127.0.0.1:1", "127.0.0.1:2"}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 TEST(ParseSpecialistFlagsTest, RejectsMalformedAndDuplicateValues) {
   EXPECT_THAT(
       ParseSpecialistFlags({"DataAnalyst"}),

@@ -1,0 +1,160 @@
+// Failing and slow specialists: per-kind deadlines, retries before the first
+// update, failures after it, and the --specialist-deadline parser.
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/update_json.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "orchestrator/run.h"
+#include "orchestrator/run_manager.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/unit/orchestrator/run_fixture.h"
+
+namespace agentstream::orchestrator {
+namespace {
+
+using ::agentstream::orchestrator::testing::FakeAnalyzeCall;
+using ::agentstream::orchestrator::testing::PartialOf;
+using ::agentstream::orchestrator::testing::ProgressOf;
+using ::agentstream::orchestrator::testing::RunTest;
+using ::agentstream::testing::IsOk;
+using ::agentstream::testing::StatusIs;
+using agentstream::v1::Update;
+using ::testing::HasSubstr;
+
+std::vector<Update> TimeoutsOf(const std::vector<Update>& log,
+                               const std::string& specialist) {
+  std::vector<Update> out;
+  for (const Update& u : log) {
+    if (u.has_timeout() && u.specialist() == specialist) out.push_back(u);
+  }
+  return out;
+}
+
+TEST_F(RunTest, PerKindDeadlinesOverrideTheGlobalOnes) {
+  RunManagerOptions options;
+  options.soft_deadline = absl::Seconds(10);
+  options.hard_deadline = absl::Seconds(30);
+  options.deadlines_by_kind["RiskAnalyst"] = {absl::Seconds(2),
+                                              absl::Seconds(5)};
+  options.deadlines_by_kind["ComplianceExpert"] = {absl::ZeroDuration(),
+                                                   absl::ZeroDuration()};
+  Configure(options);
+  auto run = StartRun("risk and compliance and transactions");
+  ASSERT_THAT(run, IsOk());
+  auto risk = CallOf("RiskAnalyst");
+  auto aml = CallOf("ComplianceExpert");
+  auto data = CallOf("DataAnalyst");
+  risk->Emit(ProgressOf(5));
+  clock_.Advance(absl::Seconds(3));
+  manager_->Sweep();
+  EXPECT_EQ(TimeoutsOf(LogOf(**run), "RiskAnalyst").size(), 1u);
+  EXPECT_FALSE(risk->cancelled());
+  clock_.Advance(absl::Seconds(2));
+  manager_->Sweep();
+  EXPECT_TRUE(risk->cancelled());
+  data->Finish(absl::OkStatus());  // Before the global soft deadline.
+
+  // ComplianceExpert's deadlines are off: no timeout even past the global
+  // hard deadline.
+  clock_.Advance(absl::Minutes(10));
+  manager_->Sweep();
+  EXPECT_FALSE(aml->cancelled());
+  EXPECT_TRUE(TimeoutsOf(LogOf(**run), "ComplianceExpert").empty());
+  aml->Emit(PartialOf({{"alerts", 0}}));
+  aml->Finish(absl::OkStatus());
+
+  std::vector<Update> log = LogOf(**run);
+  std::vector<Update> risk_timeouts = TimeoutsOf(log, "RiskAnalyst");
+  ASSERT_EQ(risk_timeouts.size(), 2u);
+  EXPECT_EQ(risk_timeouts[0].timeout().action(),
+            agentstream::v1::TIMEOUT_ACTION_CONTINUING);
+  EXPECT_EQ(risk_timeouts[1].timeout().action(),
+            agentstream::v1::TIMEOUT_ACTION_ABANDONED);
+  EXPECT_THAT(risk_timeouts[1].timeout().message(), HasSubstr("5s"));
+  EXPECT_EQ(log.back().complete().outcome(), agentstream::v1::OUTCOME_PARTIAL);
+  nlohmann::json result = StructToJson(log.back().complete().result());
+  EXPECT_EQ(result["missing"], nlohmann::json::array({"RiskAnalyst"}));
+  const std::string text = metrics_.Render();
+  EXPECT_THAT(text, HasSubstr("specialist_timeouts_total{specialist="
+                              "\"RiskAnalyst\",action=\"continuing\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("specialist_timeouts_total{specialist="
+                              "\"RiskAnalyst\",action=\"abandoned\"} 1\n"));
+}
+
+TEST_F(RunTest, RetriesAreCappedByMaxAttemptsAndCounted) {
+  RunManagerOptions options;
+  options.max_attempts = 2;
+  Configure(options);
+  fake("RiskAnalyst").SetOnAnalyze([](std::shared_ptr<FakeAnalyzeCall> call) {
+    call->Finish(absl::UnavailableError("connection refused"));
+  });
+  auto run = StartRun("risk");
+  ASSERT_THAT(run, IsOk());
+  EXPECT_EQ(fake("RiskAnalyst").call_count(), 2u);
+  EXPECT_EQ(metrics_.specialist_retries("RiskAnalyst"), 1);
+  EXPECT_EQ(LogOf(**run).back().complete().outcome(),
+            agentstream::v1::OUTCOME_PARTIAL);
+}
+
+TEST_F(RunTest, UnavailableAfterTheFirstUpdateIsNotRetriedAndTheRunGoesOn) {
+  auto run = StartRun("risk and compliance");
+  ASSERT_THAT(run, IsOk());
+  auto risk = CallOf("RiskAnalyst");
+  auto aml = CallOf("ComplianceExpert");
+  risk->Emit(ProgressOf(30));
+  risk->Finish(absl::UnavailableError("the replica went away"));
+  EXPECT_EQ(fake("RiskAnalyst").call_count(), 1u);
+  EXPECT_EQ(metrics_.specialist_retries("RiskAnalyst"), 0);
+  EXPECT_FALSE((*run)->finished());
+  aml->Emit(PartialOf({{"findings", nlohmann::json::array()}}));
+  aml->Finish(absl::OkStatus());
+
+  std::vector<Update> log = LogOf(**run);
+  auto error = std::find_if(log.begin(), log.end(),
+                            [](const Update& u) { return u.has_error(); });
+  ASSERT_NE(error, log.end());
+  EXPECT_EQ(error->specialist(), "RiskAnalyst");
+  EXPECT_EQ(error->error().code(), "unavailable");
+  // Asking again may well work (another replica): retryable.
+  EXPECT_TRUE(error->error().retryable());
+  EXPECT_EQ(log.back().complete().outcome(), agentstream::v1::OUTCOME_PARTIAL);
+  nlohmann::json result = StructToJson(log.back().complete().result());
+  EXPECT_EQ(result["missing"], nlohmann::json::array({"RiskAnalyst"}));
+  EXPECT_THAT(result["answer"].get<std::string>(), HasSubstr("RiskAnalyst"));
+}
+
+TEST(SpecialistDeadlineFlagsTest, ParsesNameSoftAndHard) {
+  auto parsed = ParseSpecialistDeadlineFlags(
+      {"RiskAnalyst=1000:5000", "Synthetic=0:250, DataAnalyst = 20:0"});
+  ASSERT_THAT(parsed, IsOk());
+  ASSERT_EQ(parsed->size(), 3u);
+  EXPECT_EQ(parsed->at("RiskAnalyst").soft, absl::Seconds(1));
+  EXPECT_EQ(parsed->at("RiskAnalyst").hard, absl::Seconds(5));
+  EXPECT_EQ(parsed->at("Synthetic").soft, absl::ZeroDuration());
+  EXPECT_EQ(parsed->at("Synthetic").hard, absl::Milliseconds(250));
+  EXPECT_EQ(parsed->at("DataAnalyst").soft, absl::Milliseconds(20));
+  EXPECT_EQ(parsed->at("DataAnalyst").hard, absl::ZeroDuration());
+  EXPECT_THAT(ParseSpecialistDeadlineFlags({}), IsOk());
+}
+
+TEST(SpecialistDeadlineFlagsTest, RefusesMalformedValuesNamingThem) {
+  for (const char* bad :
+       {"RiskAnalyst", "RiskAnalyst=1000", "RiskAnalyst=1:2:3", "=1:2",
+        "RiskAnalyst=a:2", "RiskAnalyst=-1:2", "RiskAnalyst=5000:1000",
+        "RiskAnalyst=1s:2s"}) {
+    auto parsed = ParseSpecialistDeadlineFlags({bad});
+    EXPECT_THAT(parsed, StatusIs(absl::StatusCode::kInvalidArgument,
+                                 HasSubstr("NAME=SOFT_MS:HARD_MS")))
+        << bad;
+    EXPECT_THAT(parsed.status().message(), HasSubstr(bad)) << bad;
+  }
+  EXPECT_THAT(ParseSpecialistDeadlineFlags({"A=1:2", "A=3:4"}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("twice")));
+}
+
+}  // namespace
+}  // namespace agentstream::orchestrator
