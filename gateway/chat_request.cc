@@ -66,6 +66,24 @@ absl::StatusOr<nlohmann::json> ParseOptionsText(std::string_view text) {
 
 }  // namespace
 
+absl::StatusOr<agentstream::v1::DisconnectPolicy> ParseDisconnectPolicy(
+    std::string_view value) {
+  if (value.empty() || value == "grace") {
+    return agentstream::v1::DISCONNECT_POLICY_UNSPECIFIED;
+  }
+  if (value == "cancel") return agentstream::v1::DISCONNECT_POLICY_CANCEL;
+  if (value == "continue") return agentstream::v1::DISCONNECT_POLICY_CONTINUE;
+  return absl::InvalidArgumentError(
+      "on_disconnect must be \"grace\", \"cancel\" or \"continue\"");
+}
+
+absl::StatusOr<HeartbeatStyle> ParseHeartbeatQuery(
+    const std::multimap<std::string, std::string>& params) {
+  auto hb = params.find("heartbeat");
+  if (hb == params.end()) return HeartbeatStyle::kComment;
+  return ParseHeartbeat(hb->second);
+}
+
 bool IsValidUtf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
@@ -158,10 +176,13 @@ absl::StatusOr<ChatRequest> ParseChatQuery(
     if (!parsed.ok()) return parsed.status();
     request.options = *std::move(parsed);
   }
-  if (auto hb = params.find("heartbeat"); hb != params.end()) {
-    auto style = ParseHeartbeat(hb->second);
-    if (!style.ok()) return style.status();
-    request.heartbeat = *style;
+  auto style = ParseHeartbeatQuery(params);
+  if (!style.ok()) return style.status();
+  request.heartbeat = *style;
+  if (auto policy = params.find("on_disconnect"); policy != params.end()) {
+    auto parsed = ParseDisconnectPolicy(policy->second);
+    if (!parsed.ok()) return parsed.status();
+    request.on_disconnect = *parsed;
   }
   return request;
 }
@@ -225,6 +246,15 @@ absl::StatusOr<ChatRequest> ParseChatBody(std::string_view body) {
     auto style = ParseHeartbeat(it->get_ref<const std::string&>());
     if (!style.ok()) return style.status();
     request.heartbeat = *style;
+  }
+  if (auto it = json.find("on_disconnect");
+      it != json.end() && !it->is_null()) {
+    if (!it->is_string()) {
+      return absl::InvalidArgumentError("on_disconnect must be a string");
+    }
+    auto policy = ParseDisconnectPolicy(it->get_ref<const std::string&>());
+    if (!policy.ok()) return policy.status();
+    request.on_disconnect = *policy;
   }
   return request;
 }

@@ -2,12 +2,14 @@
 // /api/chat/stream, before anything is sent to the orchestrator:
 //
 //   GET  ?message=...&specialists=A,B&options=<json object>&heartbeat=event
+//        &on_disconnect=grace|cancel|continue
 //   POST {"message": "...", "specialists": ["A"], "options": {...},
-//         "heartbeat": "event"}
+//         "heartbeat": "event", "on_disconnect": "cancel"}
 //
 // Errors (absl codes, mapped to HTTP by http_status.h):
 //   kInvalidArgument    missing or empty message, malformed JSON, wrong types,
-//                       invalid UTF-8, too deeply nested options, bad names
+//                       invalid UTF-8, too deeply nested options, bad names,
+//                       an on_disconnect other than grace|cancel|continue
 //   kResourceExhausted  message over 16 KiB (GET) or body over 256 KiB (POST)
 //
 // Pure functions, thread-safe.
@@ -20,6 +22,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "agentstream/v1/orchestrator.pb.h"
 #include "gateway/sse_encoder.h"
 #include "nlohmann/json.hpp"
 
@@ -39,6 +42,9 @@ struct ChatRequest {
   std::vector<std::string> specialists;
   nlohmann::json options = nlohmann::json::object();
   HeartbeatStyle heartbeat = HeartbeatStyle::kComment;
+  // What the orchestrator does when the last follower of the run goes away.
+  agentstream::v1::DisconnectPolicy on_disconnect =
+      agentstream::v1::DISCONNECT_POLICY_UNSPECIFIED;
 };
 
 // `params` are the decoded query parameters (cpp-httplib's Params).
@@ -47,6 +53,16 @@ absl::StatusOr<ChatRequest> ParseChatQuery(
 
 // `body` is the raw POST body.
 absl::StatusOr<ChatRequest> ParseChatBody(std::string_view body);
+
+// "grace" (or empty) -> UNSPECIFIED (the orchestrator's grace period),
+// "cancel" -> CANCEL, "continue" -> CONTINUE; anything else kInvalidArgument.
+absl::StatusOr<agentstream::v1::DisconnectPolicy> ParseDisconnectPolicy(
+    std::string_view value);
+
+// The `heartbeat` query parameter alone (for resumed streams, which need no
+// message): comment when absent.
+absl::StatusOr<HeartbeatStyle> ParseHeartbeatQuery(
+    const std::multimap<std::string, std::string>& params);
 
 // Helpers exposed for tests.
 bool IsValidUtf8(std::string_view s);

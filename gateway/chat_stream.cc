@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/update_json.h"
 #include "gateway/http_status.h"
@@ -28,6 +29,27 @@ OrderedJson WireJson(const Update& update, const std::string& request_id) {
 
 }  // namespace
 
+CallEnding ClassifyCallEnding(const absl::Status& status, bool resumed) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return CallEnding::kFinal;
+    case absl::StatusCode::kResourceExhausted:
+      if (absl::StartsWith(status.message(), "slow_consumer")) {
+        return CallEnding::kSlowConsumer;
+      }
+      return CallEnding::kFailed;
+    case absl::StatusCode::kOutOfRange:
+      return CallEnding::kGap;
+    case absl::StatusCode::kNotFound:
+      return resumed ? CallEnding::kGap : CallEnding::kFailed;
+    case absl::StatusCode::kCancelled:
+      return CallEnding::kCancelled;
+    default:
+      return IsRetryable(status.code()) ? CallEnding::kUpstreamLost
+                                        : CallEnding::kFailed;
+  }
+}
+
 std::string DoneStatusName(DoneStatus status) {
   switch (status) {
     case DoneStatus::kComplete:
@@ -41,18 +63,23 @@ std::string DoneStatusName(DoneStatus status) {
 }
 
 ChatStreamEncoder::ChatStreamEncoder(std::string request_id,
-                                     HeartbeatStyle heartbeat, int64_t retry_ms)
+                                     HeartbeatStyle heartbeat, int64_t retry_ms,
+                                     std::optional<uint64_t> resumed_after)
     : request_id_(std::move(request_id)),
       heartbeat_(heartbeat),
-      retry_ms_(retry_ms) {}
+      retry_ms_(retry_ms),
+      resumed_after_(resumed_after),
+      last_seq_(resumed_after.value_or(0)) {}
 
 std::string ChatStreamEncoder::Open() const {
-  const OrderedJson data = {{"type", "connected"},
-                            {"status", "connected"},
-                            {"request_id", request_id_}};
+  OrderedJson data = {{"type", "connected"},
+                      {"status", resumed_after_ ? "resumed" : "connected"},
+                      {"request_id", request_id_}};
+  if (resumed_after_) data["after_seq"] = *resumed_after_;
   return absl::StrCat(
       EncodeRetry(retry_ms_),
-      EncodeEvent(absl::StrCat(request_id_, ":0"), "connected", Dump(data)));
+      EncodeEvent(absl::StrCat(request_id_, ":", resumed_after_.value_or(0)),
+                  "connected", Dump(data)));
 }
 
 int ChatStreamEncoder::AppendUpdate(const Update& update, std::string* out) {
@@ -84,16 +111,37 @@ int ChatStreamEncoder::AppendUpdate(const Update& update, std::string* out) {
   }
 }
 
-std::string ChatStreamEncoder::Failure(const absl::Status& status) const {
+std::string ChatStreamEncoder::Error(std::string_view code,
+                                     std::string_view message,
+                                     bool retryable) const {
   const OrderedJson data = {
-      {"type", "error"},
-      {"request_id", request_id_},
-      {"code", ErrorCodeName(status.code())},
-      {"message", std::string(status.message())},
-      {"retryable", IsRetryable(status.code())},
-      {"source", "gateway"},
+      {"type", "error"},    {"request_id", request_id_}, {"code", code},
+      {"message", message}, {"retryable", retryable},    {"source", "gateway"},
   };
   return EncodeEvent("", "error", Dump(data));
+}
+
+std::string ChatStreamEncoder::Failure(const absl::Status& status) const {
+  return Error(ErrorCodeName(status.code()), std::string(status.message()),
+               IsRetryable(status.code()));
+}
+
+std::string ChatStreamEncoder::Gap(const absl::Status& status) const {
+  const std::string point = absl::StrCat(request_id_, ":", last_seq_);
+  std::string message;
+  if (status.code() == absl::StatusCode::kNotFound) {
+    message = absl::StrCat(
+        "run ", request_id_,
+        " is no longer known to the orchestrator (it ended too long ago, or "
+        "the orchestrator restarted): the updates after ",
+        point, " cannot be replayed; start the question again");
+  } else {
+    message =
+        absl::StrCat("the run's log no longer holds the updates after ", point,
+                     " (", std::string(status.message()),
+                     "): they cannot be replayed; start the question again");
+  }
+  return Error("gap", message, false);
 }
 
 std::string ChatStreamEncoder::Heartbeat() const {
@@ -114,14 +162,113 @@ DoneStatus ChatStreamEncoder::FinalStatusFromUpdates() const {
   return saw_complete_ ? DoneStatus::kComplete : DoneStatus::kFailed;
 }
 
+std::string GapStream(const ChatStreamEncoder& encoder,
+                      const absl::Status& status) {
+  return absl::StrCat(encoder.Open(), encoder.Gap(status),
+                      encoder.Done(DoneStatus::kFailed));
+}
+
+namespace {
+
+// Counts into the result and, live, into the gateway's metrics.
+class StreamCounter {
+ public:
+  StreamCounter(ChatStreamResult& result, GatewayMetrics* metrics)
+      : result_(result), metrics_(metrics) {}
+  void Events(int64_t n) {
+    result_.events_sent += n;
+    if (metrics_ != nullptr) metrics_->events_sent_total.fetch_add(n);
+  }
+  void Heartbeat() {
+    ++result_.heartbeats_sent;
+    if (metrics_ != nullptr) metrics_->heartbeats_sent_total.fetch_add(1);
+  }
+  void Ending(CallEnding ending) {
+    result_.ending = ending;
+    if (metrics_ == nullptr) return;
+    switch (ending) {
+      case CallEnding::kGap:
+        metrics_->gaps_total.fetch_add(1);
+        break;
+      case CallEnding::kSlowConsumer:
+        metrics_->slow_consumer_cutoffs_total.fetch_add(1);
+        break;
+      case CallEnding::kUpstreamLost:
+        metrics_->upstream_failures_total.fetch_add(1);
+        break;
+      default:
+        break;
+    }
+  }
+
+ private:
+  ChatStreamResult& result_;
+  GatewayMetrics* const metrics_;
+};
+
+// The bytes that end a stream whose call ended with `status` (after every
+// update was sent), and how it ends.
+StreamEnd AppendEnding(const absl::Status& status, ChatStreamEncoder& encoder,
+                       StreamCounter& counter, ChatStreamResult& result,
+                       std::string* buffer) {
+  const CallEnding ending = ClassifyCallEnding(status, encoder.resumed());
+  counter.Ending(ending);
+  const std::string resume_hint =
+      absl::StrCat("reconnect with Last-Event-ID: ", encoder.request_id(), ":",
+                   encoder.last_seq(), " to resume");
+  switch (ending) {
+    case CallEnding::kFinal:
+      result.done = encoder.FinalStatusFromUpdates();
+      break;
+    case CallEnding::kSlowConsumer:
+      buffer->append(encoder.Error(
+          "slow_consumer",
+          absl::StrCat("this stream fell too far behind the run and was cut "
+                       "off; ",
+                       resume_hint),
+          true));
+      counter.Events(1);
+      return StreamEnd::kReconnect;
+    case CallEnding::kUpstreamLost:
+      buffer->append(encoder.Error(
+          "unavailable",
+          absl::StrCat("lost the orchestrator (", std::string(status.message()),
+                       "); ", resume_hint),
+          true));
+      counter.Events(1);
+      return StreamEnd::kReconnect;
+    case CallEnding::kGap:
+      buffer->append(encoder.Gap(status));
+      counter.Events(1);
+      result.done = DoneStatus::kFailed;
+      break;
+    case CallEnding::kCancelled:
+      buffer->append(encoder.Failure(status));
+      counter.Events(1);
+      result.done = DoneStatus::kCancelled;
+      break;
+    case CallEnding::kFailed:
+      buffer->append(encoder.Failure(status));
+      counter.Events(1);
+      result.done = DoneStatus::kFailed;
+      break;
+  }
+  buffer->append(encoder.Done(result.done));
+  counter.Events(1);
+  return StreamEnd::kDone;
+}
+
+}  // namespace
+
 ChatStreamResult RunChatStream(RunStream& run, ChatStreamEncoder& encoder,
                                std::vector<Update> first, EventSink& sink,
                                const Clock& clock,
                                const ChatStreamOptions& options,
                                const std::atomic<bool>& stop) {
   ChatStreamResult result;
+  StreamCounter counter(result, options.metrics);
   std::string buffer = encoder.Open();
-  result.events_sent = 1;
+  counter.Events(1);
   std::vector<Update> batch = std::move(first);
   const absl::Duration heartbeat =
       std::max(options.heartbeat_interval, absl::Milliseconds(1));
@@ -138,14 +285,14 @@ ChatStreamResult RunChatStream(RunStream& run, ChatStreamEncoder& encoder,
   while (true) {
     bool finished = false;
     for (const Update& update : batch) {
-      result.events_sent += encoder.AppendUpdate(update, &buffer);
+      counter.Events(encoder.AppendUpdate(update, &buffer));
       if (encoder.saw_complete()) break;  // Nothing follows the final update.
     }
     batch.clear();
     if (encoder.saw_complete()) {
       result.done = encoder.FinalStatusFromUpdates();
       buffer.append(encoder.Done(result.done));
-      ++result.events_sent;
+      counter.Events(1);
       finished = true;
     }
     if (!buffer.empty()) {
@@ -164,20 +311,25 @@ ChatStreamResult RunChatStream(RunStream& run, ChatStreamEncoder& encoder,
     }
 
     if (stop.load(std::memory_order_relaxed)) {
+      // Only this call ends: the run goes on in the orchestrator, and the
+      // client resumes it through another gateway.
       run.Cancel();
-      buffer = absl::StrCat(encoder.Failure(absl::UnavailableError(
-                                "the gateway is shutting down")),
-                            encoder.Done(DoneStatus::kCancelled));
-      result.events_sent += 2;
+      buffer = encoder.Error(
+          "unavailable",
+          absl::StrCat(
+              "the gateway is shutting down; reconnect (Last-Event-ID: ",
+              encoder.request_id(), ":", encoder.last_seq(), ") to resume"),
+          true);
+      counter.Events(1);
       sink.Write(buffer);
       result.end = StreamEnd::kStopped;
-      result.done = DoneStatus::kCancelled;
       return result;
     }
 
     const absl::Time now = clock.Now();
     if (now >= next_heartbeat) {
       buffer = encoder.Heartbeat();
+      counter.Heartbeat();
       next_heartbeat = now + heartbeat;
       continue;
     }
@@ -191,18 +343,8 @@ ChatStreamResult RunChatStream(RunStream& run, ChatStreamEncoder& encoder,
         next_peer_check = clock.Now() + options.poll_interval;
         break;
       case RunStream::Next::kFinished: {
-        const absl::Status status = run.status();
-        if (!status.ok()) {
-          buffer.append(encoder.Failure(status));
-          ++result.events_sent;
-          result.done = status.code() == absl::StatusCode::kCancelled
-                            ? DoneStatus::kCancelled
-                            : DoneStatus::kFailed;
-        } else {
-          result.done = encoder.FinalStatusFromUpdates();
-        }
-        buffer.append(encoder.Done(result.done));
-        ++result.events_sent;
+        result.end =
+            AppendEnding(run.status(), encoder, counter, result, &buffer);
         if (!sink.Write(buffer)) return client_gone();
         return result;
       }

@@ -1,25 +1,34 @@
 // One chat stream on the SSE wire (DESIGN section 3), without sockets:
 // ChatStreamEncoder turns a run's updates into SSE text, and RunChatStream
-// drives a RunStream into an EventSink until the run ends, the client goes
-// away or the server stops.
+// drives a RunStream (Run or Attach) into an EventSink until the run ends,
+// the call ends, the client goes away or the server stops.
 //
 //   retry: <ms>
-//   id: <rid>:0      event: connected   data: {"type":"connected",...}
+//   id: <rid>:0      event: connected   data: {"type":"connected",
+//                                        "status":"connected",...}
+//   id: <rid>:<N>    event: connected   data: {...,"status":"resumed",
+//                                        "after_seq":N}  (a resumed stream)
 //   id: <rid>:<seq>  event: message     data: UpdateToJson(update)
 //   (no id)          event: error|timeout  (the same data, for `error` and
 //                                        `timeout` updates, right after)
-//   (no id)          event: error       data: {"type":"error","code":...}
-//                                        (the gRPC call failed mid-stream)
+//   (no id)          event: error       data: {"type":"error","code":...,
+//                                        "retryable":..,"source":"gateway"}
 //   (no id)          : heartbeat  or  event: heartbeat
 //   (no id)          event: done        data: {"type":"done","status":...}
 //
-// Named copies, heartbeats and `done` carry no id so that they never move
-// the client's resume point (EventSource keeps the last id it saw).
+// Named copies, heartbeats, errors and `done` carry no id so that they never
+// move the client's resume point (EventSource keeps the last id it saw).
+//
+// `done` is sent only for a final outcome. EventSource reconnects whenever a
+// response ends, so a stream that the client should resume (cut off as a
+// slow consumer, orchestrator lost, gateway stopping) ends after its `error`
+// event without `done`, and the reconnect (Last-Event-ID) resumes it.
 #ifndef AGENTSTREAM_GATEWAY_CHAT_STREAM_H_
 #define AGENTSTREAM_GATEWAY_CHAT_STREAM_H_
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +37,7 @@
 #include "absl/time/time.h"
 #include "agentstream/v1/update.pb.h"
 #include "common/clock.h"
+#include "gateway/metrics.h"
 #include "gateway/orchestrator_client.h"
 #include "gateway/sse_encoder.h"
 
@@ -37,31 +47,60 @@ namespace agentstream::gateway {
 enum class DoneStatus { kComplete, kCancelled, kFailed };
 std::string DoneStatusName(DoneStatus status);
 
+// How the gRPC call's final status ends the SSE stream.
+enum class CallEnding {
+  kFinal,         // OK: `done` from the updates.
+  kSlowConsumer,  // RESOURCE_EXHAUSTED "slow_consumer:...": error, no done.
+  kGap,           // OUT_OF_RANGE (or NOT_FOUND on a resume): error gap +
+                  // done failed.
+  kUpstreamLost,  // UNAVAILABLE, DEADLINE_EXCEEDED: error unavailable, no
+                  // done.
+  kCancelled,     // CANCELLED: error + done cancelled.
+  kFailed,        // Anything else: error + done failed.
+};
+// `resumed`: the stream was asked to resume from a point (an unknown run is
+// then a gap).
+CallEnding ClassifyCallEnding(const absl::Status& status, bool resumed);
+
 // Not thread-safe; one per stream.
 class ChatStreamEncoder final {
  public:
+  // `resumed_after`: the stream resumes a run after that seq; its
+  // `connected` event then carries that id, so the resume point never moves
+  // back.
   ChatStreamEncoder(std::string request_id, HeartbeatStyle heartbeat,
-                    int64_t retry_ms);
+                    int64_t retry_ms,
+                    std::optional<uint64_t> resumed_after = std::nullopt);
 
   // `retry:` and the `connected` event.
   std::string Open() const;
   // One update (and its named copy for error/timeout). Appends to `out`;
   // returns the number of events appended.
   int AppendUpdate(const agentstream::v1::Update& update, std::string* out);
-  // The gRPC call failed after the stream started.
+  // An `error` event from the gateway (no id).
+  std::string Error(std::string_view code, std::string_view message,
+                    bool retryable) const;
+  // The gRPC call failed after the stream started (code from the status).
   std::string Failure(const absl::Status& status) const;
+  // The `gap` error: `status` is what the orchestrator answered (OUT_OF_RANGE
+  // or NOT_FOUND); the message says what happened and what to do.
+  std::string Gap(const absl::Status& status) const;
   std::string Heartbeat() const;
   std::string Done(DoneStatus status) const;
 
   // Whether a `complete` update was seen, and how the run ended by it.
   bool saw_complete() const { return saw_complete_; }
   DoneStatus FinalStatusFromUpdates() const;
+  // The seq of the last update sent (the resume point when none was).
   uint64_t last_seq() const { return last_seq_; }
+  bool resumed() const { return resumed_after_.has_value(); }
+  const std::string& request_id() const { return request_id_; }
 
  private:
   const std::string request_id_;
   const HeartbeatStyle heartbeat_;
   const int64_t retry_ms_;
+  const std::optional<uint64_t> resumed_after_;
   uint64_t last_seq_ = 0;
   bool saw_complete_ = false;
   bool saw_cancelled_ = false;
@@ -84,25 +123,41 @@ struct ChatStreamOptions {
   // After `complete`, how long to let the call end by itself before it is
   // cancelled.
   absl::Duration finish_grace = absl::Milliseconds(500);
+  // Counted live when set: events_sent_total, heartbeats_sent_total,
+  // gaps_total, slow_consumer_cutoffs_total, upstream_failures_total.
+  GatewayMetrics* metrics = nullptr;
 };
 
-enum class StreamEnd { kDone, kClientGone, kStopped };
+enum class StreamEnd {
+  kDone,        // `done` was sent.
+  kReconnect,   // Ended after an error, without `done`: the client resumes.
+  kClientGone,  // The client went away; the call was cancelled.
+  kStopped,     // The gateway is stopping: error, no `done`.
+};
 
 struct ChatStreamResult {
   StreamEnd end = StreamEnd::kDone;
-  DoneStatus done = DoneStatus::kFailed;
+  DoneStatus done = DoneStatus::kFailed;  // Meaningful for kDone.
+  CallEnding ending = CallEnding::kFinal;
   int64_t events_sent = 0;
+  int64_t heartbeats_sent = 0;
 };
 
 // Writes Open(), then `first` (updates already received), then follows `run`
 // until it ends. Heartbeats are timed by `clock` from the stream's start.
-// When the client goes away, `run` is cancelled at once. When `stop` becomes
-// true, the stream ends with an `error` (unavailable) and `done` cancelled.
+// When the client goes away, the call (not the run) is cancelled at once.
+// When `stop` becomes true, the stream ends with an `error` (unavailable,
+// retryable) and no `done`; the call is cancelled, the run is not.
 ChatStreamResult RunChatStream(RunStream& run, ChatStreamEncoder& encoder,
                                std::vector<agentstream::v1::Update> first,
                                EventSink& sink, const Clock& clock,
                                const ChatStreamOptions& options,
                                const std::atomic<bool>& stop);
+
+// The whole body of a stream that resumes from a point the log no longer
+// holds: `retry`, `connected`, the `gap` error and `done` failed.
+std::string GapStream(const ChatStreamEncoder& encoder,
+                      const absl::Status& status);
 
 }  // namespace agentstream::gateway
 

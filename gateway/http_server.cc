@@ -4,45 +4,23 @@
 #include <httplib.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
-#include <thread>
 #include <utility>
-#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
-#include "common/update_json.h"
 #include "gateway/chat_request.h"
-#include "gateway/chat_stream.h"
 #include "gateway/connection_threads.h"
 #include "gateway/http_status.h"
 #include "gateway/request_id.h"
+#include "gateway/server_impl.h"
 #include "gateway/static_files.h"
 #include "nlohmann/json.hpp"
 
 namespace agentstream::gateway {
 namespace {
-
-using agentstream::v1::Update;
-
-// An EventSink over httplib's chunked DataSink. In cpp-httplib 0.11.4,
-// DataSink::is_writable() polls the socket for POLLOUT and peeks at it, so it
-// reports a closed peer at once (tests/unit/gateway/httplib_probe_test.cc
-// pins that down); a stream waiting for its next event asks it every poll
-// interval.
-class HttplibEventSink final : public EventSink {
- public:
-  explicit HttplibEventSink(httplib::DataSink& sink) : sink_(sink) {}
-
-  bool Write(std::string_view bytes) override {
-    return sink_.write(bytes.data(), bytes.size());
-  }
-  bool PeerGone() override { return !sink_.is_writable(); }
-
- private:
-  httplib::DataSink& sink_;
-};
 
 std::string Dump(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -50,63 +28,13 @@ std::string Dump(const nlohmann::json& j) {
 
 }  // namespace
 
-class GatewayServer::Impl {
- public:
-  Impl(GatewayOptions options, std::shared_ptr<OrchestratorClient> client,
-       const Clock* clock)
-      : options_(std::move(options)),
-        client_(std::move(client)),
-        clock_(clock) {}
-
-  absl::Status Start();
-  void Stop();
-  int port() const { return port_; }
-  GatewayMetrics& metrics() { return metrics_; }
-
- private:
-  // Everything a streaming response needs after its handler returned.
-  struct StreamState {
-    StreamState(GatewayMetrics& m, std::unique_ptr<RunStream> r,
-                ChatStreamEncoder e, std::vector<Update> f)
-        : metrics(m),
-          run(std::move(r)),
-          encoder(std::move(e)),
-          first(std::move(f)) {}
-    ~StreamState() { metrics.streams_open.fetch_sub(1); }
-    GatewayMetrics& metrics;
-    std::unique_ptr<RunStream> run;
-    ChatStreamEncoder encoder;
-    std::vector<Update> first;
-  };
-
-  void Route();
-  void SendError(httplib::Response& res, const absl::Status& status,
-                 const std::string& request_id) const;
-  void SendJson(httplib::Response& res, int code,
-                const nlohmann::json& body) const;
-  std::string RequestIdFor(const httplib::Request& req,
-                           httplib::Response& res) const;
-  void HandleChatStream(const httplib::Request& req, httplib::Response& res,
-                        absl::StatusOr<ChatRequest> chat);
-  void HandleSpecialists(const httplib::Request& req, httplib::Response& res);
-  void HandleReady(const httplib::Request& req, httplib::Response& res);
-  void HandleStatic(const httplib::Request& req, httplib::Response& res);
-
-  const GatewayOptions options_;
-  const std::shared_ptr<OrchestratorClient> client_;
-  const Clock* const clock_;
-
-  GatewayMetrics metrics_;
-  httplib::Server server_;
-  std::thread listen_thread_;
-  std::atomic<bool> stopping_{false};
-  int listen_fd_ = -1;
-  int port_ = 0;
-};
-
 absl::Status GatewayServer::Impl::Start() {
   Route();
   server_.set_tcp_nodelay(true);
+  const int64_t write_timeout_us =
+      std::max<int64_t>(absl::ToInt64Microseconds(options_.write_timeout), 1);
+  server_.set_write_timeout(static_cast<time_t>(write_timeout_us / 1000000),
+                            static_cast<time_t>(write_timeout_us % 1000000));
   server_.set_payload_max_length(kMaxPostBodyBytes);
   const size_t max_threads =
       static_cast<size_t>(std::max<int64_t>(options_.max_streams, 1) +
@@ -187,12 +115,20 @@ std::string GatewayServer::Impl::RequestIdFor(const httplib::Request& req,
 void GatewayServer::Impl::Route() {
   server_.Get("/api/chat/stream",
               [this](const httplib::Request& req, httplib::Response& res) {
-                HandleChatStream(req, res, ParseChatQuery(req.params));
+                HandleChatStream(req, res, /*is_post=*/false);
               });
   server_.Post("/api/chat/stream",
                [this](const httplib::Request& req, httplib::Response& res) {
-                 HandleChatStream(req, res, ParseChatBody(req.body));
+                 HandleChatStream(req, res, /*is_post=*/true);
                });
+  server_.Get(R"(/api/runs/([^/]+)/stream)",
+              [this](const httplib::Request& req, httplib::Response& res) {
+                HandleRunStream(req, res);
+              });
+  server_.Delete(R"(/api/runs/([^/]+))",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                   HandleCancel(req, res);
+                 });
   server_.Get("/api/specialists",
               [this](const httplib::Request& req, httplib::Response& res) {
                 HandleSpecialists(req, res);
@@ -271,94 +207,6 @@ void GatewayServer::Impl::Route() {
         metrics_.CountHttpRequest(res.status);
         AS_LOG(DEBUG) << req.method << " " << req.path << " " << res.status
                       << " rid=" << res.get_header_value("X-Request-Id");
-      });
-}
-
-void GatewayServer::Impl::HandleChatStream(const httplib::Request& req,
-                                           httplib::Response& res,
-                                           absl::StatusOr<ChatRequest> chat) {
-  const std::string rid = RequestIdFor(req, res);
-  if (!chat.ok()) return SendError(res, chat.status(), rid);
-  if (stopping_.load()) {
-    return SendError(res, absl::UnavailableError("the gateway is stopping"),
-                     rid);
-  }
-  if (metrics_.streams_open.fetch_add(1) >= options_.max_streams) {
-    metrics_.streams_open.fetch_sub(1);
-    metrics_.stream_rejections_total.fetch_add(1);
-    return SendError(
-        res,
-        absl::UnavailableError(absl::StrCat(
-            "too many open streams (", options_.max_streams, "); retry later")),
-        rid);
-  }
-  RunParams params;
-  params.request_id = rid;
-  params.message = chat->message;
-  params.specialists = chat->specialists;
-  params.options = JsonToStruct(chat->options);
-  auto state = std::make_shared<StreamState>(
-      metrics_, client_->StartRun(params),
-      ChatStreamEncoder(rid, chat->heartbeat, options_.retry_ms),
-      std::vector<Update>());
-
-  // Answer with a status code only once the orchestrator accepted the run:
-  // its INVALID_ARGUMENT (an unknown specialist) is a 400, not a stream.
-  switch (state->run->Wait(options_.first_update_timeout, &state->first)) {
-    case RunStream::Next::kUpdates:
-      break;
-    case RunStream::Next::kTimeout:
-      state->run->Cancel();
-      return SendError(
-          res,
-          absl::DeadlineExceededError(absl::StrCat(
-              "the orchestrator did not answer within ",
-              absl::FormatDuration(options_.first_update_timeout))),
-          rid);
-    case RunStream::Next::kFinished: {
-      const absl::Status status = state->run->status();
-      if (status.ok()) break;  // An empty run: streamed as connected + done.
-      if (IsRetryable(status.code())) {
-        return SendError(res,
-                         absl::Status(status.code(),
-                                      absl::StrCat("orchestrator unavailable: ",
-                                                   status.message())),
-                         rid);
-      }
-      return SendError(res, status, rid);
-    }
-  }
-
-  metrics_.streams_total.fetch_add(1);
-  // cpp-httplib 0.11.4 compresses any response whose Content-Type is not
-  // exactly "text/event-stream" when the client accepts gzip or br, and a
-  // compressor holds events back. The request object is not const where the
-  // library owns it; dropping the header here turns compression off for
-  // this response only.
-  const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
-  res.status = 200;
-  res.set_header("Cache-Control", "no-cache");
-  res.set_header("X-Accel-Buffering", "no");
-  const ChatStreamOptions stream_options{
-      .heartbeat_interval = options_.heartbeat_interval,
-      .poll_interval = options_.poll_interval,
-  };
-  res.set_chunked_content_provider(
-      "text/event-stream; charset=utf-8",
-      [this, state, stream_options](size_t, httplib::DataSink& sink) {
-        HttplibEventSink events(sink);
-        const ChatStreamResult result =
-            RunChatStream(*state->run, state->encoder, std::move(state->first),
-                          events, *clock_, stream_options, stopping_);
-        metrics_.events_sent_total.fetch_add(result.events_sent);
-        if (result.end == StreamEnd::kClientGone) {
-          metrics_.client_disconnects_total.fetch_add(1);
-          AS_LOG(INFO) << "client of " << state->encoder.last_seq()
-                       << " went away; run cancelled";
-          return false;
-        }
-        sink.done();
-        return true;
       });
 }
 

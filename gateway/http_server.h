@@ -1,9 +1,15 @@
 // The gateway's HTTP server (cpp-httplib 0.11.4): a thin adapter that turns
 // HTTP requests into calls on the OrchestratorClient and RunChatStream.
 //
-// Endpoints: GET/POST /api/chat/stream (SSE), GET /api/specialists,
+// Endpoints: GET/POST /api/chat/stream (SSE: a new run, or a resumed one
+// with Last-Event-ID / last_event_id=), GET /api/runs/{id}/stream (SSE:
+// attach, ?after=SEQ), DELETE /api/runs/{id} (cancel), GET /api/specialists,
 // GET /healthz, GET /readyz, GET /metrics, GET / and static files from the
 // web root. Everything else is a 404 with a JSON body. See docs/GATEWAY.md.
+//
+// The handlers live in three files by responsibility: http_server.cc
+// (lifecycle, routing, small endpoints), stream_handlers.cc (new runs and the
+// SSE response), runs_handlers.cc (existing runs: resume, attach, cancel).
 //
 // Set up for streaming as DESIGN section 7 says: TCP_NODELAY, a listen
 // backlog raised after binding, one thread per connection (ConnectionThreads)
@@ -12,7 +18,8 @@
 // socket) while the stream waits for its next event.
 //
 // Thread-safe. Start() once; Stop() (or the destructor) ends every stream
-// with `done` and joins every thread.
+// with a retryable `error` (no `done`: the runs go on in the orchestrator and
+// clients resume them elsewhere) and joins every thread.
 #ifndef AGENTSTREAM_GATEWAY_HTTP_SERVER_H_
 #define AGENTSTREAM_GATEWAY_HTTP_SERVER_H_
 
@@ -37,6 +44,16 @@ struct GatewayOptions {
   // How long a new stream waits for the orchestrator's first update (or its
   // failure) before answering 503.
   absl::Duration first_update_timeout = absl::Seconds(10);
+  // How long an attach (resume, second observer) waits for the
+  // orchestrator's first answer before the stream starts anyway: a live run
+  // may have nothing new to send, while a refusal (unknown run, gap, bad
+  // seq, orchestrator down) comes at once.
+  absl::Duration attach_first_answer_wait = absl::Milliseconds(500);
+  // Deadline of the Cancel call behind DELETE /api/runs/{id}.
+  absl::Duration cancel_timeout = absl::Seconds(5);
+  // A client that takes no bytes for this long is dropped (cpp-httplib's
+  // write timeout).
+  absl::Duration write_timeout = absl::Seconds(30);
   std::string web_root;
   int listen_backlog = 4096;
   // 64 KiB measured enough (tests/unit/gateway); twice that for margin.

@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
   int64_t max_streams = 10000;
   int64_t first_update_timeout_ms = 10000;
   int64_t thread_stack_kib = 128;
+  int64_t write_timeout_ms = 30000;
+  int64_t stream_queue = 256;
   std::string web_root = AGENTSTREAM_DEFAULT_WEB_ROOT;
   std::string log_level = "info";
 
@@ -56,6 +58,15 @@ int main(int argc, char** argv) {
   flags.Int("thread-stack-kib", &thread_stack_kib,
             "Stack size of each connection thread, KiB.",
             "AGENTSTREAM_THREAD_STACK_KIB");
+  flags.Int("write-timeout-ms", &write_timeout_ms,
+            "A client that takes no bytes for this long is dropped (its "
+            "orchestrator call ends; the run follows its on_disconnect "
+            "policy).",
+            "AGENTSTREAM_WRITE_TIMEOUT_MS");
+  flags.Int("stream-queue", &stream_queue,
+            "Updates buffered per stream before the gateway stops reading "
+            "from the orchestrator (gRPC flow control then holds it back).",
+            "AGENTSTREAM_STREAM_QUEUE");
   flags.String("web-root", &web_root,
                "Directory of the web client served at /.",
                "AGENTSTREAM_WEB_ROOT");
@@ -66,10 +77,11 @@ int main(int argc, char** argv) {
 
   if (port < 0 || port > 65535 || heartbeat_ms <= 0 || retry_ms < 0 ||
       max_streams <= 0 || first_update_timeout_ms <= 0 ||
-      thread_stack_kib < 64) {
+      thread_stack_kib < 64 || write_timeout_ms <= 0 || stream_queue <= 0) {
     AS_LOG(ERROR) << "invalid flag values: --port 0..65535, --heartbeat-ms "
                      "> 0, --retry-ms >= 0, --max-streams > 0, "
-                     "--first-update-timeout-ms > 0, --thread-stack-kib >= 64";
+                     "--first-update-timeout-ms > 0, --thread-stack-kib >= 64, "
+                     "--write-timeout-ms > 0, --stream-queue > 0";
     return 2;
   }
 
@@ -82,10 +94,12 @@ int main(int argc, char** argv) {
   options.first_update_timeout = absl::Milliseconds(first_update_timeout_ms);
   options.web_root = web_root;
   options.thread_stack_bytes = static_cast<size_t>(thread_stack_kib) * 1024;
+  options.write_timeout = absl::Milliseconds(write_timeout_ms);
 
   std::shared_ptr<agentstream::gateway::OrchestratorClient> client =
       agentstream::gateway::NewGrpcOrchestratorClient(
-          agentstream::gateway::NewOrchestratorChannel(orchestrator));
+          agentstream::gateway::NewOrchestratorChannel(orchestrator),
+          {.queue_capacity = static_cast<size_t>(stream_queue)});
   agentstream::gateway::GatewayServer server(options, client);
   if (absl::Status s = server.Start(); !s.ok()) {
     AS_LOG(ERROR) << s;

@@ -40,6 +40,26 @@ std::string GatewayMetrics::RenderPrometheus() const {
   AppendMetric(&out, "client_disconnects_total", "counter",
                "Streams ended because the client went away.",
                client_disconnects_total.load());
+  AppendMetric(&out, "resumes_total", "counter",
+               "Streams that resumed a run from a resume point "
+               "(Last-Event-ID, last_event_id= or after=), answered 200 or "
+               "204.",
+               resumes_total.load());
+  AppendMetric(&out, "gaps_total", "counter",
+               "`gap` errors sent: the resume point was no longer in the "
+               "run's log.",
+               gaps_total.load());
+  AppendMetric(&out, "slow_consumer_cutoffs_total", "counter",
+               "Streams the orchestrator cut off for lagging (slow_consumer).",
+               slow_consumer_cutoffs_total.load());
+  AppendMetric(&out, "upstream_failures_total", "counter",
+               "Streams whose orchestrator call was lost mid-stream.",
+               upstream_failures_total.load());
+  AppendMetric(&out, "cancels_total", "counter",
+               "DELETE /api/runs/{id} accepted (202).", cancels_total.load());
+  AppendMetric(&out, "heartbeats_sent_total", "counter",
+               "Heartbeats written (comments or events).",
+               heartbeats_sent_total.load());
   absl::StrAppend(&out,
                   "# HELP agentstream_gateway_http_requests_total HTTP "
                   "responses by status code.\n"

@@ -20,6 +20,13 @@ class GatewayMetrics final {
   std::atomic<int64_t> events_sent_total{0};
   std::atomic<int64_t> stream_rejections_total{0};
   std::atomic<int64_t> client_disconnects_total{0};
+  // Issue 4: resume, gaps, cut-offs, failures, cancels, heartbeats.
+  std::atomic<int64_t> resumes_total{0};
+  std::atomic<int64_t> gaps_total{0};
+  std::atomic<int64_t> slow_consumer_cutoffs_total{0};
+  std::atomic<int64_t> upstream_failures_total{0};
+  std::atomic<int64_t> cancels_total{0};
+  std::atomic<int64_t> heartbeats_sent_total{0};
 
   void CountHttpRequest(int code);
   int64_t HttpRequests(int code) const;

@@ -15,20 +15,32 @@ namespace {
 using agentstream::v1::Orchestrator;
 using agentstream::v1::Update;
 
-// The reactor of one Run call. It is owned by GrpcRunStream and outlives
-// OnDone: the owner's destructor cancels the call and waits for OnDone.
-class RunReactor final : public grpc::ClientReadReactor<Update> {
+// The reactor of one Run or Attach call. It is owned by GrpcRunStream and
+// outlives OnDone: the owner's destructor cancels the call and waits for
+// OnDone. Both calls stream Updates; the reactor keeps the request alive for
+// the call's life.
+class StreamReactor final : public grpc::ClientReadReactor<Update> {
  public:
-  RunReactor(Orchestrator::Stub* stub, const RunParams& params, size_t capacity)
+  StreamReactor(Orchestrator::Stub* stub, const RunParams& params,
+                size_t capacity)
       : capacity_(capacity) {
-    request_.set_request_id(params.request_id);
-    request_.set_message(params.message);
-    for (const auto& s : params.specialists) request_.add_specialists(s);
-    *request_.mutable_options() = params.options;
+    run_request_.set_request_id(params.request_id);
+    run_request_.set_message(params.message);
+    for (const auto& s : params.specialists) run_request_.add_specialists(s);
+    *run_request_.mutable_options() = params.options;
+    run_request_.set_on_disconnect(params.on_disconnect);
     context_.AddMetadata("x-request-id", params.request_id);
-    stub->async()->Run(&context_, &request_, this);
-    StartRead(&incoming_);
-    StartCall();
+    stub->async()->Run(&context_, &run_request_, this);
+    Begin();
+  }
+  StreamReactor(Orchestrator::Stub* stub, const std::string& request_id,
+                uint64_t after_seq, size_t capacity)
+      : capacity_(capacity) {
+    attach_request_.set_request_id(request_id);
+    attach_request_.set_after_seq(after_seq);
+    context_.AddMetadata("x-request-id", request_id);
+    stub->async()->Attach(&context_, &attach_request_, this);
+    Begin();
   }
 
   // ClientReadReactor methods
@@ -85,9 +97,15 @@ class RunReactor final : public grpc::ClientReadReactor<Update> {
   }
 
  private:
+  void Begin() {
+    StartRead(&incoming_);
+    StartCall();
+  }
+
   const size_t capacity_;
   grpc::ClientContext context_;
-  agentstream::v1::RunRequest request_;
+  agentstream::v1::RunRequest run_request_;
+  agentstream::v1::AttachRequest attach_request_;
   Update incoming_;  // Written by gRPC between StartRead and OnReadDone.
 
   mutable absl::Mutex mu_;
@@ -99,9 +117,8 @@ class RunReactor final : public grpc::ClientReadReactor<Update> {
 
 class GrpcRunStream final : public RunStream {
  public:
-  GrpcRunStream(Orchestrator::Stub* stub, const RunParams& params,
-                size_t capacity)
-      : reactor_(std::make_unique<RunReactor>(stub, params, capacity)) {}
+  explicit GrpcRunStream(std::unique_ptr<StreamReactor> reactor)
+      : reactor_(std::move(reactor)) {}
   ~GrpcRunStream() override {
     if (!reactor_->WaitFinished(absl::ZeroDuration())) {
       reactor_->Cancel();
@@ -121,7 +138,7 @@ class GrpcRunStream final : public RunStream {
   }
 
  private:
-  const std::unique_ptr<RunReactor> reactor_;
+  const std::unique_ptr<StreamReactor> reactor_;
 };
 
 class GrpcOrchestratorClient final : public OrchestratorClient {
@@ -131,8 +148,27 @@ class GrpcOrchestratorClient final : public OrchestratorClient {
       : stub_(Orchestrator::NewStub(channel)), options_(options) {}
 
   std::unique_ptr<RunStream> StartRun(const RunParams& params) override {
-    return std::make_unique<GrpcRunStream>(stub_.get(), params,
-                                           options_.queue_capacity);
+    return std::make_unique<GrpcRunStream>(std::make_unique<StreamReactor>(
+        stub_.get(), params, options_.queue_capacity));
+  }
+
+  std::unique_ptr<RunStream> StartAttach(const std::string& request_id,
+                                         uint64_t after_seq) override {
+    return std::make_unique<GrpcRunStream>(std::make_unique<StreamReactor>(
+        stub_.get(), request_id, after_seq, options_.queue_capacity));
+  }
+
+  absl::StatusOr<bool> Cancel(const std::string& request_id,
+                              absl::Duration timeout) override {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    context.AddMetadata("x-request-id", request_id);
+    agentstream::v1::CancelRequest request;
+    request.set_request_id(request_id);
+    agentstream::v1::CancelResponse response;
+    grpc::Status status = stub_->Cancel(&context, request, &response);
+    if (!status.ok()) return FromGrpcStatus(status);
+    return response.cancelled();
   }
 
   absl::StatusOr<agentstream::v1::ListSpecialistsResponse> ListSpecialists(

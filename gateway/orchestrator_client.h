@@ -1,13 +1,15 @@
 // What the gateway needs from the orchestrator, as an interface the HTTP
 // layer and its tests depend on, and its gRPC implementation.
 //
-// A RunStream is one Run call: the gRPC side pushes updates into a bounded
-// per-stream queue without ever blocking (when the queue is full it stops
-// reading, and gRPC's flow control holds the orchestrator back); the HTTP
-// thread that owns the stream waits on it with a timeout.
+// A RunStream is one server-streaming call (Run or Attach): the gRPC side
+// pushes updates into a bounded per-stream queue without ever blocking (when
+// the queue is full it stops reading, and gRPC's flow control holds the
+// orchestrator back until the owner takes the queue); the HTTP thread that
+// owns the stream waits on it with a timeout.
 #ifndef AGENTSTREAM_GATEWAY_ORCHESTRATOR_CLIENT_H_
 #define AGENTSTREAM_GATEWAY_ORCHESTRATOR_CLIENT_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,6 +32,8 @@ struct RunParams {
   std::string message;
   std::vector<std::string> specialists;
   google::protobuf::Struct options;
+  agentstream::v1::DisconnectPolicy on_disconnect =
+      agentstream::v1::DISCONNECT_POLICY_UNSPECIFIED;
 };
 
 // One running call. Owned by one thread at a time (not for concurrent use),
@@ -49,7 +53,9 @@ class RunStream {
                     std::vector<agentstream::v1::Update>* out) = 0;
   // The call's final status; meaningful once Wait returned kFinished.
   virtual absl::Status status() const = 0;
-  // Cancels the call (idempotent); the stream then finishes with kCancelled.
+  // Cancels this gRPC call only (idempotent); the stream then finishes with
+  // kCancelled. What becomes of the run is the orchestrator's disconnect
+  // policy.
   virtual void Cancel() = 0;
   // Waits up to `timeout` for the call to end by itself; true if it did.
   virtual bool WaitFinished(absl::Duration timeout) = 0;
@@ -61,16 +67,27 @@ class OrchestratorClient {
   virtual ~OrchestratorClient() = default;
   // Starts a Run call; never null. Failures arrive through the stream.
   virtual std::unique_ptr<RunStream> StartRun(const RunParams& params) = 0;
+  // Starts an Attach call following run `request_id` from after `after_seq`
+  // (0: from the start); never null. Failures (NOT_FOUND, OUT_OF_RANGE "gap:",
+  // INVALID_ARGUMENT, UNAVAILABLE, ...) arrive through the stream.
+  virtual std::unique_ptr<RunStream> StartAttach(const std::string& request_id,
+                                                 uint64_t after_seq) = 0;
+  // The Cancel RPC: true when the run was cancelled, false when it had
+  // already ended; NOT_FOUND for an unknown run, UNAVAILABLE or
+  // DEADLINE_EXCEEDED when the orchestrator did not answer within `timeout`.
+  virtual absl::StatusOr<bool> Cancel(const std::string& request_id,
+                                      absl::Duration timeout) = 0;
   virtual absl::StatusOr<agentstream::v1::ListSpecialistsResponse>
   ListSpecialists(absl::Duration timeout, const std::string& request_id) = 0;
 };
 
 struct GrpcOrchestratorClientOptions {
-  // Updates buffered per stream before the client stops reading.
+  // Updates buffered per stream before the client stops reading
+  // (--stream-queue).
   size_t queue_capacity = 256;
 };
 
-// A client over `channel` using gRPC's callback API for Run.
+// A client over `channel` using gRPC's callback API for Run and Attach.
 std::unique_ptr<OrchestratorClient> NewGrpcOrchestratorClient(
     std::shared_ptr<grpc::Channel> channel,
     GrpcOrchestratorClientOptions options = {});

@@ -172,5 +172,41 @@ TEST(JsonNestingDepthTest, CountsOutsideStrings) {
   EXPECT_EQ(JsonNestingDepth("{\"a\":\"[[[[\\\"[[\"}"), 1);
 }
 
+TEST(DisconnectPolicyTest, QueryAndBody) {
+  using agentstream::v1::DISCONNECT_POLICY_CANCEL;
+  using agentstream::v1::DISCONNECT_POLICY_CONTINUE;
+  using agentstream::v1::DISCONNECT_POLICY_UNSPECIFIED;
+  EXPECT_EQ(ParseChatQuery({{"message", "hi"}})->on_disconnect,
+            DISCONNECT_POLICY_UNSPECIFIED);
+  EXPECT_EQ(ParseChatQuery({{"message", "hi"}, {"on_disconnect", "grace"}})
+                ->on_disconnect,
+            DISCONNECT_POLICY_UNSPECIFIED);
+  EXPECT_EQ(ParseChatQuery({{"message", "hi"}, {"on_disconnect", "cancel"}})
+                ->on_disconnect,
+            DISCONNECT_POLICY_CANCEL);
+  EXPECT_EQ(ParseChatQuery({{"message", "hi"}, {"on_disconnect", "continue"}})
+                ->on_disconnect,
+            DISCONNECT_POLICY_CONTINUE);
+  EXPECT_EQ(ParseChatBody(R"({"message":"hi","on_disconnect":"continue"})")
+                ->on_disconnect,
+            DISCONNECT_POLICY_CONTINUE);
+  EXPECT_EQ(
+      ParseChatBody(R"({"message":"hi","on_disconnect":null})")->on_disconnect,
+      DISCONNECT_POLICY_UNSPECIFIED);
+  EXPECT_THAT(ParseChatQuery({{"message", "hi"}, {"on_disconnect", "Cancel"}}),
+              StatusIs(kInvalid, HasSubstr("on_disconnect")));
+  EXPECT_THAT(ParseChatBody(R"({"message":"hi","on_disconnect":"never"})"),
+              StatusIs(kInvalid, HasSubstr("on_disconnect")));
+  EXPECT_THAT(ParseChatBody(R"({"message":"hi","on_disconnect":1})"),
+              StatusIs(kInvalid, HasSubstr("on_disconnect must be a string")));
+}
+
+TEST(ParseHeartbeatQueryTest, AloneWithoutAMessage) {
+  EXPECT_EQ(*ParseHeartbeatQuery({}), HeartbeatStyle::kComment);
+  EXPECT_EQ(*ParseHeartbeatQuery({{"heartbeat", "event"}}),
+            HeartbeatStyle::kEvent);
+  EXPECT_THAT(ParseHeartbeatQuery({{"heartbeat", "loud"}}), StatusIs(kInvalid));
+}
+
 }  // namespace
 }  // namespace agentstream::gateway

@@ -229,20 +229,156 @@ TEST_F(ChatStreamTest, FailedWriteCancelsTheRun) {
   EXPECT_EQ(run.cancels, 1);
 }
 
-TEST_F(ChatStreamTest, CallFailureAfterStartIsAnErrorEventThenDone) {
+TEST_F(ChatStreamTest, OrchestratorLostIsARetryableErrorWithoutDone) {
   ScriptedRun run(clock_, {{Next::kFinished, {}}},
                   absl::UnavailableError("connection reset"));
+  GatewayMetrics metrics;
+  options_.metrics = &metrics;
   const ChatStreamResult result = Drive(run, {StatusUpdate(1, "x")});
+  EXPECT_EQ(result.end, StreamEnd::kReconnect);
+  EXPECT_EQ(result.ending, CallEnding::kUpstreamLost);
+  auto events = Parse(sink_.All());
+  // No `done`: EventSource reconnects by itself with Last-Event-ID rid:1.
+  EXPECT_THAT(Names(events), ElementsAre("connected", "message", "error"));
+  EXPECT_FALSE(events[2].has_id);
+  EXPECT_EQ(events[2].json["code"], "unavailable");
+  EXPECT_EQ(events[2].json["retryable"], true);
+  EXPECT_EQ(events[2].json["source"], "gateway");
+  EXPECT_THAT(events[2].json["message"].get<std::string>(),
+              HasSubstr("connection reset"));
+  EXPECT_THAT(events[2].json["message"].get<std::string>(),
+              HasSubstr("Last-Event-ID: rid:1"));
+  EXPECT_EQ(metrics.upstream_failures_total.load(), 1);
+  EXPECT_EQ(metrics.events_sent_total.load(), 3);
+}
+
+TEST_F(ChatStreamTest, SlowConsumerCutOffIsRetryableWithoutDone) {
+  ScriptedRun run(
+      clock_,
+      {{Next::kUpdates, {ProgressUpdate(2, "A", 5, "a")}},
+       {Next::kFinished, {}}},
+      absl::ResourceExhaustedError("slow_consumer: 1100 updates behind"));
+  GatewayMetrics metrics;
+  options_.metrics = &metrics;
+  const ChatStreamResult result = Drive(run, {StatusUpdate(1, "x")});
+  EXPECT_EQ(result.end, StreamEnd::kReconnect);
+  auto events = Parse(sink_.All());
+  EXPECT_THAT(Names(events),
+              ElementsAre("connected", "message", "message", "error"));
+  EXPECT_EQ(events[3].json["code"], "slow_consumer");
+  EXPECT_EQ(events[3].json["retryable"], true);
+  EXPECT_THAT(events[3].json["message"].get<std::string>(),
+              HasSubstr("Last-Event-ID: rid:2"));
+  EXPECT_EQ(metrics.slow_consumer_cutoffs_total.load(), 1);
+  EXPECT_EQ(run.cancels, 0);
+}
+
+TEST_F(ChatStreamTest, GapMidStreamIsAnErrorThenFailedDone) {
+  ScriptedRun run(clock_, {{Next::kFinished, {}}},
+                  absl::OutOfRangeError("gap: seq 2 was evicted"));
+  GatewayMetrics metrics;
+  options_.metrics = &metrics;
+  const ChatStreamResult result = Drive(run, {StatusUpdate(1, "x")});
+  EXPECT_EQ(result.end, StreamEnd::kDone);
   EXPECT_EQ(result.done, DoneStatus::kFailed);
   auto events = Parse(sink_.All());
   EXPECT_THAT(Names(events),
               ElementsAre("connected", "message", "error", "done"));
-  EXPECT_FALSE(events[2].has_id);
-  EXPECT_EQ(events[2].json["code"], "unavailable");
-  EXPECT_EQ(events[2].json["retryable"], true);
+  EXPECT_EQ(events[2].json["code"], "gap");
+  EXPECT_EQ(events[2].json["retryable"], false);
   EXPECT_THAT(events[2].json["message"].get<std::string>(),
-              HasSubstr("connection reset"));
+              HasSubstr("start the question again"));
+  EXPECT_THAT(events[2].json["message"].get<std::string>(),
+              HasSubstr("gap: seq 2 was evicted"));
   EXPECT_EQ(events[3].json["status"], "failed");
+  EXPECT_EQ(metrics.gaps_total.load(), 1);
+}
+
+TEST_F(ChatStreamTest, OtherFailuresAreAnErrorThenFailedDone) {
+  ScriptedRun run(clock_, {{Next::kFinished, {}}},
+                  absl::InternalError("merge broke"));
+  const ChatStreamResult result = Drive(run, {StatusUpdate(1, "x")});
+  EXPECT_EQ(result.end, StreamEnd::kDone);
+  EXPECT_EQ(result.done, DoneStatus::kFailed);
+  auto events = Parse(sink_.All());
+  EXPECT_THAT(Names(events),
+              ElementsAre("connected", "message", "error", "done"));
+  EXPECT_EQ(events[2].json["code"], "internal");
+  EXPECT_EQ(events[2].json["retryable"], false);
+  EXPECT_EQ(events[3].json["status"], "failed");
+}
+
+TEST(ClassifyCallEndingTest, EveryCode) {
+  EXPECT_EQ(ClassifyCallEnding(absl::OkStatus(), false), CallEnding::kFinal);
+  EXPECT_EQ(ClassifyCallEnding(absl::ResourceExhaustedError("slow_consumer: x"),
+                               false),
+            CallEnding::kSlowConsumer);
+  EXPECT_EQ(ClassifyCallEnding(absl::ResourceExhaustedError("other"), false),
+            CallEnding::kFailed);
+  EXPECT_EQ(ClassifyCallEnding(absl::OutOfRangeError("gap: x"), false),
+            CallEnding::kGap);
+  EXPECT_EQ(ClassifyCallEnding(absl::NotFoundError("x"), true),
+            CallEnding::kGap);
+  EXPECT_EQ(ClassifyCallEnding(absl::NotFoundError("x"), false),
+            CallEnding::kFailed);
+  EXPECT_EQ(ClassifyCallEnding(absl::UnavailableError("x"), false),
+            CallEnding::kUpstreamLost);
+  EXPECT_EQ(ClassifyCallEnding(absl::DeadlineExceededError("x"), false),
+            CallEnding::kUpstreamLost);
+  EXPECT_EQ(ClassifyCallEnding(absl::CancelledError("x"), false),
+            CallEnding::kCancelled);
+  EXPECT_EQ(ClassifyCallEnding(absl::InternalError("x"), false),
+            CallEnding::kFailed);
+}
+
+TEST_F(ChatStreamTest, ResumedStreamConnectsAtItsResumePoint) {
+  ScriptedRun run(clock_, {{Next::kUpdates, {CompleteUpdate(8, "ok")}}},
+                  absl::OkStatus());
+  ChatStreamEncoder encoder("rid", HeartbeatStyle::kComment, 1500, uint64_t{6});
+  RunChatStream(run, encoder, {TimeoutUpdate(7, "slow")}, sink_, clock_,
+                options_, stop_);
+  auto events = Parse(sink_.All());
+  ASSERT_THAT(Names(events), ElementsAre("connected", "message", "timeout",
+                                         "message", "done"));
+  EXPECT_EQ(events[0].id, "rid:6");
+  EXPECT_EQ(events[0].json,
+            nlohmann::json::parse(R"({"type":"connected","status":"resumed",)"
+                                  R"("request_id":"rid","after_seq":6})"));
+  EXPECT_EQ(events[1].id, "rid:7");
+  EXPECT_EQ(events[3].id, "rid:8");
+}
+
+TEST_F(ChatStreamTest, ResumeThatEndsAtOnceKeepsTheResumePoint) {
+  // Lost again before anything new came: the hint names the same point.
+  ScriptedRun run(clock_, {{Next::kFinished, {}}},
+                  absl::UnavailableError("gone"));
+  ChatStreamEncoder encoder("rid", HeartbeatStyle::kComment, 1500,
+                            uint64_t{42});
+  EXPECT_EQ(RunChatStream(run, encoder, {}, sink_, clock_, options_, stop_).end,
+            StreamEnd::kReconnect);
+  auto events = Parse(sink_.All());
+  ASSERT_THAT(Names(events), ElementsAre("connected", "error"));
+  EXPECT_EQ(events[0].id, "rid:42");
+  EXPECT_THAT(events[1].json["message"].get<std::string>(),
+              HasSubstr("rid:42"));
+}
+
+TEST(GapStreamTest, ConnectedGapErrorAndFailedDone) {
+  ChatStreamEncoder encoder("rid", HeartbeatStyle::kComment, 2000, uint64_t{3});
+  const std::string wire =
+      GapStream(encoder, absl::NotFoundError("no such run"));
+  auto events = Parse(wire);
+  ASSERT_THAT(Names(events), ElementsAre("connected", "error", "done"));
+  EXPECT_EQ(wire.rfind("retry: 2000\n\nid: rid:3\n", 0), 0u) << wire;
+  EXPECT_FALSE(events[1].has_id);
+  EXPECT_EQ(events[1].json["type"], "error");
+  EXPECT_EQ(events[1].json["request_id"], "rid");
+  EXPECT_EQ(events[1].json["code"], "gap");
+  EXPECT_EQ(events[1].json["retryable"], false);
+  EXPECT_EQ(events[1].json["source"], "gateway");
+  EXPECT_THAT(events[1].json["message"].get<std::string>(),
+              HasSubstr("start the question again"));
+  EXPECT_EQ(events[2].json["status"], "failed");
 }
 
 TEST_F(ChatStreamTest, EndWithoutCompleteIsFailed) {
@@ -269,16 +405,36 @@ TEST_F(ChatStreamTest, CompleteEndsTheStreamAndCancelsALingeringCall) {
   EXPECT_EQ(Names(Parse(sink_.All())).back(), "done");
 }
 
-TEST_F(ChatStreamTest, StopEndsWithErrorAndCancelledDone) {
+TEST_F(ChatStreamTest, StopEndsWithARetryableErrorWithoutDone) {
   stop_ = true;
   ScriptedRun run(clock_, {}, absl::OkStatus());
   const ChatStreamResult result = Drive(run, {StatusUpdate(1, "x")});
   EXPECT_EQ(result.end, StreamEnd::kStopped);
-  EXPECT_EQ(run.cancels, 1);
+  EXPECT_EQ(run.cancels, 1);  // The call ends; the run is the orchestrator's.
   auto events = Parse(sink_.All());
-  EXPECT_THAT(Names(events),
-              ElementsAre("connected", "message", "error", "done"));
-  EXPECT_EQ(events[3].json["status"], "cancelled");
+  EXPECT_THAT(Names(events), ElementsAre("connected", "message", "error"));
+  EXPECT_EQ(events[2].json["code"], "unavailable");
+  EXPECT_EQ(events[2].json["retryable"], true);
+  EXPECT_THAT(events[2].json["message"].get<std::string>(),
+              HasSubstr("the gateway is shutting down; reconnect"));
+}
+
+TEST_F(ChatStreamTest, HeartbeatsAndEventsAreCountedLive) {
+  options_.heartbeat_interval = absl::Milliseconds(100);
+  GatewayMetrics metrics;
+  options_.metrics = &metrics;
+  ScriptedRun run(clock_,
+                  {{Next::kTimeout, {}},
+                   {Next::kTimeout, {}},
+                   {Next::kTimeout, {}},
+                   {Next::kTimeout, {}},
+                   {Next::kUpdates, {CompleteUpdate(2, "ok")}}},
+                  absl::OkStatus());
+  const ChatStreamResult result = Drive(run, {StatusUpdate(1, "x")});
+  EXPECT_EQ(result.heartbeats_sent, 4);
+  EXPECT_EQ(metrics.heartbeats_sent_total.load(), 4);
+  EXPECT_EQ(metrics.events_sent_total.load(), result.events_sent);
+  EXPECT_EQ(result.events_sent, 4);  // connected, 2 messages, done.
 }
 
 TEST_F(ChatStreamTest, PayloadRequestIdIsTheStreams) {

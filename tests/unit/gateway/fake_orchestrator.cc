@@ -21,6 +21,32 @@ FakeOrchestrator::FakeOrchestrator() {
     }
     return StandardScript(absl::Milliseconds(20));
   };
+  attach_script_ = [](const agentstream::v1::AttachRequest& request) {
+    RunScript script;
+    if (absl::StartsWith(request.request_id(), "unknown")) {
+      script.final_status = grpc::Status(
+          grpc::StatusCode::NOT_FOUND, "no such run: " + request.request_id());
+    } else if (request.after_seq() > 5) {
+      script.final_status =
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                       absl::StrCat("after_seq ", request.after_seq(),
+                                    " is ahead of the run (last seq 5)"));
+    } else {
+      script =
+          After(StandardScript(absl::Milliseconds(20)), request.after_seq());
+    }
+    return script;
+  };
+  cancel_ = [](const std::string& request_id) {
+    CancelAnswer answer;
+    if (absl::StartsWith(request_id, "unknown")) {
+      answer.status = grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                   "no such run: " + request_id);
+    } else if (absl::StartsWith(request_id, "ended")) {
+      answer.cancelled = false;
+    }
+    return answer;
+  };
 }
 
 FakeOrchestrator::~FakeOrchestrator() { Shutdown(); }
@@ -50,6 +76,47 @@ std::string FakeOrchestrator::address() const {
 void FakeOrchestrator::SetScript(ScriptFn script) {
   absl::MutexLock lock(&mu_);
   script_ = std::move(script);
+}
+
+void FakeOrchestrator::SetAttachScript(AttachScriptFn script) {
+  absl::MutexLock lock(&mu_);
+  attach_script_ = std::move(script);
+}
+
+void FakeOrchestrator::SetCancel(CancelFn cancel) {
+  absl::MutexLock lock(&mu_);
+  cancel_ = std::move(cancel);
+}
+
+std::vector<RunCallRecord> FakeOrchestrator::attach_calls() const {
+  absl::MutexLock lock(&mu_);
+  return attach_calls_;
+}
+
+std::vector<std::string> FakeOrchestrator::cancel_calls() const {
+  absl::MutexLock lock(&mu_);
+  return cancel_calls_;
+}
+
+bool FakeOrchestrator::WaitForAttachCalls(size_t n,
+                                          absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return attach_calls_.size() >= n;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+}
+
+std::optional<RunCallRecord> FakeOrchestrator::WaitForAttachEnd(
+    size_t index, absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto ended = [this, index]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return attach_calls_.size() > index && attach_calls_[index].ended;
+  };
+  if (!mu_.AwaitWithTimeout(absl::Condition(&ended), timeout)) {
+    return std::nullopt;
+  }
+  return attach_calls_[index];
 }
 
 std::vector<RunCallRecord> FakeOrchestrator::calls() const {
@@ -88,6 +155,12 @@ bool FakeOrchestrator::SleepUnlessCancelled(grpc::ServerContext* context,
   return false;
 }
 
+std::string FakeOrchestrator::MetadataRequestId(grpc::ServerContext* context) {
+  auto md = context->client_metadata().find("x-request-id");
+  if (md == context->client_metadata().end()) return "";
+  return std::string(md->second.data(), md->second.size());
+}
+
 grpc::Status FakeOrchestrator::Run(grpc::ServerContext* context,
                                    const agentstream::v1::RunRequest* request,
                                    grpc::ServerWriter<Update>* writer) {
@@ -98,20 +171,46 @@ grpc::Status FakeOrchestrator::Run(grpc::ServerContext* context,
     RunCallRecord record;
     record.request = *request;
     record.started_at = absl::Now();
-    auto md = context->client_metadata().find("x-request-id");
-    if (md != context->client_metadata().end()) {
-      record.metadata_request_id.assign(md->second.data(), md->second.size());
-    }
+    record.metadata_request_id = MetadataRequestId(context);
     index = calls_.size();
     calls_.push_back(std::move(record));
     script = script_(*request);
   }
+  return Play(context, request->request_id(), std::move(script), writer,
+              &calls_, index);
+}
+
+grpc::Status FakeOrchestrator::Attach(
+    grpc::ServerContext* context, const agentstream::v1::AttachRequest* request,
+    grpc::ServerWriter<Update>* writer) {
+  RunScript script;
+  size_t index = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    RunCallRecord record;
+    record.attach_request = *request;
+    record.started_at = absl::Now();
+    record.metadata_request_id = MetadataRequestId(context);
+    index = attach_calls_.size();
+    attach_calls_.push_back(std::move(record));
+    script = attach_script_(*request);
+  }
+  return Play(context, request->request_id(), std::move(script), writer,
+              &attach_calls_, index);
+}
+
+grpc::Status FakeOrchestrator::Play(grpc::ServerContext* context,
+                                    const std::string& request_id,
+                                    RunScript script,
+                                    grpc::ServerWriter<Update>* writer,
+                                    std::vector<RunCallRecord>* calls,
+                                    size_t index) {
   auto finish = [&](bool cancelled, int written) {
     absl::MutexLock lock(&mu_);
-    calls_[index].ended = true;
-    calls_[index].cancelled = cancelled;
-    calls_[index].updates_written = written;
-    if (cancelled) calls_[index].cancelled_at = absl::Now();
+    (*calls)[index].ended = true;
+    (*calls)[index].cancelled = cancelled;
+    (*calls)[index].updates_written = written;
+    if (cancelled) (*calls)[index].cancelled_at = absl::Now();
   };
   int written = 0;
   for (ScriptStep& step : script.steps) {
@@ -119,12 +218,14 @@ grpc::Status FakeOrchestrator::Run(grpc::ServerContext* context,
       finish(true, written);
       return grpc::Status::CANCELLED;
     }
-    step.update.set_request_id(request->request_id());
+    step.update.set_request_id(request_id);
     if (!writer->Write(step.update)) {
       finish(context->IsCancelled(), written);
       return grpc::Status::CANCELLED;
     }
     ++written;
+    absl::MutexLock lock(&mu_);
+    (*calls)[index].updates_written = written;
   }
   if (!SleepUnlessCancelled(context, script.final_delay)) {
     finish(true, written);
@@ -132,6 +233,21 @@ grpc::Status FakeOrchestrator::Run(grpc::ServerContext* context,
   }
   finish(false, written);
   return script.final_status;
+}
+
+grpc::Status FakeOrchestrator::Cancel(
+    grpc::ServerContext*, const agentstream::v1::CancelRequest* request,
+    agentstream::v1::CancelResponse* response) {
+  CancelFn cancel;
+  {
+    absl::MutexLock lock(&mu_);
+    cancel_calls_.push_back(request->request_id());
+    cancel = cancel_;
+  }
+  const CancelAnswer answer = cancel(request->request_id());
+  absl::SleepFor(answer.delay);
+  response->set_cancelled(answer.cancelled);
+  return answer.status;
 }
 
 grpc::Status FakeOrchestrator::ListSpecialists(
@@ -217,6 +333,24 @@ RunScript SlowScript(absl::Duration gap, int count) {
   }
   script.steps.push_back({gap, CompleteUpdate(count + 2, "done")});
   return script;
+}
+
+}  // namespace agentstream::gateway::testing
+
+namespace agentstream::gateway::testing {
+
+RunScript After(RunScript script, uint64_t after_seq) {
+  RunScript out;
+  out.final_delay = script.final_delay;
+  out.final_status = script.final_status;
+  bool first = true;
+  for (ScriptStep& step : script.steps) {
+    if (step.update.seq() <= after_seq) continue;
+    if (first) step.delay = absl::ZeroDuration();  // A replay starts at once.
+    first = false;
+    out.steps.push_back(std::move(step));
+  }
+  return out;
 }
 
 }  // namespace agentstream::gateway::testing

@@ -1,8 +1,10 @@
 // A scripted fake of agentstream.v1.Orchestrator for the gateway's tests: a
-// real gRPC server on 127.0.0.1 (port 0) whose Run streams the updates a
-// script gives, with delays, then ends with the script's status. It records
-// every call: the request, the x-request-id metadata, and whether and when
-// the client cancelled. Thread-safe.
+// real gRPC server on 127.0.0.1 (port 0) whose Run and Attach stream the
+// updates a script gives, with delays, then end with the script's status
+// (any status: OK, OUT_OF_RANGE "gap:", RESOURCE_EXHAUSTED "slow_consumer:",
+// UNAVAILABLE, ...); Cancel answers as a function says. It records every
+// call: the request, the x-request-id metadata, and whether and when the
+// client cancelled. Thread-safe.
 #ifndef AGENTSTREAM_TESTS_UNIT_GATEWAY_FAKE_ORCHESTRATOR_H_
 #define AGENTSTREAM_TESTS_UNIT_GATEWAY_FAKE_ORCHESTRATOR_H_
 
@@ -35,19 +37,29 @@ struct RunScript {
 };
 
 struct RunCallRecord {
-  agentstream::v1::RunRequest request;
+  agentstream::v1::RunRequest request;            // Run calls.
+  agentstream::v1::AttachRequest attach_request;  // Attach calls.
   std::string metadata_request_id;  // The x-request-id metadata, if any.
   absl::Time started_at;
   bool ended = false;
   bool cancelled = false;
   absl::Time cancelled_at;  // When the fake saw the cancellation.
-  int updates_written = 0;
+  int updates_written = 0;  // Kept up to date while the call streams.
+};
+
+struct CancelAnswer {
+  grpc::Status status = grpc::Status::OK;
+  bool cancelled = true;
+  absl::Duration delay = absl::ZeroDuration();  // Before answering.
 };
 
 class FakeOrchestrator final : public agentstream::v1::Orchestrator::Service {
  public:
   using ScriptFn =
       std::function<RunScript(const agentstream::v1::RunRequest& request)>;
+  using AttachScriptFn =
+      std::function<RunScript(const agentstream::v1::AttachRequest& request)>;
+  using CancelFn = std::function<CancelAnswer(const std::string& request_id)>;
 
   FakeOrchestrator();
   ~FakeOrchestrator() override;
@@ -59,7 +71,18 @@ class FakeOrchestrator final : public agentstream::v1::Orchestrator::Service {
   std::string address() const;
 
   void SetScript(ScriptFn script);
+  // Default: StandardScript(20 ms)'s updates after after_seq, then OK;
+  // NOT_FOUND for ids starting with "unknown"; INVALID_ARGUMENT past seq 5.
+  void SetAttachScript(AttachScriptFn script);
+  // Default: NOT_FOUND for ids starting with "unknown", cancelled=false for
+  // ids starting with "ended", else cancelled=true.
+  void SetCancel(CancelFn cancel);
   std::vector<RunCallRecord> calls() const;
+  std::vector<RunCallRecord> attach_calls() const;
+  std::vector<std::string> cancel_calls() const;
+  bool WaitForAttachCalls(size_t n, absl::Duration timeout) const;
+  std::optional<RunCallRecord> WaitForAttachEnd(size_t index,
+                                                absl::Duration timeout) const;
   // Waits until at least `n` Run calls were made.
   bool WaitForCalls(size_t n, absl::Duration timeout) const;
   // Waits until call `index` ended; returns its record.
@@ -70,6 +93,13 @@ class FakeOrchestrator final : public agentstream::v1::Orchestrator::Service {
   grpc::Status Run(
       grpc::ServerContext* context, const agentstream::v1::RunRequest* request,
       grpc::ServerWriter<agentstream::v1::Update>* writer) override;
+  grpc::Status Attach(
+      grpc::ServerContext* context,
+      const agentstream::v1::AttachRequest* request,
+      grpc::ServerWriter<agentstream::v1::Update>* writer) override;
+  grpc::Status Cancel(grpc::ServerContext* context,
+                      const agentstream::v1::CancelRequest* request,
+                      agentstream::v1::CancelResponse* response) override;
   grpc::Status ListSpecialists(
       grpc::ServerContext* context,
       const agentstream::v1::ListSpecialistsRequest* request,
@@ -78,12 +108,22 @@ class FakeOrchestrator final : public agentstream::v1::Orchestrator::Service {
  private:
   // Sleeps `d` unless the call is cancelled first; false if cancelled.
   bool SleepUnlessCancelled(grpc::ServerContext* context, absl::Duration d);
+  // Plays `script` on `writer`, recording into `(*calls)[index]`.
+  grpc::Status Play(grpc::ServerContext* context, const std::string& request_id,
+                    RunScript script,
+                    grpc::ServerWriter<agentstream::v1::Update>* writer,
+                    std::vector<RunCallRecord>* calls, size_t index);
+  static std::string MetadataRequestId(grpc::ServerContext* context);
 
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   mutable absl::Mutex mu_;
   ScriptFn script_ ABSL_GUARDED_BY(mu_);
   std::vector<RunCallRecord> calls_ ABSL_GUARDED_BY(mu_);
+  AttachScriptFn attach_script_ ABSL_GUARDED_BY(mu_);
+  std::vector<RunCallRecord> attach_calls_ ABSL_GUARDED_BY(mu_);
+  CancelFn cancel_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> cancel_calls_ ABSL_GUARDED_BY(mu_);
 };
 
 // Script helpers: updates of each kind for `request_id` with `seq`.
@@ -101,6 +141,8 @@ agentstream::v1::Update CompleteUpdate(uint64_t seq, const std::string& answer);
 RunScript StandardScript(absl::Duration gap);
 // Progress every `gap` for `count` updates, then complete.
 RunScript SlowScript(absl::Duration gap, int count);
+// The steps of `script` whose seq is after `after_seq` (a replay).
+RunScript After(RunScript script, uint64_t after_seq);
 
 }  // namespace agentstream::gateway::testing
 

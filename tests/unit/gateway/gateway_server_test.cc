@@ -113,7 +113,10 @@ TEST_F(GatewayTest, StreamsPastTheCapGet503AndHealthStaysUp) {
   for (int fd : fds) ::close(fd);
 }
 
-TEST_F(GatewayTest, StopEndsOpenStreamsWithDone) {
+// A gateway that stops ends its streams with a retryable error and no
+// `done` (EventSource reconnects, through another gateway, and resumes); the
+// gRPC call ends, but the run is not cancelled.
+TEST_F(GatewayTest, StopEndsOpenStreamsWithARetryableErrorAndNoDone) {
   StartGateway();
   fake_.SetScript([](const auto&) {
     RunScript script;
@@ -130,13 +133,18 @@ TEST_F(GatewayTest, StopEndsOpenStreamsWithDone) {
   const absl::Time start = absl::Now();
   gateway_->Stop();
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
-  const std::string rest =
-      ReadUntil(fd, "\"status\":\"cancelled\"", absl::Seconds(5));
-  EXPECT_THAT(rest, HasSubstr("event: done"));
+  // Everything up to the end of the chunked body ("0\r\n\r\n").
+  const std::string rest = ReadUntil(fd, "\r\n0\r\n\r\n", absl::Seconds(5));
   ::close(fd);
+  EXPECT_THAT(rest, HasSubstr("event: error"));
+  EXPECT_THAT(rest, HasSubstr("the gateway is shutting down; reconnect"));
+  EXPECT_THAT(rest, HasSubstr("\"retryable\":true"));
+  EXPECT_THAT(rest, ::testing::Not(HasSubstr("event: done")));
+  EXPECT_TRUE(absl::EndsWith(rest, "\r\n0\r\n\r\n")) << rest;
   auto call = fake_.WaitForEnd(0, absl::Seconds(5));
   ASSERT_TRUE(call.has_value());
-  EXPECT_TRUE(call->cancelled);
+  EXPECT_TRUE(call->cancelled);               // The call, and only the call:
+  EXPECT_TRUE(fake_.cancel_calls().empty());  // no Cancel RPC.
 }
 
 TEST_F(GatewayTest, SpecialistsReadyHealthAndMetrics) {
@@ -246,14 +254,16 @@ TEST_F(GatewayTest, BinaryServesAndStopsOnSigterm) {
   for (const char* flag :
        {"--host", "--port", "--port-file", "--orchestrator", "--heartbeat-ms",
         "--retry-ms", "--max-streams", "--first-update-timeout-ms",
-        "--web-root", "--log-level"}) {
+        "--web-root", "--log-level", "--write-timeout-ms", "--stream-queue",
+        "AGENTSTREAM_WRITE_TIMEOUT_MS", "AGENTSTREAM_STREAM_QUEUE"}) {
     EXPECT_THAT(usage, HasSubstr(flag));
   }
 
   auto proc = agentstream::testing::Subprocess::Start(
       {.binary = "gateway",
        .args = {"--port", "0", "--port-file", dir + "/port", "--orchestrator",
-                fake_.address(), "--heartbeat-ms", "100"},
+                fake_.address(), "--heartbeat-ms", "100", "--write-timeout-ms",
+                "5000", "--stream-queue", "8"},
        .log_path = dir + "/gateway.log",
        .env = {}});
   ASSERT_TRUE(proc.ok()) << proc.status();

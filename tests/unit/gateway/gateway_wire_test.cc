@@ -121,6 +121,8 @@ TEST_F(GatewayTest, HeartbeatsCarryNoIds) {
   EXPECT_GE(comments.comments, 6) << comments.raw;
   EXPECT_LE(comments.comments, 12) << comments.raw;
   EXPECT_THAT(comments.raw, HasSubstr("\n\n: heartbeat\n\n"));
+  EXPECT_EQ(gateway_->metrics().heartbeats_sent_total.load(),
+            comments.comments);
   EXPECT_THAT(Names(comments),
               ::testing::Not(::testing::Contains("heartbeat")));
 
@@ -295,16 +297,16 @@ TEST_F(GatewayTest, FailureAfterStartIsAnErrorEventThenDone) {
     script.steps.push_back({absl::ZeroDuration(), StatusUpdate(1, "x")});
     script.final_delay = absl::Milliseconds(50);
     script.final_status =
-        grpc::Status(grpc::StatusCode::UNAVAILABLE, "specialists gone");
+        grpc::Status(grpc::StatusCode::INTERNAL, "the merge broke");
     return script;
   });
   SseResponse r = Stream("/api/chat/stream?message=hi");
   ASSERT_EQ(r.status, 200);
   EXPECT_THAT(Names(r), ElementsAre("connected", "message", "error", "done"));
   EXPECT_FALSE(r.events[2].has_id);
-  EXPECT_EQ(r.events[2].json["code"], "unavailable");
-  EXPECT_EQ(r.events[2].json["retryable"], true);
-  EXPECT_EQ(r.events[2].json["message"], "specialists gone");
+  EXPECT_EQ(r.events[2].json["code"], "internal");
+  EXPECT_EQ(r.events[2].json["retryable"], false);
+  EXPECT_EQ(r.events[2].json["message"], "the merge broke");
   EXPECT_EQ(r.events[3].json["status"], "failed");
 }
 
