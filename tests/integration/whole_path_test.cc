@@ -456,10 +456,11 @@ TEST_F(WholePathTest, DataAnalystTotalsEqualAnIndependentQuery) {
   EXPECT_NEAR(totals["inflow"].get<double>(), inflow / 100.0, 0.005);
 }
 
-// Closing the browser's connection stops the specialists' work: the
-// gateway notices, cancels its gRPC call, the orchestrator cancels the
-// specialist calls, and the specialist's own metrics show the analysis
-// cancelled.
+// Closing the browser's connection with on_disconnect=cancel stops the
+// specialists' work: the gateway notices, cancels its gRPC call, the
+// orchestrator cancels the specialist calls, and the specialist's own
+// metrics show the analysis cancelled. (By default a disconnect is not a
+// cancel: the run lives on for the grace period; cancel_grace_test.)
 TEST_F(WholePathTest, ClosingTheClientStopsTheSpecialistsWork) {
   const int metrics = topology_->specialist_metrics_port("synthetic");
   const std::string cancelled_series =
@@ -473,7 +474,8 @@ TEST_F(WholePathTest, ClosingTheClientStopsTheSpecialistsWork) {
   req.port = topology_->gateway_port();
   // 100,000 updates at 50/s: a run that would take over half an hour.
   req.path = "/api/chat/stream?specialists=Synthetic&message=stream&options=" +
-             UrlEncode(R"({"count":100000,"size":64,"rate":50})");
+             UrlEncode(R"({"count":100000,"size":64,"rate":50})") +
+             "&on_disconnect=cancel";
   int synthetic_updates = 0;
   req.timeout = absl::Seconds(30);
   req.stop = [&](const SseEvent& e, const SseResponse&) {

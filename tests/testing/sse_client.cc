@@ -30,6 +30,7 @@ void SseParser::Feed(std::string_view bytes,
 void SseParser::Line(std::string_view line,
                      const std::function<void(SseEvent)>& on_event) {
   if (line.empty()) {
+    last_event_id_ = id_buffer_;
     if (has_data_) {
       current_.received_at = absl::Now();
       current_.json = nlohmann::json::parse(current_.data, nullptr, false);
@@ -41,6 +42,7 @@ void SseParser::Line(std::string_view line,
   }
   if (line[0] == ':') {
     ++comments_;
+    if (on_comment) on_comment(line.substr(1));
     return;
   }
   std::string_view field = line;
@@ -55,8 +57,11 @@ void SseParser::Line(std::string_view line,
     current_.data.append(value);
     has_data_ = true;
   } else if (field == "id") {
-    current_.id = std::string(value);
-    current_.has_id = true;
+    if (value.find('\0') == std::string_view::npos) {
+      current_.id = std::string(value);
+      current_.has_id = true;
+      id_buffer_ = current_.id;
+    }
   } else if (field == "event") {
     current_.event = std::string(value);
   } else if (field == "retry") {

@@ -35,6 +35,12 @@ class SseParser final {
             const std::function<void(SseEvent)>& on_event);
   int comments() const { return comments_; }
   std::optional<int> retry_ms() const { return retry_ms_; }
+  // The EventSource "last event ID string": the last `id:` field seen,
+  // committed only when a blank line ends its event (dispatched or not), and
+  // kept across events without an `id:` line.
+  const std::string& last_event_id() const { return last_event_id_; }
+  // Called with each comment line (without the leading ':').
+  std::function<void(std::string_view)> on_comment;
 
  private:
   void Line(std::string_view line,
@@ -43,6 +49,8 @@ class SseParser final {
   SseEvent current_;
   bool has_data_ = false;
   bool pending_cr_ = false;
+  std::string id_buffer_;
+  std::string last_event_id_;
   int comments_ = 0;
   std::optional<int> retry_ms_;
 };

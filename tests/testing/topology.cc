@@ -1,13 +1,17 @@
 #include "tests/testing/topology.h"
 
 #include <httplib.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -47,6 +51,9 @@ absl::StatusOr<int> Topology::StartProcess(const std::string& name,
     args.push_back("--metrics-port=0");
     args.push_back("--metrics-port-file=" + metrics_file);
   }
+  // A restarted process must not read its predecessor's port.
+  unlink(port_file.c_str());
+  unlink(metrics_file.c_str());
   Subprocess::Options opts;
   opts.binary = binary;
   opts.args = std::move(args);
@@ -55,7 +62,10 @@ absl::StatusOr<int> Topology::StartProcess(const std::string& name,
   if (!proc.ok()) return proc.status();
   Subprocess* p = proc->get();
   processes_[name] = std::move(*proc);
-  start_order_.push_back(name);
+  if (std::find(start_order_.begin(), start_order_.end(), name) ==
+      start_order_.end()) {
+    start_order_.push_back(name);
+  }
   // The first specialist generates the data set: allow for it.
   auto port = WaitForPortFile(port_file, absl::Seconds(120));
   if (!port.ok()) {
@@ -82,13 +92,23 @@ absl::StatusOr<std::unique_ptr<Topology>> Topology::Start(
     std::vector<std::string> args;
     if (kind != "synthetic") args.push_back("--db=" + t->db_path_);
     for (const auto& a : options.extra_specialist_args) args.push_back(a);
-    int mport = 0;
-    auto port = t->StartProcess(kind, kind, args, &mport);
-    if (!port.ok()) return port.status();
-    t->ports_[kind] = *port;
-    t->metrics_ports_[kind] = mport;
-    orch_args.push_back(
-        absl::StrCat("--specialist=", CardNameOf(kind), "=127.0.0.1:", *port));
+    int count = 1;
+    if (auto it = options.replicas.find(kind); it != options.replicas.end()) {
+      count = std::max(1, it->second);
+    }
+    std::vector<std::string> addresses;
+    for (int i = 1; i <= count; ++i) {
+      const std::string name = i == 1 ? kind : absl::StrCat(kind, "#", i);
+      int mport = 0;
+      auto port = t->StartProcess(name, kind, args, &mport);
+      if (!port.ok()) return port.status();
+      t->ports_[name] = *port;
+      t->metrics_ports_[name] = mport;
+      addresses.push_back(absl::StrCat("127.0.0.1:", *port));
+    }
+    orch_args.push_back(absl::StrCat("--specialist=", CardNameOf(kind), "=",
+                                     count > 1 ? "ipv4:" : "",
+                                     absl::StrJoin(addresses, ",")));
   }
   std::string orchestrator_address = options.orchestrator_address_override;
   if (orchestrator_address.empty()) {
@@ -103,6 +123,7 @@ absl::StatusOr<std::unique_ptr<Topology>> Topology::Start(
   if (options.start_gateway) {
     std::vector<std::string> args = {"--orchestrator=" + orchestrator_address};
     for (const auto& a : options.extra_gateway_args) args.push_back(a);
+    t->gateway_args_ = args;
     auto port = t->StartProcess("gateway", "gateway", args, nullptr);
     if (!port.ok()) return port.status();
     t->gateway_port_ = *port;
@@ -138,6 +159,33 @@ Topology::~Topology() {
   for (auto it = start_order_.rbegin(); it != start_order_.rend(); ++it) {
     processes_.erase(*it);  // SIGTERM, wait, SIGKILL.
   }
+}
+
+absl::StatusOr<int> Topology::RestartGateway() {
+  if (gateway_args_.empty()) {
+    return absl::FailedPreconditionError("no gateway was started");
+  }
+  if (absl::Status s = StopProcess("gateway", SIGTERM); !s.ok()) {
+    if (Subprocess* p = process("gateway")) {
+      p->Signal(SIGKILL);
+      (void)p->Wait(absl::Seconds(5));
+    }
+  }
+  processes_.erase("gateway");
+  auto port = StartProcess("gateway", "gateway", gateway_args_, nullptr);
+  if (!port.ok()) return port.status();
+  gateway_port_ = *port;
+  return *port;
+}
+
+absl::Status Topology::StopProcess(const std::string& name, int signal,
+                                   absl::Duration timeout) {
+  Subprocess* p = process(name);
+  if (p == nullptr) return absl::NotFoundError("no process " + name);
+  p->Signal(signal);
+  auto code = p->Wait(timeout);
+  if (!code.ok()) return code.status();
+  return absl::OkStatus();
 }
 
 int Topology::specialist_port(const std::string& kind) const {

@@ -28,6 +28,11 @@ struct TopologyOptions {
   std::vector<std::string> extra_gateway_args;
   // Points the gateway at this orchestrator address instead of starting one.
   std::string orchestrator_address_override;
+  // Processes per specialist kind (default 1). Replicas are named "<kind>",
+  // "<kind>#2", ...; the orchestrator gets one --specialist flag per kind
+  // listing every replica (`Name=ipv4:127.0.0.1:P1,127.0.0.1:P2`, which gRPC
+  // balances round robin).
+  std::map<std::string, int> replicas;
 };
 
 class Topology final {
@@ -37,8 +42,16 @@ class Topology final {
   ~Topology();
 
   int gateway_port() const { return gateway_port_; }
+  // Stops the gateway by PID (SIGTERM, then SIGKILL after 5 s) and starts a
+  // new one with the same flags; returns its port (also gateway_port()).
+  absl::StatusOr<int> RestartGateway();
+  // Sends `signal` to the process `name` ("gateway", "orchestrator",
+  // "synthetic", "synthetic#2", ...) and waits up to `timeout` for it to
+  // exit. NotFound for an unknown name; DeadlineExceeded if it lives on.
+  absl::Status StopProcess(const std::string& name, int signal,
+                           absl::Duration timeout = absl::Seconds(10));
   int orchestrator_port() const { return orchestrator_port_; }
-  // Specialist kind (binary name) -> gRPC port / metrics port.
+  // Process name ("synthetic", "synthetic#2") -> gRPC port / metrics port.
   int specialist_port(const std::string& kind) const;
   int specialist_metrics_port(const std::string& kind) const;
   int orchestrator_metrics_port() const { return orchestrator_metrics_port_; }
@@ -56,6 +69,7 @@ class Topology final {
                                    int* metrics_port);
 
   std::string dir_;
+  std::vector<std::string> gateway_args_;
   std::string db_path_;
   std::map<std::string, std::unique_ptr<Subprocess>> processes_;
   // Stop order: gateway, orchestrator, specialists.

@@ -1,0 +1,257 @@
+// Cancel and the disconnect grace period, with the real binaries.
+// - DELETE /api/runs/{id}: 202; the stream ends with specialist_complete
+//   (cancelled) for the running specialist, complete (cancelled) and done;
+//   the specialist stops within 100 ms by its own metrics; 404 for an
+//   unknown run, 409 for a run already ended.
+// - A client that drops and returns within --disconnect-grace-ms gets the
+//   whole rest of the run; one that never returns leaves a cancelled run;
+//   on_disconnect=cancel cancels at once; on_disconnect=continue never.
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/integration/stream_test_util.h"
+
+namespace agentstream::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr int kGraceMs = 1500;
+
+class CancelGraceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    TopologyOptions options;
+    options.specialists = {"synthetic"};
+    options.extra_orchestrator_args = {
+        absl::StrCat("--disconnect-grace-ms=", kGraceMs)};
+    auto t = Topology::Start(options);
+    ASSERT_TRUE(t.ok()) << t.status();
+    topology_ = std::move(*t);
+  }
+  void TearDown() override {
+    if (HasFailure() && topology_ != nullptr) {
+      std::cerr << topology_->Logs().substr(0, 30000);
+    }
+  }
+  double Active() {
+    return SpecialistMetric(*topology_, "synthetic", "analyses_active");
+  }
+  // Starts a run and reads it until `messages` updates, then closes.
+  RawSseResult StartAndDrop(const std::string& rid,
+                            const nlohmann::json& options, int messages,
+                            const std::string& extra_query = "") {
+    RawSseRequest req;
+    req.port = topology_->gateway_port();
+    req.path = SyntheticChatPath(options, extra_query);
+    req.headers = {{"X-Request-Id", rid}};
+    req.timeout = absl::Seconds(30);
+    int seen = 0;
+    req.on_event = [&](const SseEvent& e) {
+      RawSseAction action;
+      if (e.event == "message" && ++seen >= messages) action.close = true;
+      return action;
+    };
+    return RawSse(req);
+  }
+  std::unique_ptr<Topology> topology_;
+};
+
+TEST_F(CancelGraceTest, DeleteCancelsRunAndSpecialistStopsWithin100ms) {
+  const std::string rid = "cancel-me-1";
+  const int port = topology_->gateway_port();
+  absl::Notification working;
+  RawSseResult stream;
+  std::thread reader([&] {
+    RawSseRequest req;
+    req.port = port;
+    req.path = SyntheticChatPath({{"count", 10000}, {"rate", 100}});
+    req.headers = {{"X-Request-Id", rid}};
+    req.timeout = absl::Seconds(60);
+    int partials = 0;
+    req.on_event = [&](const SseEvent& e) {
+      if (e.json.is_object() && e.json.value("type", "") == "partial_result" &&
+          ++partials == 5) {
+        working.Notify();
+      }
+      return RawSseAction{};
+    };
+    stream = RawSse(req);
+    if (!working.HasBeenNotified()) working.Notify();
+  });
+  ASSERT_TRUE(working.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  EXPECT_EQ(Active(), 1);
+
+  const absl::Time t0 = absl::Now();
+  const HttpResult del = HttpCall(port, "DELETE", "/api/runs/" + rid);
+  const absl::Time t_answer = absl::Now();
+  EXPECT_EQ(del.status, 202) << del.body;
+  const auto body = nlohmann::json::parse(del.body, nullptr, false);
+  EXPECT_EQ(body.value("request_id", ""), rid) << del.body;
+  EXPECT_EQ(body.value("cancelled", false), true) << del.body;
+
+  ASSERT_TRUE(WaitFor([&] { return Active() == 0; }, absl::Seconds(5)));
+  const absl::Time t_idle = absl::Now();
+  reader.join();
+  const absl::Time t_done = absl::Now();
+
+  const double stop_ms =
+      SpecialistMetric(*topology_, "synthetic", "last_cancel_stop_ms");
+  std::cout << "[cancel] delete_answer_ms="
+            << absl::ToDoubleMilliseconds(t_answer - t0)
+            << " specialist_idle_seen_ms="
+            << absl::ToDoubleMilliseconds(t_idle - t0)
+            << " stream_done_ms=" << absl::ToDoubleMilliseconds(t_done - t0)
+            << " synthetic_last_cancel_stop_ms=" << stop_ms << std::endl;
+  EXPECT_GE(stop_ms, 0) << "the specialist saw no cancellation";
+  EXPECT_LE(stop_ms, 100);
+  EXPECT_EQ(SpecialistMetric(*topology_, "synthetic",
+                             "analyses_completed_total{specialist=\"Synthetic\""
+                             ",outcome=\"cancelled\"}"),
+            1);
+
+  ASSERT_EQ(stream.status, 200);
+  const auto msgs = MessagesOf(stream);
+  EXPECT_EQ(CheckDenseRun(msgs, rid), "");
+  ASSERT_TRUE(stream.EndedWithDone()) << stream.error;
+  bool specialist_cancelled = false;
+  for (const SseEvent& e : msgs) {
+    if (e.json.value("type", "") == "specialist_complete" &&
+        e.json.value("specialist", "") == "Synthetic") {
+      EXPECT_EQ(e.json.value("outcome", ""), "cancelled") << e.data;
+      specialist_cancelled = true;
+    }
+  }
+  EXPECT_TRUE(specialist_cancelled);
+  EXPECT_EQ(msgs.back().json.value("outcome", ""), "cancelled")
+      << msgs.back().data;
+  EXPECT_EQ(stream.events.back().json.value("status", ""), "cancelled")
+      << stream.events.back().data;
+
+  // A second DELETE: the run has ended.
+  const HttpResult again = HttpCall(port, "DELETE", "/api/runs/" + rid);
+  EXPECT_EQ(again.status, 409) << again.body;
+  EXPECT_THAT(again.body, HasSubstr("failed_precondition"));
+  EXPECT_EQ(HttpCall(port, "DELETE", "/api/runs/never-was").status, 404);
+  EXPECT_EQ(OrchestratorMetric(*topology_,
+                               "runs_cancelled_total{reason=\"request\"}"),
+            1);
+  EXPECT_EQ(GatewayMetric(*topology_, "cancels_total"), 1);
+}
+
+TEST_F(CancelGraceTest, ClientBackWithinGraceGetsTheWholeRest) {
+  const std::string rid = "grace-back-1";
+  // About 3 s of updates, longer than the grace period.
+  const nlohmann::json options = {{"count", 300}, {"rate", 100}};
+  const RawSseResult first = StartAndDrop(rid, options, 30);
+  ASSERT_EQ(first.status, 200) << first.body;
+  ASSERT_TRUE(first.cut);
+  absl::SleepFor(absl::Milliseconds(kGraceMs / 2));
+  EXPECT_EQ(Active(), 1) << "the run did not live on after the disconnect";
+
+  RawSseRequest resume;
+  resume.port = topology_->gateway_port();
+  resume.path = SyntheticChatPath(options);
+  resume.headers = {{"Last-Event-ID", first.last_event_id}};
+  resume.timeout = absl::Seconds(30);
+  const RawSseResult rest = RawSse(resume);
+  ASSERT_EQ(rest.status, 200) << rest.body;
+  std::vector<SseEvent> joined = MessagesOf(first);
+  for (const SseEvent& e : MessagesOf(rest)) joined.push_back(e);
+  std::cout << "[grace] dropped_after=" << MessagesOf(first).size()
+            << " resumed_with=" << first.last_event_id
+            << " rest=" << MessagesOf(rest).size() << std::endl;
+  EXPECT_EQ(CheckDenseRun(joined, rid), "");
+  EXPECT_TRUE(rest.EndedWithDone());
+  EXPECT_EQ(joined.back().json.value("outcome", ""), "ok")
+      << joined.back().data;
+  EXPECT_EQ(
+      OrchestratorMetric(*topology_, "runs_cancelled_total{reason=\"grace\"}"),
+      0);
+}
+
+TEST_F(CancelGraceTest, ClientThatNeverReturnsLeavesACancelledRun) {
+  const std::string rid = "grace-gone-1";
+  const RawSseResult first =
+      StartAndDrop(rid, {{"count", 3000}, {"rate", 100}}, 20);
+  ASSERT_EQ(first.status, 200) << first.body;
+  const absl::Time dropped = absl::Now();
+  // Nobody attaches (an observer would keep the run alive): watch the
+  // specialist instead.
+  ASSERT_TRUE(WaitFor([&] { return Active() == 0; },
+                      absl::Milliseconds(kGraceMs + 5000)));
+  const absl::Duration lived = absl::Now() - dropped;
+  std::cout << "[grace] run cancelled " << absl::ToDoubleMilliseconds(lived)
+            << " ms after the client left (grace " << kGraceMs << " ms)"
+            << std::endl;
+  // Not before the grace ran out; how long after is printed (the wait above
+  // bounds it), since a loaded machine delays the sweep.
+  EXPECT_GE(lived, absl::Milliseconds(kGraceMs - 100));
+
+  const RawSseResult replay = ReplayRun(topology_->gateway_port(), rid);
+  ASSERT_EQ(replay.status, 200) << replay.body;
+  const auto msgs = MessagesOf(replay);
+  EXPECT_EQ(CheckDenseRun(msgs, rid), "");
+  ASSERT_FALSE(msgs.empty());
+  EXPECT_EQ(msgs.back().json.value("outcome", ""), "cancelled")
+      << msgs.back().data;
+  EXPECT_TRUE(replay.EndedWithDone());
+  EXPECT_EQ(
+      OrchestratorMetric(*topology_, "runs_cancelled_total{reason=\"grace\"}"),
+      1);
+}
+
+TEST_F(CancelGraceTest, OnDisconnectCancelEndsTheRunAtOnce) {
+  const std::string rid = "drop-cancel-1";
+  const RawSseResult first = StartAndDrop(rid, {{"count", 3000}, {"rate", 100}},
+                                          20, "&on_disconnect=cancel");
+  ASSERT_EQ(first.status, 200) << first.body;
+  const absl::Time dropped = absl::Now();
+  ASSERT_TRUE(WaitFor([&] { return Active() == 0; }, absl::Seconds(5)));
+  const absl::Duration lived = absl::Now() - dropped;
+  std::cout << "[on_disconnect=cancel] specialist idle "
+            << absl::ToDoubleMilliseconds(lived) << " ms after the client left"
+            << std::endl;
+  EXPECT_LT(lived, absl::Milliseconds(kGraceMs / 2));
+  const RawSseResult replay = ReplayRun(topology_->gateway_port(), rid);
+  const auto msgs = MessagesOf(replay);
+  ASSERT_FALSE(msgs.empty()) << replay.status << " " << replay.body;
+  EXPECT_EQ(msgs.back().json.value("outcome", ""), "cancelled");
+  EXPECT_EQ(OrchestratorMetric(*topology_,
+                               "runs_cancelled_total{reason=\"disconnect\"}"),
+            1);
+}
+
+TEST_F(CancelGraceTest, OnDisconnectContinueOutlivesTheGrace) {
+  const std::string rid = "drop-continue-1";
+  // About 3 s: twice the grace period.
+  const RawSseResult first = StartAndDrop(rid, {{"count", 300}, {"rate", 100}},
+                                          20, "&on_disconnect=continue");
+  ASSERT_EQ(first.status, 200) << first.body;
+  const absl::Time dropped = absl::Now();
+  ASSERT_TRUE(WaitFor([&] { return Active() == 0; }, absl::Seconds(15)));
+  const absl::Duration lived = absl::Now() - dropped;
+  std::cout << "[on_disconnect=continue] run went on "
+            << absl::ToDoubleMilliseconds(lived) << " ms with no client (grace "
+            << kGraceMs << " ms)" << std::endl;
+  EXPECT_GT(lived, absl::Milliseconds(kGraceMs + 200));
+  const RawSseResult replay = ReplayRun(topology_->gateway_port(), rid);
+  const auto msgs = MessagesOf(replay);
+  EXPECT_EQ(CheckDenseRun(msgs, rid), "");
+  ASSERT_FALSE(msgs.empty());
+  EXPECT_EQ(msgs.back().json.value("outcome", ""), "ok") << msgs.back().data;
+  int partials = 0;
+  for (const SseEvent& e : msgs) {
+    partials += e.json.value("type", "") == "partial_result";
+  }
+  EXPECT_EQ(partials, 300);
+}
+
+}  // namespace
+}  // namespace agentstream::testing

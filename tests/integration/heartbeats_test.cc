@@ -1,0 +1,118 @@
+// Heartbeats with the real binaries (gateway --heartbeat-ms=100): during an
+// idle stretch of a run (Synthetic's start_delay_ms) the stream carries
+// heartbeats at about the interval; they carry no id, so the resume point
+// never moves; `heartbeat=event` sends them as `event: heartbeat`.
+#include <algorithm>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/integration/stream_test_util.h"
+
+namespace agentstream::testing {
+namespace {
+
+constexpr int kIdleMs = 2000;
+
+class HeartbeatsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    TopologyOptions options;
+    options.specialists = {"synthetic"};
+    options.extra_gateway_args = {"--heartbeat-ms=100"};
+    auto t = Topology::Start(options);
+    ASSERT_TRUE(t.ok()) << t.status();
+    topology_ = std::move(*t);
+  }
+  void TearDown() override {
+    if (HasFailure() && topology_ != nullptr) {
+      std::cerr << topology_->Logs().substr(0, 30000);
+    }
+  }
+  std::unique_ptr<Topology> topology_;
+};
+
+double MedianGapMs(const std::vector<absl::Time>& times) {
+  std::vector<double> gaps;
+  for (size_t i = 1; i < times.size(); ++i) {
+    gaps.push_back(absl::ToDoubleMilliseconds(times[i] - times[i - 1]));
+  }
+  if (gaps.empty()) return -1;
+  std::nth_element(gaps.begin(), gaps.begin() + gaps.size() / 2, gaps.end());
+  return gaps[gaps.size() / 2];
+}
+
+TEST_F(HeartbeatsTest, CommentHeartbeatsAtTheIntervalWithoutIds) {
+  const std::string rid = "hb-comment-1";
+  RawSseRequest req;
+  req.port = topology_->gateway_port();
+  req.path = SyntheticChatPath(
+      {{"count", 5}, {"rate", 100}, {"start_delay_ms", kIdleMs}});
+  req.headers = {{"X-Request-Id", rid}};
+  req.timeout = absl::Seconds(30);
+  const RawSseResult r = RawSse(req);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(r.EndedWithDone());
+  EXPECT_EQ(CheckDenseRun(MessagesOf(r), rid), "");
+  const double median = MedianGapMs(r.comment_times);
+  std::cout << "[heartbeats] comment heartbeats=" << r.comments
+            << " median_gap_ms=" << median << " over an idle stretch of "
+            << kIdleMs << " ms" << std::endl;
+  // ~20 expected in 2 s; loose bounds on a shared machine.
+  EXPECT_GE(r.comments, 8);
+  EXPECT_GE(median, 60);
+  EXPECT_LE(median, 400);
+  // No heartbeat is an event, and no `id:` line goes with a comment.
+  for (const SseEvent& e : r.events) EXPECT_NE(e.event, "heartbeat");
+  EXPECT_THAT(r.body, ::testing::Not(::testing::HasSubstr(": heartbeat\nid:")));
+  EXPECT_GT(GatewayMetric(*topology_, "heartbeats_sent_total"), 0);
+}
+
+TEST_F(HeartbeatsTest, EventHeartbeatsCarryNoIdAndKeepTheResumePoint) {
+  const std::string rid = "hb-event-1";
+  RawSseRequest req;
+  req.port = topology_->gateway_port();
+  req.path = SyntheticChatPath(
+      {{"count", 5}, {"rate", 100}, {"start_delay_ms", kIdleMs}},
+      "&heartbeat=event");
+  req.headers = {{"X-Request-Id", rid}};
+  req.timeout = absl::Seconds(30);
+  // The EventSource last-event-id when each heartbeat was dispatched.
+  std::vector<std::string> id_at_heartbeat;
+  std::string last_id;
+  req.on_event = [&](const SseEvent& e) {
+    if (e.has_id) last_id = e.id;
+    if (e.event == "heartbeat") id_at_heartbeat.push_back(last_id);
+    return RawSseAction{};
+  };
+  const RawSseResult r = RawSse(req);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(r.EndedWithDone());
+  std::vector<absl::Time> times;
+  for (const SseEvent& e : r.events) {
+    if (e.event != "heartbeat") continue;
+    times.push_back(e.received_at);
+    EXPECT_FALSE(e.has_id) << "heartbeat with an id: " << e.id;
+    EXPECT_EQ(e.json.value("type", ""), "heartbeat") << e.data;
+  }
+  const double median = MedianGapMs(times);
+  std::cout << "[heartbeats] event heartbeats=" << times.size()
+            << " median_gap_ms=" << median << std::endl;
+  EXPECT_GE(times.size(), 8u);
+  EXPECT_GE(median, 60);
+  EXPECT_LE(median, 400);
+  // While idle, the resume point stays where `connected` put it.
+  for (const std::string& id : id_at_heartbeat) {
+    EXPECT_TRUE(id == rid + ":0" || absl::StartsWith(id, rid + ":")) << id;
+  }
+  ASSERT_FALSE(id_at_heartbeat.empty());
+  EXPECT_EQ(id_at_heartbeat.front(),
+            id_at_heartbeat[id_at_heartbeat.size() / 2]);
+}
+
+}  // namespace
+}  // namespace agentstream::testing

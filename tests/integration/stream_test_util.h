@@ -1,0 +1,108 @@
+// Small helpers shared by the stream-survival integration tests (resume,
+// observers, cancel, faults, heartbeats, slow readers): request paths for
+// Synthetic runs, metric reads, waits with deadlines. Header-only.
+#ifndef AGENTSTREAM_TESTS_INTEGRATION_STREAM_TEST_UTIL_H_
+#define AGENTSTREAM_TESTS_INTEGRATION_STREAM_TEST_UTIL_H_
+
+#include <cmath>
+#include <cstdlib>
+#include <functional>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "nlohmann/json.hpp"
+#include "tests/testing/resumable_sse.h"
+#include "tests/testing/sse_client.h"
+#include "tests/testing/topology.h"
+
+namespace agentstream::testing {
+
+// GET /api/chat/stream for a Synthetic-only run with `options` (JSON object)
+// and extra query parameters ("&on_disconnect=cancel").
+inline std::string SyntheticChatPath(
+    const nlohmann::json& options, const std::string& extra_query = "",
+    const std::string& specialists = "Synthetic") {
+  return absl::StrCat("/api/chat/stream?specialists=", specialists,
+                      "&message=", UrlEncode("synthetic load"),
+                      "&options=", UrlEncode(options.dump()), extra_query);
+}
+
+inline std::string RunStreamPath(const std::string& rid,
+                                 const std::string& query = "") {
+  return absl::StrCat("/api/runs/", rid, "/stream", query);
+}
+
+// A metric sample, 0 when absent (counters not yet incremented are often
+// not rendered).
+inline double MetricOr0(int port, const std::string& series) {
+  const double v = ScrapeMetric(port, series);
+  return std::isnan(v) ? 0 : v;
+}
+
+inline double OrchestratorMetric(Topology& t, const std::string& name) {
+  return MetricOr0(t.orchestrator_metrics_port(),
+                   "agentstream_orchestrator_" + name);
+}
+
+inline double GatewayMetric(Topology& t, const std::string& name) {
+  return MetricOr0(t.gateway_port(), "agentstream_gateway_" + name);
+}
+
+inline double SpecialistMetric(Topology& t, const std::string& process,
+                               const std::string& name) {
+  return MetricOr0(t.specialist_metrics_port(process),
+                   "agentstream_specialist_" + name);
+}
+
+// Polls `pred` every 10 ms until it holds or `timeout` passes.
+inline bool WaitFor(const std::function<bool()>& pred, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    if (pred()) return true;
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+}
+
+// The updates of a whole run, read from the start through
+// /api/runs/{id}/stream (a late observer); the run's log must still hold it.
+inline RawSseResult ReplayRun(int gateway_port, const std::string& rid,
+                              absl::Duration timeout = absl::Seconds(60)) {
+  RawSseRequest req;
+  req.port = gateway_port;
+  req.path = RunStreamPath(rid);
+  req.timeout = timeout;
+  return RawSse(req);
+}
+
+// The `complete` update among `messages`, or a discarded json.
+inline nlohmann::json FindUpdate(const std::vector<SseEvent>& messages,
+                                 const std::string& type) {
+  for (const SseEvent& e : messages) {
+    if (e.json.is_object() && e.json.value("type", "") == type) return e.json;
+  }
+  return nlohmann::json(nlohmann::json::value_t::discarded);
+}
+
+inline std::vector<SseEvent> MessagesOf(const RawSseResult& r) {
+  std::vector<SseEvent> out;
+  for (const SseEvent& e : r.events) {
+    if (e.event == "message") out.push_back(e);
+  }
+  return out;
+}
+
+// A fixed seed, overridable by AGENTSTREAM_TEST_SEED.
+inline uint64_t TestSeed(uint64_t fallback) {
+  if (const char* s = std::getenv("AGENTSTREAM_TEST_SEED")) {
+    return std::strtoull(s, nullptr, 10);
+  }
+  return fallback;
+}
+
+}  // namespace agentstream::testing
+
+#endif  // AGENTSTREAM_TESTS_INTEGRATION_STREAM_TEST_UTIL_H_
