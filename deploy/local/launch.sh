@@ -24,6 +24,8 @@ Options (environment variable in brackets):
   --csv PATH                  load transactions from this CSV instead of the
                               generated data set (see docs/DATA.md) [AGENTSTREAM_CSV]
   --log-level LEVEL           debug, info, warning, error (default: info)
+  --no-gateway                start everything but the gateway (for tests that
+                              run, stop and restart a gateway themselves)
   --help                      print this text
 
 Logs go to DATA_DIR/logs/<process>.log; PIDs to DATA_DIR/pids.
@@ -39,6 +41,7 @@ SPEC_BASE=${AGENTSTREAM_SPECIALIST_BASE_PORT:-50061}
 METRICS_BASE=${AGENTSTREAM_METRICS_BASE_PORT:-9100}
 CSV=${AGENTSTREAM_CSV:-}
 LOG_LEVEL=info
+START_GATEWAY=1
 
 while (($#)); do
   case "$1" in
@@ -51,6 +54,7 @@ while (($#)); do
     --metrics-base-port) METRICS_BASE=$2; shift 2 ;;
     --csv) CSV=$2; shift 2 ;;
     --log-level) LOG_LEVEL=$2; shift 2 ;;
+    --no-gateway) START_GATEWAY=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "launch.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -144,40 +148,46 @@ done
 start orchestrator orchestrator --host "$HOST" --port "$ORCH_PORT" \
   --port-file "$DATA_DIR/ports/orchestrator" --metrics-port "$METRICS_BASE" \
   --log-level "$LOG_LEVEL" "${ORCH_ARGS[@]}"
-start gateway gateway --host "$HOST" --port "$GATEWAY_PORT" \
-  --port-file "$DATA_DIR/ports/gateway" --orchestrator "$HOST:$ORCH_PORT" \
-  --log-level "$LOG_LEVEL"
+if ((START_GATEWAY)); then
+  start gateway gateway --host "$HOST" --port "$GATEWAY_PORT" \
+    --port-file "$DATA_DIR/ports/gateway" --orchestrator "$HOST:$ORCH_PORT" \
+    --log-level "$LOG_LEVEL"
+fi
 
 # The first start generates the data set (a few seconds).
 for entry in "${SPECIALISTS[@]}"; do
   wait_port_file "${entry##*:}" 180 || exit 1
 done
 wait_port_file orchestrator 30 || exit 1
-wait_port_file gateway 30 || exit 1
+if ((START_GATEWAY)); then
+  wait_port_file gateway 30 || exit 1
 
-URL="http://$HOST:$GATEWAY_PORT/"
-deadline=$((SECONDS + 30))
-until curl -fsS -o /dev/null "${URL}readyz" 2>/dev/null; do
-  if ((SECONDS >= deadline)); then
-    echo "launch.sh: gateway not ready; see $DATA_DIR/logs/" >&2
-    exit 1
-  fi
-  sleep 0.2
-done
+  URL="http://$HOST:$GATEWAY_PORT/"
+  deadline=$((SECONDS + 30))
+  until curl -fsS -o /dev/null "${URL}readyz" 2>/dev/null; do
+    if ((SECONDS >= deadline)); then
+      echo "launch.sh: gateway not ready; see $DATA_DIR/logs/" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
 
-# Ready when the orchestrator has every specialist's card.
-deadline=$((SECONDS + 60))
-until curl -fsS "${URL}api/specialists" 2>/dev/null |
-  python3 -c 'import json,sys; d=json.load(sys.stdin); l=d.get("specialists", d) if isinstance(d, dict) else d; sys.exit(0 if len(l) >= 4 and all(s.get("available") for s in l) else 1)' 2>/dev/null; do
-  if ((SECONDS >= deadline)); then
-    echo "launch.sh: warning: not every specialist is available yet" >&2
-    break
-  fi
-  sleep 0.2
-done
+  # Ready when the orchestrator has every specialist's card.
+  deadline=$((SECONDS + 60))
+  until curl -fsS "${URL}api/specialists" 2>/dev/null |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); l=d.get("specialists", d) if isinstance(d, dict) else d; sys.exit(0 if len(l) >= 4 and all(s.get("available") for s in l) else 1)' 2>/dev/null; do
+    if ((SECONDS >= deadline)); then
+      echo "launch.sh: warning: not every specialist is available yet" >&2
+      break
+    fi
+    sleep 0.2
+  done
 
-echo "agentstream is running: $URL"
-echo "  try: curl -N '${URL}api/chat/stream?message=Assess%20the%20risk%20of%20account%20ACC-1042'"
+  echo "agentstream is running: $URL"
+  echo "  try: curl -N '${URL}api/chat/stream?message=Assess%20the%20risk%20of%20account%20ACC-1042'"
+else
+  echo "agentstream is running without a gateway: orchestrator at $HOST:$ORCH_PORT"
+fi
 echo "  logs: $DATA_DIR/logs/   stop: Ctrl-C"
 
 # Stay up while every process does; stop all if one dies.

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# The browser end-to-end test (ctest: browser_e2e): starts the whole system
-# with deploy/local/launch.sh on free loopback ports, waits until the gateway
-# is ready, drives the web client in headless Chromium (browser_e2e.py) and
-# always stops the launcher by its PID, which stops every process it started.
+# The browser end-to-end test (ctest: browser_e2e): starts the system with
+# deploy/local/launch.sh --no-gateway on free loopback ports (the specialists,
+# with Synthetic slowed to ~9 s a run, and the orchestrator), then
+# browser_e2e.py starts the gateway itself (it kills and restarts it in the
+# resume scenario) and drives the web client in headless Chromium: a real
+# question answered, a run resumed across a gateway restart, a run cancelled
+# with the Cancel button. The launcher is always stopped by its PID, which
+# stops every process it started; browser_e2e.py stops its gateway by PID.
 #
 # Environment:
 #   AGENTSTREAM_BIN_DIR        the built binaries (required; ctest sets it)
 #   AGENTSTREAM_E2E_ARTIFACTS  where the screenshot and, on failure, the
 #                              processes' logs go (default: ./e2e-artifacts)
-#   AGENTSTREAM_E2E_READY_S    seconds to wait for /readyz (default: 240; the
-#                              first start generates the data set)
+#   AGENTSTREAM_E2E_READY_S    seconds to wait for the system (default: 240;
+#                              the first start generates the data set)
+#   AGENTSTREAM_E2E_SCENARIOS  browser_e2e.py's --scenarios (default: all:
+#                              answer,resume,cancel)
 # Exit status: browser_e2e.py's (0 pass, 1 check failed, 2 browser trouble,
 # 77 skipped: no chromium/chromedriver), or 1 if the system did not start.
 set -uo pipefail
@@ -25,6 +31,13 @@ BIN_DIR=${AGENTSTREAM_BIN_DIR:-}
 ARTIFACTS=${AGENTSTREAM_E2E_ARTIFACTS:-$PWD/e2e-artifacts}
 READY_S=${AGENTSTREAM_E2E_READY_S:-240}
 LAUNCH="$ROOT/deploy/local/launch.sh"
+SCENARIOS=${AGENTSTREAM_E2E_SCENARIOS:-answer,resume,cancel}
+# Synthetic's defaults for this system (its --count and --rate, through their
+# environment variables, which no other binary reads): 90 partial results at
+# 10 a second, so a run streams for ~9 s; the web client cannot pass
+# per-request options, so this is how its runs are made long.
+SYNTHETIC_COUNT=90
+SYNTHETIC_RATE=10
 
 if [[ ! -x /usr/bin/chromium && -z ${AGENTSTREAM_CHROMIUM:-} ]] || ! command -v chromedriver >/dev/null 2>&1; then
   # ./test.sh installs both; in CI a missing browser is a failure, not a skip.
@@ -104,12 +117,14 @@ stop_launcher() {
     fi
     wait "$LAUNCH_PID" 2>/dev/null
   fi
-  # Whatever the launcher left behind, by the PIDs it recorded.
-  if [[ -s $DATA_DIR/pids ]]; then
+  # Whatever the launcher left behind, by the PIDs it recorded, and the
+  # gateway browser_e2e.py started if it could not stop it itself.
+  for file in "$DATA_DIR/pids" "$DATA_DIR/gateway.pid"; do
+    [[ -s $file ]] || continue
     while read -r pid _; do
       [[ $pid =~ ^[0-9]+$ ]] && kill -KILL "$pid" 2>/dev/null
-    done <"$DATA_DIR/pids"
-  fi
+    done <"$file"
+  done
   LAUNCH_PID=
 }
 KEEP_LOGS=0
@@ -126,75 +141,42 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-log "starting the system: gateway :$GW_PORT, orchestrator :$ORCH_PORT, specialists :$SPEC_BASE+, metrics :$METRICS_BASE+"
-"$LAUNCH" --bin-dir "$BIN_DIR" --data-dir "$DATA_DIR" \
+log "starting the system: orchestrator :$ORCH_PORT, specialists :$SPEC_BASE+, metrics :$METRICS_BASE+ (the gateway :$GW_PORT comes with browser_e2e.py)"
+AGENTSTREAM_COUNT=$SYNTHETIC_COUNT AGENTSTREAM_RATE=$SYNTHETIC_RATE \
+  "$LAUNCH" --bin-dir "$BIN_DIR" --data-dir "$DATA_DIR" --no-gateway \
   --gateway-port "$GW_PORT" --orchestrator-port "$ORCH_PORT" \
   --specialist-base-port "$SPEC_BASE" --metrics-base-port "$METRICS_BASE" \
   >"$ARTIFACTS/launch.log" 2>&1 &
 LAUNCH_PID=$!
 
-URL="http://127.0.0.1:$GW_PORT/"
+# launch.sh says so once every specialist and the orchestrator listen.
 deadline=$((SECONDS + READY_S))
-until curl -fsS -o /dev/null --max-time 2 "${URL}readyz" 2>/dev/null; do
+until grep -q '^agentstream is running' "$ARTIFACTS/launch.log" 2>/dev/null; do
   if ! kill -0 "$LAUNCH_PID" 2>/dev/null; then
-    log "FAIL: the launcher exited before the gateway was ready:"
+    log "FAIL: the launcher exited before the system was ready:"
     tail -n 40 "$ARTIFACTS/launch.log"
     KEEP_LOGS=1
     exit 1
   fi
   if ((SECONDS >= deadline)); then
-    log "FAIL: ${URL}readyz not ready within ${READY_S}s"
+    log "FAIL: the system was not ready within ${READY_S}s"
     tail -n 40 "$ARTIFACTS/launch.log"
     KEEP_LOGS=1
     exit 1
   fi
   sleep 0.25
 done
+log "orchestrator and specialists ready"
 
-# /readyz only says the orchestrator answers; the specialists may still be
-# building the data set, and the orchestrator finds them in the background.
-# Wait until the three the question needs are listed as available.
-if ! "$PY" - "${URL}api/specialists" "$((deadline - SECONDS))" "$LAUNCH_PID" <<'EOF'
-import json
-import os
-import sys
-import time
-import urllib.request
-
-url, budget, launcher = sys.argv[1], max(5, int(sys.argv[2])), int(sys.argv[3])
-want = {'DataAnalyst', 'RiskAnalyst', 'ComplianceExpert'}
-deadline = time.monotonic() + budget
-available = set()
-while time.monotonic() < deadline:
-    try:
-        os.kill(launcher, 0)
-    except ProcessLookupError:
-        print('the launcher exited', file=sys.stderr)
-        sys.exit(1)
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            body = json.load(resp)
-        items = body.get('specialists', []) if isinstance(body, dict) else body
-        available = {(i.get('card') or i).get('name') for i in items
-                     if i.get('available')}
-        if want <= available:
-            sys.exit(0)
-    except (OSError, ValueError, AttributeError):
-        pass
-    time.sleep(0.25)
-print(f'specialists not available in time: have {sorted(available)}, '
-      f'need {sorted(want)}', file=sys.stderr)
-sys.exit(1)
-EOF
-then
-  log "FAIL: the specialists did not become available"
-  tail -n 40 "$ARTIFACTS/launch.log"
-  KEEP_LOGS=1
-  exit 1
-fi
-log "system ready at $URL"
-
-"$PY" "$HERE/browser_e2e.py" --url "$URL" --screenshot "$ARTIFACTS/browser_e2e.png"
+budget=$((deadline - SECONDS))
+((budget < 30)) && budget=30
+"$PY" "$HERE/browser_e2e.py" --gateway-bin "$BIN_DIR/gateway" \
+  --gateway-port "$GW_PORT" --gateway-log "$DATA_DIR/logs/gateway.log" \
+  --gateway-pid-file "$DATA_DIR/gateway.pid" \
+  --orchestrator "127.0.0.1:$ORCH_PORT" \
+  --orchestrator-metrics "http://127.0.0.1:$METRICS_BASE/metrics" \
+  --synthetic-count "$SYNTHETIC_COUNT" --scenarios "$SCENARIOS" \
+  --ready-timeout "$budget" --screenshot "$ARTIFACTS/browser_e2e.png"
 status=$?
 if ((status != 0)); then
   KEEP_LOGS=1

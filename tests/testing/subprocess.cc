@@ -2,8 +2,8 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,36 +44,42 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(Options options) {
   for (auto& e : env_store) envp.push_back(e.data());
   envp.push_back(nullptr);
 
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  if (!options.log_path.empty()) {
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO,
-                                     options.log_path.c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  }
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
-                                   O_RDONLY, 0);
-  // The child starts with default signal handling and an empty mask, whatever
-  // the test process has set.
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t empty, all;
-  sigemptyset(&empty);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, options.binary.c_str(), &actions, &attr,
-                       argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
+  const char* binary = options.binary.c_str();
+  const char* log_path =
+      options.log_path.empty() ? nullptr : options.log_path.c_str();
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) {
     return absl::InternalError(
-        absl::StrCat("posix_spawn ", options.binary, ": ", std::strerror(rc)));
+        absl::StrCat("fork for ", options.binary, ": ", std::strerror(errno)));
+  }
+  if (pid == 0) {
+    // The child: async-signal-safe calls only until exec. It dies with the
+    // test process, so a test killed by ctest's timeout (no destructor runs)
+    // leaves no server behind. (The "parent" is the spawning thread: spawn
+    // from a thread that lives as long as the process, as tests do.)
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    const int in = open("/dev/null", O_RDONLY);
+    if (in >= 0) dup2(in, STDIN_FILENO);
+    if (log_path != nullptr) {
+      const int out = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (out >= 0) {
+        dup2(out, STDOUT_FILENO);
+        dup2(out, STDERR_FILENO);
+      }
+    }
+    // Default signal handling and an empty mask, whatever the test process
+    // has set.
+    struct sigaction dfl;
+    std::memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
+    sigset_t empty;
+    sigemptyset(&empty);
+    sigprocmask(SIG_SETMASK, &empty, nullptr);
+    execve(binary, argv.data(), envp.data());
+    _exit(127);
   }
   return std::unique_ptr<Subprocess>(new Subprocess(std::move(options), pid));
 }

@@ -27,6 +27,8 @@ class Subprocess final {
     std::vector<std::string> env;  // Extra "K=V" entries.
   };
 
+  // The child gets SIGKILL if the spawning thread's process dies first
+  // (PR_SET_PDEATHSIG), so a killed test leaves no server running.
   static absl::StatusOr<std::unique_ptr<Subprocess>> Start(Options options);
   ~Subprocess();
 
