@@ -321,8 +321,15 @@ function render() {
     setText($('synthesis-message'), syn ? syn.message : '');
     $('synthesis-chips')
         .replaceChildren(
-            ...(syn ? syn.complete : [])
-                .map((n) => h('span', {class: 'chip chip-done'}, '✓ ', displayName(n))),
+            ...(syn ? syn.complete : []).map((n) => {
+              // Ended is not the same as answered: a cancelled, failed or
+              // timed-out specialist is shown as such.
+              const outcome = s.specialists[n] ? s.specialists[n].outcome : null;
+              return outcome && outcome !== 'ok' ?
+                  h('span', {class: 'chip chip-missing'}, '✗ ', displayName(n),
+                    ` (${outcome.replace('_', ' ')})`) :
+                  h('span', {class: 'chip chip-done'}, '✓ ', displayName(n));
+            }),
             ...(syn ? syn.pending : [])
                 .map((n) => h('span', {class: 'chip chip-pending'}, '… ', displayName(n))));
     $('synthesis-empty').hidden = syn !== null;
