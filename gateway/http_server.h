@@ -45,10 +45,12 @@ struct GatewayOptions {
   // failure) before answering 503.
   absl::Duration first_update_timeout = absl::Seconds(10);
   // How long an attach (resume, second observer) waits for the
-  // orchestrator's first answer before the stream starts anyway: a live run
-  // may have nothing new to send, while a refusal (unknown run, gap, bad
-  // seq, orchestrator down) comes at once.
-  absl::Duration attach_first_answer_wait = absl::Milliseconds(500);
+  // orchestrator's first answer before answering 503. The orchestrator
+  // answers at once either way: it accepts (initial metadata, also for a
+  // live run with nothing new to send) or refuses (unknown run, gap, bad
+  // seq); an orchestrator that is down fails the call at once. So this only
+  // bounds an orchestrator that is stuck or unreachable without a refusal.
+  absl::Duration attach_first_answer_wait = absl::Seconds(5);
   // Deadline of the Cancel call behind DELETE /api/runs/{id}.
   absl::Duration cancel_timeout = absl::Seconds(5);
   // A client that takes no bytes for this long is dropped (cpp-httplib's

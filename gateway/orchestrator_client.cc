@@ -44,11 +44,19 @@ class StreamReactor final : public grpc::ClientReadReactor<Update> {
   }
 
   // ClientReadReactor methods
+  void OnReadInitialMetadataDone(bool ok) override {
+    // Not ok for a trailers-only answer (a refusal) or a failed call; OnDone
+    // follows then.
+    if (!ok) return;
+    absl::MutexLock lock(&mu_);
+    accepted_ = true;
+  }
   void OnReadDone(bool ok) override {
     if (!ok) return;  // The stream ended; OnDone follows.
     bool read_more = false;
     {
       absl::MutexLock lock(&mu_);
+      accepted_ = true;  // An update implies the metadata came before it.
       queue_.push_back(std::move(incoming_));
       incoming_.Clear();
       read_more = queue_.size() < capacity_;
@@ -61,6 +69,16 @@ class StreamReactor final : public grpc::ClientReadReactor<Update> {
     absl::MutexLock lock(&mu_);
     status_ = FromGrpcStatus(status);
     done_ = true;
+  }
+
+  RunStream::Opening WaitOpening(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto answered = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return accepted_ || done_;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&answered), timeout);
+    if (accepted_) return RunStream::Opening::kAccepted;
+    return done_ ? RunStream::Opening::kFinished : RunStream::Opening::kTimeout;
   }
 
   RunStream::Next Wait(absl::Duration timeout, std::vector<Update>* out) {
@@ -111,6 +129,7 @@ class StreamReactor final : public grpc::ClientReadReactor<Update> {
   mutable absl::Mutex mu_;
   std::deque<Update> queue_ ABSL_GUARDED_BY(mu_);
   bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool accepted_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status status_ ABSL_GUARDED_BY(mu_);
 };
@@ -128,6 +147,9 @@ class GrpcRunStream final : public RunStream {
     }
   }
 
+  Opening WaitOpening(absl::Duration timeout) override {
+    return reactor_->WaitOpening(timeout);
+  }
   Next Wait(absl::Duration timeout, std::vector<Update>* out) override {
     return reactor_->Wait(timeout, out);
   }

@@ -6,6 +6,12 @@
 // the queue is full it stops reading, and gRPC's flow control holds the
 // orchestrator back until the owner takes the queue); the HTTP thread that
 // owns the stream waits on it with a timeout.
+//
+// The orchestrator sends a call's initial metadata as soon as it accepts the
+// call (before any update), and refuses a call (unknown run, gap, bad seq)
+// with a status alone. So "accepted, nothing to send yet" (an idle live run)
+// is told apart from "no answer yet" without waiting for an update
+// (RunStream::WaitOpening).
 #ifndef AGENTSTREAM_GATEWAY_ORCHESTRATOR_CLIENT_H_
 #define AGENTSTREAM_GATEWAY_ORCHESTRATOR_CLIENT_H_
 
@@ -45,8 +51,16 @@ class RunStream {
     kTimeout,   // Nothing arrived within the timeout.
     kFinished,  // The call ended and every update was taken: see status().
   };
+  enum class Opening {
+    kAccepted,  // The orchestrator accepted the call: its initial metadata
+                // (or an update) came. Updates follow through Wait().
+    kFinished,  // The call ended before it was accepted: see status().
+    kTimeout,   // No answer at all within the timeout.
+  };
   virtual ~RunStream() = default;
 
+  // Waits up to `timeout` for the call's first answer, taking no update.
+  virtual Opening WaitOpening(absl::Duration timeout) = 0;
   // Moves every queued update (in order) into `out`, waiting up to `timeout`
   // for one to arrive.
   virtual Next Wait(absl::Duration timeout,

@@ -98,11 +98,18 @@ absl::StatusOr<AttachTarget> RunStreamTarget(std::string_view path_id,
   return target;
 }
 
-AttachDecision DecideAttachOpening(RunStream::Next first,
+AttachDecision DecideAttachOpening(RunStream::Opening first,
                                    const absl::Status& status,
                                    bool has_resume_point) {
-  if (first != RunStream::Next::kFinished) {
-    return {AttachOpening::kStream, absl::OkStatus()};
+  switch (first) {
+    case RunStream::Opening::kAccepted:
+      return {AttachOpening::kStream, absl::OkStatus()};
+    case RunStream::Opening::kTimeout:
+      return {AttachOpening::kError,
+              absl::UnavailableError(
+                  "orchestrator unavailable: it did not answer in time")};
+    case RunStream::Opening::kFinished:
+      break;
   }
   switch (status.code()) {
     case absl::StatusCode::kOk:

@@ -63,7 +63,8 @@ absl::StatusOr<AttachTarget> RunStreamTarget(std::string_view path_id,
 
 // What the first answer of an Attach call means for the HTTP response.
 enum class AttachOpening {
-  kStream,     // 200 and follow (updates came, or the live run is idle).
+  kStream,     // 200 and follow (the orchestrator accepted the call, whether
+               // or not it has anything to send yet).
   kNoContent,  // 204: the run ended and nothing follows the resume point.
   kGapStream,  // 200 with `connected`, an `error` (gap) and `done` failed.
   kError,      // `error` as a JSON error response.
@@ -76,9 +77,10 @@ struct AttachDecision {
   absl::Status status;
 };
 
-// `first` is what RunStream::Wait returned for the first wait; `status` the
-// call's status when it was kFinished.
-//   kUpdates, kTimeout                       -> kStream
+// `first` is what RunStream::WaitOpening returned; `status` the call's status
+// when it was kFinished.
+//   kAccepted                                -> kStream
+//   kTimeout (no answer at all)              -> kError UNAVAILABLE (503)
 //   kFinished OK                             -> kNoContent
 //   kFinished OUT_OF_RANGE                   -> kGapStream
 //   kFinished NOT_FOUND with a resume point  -> kGapStream
@@ -87,7 +89,7 @@ struct AttachDecision {
 //   kFinished UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED,
 //            CANCELLED                       -> kError UNAVAILABLE (503)
 //   any other code                           -> kError with it
-AttachDecision DecideAttachOpening(RunStream::Next first,
+AttachDecision DecideAttachOpening(RunStream::Opening first,
                                    const absl::Status& status,
                                    bool has_resume_point);
 

@@ -49,12 +49,16 @@ void GatewayServer::Impl::ServeAttach(const httplib::Request& req,
   auto state = std::make_shared<StreamState>(
       metrics_, client_->StartAttach(rid, target.after_seq),
       ChatStreamEncoder(rid, heartbeat, options_.retry_ms, resumed_after));
-  const RunStream::Next first =
-      state->run->Wait(options_.attach_first_answer_wait, &state->first);
+  // The orchestrator accepts an attach with its initial metadata at once,
+  // even when the run has nothing new yet, and refuses one with a status
+  // alone: the response starts as soon as either comes.
+  const RunStream::Opening first =
+      state->run->WaitOpening(options_.attach_first_answer_wait);
+  if (first == RunStream::Opening::kTimeout) state->run->Cancel();
   const AttachDecision decision = DecideAttachOpening(
       first,
-      first == RunStream::Next::kFinished ? state->run->status()
-                                          : absl::OkStatus(),
+      first == RunStream::Opening::kFinished ? state->run->status()
+                                             : absl::OkStatus(),
       target.has_resume_point);
   switch (decision.opening) {
     case AttachOpening::kStream:

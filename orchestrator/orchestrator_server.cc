@@ -81,6 +81,7 @@ absl::StatusOr<std::unique_ptr<OrchestratorServer>> OrchestratorServer::Start(
   }
 
   self->sweep_interval_ = SweepIntervalFor(options);
+  self->clock_ = clock;
   OrchestratorServer* raw = self.get();
   self->sweeper_ = std::thread([raw] { raw->SweepLoop(); });
   AS_LOG(INFO) << "orchestrator listening on " << options.host << ":"
@@ -100,9 +101,15 @@ void OrchestratorServer::SweepLoop() {
   absl::MutexLock lock(&mu_);
   auto stopping = [this]()
                       ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
-  while (!mu_.AwaitWithTimeout(absl::Condition(&stopping), sweep_interval_)) {
+  absl::Duration wait = sweep_interval_;
+  while (!mu_.AwaitWithTimeout(absl::Condition(&stopping), wait)) {
     mu_.Unlock();
-    manager_->Sweep();
+    // Wake when the next deadline (or grace, or TTL) is due, not up to a
+    // whole interval after it; the interval still bounds the wait, for
+    // runs started meanwhile.
+    const absl::Time next = manager_->Sweep();
+    wait = std::clamp(next - clock_->Now(), absl::Milliseconds(1),
+                      sweep_interval_);
     mu_.Lock();
   }
 }

@@ -36,7 +36,8 @@ struct OrchestratorServerOptions {
   // Null: GrpcSpecialistClient.
   SpecialistClientFactory client_factory;
   // At most this long between sweeps (deadlines, grace, TTLs); shorter when
-  // one of those is short (a tenth of the shortest, at least 10 ms).
+  // one of those is short (a tenth of the shortest, at least 10 ms). Between
+  // those, the sweeper also wakes when the next pending one is due.
   absl::Duration sweep_interval = absl::Seconds(1);
 };
 
@@ -69,6 +70,7 @@ class OrchestratorServer final {
   std::unique_ptr<MetricsHttpServer> metrics_server_;
   int port_ = 0;
   absl::Duration sweep_interval_;
+  const Clock* clock_ = nullptr;
   std::thread sweeper_;
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

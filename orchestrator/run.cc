@@ -348,6 +348,26 @@ void Run::CheckDeadlines(absl::Time now) {
   AfterUnlock();
 }
 
+std::optional<absl::Time> Run::NextDeadline() const {
+  absl::MutexLock lock(&mu_);
+  if (!started_ || finished_) return std::nullopt;
+  std::optional<absl::Time> next;
+  auto consider = [&next](absl::Time t) {
+    if (!next.has_value() || t < *next) next = t;
+  };
+  for (const CallState& call : calls_) {
+    if (call.done) continue;
+    if (call.deadlines.soft > absl::ZeroDuration() &&
+        !call.soft_deadline_reported) {
+      consider(call.started_at + call.deadlines.soft);
+    }
+    if (call.deadlines.hard > absl::ZeroDuration()) {
+      consider(call.started_at + call.deadlines.hard);
+    }
+  }
+  return next;
+}
+
 bool Run::CheckDeadlineLocked(
     CallState& call, absl::Time now,
     std::vector<std::shared_ptr<AnalyzeCall>>* to_cancel) {

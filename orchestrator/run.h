@@ -108,6 +108,10 @@ class Run final : public std::enable_shared_from_this<Run> {
 
   // Applies the soft and hard deadlines at `now` (called periodically).
   void CheckDeadlines(absl::Time now);
+  // When CheckDeadlines next has something to do: the earliest soft deadline
+  // not yet reported or hard deadline of a call still going; nullopt when
+  // none is pending (not started, ended, or deadlines off).
+  std::optional<absl::Time> NextDeadline() const;
 
   // Followers: the Run stream and Attach streams. RemoveFollower returns
   // true when it removed the last one of a run still going.

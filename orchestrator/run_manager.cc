@@ -1,5 +1,6 @@
 #include "orchestrator/run_manager.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -173,6 +174,9 @@ absl::StatusOr<std::shared_ptr<Run>> RunManager::Attach(
         absl::StrCat("after_seq ", after_seq, " is ahead of run ", request_id,
                      " (its last seq is ", last_seq, ")"));
   }
+  // An ended run attached at its last seq: nothing to send, and the caller
+  // answers at once without accepting a stream (the gateway's 204).
+  if (after_seq == last_seq && run->log()->ended()) return nullptr;
   return run;
 }
 
@@ -209,8 +213,9 @@ void RunManager::ReleaseFollower(const std::shared_ptr<Run>& run) {
   }
 }
 
-void RunManager::Sweep() {
+absl::Time RunManager::Sweep() {
   const absl::Time now = clock_->Now();
+  absl::Time next = absl::InfiniteFuture();
   std::vector<std::shared_ptr<Run>> orphaned;
   std::vector<std::shared_ptr<Run>> running;
   {
@@ -223,11 +228,16 @@ void RunManager::Sweep() {
         it = runs_.erase(it);
         continue;
       }
+      if (ended.has_value()) next = std::min(next, *ended + options_.log_ttl);
       if (!ended.has_value()) running.push_back(run);
       std::optional<absl::Time> orphan = run->orphaned_since();
-      if (orphan.has_value() && now - *orphan >= options_.disconnect_grace &&
+      if (orphan.has_value() &&
           run->on_disconnect() != agentstream::v1::DISCONNECT_POLICY_CONTINUE) {
-        orphaned.push_back(run);
+        if (now - *orphan >= options_.disconnect_grace) {
+          orphaned.push_back(run);
+        } else {
+          next = std::min(next, *orphan + options_.disconnect_grace);
+        }
       }
       ++it;
     }
@@ -238,8 +248,21 @@ void RunManager::Sweep() {
         now - options_.disconnect_grace,
         absl::StrCat("no client came back within ",
                      absl::FormatDuration(options_.disconnect_grace)));
+    if (std::optional<absl::Time> ended = run->finished_at(); ended) {
+      next = std::min(next, *ended + options_.log_ttl);
+    }
   }
-  for (const auto& run : running) run->CheckDeadlines(now);
+  for (const auto& run : running) {
+    run->CheckDeadlines(now);
+    if (std::optional<absl::Time> due = run->NextDeadline(); due.has_value()) {
+      next = std::min(next, *due);
+    }
+    // A deadline may have ended it just now: its TTL counts from then.
+    if (std::optional<absl::Time> ended = run->finished_at(); ended) {
+      next = std::min(next, *ended + options_.log_ttl);
+    }
+  }
+  return next;
 }
 
 void RunManager::AddTombstoneLocked(const std::string& id, uint64_t last_seq,

@@ -110,8 +110,11 @@ class RunManager final {
   void CancelAll(const std::string& message);
 
   // Drops ended runs past their TTL, cancels orphaned runs past the grace
-  // period and applies the specialists' deadlines.
-  void Sweep();
+  // period and applies the specialists' deadlines. Returns when the next
+  // sweep has something to do (the earliest pending deadline, end of a grace
+  // period or TTL; InfiniteFuture when none), so that a sweeper can wake
+  // then rather than up to a whole interval late.
+  absl::Time Sweep();
 
   size_t run_count() const;
   size_t tombstone_count() const;

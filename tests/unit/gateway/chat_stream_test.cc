@@ -28,6 +28,7 @@ class ScriptedRun final : public RunStream {
   ScriptedRun(FakeClock& clock, std::deque<Step> steps, absl::Status final)
       : clock_(clock), steps_(std::move(steps)), final_(std::move(final)) {}
 
+  Opening WaitOpening(absl::Duration) override { return Opening::kAccepted; }
   Next Wait(absl::Duration timeout, std::vector<Update>* out) override {
     waits.push_back(timeout);
     if (steps_.empty()) {

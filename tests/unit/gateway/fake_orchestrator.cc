@@ -155,6 +155,17 @@ bool FakeOrchestrator::SleepUnlessCancelled(grpc::ServerContext* context,
   return false;
 }
 
+bool FakeOrchestrator::WaitUnlessCancelled(grpc::ServerContext* context,
+                                           absl::Notification& release) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (!context->IsCancelled() && absl::Now() < deadline) {
+    if (release.WaitForNotificationWithTimeout(absl::Milliseconds(5))) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::string FakeOrchestrator::MetadataRequestId(grpc::ServerContext* context) {
   auto md = context->client_metadata().find("x-request-id");
   if (md == context->client_metadata().end()) return "";
@@ -212,9 +223,18 @@ grpc::Status FakeOrchestrator::Play(grpc::ServerContext* context,
     (*calls)[index].updates_written = written;
     if (cancelled) (*calls)[index].cancelled_at = absl::Now();
   };
+  const bool refusal =
+      script.steps.empty() && script.final_delay == absl::ZeroDuration();
+  if (script.initial_metadata == InitialMetadata::kAuto && !refusal) {
+    writer->SendInitialMetadata();
+    absl::MutexLock lock(&mu_);
+    (*calls)[index].metadata_sent_at_once = true;
+  }
   int written = 0;
   for (ScriptStep& step : script.steps) {
-    if (!SleepUnlessCancelled(context, step.delay)) {
+    if (!SleepUnlessCancelled(context, step.delay) ||
+        (step.release != nullptr &&
+         !WaitUnlessCancelled(context, *step.release))) {
       finish(true, written);
       return grpc::Status::CANCELLED;
     }

@@ -5,6 +5,12 @@
 // UNAVAILABLE, ...); Cancel answers as a function says. It records every
 // call: the request, the x-request-id metadata, and whether and when the
 // client cancelled. Thread-safe.
+//
+// Like the real orchestrator (a callback server that calls
+// StartSendInitialMetadata once it accepts a call), the fake sends a call's
+// initial metadata at once unless the script is a refusal (no update, no
+// delay: the status alone, trailers-only); a sync server would otherwise send
+// it only with the first update.
 #ifndef AGENTSTREAM_TESTS_UNIT_GATEWAY_FAKE_ORCHESTRATOR_H_
 #define AGENTSTREAM_TESTS_UNIT_GATEWAY_FAKE_ORCHESTRATOR_H_
 
@@ -14,18 +20,34 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "agentstream/v1/orchestrator.grpc.pb.h"
 
 namespace agentstream::gateway::testing {
 
 struct ScriptStep {
+  ScriptStep() = default;
+  ScriptStep(absl::Duration delay, agentstream::v1::Update update,
+             std::shared_ptr<absl::Notification> release = nullptr)
+      : delay(delay), update(std::move(update)), release(std::move(release)) {}
+
   absl::Duration delay = absl::ZeroDuration();  // Before this update.
   agentstream::v1::Update update;
+  // When set, the update also waits (cancellably, up to 30 s) for this.
+  std::shared_ptr<absl::Notification> release;
+};
+
+enum class InitialMetadata {
+  kAuto,             // At once, unless the script is a refusal (no step and
+                     // no final delay), as the orchestrator does.
+  kWithFirstUpdate,  // Only with the first update or the status (a server
+                     // that has not answered yet).
 };
 
 struct RunScript {
@@ -34,6 +56,7 @@ struct RunScript {
   // `final_status`. InfiniteDuration: hold the call open until cancelled.
   absl::Duration final_delay = absl::ZeroDuration();
   grpc::Status final_status = grpc::Status::OK;
+  InitialMetadata initial_metadata = InitialMetadata::kAuto;
 };
 
 struct RunCallRecord {
@@ -45,6 +68,7 @@ struct RunCallRecord {
   bool cancelled = false;
   absl::Time cancelled_at;  // When the fake saw the cancellation.
   int updates_written = 0;  // Kept up to date while the call streams.
+  bool metadata_sent_at_once = false;
 };
 
 struct CancelAnswer {
@@ -108,6 +132,10 @@ class FakeOrchestrator final : public agentstream::v1::Orchestrator::Service {
  private:
   // Sleeps `d` unless the call is cancelled first; false if cancelled.
   bool SleepUnlessCancelled(grpc::ServerContext* context, absl::Duration d);
+  // Waits for `release` unless the call is cancelled first (or 30 s pass);
+  // false if not released.
+  bool WaitUnlessCancelled(grpc::ServerContext* context,
+                           absl::Notification& release);
   // Plays `script` on `writer`, recording into `(*calls)[index]`.
   grpc::Status Play(grpc::ServerContext* context, const std::string& request_id,
                     RunScript script,

@@ -12,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gateway/http_server.h"
 #include "gateway/orchestrator_client.h"
@@ -27,7 +28,9 @@ namespace agentstream::gateway {
 namespace {
 
 using agentstream::testing::SseEvent;
+using agentstream::testing::SseRequest;
 using agentstream::testing::SseResponse;
+using agentstream::testing::StreamSse;
 using agentstream::v1::Update;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -255,26 +258,73 @@ TEST_F(GatewayResumeTest, OrchestratorDownIs503WithRetryAfter) {
   EXPECT_EQ(StreamsOpenSettled(), 0);
 }
 
-// A live run with nothing new: the stream starts anyway (after the attach
-// wait) and the update comes when it is made.
-TEST_F(GatewayResumeTest, IdleLiveRunStreamsOnceTheAttachIsNotRefused) {
+// A live run with nothing new: the orchestrator accepts the attach with its
+// initial metadata at once, so the response starts on that alone, without
+// an update and without waiting out attach_first_answer_wait. The fake holds
+// the update back until the client has seen `connected`: were the gateway to
+// wait for an update, nothing would come before the client gives up.
+TEST_F(GatewayResumeTest, IdleLiveRunStreamsAsSoonAsTheAttachIsAccepted) {
   GatewayOptions options;
-  options.attach_first_answer_wait = absl::Milliseconds(200);
+  options.attach_first_answer_wait = absl::Seconds(30);
   StartGateway(options);
-  fake_.SetAttachScript([](const auto&) {
+  auto release = std::make_shared<absl::Notification>();
+  fake_.SetAttachScript([release](const auto&) {
     RunScript script;
-    script.steps.push_back({absl::Milliseconds(800), CompleteUpdate(4, "ok")});
+    script.steps.push_back(
+        {absl::ZeroDuration(), CompleteUpdate(4, "ok"), release});
     return script;
   });
+  SseRequest request;
+  request.port = gateway_->port();
+  request.path = "/api/runs/r1/stream?after=3";
+  request.timeout = absl::Seconds(10);
+  request.stop = [release](const SseEvent& e, const SseResponse&) {
+    if (e.event == "connected" && !release->HasBeenNotified()) {
+      release->Notify();
+    }
+    return false;
+  };
   const absl::Time start = absl::Now();
-  SseResponse r = Stream("/api/runs/r1/stream?after=3");
-  ASSERT_EQ(r.status, 200);
+  SseResponse r = StreamSse(request);
+  ASSERT_EQ(r.status, 200) << r.error;
   ASSERT_THAT(Names(r), ElementsAre("connected", "message", "done"));
-  // `connected` came at once (after the 200 ms attach wait), not with the
-  // update 800 ms later.
-  EXPECT_GE(r.events[1].received_at - r.events[0].received_at,
-            absl::Milliseconds(300));
-  EXPECT_GE(r.events[1].received_at - start, absl::Milliseconds(700));
+  EXPECT_EQ(r.events[0].json["status"], "resumed");
+  EXPECT_EQ(r.events[1].id, "r1:4");
+  // The order above already shows it; the time only says "at once" loosely.
+  EXPECT_LT(r.events[0].received_at - start, absl::Seconds(5));
+  const auto attach = fake_.WaitForAttachEnd(0, absl::Seconds(5));
+  ASSERT_TRUE(attach.has_value());
+  EXPECT_TRUE(attach->metadata_sent_at_once);
+  EXPECT_FALSE(attach->cancelled);
+  EXPECT_EQ(attach->updates_written, 1);
+  EXPECT_EQ(gateway_->metrics().resumes_total.load(), 1);
+}
+
+// An orchestrator that neither accepts nor refuses within the bound: 503
+// with Retry-After, and the call is cancelled.
+TEST_F(GatewayResumeTest, AnAttachWithoutAnyAnswerIs503) {
+  GatewayOptions options;
+  options.attach_first_answer_wait = absl::Milliseconds(200);
+  options.retry_after_seconds = 3;
+  StartGateway(options);
+  auto never = std::make_shared<absl::Notification>();
+  fake_.SetAttachScript([never](const auto&) {
+    RunScript script;
+    script.initial_metadata = InitialMetadata::kWithFirstUpdate;
+    script.steps.push_back(
+        {absl::ZeroDuration(), CompleteUpdate(4, "ok"), never});
+    return script;
+  });
+  auto res = Get("/api/runs/r1/stream?after=3");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 503) << res->body;
+  EXPECT_EQ(res->get_header_value("Retry-After"), "3");
+  EXPECT_EQ(Json(res->body)["error"], "unavailable") << res->body;
+  const auto attach = fake_.WaitForAttachEnd(0, absl::Seconds(5));
+  ASSERT_TRUE(attach.has_value());
+  EXPECT_TRUE(attach->cancelled);
+  EXPECT_EQ(attach->updates_written, 0);
+  EXPECT_EQ(StreamsOpenSettled(), 0);
 }
 
 TEST_F(GatewayResumeTest, UnknownRunAfterAnIdleStartIsAGapOnResume) {

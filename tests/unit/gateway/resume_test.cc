@@ -110,44 +110,49 @@ TEST(RunStreamTargetTest, Errors) {
 }
 
 TEST(DecideAttachOpeningTest, Matrix) {
-  using Next = RunStream::Next;
+  using Opening = RunStream::Opening;
   struct Case {
-    Next first;
+    Opening first;
     absl::Status status;
     bool resume;
     AttachOpening opening;
     absl::StatusCode code;
   };
   const Case cases[] = {
-      {Next::kUpdates, absl::OkStatus(), true, AttachOpening::kStream,
+      {Opening::kAccepted, absl::OkStatus(), true, AttachOpening::kStream,
        absl::StatusCode::kOk},
-      {Next::kTimeout, absl::OkStatus(), false, AttachOpening::kStream,
+      {Opening::kAccepted, absl::OkStatus(), false, AttachOpening::kStream,
        absl::StatusCode::kOk},
-      {Next::kFinished, absl::OkStatus(), true, AttachOpening::kNoContent,
-       absl::StatusCode::kOk},
-      {Next::kFinished, absl::OutOfRangeError("gap: x"), false,
-       AttachOpening::kGapStream, absl::StatusCode::kOutOfRange},
-      {Next::kFinished, absl::NotFoundError("x"), true,
-       AttachOpening::kGapStream, absl::StatusCode::kNotFound},
-      {Next::kFinished, absl::NotFoundError("x"), false, AttachOpening::kError,
-       absl::StatusCode::kNotFound},
-      {Next::kFinished, absl::InvalidArgumentError("x"), true,
-       AttachOpening::kError, absl::StatusCode::kInvalidArgument},
-      {Next::kFinished, absl::UnavailableError("x"), true,
-       AttachOpening::kError, absl::StatusCode::kUnavailable},
-      {Next::kFinished, absl::DeadlineExceededError("x"), true,
-       AttachOpening::kError, absl::StatusCode::kUnavailable},
-      {Next::kFinished, absl::CancelledError("x"), true, AttachOpening::kError,
+      // No answer at all: 503, whether or not resuming.
+      {Opening::kTimeout, absl::OkStatus(), false, AttachOpening::kError,
        absl::StatusCode::kUnavailable},
-      {Next::kFinished, absl::InternalError("x"), true, AttachOpening::kError,
-       absl::StatusCode::kInternal},
+      {Opening::kTimeout, absl::OkStatus(), true, AttachOpening::kError,
+       absl::StatusCode::kUnavailable},
+      {Opening::kFinished, absl::OkStatus(), true, AttachOpening::kNoContent,
+       absl::StatusCode::kOk},
+      {Opening::kFinished, absl::OutOfRangeError("gap: x"), false,
+       AttachOpening::kGapStream, absl::StatusCode::kOutOfRange},
+      {Opening::kFinished, absl::NotFoundError("x"), true,
+       AttachOpening::kGapStream, absl::StatusCode::kNotFound},
+      {Opening::kFinished, absl::NotFoundError("x"), false,
+       AttachOpening::kError, absl::StatusCode::kNotFound},
+      {Opening::kFinished, absl::InvalidArgumentError("x"), true,
+       AttachOpening::kError, absl::StatusCode::kInvalidArgument},
+      {Opening::kFinished, absl::UnavailableError("x"), true,
+       AttachOpening::kError, absl::StatusCode::kUnavailable},
+      {Opening::kFinished, absl::DeadlineExceededError("x"), true,
+       AttachOpening::kError, absl::StatusCode::kUnavailable},
+      {Opening::kFinished, absl::CancelledError("x"), true,
+       AttachOpening::kError, absl::StatusCode::kUnavailable},
+      {Opening::kFinished, absl::InternalError("x"), true,
+       AttachOpening::kError, absl::StatusCode::kInternal},
   };
   for (const Case& c : cases) {
     const AttachDecision d = DecideAttachOpening(c.first, c.status, c.resume);
     EXPECT_EQ(d.opening, c.opening) << c.status;
     EXPECT_EQ(d.status.code(), c.code) << c.status;
   }
-  EXPECT_THAT(DecideAttachOpening(Next::kFinished,
+  EXPECT_THAT(DecideAttachOpening(Opening::kFinished,
                                   absl::UnavailableError("conn refused"), true)
                   .status.message(),
               HasSubstr("orchestrator unavailable: conn refused"));

@@ -32,6 +32,7 @@
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
 #include "tests/unit/orchestrator/grpc_fake_specialist.h"
+#include "tests/unit/orchestrator/orchestrator_grpc_fixture.h"
 
 namespace agentstream::orchestrator {
 namespace {
@@ -40,39 +41,21 @@ using ::agentstream::testing::IsOk;
 using agentstream::v1::Update;
 using ::testing::HasSubstr;
 
-class OrchestratorGrpcTest : public ::testing::Test {
+class OrchestratorGrpcTest : public OrchestratorServerTest {
  protected:
   void SetUp() override {
     risk_ = StartFake("RiskAnalyst", {"risk"}, 5, absl::Milliseconds(20));
     aml_ = StartFake("ComplianceExpert", {"aml"}, 5, absl::Milliseconds(20));
     slow_ = StartFake("SlowAnalyst", {"slow"}, 1000, absl::Milliseconds(20));
     OrchestratorServerOptions options;
-    options.port = 0;
-    options.metrics_port = 0;
     options.specialists = {{"RiskAnalyst", risk_.address()},
                            {"ComplianceExpert", aml_.address()},
                            {"SlowAnalyst", slow_.address()}};
-    auto server = OrchestratorServer::Start(options, Clock::Real());
-    ASSERT_THAT(server, IsOk());
-    server_ = *std::move(server);
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
-                                   grpc::InsecureChannelCredentials());
-    stub_ = agentstream::v1::Orchestrator::NewStub(channel_);
+    ASSERT_NO_FATAL_FAILURE(StartOrchestrator(std::move(options)));
   }
-
-  void TearDown() override {
-    if (server_ != nullptr) server_->Shutdown(absl::Seconds(2));
-    for (FakeServer* f : {&risk_, &aml_, &slow_}) {
-      if (f->server != nullptr) {
-        f->server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
-      }
-    }
-  }
+  std::vector<FakeServer*> Fakes() override { return {&risk_, &aml_, &slow_}; }
 
   FakeServer risk_, aml_, slow_;
-  std::unique_ptr<OrchestratorServer> server_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<agentstream::v1::Orchestrator::Stub> stub_;
 };
 
 TEST_F(OrchestratorGrpcTest, RunStreamsTheWholeSequenceWithDenseSeq) {

@@ -23,6 +23,7 @@
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
 #include "tests/unit/orchestrator/grpc_fake_specialist.h"
+#include "tests/unit/orchestrator/orchestrator_grpc_fixture.h"
 
 namespace agentstream::orchestrator {
 namespace {
@@ -31,28 +32,14 @@ using ::agentstream::testing::IsOk;
 using agentstream::v1::Update;
 using ::testing::HasSubstr;
 
-class ResumeGrpcTest : public ::testing::Test {
+class ResumeGrpcTest : public OrchestratorServerTest {
  protected:
+  // The grace periods and TTLs here are short: sweep often.
   void StartOrchestrator(OrchestratorServerOptions options) {
-    options.port = 0;
-    options.metrics_port = 0;
     options.sweep_interval = absl::Milliseconds(20);
-    auto server = OrchestratorServer::Start(std::move(options), Clock::Real());
-    ASSERT_THAT(server, IsOk());
-    server_ = *std::move(server);
-    stub_ = agentstream::v1::Orchestrator::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
-                            grpc::InsecureChannelCredentials()));
+    OrchestratorServerTest::StartOrchestrator(std::move(options));
   }
-
-  void TearDown() override {
-    if (server_ != nullptr) server_->Shutdown(absl::Seconds(2));
-    for (FakeServer* f : {&slow_, &a_, &b_}) {
-      if (f->server != nullptr) {
-        f->server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
-      }
-    }
-  }
+  std::vector<FakeServer*> Fakes() override { return {&slow_, &a_, &b_}; }
 
   // Starts a slow run and returns its reader once it has sent a progress
   // update; `*last_seq` is the last seq read.
@@ -71,16 +58,7 @@ class ResumeGrpcTest : public ::testing::Test {
     return reader;
   }
 
-  std::string Metrics() {
-    httplib::Client http("127.0.0.1", server_->metrics_port());
-    http.set_read_timeout(5, 0);
-    auto res = http.Get("/metrics");
-    return res ? res->body : "";
-  }
-
   FakeServer slow_, a_, b_;
-  std::unique_ptr<OrchestratorServer> server_;
-  std::unique_ptr<agentstream::v1::Orchestrator::Stub> stub_;
 };
 
 TEST_F(ResumeGrpcTest, AClientBackWithinTheGraceGetsTheRestOfTheRun) {

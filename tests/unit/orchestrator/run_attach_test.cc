@@ -172,8 +172,9 @@ TEST_F(AttachTest, AfterTheTtlATombstoneEndsAResumeFromTheEndCleanly) {
   RunPtr run = EndedRun();
   const std::string id = run->request_id();
   const uint64_t last = run->log()->last_seq();
-  // Before the TTL: the log answers; at the end, the follower ends at once.
-  EXPECT_THAT(manager_->Attach(id, last), IsOkAndHolds(run));
+  // Before the TTL: the log answers; at the end there is nothing to follow.
+  EXPECT_THAT(manager_->Attach(id, last - 1), IsOkAndHolds(run));
+  EXPECT_THAT(manager_->Attach(id, last), IsOkAndHolds(nullptr));
 
   clock_.Advance(absl::Minutes(6));
   manager_->Sweep();

@@ -85,6 +85,72 @@ TEST_F(RunTest, PerKindDeadlinesOverrideTheGlobalOnes) {
                               "\"RiskAnalyst\",action=\"abandoned\"} 1\n"));
 }
 
+// The sweeper wakes when Sweep() says the next deadline is due, so each
+// deadline fires at that instant rather than up to a whole sweep interval
+// after it (a per-kind 600:1500 fired at 913 and 1914 ms with a 1 s sweep).
+TEST_F(RunTest, SweepSaysWhenTheNextDeadlineIsDueAndEachFiresThen) {
+  RunManagerOptions options;
+  options.soft_deadline = absl::Seconds(60);
+  options.hard_deadline = absl::Seconds(300);
+  options.deadlines_by_kind["Synthetic"] = {absl::Milliseconds(600),
+                                            absl::Milliseconds(1500)};
+  Configure(options);
+  const absl::Time start = clock_.Now();
+  auto run = StartRun("go", {"Synthetic"});
+  ASSERT_THAT(run, IsOk());
+  auto call = CallOf("Synthetic");
+  ASSERT_NE(call, nullptr);
+  call->Emit(ProgressOf(5));
+
+  // A sweeper that sleeps until the time Sweep() returns.
+  std::vector<absl::Duration> wakes;
+  for (absl::Time next = manager_->Sweep();
+       next != absl::InfiniteFuture() && wakes.size() < 5;
+       next = manager_->Sweep()) {
+    ASSERT_GT(next, clock_.Now());
+    clock_.Advance(next - clock_.Now());
+    wakes.push_back(next - start);
+  }
+  // Soft, hard, then the ended run's log TTL; nothing after it.
+  EXPECT_THAT(wakes, ::testing::ElementsAre(
+                         absl::Milliseconds(600), absl::Milliseconds(1500),
+                         absl::Milliseconds(1500) + options.log_ttl));
+  EXPECT_TRUE(call->cancelled());
+
+  std::vector<Update> log = LogOf(**run);
+  int64_t activated_ns = 0;
+  for (const Update& u : log) {
+    if (u.has_specialist_activated()) activated_ns = u.emitted_at();
+  }
+  std::vector<Update> timeouts = TimeoutsOf(log, "Synthetic");
+  ASSERT_EQ(timeouts.size(), 2u);
+  EXPECT_EQ(timeouts[0].timeout().action(),
+            agentstream::v1::TIMEOUT_ACTION_CONTINUING);
+  EXPECT_EQ(timeouts[1].timeout().action(),
+            agentstream::v1::TIMEOUT_ACTION_ABANDONED);
+  // Not one sweep late: at the deadlines exactly (the clock is fake).
+  EXPECT_EQ(timeouts[0].emitted_at() - activated_ns,
+            absl::ToInt64Nanoseconds(absl::Milliseconds(600)));
+  EXPECT_EQ(timeouts[1].emitted_at() - activated_ns,
+            absl::ToInt64Nanoseconds(absl::Milliseconds(1500)));
+}
+
+// A run left without followers: Sweep() says when its grace period ends.
+TEST_F(RunTest, SweepSaysWhenAGracePeriodEnds) {
+  RunManagerOptions options;
+  options.disconnect_grace = absl::Seconds(30);
+  Configure(options);
+  auto run = StartRun("risk");
+  ASSERT_THAT(run, IsOk());
+  (*run)->AddFollower();
+  const absl::Time left = clock_.Now();
+  manager_->ReleaseFollower(*run);
+  EXPECT_EQ(manager_->Sweep(), left + absl::Seconds(30));
+  clock_.Advance(absl::Seconds(30));
+  manager_->Sweep();
+  EXPECT_TRUE((*run)->finished());
+}
+
 TEST_F(RunTest, RetriesAreCappedByMaxAttemptsAndCounted) {
   RunManagerOptions options;
   options.max_attempts = 2;
