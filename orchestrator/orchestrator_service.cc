@@ -3,6 +3,7 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/slice.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <utility>
@@ -83,6 +84,7 @@ class FollowStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
     StartWrite(&buffer_, options);
   }
   void End(const absl::Status& status) override {
+    cut_off_.store(status.code() == absl::StatusCode::kResourceExhausted);
     Finish(ToGrpcStatus(status));
   }
 
@@ -92,7 +94,7 @@ class FollowStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   void OnDone() override {
     follower_->Stop();
     if (metrics_ != nullptr) metrics_->FollowerRemoved();
-    manager_->ReleaseFollower(run_);
+    manager_->ReleaseFollower(run_, cut_off_.load());
     delete this;
   }
 
@@ -102,6 +104,8 @@ class FollowStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   OrchestratorMetrics* const metrics_;
   std::shared_ptr<LogFollower> follower_;
   grpc::ByteBuffer buffer_;
+  // Ended as slow_consumer: the client is expected back.
+  std::atomic<bool> cut_off_{false};
 };
 
 }  // namespace

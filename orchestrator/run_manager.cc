@@ -190,9 +190,20 @@ absl::StatusOr<bool> RunManager::Cancel(const std::string& request_id) {
   return run->Cancel(CancelReason::kRequest, "cancelled by request");
 }
 
-void RunManager::ReleaseFollower(const std::shared_ptr<Run>& run) {
+void RunManager::ReleaseFollower(const std::shared_ptr<Run>& run,
+                                 bool cut_off) {
   if (!run->RemoveFollower()) return;
-  switch (run->on_disconnect()) {
+  agentstream::v1::DisconnectPolicy policy = run->on_disconnect();
+  if (cut_off && policy == agentstream::v1::DISCONNECT_POLICY_CANCEL) {
+    // Not the client's leaving: it was told to reconnect; the sweep cancels
+    // the run if it does not come back within the grace period.
+    AS_LOG(INFO) << run->request_id()
+                 << ": the last follower was cut off as slow_consumer; "
+                    "cancelled unless one attaches within "
+                 << absl::FormatDuration(options_.disconnect_grace);
+    return;
+  }
+  switch (policy) {
     case agentstream::v1::DISCONNECT_POLICY_CONTINUE:
       AS_LOG(INFO) << run->request_id()
                    << ": the last client went away; the run goes on";

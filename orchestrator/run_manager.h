@@ -103,8 +103,10 @@ class RunManager final {
   // when only its tombstone is left).
   absl::StatusOr<bool> Cancel(const std::string& request_id);
 
-  // A follower of `run` went away: applies the disconnect policy.
-  void ReleaseFollower(const std::shared_ptr<Run>& run);
+  // A follower of `run` went away: applies the disconnect policy. A follower
+  // the orchestrator itself cut off (`cut_off`: slow_consumer) is expected
+  // back, so a CANCEL policy gives it the grace period instead.
+  void ReleaseFollower(const std::shared_ptr<Run>& run, bool cut_off = false);
 
   // Cancels every run still going (reason kShutdown).
   void CancelAll(const std::string& message);

@@ -93,6 +93,21 @@ TEST_F(DisconnectTest, CancelPolicyCancelsAtOnceWithReasonDisconnect) {
   EXPECT_EQ(metrics_.runs_cancelled("disconnect"), 1);
 }
 
+TEST_F(DisconnectTest, CancelPolicyGivesAFollowerCutOffAsSlowTheGrace) {
+  auto run = StartWithPolicy(agentstream::v1::DISCONNECT_POLICY_CANCEL);
+  ASSERT_THAT(run, IsOk());
+  auto risk = CallOf("RiskAnalyst");
+  manager_->ReleaseFollower(*run, /*cut_off=*/true);
+  EXPECT_FALSE(risk->cancelled());
+  clock_.Advance(absl::Seconds(29));
+  manager_->Sweep();
+  EXPECT_FALSE((*run)->finished());
+  clock_.Advance(absl::Seconds(1));
+  manager_->Sweep();
+  EXPECT_TRUE(risk->cancelled());
+  EXPECT_EQ(metrics_.runs_cancelled("disconnect"), 0);
+}
+
 TEST_F(DisconnectTest, ContinuePolicyNeverCancelsForLackOfFollowers) {
   auto run = StartWithPolicy(agentstream::v1::DISCONNECT_POLICY_CONTINUE);
   ASSERT_THAT(run, IsOk());
