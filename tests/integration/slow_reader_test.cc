@@ -246,8 +246,15 @@ TEST_F(SlowReaderTest, SlowReaderIsCutOffResumesAndOthersAreUnaffected) {
   EXPECT_TRUE(steady.EndedWithDone());
   EXPECT_LT(steady_max_gap_ms, 2000);
 
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan's shadow memory and its quarantine of freed blocks (256 MiB by
+  // default) make RSS meaningless as a bound; the figures are printed above.
+  std::cout << "[slow-reader] ASan build: memory bounds not asserted"
+            << std::endl;
+#else
   EXPECT_LT(gateway_max_kib, kGatewayRssBoundKib);
   EXPECT_LT(orchestrator_max_kib, kOrchestratorRssBoundKib);
+#endif
 }
 
 }  // namespace
