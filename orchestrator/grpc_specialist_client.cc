@@ -97,6 +97,10 @@ std::shared_ptr<grpc::Channel> CreateSpecialistChannel(
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, -1);
+  // Re-resolve DNS at most once a second (gRPC's default: 30 s), so that a
+  // replica added later (docker compose --scale, Kubernetes) gets calls
+  // soon after a connection ages out (--max-connection-age-ms).
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 1000);
   // Reconnect quickly to a specialist that was restarted.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
