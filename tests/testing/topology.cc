@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <limits>
 
 #include "absl/strings/numbers.h"
@@ -15,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
 namespace agentstream::testing {
@@ -158,6 +161,15 @@ absl::StatusOr<std::unique_ptr<Topology>> Topology::Start(
 Topology::~Topology() {
   for (auto it = start_order_.rbegin(); it != start_order_.rend(); ++it) {
     processes_.erase(*it);  // SIGTERM, wait, SIGKILL.
+  }
+  // The directory (logs, port files, a fresh database) is kept when the
+  // test failed, or when AGENTSTREAM_KEEP_TEST_DIRS is set; removed
+  // otherwise.
+  const bool keep = ::testing::Test::HasFailure() ||
+                    std::getenv("AGENTSTREAM_KEEP_TEST_DIRS") != nullptr;
+  if (!keep && !dir_.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
   }
 }
 
