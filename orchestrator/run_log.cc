@@ -177,6 +177,7 @@ void LogFollower::Pump() {
   std::shared_ptr<const LogEntry> entry;
   bool more_follows = false;
   int64_t skipped = 0;
+  bool idle = false;  // Nothing to send yet; OnLogChanged will call again.
   absl::Status finish;
   {
     absl::MutexLock lock(&mu_);
@@ -222,21 +223,17 @@ void LogFollower::Pump() {
         } else if (next.ended) {
           finish = absl::OkStatus();
         } else {
-          coalesced_ += skipped;
-          if (skipped > 0 && options_.metrics != nullptr) {
-            options_.metrics->UpdatesCoalesced(skipped);
-          }
-          return;  // Nothing yet; OnLogChanged will call again.
+          idle = true;
         }
         break;
       }
     }
     coalesced_ += skipped;
-    if (entry == nullptr) finished_ = true;
+    if (entry == nullptr && !idle) finished_ = true;
   }
   if (options_.metrics != nullptr) {
     if (skipped > 0) options_.metrics->UpdatesCoalesced(skipped);
-    if (entry == nullptr) {
+    if (entry == nullptr && !idle) {
       if (finish.code() == absl::StatusCode::kResourceExhausted) {
         options_.metrics->SlowConsumerCutOff();
       } else if (finish.code() == absl::StatusCode::kOutOfRange) {
@@ -244,6 +241,7 @@ void LogFollower::Pump() {
       }
     }
   }
+  if (idle) return;
   if (entry != nullptr) {
     sink_->Send(std::move(entry), more_follows);
   } else {
