@@ -16,7 +16,8 @@ BUILD_PACKAGES=(
   libbrotli-dev sqlite3 python3
 )
 TEST_PACKAGES=(chromium chromium-driver nodejs
-               docker.io docker-compose debootstrap iptables)
+               docker.io docker-compose debootstrap iptables
+               nginx python3-yaml curl)
 
 want=("${BUILD_PACKAGES[@]}")
 if [[ "${1:-build}" == "test" ]]; then
