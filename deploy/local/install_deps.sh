@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages agentstream needs, only those missing.
 #   install_deps.sh build   what building and running needs
-#   install_deps.sh test    plus what the test suite needs (browser, node)
+#   install_deps.sh test    plus what the test suite needs (browser, node;
+#                           Docker engine, compose and debootstrap for the
+#                           compose test, which starts its own dockerd)
 # Uses sudo when not root. Safe to run repeatedly: does nothing when all is
 # there.
 set -euo pipefail
@@ -13,7 +15,9 @@ BUILD_PACKAGES=(
   libgtest-dev libgmock-dev libsqlite3-dev zlib1g-dev libssl-dev
   libbrotli-dev sqlite3 python3
 )
-TEST_PACKAGES=(chromium chromium-driver nodejs)
+TEST_PACKAGES=(chromium chromium-driver nodejs
+               docker.io docker-compose debootstrap iptables
+               nginx python3-yaml curl)
 
 want=("${BUILD_PACKAGES[@]}")
 if [[ "${1:-build}" == "test" ]]; then

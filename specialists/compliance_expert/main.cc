@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   main.create = [&]()
       -> absl::StatusOr<std::unique_ptr<agentstream::specialists::Specialist>> {
     if (absl::Status s = data::PrepareDatabase(data_flags); !s.ok()) return s;
+    data::ExitIfGenerateOnly(data_flags);
     return std::make_unique<ComplianceExpert>(data_flags.db);
   };
   return agentstream::specialists::RunSpecialistMain(argc, argv, main);

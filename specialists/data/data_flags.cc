@@ -1,5 +1,8 @@
 #include "specialists/data/data_flags.h"
 
+#include <cstdlib>
+
+#include "common/log.h"
 #include "specialists/data/transactions.h"
 
 namespace agentstream::specialists::data {
@@ -17,10 +20,20 @@ void RegisterDataFlags(FlagSet& flags, DataFlags* data) {
             "Seed of the generated data set (used only when --db is "
             "created without --csv).",
             "AGENTSTREAM_SEED");
+  flags.Bool("generate-only", &data->generate_only,
+             "Make the database (as above) and exit 0 without serving.",
+             "AGENTSTREAM_GENERATE_ONLY");
 }
 
 absl::Status PrepareDatabase(const DataFlags& data) {
   return EnsureDatabase(data.db, data.csv, static_cast<uint64_t>(data.seed));
+}
+
+void ExitIfGenerateOnly(const DataFlags& data) {
+  if (!data.generate_only) return;
+  AS_LOG(INFO) << "database ready at " << data.db
+               << "; --generate-only: exiting";
+  std::exit(0);
 }
 
 }  // namespace agentstream::specialists::data

@@ -1,0 +1,529 @@
+#!/usr/bin/env python3
+"""End-to-end test of docker-compose.yml: the whole system in containers.
+
+What it does, in order (every step bounded; the whole run by --budget-s):
+  1. starts its own dockerd (own --data-root, --exec-root, --pidfile and unix
+     socket; logs to a file; no default bridge, so it never touches docker0)
+     and points DOCKER_HOST at it;
+  2. imports a `debootstrap --variant=minbase bookworm` root as
+     debian:bookworm-slim when that image is missing (the tarball is cached
+     under the build tree);
+  3. builds agentstream:latest (deploy/docker/Dockerfile) and
+     agentstream-edge:latest (deploy/nginx/Dockerfile);
+  4. starts the compose project under a unique name, the gateway published on
+     127.0.0.1:<free port>;
+  5. one question through the gateway: a complete stream;
+  6. --scale risk-analyst=3, 30 questions needing RiskAnalyst: all three
+     replicas used, none with more than half of the calls (instances from
+     the updates' `instance` field, cross-checked with the orchestrator's
+     specialist_calls_total{instance});
+  7. scale to 4 while questions run: the new replica gets calls within 10 s;
+  8. kills (docker rm -f) one RiskAnalyst replica while runs are in flight:
+     every run still ends with `complete` and `done`; runs started after it
+     use only the survivors;
+  9. the edge (profile edge) over HTTPS and HTTP/2: the first update arrives
+     before the run has finished (no buffering);
+ 10. takes everything down and checks that no container, network or volume
+     of the project is left; stops dockerd by PID (always, also on failure).
+
+Exit status: 0 passed, 1 failed, 77 skipped (no Docker capability here and
+CI unset; under CI a missing capability is a failure).
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import http.client
+
+from compose_engine import (
+    ComposeEngine,
+    SKIP,
+    QUESTION,
+    SEED_TYPES,
+    TestFailure,
+    Skip,
+    log,
+    docker_time,
+    free_port,
+    Docker,
+    parse_sse_lines,
+    Stream,
+    ask,
+    query,
+)
+
+
+class ComposeE2E(ComposeEngine):
+  """The steps of the test, in order (see the module's docstring)."""
+
+  # -- steps -----------------------------------------------------------------
+
+  def step_first_question(self):
+    s = ask(self.http_port, query(QUESTION), timeout=60)
+    if s.status != 200:
+      raise TestFailure(f"first question: {s.summary()}")
+    if not s.events or s.events[0]["event"] != "connected":
+      raise TestFailure("first event is not `connected`: " + s.summary())
+    missing = [t for t in SEED_TYPES if t not in s.types()]
+    if missing:
+      raise TestFailure(f"first question: no update of type {missing}")
+    if not s.complete_and_done():
+      raise TestFailure("first question did not end with complete, done: " +
+                        s.summary())
+    seqs = [e["json"]["seq"] for e in s.messages()]
+    if seqs != list(range(1, len(seqs) + 1)):
+      raise TestFailure("seq not dense from 1")
+    final = s.messages()[-1]["json"]
+    if final.get("outcome") != "ok":
+      raise TestFailure(f"first question outcome {final.get('outcome')}")
+    self.figures["first_question_updates"] = len(seqs)
+    log(f"first question: {len(seqs)} updates, every seed type, complete, "
+        "done")
+
+  def risk_question(self, i):
+    return query(f"Assess the risk exposure and volatility of account "
+                 f"ACC-{1000 + (i % 90)} over the last 6 months",
+                 specialists="RiskAnalyst")
+
+  def run_parallel(self, n, workers, make_query):
+    results = [None] * n
+    lock = threading.Lock()
+    nxt = [0]
+
+    def worker():
+      while True:
+        with lock:
+          i = nxt[0]
+          nxt[0] += 1
+        if i >= n:
+          return
+        results[i] = ask(self.http_port, make_query(i), timeout=90)
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for t in threads:
+      t.start()
+    for t in threads:
+      t.join(timeout=self.budget.bound(300))
+    return results
+
+  def step_scale_3(self):
+    t0 = time.monotonic()
+    self.up("--no-recreate", "--scale", "risk-analyst=3")
+    ids = self.wait_healthy("risk-analyst", 3)
+    names = self.hostnames(ids)
+    log(f"risk-analyst x3 healthy in {time.monotonic() - t0:.1f}s: "
+        f"{sorted(names)}")
+    # Discovery: the orchestrator learns the new replicas by re-resolving
+    # DNS when connections age out. Ask until all three answered (bounded).
+    t1 = time.monotonic()
+    seen = set()
+    warm = 0
+    while time.monotonic() - t1 < 30 and len(seen) < 3:
+      r = self.run_parallel(3, 3, lambda i: self.risk_question(100 + warm))
+      warm += 3
+      for s in r:
+        seen |= {i.split(":")[0] for i in s.instances("RiskAnalyst")}
+      time.sleep(0.2)
+    self.figures["scale3_all_seen_after_s"] = round(time.monotonic() - t1, 1)
+    log(f"all three replicas answered after "
+        f"{self.figures['scale3_all_seen_after_s']}s ({warm} warm-up runs): "
+        f"{sorted(seen)}")
+    before = self.orchestrator_calls()
+    results = self.run_parallel(30, 3, self.risk_question)
+    after = self.orchestrator_calls()
+    counts = {}
+    for i, s in enumerate(results):
+      if not s.complete_and_done():
+        raise TestFailure(f"scale 3: question {i} did not complete: "
+                          f"{s.summary()}")
+      inst = s.instances("RiskAnalyst")
+      if len(inst) != 1:
+        raise TestFailure(f"scale 3: question {i}: RiskAnalyst instances "
+                          f"{inst} (want exactly one)")
+      host = next(iter(inst)).split(":")[0]
+      counts[host] = counts.get(host, 0) + 1
+    self.figures["scale3_calls_by_instance"] = counts
+    metric_delta = {k.split(":")[0]: after.get(k, 0) - before.get(k, 0)
+                    for k in after if after.get(k, 0) - before.get(k, 0)}
+    self.figures["scale3_orchestrator_metric_delta"] = metric_delta
+    log(f"30 questions, RiskAnalyst calls by instance: {counts}; "
+        f"orchestrator specialist_calls_total delta: {metric_delta}")
+    if set(counts) != set(names):
+      raise TestFailure(f"scale 3: instances used {sorted(counts)} != "
+                        f"replicas {sorted(names)}")
+    if max(counts.values()) > 15:
+      raise TestFailure(f"scale 3: one instance has more than half: {counts}")
+    if metric_delta != counts:
+      raise TestFailure(f"orchestrator metrics {metric_delta} disagree with "
+                        f"the updates' instances {counts}")
+    return names
+
+  def background_load(self, stop, workers=3, base=1000):
+    """Questions in a loop until `stop` is set; returns (threads, results)
+    where results collects (start_time, Stream)."""
+    results = []
+    lock = threading.Lock()
+    counter = [base]
+
+    def worker():
+      while not stop.is_set():
+        with lock:
+          i = counter[0]
+          counter[0] += 1
+        started = time.time()
+        s = ask(self.http_port, self.risk_question(i), timeout=90)
+        with lock:
+          results.append((started, s))
+
+    threads = [threading.Thread(target=worker, daemon=True)
+               for _ in range(workers)]
+    for t in threads:
+      t.start()
+    return threads, results, lock
+
+  def step_scale_4(self, names3):
+    stop = threading.Event()
+    threads, results, lock = self.background_load(stop)
+    try:
+      time.sleep(2)
+      t_up = time.time()
+      self.up("--no-recreate", "--scale", "risk-analyst=4")
+      t_returned = time.time()
+      ids = self.docker.containers("risk-analyst")
+      names = self.hostnames(ids)
+      new = set(names) - set(names3)
+      if len(new) != 1:
+        raise TestFailure(f"scale 4: new replicas {new}")
+      new_host = next(iter(new))
+      t_started = docker_time(
+          self.docker.inspect(names[new_host])["State"]["StartedAt"])
+      first_call = None
+      deadline = time.monotonic() + 20
+      while time.monotonic() < deadline and first_call is None:
+        time.sleep(0.25)
+        with lock:
+          for started, s in results:
+            for e in s.messages():
+              inst = e["json"].get("instance", "")
+              if inst.split(":")[0] == new_host and \
+                  e["json"].get("specialist") == "RiskAnalyst":
+                first_call = e["t"] if first_call is None else \
+                    min(first_call, e["t"])
+        if first_call is None:
+          # A stream still running holds its updates until it ends: look at
+          # finished ones only, which is conservative.
+          pass
+    finally:
+      stop.set()
+      for t in threads:
+        t.join(timeout=self.budget.bound(120))
+    for started, s in results:
+      if not s.complete_and_done():
+        raise TestFailure("scale 4: a run did not complete: " + s.summary())
+    if first_call is None:
+      raise TestFailure(f"scale 4: the new replica {new_host} got no call "
+                        "within 20 s")
+    delay = first_call - t_started
+    self.figures["scale4_new_replica_first_call_after_start_s"] = round(
+        delay, 2)
+    self.figures["scale4_compose_up_s"] = round(t_returned - t_up, 1)
+    log(f"scale 4: new replica {new_host} got its first call "
+        f"{delay:.1f}s after its container started (compose up took "
+        f"{t_returned - t_up:.1f}s); {len(results)} runs meanwhile, all "
+        "complete")
+    if delay > 10:
+      raise TestFailure(f"scale 4: first call to the new replica after "
+                        f"{delay:.1f}s (> 10 s)")
+    return names
+
+  def orchestrator_counter(self, name, specialist="RiskAnalyst"):
+    """Sum of agentstream_orchestrator_<name>{specialist=...} samples."""
+    text = self.orchestrator_metrics()
+    total = 0
+    pat = re.compile(r'^agentstream_orchestrator_' + name +
+                     r'\{specialist="' + specialist + r'"[^}]*\} (\d+)', re.M)
+    for n in pat.findall(text):
+      total += int(n)
+    return total
+
+  def step_kill(self, names4):
+    retries0 = self.orchestrator_counter("specialist_retries_total")
+    stop = threading.Event()
+    threads, results, lock = self.background_load(stop, workers=4, base=5000)
+    try:
+      # Kill a replica that is serving a call right now, if one can be seen.
+      time.sleep(2.5)
+      victim = random.choice(sorted(names4))
+      cid = names4[victim]
+      t_kill = time.time()
+      self.docker.run(["docker", "rm", "-f", cid], timeout=60)
+      t_killed = time.time()
+      log(f"killed risk-analyst replica {victim} "
+          f"({t_killed - t_kill:.1f}s)")
+      time.sleep(8)
+    finally:
+      stop.set()
+      for t in threads:
+        t.join(timeout=self.budget.bound(120))
+    survivors = set(names4) - {victim}
+    bad = [s for _, s in results if not s.complete_and_done()]
+    if bad:
+      raise TestFailure(f"kill: {len(bad)} of {len(results)} runs did not end "
+                        f"with complete, done: {bad[0].summary()}")
+    hit = 0
+    errors = 0
+    later = 0
+    for started, s in results:
+      hosts = {i.split(":")[0] for i in s.instances("RiskAnalyst")}
+      if victim in hosts and started < t_killed:
+        hit += 1
+      for e in s.messages():
+        if e["json"].get("type") != "error":
+          continue
+        errors += 1
+        if errors == 1:
+          with open(os.path.join(self.args.artifacts, "kill-error-run.json"),
+                    "w") as f:
+            json.dump([ev["json"] for ev in s.messages()], f, indent=1)
+        # A replica lost after its first update: the error names it.
+        if e["json"].get("specialist") != "RiskAnalyst" or \
+            e["json"].get("instance", "").split(":")[0] != victim:
+          raise TestFailure(f"kill: an error update that does not name the "
+                            f"killed replica {victim}: {e['data']}")
+        # ... and the answer says what is missing.
+        final = s.messages()[-1]["json"]
+        if "RiskAnalyst" not in final.get("result", {}).get("missing", []):
+          raise TestFailure("kill: a run with a lost replica does not say "
+                            f"RiskAnalyst is missing: {final}")
+      if started > t_killed + 1.0:
+        later += 1
+        if not hosts or not hosts <= survivors:
+          raise TestFailure(f"kill: a run started {started - t_killed:.1f}s "
+                            f"after the kill used {hosts}, survivors "
+                            f"{sorted(survivors)}")
+    self.figures["kill_orchestrator_retries"] = self.orchestrator_counter(
+        "specialist_retries_total") - retries0
+    self.figures["kill_runs_total"] = len(results)
+    self.figures["kill_runs_touching_victim"] = hit
+    self.figures["kill_runs_with_error_update"] = errors
+    self.figures["kill_runs_after_kill"] = later
+    log(f"kill: {len(results)} runs, all complete+done; {hit} touched the "
+        f"killed replica ({errors} with an error update; the orchestrator "
+        f"retried {self.figures['kill_orchestrator_retries']} calls on "
+        f"another replica); {later} later runs all on survivors")
+    if later < 3:
+      raise TestFailure(f"kill: only {later} runs after the kill")
+
+  def wait_specialist_available(self, name, timeout=60):
+    deadline = time.monotonic() + self.budget.bound(timeout)
+    last = None
+    while time.monotonic() < deadline:
+      with contextlib.suppress(OSError, http.client.HTTPException, ValueError):
+        conn = http.client.HTTPConnection("127.0.0.1", self.http_port,
+                                          timeout=5)
+        conn.request("GET", "/api/specialists")
+        last = json.loads(conn.getresponse().read())
+        conn.close()
+        if any(c.get("name") == name and c.get("available")
+               for c in last.get("specialists", [])):
+          return
+      time.sleep(0.5)
+    raise TestFailure(f"{name} not available within {timeout}s: {last}")
+
+  def step_edge(self):
+    if self.edge_missing:
+      raise TestFailure("edge: " + self.edge_missing)
+    self.up("--no-recreate", "edge", profiles=("edge", "synthetic"))
+    self.wait_specialist_available("Synthetic")
+    # Synthetic: 20 partial results at 10/s, a run of about 2 s.
+    opts = json.dumps({"count": 20, "rate": 10})
+    url = (f"https://127.0.0.1:{self.https_port}/api/chat/stream?" +
+           query("edge streaming check", specialists="Synthetic",
+                 options=opts))
+    deadline = time.monotonic() + self.budget.bound(90)
+    last = None
+    while True:
+      s, http_version = self.curl_stream(url)
+      if s.complete_and_done():
+        break
+      last = s.summary()
+      if time.monotonic() > deadline:
+        raise TestFailure(f"edge: no complete stream: {last}")
+      time.sleep(1)
+    if http_version != "2":
+      raise TestFailure(f"edge: HTTP version {http_version}, want 2")
+    msgs = s.messages()
+    partials = s.types().count("partial_result")
+    if msgs[-1]["json"].get("outcome") != "ok" or partials != 20:
+      raise TestFailure(f"edge: outcome {msgs[-1]['json'].get('outcome')}, "
+                        f"{partials} partial results (want ok, 20)")
+    first_t = msgs[0]["t"]
+    complete_ns = msgs[-1]["json"].get("emitted_at_ns")
+    if not complete_ns:
+      raise TestFailure("edge: complete has no emitted_at_ns")
+    margin = complete_ns / 1e9 - first_t
+    self.figures["edge_first_update_before_complete_s"] = round(margin, 2)
+    log(f"edge: HTTP/2, {len(msgs)} updates; the first arrived "
+        f"{margin:.2f}s before the run completed")
+    if margin <= 0.5:
+      raise TestFailure(f"edge: first update arrived {margin:.2f}s before "
+                        "the run completed: buffered")
+
+  def curl_stream(self, url):
+    """Streams with curl over HTTP/2 (TLS, self-signed: -k), timestamping
+    each line as it arrives."""
+    s = Stream()
+    s.started = time.time()
+    hdr = os.path.join(self.tmp, "edge-headers.txt")
+    p = subprocess.Popen(
+        ["curl", "-sS", "-N", "-k", "--http2", "--max-time", "60",
+         "-D", hdr, "-H", "Accept: text/event-stream", url],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def lines():
+      for raw in p.stdout:
+        yield raw.decode("utf-8").rstrip("\r\n"), time.time()
+
+    for ev in parse_sse_lines(lines()):
+      s.events.append(ev)
+    try:
+      p.wait(timeout=70)
+    except subprocess.TimeoutExpired:
+      p.kill()
+      p.wait()
+    http_version = None
+    with contextlib.suppress(OSError):
+      with open(hdr) as f:
+        first = f.readline().split()
+        if first:
+          http_version = first[0].split("/")[-1]
+          s.status = int(first[1]) if len(first) > 1 else None
+    if p.returncode != 0:
+      s.error = f"curl exit {p.returncode}: " + \
+          p.stderr.read().decode(errors="replace")[-300:]
+    return s, http_version
+
+  def take_down(self):
+    d = self.docker
+    p = d.compose(["down", "-v", "--remove-orphans", "--timeout", "10"],
+                  profiles=("edge", "synthetic"), timeout=180, check=False)
+    if p.returncode != 0:
+      log("compose down failed: " + p.stderr[-1000:])
+    label = f"label=com.docker.compose.project={self.project}"
+    left = {
+        "containers": d.run(["docker", "ps", "-aq", "--filter", label],
+                            timeout=30).stdout.split(),
+        "networks": d.run(["docker", "network", "ls", "-q", "--filter",
+                           label], timeout=30).stdout.split(),
+        "volumes": d.run(["docker", "volume", "ls", "-q", "--filter", label],
+                         timeout=30).stdout.split(),
+    }
+    # Anonymous volumes carry no label: none may exist at all.
+    left["volumes"] += [v for v in d.run(["docker", "volume", "ls", "-q"],
+                                         timeout=30).stdout.split()
+                        if v not in left["volumes"]]
+    return {k: v for k, v in left.items() if v}
+
+  def save_logs(self):
+    if not self.docker:
+      return
+    with contextlib.suppress(Exception):
+      p = self.docker.compose(["logs", "--no-color", "--timestamps"],
+                              profiles=("edge", "synthetic"), timeout=60,
+                              check=False)
+      with open(os.path.join(self.args.artifacts, "compose.log"), "w") as f:
+        f.write(p.stdout + p.stderr)
+
+  # -- the whole run ---------------------------------------------------------
+
+  def run(self):
+    failure = None
+    try:
+      self.start_dockerd()
+      self.ensure_base_image()
+      self.build_images()
+      self.http_port = free_port()
+      self.https_port = free_port()
+      log(f"project {self.project}: gateway on 127.0.0.1:{self.http_port}, "
+          f"edge on 127.0.0.1:{self.https_port}")
+      t0 = time.monotonic()
+      self.project_up = True
+      # The synthetic specialist (profile) starts with the rest: the edge
+      # step streams from it.
+      self.up()
+      self.wait_ready()
+      self.figures["compose_up_s"] = round(time.monotonic() - t0, 1)
+      log(f"compose up and ready in {self.figures['compose_up_s']}s")
+      self.step_first_question()
+      names3 = self.step_scale_3()
+      names4 = self.step_scale_4(names3)
+      self.step_kill(names4)
+      self.step_edge()
+    except (TestFailure, Skip) as e:
+      failure = e
+    except Exception as e:  # pylint: disable=broad-except
+      failure = TestFailure(f"{type(e).__name__}: {e}")
+    finally:
+      leftovers = None
+      if self.project_up:
+        self.save_logs()
+        try:
+          leftovers = self.take_down()
+        except Exception as e:  # pylint: disable=broad-except
+          leftovers = {"error": str(e)}
+      self.stop_dockerd()
+    self.figures["total_s"] = round(self.budget.elapsed())
+    log("figures: " + json.dumps(self.figures, sort_keys=True))
+    if isinstance(failure, Skip):
+      msg = f"no Docker capability here: {failure}"
+      if self.ci:
+        log("FAILED (CI is set, so a missing capability fails): " + msg)
+        return 1
+      log("SKIPPED: " + msg)
+      return SKIP
+    if failure:
+      log(f"FAILED: {failure}")
+      log(f"artifacts: {self.args.artifacts}")
+      return 1
+    if leftovers:
+      log(f"FAILED: left behind after down: {leftovers}")
+      return 1
+    log(f"PASSED in {self.figures['total_s']}s; nothing left behind")
+    return 0
+
+
+def main():
+  here = os.path.dirname(os.path.abspath(__file__))
+  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  ap.add_argument("--source-dir",
+                  default=os.path.abspath(os.path.join(here, "../../..")))
+  ap.add_argument("--cache-dir", default=os.environ.get(
+      "AGENTSTREAM_E2E_CACHE", os.path.join(os.getcwd(), "cache")),
+                  help="keeps the debootstrap tarball between runs")
+  ap.add_argument("--artifacts", default=os.environ.get(
+      "AGENTSTREAM_E2E_ARTIFACTS", os.path.join(os.getcwd(), "artifacts")))
+  ap.add_argument("--budget-s", type=float, default=float(os.environ.get(
+      "AGENTSTREAM_COMPOSE_E2E_BUDGET_S", 19 * 60)))
+  ap.add_argument("--jobs", type=int, default=2)
+  args = ap.parse_args()
+
+  test = ComposeE2E(args)
+
+  def on_signal(signum, _frame):
+    raise TestFailure(f"signal {signum}")
+
+  signal.signal(signal.SIGTERM, on_signal)
+  signal.signal(signal.SIGINT, on_signal)
+  sys.exit(test.run())
+
+
+if __name__ == "__main__":
+  main()
