@@ -49,6 +49,40 @@ if [[ $(id -u) -ne 0 ]]; then
   SUDO=(sudo)
 fi
 
+# The tests start their own dockerd and nginx on loopback and stop them by
+# PID; installing the packages must not also start Debian's services (nginx
+# on :80, a system dockerd). Unless the machine already has a policy (Docker
+# images ship one that denies every start), a temporary policy-rc.d denies
+# starting exactly those services during this install and is removed after.
+POLICY=/usr/sbin/policy-rc.d
+own_policy=0
+cleanup() {
+  if ((own_policy)); then
+    "${SUDO[@]}" rm -f "$POLICY"
+  fi
+}
+trap cleanup EXIT
+if [[ "${1:-build}" == "test" && ! -e "$POLICY" ]]; then
+  policy=$(mktemp)
+  cat >"$policy" <<'POLICY_EOF'
+#!/bin/sh
+# Written by agentstream's install_deps.sh for the length of one apt-get
+# install: the test suite starts its own nginx and dockerd.
+for arg in "$@"; do
+  case "$arg" in
+    --*) ;;
+    nginx | nginx.service | docker | docker.service | docker.socket | \
+      containerd | containerd.service) exit 101 ;;
+    *) exit 0 ;;
+  esac
+done
+exit 0
+POLICY_EOF
+  "${SUDO[@]}" install -m 0755 "$policy" "$POLICY"
+  rm -f "$policy"
+  own_policy=1
+fi
+
 echo "agentstream: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 "${SUDO[@]}" apt-get update -qq
