@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""docker-compose.yml checked without a Docker engine (ctest: compose_file).
+
+The compose test (compose_e2e.py) runs the file with Debian 12's
+docker-compose 1.29 against a real engine. Compose v2 (`docker compose`) is
+not packaged by Debian 12, so this test stands in for it on what can be
+checked offline:
+
+  - the raw file (anchors and merge keys resolved by YAML, nothing else)
+    validates against the Compose Specification's JSON schema shipped with
+    docker-compose 1.29 (compose/config/compose_spec.json). The
+    specification only grows, and v2 implements it, so a file valid under
+    this older schema uses nothing v2 lacks; unknown keys are errors there
+    (additionalProperties: false), so a typo cannot pass;
+  - `docker-compose config -q` accepts it with every profile (interpolation,
+    merge of the `x-` fragments, depends_on conditions), and so does
+    `docker compose config -q` when a v2 is installed;
+  - the rules `--scale` and the issue depend on hold: specialists publish no
+    port and have no container_name, every specialist kind is reached by the
+    orchestrator at dns:///<service>:<port> with the port the service
+    listens on, long-running services restart and start in health order,
+    only the gateway (8080) and the edge (8443) publish ports, the image has
+    a HEALTHCHECK.
+
+Exit status: 0 pass, 1 failure, 77 skipped (no docker-compose / PyYAML /
+jsonschema outside CI; under CI that is a failure).
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
+SPEC_PATHS = (
+    '/usr/lib/python3/dist-packages/compose/config/compose_spec.json',)
+SPECIALISTS = {'data-analyst': 'DataAnalyst', 'risk-analyst': 'RiskAnalyst',
+               'compliance-expert': 'ComplianceExpert',
+               'synthetic': 'Synthetic'}
+PUBLISHED = {'gateway': '8080', 'edge': '8443'}
+
+errors = []
+
+
+def log(msg):
+  print(f'[compose_file] {msg}', flush=True)
+
+
+def error(msg):
+  errors.append(msg)
+  log(f'ERROR: {msg}')
+
+
+def skip_or_fail(msg):
+  if os.environ.get('CI'):
+    log(f'FAIL: {msg} (CI={os.environ["CI"]})')
+    return 1
+  log(f'SKIP: {msg}')
+  return 77
+
+
+def check_schema(doc, spec_path, jsonschema):
+  with open(spec_path, encoding='utf-8') as f:
+    spec = json.load(f)
+  validator = jsonschema.Draft7Validator(spec)
+  found = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
+  for e in found:
+    where = '/'.join(str(p) for p in e.path) or '(top)'
+    error(f'Compose Specification: {where}: {e.message}')
+  if not found:
+    log(f'ok: the file validates against {spec_path}')
+
+
+def check_config(cmd, compose_file):
+  """`config -q` with no profile, each profile, and all of them."""
+  name = ' '.join(cmd)
+  for profiles in ([], ['edge'], ['synthetic'], ['edge', 'synthetic']):
+    args = list(cmd) + ['-f', compose_file]
+    for p in profiles:
+      args += ['--profile', p]
+    args += ['config', '-q']
+    env = dict(os.environ)
+    # Nothing from the caller's environment may change what is checked.
+    for k in list(env):
+      if k.startswith('AGENTSTREAM_') or k.startswith('COMPOSE_'):
+        del env[k]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=60,
+                       env=env, cwd=ROOT, check=False)
+    what = f'{name} config (profiles: {",".join(profiles) or "none"})'
+    if r.returncode != 0:
+      error(f'{what}: exit {r.returncode}: {r.stderr.strip()}')
+    elif 'WARN' in r.stderr or 'warning' in r.stderr.lower():
+      error(f'{what}: warnings: {r.stderr.strip()}')
+    else:
+      log(f'ok: {what}')
+
+
+def env_of(svc):
+  env = svc.get('environment') or {}
+  if isinstance(env, list):
+    env = dict(item.split('=', 1) for item in env if '=' in item)
+  return {k: str(v) for k, v in env.items()}
+
+
+def default_of(value):
+  """'${X:-5000}' -> '5000' (what compose uses when X is unset)."""
+  return re.sub(r'\$\{[A-Z0-9_]+:?-([^}]*)\}', r'\1', value)
+
+
+def check_rules(doc):
+  services = doc.get('services') or {}
+  if 'version' in doc:
+    error('a top-level `version` is obsolete in v2 (a warning on every '
+          'command) and pins v1 to an older schema: leave it out')
+  for name in ('dataset', 'data-analyst', 'risk-analyst', 'compliance-expert',
+               'synthetic', 'orchestrator', 'gateway', 'edge'):
+    if name not in services:
+      error(f'no service {name!r}')
+  for name, svc in services.items():
+    if 'container_name' in svc:
+      error(f'{name}: container_name stops --scale')
+    ports = svc.get('ports') or []
+    if name in PUBLISHED:
+      targets = [str(p).rsplit(':', 1)[-1] for p in ports]
+      if targets != [PUBLISHED[name]]:
+        error(f'{name}: publishes {ports}, expected container port '
+              f'{PUBLISHED[name]} only')
+    elif ports:
+      error(f'{name}: publishes {ports}; only the gateway and the edge may '
+            '(a published port stops --scale)')
+    if name != 'dataset' and svc.get('restart') not in ('unless-stopped',
+                                                         'always'):
+      error(f'{name}: restart {svc.get("restart")!r}')
+  orch = services.get('orchestrator') or {}
+  addrs = dict(item.split('=', 1) for item in env_of(orch).get(
+      'AGENTSTREAM_SPECIALISTS', '').split(',') if '=' in item)
+  for svc_name, kind in SPECIALISTS.items():
+    svc = services.get(svc_name) or {}
+    port = default_of(env_of(svc).get('AGENTSTREAM_PORT', ''))
+    want = f'dns:///{svc_name}:{port}'
+    if addrs.get(kind) != want:
+      error(f'orchestrator reaches {kind} at {addrs.get(kind)!r}, the '
+            f'service listens at {want!r}')
+    age = default_of(env_of(svc).get('AGENTSTREAM_MAX_CONNECTION_AGE_MS',
+                                     '0'))
+    if not age.isdigit() or not 0 < int(age) <= 10000:
+      error(f'{svc_name}: max connection age {age!r}: a replica added later '
+            'must get calls within 10 s')
+  for name, deps in (('orchestrator', ('data-analyst', 'risk-analyst',
+                                       'compliance-expert')),
+                     ('gateway', ('orchestrator',)), ('edge', ('gateway',))):
+    got = (services.get(name) or {}).get('depends_on') or {}
+    for dep in deps:
+      cond = (got.get(dep) or {}).get('condition') if isinstance(
+          got, dict) else None
+      if cond != 'service_healthy':
+        error(f'{name}: depends_on {dep} {cond!r}, not service_healthy')
+  for name in ('data-analyst', 'risk-analyst', 'compliance-expert'):
+    got = (services.get(name) or {}).get('depends_on') or {}
+    if (got.get('dataset') or {}).get('condition') != \
+        'service_completed_successfully':
+      error(f'{name}: does not wait for the data set')
+  with open(os.path.join(ROOT, 'deploy', 'docker', 'Dockerfile'),
+            encoding='utf-8') as f:
+    if not re.search(r'^HEALTHCHECK ', f.read(), re.M):
+      error('deploy/docker/Dockerfile has no HEALTHCHECK')
+  if not errors:
+    log('ok: scale, addressing, restart, health-order and port rules hold')
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--compose-file',
+                      default=os.path.join(ROOT, 'docker-compose.yml'))
+  args = parser.parse_args()
+  try:
+    import yaml  # pylint: disable=import-outside-toplevel
+    import jsonschema  # pylint: disable=import-outside-toplevel
+  except ImportError as e:
+    return skip_or_fail(f'{e.name} is missing (apt-get install python3-yaml '
+                        'docker-compose)')
+  v1 = shutil.which('docker-compose')
+  spec = next((p for p in SPEC_PATHS if os.path.exists(p)), None)
+  if not v1 or not spec:
+    return skip_or_fail('docker-compose (v1.29, with its Compose '
+                        'Specification schema) is not installed')
+  with open(args.compose_file, encoding='utf-8') as f:
+    doc = yaml.safe_load(f)
+  check_schema(doc, spec, jsonschema)
+  check_rules(doc)
+  check_config([v1], args.compose_file)
+  docker = shutil.which('docker')
+  v2 = docker and subprocess.run(
+      [docker, 'compose', 'version'], capture_output=True, timeout=30,
+      check=False).returncode == 0
+  if v2:
+    check_config([docker, 'compose'], args.compose_file)
+  else:
+    log('docker compose (v2) is not installed: the schema check stands in')
+  if errors:
+    log(f'FAIL: {len(errors)} problem(s)')
+    return 1
+  log('PASS')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
