@@ -3,7 +3,9 @@
 #   install_deps.sh build   what building and running needs
 #   install_deps.sh test    plus what the test suite needs (browser, node;
 #                           Docker engine, compose and debootstrap for the
-#                           compose test, which starts its own dockerd)
+#                           compose test, which starts its own dockerd;
+#                           nginx for the edge test; kubectl for the
+#                           manifests' kustomize rendering)
 # Uses sudo when not root. Safe to run repeatedly: does nothing when all is
 # there.
 set -euo pipefail
@@ -17,7 +19,7 @@ BUILD_PACKAGES=(
 )
 TEST_PACKAGES=(chromium chromium-driver nodejs
                docker.io docker-compose debootstrap iptables
-               nginx python3-yaml curl)
+               nginx python3-yaml curl kubernetes-client)
 
 want=("${BUILD_PACKAGES[@]}")
 if [[ "${1:-build}" == "test" ]]; then
@@ -29,6 +31,10 @@ for pkg in "${want[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
     # A command that is already on PATH counts (e.g. a node from elsewhere).
     if [[ "$pkg" == nodejs ]] && command -v node >/dev/null 2>&1; then
+      continue
+    fi
+    # Any kubectl does (another package may own /usr/bin/kubectl).
+    if [[ "$pkg" == kubernetes-client ]] && command -v kubectl >/dev/null 2>&1; then
       continue
     fi
     missing+=("$pkg")
