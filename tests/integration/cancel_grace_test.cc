@@ -16,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/stream_test_util.h"
+#include "tests/integration/topology_fixture.h"
 
 namespace agentstream::testing {
 namespace {
@@ -24,21 +25,13 @@ using ::testing::HasSubstr;
 
 constexpr int kGraceMs = 1500;
 
-class CancelGraceTest : public ::testing::Test {
+class CancelGraceTest : public TopologyTest {
  protected:
   void SetUp() override {
-    TopologyOptions options;
-    options.specialists = {"synthetic"};
+    TopologyOptions options = SyntheticOnlyOptions();
     options.extra_orchestrator_args = {
         absl::StrCat("--disconnect-grace-ms=", kGraceMs)};
-    auto t = Topology::Start(options);
-    ASSERT_TRUE(t.ok()) << t.status();
-    topology_ = std::move(*t);
-  }
-  void TearDown() override {
-    if (HasFailure() && topology_ != nullptr) {
-      std::cerr << topology_->Logs().substr(0, 30000);
-    }
+    StartTopology(options);
   }
   double Active() {
     return SpecialistMetric(*topology_, "synthetic", "analyses_active");
@@ -47,11 +40,9 @@ class CancelGraceTest : public ::testing::Test {
   RawSseResult StartAndDrop(const std::string& rid,
                             const nlohmann::json& options, int messages,
                             const std::string& extra_query = "") {
-    RawSseRequest req;
-    req.port = topology_->gateway_port();
-    req.path = SyntheticChatPath(options, extra_query);
-    req.headers = {{"X-Request-Id", rid}};
-    req.timeout = absl::Seconds(30);
+    RawSseRequest req = NewRunRequest(topology_->gateway_port(),
+                                      SyntheticChatPath(options, extra_query),
+                                      rid, absl::Seconds(30));
     int seen = 0;
     req.on_event = [&](const SseEvent& e) {
       RawSseAction action;
@@ -60,7 +51,6 @@ class CancelGraceTest : public ::testing::Test {
     };
     return RawSse(req);
   }
-  std::unique_ptr<Topology> topology_;
 };
 
 TEST_F(CancelGraceTest, DeleteCancelsRunAndSpecialistStopsWithin100ms) {
@@ -69,11 +59,9 @@ TEST_F(CancelGraceTest, DeleteCancelsRunAndSpecialistStopsWithin100ms) {
   absl::Notification working;
   RawSseResult stream;
   std::thread reader([&] {
-    RawSseRequest req;
-    req.port = port;
-    req.path = SyntheticChatPath({{"count", 10000}, {"rate", 100}});
-    req.headers = {{"X-Request-Id", rid}};
-    req.timeout = absl::Seconds(60);
+    RawSseRequest req = NewRunRequest(
+        port, SyntheticChatPath({{"count", 10000}, {"rate", 100}}), rid,
+        absl::Seconds(60));
     int partials = 0;
     req.on_event = [&](const SseEvent& e) {
       if (e.json.is_object() && e.json.value("type", "") == "partial_result" &&
@@ -155,15 +143,11 @@ TEST_F(CancelGraceTest, ClientBackWithinGraceGetsTheWholeRest) {
   absl::SleepFor(absl::Milliseconds(kGraceMs / 2));
   EXPECT_EQ(Active(), 1) << "the run did not live on after the disconnect";
 
-  RawSseRequest resume;
-  resume.port = topology_->gateway_port();
-  resume.path = SyntheticChatPath(options);
-  resume.headers = {{"Last-Event-ID", first.last_event_id}};
-  resume.timeout = absl::Seconds(30);
-  const RawSseResult rest = RawSse(resume);
+  const RawSseResult rest = RawSse(
+      ResumeRequest(topology_->gateway_port(), SyntheticChatPath(options),
+                    first.last_event_id, absl::Seconds(30)));
   ASSERT_EQ(rest.status, 200) << rest.body;
-  std::vector<SseEvent> joined = MessagesOf(first);
-  for (const SseEvent& e : MessagesOf(rest)) joined.push_back(e);
+  const std::vector<SseEvent> joined = JoinedMessages(first, rest);
   std::cout << "[grace] dropped_after=" << MessagesOf(first).size()
             << " resumed_with=" << first.last_event_id
             << " rest=" << MessagesOf(rest).size() << std::endl;

@@ -22,24 +22,17 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/stream_test_util.h"
+#include "tests/integration/topology_fixture.h"
 
 namespace agentstream::testing {
 namespace {
 
 using ::testing::HasSubstr;
 
-class FaultsTest : public ::testing::Test {
+// Each test starts its own topology.
+class FaultsTest : public TopologyTest {
  protected:
-  void StartTopology(TopologyOptions options) {
-    auto t = Topology::Start(std::move(options));
-    ASSERT_TRUE(t.ok()) << t.status();
-    topology_ = std::move(*t);
-  }
-  void TearDown() override {
-    if (HasFailure() && topology_ != nullptr) {
-      std::cerr << topology_->Logs().substr(0, 40000);
-    }
-  }
+  FaultsTest() : TopologyTest(/*log_chars_on_failure=*/40000) {}
   // Which of the Synthetic replicas is working on a call now ("" if none).
   std::string BusyReplica() {
     for (const std::string name : {"synthetic", "synthetic#2"}) {
@@ -63,7 +56,6 @@ class FaultsTest : public ::testing::Test {
       if (!trigger->HasBeenNotified()) trigger->Notify();
     });
   }
-  std::unique_ptr<Topology> topology_;
 };
 
 int CountType(const std::vector<SseEvent>& msgs, const std::string& type,
@@ -79,17 +71,15 @@ int CountType(const std::vector<SseEvent>& msgs, const std::string& type,
 }
 
 TEST_F(FaultsTest, ReplicaKilledBeforeFirstUpdateIsRetriedOnTheOther) {
-  TopologyOptions options;
-  options.specialists = {"synthetic"};
+  TopologyOptions options = SyntheticOnlyOptions();
   options.replicas = {{"synthetic", 2}};
   ASSERT_NO_FATAL_FAILURE(StartTopology(options));
   const std::string rid = "kill-before-1";
-  RawSseRequest req;
-  req.port = topology_->gateway_port();
-  req.path = SyntheticChatPath(
-      {{"count", 50}, {"rate", 200}, {"start_delay_ms", 1500}});
-  req.headers = {{"X-Request-Id", rid}};
-  req.timeout = absl::Seconds(60);
+  const RawSseRequest req = NewRunRequest(
+      topology_->gateway_port(),
+      SyntheticChatPath(
+          {{"count", 50}, {"rate", 200}, {"start_delay_ms", 1500}}),
+      rid, absl::Seconds(60));
   RawSseResult r;
   absl::Notification started;
   std::thread reader = Stream(req, &r, &started, [](const SseEvent& e) {
@@ -138,14 +128,13 @@ TEST_F(FaultsTest, ReplicaKilledAfterFirstUpdateIsNamedAndTheRunGoesOn) {
   options.replicas = {{"synthetic", 2}};
   ASSERT_NO_FATAL_FAILURE(StartTopology(options));
   const std::string rid = "kill-after-1";
-  RawSseRequest req;
-  req.port = topology_->gateway_port();
-  req.path = absl::StrCat(
-      "/api/chat/stream?specialists=Synthetic,DataAnalyst&message=",
-      UrlEncode("What are the totals for ACC-1042?"), "&options=",
-      UrlEncode(nlohmann::json({{"count", 1000}, {"rate", 50}}).dump()));
-  req.headers = {{"X-Request-Id", rid}};
-  req.timeout = absl::Seconds(60);
+  const RawSseRequest req = NewRunRequest(
+      topology_->gateway_port(),
+      absl::StrCat(
+          "/api/chat/stream?specialists=Synthetic,DataAnalyst&message=",
+          UrlEncode("What are the totals for ACC-1042?"), "&options=",
+          UrlEncode(nlohmann::json({{"count", 1000}, {"rate", 50}}).dump())),
+      rid, absl::Seconds(60));
   RawSseResult r;
   absl::Notification first;
   std::thread reader = Stream(req, &r, &first, [](const SseEvent& e) {
@@ -205,19 +194,15 @@ TEST_F(FaultsTest, ReplicaKilledAfterFirstUpdateIsNamedAndTheRunGoesOn) {
 }
 
 TEST_F(FaultsTest, HangPastSoftThenHardDeadline) {
-  TopologyOptions options;
-  options.specialists = {"synthetic"};
+  TopologyOptions options = SyntheticOnlyOptions();
   options.extra_orchestrator_args = {
       "--specialist-deadline=Synthetic=600:1500"};
   ASSERT_NO_FATAL_FAILURE(StartTopology(options));
   const std::string rid = "hang-1";
-  RawSseRequest req;
-  req.port = topology_->gateway_port();
-  req.path =
-      SyntheticChatPath({{"count", 100}, {"rate", 100}, {"stall_after", 5}});
-  req.headers = {{"X-Request-Id", rid}};
-  req.timeout = absl::Seconds(30);
-  const RawSseResult r = RawSse(req);
+  const RawSseResult r = RawSse(NewRunRequest(
+      topology_->gateway_port(),
+      SyntheticChatPath({{"count", 100}, {"rate", 100}, {"stall_after", 5}}),
+      rid, absl::Seconds(30)));
   ASSERT_EQ(r.status, 200) << r.body;
   const auto msgs = MessagesOf(r);
   EXPECT_EQ(CheckDenseRun(msgs, rid), "");
@@ -284,15 +269,12 @@ TEST_F(FaultsTest, HangPastSoftThenHardDeadline) {
 }
 
 TEST_F(FaultsTest, OrchestratorKilledMidStreamEndsCleanlyThen503) {
-  TopologyOptions options;
-  options.specialists = {"synthetic"};
-  ASSERT_NO_FATAL_FAILURE(StartTopology(options));
+  ASSERT_NO_FATAL_FAILURE(StartTopology(SyntheticOnlyOptions()));
   const std::string rid = "orch-dies-1";
-  RawSseRequest req;
-  req.port = topology_->gateway_port();
-  req.path = SyntheticChatPath({{"count", 3000}, {"rate", 100}});
-  req.headers = {{"X-Request-Id", rid}};
-  req.timeout = absl::Seconds(30);
+  const RawSseRequest req =
+      NewRunRequest(topology_->gateway_port(),
+                    SyntheticChatPath({{"count", 3000}, {"rate", 100}}), rid,
+                    absl::Seconds(30));
   RawSseResult r;
   absl::Notification going;
   std::thread reader = Stream(req, &r, &going, [](const SseEvent& e) {
@@ -329,16 +311,12 @@ TEST_F(FaultsTest, OrchestratorKilledMidStreamEndsCleanlyThen503) {
 }
 
 TEST_F(FaultsTest, GatewayRestartedMidRunClientResumesThroughTheNewOne) {
-  TopologyOptions options;
-  options.specialists = {"synthetic"};
-  ASSERT_NO_FATAL_FAILURE(StartTopology(options));
+  ASSERT_NO_FATAL_FAILURE(StartTopology(SyntheticOnlyOptions()));
   const std::string rid = "gw-restart-1";
   const nlohmann::json synth = {{"count", 400}, {"rate", 100}};
-  RawSseRequest req;
-  req.port = topology_->gateway_port();
-  req.path = SyntheticChatPath(synth);
-  req.headers = {{"X-Request-Id", rid}};
-  req.timeout = absl::Seconds(30);
+  const RawSseRequest req =
+      NewRunRequest(topology_->gateway_port(), SyntheticChatPath(synth), rid,
+                    absl::Seconds(30));
   RawSseResult first;
   absl::Notification going;
   std::thread reader = Stream(req, &first, &going, [](const SseEvent& e) {
@@ -358,15 +336,10 @@ TEST_F(FaultsTest, GatewayRestartedMidRunClientResumesThroughTheNewOne) {
   EXPECT_EQ(first.events.back().json.value("code", ""), "unavailable");
   EXPECT_EQ(first.events.back().json.value("retryable", false), true);
 
-  RawSseRequest resume;
-  resume.port = *port;
-  resume.path = req.path;
-  resume.headers = {{"Last-Event-ID", first.last_event_id}};
-  resume.timeout = absl::Seconds(30);
-  const RawSseResult rest = RawSse(resume);
+  const RawSseResult rest = RawSse(
+      ResumeRequest(*port, req.path, first.last_event_id, absl::Seconds(30)));
   ASSERT_EQ(rest.status, 200) << rest.body;
-  std::vector<SseEvent> joined = MessagesOf(first);
-  for (const SseEvent& e : MessagesOf(rest)) joined.push_back(e);
+  const std::vector<SseEvent> joined = JoinedMessages(first, rest);
   std::cout << "[faults] gateway restarted in " << restart_ms
             << " ms; before=" << MessagesOf(first).size()
             << " after=" << MessagesOf(rest).size() << std::endl;

@@ -12,28 +12,20 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/stream_test_util.h"
+#include "tests/integration/topology_fixture.h"
 
 namespace agentstream::testing {
 namespace {
 
 constexpr int kIdleMs = 2000;
 
-class HeartbeatsTest : public ::testing::Test {
+class HeartbeatsTest : public TopologyTest {
  protected:
   void SetUp() override {
-    TopologyOptions options;
-    options.specialists = {"synthetic"};
+    TopologyOptions options = SyntheticOnlyOptions();
     options.extra_gateway_args = {"--heartbeat-ms=100"};
-    auto t = Topology::Start(options);
-    ASSERT_TRUE(t.ok()) << t.status();
-    topology_ = std::move(*t);
+    StartTopology(options);
   }
-  void TearDown() override {
-    if (HasFailure() && topology_ != nullptr) {
-      std::cerr << topology_->Logs().substr(0, 30000);
-    }
-  }
-  std::unique_ptr<Topology> topology_;
 };
 
 double MedianGapMs(const std::vector<absl::Time>& times) {
@@ -48,13 +40,11 @@ double MedianGapMs(const std::vector<absl::Time>& times) {
 
 TEST_F(HeartbeatsTest, CommentHeartbeatsAtTheIntervalWithoutIds) {
   const std::string rid = "hb-comment-1";
-  RawSseRequest req;
-  req.port = topology_->gateway_port();
-  req.path = SyntheticChatPath(
-      {{"count", 5}, {"rate", 100}, {"start_delay_ms", kIdleMs}});
-  req.headers = {{"X-Request-Id", rid}};
-  req.timeout = absl::Seconds(30);
-  const RawSseResult r = RawSse(req);
+  const RawSseResult r = RawSse(NewRunRequest(
+      topology_->gateway_port(),
+      SyntheticChatPath(
+          {{"count", 5}, {"rate", 100}, {"start_delay_ms", kIdleMs}}),
+      rid, absl::Seconds(30)));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_TRUE(r.EndedWithDone());
   EXPECT_EQ(CheckDenseRun(MessagesOf(r), rid), "");
@@ -74,13 +64,12 @@ TEST_F(HeartbeatsTest, CommentHeartbeatsAtTheIntervalWithoutIds) {
 
 TEST_F(HeartbeatsTest, EventHeartbeatsCarryNoIdAndKeepTheResumePoint) {
   const std::string rid = "hb-event-1";
-  RawSseRequest req;
-  req.port = topology_->gateway_port();
-  req.path = SyntheticChatPath(
-      {{"count", 5}, {"rate", 100}, {"start_delay_ms", kIdleMs}},
-      "&heartbeat=event");
-  req.headers = {{"X-Request-Id", rid}};
-  req.timeout = absl::Seconds(30);
+  RawSseRequest req = NewRunRequest(
+      topology_->gateway_port(),
+      SyntheticChatPath(
+          {{"count", 5}, {"rate", 100}, {"start_delay_ms", kIdleMs}},
+          "&heartbeat=event"),
+      rid, absl::Seconds(30));
   // The EventSource last-event-id when each heartbeat was dispatched.
   std::vector<std::string> id_at_heartbeat;
   std::string last_id;

@@ -15,24 +15,14 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/stream_test_util.h"
+#include "tests/integration/topology_fixture.h"
 
 namespace agentstream::testing {
 namespace {
 
-class ObserversTest : public ::testing::Test {
+class ObserversTest : public TopologyTest {
  protected:
-  void SetUp() override {
-    TopologyOptions options;
-    options.specialists = {"synthetic"};
-    auto t = Topology::Start(options);
-    ASSERT_TRUE(t.ok()) << t.status();
-    topology_ = std::move(*t);
-  }
-  void TearDown() override {
-    if (HasFailure() && topology_ != nullptr) {
-      std::cerr << topology_->Logs().substr(0, 30000);
-    }
-  }
+  void SetUp() override { StartTopology(SyntheticOnlyOptions()); }
   // Attaches to `rid` from the start, retrying while the run is not known
   // yet (the starter's request may still be on its way).
   RawSseResult Observe(
@@ -52,7 +42,6 @@ class ObserversTest : public ::testing::Test {
     } while (absl::Now() < deadline);
     return r;
   }
-  std::unique_ptr<Topology> topology_;
 };
 
 std::vector<std::pair<std::string, std::string>> IdsAndData(
@@ -72,11 +61,8 @@ TEST_F(ObserversTest, ObserversSeeIdenticalSequencesAndLateOneGetsReplay) {
   std::atomic<int64_t> a_seen{0};
   RawSseResult a;
   std::thread starter([&] {
-    RawSseRequest req;
-    req.port = port;
-    req.path = SyntheticChatPath(options);
-    req.headers = {{"X-Request-Id", rid}};
-    req.timeout = absl::Seconds(60);
+    RawSseRequest req =
+        NewRunRequest(port, SyntheticChatPath(options), rid, absl::Seconds(60));
     req.on_event = [&](const SseEvent& e) {
       if (e.event == "connected" && !a_started.HasBeenNotified()) {
         a_started.Notify();
@@ -168,29 +154,19 @@ TEST_F(ObserversTest, UnknownRunIs404AndBadAfterIs400) {
 // A resume point the log no longer holds is an explicit `gap`, never a
 // silent hole: evicted (--max-log-events) while the run is kept, or the
 // whole log gone after its TTL (a tombstone remembers the last seq).
-class GapTest : public ::testing::Test {
+class GapTest : public TopologyTest {
  protected:
   void SetUp() override {
-    TopologyOptions options;
-    options.specialists = {"synthetic"};
+    TopologyOptions options = SyntheticOnlyOptions();
     options.extra_orchestrator_args = {"--max-log-events=50",
                                        "--log-ttl-ms=300"};
-    auto t = Topology::Start(options);
-    ASSERT_TRUE(t.ok()) << t.status();
-    topology_ = std::move(*t);
-  }
-  void TearDown() override {
-    if (HasFailure() && topology_ != nullptr) {
-      std::cerr << topology_->Logs().substr(0, 30000);
-    }
+    StartTopology(options);
   }
   RawSseResult Resume(const std::string& last_event_id) {
-    RawSseRequest req;
-    req.port = topology_->gateway_port();
-    req.path = SyntheticChatPath({{"count", 300}, {"rate", 0}});
-    req.headers = {{"Last-Event-ID", last_event_id}};
-    req.timeout = absl::Seconds(20);
-    return RawSse(req);
+    return RawSse(
+        ResumeRequest(topology_->gateway_port(),
+                      SyntheticChatPath({{"count", 300}, {"rate", 0}}),
+                      last_event_id, absl::Seconds(20)));
   }
   void ExpectGap(const RawSseResult& r) {
     EXPECT_EQ(r.status, 200) << r.body;
@@ -205,18 +181,15 @@ class GapTest : public ::testing::Test {
     EXPECT_EQ(r.events.back().event, "done");
     EXPECT_EQ(r.events.back().json.value("status", ""), "failed");
   }
-  std::unique_ptr<Topology> topology_;
 };
 
 TEST_F(GapTest, EvictedOrExpiredResumePointIsAnExplicitGap) {
   const std::string rid = "gap-run-1";
-  RawSseRequest req;
-  req.port = topology_->gateway_port();
   // Paced, so that this live follower never lags 50 updates behind.
-  req.path = SyntheticChatPath({{"count", 300}, {"rate", 500}});
-  req.headers = {{"X-Request-Id", rid}};
-  req.timeout = absl::Seconds(20);
-  const RawSseResult whole = RawSse(req);
+  const RawSseResult whole =
+      RawSse(NewRunRequest(topology_->gateway_port(),
+                           SyntheticChatPath({{"count", 300}, {"rate", 500}}),
+                           rid, absl::Seconds(20)));
   ASSERT_EQ(whole.status, 200);
   const auto msgs = MessagesOf(whole);
   ASSERT_EQ(CheckDenseRun(msgs, rid), "");

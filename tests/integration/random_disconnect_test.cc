@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/stream_test_util.h"
+#include "tests/integration/topology_fixture.h"
 
 namespace agentstream::testing {
 namespace {
@@ -41,21 +42,9 @@ struct Tally {
   std::vector<int> cuts_per_run ABSL_GUARDED_BY(mu);
 };
 
-class RandomDisconnectTest : public ::testing::Test {
+class RandomDisconnectTest : public TopologyTest {
  protected:
-  void SetUp() override {
-    TopologyOptions options;
-    options.specialists = {"synthetic"};
-    auto t = Topology::Start(options);
-    ASSERT_TRUE(t.ok()) << t.status();
-    topology_ = std::move(*t);
-  }
-  void TearDown() override {
-    if (HasFailure() && topology_ != nullptr) {
-      std::cerr << topology_->Logs().substr(0, 30000);
-    }
-  }
-  std::unique_ptr<Topology> topology_;
+  void SetUp() override { StartTopology(SyntheticOnlyOptions()); }
 };
 
 TEST_F(RandomDisconnectTest, EveryRunJoinsToDenseSeqStartedOnce) {
@@ -73,12 +62,9 @@ TEST_F(RandomDisconnectTest, EveryRunJoinsToDenseSeqStartedOnce) {
 
   // Calibration: one uncut run gives the length of a whole stream.
   const std::string calib_rid = absl::StrCat("rdcal", seed);
-  RawSseRequest calib;
-  calib.port = port;
-  calib.path =
-      SyntheticChatPath({{"count", kCount}, {"size", 64}, {"rate", 0}});
-  calib.headers = {{"X-Request-Id", calib_rid}};
-  const RawSseResult whole = RawSse(calib);
+  const RawSseResult whole = RawSse(NewRunRequest(
+      port, SyntheticChatPath({{"count", kCount}, {"size", 64}, {"rate", 0}}),
+      calib_rid));
   ASSERT_EQ(whole.status, 200) << whole.body;
   ASSERT_TRUE(whole.EndedWithDone()) << whole.error;
   ASSERT_EQ(CheckDenseRun(MessagesOf(whole), calib_rid), "");
@@ -109,9 +95,8 @@ TEST_F(RandomDisconnectTest, EveryRunJoinsToDenseSeqStartedOnce) {
 
       ResumeOptions ro;
       ro.request_id = rid;
-      ro.first.port = port;
-      ro.first.timeout = absl::Seconds(30);
-      ro.first.headers = {{"X-Request-Id", rid}};
+      ro.first = NewRunRequest(port, SyntheticChatPath(options), rid,
+                               absl::Seconds(30));
       if (post) {
         ro.first.method = "POST";
         ro.first.path = "/api/chat/stream";
@@ -119,8 +104,6 @@ TEST_F(RandomDisconnectTest, EveryRunJoinsToDenseSeqStartedOnce) {
                                         {"specialists", {"Synthetic"}},
                                         {"options", options}})
                             .dump();
-      } else {
-        ro.first.path = SyntheticChatPath(options);
       }
       std::vector<bool> via_run_stream;
       ro.resume_path = [&](int) -> std::string {
@@ -177,13 +160,9 @@ TEST_F(RandomDisconnectTest, EveryRunJoinsToDenseSeqStartedOnce) {
         }
       }
       // After the final event: 204, through either URL.
-      RawSseRequest again;
-      again.port = port;
-      again.path =
-          uniform(0, 1) ? RunStreamPath(rid) : SyntheticChatPath(options);
-      again.headers = {{"Last-Event-ID", r.last_event_id}};
-      again.timeout = absl::Seconds(10);
-      const RawSseResult after_end = RawSse(again);
+      const RawSseResult after_end = RawSse(ResumeRequest(
+          port, uniform(0, 1) ? RunStreamPath(rid) : SyntheticChatPath(options),
+          r.last_event_id, absl::Seconds(10)));
       if (after_end.status != 204) {
         problems.push_back(absl::StrCat(
             "reconnect after the end with ", r.last_event_id, " got ",

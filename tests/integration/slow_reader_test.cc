@@ -20,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/stream_test_util.h"
+#include "tests/integration/topology_fixture.h"
 
 namespace agentstream::testing {
 namespace {
@@ -40,25 +41,16 @@ constexpr int kSize = 1536;
 constexpr int64_t kGatewayRssBoundKib = 64 * 1024;
 constexpr int64_t kOrchestratorRssBoundKib = 160 * 1024;
 
-class SlowReaderTest : public ::testing::Test {
+class SlowReaderTest : public TopologyTest {
  protected:
   void SetUp() override {
-    TopologyOptions options;
-    options.specialists = {"synthetic"};
+    TopologyOptions options = SyntheticOnlyOptions();
     options.extra_orchestrator_args = {"--follower-max-lag=500",
                                        "--max-log-events=200000",
                                        "--max-log-bytes=134217728"};
     options.extra_gateway_args = {"--write-timeout-ms=45000"};
-    auto t = Topology::Start(options);
-    ASSERT_TRUE(t.ok()) << t.status();
-    topology_ = std::move(*t);
+    StartTopology(options);
   }
-  void TearDown() override {
-    if (HasFailure() && topology_ != nullptr) {
-      std::cerr << topology_->Logs().substr(0, 30000);
-    }
-  }
-  std::unique_ptr<Topology> topology_;
 };
 
 TEST_F(SlowReaderTest, SlowReaderIsCutOffResumesAndOthersAreUnaffected) {
@@ -85,12 +77,9 @@ TEST_F(SlowReaderTest, SlowReaderIsCutOffResumesAndOthersAreUnaffected) {
   const std::string steady_rid = "steady-1";
   RawSseResult steady;
   std::thread steady_reader([&] {
-    RawSseRequest req;
-    req.port = port;
-    req.path = SyntheticChatPath({{"count", 200 * 40}, {"rate", 200}});
-    req.headers = {{"X-Request-Id", steady_rid}};
-    req.timeout = absl::Seconds(120);
-    steady = RawSse(req);
+    steady = RawSse(NewRunRequest(
+        port, SyntheticChatPath({{"count", 200 * 40}, {"rate", 200}}),
+        steady_rid, absl::Seconds(120)));
   });
 
   // The slow one.
@@ -101,11 +90,9 @@ TEST_F(SlowReaderTest, SlowReaderIsCutOffResumesAndOthersAreUnaffected) {
                                   {"progress_every", 1}};
   ResumeOptions ro;
   ro.request_id = rid;
-  ro.first.port = port;
-  ro.first.path = SyntheticChatPath(options);
-  ro.first.headers = {{"X-Request-Id", rid}};
+  ro.first = NewRunRequest(port, SyntheticChatPath(options), rid,
+                           absl::Seconds(kSeconds + 60));
   ro.first.rcvbuf_bytes = 4096;
-  ro.first.timeout = absl::Seconds(kSeconds + 60);
   std::atomic<bool> paused{false};
   absl::Time pause_start, pause_end;
   ro.first.on_event = [&](const SseEvent& e) {

@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -33,6 +35,32 @@ inline std::string SyntheticChatPath(
 inline std::string RunStreamPath(const std::string& rid,
                                  const std::string& query = "") {
   return absl::StrCat("/api/runs/", rid, "/stream", query);
+}
+
+// A GET of `path` with one extra request header.
+inline RawSseRequest SseGet(int port, const std::string& path,
+                            std::pair<std::string, std::string> header,
+                            absl::Duration timeout) {
+  RawSseRequest req;
+  req.port = port;
+  req.path = path;
+  req.headers = {std::move(header)};
+  req.timeout = timeout;
+  return req;
+}
+
+// A request that starts run `rid` (its X-Request-Id) at `path`.
+inline RawSseRequest NewRunRequest(int port, const std::string& path,
+                                   const std::string& rid,
+                                   absl::Duration timeout = absl::Seconds(60)) {
+  return SseGet(port, path, {"X-Request-Id", rid}, timeout);
+}
+
+// A reconnect to `path` from `last_event_id` (sent as Last-Event-ID).
+inline RawSseRequest ResumeRequest(int port, const std::string& path,
+                                   const std::string& last_event_id,
+                                   absl::Duration timeout) {
+  return SseGet(port, path, {"Last-Event-ID", last_event_id}, timeout);
 }
 
 // A metric sample, 0 when absent (counters not yet incremented are often
@@ -93,6 +121,15 @@ inline std::vector<SseEvent> MessagesOf(const RawSseResult& r) {
     if (e.event == "message") out.push_back(e);
   }
   return out;
+}
+
+// The updates of a dropped connection followed by those of the connection
+// that resumed it.
+inline std::vector<SseEvent> JoinedMessages(const RawSseResult& first,
+                                            const RawSseResult& rest) {
+  std::vector<SseEvent> joined = MessagesOf(first);
+  for (const SseEvent& e : MessagesOf(rest)) joined.push_back(e);
+  return joined;
 }
 
 // A fixed seed, overridable by AGENTSTREAM_TEST_SEED.
