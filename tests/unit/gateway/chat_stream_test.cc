@@ -89,6 +89,13 @@ std::vector<std::string> Names(
   return names;
 }
 
+using Next = RunStream::Next;
+using testing::CompleteUpdate;
+using testing::ErrorUpdate;
+using testing::ProgressUpdate;
+using testing::StatusUpdate;
+using testing::TimeoutUpdate;
+
 class ChatStreamTest : public ::testing::Test {
  protected:
   ChatStreamResult Drive(ScriptedRun& run, std::vector<Update> first = {},
@@ -97,19 +104,26 @@ class ChatStreamTest : public ::testing::Test {
     return RunChatStream(run, encoder, std::move(first), sink_, clock_,
                          options_, stop_);
   }
+  // Drives a run that sends a status update (seq 1) and then finishes with
+  // the call's status `final`.
+  ChatStreamResult DriveRunEndingWith(absl::Status final) {
+    ScriptedRun run(clock_, {{Next::kFinished, {}}}, std::move(final));
+    return Drive(run, {StatusUpdate(1, "x")});
+  }
+  // The stream counts into metrics_.
+  void CountMetrics() { options_.metrics = &metrics_; }
+  // The events written so far.
+  std::vector<agentstream::testing::SseEvent> Events() const {
+    return Parse(sink_.All());
+  }
+
   FakeClock clock_;
   RecordingSink sink_;
   ChatStreamOptions options_{.heartbeat_interval = absl::Seconds(15),
                              .poll_interval = absl::Milliseconds(200)};
   std::atomic<bool> stop_{false};
+  GatewayMetrics metrics_;
 };
-
-using Next = RunStream::Next;
-using testing::CompleteUpdate;
-using testing::ErrorUpdate;
-using testing::ProgressUpdate;
-using testing::StatusUpdate;
-using testing::TimeoutUpdate;
 
 TEST_F(ChatStreamTest, FullRunShape) {
   ScriptedRun run(
@@ -189,7 +203,7 @@ TEST_F(ChatStreamTest, EventHeartbeats) {
       {{Next::kTimeout, {}}, {Next::kTimeout, {}}, {Next::kFinished, {}}},
       absl::OkStatus());
   Drive(run, {}, HeartbeatStyle::kEvent);
-  auto events = Parse(sink_.All());
+  auto events = Events();
   EXPECT_THAT(Names(events),
               ElementsAre("connected", "heartbeat", "heartbeat", "done"));
   EXPECT_FALSE(events[1].has_id);
@@ -231,14 +245,12 @@ TEST_F(ChatStreamTest, FailedWriteCancelsTheRun) {
 }
 
 TEST_F(ChatStreamTest, OrchestratorLostIsARetryableErrorWithoutDone) {
-  ScriptedRun run(clock_, {{Next::kFinished, {}}},
-                  absl::UnavailableError("connection reset"));
-  GatewayMetrics metrics;
-  options_.metrics = &metrics;
-  const ChatStreamResult result = Drive(run, {StatusUpdate(1, "x")});
+  CountMetrics();
+  const ChatStreamResult result =
+      DriveRunEndingWith(absl::UnavailableError("connection reset"));
   EXPECT_EQ(result.end, StreamEnd::kReconnect);
   EXPECT_EQ(result.ending, CallEnding::kUpstreamLost);
-  auto events = Parse(sink_.All());
+  auto events = Events();
   // No `done`: EventSource reconnects by itself with Last-Event-ID rid:1.
   EXPECT_THAT(Names(events), ElementsAre("connected", "message", "error"));
   EXPECT_FALSE(events[2].has_id);
@@ -249,8 +261,8 @@ TEST_F(ChatStreamTest, OrchestratorLostIsARetryableErrorWithoutDone) {
               HasSubstr("connection reset"));
   EXPECT_THAT(events[2].json["message"].get<std::string>(),
               HasSubstr("Last-Event-ID: rid:1"));
-  EXPECT_EQ(metrics.upstream_failures_total.load(), 1);
-  EXPECT_EQ(metrics.events_sent_total.load(), 3);
+  EXPECT_EQ(metrics_.upstream_failures_total.load(), 1);
+  EXPECT_EQ(metrics_.events_sent_total.load(), 3);
 }
 
 TEST_F(ChatStreamTest, SlowConsumerCutOffIsRetryableWithoutDone) {
@@ -259,30 +271,27 @@ TEST_F(ChatStreamTest, SlowConsumerCutOffIsRetryableWithoutDone) {
       {{Next::kUpdates, {ProgressUpdate(2, "A", 5, "a")}},
        {Next::kFinished, {}}},
       absl::ResourceExhaustedError("slow_consumer: 1100 updates behind"));
-  GatewayMetrics metrics;
-  options_.metrics = &metrics;
+  CountMetrics();
   const ChatStreamResult result = Drive(run, {StatusUpdate(1, "x")});
   EXPECT_EQ(result.end, StreamEnd::kReconnect);
-  auto events = Parse(sink_.All());
+  auto events = Events();
   EXPECT_THAT(Names(events),
               ElementsAre("connected", "message", "message", "error"));
   EXPECT_EQ(events[3].json["code"], "slow_consumer");
   EXPECT_EQ(events[3].json["retryable"], true);
   EXPECT_THAT(events[3].json["message"].get<std::string>(),
               HasSubstr("Last-Event-ID: rid:2"));
-  EXPECT_EQ(metrics.slow_consumer_cutoffs_total.load(), 1);
+  EXPECT_EQ(metrics_.slow_consumer_cutoffs_total.load(), 1);
   EXPECT_EQ(run.cancels, 0);
 }
 
 TEST_F(ChatStreamTest, GapMidStreamIsAnErrorThenFailedDone) {
-  ScriptedRun run(clock_, {{Next::kFinished, {}}},
-                  absl::OutOfRangeError("gap: seq 2 was evicted"));
-  GatewayMetrics metrics;
-  options_.metrics = &metrics;
-  const ChatStreamResult result = Drive(run, {StatusUpdate(1, "x")});
+  CountMetrics();
+  const ChatStreamResult result =
+      DriveRunEndingWith(absl::OutOfRangeError("gap: seq 2 was evicted"));
   EXPECT_EQ(result.end, StreamEnd::kDone);
   EXPECT_EQ(result.done, DoneStatus::kFailed);
-  auto events = Parse(sink_.All());
+  auto events = Events();
   EXPECT_THAT(Names(events),
               ElementsAre("connected", "message", "error", "done"));
   EXPECT_EQ(events[2].json["code"], "gap");
@@ -292,16 +301,15 @@ TEST_F(ChatStreamTest, GapMidStreamIsAnErrorThenFailedDone) {
   EXPECT_THAT(events[2].json["message"].get<std::string>(),
               HasSubstr("gap: seq 2 was evicted"));
   EXPECT_EQ(events[3].json["status"], "failed");
-  EXPECT_EQ(metrics.gaps_total.load(), 1);
+  EXPECT_EQ(metrics_.gaps_total.load(), 1);
 }
 
 TEST_F(ChatStreamTest, OtherFailuresAreAnErrorThenFailedDone) {
-  ScriptedRun run(clock_, {{Next::kFinished, {}}},
-                  absl::InternalError("merge broke"));
-  const ChatStreamResult result = Drive(run, {StatusUpdate(1, "x")});
+  const ChatStreamResult result =
+      DriveRunEndingWith(absl::InternalError("merge broke"));
   EXPECT_EQ(result.end, StreamEnd::kDone);
   EXPECT_EQ(result.done, DoneStatus::kFailed);
-  auto events = Parse(sink_.All());
+  auto events = Events();
   EXPECT_THAT(Names(events),
               ElementsAre("connected", "message", "error", "done"));
   EXPECT_EQ(events[2].json["code"], "internal");
@@ -338,7 +346,7 @@ TEST_F(ChatStreamTest, ResumedStreamConnectsAtItsResumePoint) {
   ChatStreamEncoder encoder("rid", HeartbeatStyle::kComment, 1500, uint64_t{6});
   RunChatStream(run, encoder, {TimeoutUpdate(7, "slow")}, sink_, clock_,
                 options_, stop_);
-  auto events = Parse(sink_.All());
+  auto events = Events();
   ASSERT_THAT(Names(events), ElementsAre("connected", "message", "timeout",
                                          "message", "done"));
   EXPECT_EQ(events[0].id, "rid:6");
@@ -357,7 +365,7 @@ TEST_F(ChatStreamTest, ResumeThatEndsAtOnceKeepsTheResumePoint) {
                             uint64_t{42});
   EXPECT_EQ(RunChatStream(run, encoder, {}, sink_, clock_, options_, stop_).end,
             StreamEnd::kReconnect);
-  auto events = Parse(sink_.All());
+  auto events = Events();
   ASSERT_THAT(Names(events), ElementsAre("connected", "error"));
   EXPECT_EQ(events[0].id, "rid:42");
   EXPECT_THAT(events[1].json["message"].get<std::string>(),
@@ -383,8 +391,7 @@ TEST(GapStreamTest, ConnectedGapErrorAndFailedDone) {
 }
 
 TEST_F(ChatStreamTest, EndWithoutCompleteIsFailed) {
-  ScriptedRun run(clock_, {{Next::kFinished, {}}}, absl::OkStatus());
-  EXPECT_EQ(Drive(run, {StatusUpdate(1, "x")}).done, DoneStatus::kFailed);
+  EXPECT_EQ(DriveRunEndingWith(absl::OkStatus()).done, DoneStatus::kFailed);
 }
 
 TEST_F(ChatStreamTest, CancelledRunSaysCancelled) {
@@ -403,7 +410,7 @@ TEST_F(ChatStreamTest, CompleteEndsTheStreamAndCancelsALingeringCall) {
   const ChatStreamResult result = Drive(run, {StatusUpdate(1, "x")});
   EXPECT_EQ(result.done, DoneStatus::kComplete);
   EXPECT_EQ(run.cancels, 1);
-  EXPECT_EQ(Names(Parse(sink_.All())).back(), "done");
+  EXPECT_EQ(Names(Events()).back(), "done");
 }
 
 TEST_F(ChatStreamTest, StopEndsWithARetryableErrorWithoutDone) {
@@ -412,7 +419,7 @@ TEST_F(ChatStreamTest, StopEndsWithARetryableErrorWithoutDone) {
   const ChatStreamResult result = Drive(run, {StatusUpdate(1, "x")});
   EXPECT_EQ(result.end, StreamEnd::kStopped);
   EXPECT_EQ(run.cancels, 1);  // The call ends; the run is the orchestrator's.
-  auto events = Parse(sink_.All());
+  auto events = Events();
   EXPECT_THAT(Names(events), ElementsAre("connected", "message", "error"));
   EXPECT_EQ(events[2].json["code"], "unavailable");
   EXPECT_EQ(events[2].json["retryable"], true);
@@ -422,8 +429,7 @@ TEST_F(ChatStreamTest, StopEndsWithARetryableErrorWithoutDone) {
 
 TEST_F(ChatStreamTest, HeartbeatsAndEventsAreCountedLive) {
   options_.heartbeat_interval = absl::Milliseconds(100);
-  GatewayMetrics metrics;
-  options_.metrics = &metrics;
+  CountMetrics();
   ScriptedRun run(clock_,
                   {{Next::kTimeout, {}},
                    {Next::kTimeout, {}},
@@ -433,8 +439,8 @@ TEST_F(ChatStreamTest, HeartbeatsAndEventsAreCountedLive) {
                   absl::OkStatus());
   const ChatStreamResult result = Drive(run, {StatusUpdate(1, "x")});
   EXPECT_EQ(result.heartbeats_sent, 4);
-  EXPECT_EQ(metrics.heartbeats_sent_total.load(), 4);
-  EXPECT_EQ(metrics.events_sent_total.load(), result.events_sent);
+  EXPECT_EQ(metrics_.heartbeats_sent_total.load(), 4);
+  EXPECT_EQ(metrics_.events_sent_total.load(), result.events_sent);
   EXPECT_EQ(result.events_sent, 4);  // connected, 2 messages, done.
 }
 
@@ -443,7 +449,7 @@ TEST_F(ChatStreamTest, PayloadRequestIdIsTheStreams) {
   u.set_request_id("other");
   ScriptedRun run(clock_, {{Next::kFinished, {}}}, absl::OkStatus());
   Drive(run, {u});
-  auto events = Parse(sink_.All());
+  auto events = Events();
   ASSERT_GE(events.size(), 2u);
   EXPECT_EQ(events[1].json["request_id"], "rid");
   EXPECT_EQ(events[1].json["message"], "line1\nline2");

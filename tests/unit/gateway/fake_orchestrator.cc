@@ -344,6 +344,15 @@ RunScript StandardScript(absl::Duration gap) {
   return script;
 }
 
+RunScript OneUpdateThen(uint64_t seq, absl::Duration final_delay,
+                        grpc::Status final_status) {
+  RunScript script;
+  script.steps.push_back({absl::ZeroDuration(), StatusUpdate(seq, "x")});
+  script.final_delay = final_delay;
+  script.final_status = std::move(final_status);
+  return script;
+}
+
 RunScript SlowScript(absl::Duration gap, int count) {
   RunScript script;
   script.steps.push_back({absl::ZeroDuration(), StatusUpdate(1, "analyzing")});

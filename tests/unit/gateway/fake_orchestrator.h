@@ -95,9 +95,18 @@ class FakeOrchestrator final : public agentstream::v1::Orchestrator::Service {
   std::string address() const;
 
   void SetScript(ScriptFn script);
+  // Every Run call plays `script`.
+  void SetScript(RunScript script) {
+    SetScript([script](const agentstream::v1::RunRequest&) { return script; });
+  }
   // Default: StandardScript(20 ms)'s updates after after_seq, then OK;
   // NOT_FOUND for ids starting with "unknown"; INVALID_ARGUMENT past seq 5.
   void SetAttachScript(AttachScriptFn script);
+  // Every Attach call plays `script`.
+  void SetAttachScript(RunScript script) {
+    SetAttachScript(
+        [script](const agentstream::v1::AttachRequest&) { return script; });
+  }
   // Default: NOT_FOUND for ids starting with "unknown", cancelled=false for
   // ids starting with "ended", else cancelled=true.
   void SetCancel(CancelFn cancel);
@@ -167,6 +176,11 @@ agentstream::v1::Update CompleteUpdate(uint64_t seq, const std::string& answer);
 // The usual script: analyzing, progress, an error, a timeout, complete,
 // `gap` apart.
 RunScript StandardScript(absl::Duration gap);
+// One status update (`seq`, "x") at once, then after `final_delay` the end
+// with `final_status` (InfiniteDuration: the call is held open until
+// cancelled).
+RunScript OneUpdateThen(uint64_t seq, absl::Duration final_delay,
+                        grpc::Status final_status = grpc::Status::OK);
 // Progress every `gap` for `count` updates, then complete.
 RunScript SlowScript(absl::Duration gap, int count);
 // The steps of `script` whose seq is after `after_seq` (a replay).

@@ -7,6 +7,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,25 @@ class GatewayTest : public ::testing::Test {
       absl::SleepFor(absl::Milliseconds(5));
     }
     return gateway_->metrics().streams_open.load();
+  }
+
+  // `call`, as WaitForEnd gave it, ended cancelled within `bound` of
+  // `since`; `never_ended` says what it means if it did not end. Call with
+  // ASSERT_NO_FATAL_FAILURE.
+  static void ExpectCancelledWithin(const std::optional<RunCallRecord>& call,
+                                    absl::Time since, absl::Duration bound,
+                                    const std::string& never_ended) {
+    ASSERT_TRUE(call.has_value()) << never_ended;
+    EXPECT_TRUE(call->cancelled);
+    EXPECT_LT(call->cancelled_at - since, bound)
+        << absl::FormatDuration(call->cancelled_at - since);
+  }
+
+  // After a client went away: no stream is left open and it was counted as
+  // one client disconnect.
+  void ExpectOneClientGoneAndNoStreamOpen() const {
+    EXPECT_EQ(StreamsOpenSettled(), 0);
+    EXPECT_EQ(gateway_->metrics().client_disconnects_total.load(), 1);
   }
 
   static std::vector<std::string> Names(const SseResponse& r) {

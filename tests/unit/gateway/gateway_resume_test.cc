@@ -28,9 +28,6 @@ namespace agentstream::gateway {
 namespace {
 
 using agentstream::testing::SseEvent;
-using agentstream::testing::SseRequest;
-using agentstream::testing::SseResponse;
-using agentstream::testing::StreamSse;
 using agentstream::v1::Update;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -375,14 +372,9 @@ TEST_F(GatewayResumeTest, SlowConsumerCutOffEndsWithoutDone) {
 
 TEST_F(GatewayResumeTest, OrchestratorLostMidStreamEndsCleanlyWithoutDone) {
   StartGateway();
-  fake_.SetScript([](const auto&) {
-    RunScript script;
-    script.steps.push_back({absl::ZeroDuration(), StatusUpdate(1, "x")});
-    script.final_delay = absl::Milliseconds(50);
-    script.final_status =
-        grpc::Status(grpc::StatusCode::UNAVAILABLE, "Socket closed");
-    return script;
-  });
+  fake_.SetScript(OneUpdateThen(
+      1, absl::Milliseconds(50),
+      grpc::Status(grpc::StatusCode::UNAVAILABLE, "Socket closed")));
   SseResponse r = Stream("/api/chat/stream?message=hi");
   ASSERT_EQ(r.status, 200);
   EXPECT_TRUE(r.error.empty()) << r.error;
@@ -398,13 +390,9 @@ TEST_F(GatewayResumeTest, OrchestratorLostMidStreamEndsCleanlyWithoutDone) {
 
 TEST_F(GatewayResumeTest, GapMidStreamIsAnErrorThenFailedDone) {
   StartGateway();
-  fake_.SetAttachScript([](const auto&) {
-    RunScript script;
-    script.steps.push_back({absl::ZeroDuration(), StatusUpdate(3, "x")});
-    script.final_status =
-        grpc::Status(grpc::StatusCode::OUT_OF_RANGE, "gap: seq 4 evicted");
-    return script;
-  });
+  fake_.SetAttachScript(OneUpdateThen(
+      3, absl::ZeroDuration(),
+      grpc::Status(grpc::StatusCode::OUT_OF_RANGE, "gap: seq 4 evicted")));
   SseResponse r = Stream("/api/runs/r1/stream?after=2");
   ASSERT_EQ(r.status, 200);
   ASSERT_THAT(Names(r), ElementsAre("connected", "message", "error", "done"));
@@ -415,17 +403,10 @@ TEST_F(GatewayResumeTest, GapMidStreamIsAnErrorThenFailedDone) {
 // A client that goes away ends its Attach call, never the run: no Cancel.
 TEST_F(GatewayResumeTest, ClientGoneEndsTheAttachCallOnly) {
   StartGateway();
-  fake_.SetAttachScript([](const auto&) {
-    RunScript script;
-    script.steps.push_back({absl::ZeroDuration(), StatusUpdate(2, "x")});
-    script.final_delay = absl::InfiniteDuration();
-    return script;
-  });
+  fake_.SetAttachScript(OneUpdateThen(2, absl::InfiniteDuration()));
   const int fd = ConnectLoopback(gateway_->port());
   ASSERT_GE(fd, 0);
-  ASSERT_TRUE(SendAll(fd,
-                      "GET /api/runs/r1/stream?after=1 HTTP/1.1\r\n"
-                      "Host: x\r\n\r\n"));
+  ASSERT_TRUE(SendGet(fd, "/api/runs/r1/stream?after=1"));
   ASSERT_THAT(ReadUntil(fd, "event: message", absl::Seconds(10)),
               HasSubstr("id: r1:2"));
   ::close(fd);
@@ -433,8 +414,7 @@ TEST_F(GatewayResumeTest, ClientGoneEndsTheAttachCallOnly) {
   ASSERT_TRUE(call.has_value()) << "the Attach call was never cancelled";
   EXPECT_TRUE(call->cancelled);
   EXPECT_TRUE(fake_.cancel_calls().empty());
-  EXPECT_EQ(StreamsOpenSettled(), 0);
-  EXPECT_EQ(gateway_->metrics().client_disconnects_total.load(), 1);
+  ExpectOneClientGoneAndNoStreamOpen();
 }
 
 TEST_F(GatewayResumeTest, DeleteCancelsTheRun) {
@@ -525,20 +505,15 @@ TEST_F(GatewayResumeTest, AClientThatTakesNoBytesIsDroppedAfterTheTimeout) {
   const int small = 4096;
   ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
   const absl::Time start = absl::Now();
-  ASSERT_TRUE(SendAll(fd,
-                      "GET /api/chat/stream?message=hi HTTP/1.1\r\n"
-                      "Host: x\r\n\r\n"));
+  ASSERT_TRUE(SendGet(fd, "/api/chat/stream?message=hi"));
   // Never read: ~10 MB cannot fit in the sockets' buffers, a write blocks,
   // and 300 ms later the client is dropped (cpp-httplib's default would be
   // 5 s) and its call cancelled.
   auto call = fake_.WaitForEnd(0, absl::Seconds(10));
   ::close(fd);
-  ASSERT_TRUE(call.has_value()) << "the stuck client was never dropped";
-  EXPECT_TRUE(call->cancelled);
-  EXPECT_LT(call->cancelled_at - start, absl::Seconds(3))
-      << absl::FormatDuration(call->cancelled_at - start);
-  EXPECT_EQ(StreamsOpenSettled(), 0);
-  EXPECT_EQ(gateway_->metrics().client_disconnects_total.load(), 1);
+  ASSERT_NO_FATAL_FAILURE(ExpectCancelledWithin(
+      call, start, absl::Seconds(3), "the stuck client was never dropped"));
+  ExpectOneClientGoneAndNoStreamOpen();
 }
 
 // The bounded per-stream queue: while the HTTP side does not take updates,

@@ -29,26 +29,15 @@
 namespace agentstream::gateway {
 namespace {
 
-using agentstream::testing::SseEvent;
-using agentstream::testing::SseRequest;
-using agentstream::testing::SseResponse;
-using agentstream::testing::StreamSse;
 using agentstream::testing::UrlEncode;
-using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using ::testing::MatchesRegex;
 using namespace agentstream::gateway::testing;  // NOLINT: test helpers.
 
 TEST_F(GatewayTest, ClientDisconnectCancelsTheRunWithinOneSecond) {
   GatewayOptions options;
   options.heartbeat_interval = absl::Seconds(60);  // No write to fail.
   StartGateway(options);
-  fake_.SetScript([](const auto&) {
-    RunScript script;
-    script.steps.push_back({absl::ZeroDuration(), StatusUpdate(1, "x")});
-    script.final_delay = absl::InfiniteDuration();
-    return script;
-  });
+  fake_.SetScript(OneUpdateThen(1, absl::InfiniteDuration()));
   const int fd = ConnectLoopback(gateway_->port());
   ASSERT_GE(fd, 0);
   ASSERT_TRUE(SendAll(fd,
@@ -60,12 +49,9 @@ TEST_F(GatewayTest, ClientDisconnectCancelsTheRunWithinOneSecond) {
   ::close(fd);
   const absl::Time closed = absl::Now();
   auto call = fake_.WaitForEnd(0, absl::Seconds(5));
-  ASSERT_TRUE(call.has_value()) << "the Run call was never cancelled";
-  EXPECT_TRUE(call->cancelled);
-  EXPECT_LT(call->cancelled_at - closed, absl::Seconds(1))
-      << absl::FormatDuration(call->cancelled_at - closed);
-  EXPECT_EQ(StreamsOpenSettled(), 0);
-  EXPECT_EQ(gateway_->metrics().client_disconnects_total.load(), 1);
+  ASSERT_NO_FATAL_FAILURE(ExpectCancelledWithin(
+      call, closed, absl::Seconds(1), "the Run call was never cancelled"));
+  ExpectOneClientGoneAndNoStreamOpen();
 }
 
 TEST_F(GatewayTest, StreamsPastTheCapGet503AndHealthStaysUp) {
@@ -73,20 +59,13 @@ TEST_F(GatewayTest, StreamsPastTheCapGet503AndHealthStaysUp) {
   options.max_streams = 2;
   options.headroom_threads = 4;
   StartGateway(options);
-  fake_.SetScript([](const auto&) {
-    RunScript script;
-    script.steps.push_back({absl::ZeroDuration(), StatusUpdate(1, "x")});
-    script.final_delay = absl::InfiniteDuration();
-    return script;
-  });
+  fake_.SetScript(OneUpdateThen(1, absl::InfiniteDuration()));
   std::vector<int> fds;
   for (int i = 0; i < 2; ++i) {
     const int fd = ConnectLoopback(gateway_->port());
     ASSERT_GE(fd, 0);
     fds.push_back(fd);
-    ASSERT_TRUE(SendAll(fd,
-                        "GET /api/chat/stream?message=hi HTTP/1.1\r\n"
-                        "Host: x\r\n\r\n"));
+    ASSERT_TRUE(SendGet(fd, "/api/chat/stream?message=hi"));
     ASSERT_THAT(ReadUntil(fd, "event: message", absl::Seconds(10)),
                 HasSubstr("event: message"));
   }
@@ -118,16 +97,9 @@ TEST_F(GatewayTest, StreamsPastTheCapGet503AndHealthStaysUp) {
 // gRPC call ends, but the run is not cancelled.
 TEST_F(GatewayTest, StopEndsOpenStreamsWithARetryableErrorAndNoDone) {
   StartGateway();
-  fake_.SetScript([](const auto&) {
-    RunScript script;
-    script.steps.push_back({absl::ZeroDuration(), StatusUpdate(1, "x")});
-    script.final_delay = absl::InfiniteDuration();
-    return script;
-  });
+  fake_.SetScript(OneUpdateThen(1, absl::InfiniteDuration()));
   const int fd = ConnectLoopback(gateway_->port());
-  ASSERT_TRUE(SendAll(fd,
-                      "GET /api/chat/stream?message=hi HTTP/1.1\r\n"
-                      "Host: x\r\n\r\n"));
+  ASSERT_TRUE(SendGet(fd, "/api/chat/stream?message=hi"));
   ASSERT_THAT(ReadUntil(fd, "event: message", absl::Seconds(10)),
               HasSubstr("event: message"));
   const absl::Time start = absl::Now();

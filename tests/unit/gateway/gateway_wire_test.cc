@@ -30,10 +30,6 @@ namespace agentstream::gateway {
 namespace {
 
 using agentstream::testing::SseEvent;
-using agentstream::testing::SseRequest;
-using agentstream::testing::SseResponse;
-using agentstream::testing::StreamSse;
-using agentstream::testing::UrlEncode;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
@@ -292,14 +288,9 @@ TEST_F(GatewayTest, SlowFirstUpdateIs503AndTheCallIsCancelled) {
 
 TEST_F(GatewayTest, FailureAfterStartIsAnErrorEventThenDone) {
   StartGateway();
-  fake_.SetScript([](const auto&) {
-    RunScript script;
-    script.steps.push_back({absl::ZeroDuration(), StatusUpdate(1, "x")});
-    script.final_delay = absl::Milliseconds(50);
-    script.final_status =
-        grpc::Status(grpc::StatusCode::INTERNAL, "the merge broke");
-    return script;
-  });
+  fake_.SetScript(OneUpdateThen(
+      1, absl::Milliseconds(50),
+      grpc::Status(grpc::StatusCode::INTERNAL, "the merge broke")));
   SseResponse r = Stream("/api/chat/stream?message=hi");
   ASSERT_EQ(r.status, 200);
   EXPECT_THAT(Names(r), ElementsAre("connected", "message", "error", "done"));

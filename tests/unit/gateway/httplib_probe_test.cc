@@ -18,7 +18,7 @@ namespace {
 
 using testing::ConnectLoopback;
 using testing::ReadUntil;
-using testing::SendAll;
+using testing::SendGet;
 
 // The gateway notices a gone client by asking DataSink::is_writable() while
 // a stream waits for its next event. In 0.11.4 it polls for POLLOUT and
@@ -58,7 +58,7 @@ TEST(HttplibProbeTest, IsWritableNoticesAClosedPeer) {
 
   const int fd = ConnectLoopback(port);
   ASSERT_GE(fd, 0);
-  ASSERT_TRUE(SendAll(fd, "GET /s HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(SendGet(fd, "/s"));
   EXPECT_THAT(ReadUntil(fd, "data: x", absl::Seconds(5)),
               ::testing::HasSubstr("data: x"));
   // Connected and silent for a while: is_writable() must say true.

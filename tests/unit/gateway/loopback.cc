@@ -35,6 +35,10 @@ bool SendAll(int fd, const std::string& bytes) {
   return true;
 }
 
+bool SendGet(int fd, const std::string& target) {
+  return SendAll(fd, "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n");
+}
+
 std::string ReadUntil(int fd, const std::string& needle,
                       absl::Duration timeout) {
   std::string out;

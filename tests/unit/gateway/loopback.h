@@ -12,6 +12,8 @@ namespace agentstream::gateway::testing {
 // A connected socket to 127.0.0.1:port, or -1.
 int ConnectLoopback(int port);
 bool SendAll(int fd, const std::string& bytes);
+// Sends "GET `target` HTTP/1.1" with "Host: x" and no body.
+bool SendGet(int fd, const std::string& target);
 // Reads until `needle` has been received (returns everything read, which
 // ends with it), the peer closes, or `timeout` passes.
 std::string ReadUntil(int fd, const std::string& needle,

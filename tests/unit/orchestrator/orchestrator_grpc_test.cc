@@ -109,42 +109,31 @@ TEST_F(OrchestratorGrpcTest, RunStreamsTheWholeSequenceWithDenseSeq) {
 
 TEST_F(OrchestratorGrpcTest, BadInputIsInvalidArgumentBeforeAnyUpdate) {
   {
-    auto context = ContextWithDeadline();
-    agentstream::v1::RunRequest request;
-    auto reader = stub_->Run(context.get(), request);
-    EXPECT_TRUE(ReadAll(reader.get()).empty());
-    grpc::Status status = reader->Finish();
+    auto [updates, status] = RunToEnd(agentstream::v1::RunRequest());
+    EXPECT_TRUE(updates.empty());
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   }
   {
-    auto context = ContextWithDeadline();
-    agentstream::v1::RunRequest request;
-    request.set_message("risk");
-    request.add_specialists("Astrologer");
-    auto reader = stub_->Run(context.get(), request);
-    EXPECT_TRUE(ReadAll(reader.get()).empty());
-    grpc::Status status = reader->Finish();
+    auto [updates, status] =
+        RunToEnd(RunRequestFor("risk", "", {"Astrologer"}));
+    EXPECT_TRUE(updates.empty());
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_THAT(status.error_message(), HasSubstr("Astrologer"));
   }
   {
-    auto context = ContextWithDeadline();
-    agentstream::v1::RunRequest request;
-    request.set_message(std::string(16 * 1024 + 1, 'x'));
-    auto reader = stub_->Run(context.get(), request);
-    EXPECT_TRUE(ReadAll(reader.get()).empty());
-    EXPECT_EQ(reader->Finish().error_code(),
-              grpc::StatusCode::INVALID_ARGUMENT);
+    auto [updates, status] =
+        RunToEnd(RunRequestFor(std::string(16 * 1024 + 1, 'x')));
+    EXPECT_TRUE(updates.empty());
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   }
 }
 
 TEST_F(OrchestratorGrpcTest, ClientGoingAwayCancelsTheSpecialistWithinASecond) {
   auto context = ContextWithDeadline();
   context->AddMetadata("x-request-id", "req_goes_away");
-  agentstream::v1::RunRequest request;
-  request.set_message("something slow");
+  agentstream::v1::RunRequest request =
+      RunRequestFor("something slow", "", {"SlowAnalyst"});
   request.set_on_disconnect(agentstream::v1::DISCONNECT_POLICY_CANCEL);
-  request.add_specialists("SlowAnalyst");
   auto reader = stub_->Run(context.get(), request);
   Update u;
   bool saw_progress = false;
@@ -162,12 +151,8 @@ TEST_F(OrchestratorGrpcTest, ClientGoingAwayCancelsTheSpecialistWithinASecond) {
   reader->Finish();
 
   // The run ended cancelled; its log is still there for Attach.
-  auto attach_context = ContextWithDeadline();
-  agentstream::v1::AttachRequest attach;
-  attach.set_request_id("req_goes_away");
-  auto attach_reader = stub_->Attach(attach_context.get(), attach);
-  std::vector<Update> replay = ReadAll(attach_reader.get());
-  EXPECT_TRUE(attach_reader->Finish().ok());
+  auto [replay, status] = AttachToEnd("req_goes_away", 0);
+  EXPECT_TRUE(status.ok());
   ASSERT_FALSE(replay.empty());
   EXPECT_EQ(replay.back().complete().outcome(),
             agentstream::v1::OUTCOME_CANCELLED);
@@ -175,19 +160,14 @@ TEST_F(OrchestratorGrpcTest, ClientGoingAwayCancelsTheSpecialistWithinASecond) {
 
 TEST_F(OrchestratorGrpcTest, CancelRpcEndsTheRunWithCancelledOutcome) {
   auto context = ContextWithDeadline();
-  agentstream::v1::RunRequest request;
-  request.set_request_id("req_to_cancel");
-  request.set_message("slow please");
-  request.add_specialists("SlowAnalyst");
-  auto reader = stub_->Run(context.get(), request);
+  auto reader = stub_->Run(
+      context.get(),
+      RunRequestFor("slow please", "req_to_cancel", {"SlowAnalyst"}));
   Update u;
   ASSERT_TRUE(reader->Read(&u));
 
-  grpc::ClientContext cancel_context;
-  agentstream::v1::CancelRequest cancel;
-  cancel.set_request_id("req_to_cancel");
   agentstream::v1::CancelResponse response;
-  ASSERT_TRUE(stub_->Cancel(&cancel_context, cancel, &response).ok());
+  ASSERT_TRUE(CancelRun("req_to_cancel", &response).ok());
   EXPECT_TRUE(response.cancelled());
   EXPECT_TRUE(slow_.service->WaitCancelled(absl::Seconds(1)));
 
@@ -199,31 +179,18 @@ TEST_F(OrchestratorGrpcTest, CancelRpcEndsTheRunWithCancelledOutcome) {
   EXPECT_EQ(rest[rest.size() - 3].specialist_complete().outcome(),
             agentstream::v1::OUTCOME_CANCELLED);
 
-  grpc::ClientContext again;
-  ASSERT_TRUE(stub_->Cancel(&again, cancel, &response).ok());
+  ASSERT_TRUE(CancelRun("req_to_cancel", &response).ok());
   EXPECT_FALSE(response.cancelled());
-  grpc::ClientContext unknown;
-  cancel.set_request_id("req_nope");
-  EXPECT_EQ(stub_->Cancel(&unknown, cancel, &response).error_code(),
+  EXPECT_EQ(CancelRun("req_nope", &response).error_code(),
             grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(OrchestratorGrpcTest, AttachReplaysAfterSeqAndUnknownIsNotFound) {
-  auto context = ContextWithDeadline();
-  agentstream::v1::RunRequest request;
-  request.set_request_id("req_attach");
-  request.set_message("risk");
-  auto reader = stub_->Run(context.get(), request);
-  std::vector<Update> original = ReadAll(reader.get());
-  ASSERT_TRUE(reader->Finish().ok());
+  auto [original, run_status] = RunToEnd(RunRequestFor("risk", "req_attach"));
+  ASSERT_TRUE(run_status.ok());
 
-  auto attach_context = ContextWithDeadline();
-  agentstream::v1::AttachRequest attach;
-  attach.set_request_id("req_attach");
-  attach.set_after_seq(3);
-  auto attach_reader = stub_->Attach(attach_context.get(), attach);
-  std::vector<Update> replay = ReadAll(attach_reader.get());
-  ASSERT_TRUE(attach_reader->Finish().ok());
+  auto [replay, attach_status] = AttachToEnd("req_attach", 3);
+  ASSERT_TRUE(attach_status.ok());
   ASSERT_EQ(replay.size(), original.size() - 3);
   for (size_t i = 0; i < replay.size(); ++i) {
     // Struct maps serialize in no fixed order: compare as messages.
@@ -232,26 +199,20 @@ TEST_F(OrchestratorGrpcTest, AttachReplaysAfterSeqAndUnknownIsNotFound) {
         << replay[i].DebugString();
   }
 
-  auto unknown_context = ContextWithDeadline();
-  attach.set_request_id("req_unknown");
-  auto unknown = stub_->Attach(unknown_context.get(), attach);
-  EXPECT_TRUE(ReadAll(unknown.get()).empty());
-  EXPECT_EQ(unknown->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+  auto [unknown, unknown_status] = AttachToEnd("req_unknown", 3);
+  EXPECT_TRUE(unknown.empty());
+  EXPECT_EQ(unknown_status.error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(OrchestratorGrpcTest, AttachFollowsARunningRunLive) {
   auto context = ContextWithDeadline();
-  agentstream::v1::RunRequest request;
-  request.set_request_id("req_live");
-  request.set_message("risk");
-  auto reader = stub_->Run(context.get(), request);
+  auto reader = stub_->Run(context.get(), RunRequestFor("risk", "req_live"));
   Update first;
   ASSERT_TRUE(reader->Read(&first));
 
   auto attach_context = ContextWithDeadline();
-  agentstream::v1::AttachRequest attach;
-  attach.set_request_id("req_live");
-  auto attach_reader = stub_->Attach(attach_context.get(), attach);
+  auto attach_reader =
+      stub_->Attach(attach_context.get(), AttachRequestFor("req_live"));
   std::vector<Update> followed = ReadAll(attach_reader.get());
   std::vector<Update> rest = ReadAll(reader.get());
   EXPECT_TRUE(reader->Finish().ok());
@@ -318,9 +279,7 @@ TEST(OrchestratorStartOrderTest, ASpecialistStartedLaterIsPickedUp) {
   options.registry.describe_timeout = absl::Milliseconds(500);
   auto server = OrchestratorServer::Start(options, Clock::Real());
   ASSERT_THAT(server, IsOk());
-  auto stub = agentstream::v1::Orchestrator::NewStub(
-      grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*server)->port()),
-                          grpc::InsecureChannelCredentials()));
+  auto stub = StubFor((*server)->port());
 
   auto list = [&stub] {
     grpc::ClientContext context;
@@ -339,12 +298,8 @@ TEST(OrchestratorStartOrderTest, ASpecialistStartedLaterIsPickedUp) {
   }
   EXPECT_TRUE(list().specialists(0).available());
 
-  auto context = ContextWithDeadline();
-  agentstream::v1::RunRequest request;
-  request.set_message("risk");
-  auto reader = stub->Run(context.get(), request);
-  std::vector<Update> updates = ReadAll(reader.get());
-  EXPECT_TRUE(reader->Finish().ok());
+  auto [updates, status] = RunToEnd(*stub, RunRequestFor("risk"));
+  EXPECT_TRUE(status.ok());
   ASSERT_FALSE(updates.empty());
   EXPECT_EQ(updates.back().complete().outcome(), agentstream::v1::OUTCOME_OK);
   (*server)->Shutdown(absl::Seconds(1));
@@ -355,30 +310,19 @@ TEST(OrchestratorBinaryTest, ServesRunsAndMetricsAndStopsOnSigterm) {
   FakeServer risk =
       StartFake("RiskAnalyst", {"risk"}, 3, absl::Milliseconds(5));
   const std::string dir = agentstream::testing::MakeTempDir("orchestrator");
-  agentstream::testing::Subprocess::Options options;
-  options.binary = "orchestrator";
-  options.args = {
-      "--port=0",         "--port-file=" + dir + "/port",
-      "--metrics-port=0", "--metrics-port-file=" + dir + "/metrics_port",
-      "--specialist",     "RiskAnalyst=" + risk.address()};
-  options.log_path = dir + "/orchestrator.log";
-  auto process = agentstream::testing::Subprocess::Start(options);
-  ASSERT_THAT(process, IsOk());
-  auto port =
-      agentstream::testing::WaitForPortFile(dir + "/port", absl::Seconds(10));
-  ASSERT_THAT(port, IsOk()) << (*process)->ReadLog();
+  OrchestratorProcess orchestrator;
+  ASSERT_NO_FATAL_FAILURE(StartOrchestratorBinary(
+      dir,
+      {"--metrics-port=0", "--metrics-port-file=" + dir + "/metrics_port",
+       "--specialist", "RiskAnalyst=" + risk.address()},
+      &orchestrator));
   auto metrics_port = agentstream::testing::WaitForPortFile(
       dir + "/metrics_port", absl::Seconds(10));
   ASSERT_THAT(metrics_port, IsOk());
 
-  auto stub = agentstream::v1::Orchestrator::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", *port), grpc::InsecureChannelCredentials()));
-  auto context = ContextWithDeadline();
-  agentstream::v1::RunRequest request;
-  request.set_message("risk of ACC-1");
-  auto reader = stub->Run(context.get(), request);
-  std::vector<Update> updates = ReadAll(reader.get());
-  ASSERT_TRUE(reader->Finish().ok());
+  auto [updates, status] =
+      RunToEnd(*orchestrator.stub, RunRequestFor("risk of ACC-1"));
+  ASSERT_TRUE(status.ok());
   ASSERT_FALSE(updates.empty());
   EXPECT_EQ(updates.back().complete().outcome(), agentstream::v1::OUTCOME_OK);
   for (size_t i = 0; i < updates.size(); ++i) {
@@ -399,8 +343,8 @@ TEST(OrchestratorBinaryTest, ServesRunsAndMetricsAndStopsOnSigterm) {
                                    "total{specialist=\"RiskAnalyst\","
                                    "instance=\"RiskAnalyst@test\"} 1"));
 
-  (*process)->Signal(SIGTERM);
-  EXPECT_THAT((*process)->Wait(absl::Seconds(10)),
+  orchestrator.process->Signal(SIGTERM);
+  EXPECT_THAT(orchestrator.process->Wait(absl::Seconds(10)),
               ::agentstream::testing::IsOkAndHolds(0));
   risk.server->Shutdown();
 }

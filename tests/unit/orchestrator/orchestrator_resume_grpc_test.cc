@@ -41,15 +41,29 @@ class ResumeGrpcTest : public OrchestratorServerTest {
   }
   std::vector<FakeServer*> Fakes() override { return {&slow_, &a_, &b_}; }
 
+  // Options naming one specialist, `name`, served by `fake`.
+  static OrchestratorServerOptions OptionsFor(const std::string& name,
+                                              const FakeServer& fake) {
+    OrchestratorServerOptions options;
+    options.specialists = {{name, fake.address()}};
+    return options;
+  }
+
+  // The orchestrator over a slow SlowAnalyst (1000 updates 10 ms apart) with
+  // the disconnect grace `grace`.
+  void StartOverASlowAnalyst(absl::Duration grace) {
+    slow_ = StartFake("SlowAnalyst", {"slow"}, 1000, absl::Milliseconds(10));
+    OrchestratorServerOptions options = OptionsFor("SlowAnalyst", slow_);
+    options.runs.disconnect_grace = grace;
+    StartOrchestrator(options);
+  }
+
   // Starts a slow run and returns its reader once it has sent a progress
   // update; `*last_seq` is the last seq read.
   std::unique_ptr<grpc::ClientReader<Update>> StartSlowRun(
       grpc::ClientContext* context, const std::string& id, uint64_t* last_seq) {
-    agentstream::v1::RunRequest request;
-    request.set_request_id(id);
-    request.set_message("slow");
-    request.add_specialists("SlowAnalyst");
-    auto reader = stub_->Run(context, request);
+    auto reader =
+        stub_->Run(context, RunRequestFor("slow", id, {"SlowAnalyst"}));
     Update u;
     while (reader->Read(&u)) {
       *last_seq = u.seq();
@@ -62,11 +76,7 @@ class ResumeGrpcTest : public OrchestratorServerTest {
 };
 
 TEST_F(ResumeGrpcTest, AClientBackWithinTheGraceGetsTheRestOfTheRun) {
-  slow_ = StartFake("SlowAnalyst", {"slow"}, 1000, absl::Milliseconds(10));
-  OrchestratorServerOptions options;
-  options.specialists = {{"SlowAnalyst", slow_.address()}};
-  options.runs.disconnect_grace = absl::Milliseconds(400);
-  StartOrchestrator(options);
+  StartOverASlowAnalyst(absl::Milliseconds(400));
 
   uint64_t last_seq = 0;
   {
@@ -80,10 +90,8 @@ TEST_F(ResumeGrpcTest, AClientBackWithinTheGraceGetsTheRestOfTheRun) {
   absl::SleepFor(absl::Milliseconds(150));
 
   auto attach_context = ContextWithDeadline();
-  agentstream::v1::AttachRequest attach;
-  attach.set_request_id("req_grace_back");
-  attach.set_after_seq(last_seq);
-  auto reader = stub_->Attach(attach_context.get(), attach);
+  auto reader = stub_->Attach(attach_context.get(),
+                              AttachRequestFor("req_grace_back", last_seq));
   // Nothing lost, nothing repeated; and the run outlives the grace period.
   uint64_t expected = last_seq + 1;
   Update u;
@@ -95,11 +103,8 @@ TEST_F(ResumeGrpcTest, AClientBackWithinTheGraceGetsTheRestOfTheRun) {
   EXPECT_GT(expected, last_seq + 10);
   EXPECT_FALSE(slow_.service->WaitCancelled(absl::ZeroDuration()));
 
-  grpc::ClientContext cancel_context;
-  agentstream::v1::CancelRequest cancel;
-  cancel.set_request_id("req_grace_back");
   agentstream::v1::CancelResponse response;
-  ASSERT_TRUE(stub_->Cancel(&cancel_context, cancel, &response).ok());
+  ASSERT_TRUE(CancelRun("req_grace_back", &response).ok());
   EXPECT_TRUE(response.cancelled());
   while (reader->Read(&u)) {
     ASSERT_EQ(u.seq(), expected);
@@ -116,11 +121,7 @@ TEST_F(ResumeGrpcTest, AClientBackWithinTheGraceGetsTheRestOfTheRun) {
 }
 
 TEST_F(ResumeGrpcTest, AClientThatDoesNotComeBackLeavesACancelledRun) {
-  slow_ = StartFake("SlowAnalyst", {"slow"}, 1000, absl::Milliseconds(10));
-  OrchestratorServerOptions options;
-  options.specialists = {{"SlowAnalyst", slow_.address()}};
-  options.runs.disconnect_grace = absl::Milliseconds(300);
-  StartOrchestrator(options);
+  StartOverASlowAnalyst(absl::Milliseconds(300));
 
   uint64_t last_seq = 0;
   auto context = ContextWithDeadline();
@@ -134,13 +135,8 @@ TEST_F(ResumeGrpcTest, AClientThatDoesNotComeBackLeavesACancelledRun) {
                                    "total{reason=\"grace\"} 1\n"));
 
   // Its log tells what happened.
-  auto attach_context = ContextWithDeadline();
-  agentstream::v1::AttachRequest attach;
-  attach.set_request_id("req_grace_gone");
-  attach.set_after_seq(last_seq);
-  auto attach_reader = stub_->Attach(attach_context.get(), attach);
-  std::vector<Update> rest = ReadAll(attach_reader.get());
-  EXPECT_TRUE(attach_reader->Finish().ok());
+  auto [rest, status] = AttachToEnd("req_grace_gone", last_seq);
+  EXPECT_TRUE(status.ok());
   ASSERT_FALSE(rest.empty());
   EXPECT_EQ(rest.front().seq(), last_seq + 1);
   EXPECT_EQ(rest.back().complete().outcome(),
@@ -149,42 +145,27 @@ TEST_F(ResumeGrpcTest, AClientThatDoesNotComeBackLeavesACancelledRun) {
 
 TEST_F(ResumeGrpcTest, AttachAtTheEndAheadAndAfterTheTtl) {
   a_ = StartFake("RiskAnalyst", {"risk"}, 3, absl::Milliseconds(1));
-  OrchestratorServerOptions options;
-  options.specialists = {{"RiskAnalyst", a_.address()}};
+  OrchestratorServerOptions options = OptionsFor("RiskAnalyst", a_);
   options.runs.log_ttl = absl::Milliseconds(300);
   StartOrchestrator(options);
 
-  auto context = ContextWithDeadline();
-  agentstream::v1::RunRequest request;
-  request.set_request_id("req_ended");
-  request.set_message("risk");
-  auto run_reader = stub_->Run(context.get(), request);
-  std::vector<Update> all = ReadAll(run_reader.get());
-  ASSERT_TRUE(run_reader->Finish().ok());
+  auto [all, status] = RunToEnd(RunRequestFor("risk", "req_ended"));
+  ASSERT_TRUE(status.ok());
   ASSERT_FALSE(all.empty());
   const uint64_t last = all.back().seq();
 
-  auto attach = [this](uint64_t after) {
-    auto ctx = ContextWithDeadline();
-    agentstream::v1::AttachRequest a;
-    a.set_request_id("req_ended");
-    a.set_after_seq(after);
-    auto reader = stub_->Attach(ctx.get(), a);
-    std::vector<Update> got = ReadAll(reader.get());
-    return std::make_pair(got, reader->Finish());
-  };
-  auto [at_end, at_end_status] = attach(last);
+  auto [at_end, at_end_status] = AttachToEnd("req_ended", last);
   EXPECT_TRUE(at_end.empty());
   EXPECT_TRUE(at_end_status.ok()) << at_end_status.error_message();
-  auto [ahead, ahead_status] = attach(last + 1);
+  auto [ahead, ahead_status] = AttachToEnd("req_ended", last + 1);
   EXPECT_TRUE(ahead.empty());
   EXPECT_EQ(ahead_status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 
   absl::SleepFor(absl::Milliseconds(400));  // Past the log's TTL.
-  auto [tomb_end, tomb_end_status] = attach(last);
+  auto [tomb_end, tomb_end_status] = AttachToEnd("req_ended", last);
   EXPECT_TRUE(tomb_end.empty());
   EXPECT_TRUE(tomb_end_status.ok()) << tomb_end_status.error_message();
-  auto [tomb_gap, tomb_gap_status] = attach(2);
+  auto [tomb_gap, tomb_gap_status] = AttachToEnd("req_ended", 2);
   EXPECT_TRUE(tomb_gap.empty());
   EXPECT_EQ(tomb_gap_status.error_code(), grpc::StatusCode::OUT_OF_RANGE);
   EXPECT_THAT(tomb_gap_status.error_message(), ::testing::StartsWith("gap:"));
@@ -207,12 +188,8 @@ TEST_F(ResumeGrpcTest, UnavailableBeforeTheFirstUpdateGoesToAnotherReplica) {
   StartOrchestrator(options);
 
   for (int i = 0; i < 6; ++i) {
-    auto context = ContextWithDeadline();
-    agentstream::v1::RunRequest request;
-    request.set_message("risk");
-    auto reader = stub_->Run(context.get(), request);
-    std::vector<Update> updates = ReadAll(reader.get());
-    ASSERT_TRUE(reader->Finish().ok());
+    auto [updates, status] = RunToEnd(RunRequestFor("risk"));
+    ASSERT_TRUE(status.ok());
     ASSERT_FALSE(updates.empty());
     EXPECT_EQ(updates.back().complete().outcome(), agentstream::v1::OUTCOME_OK)
         << "run " << i;
@@ -234,15 +211,10 @@ TEST_F(ResumeGrpcTest, UnavailableBeforeTheFirstUpdateGoesToAnotherReplica) {
 
 TEST_F(ResumeGrpcTest, AFastStreamGoesOutWholeAndInOrder) {
   a_ = StartFake("RiskAnalyst", {"risk"}, 3000, absl::ZeroDuration());
-  OrchestratorServerOptions options;
-  options.specialists = {{"RiskAnalyst", a_.address()}};
+  OrchestratorServerOptions options = OptionsFor("RiskAnalyst", a_);
   StartOrchestrator(options);
-  auto context = ContextWithDeadline();
-  agentstream::v1::RunRequest request;
-  request.set_message("risk");
-  auto reader = stub_->Run(context.get(), request);
-  std::vector<Update> updates = ReadAll(reader.get());
-  ASSERT_TRUE(reader->Finish().ok());
+  auto [updates, status] = RunToEnd(RunRequestFor("risk"));
+  ASSERT_TRUE(status.ok());
   ASSERT_FALSE(updates.empty());
   for (size_t i = 1; i < updates.size(); ++i) {
     ASSERT_GT(updates[i].seq(), updates[i - 1].seq());
@@ -259,8 +231,7 @@ TEST_F(ResumeGrpcTest, AFastStreamGoesOutWholeAndInOrder) {
 TEST_F(ResumeGrpcTest, ASlowReaderIsCutOffAndResumesWithNothingLost) {
   a_ = StartFake("RiskAnalyst", {"risk"}, 5000, absl::ZeroDuration());
   a_.service->set_thinking(true);
-  OrchestratorServerOptions options;
-  options.specialists = {{"RiskAnalyst", a_.address()}};
+  OrchestratorServerOptions options = OptionsFor("RiskAnalyst", a_);
   options.follower_max_lag = 16;
   options.runs.disconnect_grace = absl::Seconds(30);
   StartOrchestrator(options);
@@ -273,10 +244,8 @@ TEST_F(ResumeGrpcTest, ASlowReaderIsCutOffAndResumesWithNothingLost) {
       grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", server_->port()),
                                 grpc::InsecureChannelCredentials(), args));
   auto context = ContextWithDeadline();
-  agentstream::v1::RunRequest request;
-  request.set_request_id("req_slow_reader");
-  request.set_message("risk");
-  auto reader = stub->Run(context.get(), request);
+  auto reader =
+      stub->Run(context.get(), RunRequestFor("risk", "req_slow_reader"));
   Update u;
   ASSERT_TRUE(reader->Read(&u));
   // Stop reading while the specialist produces: the transport's buffers fill,
@@ -291,13 +260,8 @@ TEST_F(ResumeGrpcTest, ASlowReaderIsCutOffAndResumesWithNothingLost) {
   ASSERT_FALSE(got.back().has_complete());
 
   // Resume from the last seq received: the rest, then the end.
-  auto attach_context = ContextWithDeadline();
-  agentstream::v1::AttachRequest attach;
-  attach.set_request_id("req_slow_reader");
-  attach.set_after_seq(got.back().seq());
-  auto attach_reader = stub_->Attach(attach_context.get(), attach);
-  std::vector<Update> rest = ReadAll(attach_reader.get());
-  ASSERT_TRUE(attach_reader->Finish().ok());
+  auto [rest, attach_status] = AttachToEnd("req_slow_reader", got.back().seq());
+  ASSERT_TRUE(attach_status.ok());
   got.insert(got.end(), rest.begin(), rest.end());
   // Only thinking updates: nothing may be coalesced, all arrive once.
   for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i].seq(), i + 1);
@@ -313,32 +277,16 @@ TEST_F(ResumeGrpcTest, ASlowReaderIsCutOffAndResumesWithNothingLost) {
 TEST(OrchestratorBinaryDeadlineTest, PerKindDeadlineFlagsApply) {
   FakeServer slow =
       StartFake("SlowAnalyst", {"slow"}, 100000, absl::Milliseconds(10));
-  const std::string dir = agentstream::testing::MakeTempDir("orch_deadline");
-  agentstream::testing::Subprocess::Options options;
-  options.binary = "orchestrator";
-  options.args = {"--port=0",
-                  "--port-file=" + dir + "/port",
-                  "--specialist",
-                  "SlowAnalyst=" + slow.address(),
-                  "--specialist-deadline",
-                  "SlowAnalyst=200:600",
-                  "--specialist-hard-deadline-ms=100000"};
-  options.log_path = dir + "/orchestrator.log";
-  auto process = agentstream::testing::Subprocess::Start(options);
-  ASSERT_THAT(process, IsOk());
-  auto port =
-      agentstream::testing::WaitForPortFile(dir + "/port", absl::Seconds(10));
-  ASSERT_THAT(port, IsOk()) << (*process)->ReadLog();
-  auto stub = agentstream::v1::Orchestrator::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", *port), grpc::InsecureChannelCredentials()));
-  auto context = ContextWithDeadline();
-  agentstream::v1::RunRequest request;
-  request.set_message("slow");
-  request.add_specialists("SlowAnalyst");
+  OrchestratorProcess orchestrator;
+  ASSERT_NO_FATAL_FAILURE(StartOrchestratorBinary(
+      agentstream::testing::MakeTempDir("orch_deadline"),
+      {"--specialist", "SlowAnalyst=" + slow.address(), "--specialist-deadline",
+       "SlowAnalyst=200:600", "--specialist-hard-deadline-ms=100000"},
+      &orchestrator));
   const absl::Time started = absl::Now();
-  auto reader = stub->Run(context.get(), request);
-  std::vector<Update> updates = ReadAll(reader.get());
-  ASSERT_TRUE(reader->Finish().ok());
+  auto [updates, status] =
+      RunToEnd(*orchestrator.stub, RunRequestFor("slow", "", {"SlowAnalyst"}));
+  ASSERT_TRUE(status.ok());
   const absl::Duration took = absl::Now() - started;
   EXPECT_GE(took, absl::Milliseconds(550));
   EXPECT_LT(took, absl::Seconds(5));
@@ -358,8 +306,8 @@ TEST(OrchestratorBinaryDeadlineTest, PerKindDeadlineFlagsApply) {
   EXPECT_TRUE(timed_out);
   ASSERT_FALSE(updates.empty());
   EXPECT_TRUE(updates.back().has_complete());
-  (*process)->Signal(SIGTERM);
-  EXPECT_THAT((*process)->Wait(absl::Seconds(10)),
+  orchestrator.process->Signal(SIGTERM);
+  EXPECT_THAT(orchestrator.process->Wait(absl::Seconds(10)),
               ::agentstream::testing::IsOkAndHolds(0));
   slow.server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
 }

@@ -13,17 +13,13 @@
 #include "tests/testing/status_matchers.h"
 #include "tests/unit/orchestrator/run_fixture.h"
 
-namespace agentstream::orchestrator {
+namespace agentstream::orchestrator::testing {
 namespace {
 
-using ::agentstream::orchestrator::testing::ProgressOf;
-using ::agentstream::orchestrator::testing::RunPtr;
-using ::agentstream::orchestrator::testing::RunTest;
 using ::agentstream::testing::IsOk;
 using ::agentstream::testing::IsOkAndHolds;
 using ::agentstream::testing::StatusIs;
 using agentstream::v1::DisconnectPolicy;
-using agentstream::v1::Update;
 using ::testing::HasSubstr;
 
 class DisconnectTest : public RunTest {
@@ -39,6 +35,20 @@ class DisconnectTest : public RunTest {
     }
     return run;
   }
+
+  // Starts a run with `policy` whose one follower then leaves (`cut_off`: as
+  // a slow follower is); `run_` is the run, `risk_` its RiskAnalyst call.
+  // Call with ASSERT_NO_FATAL_FAILURE.
+  void StartThenLeave(DisconnectPolicy policy, bool cut_off = false) {
+    auto run = StartWithPolicy(policy);
+    ASSERT_THAT(run, IsOk());
+    run_ = *run;
+    risk_ = CallOf("RiskAnalyst");
+    manager_->ReleaseFollower(run_, cut_off);
+  }
+
+  RunPtr run_;
+  std::shared_ptr<FakeAnalyzeCall> risk_;
 };
 
 TEST_F(DisconnectTest, TheDefaultGraceIsThirtySeconds) {
@@ -46,85 +56,67 @@ TEST_F(DisconnectTest, TheDefaultGraceIsThirtySeconds) {
 }
 
 TEST_F(DisconnectTest, UnspecifiedWaitsTheGraceThenCancelsWithReasonGrace) {
-  auto run = StartWithPolicy(agentstream::v1::DISCONNECT_POLICY_UNSPECIFIED);
-  ASSERT_THAT(run, IsOk());
-  auto risk = CallOf("RiskAnalyst");
-  manager_->ReleaseFollower(*run);
-  clock_.Advance(absl::Seconds(29));
-  manager_->Sweep();
-  EXPECT_FALSE(risk->cancelled());
-  EXPECT_FALSE((*run)->finished());
-  clock_.Advance(absl::Seconds(1));
-  manager_->Sweep();
-  EXPECT_TRUE(risk->cancelled());
-  EXPECT_TRUE((*run)->finished());
+  ASSERT_NO_FATAL_FAILURE(
+      StartThenLeave(agentstream::v1::DISCONNECT_POLICY_UNSPECIFIED));
+  AdvanceAndSweep(absl::Seconds(29));
+  EXPECT_FALSE(risk_->cancelled());
+  EXPECT_FALSE(run_->finished());
+  AdvanceAndSweep(absl::Seconds(1));
+  EXPECT_TRUE(risk_->cancelled());
+  EXPECT_TRUE(run_->finished());
   EXPECT_EQ(metrics_.runs_cancelled("grace"), 1);
   EXPECT_EQ(metrics_.runs_cancelled("disconnect"), 0);
-  std::vector<Update> log = LogOf(**run);
+  std::vector<Update> log = LogOf(*run_);
   EXPECT_EQ(log.back().complete().outcome(),
             agentstream::v1::OUTCOME_CANCELLED);
 }
 
 TEST_F(DisconnectTest, AReattachWithinTheGraceKeepsTheRunToItsEnd) {
-  auto run = StartWithPolicy(agentstream::v1::DISCONNECT_POLICY_UNSPECIFIED);
-  ASSERT_THAT(run, IsOk());
-  auto risk = CallOf("RiskAnalyst");
-  manager_->ReleaseFollower(*run);
+  ASSERT_NO_FATAL_FAILURE(
+      StartThenLeave(agentstream::v1::DISCONNECT_POLICY_UNSPECIFIED));
   clock_.Advance(absl::Seconds(25));
-  ASSERT_THAT(manager_->Attach((*run)->request_id(), 3), IsOkAndHolds(*run));
-  (*run)->AddFollower();  // As the Attach stream does.
-  clock_.Advance(absl::Minutes(10));
-  manager_->Sweep();
-  EXPECT_FALSE(risk->cancelled());
-  risk->Emit(ProgressOf(50));
-  risk->Finish(absl::OkStatus());
-  EXPECT_EQ(LogOf(**run).back().complete().outcome(),
+  ASSERT_THAT(manager_->Attach(run_->request_id(), 3), IsOkAndHolds(run_));
+  run_->AddFollower();  // As the Attach stream does.
+  AdvanceAndSweep(absl::Minutes(10));
+  EXPECT_FALSE(risk_->cancelled());
+  risk_->Emit(ProgressOf(50));
+  risk_->Finish(absl::OkStatus());
+  EXPECT_EQ(LogOf(*run_).back().complete().outcome(),
             agentstream::v1::OUTCOME_OK);
   EXPECT_EQ(metrics_.runs_cancelled("grace"), 0);
 }
 
 TEST_F(DisconnectTest, CancelPolicyCancelsAtOnceWithReasonDisconnect) {
-  auto run = StartWithPolicy(agentstream::v1::DISCONNECT_POLICY_CANCEL);
-  ASSERT_THAT(run, IsOk());
-  auto risk = CallOf("RiskAnalyst");
-  manager_->ReleaseFollower(*run);
-  EXPECT_TRUE(risk->cancelled());
-  EXPECT_TRUE((*run)->finished());
+  ASSERT_NO_FATAL_FAILURE(
+      StartThenLeave(agentstream::v1::DISCONNECT_POLICY_CANCEL));
+  EXPECT_TRUE(risk_->cancelled());
+  EXPECT_TRUE(run_->finished());
   EXPECT_EQ(metrics_.runs_cancelled("disconnect"), 1);
 }
 
 TEST_F(DisconnectTest, CancelPolicyGivesAFollowerCutOffAsSlowTheGrace) {
-  auto run = StartWithPolicy(agentstream::v1::DISCONNECT_POLICY_CANCEL);
-  ASSERT_THAT(run, IsOk());
-  auto risk = CallOf("RiskAnalyst");
-  manager_->ReleaseFollower(*run, /*cut_off=*/true);
-  EXPECT_FALSE(risk->cancelled());
-  clock_.Advance(absl::Seconds(29));
-  manager_->Sweep();
-  EXPECT_FALSE((*run)->finished());
-  clock_.Advance(absl::Seconds(1));
-  manager_->Sweep();
-  EXPECT_TRUE(risk->cancelled());
+  ASSERT_NO_FATAL_FAILURE(StartThenLeave(
+      agentstream::v1::DISCONNECT_POLICY_CANCEL, /*cut_off=*/true));
+  EXPECT_FALSE(risk_->cancelled());
+  AdvanceAndSweep(absl::Seconds(29));
+  EXPECT_FALSE(run_->finished());
+  AdvanceAndSweep(absl::Seconds(1));
+  EXPECT_TRUE(risk_->cancelled());
   EXPECT_EQ(metrics_.runs_cancelled("disconnect"), 0);
 }
 
 TEST_F(DisconnectTest, ContinuePolicyNeverCancelsForLackOfFollowers) {
-  auto run = StartWithPolicy(agentstream::v1::DISCONNECT_POLICY_CONTINUE);
-  ASSERT_THAT(run, IsOk());
-  auto risk = CallOf("RiskAnalyst");
-  manager_->ReleaseFollower(*run);
-  clock_.Advance(absl::Hours(2));
-  manager_->Sweep();
-  EXPECT_FALSE(risk->cancelled());
-  risk->Finish(absl::OkStatus());
-  EXPECT_EQ(LogOf(**run).back().complete().outcome(),
+  ASSERT_NO_FATAL_FAILURE(
+      StartThenLeave(agentstream::v1::DISCONNECT_POLICY_CONTINUE));
+  AdvanceAndSweep(absl::Hours(2));
+  EXPECT_FALSE(risk_->cancelled());
+  risk_->Finish(absl::OkStatus());
+  EXPECT_EQ(LogOf(*run_).back().complete().outcome(),
             agentstream::v1::OUTCOME_OK);
 }
 
 TEST_F(DisconnectTest, ZeroGraceCancelsAtOnceWithReasonGrace) {
-  RunManagerOptions options;
-  options.disconnect_grace = absl::ZeroDuration();
-  Configure(options);
+  ConfigureGrace(absl::ZeroDuration());
   auto run = StartWithPolicy(agentstream::v1::DISCONNECT_POLICY_UNSPECIFIED);
   ASSERT_THAT(run, IsOk());
   manager_->ReleaseFollower(*run);
@@ -191,8 +183,7 @@ TEST_F(AttachTest, AfterTheTtlATombstoneEndsAResumeFromTheEndCleanly) {
   EXPECT_THAT(manager_->Attach(id, last - 1), IsOkAndHolds(run));
   EXPECT_THAT(manager_->Attach(id, last), IsOkAndHolds(nullptr));
 
-  clock_.Advance(absl::Minutes(6));
-  manager_->Sweep();
+  AdvanceAndSweep(absl::Minutes(6));
   EXPECT_EQ(manager_->run_count(), 0u);
   EXPECT_EQ(manager_->tombstone_count(), 1u);
   // From the final seq (or beyond): OK, nothing to send.
@@ -208,8 +199,7 @@ TEST_F(AttachTest, AfterTheTtlATombstoneEndsAResumeFromTheEndCleanly) {
   EXPECT_THAT(manager_->Cancel(id), IsOkAndHolds(false));
 
   // Tombstones go after their own TTL.
-  clock_.Advance(absl::Hours(25));
-  manager_->Sweep();
+  AdvanceAndSweep(absl::Hours(25));
   EXPECT_EQ(manager_->tombstone_count(), 0u);
   EXPECT_THAT(manager_->Attach(id, last),
               StatusIs(absl::StatusCode::kNotFound));
@@ -223,8 +213,7 @@ TEST_F(AttachTest, TombstonesAreBoundedOldestFirst) {
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i) {
     ids.push_back(EndedRun()->request_id());
-    clock_.Advance(absl::Minutes(2));
-    manager_->Sweep();  // Expires it: one tombstone per sweep.
+    AdvanceAndSweep(absl::Minutes(2));  // Expires it: one tombstone per sweep.
   }
   EXPECT_EQ(manager_->tombstone_count(), 2u);
   EXPECT_THAT(manager_->Attach(ids[0], 1000),
@@ -244,8 +233,7 @@ TEST_F(AttachTest, ANewRunMayReuseTheIdOfAnExpiredOne) {
   ASSERT_THAT(first, IsOk());
   (*first)->Start();
   CallOf("RiskAnalyst")->Finish(absl::OkStatus());
-  clock_.Advance(absl::Minutes(2));
-  manager_->Sweep();
+  AdvanceAndSweep(absl::Minutes(2));
   EXPECT_EQ(manager_->tombstone_count(), 1u);
   auto second = manager_->CreateRun(request, "");
   ASSERT_THAT(second, IsOk());
@@ -255,4 +243,4 @@ TEST_F(AttachTest, ANewRunMayReuseTheIdOfAnExpiredOne) {
 }
 
 }  // namespace
-}  // namespace agentstream::orchestrator
+}  // namespace agentstream::orchestrator::testing

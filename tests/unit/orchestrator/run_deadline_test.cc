@@ -1,8 +1,9 @@
 // Failing and slow specialists: per-kind deadlines, retries before the first
 // update, failures after it, and the --specialist-deadline parser.
-#include <algorithm>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/update_json.h"
@@ -13,16 +14,11 @@
 #include "tests/testing/status_matchers.h"
 #include "tests/unit/orchestrator/run_fixture.h"
 
-namespace agentstream::orchestrator {
+namespace agentstream::orchestrator::testing {
 namespace {
 
-using ::agentstream::orchestrator::testing::FakeAnalyzeCall;
-using ::agentstream::orchestrator::testing::PartialOf;
-using ::agentstream::orchestrator::testing::ProgressOf;
-using ::agentstream::orchestrator::testing::RunTest;
 using ::agentstream::testing::IsOk;
 using ::agentstream::testing::StatusIs;
-using agentstream::v1::Update;
 using ::testing::HasSubstr;
 
 std::vector<Update> TimeoutsOf(const std::vector<Update>& log,
@@ -34,34 +30,39 @@ std::vector<Update> TimeoutsOf(const std::vector<Update>& log,
   return out;
 }
 
-TEST_F(RunTest, PerKindDeadlinesOverrideTheGlobalOnes) {
+// Options with the global `soft` and `hard` deadlines and the per-kind
+// `by_kind` ones.
+RunManagerOptions DeadlineOptions(
+    absl::Duration soft, absl::Duration hard,
+    std::map<std::string, SpecialistDeadlines> by_kind) {
   RunManagerOptions options;
-  options.soft_deadline = absl::Seconds(10);
-  options.hard_deadline = absl::Seconds(30);
-  options.deadlines_by_kind["RiskAnalyst"] = {absl::Seconds(2),
-                                              absl::Seconds(5)};
-  options.deadlines_by_kind["ComplianceExpert"] = {absl::ZeroDuration(),
-                                                   absl::ZeroDuration()};
-  Configure(options);
+  options.soft_deadline = soft;
+  options.hard_deadline = hard;
+  options.deadlines_by_kind = std::move(by_kind);
+  return options;
+}
+
+TEST_F(RunTest, PerKindDeadlinesOverrideTheGlobalOnes) {
+  Configure(DeadlineOptions(
+      absl::Seconds(10), absl::Seconds(30),
+      {{"RiskAnalyst", {absl::Seconds(2), absl::Seconds(5)}},
+       {"ComplianceExpert", {absl::ZeroDuration(), absl::ZeroDuration()}}}));
   auto run = StartRun("risk and compliance and transactions");
   ASSERT_THAT(run, IsOk());
   auto risk = CallOf("RiskAnalyst");
   auto aml = CallOf("ComplianceExpert");
   auto data = CallOf("DataAnalyst");
   risk->Emit(ProgressOf(5));
-  clock_.Advance(absl::Seconds(3));
-  manager_->Sweep();
+  AdvanceAndSweep(absl::Seconds(3));
   EXPECT_EQ(TimeoutsOf(LogOf(**run), "RiskAnalyst").size(), 1u);
   EXPECT_FALSE(risk->cancelled());
-  clock_.Advance(absl::Seconds(2));
-  manager_->Sweep();
+  AdvanceAndSweep(absl::Seconds(2));
   EXPECT_TRUE(risk->cancelled());
   data->Finish(absl::OkStatus());  // Before the global soft deadline.
 
   // ComplianceExpert's deadlines are off: no timeout even past the global
   // hard deadline.
-  clock_.Advance(absl::Minutes(10));
-  manager_->Sweep();
+  AdvanceAndSweep(absl::Minutes(10));
   EXPECT_FALSE(aml->cancelled());
   EXPECT_TRUE(TimeoutsOf(LogOf(**run), "ComplianceExpert").empty());
   aml->Emit(PartialOf({{"alerts", 0}}));
@@ -89,11 +90,9 @@ TEST_F(RunTest, PerKindDeadlinesOverrideTheGlobalOnes) {
 // deadline fires at that instant rather than up to a whole sweep interval
 // after it (a per-kind 600:1500 fired at 913 and 1914 ms with a 1 s sweep).
 TEST_F(RunTest, SweepSaysWhenTheNextDeadlineIsDueAndEachFiresThen) {
-  RunManagerOptions options;
-  options.soft_deadline = absl::Seconds(60);
-  options.hard_deadline = absl::Seconds(300);
-  options.deadlines_by_kind["Synthetic"] = {absl::Milliseconds(600),
-                                            absl::Milliseconds(1500)};
+  const RunManagerOptions options = DeadlineOptions(
+      absl::Seconds(60), absl::Seconds(300),
+      {{"Synthetic", {absl::Milliseconds(600), absl::Milliseconds(1500)}}});
   Configure(options);
   const absl::Time start = clock_.Now();
   auto run = StartRun("go", {"Synthetic"});
@@ -137,17 +136,14 @@ TEST_F(RunTest, SweepSaysWhenTheNextDeadlineIsDueAndEachFiresThen) {
 
 // A run left without followers: Sweep() says when its grace period ends.
 TEST_F(RunTest, SweepSaysWhenAGracePeriodEnds) {
-  RunManagerOptions options;
-  options.disconnect_grace = absl::Seconds(30);
-  Configure(options);
+  ConfigureGrace(absl::Seconds(30));
   auto run = StartRun("risk");
   ASSERT_THAT(run, IsOk());
   (*run)->AddFollower();
   const absl::Time left = clock_.Now();
   manager_->ReleaseFollower(*run);
   EXPECT_EQ(manager_->Sweep(), left + absl::Seconds(30));
-  clock_.Advance(absl::Seconds(30));
-  manager_->Sweep();
+  AdvanceAndSweep(absl::Seconds(30));
   EXPECT_TRUE((*run)->finished());
 }
 
@@ -176,12 +172,10 @@ TEST_F(RunTest, UnavailableAfterTheFirstUpdateIsNotRetriedAndTheRunGoesOn) {
   EXPECT_EQ(fake("RiskAnalyst").call_count(), 1u);
   EXPECT_EQ(metrics_.specialist_retries("RiskAnalyst"), 0);
   EXPECT_FALSE((*run)->finished());
-  aml->Emit(PartialOf({{"findings", nlohmann::json::array()}}));
-  aml->Finish(absl::OkStatus());
+  FinishWithNoFindings(*aml);
 
   std::vector<Update> log = LogOf(**run);
-  auto error = std::find_if(log.begin(), log.end(),
-                            [](const Update& u) { return u.has_error(); });
+  auto error = FirstError(log);
   ASSERT_NE(error, log.end());
   EXPECT_EQ(error->specialist(), "RiskAnalyst");
   EXPECT_EQ(error->error().code(), "unavailable");
@@ -223,4 +217,4 @@ TEST(SpecialistDeadlineFlagsTest, RefusesMalformedValuesNamingThem) {
 }
 
 }  // namespace
-}  // namespace agentstream::orchestrator
+}  // namespace agentstream::orchestrator::testing

@@ -4,6 +4,7 @@
 #ifndef AGENTSTREAM_TESTS_UNIT_ORCHESTRATOR_RUN_FIXTURE_H_
 #define AGENTSTREAM_TESTS_UNIT_ORCHESTRATOR_RUN_FIXTURE_H_
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -60,6 +61,13 @@ class RunTest : public ::testing::Test {
                                             &metrics_);
   }
 
+  // Configure() with the default options but a disconnect grace of `grace`.
+  void ConfigureGrace(absl::Duration grace) {
+    RunManagerOptions options;
+    options.disconnect_grace = grace;
+    Configure(options);
+  }
+
   absl::StatusOr<RunPtr> StartRun(const std::string& message,
                                   std::vector<std::string> forced = {}) {
     agentstream::v1::RunRequest request;
@@ -68,6 +76,18 @@ class RunTest : public ::testing::Test {
     auto run = manager_->CreateRun(request, "");
     if (run.ok()) (*run)->Start();
     return run;
+  }
+
+  // `call` ends as a ComplianceExpert that found nothing does.
+  static void FinishWithNoFindings(FakeAnalyzeCall& call) {
+    call.Emit(PartialOf({{"findings", nlohmann::json::array()}}));
+    call.Finish(absl::OkStatus());
+  }
+
+  // Moves the fake clock on by `by`, then sweeps as the sweeper does.
+  void AdvanceAndSweep(absl::Duration by) {
+    clock_.Advance(by);
+    manager_->Sweep();
   }
 
   FakeSpecialistClient& fake(const std::string& name) { return *fakes_[name]; }
@@ -85,6 +105,13 @@ class RunTest : public ::testing::Test {
       out.push_back(next.entry->Parse());
     }
     return out;
+  }
+
+  // The first `error` update in `log`, or log.end().
+  static std::vector<Update>::const_iterator FirstError(
+      const std::vector<Update>& log) {
+    return std::find_if(log.begin(), log.end(),
+                        [](const Update& u) { return u.has_error(); });
   }
 
   // "type" or "type:Specialist" for each update.

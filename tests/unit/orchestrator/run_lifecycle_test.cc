@@ -19,21 +19,12 @@
 #include "tests/unit/orchestrator/fake_specialist.h"
 #include "tests/unit/orchestrator/run_fixture.h"
 
-namespace agentstream::orchestrator {
+namespace agentstream::orchestrator::testing {
 namespace {
 
-using ::agentstream::orchestrator::testing::FakeAnalyzeCall;
-using ::agentstream::orchestrator::testing::FakeSpecialistClient;
-using ::agentstream::orchestrator::testing::kWait;
-using ::agentstream::orchestrator::testing::MakeCard;
-using ::agentstream::orchestrator::testing::PartialOf;
-using ::agentstream::orchestrator::testing::ProgressOf;
-using ::agentstream::orchestrator::testing::RunPtr;
-using ::agentstream::orchestrator::testing::RunTest;
 using ::agentstream::testing::IsOk;
 using ::agentstream::testing::IsOkAndHolds;
 using ::agentstream::testing::StatusIs;
-using agentstream::v1::Update;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -94,12 +85,10 @@ TEST_F(RunTest, SoftDeadlineWarnsAndHardDeadlineAbandons) {
   clock_.Advance(absl::Seconds(5));
   aml->Emit(PartialOf({{"alerts", 0}}));
   aml->Finish(absl::OkStatus());
-  clock_.Advance(absl::Seconds(6));
-  manager_->Sweep();
+  AdvanceAndSweep(absl::Seconds(6));
   manager_->Sweep();  // Reported once.
   EXPECT_FALSE(risk->cancelled());
-  clock_.Advance(absl::Seconds(20));
-  manager_->Sweep();
+  AdvanceAndSweep(absl::Seconds(20));
   EXPECT_TRUE(risk->cancelled());
   EXPECT_TRUE((*run)->finished());
 
@@ -128,9 +117,7 @@ TEST_F(RunTest, SoftDeadlineWarnsAndHardDeadlineAbandons) {
 }
 
 TEST_F(RunTest, LastFollowerLeavingCancelsAtOnceWithoutGrace) {
-  RunManagerOptions options;
-  options.disconnect_grace = absl::ZeroDuration();
-  Configure(options);
+  ConfigureGrace(absl::ZeroDuration());
   auto run = StartRun("risk");
   ASSERT_THAT(run, IsOk());
   auto risk = CallOf("RiskAnalyst");
@@ -145,24 +132,19 @@ TEST_F(RunTest, LastFollowerLeavingCancelsAtOnceWithoutGrace) {
 }
 
 TEST_F(RunTest, WithAGracePeriodAReturningFollowerKeepsTheRun) {
-  RunManagerOptions options;
-  options.disconnect_grace = absl::Seconds(30);
-  Configure(options);
+  ConfigureGrace(absl::Seconds(30));
   auto run = StartRun("risk");
   ASSERT_THAT(run, IsOk());
   auto risk = CallOf("RiskAnalyst");
   (*run)->AddFollower();
   manager_->ReleaseFollower(*run);
-  clock_.Advance(absl::Seconds(20));
-  manager_->Sweep();
+  AdvanceAndSweep(absl::Seconds(20));
   EXPECT_FALSE(risk->cancelled());
   (*run)->AddFollower();  // Came back.
-  clock_.Advance(absl::Seconds(20));
-  manager_->Sweep();
+  AdvanceAndSweep(absl::Seconds(20));
   EXPECT_FALSE(risk->cancelled());
   manager_->ReleaseFollower(*run);
-  clock_.Advance(absl::Seconds(31));
-  manager_->Sweep();
+  AdvanceAndSweep(absl::Seconds(31));
   EXPECT_TRUE(risk->cancelled());
   EXPECT_TRUE((*run)->finished());
 }
@@ -335,4 +317,4 @@ TEST_F(RunTest, UnreachableSpecialistIsPlannedOnlyWhenNamedAndThenFails) {
 }
 
 }  // namespace
-}  // namespace agentstream::orchestrator
+}  // namespace agentstream::orchestrator::testing

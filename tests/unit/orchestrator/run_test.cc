@@ -19,21 +19,10 @@
 #include "tests/unit/orchestrator/fake_specialist.h"
 #include "tests/unit/orchestrator/run_fixture.h"
 
-namespace agentstream::orchestrator {
+namespace agentstream::orchestrator::testing {
 namespace {
 
-using ::agentstream::orchestrator::testing::FakeAnalyzeCall;
-using ::agentstream::orchestrator::testing::FakeSpecialistClient;
-using ::agentstream::orchestrator::testing::kWait;
-using ::agentstream::orchestrator::testing::MakeCard;
-using ::agentstream::orchestrator::testing::PartialOf;
-using ::agentstream::orchestrator::testing::ProgressOf;
-using ::agentstream::orchestrator::testing::RunPtr;
-using ::agentstream::orchestrator::testing::RunTest;
 using ::agentstream::testing::IsOk;
-using ::agentstream::testing::IsOkAndHolds;
-using ::agentstream::testing::StatusIs;
-using agentstream::v1::Update;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -216,12 +205,10 @@ TEST_F(RunTest, AFailingSpecialistBecomesAnErrorAndTheRunCompletesPartial) {
   auto aml = CallOf("ComplianceExpert");
   risk->Emit(ProgressOf(10));
   risk->Finish(absl::InternalError("database is locked"));
-  aml->Emit(PartialOf({{"findings", nlohmann::json::array()}}));
-  aml->Finish(absl::OkStatus());
+  FinishWithNoFindings(*aml);
 
   std::vector<Update> log = LogOf(**run);
-  auto error = std::find_if(log.begin(), log.end(),
-                            [](const Update& u) { return u.has_error(); });
+  auto error = FirstError(log);
   ASSERT_NE(error, log.end());
   EXPECT_EQ(error->specialist(), "RiskAnalyst");
   EXPECT_EQ(error->error().code(), "internal");
@@ -272,8 +259,7 @@ TEST_F(RunTest, UnavailableAfterEveryAttemptIsARetryableError) {
   ASSERT_THAT(run, IsOk());
   EXPECT_EQ(fake("RiskAnalyst").call_count(), 3u);
   std::vector<Update> log = LogOf(**run);
-  auto error = std::find_if(log.begin(), log.end(),
-                            [](const Update& u) { return u.has_error(); });
+  auto error = FirstError(log);
   ASSERT_NE(error, log.end());
   EXPECT_EQ(error->error().code(), "unavailable");
   EXPECT_TRUE(error->error().retryable());
@@ -281,4 +267,4 @@ TEST_F(RunTest, UnavailableAfterEveryAttemptIsARetryableError) {
 }
 
 }  // namespace
-}  // namespace agentstream::orchestrator
+}  // namespace agentstream::orchestrator::testing
