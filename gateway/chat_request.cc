@@ -14,7 +14,7 @@ absl::Status ValidateMessage(const std::string& message, size_t max_bytes) {
         "message is required and must not be empty");
   }
   if (message.size() > max_bytes) {
-    return absl::ResourceExhaustedError(
+    return absl::OutOfRangeError(
         absl::StrCat("message is ", message.size(), " bytes; the limit is ",
                      max_bytes, " bytes (use POST for long messages)"));
   }
@@ -189,9 +189,9 @@ absl::StatusOr<ChatRequest> ParseChatQuery(
 
 absl::StatusOr<ChatRequest> ParseChatBody(std::string_view body) {
   if (body.size() > kMaxPostBodyBytes) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("body is ", body.size(), " bytes; the limit is ",
-                     kMaxPostBodyBytes, " bytes"));
+    return absl::OutOfRangeError(absl::StrCat("body is ", body.size(),
+                                              " bytes; the limit is ",
+                                              kMaxPostBodyBytes, " bytes"));
   }
   if (JsonNestingDepth(body) > kMaxOptionsDepth + 1) {
     return absl::InvalidArgumentError(

@@ -10,7 +10,7 @@
 //   kInvalidArgument    missing or empty message, malformed JSON, wrong types,
 //                       invalid UTF-8, too deeply nested options, bad names,
 //                       an on_disconnect other than grace|cancel|continue
-//   kResourceExhausted  message over 16 KiB (GET) or body over 256 KiB (POST)
+//   kOutOfRange         message over 16 KiB (GET) or body over 256 KiB (POST)
 //
 // Pure functions, thread-safe.
 #ifndef AGENTSTREAM_GATEWAY_CHAT_REQUEST_H_

@@ -1,21 +1,24 @@
-// The gateway's HTTP server (cpp-httplib 0.11.4): a thin adapter that turns
-// HTTP requests into calls on the OrchestratorClient and RunChatStream.
+// The gateway's HTTP server: a thin adapter on agentstream's own HTTP/1.1
+// server (common/http/server.h) that turns requests into calls on the
+// OrchestratorClient and RunChatStream.
 //
 // Endpoints: GET/POST /api/chat/stream (SSE: a new run, or a resumed one
 // with Last-Event-ID / last_event_id=), GET /api/runs/{id}/stream (SSE:
 // attach, ?after=SEQ), DELETE /api/runs/{id} (cancel), GET /api/specialists,
 // GET /healthz, GET /readyz, GET /metrics, GET / and static files from the
-// web root. Everything else is a 404 with a JSON body. See docs/GATEWAY.md.
+// web root. Unknown paths are 404, known paths with another method 405 with
+// Allow; every error has a JSON body. See docs/GATEWAY.md.
 //
 // The handlers live in three files by responsibility: http_server.cc
 // (lifecycle, routing, small endpoints), stream_handlers.cc (new runs and the
 // SSE response), runs_handlers.cc (existing runs: resume, attach, cancel).
 //
-// Set up for streaming as DESIGN section 7 says: TCP_NODELAY, a listen
-// backlog raised after binding, one thread per connection (ConnectionThreads)
-// up to max_streams + headroom, streams past max_streams refused with 503,
-// and a gone client noticed (DataSink::is_writable(), which peeks at the
-// socket) while the stream waits for its next event.
+// Every resource a client can make it spend is bounded (docs/GATEWAY.md,
+// "Limits"): the HTTP server's limits and deadlines, bytes queued per stream,
+// streams per gateway (503) and, per client, open streams and run starts
+// (429). A stream runs on a handler thread; /healthz, /metrics and static
+// files are answered on the event loop, so they answer while every stream
+// slot is taken.
 //
 // Thread-safe. Start() once; Stop() (or the destructor) ends every stream
 // with a retryable `error` (no `done`: the runs go on in the orchestrator and
@@ -26,10 +29,14 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/http/request_parser.h"
+#include "gateway/chat_request.h"
+#include "gateway/client_limits.h"
 #include "gateway/metrics.h"
 #include "gateway/orchestrator_client.h"
 
@@ -53,20 +60,37 @@ struct GatewayOptions {
   absl::Duration attach_first_answer_wait = absl::Seconds(5);
   // Deadline of the Cancel call behind DELETE /api/runs/{id}.
   absl::Duration cancel_timeout = absl::Seconds(5);
-  // A client that takes no bytes for this long is dropped (cpp-httplib's
-  // write timeout).
+  // A client that takes no bytes for this long is dropped (the stream ends
+  // as a disconnect).
   absl::Duration write_timeout = absl::Seconds(30);
   std::string web_root;
   int listen_backlog = 4096;
-  // 64 KiB measured enough (tests/unit/gateway); twice that for margin.
+  // Stack of each handler thread (one per open stream). Nothing a request
+  // holds recurses by its input (docs/GATEWAY.md, "Limits").
   size_t thread_stack_bytes = 128 * 1024;
-  // Threads beyond max_streams for short requests (/healthz, /metrics, ...).
+  // Handler threads beyond max_streams, for short requests that block on
+  // the orchestrator (/api/specialists, /readyz, DELETE).
   int64_t headroom_threads = 64;
   // How often a waiting stream checks for a gone client and for Stop().
   absl::Duration poll_interval = absl::Milliseconds(200);
   // Sent as Retry-After on every 503.
   int retry_after_seconds = 2;
   absl::Duration readiness_timeout = absl::Seconds(1);
+
+  // Bounds of the HTTP layer (docs/GATEWAY.md, "Limits").
+  http::HttpLimits limits{.max_body_bytes = kMaxPostBodyBytes};
+  absl::Duration header_timeout = absl::Seconds(10);
+  absl::Duration body_timeout = absl::Seconds(15);
+  absl::Duration idle_timeout = absl::Seconds(60);
+  size_t max_connections = 20000;
+  size_t max_connections_per_client = 512;
+  // Unsent bytes a stream may queue for a slow client; past it the stream
+  // waits (and the orchestrator is held back by gRPC flow control).
+  size_t max_stream_buffer_bytes = 1024 * 1024;
+  ClientLimitOptions client_limits;
+  // Proxies whose X-Forwarded-For names the client (addresses or prefixes,
+  // e.g. "127.0.0.1", "10.0.0.0/8"); none by default.
+  std::vector<std::string> trusted_proxies;
 };
 
 class GatewayServer final {
@@ -78,8 +102,8 @@ class GatewayServer final {
   GatewayServer(const GatewayServer&) = delete;
   GatewayServer& operator=(const GatewayServer&) = delete;
 
-  // Binds, raises the backlog and starts serving on a background thread.
-  // kUnavailable when the address cannot be bound.
+  // Binds and starts serving on a background thread. kUnavailable when the
+  // address cannot be bound; kInvalidArgument for bad trusted proxies.
   absl::Status Start();
   // The bound port (after Start()).
   int port() const;

@@ -25,7 +25,8 @@ int64_t GatewayMetrics::HttpRequests(int code) const {
   return it == http_requests_.end() ? 0 : it->second;
 }
 
-std::string GatewayMetrics::RenderPrometheus() const {
+std::string GatewayMetrics::RenderPrometheus(
+    const http::HttpServerStats* http) const {
   std::string out;
   AppendMetric(&out, "streams_open", "gauge", "SSE streams open now.",
                streams_open.load());
@@ -60,6 +61,43 @@ std::string GatewayMetrics::RenderPrometheus() const {
   AppendMetric(&out, "heartbeats_sent_total", "counter",
                "Heartbeats written (comments or events).",
                heartbeats_sent_total.load());
+  AppendMetric(&out, "client_stream_refusals_total", "counter",
+               "Streams refused with 429: the client held its bound of open "
+               "streams (--max-streams-per-client).",
+               client_stream_refusals_total.load());
+  AppendMetric(&out, "client_run_rate_refusals_total", "counter",
+               "Runs refused with 429: the client started runs faster than "
+               "--run-starts-per-second allows.",
+               client_run_rate_refusals_total.load());
+  if (http != nullptr) {
+    AppendMetric(&out, "connections_open", "gauge",
+                 "HTTP connections open now.", http->connections_open);
+    AppendMetric(&out, "connections_total", "counter",
+                 "HTTP connections accepted.", http->connections_total);
+    AppendMetric(&out, "connections_refused_total", "counter",
+                 "Connections closed at once: --max-connections or "
+                 "--max-connections-per-client reached, or out of files.",
+                 http->connections_refused);
+    AppendMetric(&out, "header_timeouts_total", "counter",
+                 "Requests whose head did not arrive within "
+                 "--header-timeout-ms (408).",
+                 http->header_timeouts);
+    AppendMetric(&out, "body_timeouts_total", "counter",
+                 "Requests whose body did not arrive within "
+                 "--body-timeout-ms (408).",
+                 http->body_timeouts);
+    AppendMetric(&out, "write_timeouts_total", "counter",
+                 "Connections closed because the client read nothing for "
+                 "--write-timeout-ms.",
+                 http->write_timeouts);
+    AppendMetric(&out, "malformed_requests_total", "counter",
+                 "Requests refused by the HTTP parser (400, 413, 414, 431, "
+                 "501, 505).",
+                 http->parse_errors);
+    AppendMetric(&out, "handler_threads", "gauge",
+                 "Threads running request handlers (streams hold one each).",
+                 http->handler_threads);
+  }
   absl::StrAppend(&out,
                   "# HELP agentstream_gateway_http_requests_total HTTP "
                   "responses by status code.\n"

@@ -10,6 +10,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "common/http/server.h"
 
 namespace agentstream::gateway {
 
@@ -27,13 +28,18 @@ class GatewayMetrics final {
   std::atomic<int64_t> upstream_failures_total{0};
   std::atomic<int64_t> cancels_total{0};
   std::atomic<int64_t> heartbeats_sent_total{0};
+  // Issue 10: per-client bounds (429).
+  std::atomic<int64_t> client_stream_refusals_total{0};
+  std::atomic<int64_t> client_run_rate_refusals_total{0};
 
   void CountHttpRequest(int code);
   int64_t HttpRequests(int code) const;
 
   // Prometheus text exposition format 0.0.4; every name is prefixed with
-  // `agentstream_gateway_`.
-  std::string RenderPrometheus() const;
+  // `agentstream_gateway_`. `http` adds the HTTP server's connection
+  // figures when given.
+  std::string RenderPrometheus(
+      const http::HttpServerStats* http = nullptr) const;
 
  private:
   mutable absl::Mutex mu_;

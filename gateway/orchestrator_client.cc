@@ -22,8 +22,8 @@ using agentstream::v1::Update;
 class StreamReactor final : public grpc::ClientReadReactor<Update> {
  public:
   StreamReactor(Orchestrator::Stub* stub, const RunParams& params,
-                size_t capacity)
-      : capacity_(capacity) {
+                const GrpcOrchestratorClientOptions& bounds)
+      : capacity_(bounds.queue_capacity), max_bytes_(bounds.queue_max_bytes) {
     run_request_.set_request_id(params.request_id);
     run_request_.set_message(params.message);
     for (const auto& s : params.specialists) run_request_.add_specialists(s);
@@ -34,8 +34,8 @@ class StreamReactor final : public grpc::ClientReadReactor<Update> {
     Begin();
   }
   StreamReactor(Orchestrator::Stub* stub, const std::string& request_id,
-                uint64_t after_seq, size_t capacity)
-      : capacity_(capacity) {
+                uint64_t after_seq, const GrpcOrchestratorClientOptions& bounds)
+      : capacity_(bounds.queue_capacity), max_bytes_(bounds.queue_max_bytes) {
     attach_request_.set_request_id(request_id);
     attach_request_.set_after_seq(after_seq);
     context_.AddMetadata("x-request-id", request_id);
@@ -57,9 +57,10 @@ class StreamReactor final : public grpc::ClientReadReactor<Update> {
     {
       absl::MutexLock lock(&mu_);
       accepted_ = true;  // An update implies the metadata came before it.
+      queue_bytes_ += incoming_.ByteSizeLong();
       queue_.push_back(std::move(incoming_));
       incoming_.Clear();
-      read_more = queue_.size() < capacity_;
+      read_more = queue_.size() < capacity_ && queue_bytes_ < max_bytes_;
       read_paused_ = !read_more;
     }
     // Outside the lock: gRPC may run a reaction inline.
@@ -93,6 +94,7 @@ class StreamReactor final : public grpc::ClientReadReactor<Update> {
       if (!queue_.empty()) {
         for (auto& u : queue_) out->push_back(std::move(u));
         queue_.clear();
+        queue_bytes_ = 0;
         resume = read_paused_ && !done_;
         read_paused_ = false;
         result = RunStream::Next::kUpdates;
@@ -121,6 +123,7 @@ class StreamReactor final : public grpc::ClientReadReactor<Update> {
   }
 
   const size_t capacity_;
+  const size_t max_bytes_;
   grpc::ClientContext context_;
   agentstream::v1::RunRequest run_request_;
   agentstream::v1::AttachRequest attach_request_;
@@ -128,6 +131,7 @@ class StreamReactor final : public grpc::ClientReadReactor<Update> {
 
   mutable absl::Mutex mu_;
   std::deque<Update> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queue_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
   bool accepted_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
@@ -170,14 +174,14 @@ class GrpcOrchestratorClient final : public OrchestratorClient {
       : stub_(Orchestrator::NewStub(channel)), options_(options) {}
 
   std::unique_ptr<RunStream> StartRun(const RunParams& params) override {
-    return std::make_unique<GrpcRunStream>(std::make_unique<StreamReactor>(
-        stub_.get(), params, options_.queue_capacity));
+    return std::make_unique<GrpcRunStream>(
+        std::make_unique<StreamReactor>(stub_.get(), params, options_));
   }
 
   std::unique_ptr<RunStream> StartAttach(const std::string& request_id,
                                          uint64_t after_seq) override {
     return std::make_unique<GrpcRunStream>(std::make_unique<StreamReactor>(
-        stub_.get(), request_id, after_seq, options_.queue_capacity));
+        stub_.get(), request_id, after_seq, options_));
   }
 
   absl::StatusOr<bool> Cancel(const std::string& request_id,

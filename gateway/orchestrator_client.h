@@ -2,10 +2,10 @@
 // layer and its tests depend on, and its gRPC implementation.
 //
 // A RunStream is one server-streaming call (Run or Attach): the gRPC side
-// pushes updates into a bounded per-stream queue without ever blocking (when
-// the queue is full it stops reading, and gRPC's flow control holds the
-// orchestrator back until the owner takes the queue); the HTTP thread that
-// owns the stream waits on it with a timeout.
+// pushes updates into a per-stream queue bounded in updates and bytes
+// without ever blocking (when the queue is full it stops reading, and gRPC's
+// flow control holds the orchestrator back until the owner takes the queue);
+// the HTTP thread that owns the stream waits on it with a timeout.
 //
 // The orchestrator sends a call's initial metadata as soon as it accepts the
 // call (before any update), and refuses a call (unknown run, gap, bad seq)
@@ -97,8 +97,10 @@ class OrchestratorClient {
 
 struct GrpcOrchestratorClientOptions {
   // Updates buffered per stream before the client stops reading
-  // (--stream-queue).
+  // (--stream-queue), and their bytes (--stream-queue-kib): reading stops at
+  // whichever bound comes first.
   size_t queue_capacity = 256;
+  size_t queue_max_bytes = 1024 * 1024;
 };
 
 // A client over `channel` using gRPC's callback API for Run and Attach.

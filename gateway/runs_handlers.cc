@@ -1,8 +1,6 @@
 // GatewayServer::Impl, part 3: existing runs. Resuming (a chat stream
 // reconnect with Last-Event-ID, or GET /api/runs/{id}/stream?after=SEQ) and
 // second observers attach to the run in the orchestrator; DELETE cancels it.
-#include <httplib.h>
-
 #include <optional>
 #include <utility>
 
@@ -16,38 +14,35 @@
 
 namespace agentstream::gateway {
 
-void GatewayServer::Impl::HandleRunStream(const httplib::Request& req,
-                                          httplib::Response& res) {
-  const std::string path_id =
-      req.matches.size() > 1 ? req.matches[1].str() : "";
-  auto target = RunStreamTarget(path_id, req.get_header_value("Last-Event-ID"),
-                                req.params);
+void GatewayServer::Impl::HandleRunStream(const ExchangePtr& ex) {
+  const http::HttpRequest& req = ex->request();
+  const std::string path_id(ex->param("id"));
+  const auto params = http::ParseQuery(req.query);
+  auto target =
+      RunStreamTarget(path_id, req.headers.GetOr("Last-Event-ID"), params);
   if (!target.ok()) {
     const std::string rid =
-        IsValidRequestId(path_id) ? path_id : RequestIdFor(req, res);
-    res.set_header("X-Request-Id", rid);
-    return SendError(res, target.status(), rid);
+        IsValidRequestId(path_id) ? path_id : RequestIdFor(req);
+    return SendError(ex, target.status(), rid);
   }
-  auto heartbeat = ParseHeartbeatQuery(req.params);
+  auto heartbeat = ParseHeartbeatQuery(params);
   if (!heartbeat.ok()) {
-    res.set_header("X-Request-Id", target->request_id);
-    return SendError(res, heartbeat.status(), target->request_id);
+    return SendError(ex, heartbeat.status(), target->request_id);
   }
-  ServeAttach(req, res, *target, *heartbeat);
+  ServeAttach(ex, *target, *heartbeat);
 }
 
-void GatewayServer::Impl::ServeAttach(const httplib::Request& req,
-                                      httplib::Response& res,
+void GatewayServer::Impl::ServeAttach(const ExchangePtr& ex,
                                       const AttachTarget& target,
                                       HeartbeatStyle heartbeat) {
   const std::string& rid = target.request_id;
-  res.set_header("X-Request-Id", rid);
-  if (!ReserveStreamSlot(res, rid)) return;
+  std::unique_ptr<ClientLimiter::StreamSlot> slot = ReserveStreamSlots(ex, rid);
+  if (!slot) return;
   const std::optional<uint64_t> resumed_after =
       target.has_resume_point ? std::optional<uint64_t>(target.after_seq)
                               : std::nullopt;
   auto state = std::make_shared<StreamState>(
-      metrics_, client_->StartAttach(rid, target.after_seq),
+      metrics_, std::move(slot), client_->StartAttach(rid, target.after_seq),
       ChatStreamEncoder(rid, heartbeat, options_.retry_ms, resumed_after));
   // The orchestrator accepts an attach with its initial metadata at once,
   // even when the run has nothing new yet, and refuses one with a status
@@ -63,13 +58,17 @@ void GatewayServer::Impl::ServeAttach(const httplib::Request& req,
   switch (decision.opening) {
     case AttachOpening::kStream:
       if (target.has_resume_point) metrics_.resumes_total.fetch_add(1);
-      return ServeStream(req, res, std::move(state));
-    case AttachOpening::kNoContent:
+      return ServeStream(ex, std::move(state));
+    case AttachOpening::kNoContent: {
       // After the final event: 204 tells EventSource to stop reconnecting.
       if (target.has_resume_point) metrics_.resumes_total.fetch_add(1);
-      res.status = 204;
-      res.set_header("Cache-Control", "no-store");
+      http::HttpResponse r;
+      r.status = 204;
+      r.headers.Add("Cache-Control", "no-store");
+      r.headers.Add("X-Request-Id", rid);
+      ex->Respond(std::move(r));
       return;
+    }
     case AttachOpening::kGapStream: {
       if (target.has_resume_point) metrics_.resumes_total.fetch_add(1);
       metrics_.gaps_total.fetch_add(1);
@@ -77,57 +76,53 @@ void GatewayServer::Impl::ServeAttach(const httplib::Request& req,
       metrics_.events_sent_total.fetch_add(3);
       AS_LOG(INFO) << "resume of " << rid << " after " << target.after_seq
                    << ": gap (" << decision.status << ")";
-      SetStreamHeaders(req, res);
-      res.set_content(GapStream(state->encoder, decision.status),
-                      "text/event-stream; charset=utf-8");
+      http::HttpResponse r;
+      r.headers = StreamHeaders(rid);
+      r.body = GapStream(state->encoder, decision.status);
+      ex->Respond(std::move(r));
       return;
     }
     case AttachOpening::kError:
-      return SendError(res, decision.status, rid);
+      return SendError(ex, decision.status, rid);
   }
 }
 
-void GatewayServer::Impl::HandleCancel(const httplib::Request& req,
-                                       httplib::Response& res) {
-  const std::string id = req.matches.size() > 1 ? req.matches[1].str() : "";
+void GatewayServer::Impl::HandleCancel(const ExchangePtr& ex) {
+  const std::string id(ex->param("id"));
   if (!IsValidRequestId(id)) {
-    return SendError(res,
+    return SendError(ex,
                      absl::InvalidArgumentError(absl::StrCat(
                          "not a run id (1..64 characters of [A-Za-z0-9._-])")),
-                     RequestIdFor(req, res));
+                     RequestIdFor(ex->request()));
   }
-  res.set_header("X-Request-Id", id);
   absl::StatusOr<bool> cancelled = client_->Cancel(id, options_.cancel_timeout);
   if (cancelled.ok()) {
     if (*cancelled) {
       metrics_.cancels_total.fetch_add(1);
       AS_LOG(INFO) << "run " << id << " cancelled by request";
-      return SendJson(res, 202, {{"request_id", id}, {"cancelled", true}});
+      return SendJson(ex, 202, {{"request_id", id}, {"cancelled", true}}, id);
     }
-    res.status = 409;
-    res.set_header("Cache-Control", "no-store");
-    res.set_content(ErrorBody(absl::FailedPreconditionError(absl::StrCat(
-                                  "run ", id, " has already ended")),
-                              id),
-                    "application/json");
-    return;
+    return SendError(ex,
+                     absl::FailedPreconditionError(
+                         absl::StrCat("run ", id, " has already ended")),
+                     id);
   }
   const absl::Status& status = cancelled.status();
   switch (status.code()) {
     case absl::StatusCode::kNotFound:
       return SendError(
-          res, absl::NotFoundError(absl::StrCat("no such run: ", id)), id);
+          ex, absl::NotFoundError(absl::StrCat("no such run: ", id)), id);
     case absl::StatusCode::kInvalidArgument:
-      return SendError(res, status, id);
+      return SendError(ex, status, id);
     default:
       if (IsRetryable(status.code()) ||
           status.code() == absl::StatusCode::kCancelled) {
-        return SendError(res,
+        return SendError(ex,
                          absl::UnavailableError(absl::StrCat(
                              "orchestrator unavailable: ", status.message())),
                          id);
       }
-      return SendError(res, status, id);
+      return SendError(ex, status, id);
   }
 }
 

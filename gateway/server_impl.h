@@ -6,93 +6,104 @@
 #ifndef AGENTSTREAM_GATEWAY_SERVER_IMPL_H_
 #define AGENTSTREAM_GATEWAY_SERVER_IMPL_H_
 
-#include <httplib.h>
-
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/http/client_address.h"
+#include "common/http/server.h"
 #include "gateway/chat_stream.h"
+#include "gateway/client_limits.h"
 #include "gateway/http_server.h"
 #include "gateway/resume.h"
 #include "nlohmann/json.hpp"
 
 namespace agentstream::gateway {
 
+using ExchangePtr = std::shared_ptr<http::Exchange>;
+
 class GatewayServer::Impl {
  public:
   Impl(GatewayOptions options, std::shared_ptr<OrchestratorClient> client,
-       const Clock* clock)
-      : options_(std::move(options)),
-        client_(std::move(client)),
-        clock_(clock) {}
+       const Clock* clock);
 
   absl::Status Start();
   void Stop();
-  int port() const { return port_; }
+  int port() const { return server_ ? server_->port() : 0; }
   GatewayMetrics& metrics() { return metrics_; }
 
  private:
-  // Everything a streaming response needs after its handler returned. It
-  // holds one of the --max-streams slots until destroyed.
+  // Everything a streaming response needs. It holds one of the
+  // --max-streams slots and one of its client's stream slots until
+  // destroyed.
   struct StreamState {
-    StreamState(GatewayMetrics& m, std::unique_ptr<RunStream> r,
-                ChatStreamEncoder e)
-        : metrics(m), run(std::move(r)), encoder(std::move(e)) {}
+    StreamState(GatewayMetrics& m, std::unique_ptr<ClientLimiter::StreamSlot> c,
+                std::unique_ptr<RunStream> r, ChatStreamEncoder e)
+        : metrics(m),
+          client_slot(std::move(c)),
+          run(std::move(r)),
+          encoder(std::move(e)) {}
     ~StreamState() { metrics.streams_open.fetch_sub(1); }
     GatewayMetrics& metrics;
+    std::unique_ptr<ClientLimiter::StreamSlot> client_slot;
     std::unique_ptr<RunStream> run;
     ChatStreamEncoder encoder;
     std::vector<agentstream::v1::Update> first;
   };
-
   // http_server.cc
   void Route();
-  void SendError(httplib::Response& res, const absl::Status& status,
-                 const std::string& request_id) const;
-  void SendJson(httplib::Response& res, int code,
-                const nlohmann::json& body) const;
-  std::string RequestIdFor(const httplib::Request& req,
-                           httplib::Response& res) const;
-  void HandleSpecialists(const httplib::Request& req, httplib::Response& res);
-  void HandleReady(const httplib::Request& req, httplib::Response& res);
-  void HandleStatic(const httplib::Request& req, httplib::Response& res);
+  // The response every error gets: JSON body, X-Request-Id, Retry-After on
+  // 503 and 429.
+  http::HttpResponse ErrorResponse(const absl::Status& status,
+                                   const std::string& request_id,
+                                   int retry_after_seconds = 0) const;
+  void SendError(const ExchangePtr& ex, const absl::Status& status,
+                 const std::string& request_id,
+                 int retry_after_seconds = 0) const;
+  void SendJson(const ExchangePtr& ex, int code, const nlohmann::json& body,
+                const std::string& request_id) const;
+  // The client's X-Request-Id when valid, else a new one.
+  static std::string RequestIdFor(const http::HttpRequest& req);
+  // Who the client is, for per-client bounds: the peer, or the address a
+  // trusted proxy names in X-Forwarded-For.
+  std::string ClientKey(const http::HttpRequest& req) const;
+  void HandleSpecialists(const ExchangePtr& ex);
+  void HandleReady(const ExchangePtr& ex);
+  void HandleStatic(const ExchangePtr& ex);
 
   // stream_handlers.cc
-  void HandleChatStream(const httplib::Request& req, httplib::Response& res,
-                        bool is_post);
-  // Takes one of the --max-streams slots (released by ~StreamState); false
-  // (and a 503 or, when stopping, 503 answered) when none is free.
-  bool ReserveStreamSlot(httplib::Response& res, const std::string& rid);
-  // Answers 200 and follows `state` as an SSE stream.
-  void ServeStream(const httplib::Request& req, httplib::Response& res,
-                   std::shared_ptr<StreamState> state);
-  // Sets the headers of every SSE response.
-  static void SetStreamHeaders(const httplib::Request& req,
-                               httplib::Response& res);
+  void HandleChatStream(const ExchangePtr& ex, bool is_post);
+  // Takes one of the client's stream slots and one of the --max-streams
+  // slots (both released by ~StreamState); null (and 429 or 503 answered)
+  // when either is taken.
+  std::unique_ptr<ClientLimiter::StreamSlot> ReserveStreamSlots(
+      const ExchangePtr& ex, const std::string& rid);
+  // Answers 200 and follows `state` as an SSE stream until it ends.
+  void ServeStream(const ExchangePtr& ex, std::shared_ptr<StreamState> state);
+  // The headers of every SSE response.
+  static http::HttpHeaders StreamHeaders(const std::string& request_id);
 
   // runs_handlers.cc
-  void HandleRunStream(const httplib::Request& req, httplib::Response& res);
+  void HandleRunStream(const ExchangePtr& ex);
   // Follows an existing run (resume or second observer) and maps the first
   // answer of Attach onto the response (resume.h).
-  void ServeAttach(const httplib::Request& req, httplib::Response& res,
-                   const AttachTarget& target, HeartbeatStyle heartbeat);
-  void HandleCancel(const httplib::Request& req, httplib::Response& res);
+  void ServeAttach(const ExchangePtr& ex, const AttachTarget& target,
+                   HeartbeatStyle heartbeat);
+  void HandleCancel(const ExchangePtr& ex);
 
   const GatewayOptions options_;
   const std::shared_ptr<OrchestratorClient> client_;
   const Clock* const clock_;
 
   GatewayMetrics metrics_;
-  httplib::Server server_;
-  std::thread listen_thread_;
+  ClientLimiter limiter_;
+  http::TrustedProxies trusted_proxies_;
+  std::unique_ptr<http::HttpServer> server_;
   std::atomic<bool> stopping_{false};
-  int listen_fd_ = -1;
-  int port_ = 0;
 };
 
 }  // namespace agentstream::gateway

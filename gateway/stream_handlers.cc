@@ -1,8 +1,6 @@
 // GatewayServer::Impl, part 2: new runs on /api/chat/stream and the SSE
 // response every stream shares. A request that names a resume point goes to
 // the attach path (runs_handlers.cc) instead: no run is started again.
-#include <httplib.h>
-
 #include <utility>
 #include <vector>
 
@@ -17,41 +15,48 @@
 namespace agentstream::gateway {
 namespace {
 
-// An EventSink over httplib's chunked DataSink. In cpp-httplib 0.11.4,
-// DataSink::is_writable() polls the socket for POLLOUT and peeks at it, so it
-// reports a closed peer at once (tests/unit/gateway/httplib_probe_test.cc
-// pins that down); a stream waiting for its next event asks it every poll
-// interval.
-class HttplibEventSink final : public EventSink {
+// An EventSink over an HTTP exchange. Bytes are queued on the connection
+// and sent at once; when a slow client lets `max_stream_buffer_bytes` pile
+// up, the stream waits (up to the write timeout) for it to read.
+class ExchangeEventSink final : public EventSink {
  public:
-  explicit HttplibEventSink(httplib::DataSink& sink) : sink_(sink) {}
+  ExchangeEventSink(http::Exchange& exchange, absl::Duration write_timeout)
+      : exchange_(exchange), write_timeout_(write_timeout) {}
 
   bool Write(std::string_view bytes) override {
-    return sink_.write(bytes.data(), bytes.size());
+    while (true) {
+      switch (exchange_.Write(bytes)) {
+        case http::Exchange::WriteResult::kOk:
+          return true;
+        case http::Exchange::WriteResult::kClosed:
+          return false;
+        case http::Exchange::WriteResult::kFull:
+          if (!exchange_.WaitWritable(write_timeout_)) return false;
+          break;
+      }
+    }
   }
-  bool PeerGone() override { return !sink_.is_writable(); }
+  bool PeerGone() override { return exchange_.closed(); }
 
  private:
-  httplib::DataSink& sink_;
+  http::Exchange& exchange_;
+  const absl::Duration write_timeout_;
 };
 
 }  // namespace
 
-void GatewayServer::Impl::HandleChatStream(const httplib::Request& req,
-                                           httplib::Response& res,
+void GatewayServer::Impl::HandleChatStream(const ExchangePtr& ex,
                                            bool is_post) {
-  auto resume =
-      ChatResumePoint(req.get_header_value("Last-Event-ID"), req.params);
-  if (!resume.ok()) {
-    return SendError(res, resume.status(), RequestIdFor(req, res));
-  }
+  const http::HttpRequest& req = ex->request();
+  const auto params = http::ParseQuery(req.query);
+  auto resume = ChatResumePoint(req.headers.GetOr("Last-Event-ID"), params);
+  if (!resume.ok()) return SendError(ex, resume.status(), RequestIdFor(req));
   if (resume->has_value()) {
     // A reconnect: the message (if any) is not needed. Only the heartbeat
     // style is taken from the request, when it parses.
-    auto heartbeat = ParseHeartbeatQuery(req.params);
+    auto heartbeat = ParseHeartbeatQuery(params);
     if (!heartbeat.ok()) {
-      res.set_header("X-Request-Id", (*resume)->request_id);
-      return SendError(res, heartbeat.status(), (*resume)->request_id);
+      return SendError(ex, heartbeat.status(), (*resume)->request_id);
     }
     HeartbeatStyle style = *heartbeat;
     if (is_post) {
@@ -62,22 +67,28 @@ void GatewayServer::Impl::HandleChatStream(const httplib::Request& req,
     AttachTarget target{.request_id = (*resume)->request_id,
                         .after_seq = (*resume)->after_seq,
                         .has_resume_point = true};
-    return ServeAttach(req, res, target, style);
+    return ServeAttach(ex, target, style);
   }
 
-  const std::string rid = RequestIdFor(req, res);
+  const std::string rid = RequestIdFor(req);
   absl::StatusOr<ChatRequest> chat =
-      is_post ? ParseChatBody(req.body) : ParseChatQuery(req.params);
-  if (!chat.ok()) return SendError(res, chat.status(), rid);
-  if (!ReserveStreamSlot(res, rid)) return;
-  RunParams params;
-  params.request_id = rid;
-  params.message = chat->message;
-  params.specialists = chat->specialists;
-  params.options = JsonToStruct(chat->options);
-  params.on_disconnect = chat->on_disconnect;
+      is_post ? ParseChatBody(req.body) : ParseChatQuery(params);
+  if (!chat.ok()) return SendError(ex, chat.status(), rid);
+  const ClientLimiter::Refusal rate = limiter_.TakeRunStart(ClientKey(req));
+  if (!rate.status.ok()) {
+    metrics_.client_run_rate_refusals_total.fetch_add(1);
+    return SendError(ex, rate.status, rid, rate.retry_after_seconds);
+  }
+  std::unique_ptr<ClientLimiter::StreamSlot> slot = ReserveStreamSlots(ex, rid);
+  if (!slot) return;
+  RunParams params_out;
+  params_out.request_id = rid;
+  params_out.message = chat->message;
+  params_out.specialists = chat->specialists;
+  params_out.options = JsonToStruct(chat->options);
+  params_out.on_disconnect = chat->on_disconnect;
   auto state = std::make_shared<StreamState>(
-      metrics_, client_->StartRun(params),
+      metrics_, std::move(slot), client_->StartRun(params_out),
       ChatStreamEncoder(rid, chat->heartbeat, options_.retry_ms));
 
   // Answer with a status code only once the orchestrator accepted the run:
@@ -88,7 +99,7 @@ void GatewayServer::Impl::HandleChatStream(const httplib::Request& req,
     case RunStream::Next::kTimeout:
       state->run->Cancel();
       return SendError(
-          res,
+          ex,
           absl::DeadlineExceededError(absl::StrCat(
               "the orchestrator did not answer within ",
               absl::FormatDuration(options_.first_update_timeout))),
@@ -96,87 +107,98 @@ void GatewayServer::Impl::HandleChatStream(const httplib::Request& req,
     case RunStream::Next::kFinished: {
       const absl::Status status = state->run->status();
       if (status.ok()) break;  // An empty run: streamed as connected + done.
+      if (status.code() == absl::StatusCode::kResourceExhausted) {
+        // The orchestrator is at capacity (its run or log memory bound):
+        // the gateway is fine, the service is not, for now.
+        return SendError(ex,
+                         absl::UnavailableError(absl::StrCat(
+                             "orchestrator at capacity: ", status.message())),
+                         rid);
+      }
       if (IsRetryable(status.code())) {
-        return SendError(res,
+        return SendError(ex,
                          absl::Status(status.code(),
                                       absl::StrCat("orchestrator unavailable: ",
                                                    status.message())),
                          rid);
       }
-      return SendError(res, status, rid);
+      return SendError(ex, status, rid);
     }
   }
-  ServeStream(req, res, std::move(state));
+  ServeStream(ex, std::move(state));
 }
 
-bool GatewayServer::Impl::ReserveStreamSlot(httplib::Response& res,
-                                            const std::string& rid) {
+std::unique_ptr<ClientLimiter::StreamSlot>
+GatewayServer::Impl::ReserveStreamSlots(const ExchangePtr& ex,
+                                        const std::string& rid) {
   if (stopping_.load()) {
-    SendError(res, absl::UnavailableError("the gateway is stopping"), rid);
-    return false;
+    SendError(ex, absl::UnavailableError("the gateway is stopping"), rid);
+    return nullptr;
+  }
+  ClientLimiter::StreamResult client =
+      limiter_.AcquireStream(ClientKey(ex->request()));
+  if (!client.slot) {
+    metrics_.client_stream_refusals_total.fetch_add(1);
+    SendError(ex, client.refusal.status, rid,
+              client.refusal.retry_after_seconds);
+    return nullptr;
   }
   if (metrics_.streams_open.fetch_add(1) >= options_.max_streams) {
     metrics_.streams_open.fetch_sub(1);
     metrics_.stream_rejections_total.fetch_add(1);
     SendError(
-        res,
+        ex,
         absl::UnavailableError(absl::StrCat(
             "too many open streams (", options_.max_streams, "); retry later")),
         rid);
-    return false;
+    return nullptr;
   }
-  return true;
+  return std::move(client.slot);
 }
 
-void GatewayServer::Impl::SetStreamHeaders(const httplib::Request& req,
-                                           httplib::Response& res) {
-  // cpp-httplib 0.11.4 compresses any response whose Content-Type is not
-  // exactly "text/event-stream" when the client accepts gzip or br, and a
-  // compressor holds events back. The request object is not const where the
-  // library owns it; dropping the header here turns compression off for
-  // this response only.
-  const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
-  res.status = 200;
-  res.set_header("Cache-Control", "no-cache");
-  res.set_header("X-Accel-Buffering", "no");
+http::HttpHeaders GatewayServer::Impl::StreamHeaders(
+    const std::string& request_id) {
+  http::HttpHeaders h;
+  h.Add("Content-Type", "text/event-stream; charset=utf-8");
+  h.Add("Cache-Control", "no-cache");
+  h.Add("X-Accel-Buffering", "no");
+  h.Add("X-Request-Id", request_id);
+  return h;
 }
 
-void GatewayServer::Impl::ServeStream(const httplib::Request& req,
-                                      httplib::Response& res,
+void GatewayServer::Impl::ServeStream(const ExchangePtr& ex,
                                       std::shared_ptr<StreamState> state) {
   metrics_.streams_total.fetch_add(1);
-  SetStreamHeaders(req, res);
+  if (!ex->StartStream(200, StreamHeaders(state->encoder.request_id()))) {
+    metrics_.client_disconnects_total.fetch_add(1);
+    return;  // The client is gone: ~StreamState cancels the call.
+  }
   const ChatStreamOptions stream_options{
       .heartbeat_interval = options_.heartbeat_interval,
       .poll_interval = options_.poll_interval,
       .metrics = &metrics_,
   };
-  res.set_chunked_content_provider(
-      "text/event-stream; charset=utf-8",
-      [this, state, stream_options](size_t, httplib::DataSink& sink) {
-        HttplibEventSink events(sink);
-        const ChatStreamResult result =
-            RunChatStream(*state->run, state->encoder, std::move(state->first),
-                          events, *clock_, stream_options, stopping_);
-        if (result.end == StreamEnd::kClientGone) {
-          metrics_.client_disconnects_total.fetch_add(1);
-          AS_LOG(INFO) << "client of " << state->encoder.request_id()
-                       << " went away after seq " << state->encoder.last_seq()
-                       << "; call cancelled";
-          return false;
-        }
-        if (result.end == StreamEnd::kReconnect) {
-          AS_LOG(INFO) << "stream of " << state->encoder.request_id()
-                       << " ended after seq " << state->encoder.last_seq()
-                       << " for the client to resume ("
-                       << (result.ending == CallEnding::kSlowConsumer
-                               ? "slow_consumer"
-                               : "orchestrator lost")
-                       << ")";
-        }
-        sink.done();
-        return true;
-      });
+  ExchangeEventSink events(*ex, options_.write_timeout);
+  const ChatStreamResult result =
+      RunChatStream(*state->run, state->encoder, std::move(state->first),
+                    events, *clock_, stream_options, stopping_);
+  if (result.end == StreamEnd::kClientGone) {
+    metrics_.client_disconnects_total.fetch_add(1);
+    AS_LOG(INFO) << "client of " << state->encoder.request_id()
+                 << " went away after seq " << state->encoder.last_seq()
+                 << "; call cancelled";
+    return;
+  }
+  if (result.end == StreamEnd::kReconnect) {
+    AS_LOG(INFO) << "stream of " << state->encoder.request_id()
+                 << " ended after seq " << state->encoder.last_seq()
+                 << " for the client to resume ("
+                 << (result.ending == CallEnding::kSlowConsumer
+                         ? "slow_consumer"
+                         : "orchestrator lost")
+                 << ")";
+  }
+  ex->End();
 }
 
 }  // namespace agentstream::gateway

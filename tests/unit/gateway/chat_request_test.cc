@@ -17,7 +17,7 @@ using ::testing::HasSubstr;
 using Params = std::multimap<std::string, std::string>;
 
 constexpr auto kInvalid = absl::StatusCode::kInvalidArgument;
-constexpr auto kTooLarge = absl::StatusCode::kResourceExhausted;
+constexpr auto kTooLarge = absl::StatusCode::kOutOfRange;
 
 TEST(ParseChatQueryTest, MessageOnly) {
   auto r = ParseChatQuery({{"message", "Assess ACC-1042"}});

@@ -22,7 +22,7 @@
 #include "tests/testing/sse_client.h"
 #include "tests/unit/gateway/fake_orchestrator.h"
 #include "tests/unit/gateway/gateway_fixture.h"
-#include "tests/unit/gateway/loopback.h"
+#include "tests/testing/loopback.h"
 
 namespace agentstream::gateway {
 namespace {
@@ -32,6 +32,10 @@ using agentstream::v1::Update;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using namespace agentstream::gateway::testing;  // NOLINT: test helpers.
+using agentstream::testing::ConnectLoopback;
+using agentstream::testing::ReadUntil;
+using agentstream::testing::SendAll;
+using agentstream::testing::SendGet;
 
 std::vector<std::string> Ids(const SseResponse& r) {
   std::vector<std::string> ids;

@@ -24,7 +24,7 @@
 #include "tests/testing/subprocess.h"
 #include "tests/unit/gateway/fake_orchestrator.h"
 #include "tests/unit/gateway/gateway_fixture.h"
-#include "tests/unit/gateway/loopback.h"
+#include "tests/testing/loopback.h"
 
 namespace agentstream::gateway {
 namespace {
@@ -32,6 +32,10 @@ namespace {
 using agentstream::testing::UrlEncode;
 using ::testing::HasSubstr;
 using namespace agentstream::gateway::testing;  // NOLINT: test helpers.
+using agentstream::testing::ConnectLoopback;
+using agentstream::testing::ReadUntil;
+using agentstream::testing::SendAll;
+using agentstream::testing::SendGet;
 
 TEST_F(GatewayTest, ClientDisconnectCancelsTheRunWithinOneSecond) {
   GatewayOptions options;

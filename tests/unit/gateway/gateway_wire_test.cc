@@ -24,7 +24,7 @@
 #include "tests/testing/subprocess.h"
 #include "tests/unit/gateway/fake_orchestrator.h"
 #include "tests/unit/gateway/gateway_fixture.h"
-#include "tests/unit/gateway/loopback.h"
+#include "tests/testing/loopback.h"
 
 namespace agentstream::gateway {
 namespace {
@@ -34,6 +34,10 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 using namespace agentstream::gateway::testing;  // NOLINT: test helpers.
+using agentstream::testing::ConnectLoopback;
+using agentstream::testing::ReadUntil;
+using agentstream::testing::SendAll;
+using agentstream::testing::SendGet;
 
 TEST_F(GatewayTest, WireShape) {
   GatewayOptions options;
@@ -174,7 +178,8 @@ TEST_F(GatewayTest, BadInputMatrix) {
        R"({"message":"hi","specialists":["UnknownY"]})", 400,
        "invalid_argument", "unknown specialist: UnknownY"},
       {"GET", "/no/such/path", "", 404, "not_found", "/no/such/path"},
-      {"DELETE", "/api/chat/stream", "", 404, "not_found", ""},
+      {"DELETE", "/api/chat/stream", "", 405, "method_not_allowed",
+       "allowed: GET, OPTIONS, POST"},
   };
   for (const Case& c : cases) {
     httplib::Result res =

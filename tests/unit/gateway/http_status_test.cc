@@ -10,13 +10,13 @@ namespace {
 TEST(HttpStatusTest, MapsCodes) {
   EXPECT_EQ(HttpStatusFor(absl::StatusCode::kOk), 200);
   EXPECT_EQ(HttpStatusFor(absl::StatusCode::kInvalidArgument), 400);
-  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kFailedPrecondition), 400);
-  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kOutOfRange), 400);
+  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kFailedPrecondition), 409);
+  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kOutOfRange), 413);
   EXPECT_EQ(HttpStatusFor(absl::StatusCode::kUnauthenticated), 401);
   EXPECT_EQ(HttpStatusFor(absl::StatusCode::kPermissionDenied), 403);
   EXPECT_EQ(HttpStatusFor(absl::StatusCode::kNotFound), 404);
   EXPECT_EQ(HttpStatusFor(absl::StatusCode::kAlreadyExists), 409);
-  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kResourceExhausted), 413);
+  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kResourceExhausted), 429);
   EXPECT_EQ(HttpStatusFor(absl::StatusCode::kCancelled), 499);
   EXPECT_EQ(HttpStatusFor(absl::StatusCode::kUnimplemented), 501);
   EXPECT_EQ(HttpStatusFor(absl::StatusCode::kUnavailable), 503);
@@ -29,8 +29,9 @@ TEST(HttpStatusTest, MapsCodes) {
 TEST(HttpStatusTest, ErrorCodeNames) {
   EXPECT_EQ(ErrorCodeName(absl::StatusCode::kInvalidArgument),
             "invalid_argument");
+  EXPECT_EQ(ErrorCodeName(absl::StatusCode::kOutOfRange), "payload_too_large");
   EXPECT_EQ(ErrorCodeName(absl::StatusCode::kResourceExhausted),
-            "payload_too_large");
+            "too_many_requests");
   EXPECT_EQ(ErrorCodeName(absl::StatusCode::kUnavailable), "unavailable");
   EXPECT_EQ(ErrorCodeName(absl::StatusCode::kDeadlineExceeded),
             "deadline_exceeded");
@@ -44,6 +45,23 @@ TEST(HttpStatusTest, OnlyUnavailableAndDeadlineAreRetryable) {
   EXPECT_FALSE(IsRetryable(absl::StatusCode::kInvalidArgument));
   EXPECT_FALSE(IsRetryable(absl::StatusCode::kResourceExhausted));
   EXPECT_FALSE(IsRetryable(absl::StatusCode::kInternal));
+}
+
+TEST(HttpStatusTest, TheServersOwnStatusesHaveTheirOwnNames) {
+  EXPECT_EQ(ErrorNameForHttpStatus(405), "method_not_allowed");
+  EXPECT_EQ(ErrorNameForHttpStatus(408), "request_timeout");
+  EXPECT_EQ(ErrorNameForHttpStatus(413), "payload_too_large");
+  EXPECT_EQ(ErrorNameForHttpStatus(414), "uri_too_long");
+  EXPECT_EQ(ErrorNameForHttpStatus(429), "too_many_requests");
+  EXPECT_EQ(ErrorNameForHttpStatus(431), "header_fields_too_large");
+  EXPECT_EQ(ErrorNameForHttpStatus(505), "http_version_not_supported");
+  EXPECT_EQ(ErrorNameForHttpStatus(400), "invalid_argument");
+  EXPECT_EQ(ErrorNameForHttpStatus(404), "not_found");
+  EXPECT_EQ(ErrorNameForHttpStatus(503), "unavailable");
+  const auto body = nlohmann::json::parse(
+      HttpErrorBody(431, "too many header fields", "req_2"));
+  EXPECT_EQ(body["error"], "header_fields_too_large");
+  EXPECT_EQ(body["request_id"], "req_2");
 }
 
 TEST(HttpStatusTest, ErrorBodyIsJsonWithCodeMessageAndRequestId) {

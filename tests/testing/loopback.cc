@@ -1,4 +1,4 @@
-#include "tests/unit/gateway/loopback.h"
+#include "tests/testing/loopback.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -8,11 +8,32 @@
 
 #include "absl/time/clock.h"
 
-namespace agentstream::gateway::testing {
+namespace agentstream::testing {
 
 int ConnectLoopback(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int ConnectLoopbackFrom(int port, const std::string& source_ip) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in src{};
+  src.sin_family = AF_INET;
+  if (inet_pton(AF_INET, source_ip.c_str(), &src.sin_addr) != 1 ||
+      ::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)) != 0) {
+    ::close(fd);
+    return -1;
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -58,4 +79,26 @@ std::string ReadUntil(int fd, const std::string& needle,
   return out;
 }
 
-}  // namespace agentstream::gateway::testing
+std::string ReadUntilClosed(int fd, absl::Duration timeout, bool* closed) {
+  std::string out;
+  *closed = false;
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) break;
+    pollfd pfd{fd, POLLIN, 0};
+    const int rc =
+        ::poll(&pfd, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
+    if (rc <= 0) continue;
+    char buf[4096];
+    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) {
+      *closed = true;
+      break;
+    }
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+}  // namespace agentstream::testing
