@@ -73,9 +73,9 @@ absl::StatusOr<std::unique_ptr<OrchestratorServer>> OrchestratorServer::Start(
 
   if (options.metrics_port >= 0) {
     OrchestratorMetrics* metrics = &self->metrics_;
-    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> http =
-        MetricsHttpServer::Start(options.host, options.metrics_port,
-                                 [metrics] { return metrics->Render(); });
+    absl::StatusOr<std::unique_ptr<http::MetricsEndpoint>> http =
+        http::MetricsEndpoint::Start(options.host, options.metrics_port,
+                                     [metrics] { return metrics->Render(); });
     if (!http.ok()) return http.status();
     self->metrics_server_ = *std::move(http);
   }

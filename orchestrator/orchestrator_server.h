@@ -15,8 +15,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "common/http/metrics_endpoint.h"
 #include "orchestrator/metrics.h"
-#include "orchestrator/metrics_http_server.h"
 #include "orchestrator/orchestrator_service.h"
 #include "orchestrator/run_manager.h"
 #include "orchestrator/specialist_registry.h"
@@ -67,7 +67,7 @@ class OrchestratorServer final {
   std::unique_ptr<RunManager> manager_;
   std::unique_ptr<OrchestratorService> service_;
   std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<MetricsHttpServer> metrics_server_;
+  std::unique_ptr<http::MetricsEndpoint> metrics_server_;
   int port_ = 0;
   absl::Duration sweep_interval_;
   const Clock* clock_ = nullptr;

@@ -3,13 +3,13 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <httplib.h>
 
 #include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/http/metrics_endpoint.h"
 #include "common/log.h"
 #include "common/process_util.h"
 #include "specialists/sdk/specialist_service.h"
@@ -24,8 +24,7 @@ struct SpecialistServer::Impl {
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   std::string instance;
-  std::unique_ptr<httplib::Server> http;
-  std::thread http_thread;
+  std::unique_ptr<http::MetricsEndpoint> http;
   int metrics_port = -1;
   absl::Mutex shutdown_mu;
   bool shut_down ABSL_GUARDED_BY(shutdown_mu) = false;
@@ -36,28 +35,13 @@ struct SpecialistServer::Impl {
 
 absl::Status SpecialistServer::Impl::StartMetrics() {
   if (options.metrics_port < 0) return absl::OkStatus();
-  http = std::make_unique<httplib::Server>();
   SpecialistMetrics* m = metrics.get();
-  http->Get("/metrics", [m](const httplib::Request&, httplib::Response& res) {
-    res.set_content(m->RenderPrometheus(),
-                    "text/plain; version=0.0.4; charset=utf-8");
-  });
-  if (options.metrics_port == 0) {
-    metrics_port = http->bind_to_any_port(options.host);
-  } else if (http->bind_to_port(options.host,
-                                static_cast<int>(options.metrics_port))) {
-    metrics_port = static_cast<int>(options.metrics_port);
-  }
-  if (metrics_port <= 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot bind metrics port ", options.host, ":", options.metrics_port));
-  }
-  http_thread = std::thread([this] { http->listen_after_bind(); });
-  // stop() is a no-op until the server runs: wait, so Shutdown can't hang.
-  const absl::Time deadline = absl::Now() + absl::Seconds(5);
-  while (!http->is_running() && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(1));
-  }
+  auto endpoint = http::MetricsEndpoint::Start(
+      options.host, static_cast<int>(options.metrics_port),
+      [m] { return m->RenderPrometheus(); });
+  if (!endpoint.ok()) return endpoint.status();
+  http = *std::move(endpoint);
+  metrics_port = http->port();
   return WritePortFile(options.metrics_port_file, metrics_port);
 }
 
@@ -90,10 +74,7 @@ void SpecialistServer::Impl::DoShutdown() {
   }
   server->Shutdown(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(100));
-  if (http != nullptr) {
-    http->stop();
-    if (http_thread.joinable()) http_thread.join();
-  }
+  if (http != nullptr) http->Stop();
   AS_LOG(INFO) << "shut down";
 }
 
