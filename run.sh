@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # agentstream quick start: installs what is missing (apt), builds (Release,
 # into build/), starts the whole system on this machine and prints the web
-# client's URL. Ctrl-C stops every process it started.
+# client's URL; restarts a process that dies (deploy/local/launch.sh). Ctrl-C
+# stops every process it started.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -11,7 +12,8 @@ Usage: ./run.sh [options]
 
 Installs missing Debian packages, builds agentstream (Release, in build/),
 starts the gateway, the orchestrator and every specialist on loopback, and
-prints the web client's URL. Ctrl-C stops them all.
+prints the web client's URL. A process that dies is restarted, with a
+backoff (deploy/local/launch.sh --help). Ctrl-C stops them all.
 
 Options (environment variable in brackets):
   --gateway-port PORT         HTTP port (default 8080) [AGENTSTREAM_GATEWAY_PORT]
