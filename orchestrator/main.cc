@@ -22,8 +22,12 @@ int main(int argc, char** argv) {
   std::vector<std::string> specialists;
   int64_t metrics_port = -1;
   std::string metrics_port_file;
-  int64_t max_log_events = 20000;
-  int64_t max_log_bytes = 64 << 20;
+  const agentstream::orchestrator::RunManagerOptions run_defaults;
+  int64_t max_log_events = static_cast<int64_t>(run_defaults.max_log_events);
+  int64_t max_log_bytes = static_cast<int64_t>(run_defaults.max_log_bytes);
+  int64_t max_total_log_bytes =
+      static_cast<int64_t>(run_defaults.max_total_log_bytes);
+  int64_t max_runs = static_cast<int64_t>(run_defaults.max_runs);
   int64_t log_ttl_ms = 300000;
   int64_t disconnect_grace_ms = 30000;
   int64_t follower_max_lag = 1024;
@@ -59,8 +63,25 @@ int main(int argc, char** argv) {
             "resuming before them is a gap).",
             "AGENTSTREAM_MAX_LOG_EVENTS");
   flags.Int("max-log-bytes", &max_log_bytes,
-            "Serialized bytes of updates kept per run (oldest dropped beyond).",
+            "Bytes of updates kept per run (serialized, plus ~180 bytes of "
+            "bookkeeping each; oldest dropped beyond). At most "
+            "--max-total-log-bytes.",
             "AGENTSTREAM_MAX_LOG_BYTES");
+  flags.Int("max-total-log-bytes", &max_total_log_bytes,
+            "Bytes all runs' logs (and runs' bookkeeping) may hold together. "
+            "A new run needs room for one more full log (--max-log-bytes): "
+            "ended runs' logs are dropped for it, earliest ended first "
+            "(resuming them is then a gap); if that is not enough it is "
+            "refused with RESOURCE_EXHAUSTED at_capacity. When appends take "
+            "the total past the bound, ended logs are dropped, then the "
+            "oldest updates of the largest live logs (their followers that "
+            "still need them get a gap). 0: no bound.",
+            "AGENTSTREAM_MAX_TOTAL_LOG_BYTES");
+  flags.Int("max-runs", &max_runs,
+            "Runs going on at once; a new run beyond is refused with "
+            "RESOURCE_EXHAUSTED at_capacity (ended runs do not count). 0: no "
+            "bound.",
+            "AGENTSTREAM_MAX_RUNS");
   flags.Int("log-ttl-ms", &log_ttl_ms,
             "How long an ended run's log stays attachable, in milliseconds; "
             "then only its last seq is kept (24 h) so that a resume from the "
@@ -125,11 +146,18 @@ int main(int argc, char** argv) {
     }
   }
   if (port < 0 || port > 65535 || metrics_port < -1 || metrics_port > 65535 ||
-      max_log_events < 1 || max_log_bytes < 1 || log_ttl_ms < 0 ||
-      disconnect_grace_ms < 0 || follower_max_lag < 0 || max_attempts < 1 ||
-      soft_deadline_ms < 0 || hard_deadline_ms < 0) {
+      max_log_events < 1 || max_log_bytes < 1 || max_total_log_bytes < 0 ||
+      max_runs < 0 || log_ttl_ms < 0 || disconnect_grace_ms < 0 ||
+      follower_max_lag < 0 || max_attempts < 1 || soft_deadline_ms < 0 ||
+      hard_deadline_ms < 0) {
     AS_LOG(ERROR) << "a port, a size, --max-attempts or a duration is out of "
                      "range";
+    return 2;
+  }
+  if (max_total_log_bytes > 0 && max_log_bytes > max_total_log_bytes) {
+    AS_LOG(ERROR) << "--max-log-bytes (" << max_log_bytes
+                  << ") is more than --max-total-log-bytes ("
+                  << max_total_log_bytes << ")";
     return 2;
   }
   if (endpoints->empty()) {
@@ -143,6 +171,8 @@ int main(int argc, char** argv) {
   options.specialists = *std::move(endpoints);
   options.runs.max_log_events = static_cast<size_t>(max_log_events);
   options.runs.max_log_bytes = static_cast<size_t>(max_log_bytes);
+  options.runs.max_total_log_bytes = static_cast<size_t>(max_total_log_bytes);
+  options.runs.max_runs = static_cast<size_t>(max_runs);
   options.runs.max_attempts = static_cast<int>(max_attempts);
   options.runs.deadlines_by_kind = *std::move(deadlines);
   options.follower_max_lag = static_cast<uint64_t>(follower_max_lag);

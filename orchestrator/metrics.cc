@@ -54,6 +54,7 @@ OrchestratorMetrics::OrchestratorMetrics() {
   for (const char* reason : {"request", "disconnect", "grace", "shutdown"}) {
     runs_cancelled_[reason] = 0;
   }
+  for (const char* reason : {"max_runs", "memory"}) runs_refused_[reason] = 0;
 }
 
 void OrchestratorMetrics::RunStarted() {
@@ -131,6 +132,44 @@ void OrchestratorMetrics::SlowConsumerCutOff() {
   ++cutoffs_;
 }
 
+void OrchestratorMetrics::LogBytesChanged(int64_t delta) {
+  log_bytes_.fetch_add(delta, std::memory_order_relaxed);
+}
+
+void OrchestratorMetrics::RunRefused(const std::string& reason) {
+  absl::MutexLock lock(&mu_);
+  ++runs_refused_[reason];
+}
+
+void OrchestratorMetrics::LogsDropped(int64_t n) {
+  absl::MutexLock lock(&mu_);
+  logs_dropped_ += n;
+}
+
+void OrchestratorMetrics::UpdatesTrimmed(int64_t n) {
+  absl::MutexLock lock(&mu_);
+  updates_trimmed_ += n;
+}
+
+int64_t OrchestratorMetrics::log_bytes() const {
+  return log_bytes_.load(std::memory_order_relaxed);
+}
+
+int64_t OrchestratorMetrics::runs_refused(const std::string& reason) const {
+  absl::MutexLock lock(&mu_);
+  return Get(runs_refused_, reason);
+}
+
+int64_t OrchestratorMetrics::logs_dropped() const {
+  absl::MutexLock lock(&mu_);
+  return logs_dropped_;
+}
+
+int64_t OrchestratorMetrics::updates_trimmed() const {
+  absl::MutexLock lock(&mu_);
+  return updates_trimmed_;
+}
+
 int64_t OrchestratorMetrics::runs_active() const {
   absl::MutexLock lock(&mu_);
   return runs_active_;
@@ -205,6 +244,23 @@ std::string OrchestratorMetrics::Render() const {
   Header(&out, "slow_consumer_cutoffs_total", "counter",
          "Followers ended with RESOURCE_EXHAUSTED for lagging.");
   Sample(&out, "slow_consumer_cutoffs_total", cutoffs_);
+  Header(&out, "log_bytes", "gauge",
+         "Bytes held by all runs' logs and bookkeeping, against "
+         "--max-total-log-bytes.");
+  Sample(&out, "log_bytes", log_bytes_.load(std::memory_order_relaxed));
+  Header(&out, "runs_refused_total", "counter",
+         "New runs refused at capacity (RESOURCE_EXHAUSTED at_capacity), by "
+         "reason (max_runs: --max-runs live runs; memory: "
+         "--max-total-log-bytes).");
+  Samples(&out, "runs_refused_total", "reason", runs_refused_);
+  Header(&out, "logs_dropped_total", "counter",
+         "Ended runs' logs dropped before their TTL to stay within "
+         "--max-total-log-bytes.");
+  Sample(&out, "logs_dropped_total", logs_dropped_);
+  Header(&out, "log_updates_trimmed_total", "counter",
+         "Updates dropped from live runs' logs to stay within "
+         "--max-total-log-bytes.");
+  Sample(&out, "log_updates_trimmed_total", updates_trimmed_);
   Header(&out, "specialist_calls_total", "counter",
          "Analyze calls by specialist and answering instance.");
   Samples(&out, "specialist_calls_total", "specialist", "instance", calls_);

@@ -65,6 +65,7 @@ absl::StatusOr<std::unique_ptr<OrchestratorServer>> OrchestratorServer::Start(
       ":", options.port);
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
                            &self->port_);
+  builder.SetMaxReceiveMessageSize(options.max_request_bytes);
   builder.RegisterService(self->service_.get());
   self->server_ = builder.BuildAndStart();
   if (self->server_ == nullptr || self->port_ == 0) {

@@ -32,6 +32,11 @@ struct OrchestratorServerOptions {
   // Backlog past which a follower's superseded progress updates are skipped
   // and, counting non-progress updates, it is cut off (0: never).
   uint64_t follower_max_lag = 1024;
+  // The largest request message the gRPC server reads; a larger one is
+  // answered RESOURCE_EXHAUSTED by gRPC before the service sees it. A
+  // RunRequest is a question of at most 16 KiB (planner.h) plus options; the
+  // gateway sends at most 256 KiB of JSON.
+  int max_request_bytes = 1 << 20;
   SpecialistRegistry::Options registry;
   // Null: GrpcSpecialistClient.
   SpecialistClientFactory client_factory;

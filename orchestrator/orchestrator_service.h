@@ -8,13 +8,16 @@
 //
 // Status codes: Run answers INVALID_ARGUMENT (empty or oversized message,
 // unknown specialist, bad request id), ALREADY_EXISTS, UNAVAILABLE (no
-// specialist) before any update; Attach answers NOT_FOUND for an unknown run,
-// INVALID_ARGUMENT when after_seq is ahead of the run, OK with no update when
-// the run ended at after_seq, and OUT_OF_RANGE ("gap: ...") when the log no
-// longer holds the update after `after_seq` (see RunManager::Attach); Cancel
-// answers NOT_FOUND for an unknown run. Run and Attach streams may also end
-// with OUT_OF_RANGE "gap: ..." or RESOURCE_EXHAUSTED "slow_consumer: ..."
-// (LogFollower) without ending the run.
+// specialist), RESOURCE_EXHAUSTED "at_capacity: ... retry later" (the
+// orchestrator is at --max-runs or --max-total-log-bytes; see
+// run_manager.h) before any update; a request over the server's message
+// limit is RESOURCE_EXHAUSTED from gRPC itself. Attach answers NOT_FOUND for an
+// unknown run, INVALID_ARGUMENT when after_seq is ahead of the run, OK with no
+// update when the run ended at after_seq, and OUT_OF_RANGE ("gap: ...") when
+// the log no longer holds the update after `after_seq` (see
+// RunManager::Attach); Cancel answers NOT_FOUND for an unknown run. Run and
+// Attach streams may also end with OUT_OF_RANGE "gap: ..." or
+// RESOURCE_EXHAUSTED "slow_consumer: ..." (LogFollower) without ending the run.
 //
 // The run's `x-request-id` is sent as initial metadata on Run.
 // Thread-safe; the referenced objects must outlive the service.

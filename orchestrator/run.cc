@@ -111,9 +111,15 @@ Run::Run(std::string request_id, std::string question,
       run_options_(run_options),
       metrics_(metrics),
       log_(std::make_shared<RunLog>(run_options.max_log_events,
-                                    run_options.max_log_bytes)),
+                                    run_options.max_log_bytes,
+                                    run_options.memory)),
       on_finished_(std::move(on_finished)) {
+  // An estimate of what the run holds besides its log, fixed for its life.
+  charged_bytes_ = sizeof(Run) + request_id_.size() + question_.size() +
+                   reasoning_.size() + options_.SpaceUsedLong();
   for (Participant& p : participants) {
+    charged_bytes_ += sizeof(CallState) + p.planned.task.size() +
+                      p.planned.card.SpaceUsedLong();
     CallState call;
     auto kind = run_options.deadlines_by_kind.find(p.planned.card.name());
     if (kind != run_options.deadlines_by_kind.end()) {
@@ -124,9 +130,16 @@ Run::Run(std::string request_id, std::string question,
     call.participant = std::move(p);
     calls_.push_back(std::move(call));
   }
+  if (run_options_.memory != nullptr) {
+    run_options_.memory->Charge(charged_bytes_);
+  }
 }
 
-Run::~Run() = default;
+Run::~Run() {
+  if (run_options_.memory != nullptr) {
+    run_options_.memory->Release(charged_bytes_);
+  }
+}
 
 void Run::Start() {
   size_t n = 0;
@@ -504,6 +517,11 @@ void Run::FinishLocked(bool cancelled) {
                                   contributions.size(), " specialists"));
   }
   Synthesis synthesis = Synthesize(contributions, cancelled);
+  // The merged results were only kept for the synthesis.
+  for (CallState& call : calls_) {
+    call.merged = google::protobuf::Struct();
+    call.summary = google::protobuf::Struct();
+  }
   Update complete;
   *complete.mutable_complete()->mutable_result() =
       JsonToStruct(synthesis.result);

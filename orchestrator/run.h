@@ -16,6 +16,12 @@
 // No thread is held while a run waits: everything happens in the callbacks
 // of the specialist calls (AnalyzeObserver) and of the caller.
 //
+// Memory: with RunOptions::memory, the run charges its fixed bookkeeping
+// (question, options, plan; charged_bytes()) for its lifetime, and its log
+// charges each entry. Not charged: each specialist's partial results merged
+// by key for the synthesis, held while the run goes on and freed when it
+// ends.
+//
 // Thread-safe. Owned by shared_ptr (the RunManager and the pending calls).
 #ifndef AGENTSTREAM_ORCHESTRATOR_RUN_H_
 #define AGENTSTREAM_ORCHESTRATOR_RUN_H_
@@ -66,6 +72,9 @@ struct RunOptions {
   // What the RunManager does when the run's last follower goes away.
   agentstream::v1::DisconnectPolicy on_disconnect =
       agentstream::v1::DISCONNECT_POLICY_UNSPECIFIED;
+  // Charged with the run's bookkeeping and its log's entries while they are
+  // alive; null: not accounted.
+  std::shared_ptr<RunMemory> memory;
 };
 
 // Why a run was cancelled (the `reason` label of runs_cancelled_total).
@@ -126,6 +135,8 @@ class Run final : public std::enable_shared_from_this<Run> {
     return run_options_.on_disconnect;
   }
   const std::shared_ptr<RunLog>& log() const { return log_; }
+  // The bookkeeping charged to RunOptions::memory (not counting the log).
+  size_t charged_bytes() const { return charged_bytes_; }
   bool finished() const;
   std::optional<absl::Time> finished_at() const;
 
@@ -179,6 +190,7 @@ class Run final : public std::enable_shared_from_this<Run> {
   const RunOptions run_options_;
   OrchestratorMetrics* const metrics_;
   const std::shared_ptr<RunLog> log_;
+  size_t charged_bytes_ = 0;  // Set once, in the constructor.
 
   mutable absl::Mutex mu_;
   std::vector<CallState> calls_ ABSL_GUARDED_BY(mu_);

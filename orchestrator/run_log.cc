@@ -7,15 +7,21 @@
 
 namespace agentstream::orchestrator {
 
+LogEntry::~LogEntry() {
+  if (memory != nullptr) memory->Release(charged);
+}
+
 agentstream::v1::Update LogEntry::Parse() const {
   agentstream::v1::Update update;
   update.ParseFromString(bytes);
   return update;
 }
 
-RunLog::RunLog(size_t max_events, size_t max_bytes)
+RunLog::RunLog(size_t max_events, size_t max_bytes,
+               std::shared_ptr<RunMemory> memory)
     : max_events_(max_events == 0 ? 1 : max_events),
-      max_bytes_(max_bytes == 0 ? 1 : max_bytes) {}
+      max_bytes_(max_bytes == 0 ? 1 : max_bytes),
+      memory_(std::move(memory)) {}
 
 uint64_t RunLog::Append(agentstream::v1::Update update) {
   auto entry = std::make_shared<LogEntry>();
@@ -34,14 +40,44 @@ uint64_t RunLog::Append(agentstream::v1::Update update) {
     ++non_progress_total_;
   }
   entry->non_progress_through = non_progress_total_;
-  bytes_ += entry->bytes.size();
+  const size_t charge = entry->Charge();
+  if (memory_ != nullptr) {
+    memory_->Charge(charge);
+    entry->memory = memory_;
+    entry->charged = charge;
+  }
+  bytes_ += charge;
   entries_.push_back(std::move(entry));
   while (entries_.size() > 1 &&
          (entries_.size() > max_events_ || bytes_ > max_bytes_)) {
-    bytes_ -= entries_.front()->bytes.size();
-    entries_.pop_front();
+    PopFrontLocked();
   }
   return last_seq_;
+}
+
+void RunLog::PopFrontLocked() {
+  bytes_ -= entries_.front()->Charge();
+  entries_.pop_front();
+}
+
+size_t RunLog::Drop() {
+  // Destroyed outside the lock (releasing their charges).
+  std::deque<std::shared_ptr<const LogEntry>> dropped;
+  absl::MutexLock lock(&mu_);
+  dropped.swap(entries_);
+  bytes_ = 0;
+  latest_progress_.clear();
+  return dropped.size();
+}
+
+size_t RunLog::TrimTo(size_t max_bytes) {
+  absl::MutexLock lock(&mu_);
+  size_t n = 0;
+  while (entries_.size() > 1 && bytes_ > max_bytes) {
+    PopFrontLocked();
+    ++n;
+  }
+  return n;
 }
 
 void RunLog::End() {
@@ -50,6 +86,7 @@ void RunLog::End() {
 }
 
 void RunLog::Notify() {
+  if (memory_ != nullptr) memory_->RelieveIfOver();
   std::vector<std::shared_ptr<LogListener>> live;
   {
     absl::MutexLock lock(&mu_);

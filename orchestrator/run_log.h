@@ -4,9 +4,14 @@
 // each update exactly once; every follower (the Run stream and any number of
 // Attach streams) shares the same immutable LogEntry, which keeps only what a
 // follower needs (seq, kind, specialist, the serialized bytes). When the log
-// holds more than `max_events` entries or `max_bytes` of serialized updates,
-// the oldest are dropped (the newest is always kept); a follower that needs a
-// dropped entry gets a gap (kOutOfRange) instead of silently missing it.
+// holds more than `max_events` entries or `max_bytes` (of LogEntry::Charge:
+// the serialized update plus its bookkeeping), the oldest are dropped (the
+// newest is always kept); a follower that needs a dropped entry gets a gap
+// (kOutOfRange) instead of silently missing it. The RunManager may also drop
+// a whole log (Drop: the run's log is gone, only its end is known) or the
+// oldest part of one (TrimTo) to keep all runs within --max-total-log-bytes;
+// followers see the same gap. With a RunMemory, every entry is charged to it
+// for as long as the entry is alive (see run_memory.h).
 //
 // LogFollower is the transport-independent half of one outgoing stream: a
 // cursor into the log, the rule "one write in flight", and the slow-follower
@@ -38,11 +43,29 @@
 #include "absl/synchronization/mutex.h"
 #include "agentstream/v1/update.pb.h"
 #include "orchestrator/metrics.h"
+#include "orchestrator/run_memory.h"
 
 namespace agentstream::orchestrator {
 
 // One logged update, immutable once appended.
 struct LogEntry {
+  // Bookkeeping charged per entry besides its strings: the entry itself, its
+  // shared_ptr control block, the log's slot and the allocator's headers (an
+  // estimate; see Charge()).
+  static constexpr size_t kOverheadBytes = 64;
+
+  LogEntry() = default;
+  LogEntry(const LogEntry&) = delete;
+  LogEntry& operator=(const LogEntry&) = delete;
+  // Releases the charge, if any.
+  ~LogEntry();
+
+  // What the entry costs: its serialized update, its specialist name, and
+  // sizeof(LogEntry) + kOverheadBytes.
+  size_t Charge() const {
+    return bytes.size() + specialist.size() + sizeof(LogEntry) + kOverheadBytes;
+  }
+
   uint64_t seq = 0;
   agentstream::v1::Update::KindCase kind =
       agentstream::v1::Update::KIND_NOT_SET;
@@ -57,6 +80,10 @@ struct LogEntry {
   }
   // The update, parsed back (tests, diagnostics; not on the hot path).
   agentstream::v1::Update Parse() const;
+
+  // Where Charge() was charged (null: nowhere) and how much.
+  std::shared_ptr<RunMemory> memory;
+  size_t charged = 0;
 };
 
 // Told when a log may have something new (an entry, or its end).
@@ -70,8 +97,10 @@ class RunLog final {
  public:
   static constexpr size_t kDefaultMaxBytes = size_t{64} << 20;
 
-  // Zero limits are taken as 1 (the newest entry is always kept).
-  explicit RunLog(size_t max_events, size_t max_bytes = kDefaultMaxBytes);
+  // Zero limits are taken as 1 (the newest entry is always kept). Entries
+  // are charged to `memory` when given.
+  explicit RunLog(size_t max_events, size_t max_bytes = kDefaultMaxBytes,
+                  std::shared_ptr<RunMemory> memory = nullptr);
 
   // Assigns the next seq, serializes and stores the update; returns the
   // seq. After End(), appends are refused (returns 0). Does not notify: call
@@ -79,7 +108,17 @@ class RunLog final {
   uint64_t Append(agentstream::v1::Update update);
   // Marks the log complete: followers finish after the last entry.
   void End();
+  // Tells the listeners that the log changed, then has the RunMemory relieved
+  // if it is over its limit. Call without holding any lock.
   void Notify();
+
+  // Lets go of every entry; the seqs and the end are kept, so reading after
+  // the last seq still ends cleanly and anything earlier is a gap. Returns
+  // the entries dropped.
+  size_t Drop();
+  // Drops the oldest entries until the log holds at most `max_bytes` (the
+  // newest is always kept). Returns the entries dropped.
+  size_t TrimTo(size_t max_bytes);
 
   struct Next {
     std::shared_ptr<const LogEntry> entry;  // The entry after the cursor.
@@ -103,12 +142,16 @@ class RunLog final {
   uint64_t first_seq() const;  // Oldest seq held (last_seq()+1 when empty).
   bool ended() const;
   size_t size() const;
-  size_t bytes() const;  // Serialized bytes held.
+  size_t bytes() const;  // The Charge() of the entries held.
   uint64_t non_progress_total() const;
 
  private:
+  // Pops the oldest entry.
+  void PopFrontLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const size_t max_events_;
   const size_t max_bytes_;
+  const std::shared_ptr<RunMemory> memory_;
   mutable absl::Mutex mu_;
   std::deque<std::shared_ptr<const LogEntry>> entries_ ABSL_GUARDED_BY(mu_);
   size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;

@@ -77,13 +77,36 @@ std::string GenerateRequestId() {
   return absl::StrFormat("req_%016x", v);
 }
 
+namespace {
+
+RunManagerOptions Normalized(RunManagerOptions options) {
+  if (options.max_total_log_bytes > 0) {
+    options.max_log_bytes =
+        std::min(options.max_log_bytes, options.max_total_log_bytes);
+  }
+  return options;
+}
+
+}  // namespace
+
 RunManager::RunManager(RunManagerOptions options,
                        const SpecialistRegistry* registry, const Clock* clock,
                        OrchestratorMetrics* metrics)
-    : options_(options),
+    : options_(Normalized(std::move(options))),
       registry_(registry),
       clock_(clock),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      memory_(
+          std::make_shared<RunMemory>(options_.max_total_log_bytes, metrics)),
+      lifecycle_(std::make_shared<Lifecycle>()) {
+  memory_->SetReliefHandler([this] { RelieveMemory(); });
+}
+
+RunManager::~RunManager() {
+  // Runs (and their entries) may outlive the manager; their appends must
+  // not reach it any more.
+  memory_->SetReliefHandler(nullptr);
+}
 
 absl::StatusOr<std::shared_ptr<Run>> RunManager::CreateRun(
     const agentstream::v1::RunRequest& request,
@@ -120,6 +143,9 @@ absl::StatusOr<std::shared_ptr<Run>> RunManager::CreateRun(
     return absl::AlreadyExistsError(
         absl::StrCat("a run with request id ", id, " exists"));
   }
+  if (absl::Status admitted = AdmitLocked(clock_->Now()); !admitted.ok()) {
+    return admitted;
+  }
   // A new run under the id of an expired one replaces its tombstone.
   tombstones_.erase(id);
   RunOptions run_options;
@@ -130,13 +156,159 @@ absl::StatusOr<std::shared_ptr<Run>> RunManager::CreateRun(
   run_options.hard_deadline = options_.hard_deadline;
   run_options.deadlines_by_kind = options_.deadlines_by_kind;
   run_options.on_disconnect = request.on_disconnect();
-  auto run = std::make_shared<Run>(
-      id, request.message(), request.options(), std::move(plan->reasoning),
-      std::move(participants), clock_, run_options, metrics_,
-      /*on_finished=*/nullptr);
+  run_options.memory = memory_;
+  // The callback needs the run, which does not exist yet.
+  auto self = std::make_shared<std::weak_ptr<Run>>();
+  auto on_finished = [lifecycle = lifecycle_, self] {
+    absl::MutexLock lock(&lifecycle->mu);
+    --lifecycle->live;
+    lifecycle->ended.push_back(*self);
+  };
+  auto run = std::make_shared<Run>(id, request.message(), request.options(),
+                                   std::move(plan->reasoning),
+                                   std::move(participants), clock_, run_options,
+                                   metrics_, std::move(on_finished));
+  *self = run;
+  size_t live = 0;
+  {
+    absl::MutexLock lifecycle_lock(&lifecycle_->mu);
+    live = ++lifecycle_->live;
+  }
   runs_[id] = run;
-  AS_LOG(INFO) << id << ": new run, " << runs_.size() << " runs held";
+  AS_LOG(INFO) << id << ": new run; " << live << " live, " << runs_.size()
+               << " held, " << memory_->bytes() << " bytes charged";
   return run;
+}
+
+absl::Status RunManager::AdmitLocked(absl::Time now) {
+  AbsorbEndedLocked();
+  size_t live = 0;
+  {
+    absl::MutexLock lock(&lifecycle_->mu);
+    live = lifecycle_->live;
+  }
+  if (options_.max_runs > 0 && live >= options_.max_runs) {
+    if (metrics_ != nullptr) metrics_->RunRefused("max_runs");
+    return absl::ResourceExhaustedError(
+        absl::StrCat("at_capacity: ", live,
+                     " runs are going on, the orchestrator's limit "
+                     "(--max-runs); retry later"));
+  }
+  // Room for one more full log, made by dropping ended logs if they can
+  // make it.
+  const size_t limit = memory_->limit();
+  const size_t need = options_.max_log_bytes;
+  auto fits = [&] { return memory_->bytes() + need <= limit; };
+  if (!fits() &&
+      memory_->bytes() - std::min(memory_->bytes(), ended_bytes_) + need <=
+          limit) {
+    DropEndedLogsLocked(limit - need, now);
+  }
+  if (fits()) return absl::OkStatus();
+  if (metrics_ != nullptr) metrics_->RunRefused("memory");
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "at_capacity: the orchestrator's runs hold ", memory_->bytes(), " of ",
+      limit, " bytes (--max-total-log-bytes), leaving less than the ", need,
+      " bytes another run's log may take (--max-log-bytes); retry later"));
+}
+
+void RunManager::AbsorbEndedLocked() {
+  std::vector<std::weak_ptr<Run>> ended;
+  {
+    absl::MutexLock lock(&lifecycle_->mu);
+    ended.swap(lifecycle_->ended);
+  }
+  for (std::weak_ptr<Run>& weak : ended) {
+    Ended entry{std::move(weak), 0};
+    std::shared_ptr<Run> run = HeldLocked(entry);
+    if (run == nullptr) continue;
+    entry.bytes = run->log()->bytes() + run->charged_bytes();
+    ended_bytes_ += entry.bytes;
+    ended_.push_back(std::move(entry));
+  }
+}
+
+std::shared_ptr<Run> RunManager::HeldLocked(const Ended& entry) const {
+  std::shared_ptr<Run> run = entry.run.lock();
+  if (run == nullptr) return nullptr;
+  auto it = runs_.find(run->request_id());
+  if (it == runs_.end() || it->second != run) return nullptr;
+  return run;
+}
+
+void RunManager::PruneEndedLocked() {
+  while (!ended_.empty() && HeldLocked(ended_.front()) == nullptr) {
+    ended_bytes_ -= std::min(ended_bytes_, ended_.front().bytes);
+    ended_.pop_front();
+  }
+}
+
+void RunManager::DropEndedLogsLocked(size_t target, absl::Time now) {
+  int64_t dropped = 0;
+  while (memory_->bytes() > target && !ended_.empty()) {
+    Ended entry = std::move(ended_.front());
+    ended_.pop_front();
+    ended_bytes_ -= std::min(ended_bytes_, entry.bytes);
+    std::shared_ptr<Run> run = HeldLocked(entry);
+    if (run == nullptr) continue;
+    AddTombstoneLocked(run->request_id(), run->log()->last_seq(), now);
+    runs_.erase(run->request_id());
+    run->log()->Drop();
+    ++dropped;
+    AS_LOG(INFO) << run->request_id()
+                 << ": ended run's log dropped before its TTL to make room "
+                    "(--max-total-log-bytes); resuming it is a gap";
+  }
+  if (dropped > 0 && metrics_ != nullptr) metrics_->LogsDropped(dropped);
+}
+
+void RunManager::TrimLiveLogsLocked(size_t target) {
+  const size_t bytes = memory_->bytes();
+  if (bytes <= target) return;
+  const size_t excess = bytes - target;
+  std::vector<std::pair<size_t, RunLog*>> logs;
+  for (const auto& [id, run] : runs_) {
+    if (!run->finished())
+      logs.emplace_back(run->log()->bytes(), run->log().get());
+  }
+  std::sort(logs.begin(), logs.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  // The level the largest `count` logs are cut to: the highest that frees
+  // `excess` (0, all of them, when even that is not enough).
+  size_t count = logs.size();
+  size_t level = 0;
+  size_t sum = 0;
+  for (size_t k = 0; k < logs.size(); ++k) {
+    sum += logs[k].first;
+    const size_t next = k + 1 < logs.size() ? logs[k + 1].first : 0;
+    if (sum - (k + 1) * next >= excess) {
+      count = k + 1;
+      level = (sum - excess) / count;
+      break;
+    }
+  }
+  int64_t trimmed = 0;
+  for (size_t i = 0; i < count; ++i) {
+    trimmed += static_cast<int64_t>(logs[i].second->TrimTo(level));
+  }
+  if (trimmed > 0) {
+    if (metrics_ != nullptr) metrics_->UpdatesTrimmed(trimmed);
+    AS_LOG(WARNING) << "run logs over --max-total-log-bytes ("
+                    << memory_->limit()
+                    << ") with no ended log left: " << trimmed
+                    << " updates dropped from the " << count
+                    << " largest live logs (now at most " << level
+                    << " bytes each); their followers that need them get a "
+                       "gap";
+  }
+}
+
+void RunManager::RelieveMemory() {
+  absl::MutexLock lock(&mu_);
+  const size_t target = memory_->relief_target();
+  AbsorbEndedLocked();
+  DropEndedLogsLocked(target, clock_->Now());
+  TrimLiveLogsLocked(target);
 }
 
 std::shared_ptr<Run> RunManager::Find(const std::string& request_id) {
@@ -236,6 +408,8 @@ absl::Time RunManager::Sweep() {
       std::optional<absl::Time> ended = run->finished_at();
       if (ended.has_value() && now - *ended >= options_.log_ttl) {
         AddTombstoneLocked(it->first, run->log()->last_seq(), now);
+        // Freed now, even if a follower still holds the log (it gets a gap).
+        run->log()->Drop();
         it = runs_.erase(it);
         continue;
       }
@@ -253,6 +427,8 @@ absl::Time RunManager::Sweep() {
       ++it;
     }
     PruneTombstonesLocked(now);
+    AbsorbEndedLocked();
+    PruneEndedLocked();
   }
   for (const auto& run : orphaned) {
     run->CancelIfOrphanedSince(
@@ -313,6 +489,11 @@ void RunManager::CancelAll(const std::string& message) {
 size_t RunManager::run_count() const {
   absl::MutexLock lock(&mu_);
   return runs_.size();
+}
+
+size_t RunManager::live_run_count() const {
+  absl::MutexLock lock(&lifecycle_->mu);
+  return lifecycle_->live;
 }
 
 size_t RunManager::tombstone_count() const {

@@ -11,6 +11,35 @@
 // a late resume from the final seq still ends cleanly (OK, nothing sent) and
 // any earlier point is reported as a gap.
 //
+// Memory and admission. Every run's bookkeeping and every log entry is
+// charged, while alive, to one RunMemory (run_memory.h) whose limit is
+// `max_total_log_bytes`; the total is the `log_bytes` gauge. The rules, in
+// the order they apply:
+//  1. At most `max_runs` runs are live (not yet ended); a new run beyond is
+//     refused. Ended runs do not count.
+//  2. A new run is admitted only if the charged bytes leave room for one more
+//     full log: bytes + max_log_bytes <= max_total_log_bytes. To make room,
+//     the logs of ended runs are dropped, the run that ended first first; if
+//     dropping every ended log would not be enough, none is dropped.
+//     Refusals (1, 2) are kResourceExhausted with a message starting
+//     "at_capacity:" and ending "retry later" (runs_refused_total).
+//  3. Relief: when appends take the bytes over max_total_log_bytes, they are
+//     brought down to RunMemory::relief_target() (1/16 below): first by
+//     dropping ended runs' logs, the one that ended first first
+//     (logs_dropped_total); then by dropping the oldest updates of the
+//     largest live logs, evening them out (no live log is cut below the
+//     level the others are cut to; each keeps its newest update;
+//     log_updates_trimmed_total). The run goes on; a follower that needs a
+//     dropped update ends with OUT_OF_RANGE "gap: ..." (never silently), and
+//     so does an Attach before the log's first seq.
+//  A dropped ended log leaves the same tombstone as expiry (below): a resume
+//  from its last seq ends cleanly, any earlier one is a gap. What may exceed
+//  the limit: the updates appended between two reliefs (at most one update
+//  per run appending at that moment), and updates a follower is still
+//  writing (one per follower: charged, but no relief can free them; relief
+//  is tried again once another 1/16 of the limit has been charged).
+//  `max_log_bytes` is taken as at most `max_total_log_bytes`.
+//
 // Thread-safe. Time comes from the injected Clock; Sweep() is called
 // periodically by the server (and lazily on each lookup), so unit tests drive
 // expiry with a FakeClock.
@@ -28,6 +57,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -35,13 +65,19 @@
 #include "common/clock.h"
 #include "orchestrator/metrics.h"
 #include "orchestrator/run.h"
+#include "orchestrator/run_memory.h"
 #include "orchestrator/specialist_registry.h"
 
 namespace agentstream::orchestrator {
 
 struct RunManagerOptions {
   size_t max_log_events = 20000;
+  // Per run; see RunLog.
   size_t max_log_bytes = RunLog::kDefaultMaxBytes;
+  // The bound on all runs together and on the live ones (see the file
+  // comment; 0: unbounded). docs/ORCHESTRATOR.md explains the defaults.
+  size_t max_total_log_bytes = size_t{512} << 20;
+  size_t max_runs = 1000;
   // How long an ended run's log stays attachable.
   absl::Duration log_ttl = absl::Minutes(5);
   // After it, what is kept of an ended run (see the file comment).
@@ -75,6 +111,10 @@ class RunManager final {
   // `registry`, `clock` and `metrics` (nullable) must outlive the manager.
   RunManager(RunManagerOptions options, const SpecialistRegistry* registry,
              const Clock* clock, OrchestratorMetrics* metrics);
+  ~RunManager();
+
+  RunManager(const RunManager&) = delete;
+  RunManager& operator=(const RunManager&) = delete;
 
   // Plans and registers a run; the caller attaches its follower, then calls
   // Run::Start(). The request id is request.request_id(), else
@@ -82,7 +122,8 @@ class RunManager final {
   //
   // Errors: kInvalidArgument (empty or oversized message, unknown forced
   // specialist, malformed request id), kAlreadyExists (the request id is
-  // taken), kUnavailable (no specialist to plan with).
+  // taken), kUnavailable (no specialist to plan with), kResourceExhausted
+  // ("at_capacity: ... retry later": rules 1 and 2 of the file comment).
   absl::StatusOr<std::shared_ptr<Run>> CreateRun(
       const agentstream::v1::RunRequest& request,
       const std::string& metadata_request_id);
@@ -111,6 +152,10 @@ class RunManager final {
   // Cancels every run still going (reason kShutdown).
   void CancelAll(const std::string& message);
 
+  // Rule 3 of the file comment; what the RunMemory runs when over its limit
+  // (public for tests).
+  void RelieveMemory();
+
   // Drops ended runs past their TTL, cancels orphaned runs past the grace
   // period and applies the specialists' deadlines. Returns when the next
   // sweep has something to do (the earliest pending deadline, end of a grace
@@ -118,10 +163,26 @@ class RunManager final {
   // then rather than up to a whole interval late.
   absl::Time Sweep();
 
-  size_t run_count() const;
+  size_t run_count() const;  // Live and ended runs held.
+  size_t live_run_count() const;
   size_t tombstone_count() const;
+  // What is charged to the RunMemory (see the file comment).
+  size_t memory_bytes() const { return memory_->bytes(); }
 
  private:
+  // Fed by the runs' on_finished callbacks, which may come after the manager
+  // is gone (hence shared): the live runs, and the runs that ended since
+  // AbsorbEndedLocked last took them. A leaf lock.
+  struct Lifecycle {
+    absl::Mutex mu;
+    size_t live ABSL_GUARDED_BY(mu) = 0;
+    std::vector<std::weak_ptr<Run>> ended ABSL_GUARDED_BY(mu);
+  };
+  // An ended run whose log is held, and that log's bytes when it ended.
+  struct Ended {
+    std::weak_ptr<Run> run;
+    size_t bytes = 0;
+  };
   struct Tombstone {
     uint64_t last_seq = 0;
     absl::Time expires;
@@ -130,13 +191,35 @@ class RunManager final {
   void AddTombstoneLocked(const std::string& id, uint64_t last_seq,
                           absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PruneTombstonesLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves the runs that ended meanwhile from lifecycle_ to ended_.
+  void AbsorbEndedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Pops the entries of ended_ whose run is no longer held.
+  void PruneEndedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The run behind `entry` if it is still held (else null).
+  std::shared_ptr<Run> HeldLocked(const Ended& entry) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Rule 1 and 2: OK, or kResourceExhausted "at_capacity: ...".
+  absl::Status AdmitLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops ended runs' logs, the run that ended first first, until the
+  // memory holds at most `target` bytes or none is left.
+  void DropEndedLogsLocked(size_t target, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Evens out the largest live logs until the memory holds at most
+  // `target` bytes (rule 3).
+  void TrimLiveLogsLocked(size_t target) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const RunManagerOptions options_;
   const SpecialistRegistry* const registry_;
   const Clock* const clock_;
   OrchestratorMetrics* const metrics_;
+  const std::shared_ptr<RunMemory> memory_;
+  const std::shared_ptr<Lifecycle> lifecycle_;
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Run>> runs_ ABSL_GUARDED_BY(mu_);
+  // The ended runs held, in the order they ended (entries of runs dropped
+  // since are skipped), and the sum of their `bytes`.
+  std::deque<Ended> ended_ ABSL_GUARDED_BY(mu_);
+  size_t ended_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   std::unordered_map<std::string, Tombstone> tombstones_ ABSL_GUARDED_BY(mu_);
   // (generation, id) in creation order; entries whose tombstone was
   // replaced or removed are skipped when they reach the front.

@@ -57,6 +57,11 @@ TEST(OrchestratorMetricsTest, EveryContractNameIsPrefixedAndRendered) {
   m.SpecialistError("RiskAnalyst");
   m.RunStarted();
   m.RunCompleted("cancelled");
+  m.LogBytesChanged(5000);
+  m.LogBytesChanged(-1000);
+  m.RunRefused("memory");
+  m.LogsDropped(2);
+  m.UpdatesTrimmed(7);
   const std::string text = m.Render();
   for (const char* name :
        {"runs_started_total", "runs_active", "runs_completed_total",
@@ -64,7 +69,9 @@ TEST(OrchestratorMetricsTest, EveryContractNameIsPrefixedAndRendered) {
         "resumes_total", "gaps_total", "coalesced_updates_total",
         "slow_consumer_cutoffs_total", "updates_total",
         "specialist_calls_total", "specialist_errors_total",
-        "specialist_retries_total", "specialist_timeouts_total"}) {
+        "specialist_retries_total", "specialist_timeouts_total", "log_bytes",
+        "runs_refused_total", "logs_dropped_total",
+        "log_updates_trimmed_total"}) {
     EXPECT_THAT(
         text,
         HasSubstr(std::string("# TYPE agentstream_orchestrator_") + name + " "))
@@ -80,6 +87,18 @@ TEST(OrchestratorMetricsTest, EveryContractNameIsPrefixedAndRendered) {
   // The other reasons are rendered from the start.
   EXPECT_THAT(text, HasSubstr("agentstream_orchestrator_runs_cancelled_total{"
                               "reason=\"shutdown\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE agentstream_orchestrator_log_bytes "
+                              "gauge\nagentstream_orchestrator_log_bytes "
+                              "4000\n"));
+  EXPECT_THAT(text, HasSubstr("agentstream_orchestrator_runs_refused_total{"
+                              "reason=\"memory\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("agentstream_orchestrator_runs_refused_total{"
+                              "reason=\"max_runs\"} 0\n"));
+  EXPECT_THAT(text,
+              HasSubstr("agentstream_orchestrator_logs_dropped_total 2\n"));
+  EXPECT_THAT(
+      text,
+      HasSubstr("agentstream_orchestrator_log_updates_trimmed_total 7\n"));
   EXPECT_THAT(text, HasSubstr("agentstream_orchestrator_attaches_total 2\n"));
   EXPECT_THAT(text, HasSubstr("agentstream_orchestrator_resumes_total 1\n"));
   EXPECT_THAT(text, HasSubstr("agentstream_orchestrator_gaps_total 1\n"));

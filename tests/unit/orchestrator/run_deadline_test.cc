@@ -101,11 +101,14 @@ TEST_F(RunTest, SweepSaysWhenTheNextDeadlineIsDueAndEachFiresThen) {
   ASSERT_NE(call, nullptr);
   call->Emit(ProgressOf(5));
 
-  // A sweeper that sleeps until the time Sweep() returns.
+  // A sweeper that sleeps until the time Sweep() returns; the log as it
+  // was before its TTL dropped it.
   std::vector<absl::Duration> wakes;
+  std::vector<Update> log;
   for (absl::Time next = manager_->Sweep();
        next != absl::InfiniteFuture() && wakes.size() < 5;
        next = manager_->Sweep()) {
+    if ((*run)->log()->size() > 0) log = LogOf(**run);
     ASSERT_GT(next, clock_.Now());
     clock_.Advance(next - clock_.Now());
     wakes.push_back(next - start);
@@ -115,8 +118,8 @@ TEST_F(RunTest, SweepSaysWhenTheNextDeadlineIsDueAndEachFiresThen) {
                          absl::Milliseconds(600), absl::Milliseconds(1500),
                          absl::Milliseconds(1500) + options.log_ttl));
   EXPECT_TRUE(call->cancelled());
+  EXPECT_EQ((*run)->log()->size(), 0u);  // Expired: dropped.
 
-  std::vector<Update> log = LogOf(**run);
   int64_t activated_ns = 0;
   for (const Update& u : log) {
     if (u.has_specialist_activated()) activated_ns = u.emitted_at();

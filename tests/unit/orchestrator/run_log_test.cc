@@ -208,10 +208,16 @@ Update ThinkingBy(const std::string& specialist) {
 TEST(RunLogTest, IsBoundedByBytesKeepingTheNewestEntry) {
   Update big = ThinkingBy("A");
   big.mutable_thinking()->set_thought(std::string(1000, 'x'));
-  RunLog log(/*max_events=*/1000, /*max_bytes=*/3500);
+  // What one such entry costs: the ~1010 serialized bytes and bookkeeping.
+  RunLog probe(1);
+  probe.Append(big);
+  const size_t one = probe.bytes();
+  EXPECT_GT(one, 1000u);
+  EXPECT_LT(one, 1300u);
+  RunLog log(/*max_events=*/1000, /*max_bytes=*/3 * one + one / 2);
   for (int i = 0; i < 10; ++i) log.Append(big);
-  EXPECT_EQ(log.size(), 3u);  // 3 of ~1010 bytes fit in 3500.
-  EXPECT_LE(log.bytes(), 3500u);
+  EXPECT_EQ(log.size(), 3u);  // 3 of them fit in 3.5.
+  EXPECT_LE(log.bytes(), 3 * one + one / 2);
   EXPECT_EQ(log.first_seq(), 8u);
   EXPECT_TRUE(log.ReadAfter(6).gap);
   // One entry larger than the whole bound is still kept.
