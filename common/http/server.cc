@@ -42,6 +42,11 @@ constexpr size_t kKeepBufferCapacity = 64 * 1024;
 constexpr size_t kReadBufferBytes = 64 * 1024;
 constexpr int kMaxEvents = 256;
 constexpr int kMaxAcceptsPerWake = 256;
+// After the last response of a connection the server closes, what the
+// client still sends is read and dropped for up to this long, so that
+// closing does not reset the connection before the client read the answer
+// (a close with unread input sends RST, which can discard it).
+constexpr absl::Duration kLingerTime = absl::Seconds(2);
 
 HttpResponse DefaultErrorResponse(int status, std::string_view message,
                                   const HttpRequest*) {
@@ -144,7 +149,7 @@ class Connection final {
   }
 
   // Loop-only state.
-  enum class Phase { kIdle, kReading, kHandling, kClosing };
+  enum class Phase { kIdle, kReading, kHandling, kClosing, kLingering };
   Phase phase = Phase::kIdle;
   bool fresh = true;  // No request started on it yet.
   RequestParser parser;
@@ -232,6 +237,8 @@ class HttpServer::Impl {
   void UpdateTimer(const std::shared_ptr<Connection>& c);
   void OnDeadline(const std::shared_ptr<Connection>& c, absl::Time now);
   void Close(const std::shared_ptr<Connection>& c);
+  // Half-closes, then drops what the client still sends (kLingerTime).
+  void Linger(const std::shared_ptr<Connection>& c);
 
   HttpServerOptions options_;
   Router router_;
@@ -661,6 +668,11 @@ void HttpServer::Impl::OnReadable(const std::shared_ptr<Connection>& c) {
     const ssize_t n = ::recv(c->fd, read_buf_.get(), kReadBufferBytes, 0);
     if (n > 0) {
       const std::string_view data(read_buf_.get(), static_cast<size_t>(n));
+      if (c->phase == Connection::Phase::kLingering) {
+        // Dropped.
+        if (static_cast<size_t>(n) < kReadBufferBytes) return;
+        continue;
+      }
       if (c->phase == Connection::Phase::kHandling) {
         c->pending.append(data);
         if (c->pending.size() >= kMaxPipelinedBytes) {
@@ -833,13 +845,29 @@ void HttpServer::Impl::ServerError(const std::shared_ptr<Connection>& c,
     options_.on_response(request != nullptr ? *request : placeholder, status);
   }
   if (drained) {
-    // Half-close first so that the client reads the answer before the
-    // connection goes (a close with unread input would reset it).
-    ::shutdown(c->fd, SHUT_WR);
-    Close(c);
+    Linger(c);
     return;
   }
   ArmWrite(c);
+}
+
+void HttpServer::Impl::Linger(const std::shared_ptr<Connection>& c) {
+  {
+    absl::MutexLock lock(&c->mu);
+    if (c->gone) {
+      Close(c);
+      return;
+    }
+  }
+  ::shutdown(c->fd, SHUT_WR);
+  c->phase = Connection::Phase::kLingering;
+  c->pending.clear();
+  c->reading = true;
+  c->epollout = false;
+  UpdateEvents(c);
+  c->write_deadline = absl::InfiniteFuture();
+  c->phase_deadline = absl::Now() + kLingerTime;
+  UpdateTimer(c);
 }
 
 void HttpServer::Impl::ArmWrite(const std::shared_ptr<Connection>& c) {
@@ -920,8 +948,7 @@ void HttpServer::Impl::OnNote(uint64_t id, Note note) {
 
 void HttpServer::Impl::FinishExchange(const std::shared_ptr<Connection>& c) {
   if (c->phase == Connection::Phase::kClosing) {
-    ::shutdown(c->fd, SHUT_WR);
-    Close(c);
+    Linger(c);
     return;
   }
   if (c->phase != Connection::Phase::kHandling) return;
@@ -936,8 +963,7 @@ void HttpServer::Impl::FinishExchange(const std::shared_ptr<Connection>& c) {
     c->drop_body = false;
   }
   if (close) {
-    ::shutdown(c->fd, SHUT_WR);
-    Close(c);
+    Linger(c);
     return;
   }
   c->parser.Reset();
@@ -999,6 +1025,9 @@ void HttpServer::Impl::OnDeadline(const std::shared_ptr<Connection>& c,
           body ? &c->parser.request() : nullptr);
       return;
     }
+    case Connection::Phase::kLingering:
+      Close(c);
+      return;
     case Connection::Phase::kHandling:
     case Connection::Phase::kClosing:
       return;

@@ -6,6 +6,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+
 #include "absl/time/clock.h"
 
 namespace agentstream::testing {
@@ -75,6 +78,48 @@ std::string ReadUntil(int fd, const std::string& needle,
     const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
     if (n <= 0) break;
     out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+std::string SendAndRead(int fd, const std::string& bytes,
+                        absl::Duration timeout) {
+  std::string out;
+  const absl::Time deadline = absl::Now() + timeout;
+  size_t sent = 0;
+  bool peer_closed = false;
+  while (absl::Now() < deadline && !peer_closed) {
+    const bool sending = sent < bytes.size() &&
+                         out.find("\r\n\r\n") == std::string::npos;
+    if (!sending && out.find("\r\n\r\n") != std::string::npos) break;
+    if (!sending && sent >= bytes.size()) break;
+    pollfd pfd{fd, static_cast<short>(POLLIN | (sending ? POLLOUT : 0)), 0};
+    if (::poll(&pfd, 1, 100) <= 0) continue;
+    if (pfd.revents & POLLIN) {
+      char buf[4096];
+      const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0) {
+        peer_closed = true;
+        break;
+      }
+      out.append(buf, static_cast<size_t>(n));
+    }
+    if (sending && (pfd.revents & POLLOUT)) {
+      const size_t piece = std::min<size_t>(64 * 1024, bytes.size() - sent);
+      const ssize_t n = ::send(fd, bytes.data() + sent, piece,
+                               MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        sent = bytes.size();  // The server closed its side: read the rest.
+      } else if (n > 0) {
+        sent += static_cast<size_t>(n);
+      }
+    }
+    if (pfd.revents & (POLLERR | POLLHUP)) break;
+  }
+  if (!peer_closed) {
+    bool closed;
+    const absl::Duration left = deadline - absl::Now();
+    out += ReadUntilClosed(fd, std::max(left, absl::Milliseconds(1)), &closed);
   }
   return out;
 }

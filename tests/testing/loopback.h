@@ -21,6 +21,12 @@ bool SendGet(int fd, const std::string& target);
 // ends with it), the peer closes, or `timeout` passes.
 std::string ReadUntil(int fd, const std::string& needle,
                       absl::Duration timeout);
+// Sends `bytes` while reading what comes back, as a client that streams a
+// huge request would: sending stops once a response head has arrived (the
+// server refused early) or the peer stops taking bytes. Then reads until
+// the peer closes or `timeout` passes; returns everything read.
+std::string SendAndRead(int fd, const std::string& bytes,
+                        absl::Duration timeout);
 // Reads until the peer closes (*closed = true) or `timeout` passes.
 std::string ReadUntilClosed(int fd, absl::Duration timeout, bool* closed);
 
