@@ -32,7 +32,8 @@ Screenshots: --screenshot, and <name>_<scenario>.png for the others.
       --screenshot /tmp/e2e.png --scenarios answer
 
 Exit status: 0 on success, 1 when a check fails, 2 when the browser could
-not be driven at all, 77 when chromium or chromedriver is not installed.
+not be driven at all; when chromium or chromedriver is not installed 77
+(skipped), or 1 under CI (tests/e2e/ci_policy.py).
 """
 
 import argparse
@@ -43,6 +44,7 @@ import sys
 import tempfile
 import time
 
+from ci_policy import skip_or_fail
 from e2e_support import (
     HOOK_SCRIPT,
     CheckFailed,
@@ -423,9 +425,8 @@ def main():
 
     for tool in (args.chromium, args.chromedriver):
         if not (os.path.isfile(tool) and os.access(tool, os.X_OK)):
-            log(f'SKIP: {tool} is not installed (apt-get install chromium '
-                'chromium-driver)')
-            return 77
+            return skip_or_fail('browser_e2e', f'{tool} is not installed '
+                                '(apt-get install chromium chromium-driver)')
 
     # SIGTERM (e.g. a ctest timeout) still stops what this script started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
