@@ -73,6 +73,7 @@ TEST_F(CancelGraceTest, DeleteCancelsRunAndSpecialistStopsWithin100ms) {
     stream = RawSse(req);
     if (!working.HasBeenNotified()) working.Notify();
   });
+  const JoinOnExit join_reader(reader);
   ASSERT_TRUE(working.WaitForNotificationWithTimeout(absl::Seconds(20)));
   EXPECT_EQ(Active(), 1);
 

@@ -59,19 +59,42 @@ TEST_F(SlowReaderTest, SlowReaderIsCutOffResumesAndOthersAreUnaffected) {
   const int gateway_pid = t.process("gateway")->pid();
   const int orchestrator_pid = t.process("orchestrator")->pid();
 
-  // Memory sampler.
+  // Memory sampler. A sample that cannot be read ends the sampling and
+  // fails the test below: a bound checked against no samples would hold
+  // whatever the memory did.
+  const absl::StatusOr<int64_t> gateway_start_kib = RssKib(gateway_pid);
+  const absl::StatusOr<int64_t> orchestrator_start_kib =
+      RssKib(orchestrator_pid);
+  ASSERT_TRUE(gateway_start_kib.ok()) << gateway_start_kib.status();
+  ASSERT_TRUE(orchestrator_start_kib.ok()) << orchestrator_start_kib.status();
   std::atomic<bool> sampling{true};
+  // Written by the sampler only, read after it is joined.
   int64_t gateway_max_kib = 0, orchestrator_max_kib = 0;
-  const int64_t gateway_start_kib = RssKib(gateway_pid);
-  const int64_t orchestrator_start_kib = RssKib(orchestrator_pid);
+  int samples = 0;
+  absl::Status sample_error;
   std::thread sampler([&] {
     while (sampling.load()) {
-      gateway_max_kib = std::max(gateway_max_kib, RssKib(gateway_pid));
-      orchestrator_max_kib =
-          std::max(orchestrator_max_kib, RssKib(orchestrator_pid));
+      const absl::StatusOr<int64_t> g = RssKib(gateway_pid);
+      const absl::StatusOr<int64_t> o = RssKib(orchestrator_pid);
+      if (!g.ok() || !o.ok()) {
+        sample_error = g.ok() ? o.status() : g.status();
+        return;
+      }
+      gateway_max_kib = std::max(gateway_max_kib, *g);
+      orchestrator_max_kib = std::max(orchestrator_max_kib, *o);
+      ++samples;
       absl::SleepFor(absl::Milliseconds(200));
     }
   });
+  // Also on an early return: stop the sampler, then join it.
+  struct StopSampler {
+    std::atomic<bool>& sampling;
+    std::thread& sampler;
+    ~StopSampler() {
+      sampling = false;
+      if (sampler.joinable()) sampler.join();
+    }
+  } stop_sampler{sampling, sampler};
 
   // Another run, read at full speed meanwhile.
   const std::string steady_rid = "steady-1";
@@ -81,6 +104,7 @@ TEST_F(SlowReaderTest, SlowReaderIsCutOffResumesAndOthersAreUnaffected) {
         port, SyntheticChatPath({{"count", 200 * 40}, {"rate", 200}}),
         steady_rid, absl::Seconds(120)));
   });
+  const JoinOnExit join_steady_reader(steady_reader);
 
   // The slow one.
   const std::string rid = "slow-1";
@@ -112,6 +136,8 @@ TEST_F(SlowReaderTest, SlowReaderIsCutOffResumesAndOthersAreUnaffected) {
   steady_reader.join();
   sampling = false;
   sampler.join();
+  ASSERT_TRUE(sample_error.ok()) << "VmRSS sampling: " << sample_error;
+  ASSERT_GT(samples, 0);
 
   // What the run's log holds, read at full speed from the start.
   const RawSseResult reference = ReplayRun(port, rid, absl::Seconds(60));
@@ -198,10 +224,11 @@ TEST_F(SlowReaderTest, SlowReaderIsCutOffResumesAndOthersAreUnaffected) {
             << " cutoff_error=" << slow_error.dump() << std::endl;
   std::cout << "[slow-reader] other run: updates=" << steady_msgs.size()
             << " max_gap_ms=" << steady_max_gap_ms << std::endl;
-  std::cout << "[slow-reader] VmRSS gateway start=" << gateway_start_kib / 1024
+  std::cout << "[slow-reader] VmRSS (" << samples
+            << " samples) gateway start=" << *gateway_start_kib / 1024
             << " MiB max=" << gateway_max_kib / 1024 << " MiB (bound "
             << kGatewayRssBoundKib / 1024
-            << " MiB); orchestrator start=" << orchestrator_start_kib / 1024
+            << " MiB); orchestrator start=" << *orchestrator_start_kib / 1024
             << " MiB max=" << orchestrator_max_kib / 1024 << " MiB (bound "
             << kOrchestratorRssBoundKib / 1024 << " MiB)" << std::endl;
   std::cout << "[slow-reader] orchestrator coalesced_updates_total="

@@ -387,31 +387,43 @@ struct Running {
   std::unique_ptr<agentstream::v1::Specialist::Stub> stub;
 };
 
-Running StartBinary(const std::vector<std::string>& extra,
-                    const std::vector<std::string>& env = {}) {
-  const std::string dir = agentstream::testing::MakeTempDir("synthetic");
-  std::vector<std::string> args = {"--port", "0", "--port-file", dir + "/port"};
+// The synthetic binary, listening; an error (with its log) if it does not
+// start.
+absl::StatusOr<Running> StartBinary(const std::vector<std::string>& extra,
+                                    const std::vector<std::string>& env = {}) {
+  absl::StatusOr<std::string> dir =
+      agentstream::testing::MakeTempDir("synthetic");
+  if (!dir.ok()) return dir.status();
+  std::vector<std::string> args = {"--port", "0", "--port-file",
+                                   *dir + "/port"};
   args.insert(args.end(), extra.begin(), extra.end());
   Subprocess::Options options;
   options.binary = "synthetic";
   options.args = args;
-  options.log_path = dir + "/log";
+  options.log_path = *dir + "/log";
   options.env = env;
   auto process = Subprocess::Start(std::move(options));
-  EXPECT_THAT(process, IsOk());
+  if (!process.ok()) return process.status();
   absl::StatusOr<int> port =
-      agentstream::testing::WaitForPortFile(dir + "/port", absl::Seconds(20));
-  EXPECT_THAT(port, IsOk()) << (*process)->ReadLog();
+      agentstream::testing::WaitForPortFile(*dir + "/port", absl::Seconds(20));
+  if (!port.ok()) {
+    return absl::Status(
+        port.status().code(),
+        absl::StrCat(port.status().message(), "\n", (*process)->ReadLog()));
+  }
   Running r;
   r.process = *std::move(process);
-  r.port = port.ok() ? *port : 0;
+  r.port = *port;
   r.stub = agentstream::v1::Specialist::NewStub(grpc::CreateChannel(
       absl::StrCat("127.0.0.1:", *port), grpc::InsecureChannelCredentials()));
   return r;
 }
 
 TEST(SyntheticBinaryTest, StreamsNUpdatesOverGrpc) {
-  Running r = StartBinary({"--count", "3", "--size", "16", "--rate", "0"});
+  absl::StatusOr<Running> started =
+      StartBinary({"--count", "3", "--size", "16", "--rate", "0"});
+  ASSERT_THAT(started, IsOk());
+  Running& r = *started;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
   AnalyzeRequest req = WithOptions({{"count", 40}, {"size", 32}});
@@ -461,11 +473,13 @@ TEST(SyntheticBinaryTest, StreamsNUpdatesOverGrpc) {
 
 TEST(SyntheticBinaryTest, FaultFlagsWithEnvironmentDefaults) {
   {
-    const std::string dir = agentstream::testing::MakeTempDir("synthetic");
+    const absl::StatusOr<std::string> dir =
+        agentstream::testing::MakeTempDir("synthetic");
+    ASSERT_THAT(dir, IsOk());
     Subprocess::Options options;
     options.binary = "synthetic";
     options.args = {"--help"};
-    options.log_path = dir + "/log";
+    options.log_path = *dir + "/log";
     auto help = Subprocess::Start(std::move(options));
     ASSERT_THAT(help, IsOk());
     EXPECT_THAT((*help)->Wait(absl::Seconds(10)), IsOkAndHolds(0));
@@ -477,9 +491,11 @@ TEST(SyntheticBinaryTest, FaultFlagsWithEnvironmentDefaults) {
     }
   }
   // --fail-after from the environment, --progress-every from the command line.
-  Running r =
+  absl::StatusOr<Running> started =
       StartBinary({"--count", "10", "--rate", "0", "--progress-every", "5"},
                   {"AGENTSTREAM_FAIL_AFTER=6"});
+  ASSERT_THAT(started, IsOk());
+  Running& r = *started;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
   auto reader = r.stub->Analyze(&ctx, WithOptions({{"size", 1}}));
@@ -516,7 +532,9 @@ TEST(SyntheticBinaryTest, FaultFlagsWithEnvironmentDefaults) {
 }
 
 TEST(SyntheticBinaryTest, SigtermEndsALongStreamCleanlyAfterTheDrain) {
-  Running r = StartBinary({"--drain-timeout-ms", "200"});
+  absl::StatusOr<Running> started = StartBinary({"--drain-timeout-ms", "200"});
+  ASSERT_THAT(started, IsOk());
+  Running& r = *started;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
   auto reader =
