@@ -13,6 +13,10 @@
 // AGENTSTREAM_BIN_DIR (default: ./bin next to this binary's directory) unless
 // --gateway-port points at a running one. Clients are one epoll loop on raw
 // sockets, so the client costs little next to the system under test.
+//
+// Exit status: 0 only when every run and stream it started succeeded and
+// every figure it reports was measured; a figure that could not be measured
+// is printed as "not measured" (never as 0), and the exit status is then 1.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -26,8 +30,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +41,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/flags.h"
+#include "tests/testing/resumable_sse.h"
 #include "tests/testing/sse_client.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/topology.h"
@@ -124,8 +129,8 @@ void ParseLines(Conn& c, std::vector<int64_t>* latencies_ns, int64_t* events) {
 
 struct LoopResult {
   int64_t events = 0;
-  int completed = 0;
-  int failed = 0;
+  int completed = 0;  // Ended with `done`.
+  int failed = 0;     // Never connected, not 200, or closed before `done`.
   double seconds = 0;
 };
 
@@ -136,16 +141,24 @@ LoopResult RunLoop(std::vector<Conn>& conns, absl::Time deadline,
                    int* open_count) {
   LoopResult result;
   int ep = epoll_create1(EPOLL_CLOEXEC);
+  int active = 0;
   for (size_t i = 0; i < conns.size(); ++i) {
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
     ev.data.u64 = i;
-    epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev);
+    if (ep < 0 || conns[i].fd < 0 ||
+        epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev) != 0) {
+      // Never connected: a failed run, not one that quietly is not there.
+      conns[i].failed = true;
+      conns[i].done = true;
+      ++result.failed;
+      continue;
+    }
+    ++active;
   }
   const absl::Time start = absl::Now();
   std::vector<epoll_event> events(1024);
   std::vector<char> buf(1 << 16);
-  int active = static_cast<int>(conns.size());
   while (active > 0 && absl::Now() < deadline) {
     const int n = epoll_wait(ep, events.data(), events.size(), 100);
     for (int k = 0; k < n; ++k) {
@@ -198,7 +211,7 @@ LoopResult RunLoop(std::vector<Conn>& conns, absl::Time deadline,
     }
   }
   result.seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  close(ep);
+  if (ep >= 0) close(ep);
   return result;
 }
 
@@ -211,32 +224,40 @@ std::string StreamRequest(int port, int64_t count, int64_t size, double rate) {
       "\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n");
 }
 
-int64_t RssKb(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      int64_t kb = 0;
-      absl::SimpleAtoi(absl::StripAsciiWhitespace(
-                           absl::string_view(line).substr(6, line.size() - 9)),
-                       &kb);
-      return kb;
-    }
-  }
-  return 0;
-}
-
-int64_t Percentile(std::vector<int64_t>& v, double p) {
-  if (v.empty()) return 0;
+// nullopt without samples: a percentile of nothing is not a figure.
+std::optional<int64_t> Percentile(std::vector<int64_t>& v, double p) {
+  if (v.empty()) return std::nullopt;
   const size_t k = std::min(v.size() - 1, static_cast<size_t>(p * v.size()));
   std::nth_element(v.begin(), v.begin() + k, v.end());
   return v[k];
 }
 
-double HealthzMs(int port) {
+// A figure for the report: "not measured" when there is none, and the
+// run's exit status goes to 1.
+struct Report {
+  bool all_measured = true;
+  std::string Figure(std::optional<double> v, int decimals, const char* unit) {
+    if (!v.has_value()) {
+      all_measured = false;
+      return "not measured";
+    }
+    return absl::StrFormat("%.*f%s", decimals, *v, unit);
+  }
+};
+
+std::optional<double> NsToMs(std::optional<int64_t> ns) {
+  if (!ns.has_value()) return std::nullopt;
+  return *ns / 1e6;
+}
+
+// The median of 20 GET /healthz, in ms; nullopt if none was answered 200.
+std::optional<double> HealthzMs(int port) {
   std::vector<int64_t> samples;
   for (int i = 0; i < 20; ++i) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) continue;
+    timeval tv{.tv_sec = 5, .tv_usec = 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -246,14 +267,18 @@ double HealthzMs(int port) {
       const std::string req =
           "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
       send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+      std::string reply;
       char buf[4096];
-      while (recv(fd, buf, sizeof(buf), 0) > 0) {
+      ssize_t n;
+      while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) reply.append(buf, n);
+      // Only answers count: a refused or failed request is no latency.
+      if (n == 0 && reply.rfind("HTTP/1.1 200", 0) == 0) {
+        samples.push_back(NowNs() - t0);
       }
-      samples.push_back(NowNs() - t0);
     }
     close(fd);
   }
-  return Percentile(samples, 0.5) / 1e6;
+  return NsToMs(Percentile(samples, 0.5));
 }
 
 }  // namespace
@@ -270,6 +295,7 @@ int main(int argc, char** argv) {
   double rate = 0;
   int64_t streams = 1000;
   int64_t duration_s = 120;
+  int64_t gateway_pid_flag = 0;
   FlagSet flags("stream_bench",
                 "Measures events/s, latency and memory per open stream through "
                 "gateway, orchestrator and the Synthetic specialist.");
@@ -282,7 +308,16 @@ int main(int argc, char** argv) {
   flags.Double("rate", &rate, "Synthetic updates per second per run (0: max).");
   flags.Int("streams", &streams, "Open streams in the streams mode.");
   flags.Int("duration-s", &duration_s, "Upper bound on each phase's time.");
+  flags.Int("gateway-pid", &gateway_pid_flag,
+            "With --gateway-port: that gateway's PID, for its memory in the "
+            "streams mode (without it the memory is not measured).");
   ParseFlagsOrExit(flags, argc, argv);
+
+  if (mode != "throughput" && mode != "streams" && mode != "all") {
+    std::fprintf(stderr, "unknown --mode=%s (throughput, streams or all)\n",
+                 mode.c_str());
+    return 2;
+  }
 
   rlimit lim{};
   getrlimit(RLIMIT_NOFILE, &lim);
@@ -290,7 +325,7 @@ int main(int argc, char** argv) {
   setrlimit(RLIMIT_NOFILE, &lim);
 
   std::unique_ptr<testing::Topology> topology;
-  pid_t gateway_pid = 0;
+  pid_t gateway_pid = static_cast<pid_t>(gateway_pid_flag);
   if (gateway_port == 0) {
     testing::TopologyOptions options;
     options.specialists = {"synthetic"};
@@ -306,6 +341,8 @@ int main(int argc, char** argv) {
     gateway_pid = topology->process("gateway")->pid();
   }
   std::printf("machine: %ld cores\n", sysconf(_SC_NPROCESSORS_ONLN));
+  Report report;
+  bool runs_ok = true;
 
   if (mode == "throughput" || mode == "all") {
     std::vector<Conn> conns(runs);
@@ -317,21 +354,49 @@ int main(int argc, char** argv) {
     latencies.reserve(runs * count);
     LoopResult r = RunLoop(conns, absl::Now() + absl::Seconds(duration_s),
                            &latencies, false, nullptr);
-    for (auto& c : conns) close(c.fd);
+    for (auto& c : conns) {
+      if (c.fd >= 0) close(c.fd);
+    }
+    const int unfinished = static_cast<int>(runs) - r.completed - r.failed;
+    // A rate over runs that did not all complete is not the rate asked for.
+    const bool complete = r.completed == runs;
+    runs_ok &= complete;
+    std::optional<double> rate_measured;
+    if (complete && r.events > 0 && r.seconds > 0) {
+      rate_measured = r.events / r.seconds;
+    }
     std::printf(
         "throughput: runs=%ld count=%ld size=%ld rate=%g -> %ld events in "
-        "%.2f s = %.0f events/s (%d complete, %d failed)\n",
-        runs, count, size, rate, r.events, r.seconds, r.events / r.seconds,
-        r.completed, r.failed);
+        "%.2f s = %s events/s (%d complete, %d failed, %d unfinished at "
+        "--duration-s)\n",
+        runs, count, size, rate, r.events, r.seconds,
+        report.Figure(rate_measured, 0, "").c_str(), r.completed, r.failed,
+        unfinished);
+    const size_t samples = latencies.size();
+    const std::optional<double> p50 = NsToMs(Percentile(latencies, 0.50));
+    const std::optional<double> p99 = NsToMs(Percentile(latencies, 0.99));
+    const std::optional<double> max = NsToMs(Percentile(latencies, 1.0));
     std::printf(
-        "latency emitted_at->client: p50 %.3f ms, p99 %.3f ms, max "
-        "%.3f ms (%zu samples)\n",
-        Percentile(latencies, 0.50) / 1e6, Percentile(latencies, 0.99) / 1e6,
-        Percentile(latencies, 1.0) / 1e6, latencies.size());
+        "latency emitted_at->client: p50 %s, p99 %s, max %s (%zu samples)\n",
+        report.Figure(p50, 3, " ms").c_str(),
+        report.Figure(p99, 3, " ms").c_str(),
+        report.Figure(max, 3, " ms").c_str(), samples);
   }
 
   if (mode == "streams" || mode == "all") {
-    const int64_t rss_before = gateway_pid ? RssKb(gateway_pid) : 0;
+    // The gateway's VmRSS needs its PID: the one started here, or
+    // --gateway-pid with --gateway-port.
+    auto rss = [&]() -> std::optional<int64_t> {
+      if (gateway_pid <= 0) return std::nullopt;
+      absl::StatusOr<int64_t> kib = testing::RssKib(gateway_pid);
+      if (!kib.ok()) {
+        std::fprintf(stderr, "gateway VmRSS: %s\n",
+                     kib.status().ToString().c_str());
+        return std::nullopt;
+      }
+      return *kib;
+    };
+    const std::optional<int64_t> rss_before = rss();
     std::vector<Conn> conns(streams);
     // Each stream: a slow Synthetic run that outlives the measurement.
     for (auto& c : conns) {
@@ -339,17 +404,42 @@ int main(int argc, char** argv) {
       c.out = StreamRequest(gateway_port, 1000, 16, 0.2);
     }
     int open = 0;
-    RunLoop(conns, absl::Now() + absl::Seconds(duration_s), nullptr, true,
-            &open);
+    const LoopResult r = RunLoop(conns, absl::Now() + absl::Seconds(duration_s),
+                                 nullptr, true, &open);
     absl::SleepFor(absl::Seconds(1));
-    const int64_t rss_after = gateway_pid ? RssKb(gateway_pid) : 0;
-    const double healthz = HealthzMs(gateway_port);
+    const std::optional<int64_t> rss_after = rss();
+    const std::optional<double> healthz = HealthzMs(gateway_port);
+    // Per open stream only when every stream asked for is open: a delta
+    // spread over fewer streams is another figure.
+    const bool all_open = open == streams && r.failed == 0;
+    runs_ok &= all_open;
+    std::optional<double> per_stream;
+    if (all_open && open > 0 && rss_before.has_value() &&
+        rss_after.has_value()) {
+      per_stream = double(*rss_after - *rss_before) / open;
+    }
+    auto kib = [](std::optional<int64_t> v) -> std::optional<double> {
+      if (!v.has_value()) return std::nullopt;
+      return static_cast<double>(*v);
+    };
     std::printf(
-        "streams: %d of %ld open; gateway RSS %ld -> %ld KiB = %.1f "
-        "KiB per stream; /healthz p50 %.2f ms while open\n",
-        open, streams, rss_before, rss_after,
-        open ? double(rss_after - rss_before) / open : 0.0, healthz);
-    for (auto& c : conns) close(c.fd);
+        "streams: %d of %ld open (%d failed); gateway RSS %s -> %s = %s per "
+        "stream; /healthz p50 %s while open\n",
+        open, streams, r.failed,
+        report.Figure(kib(rss_before), 0, " KiB").c_str(),
+        report.Figure(kib(rss_after), 0, " KiB").c_str(),
+        report.Figure(per_stream, 1, " KiB").c_str(),
+        report.Figure(healthz, 2, " ms").c_str());
+    for (auto& c : conns) {
+      if (c.fd >= 0) close(c.fd);
+    }
+  }
+  if (!runs_ok || !report.all_measured) {
+    std::fprintf(stderr, "stream_bench: %s%s%s: these figures do not stand\n",
+                 runs_ok ? "" : "runs or streams failed",
+                 !runs_ok && !report.all_measured ? "; " : "",
+                 report.all_measured ? "" : "figures not measured");
+    return 1;
   }
   return 0;
 }

@@ -303,28 +303,46 @@ def http_get(url, timeout=5):
         return 0, b''
 
 
+class Samples(dict):
+    """{(name, frozenset(labels)): value}, and the families declared."""
+
+    def __init__(self):
+        super().__init__()
+        self.families = set()
+
+
 def read_metrics(url):
-    """Prometheus text at url -> {(name, frozenset(labels)): value}."""
+    """Prometheus text at url -> Samples. An endpoint that does not answer
+    200, or a sample that does not parse, is a CheckFailed: never no
+    samples, which would read as zeros."""
     status, body = http_get(url)
     if status != 200:
         raise CheckFailed(f'GET {url} answered {status or "nothing"}')
-    samples = {}
+    samples = Samples()
     for line in body.decode(errors='replace').splitlines():
+        if line.startswith('# TYPE '):
+            samples.families.add(line.split()[2])
         if not line or line.startswith('#'):
             continue
         m = METRIC_LINE.match(line.strip())
-        if not m:
-            continue
-        labels = frozenset(LABEL.findall(m.group(2) or ''))
         try:
+            if not m:
+                raise ValueError(line)
+            labels = frozenset(LABEL.findall(m.group(2) or ''))
             samples[(m.group(1), labels)] = float(m.group(3))
-        except ValueError:
-            pass
+        except ValueError as e:
+            raise CheckFailed(f'{url}: unparsable sample {line!r}') from e
     return samples
 
 
 def metric(samples, name, **labels):
-    """The sum of the samples of `name` whose labels include `labels`."""
+    """The sum of the samples of `name` whose labels include `labels`: 0 when
+    there are none but the family is declared (a labelled counter is
+    rendered once counted); a family the exporter does not declare is a
+    CheckFailed (a misspelt or removed metric is not a zero)."""
+    if name not in samples.families:
+        raise CheckFailed(f'no metric family {name} (declared: '
+                          f'{sorted(samples.families)})')
     want = set(labels.items())
     return sum(v for (n, ls), v in samples.items()
                if n == name and want <= set(ls))

@@ -16,8 +16,9 @@
 #                              the first start generates the data set)
 #   AGENTSTREAM_E2E_SCENARIOS  browser_e2e.py's --scenarios (default: all:
 #                              answer,resume,cancel)
-# Exit status: browser_e2e.py's (0 pass, 1 check failed, 2 browser trouble,
-# 77 skipped: no chromium/chromedriver), or 1 if the system did not start.
+# Exit status: browser_e2e.py's (0 pass, 1 check failed, 2 browser trouble),
+# 1 if the system did not start; without chromium or chromedriver 77
+# (skipped), or 1 under CI (tests/e2e/ci_policy.sh).
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -39,14 +40,13 @@ SCENARIOS=${AGENTSTREAM_E2E_SCENARIOS:-answer,resume,cancel}
 SYNTHETIC_COUNT=90
 SYNTHETIC_RATE=10
 
-if [[ ! -x /usr/bin/chromium && -z ${AGENTSTREAM_CHROMIUM:-} ]] || ! command -v chromedriver >/dev/null 2>&1; then
-  # ./test.sh installs both; in CI a missing browser is a failure, not a skip.
-  if [[ -n ${CI:-} ]]; then
-    log "FAIL: chromium or chromedriver is not installed (CI=$CI)"
-    exit 1
-  fi
-  log "SKIP: chromium or chromedriver is not installed (apt-get install chromium chromium-driver)"
-  exit 77
+# ./test.sh installs both; under CI a missing browser is a failure, not a
+# skip (tests/e2e/ci_policy.sh).
+. "$HERE/ci_policy.sh"
+CHROMIUM=${AGENTSTREAM_CHROMIUM:-/usr/bin/chromium}
+CHROMEDRIVER=${AGENTSTREAM_CHROMEDRIVER:-$(command -v chromedriver || true)}
+if [[ ! -x $CHROMIUM || -z $CHROMEDRIVER || ! -x $CHROMEDRIVER ]]; then
+  skip_or_fail run_browser_e2e "chromium ($CHROMIUM) or chromedriver (${CHROMEDRIVER:-not on PATH}) is not installed (apt-get install chromium chromium-driver)"
 fi
 if [[ -z $BIN_DIR || ! -d $BIN_DIR ]]; then
   log "FAIL: AGENTSTREAM_BIN_DIR is not set to the directory of the built binaries"
@@ -175,6 +175,7 @@ budget=$((deadline - SECONDS))
   --gateway-pid-file "$DATA_DIR/gateway.pid" \
   --orchestrator "127.0.0.1:$ORCH_PORT" \
   --orchestrator-metrics "http://127.0.0.1:$METRICS_BASE/metrics" \
+  --chromium "$CHROMIUM" --chromedriver "$CHROMEDRIVER" \
   --synthetic-count "$SYNTHETIC_COUNT" --scenarios "$SCENARIOS" \
   --ready-timeout "$budget" --screenshot "$ARTIFACTS/browser_e2e.png"
 status=$?

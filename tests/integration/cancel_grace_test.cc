@@ -1,11 +1,13 @@
 // Cancel and the disconnect grace period, with the real binaries.
 // - DELETE /api/runs/{id}: 202; the stream ends with specialist_complete
 //   (cancelled) for the running specialist, complete (cancelled) and done;
-//   the specialist stops within 100 ms by its own metrics; 404 for an
-//   unknown run, 409 for a run already ended.
+//   the specialist has stopped within 100 ms of the client sending the
+//   DELETE, as seen from outside (its metrics endpoint, scraped every
+//   2 ms); 404 for an unknown run, 409 for a run already ended.
 // - A client that drops and returns within --disconnect-grace-ms gets the
 //   whole rest of the run; one that never returns leaves a cancelled run;
 //   on_disconnect=cancel cancels at once; on_disconnect=continue never.
+#include <algorithm>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -73,9 +75,12 @@ TEST_F(CancelGraceTest, DeleteCancelsRunAndSpecialistStopsWithin100ms) {
     stream = RawSse(req);
     if (!working.HasBeenNotified()) working.Notify();
   });
+  const JoinOnExit join_reader(reader);
   ASSERT_TRUE(working.WaitForNotificationWithTimeout(absl::Seconds(20)));
   EXPECT_EQ(Active(), 1);
 
+  // Every figure is timed from where the user stands: t0 is taken just
+  // before the client opens the connection that sends the DELETE.
   const absl::Time t0 = absl::Now();
   const HttpResult del = HttpCall(port, "DELETE", "/api/runs/" + rid);
   const absl::Time t_answer = absl::Now();
@@ -84,21 +89,62 @@ TEST_F(CancelGraceTest, DeleteCancelsRunAndSpecialistStopsWithin100ms) {
   EXPECT_EQ(body.value("request_id", ""), rid) << del.body;
   EXPECT_EQ(body.value("cancelled", false), true) << del.body;
 
-  ASSERT_TRUE(WaitFor([&] { return Active() == 0; }, absl::Seconds(5)));
-  const absl::Time t_idle = absl::Now();
+  // When the specialist stopped, seen from outside: scrape its metrics until
+  // no analysis is active. It stopped after the start of the last scrape
+  // that still saw it active and before the end of the first that did not.
+  absl::Time last_active_scrape = t0;
+  absl::Time idle_seen = absl::InfiniteFuture();
+  const absl::Time deadline = t_answer + absl::Seconds(5);
+  while (absl::Now() < deadline && !HasFailure()) {
+    const absl::Time scrape = absl::Now();
+    const double active = Active();
+    if (active == 0) {
+      idle_seen = absl::Now();
+      break;
+    }
+    last_active_scrape = scrape;
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  ASSERT_LT(idle_seen, absl::InfiniteFuture())
+      << "the specialist was still working 5 s after the DELETE";
   reader.join();
-  const absl::Time t_done = absl::Now();
 
-  const double stop_ms =
+  // The last update Synthetic stamped (emitted_at, its clock: the same
+  // machine's) among those the client received, and when the client saw
+  // the stream end (`done`).
+  int64_t last_emitted_ns = 0;
+  for (const SseEvent& e : stream.events) {
+    if (e.event == "message" && e.json.value("specialist", "") == "Synthetic" &&
+        (e.json.value("type", "") == "partial_result" ||
+         e.json.value("type", "") == "progress")) {
+      last_emitted_ns =
+          std::max(last_emitted_ns, e.json.value("emitted_at_ns", int64_t{0}));
+    }
+  }
+  ASSERT_GT(last_emitted_ns, 0) << "no Synthetic update reached the client";
+  ASSERT_TRUE(stream.EndedWithDone()) << stream.error;
+  auto ms_after_t0 = [&](absl::Time t) {
+    return absl::ToDoubleMilliseconds(t - t0);
+  };
+  const double stopped_by_ms = ms_after_t0(idle_seen);
+  // The specialist's own figure (from its cancel token tripping to its
+  // analysis returning): printed for comparison, not the end-to-end one.
+  const double own_stop_ms =
       SpecialistMetric(*topology_, "synthetic", "last_cancel_stop_ms");
-  std::cout << "[cancel] delete_answer_ms="
-            << absl::ToDoubleMilliseconds(t_answer - t0)
-            << " specialist_idle_seen_ms="
-            << absl::ToDoubleMilliseconds(t_idle - t0)
-            << " stream_done_ms=" << absl::ToDoubleMilliseconds(t_done - t0)
-            << " synthetic_last_cancel_stop_ms=" << stop_ms << std::endl;
-  EXPECT_GE(stop_ms, 0) << "the specialist saw no cancellation";
-  EXPECT_LE(stop_ms, 100);
+  std::cout << "[cancel] from the client sending DELETE: answered 202 in "
+            << ms_after_t0(t_answer) << " ms; specialist stopped after "
+            << ms_after_t0(last_active_scrape) << " ms and by " << stopped_by_ms
+            << " ms (its metrics, scraped every 2 ms); "
+            << "its last update reaching the client was emitted at "
+            << ms_after_t0(absl::FromUnixNanos(last_emitted_ns))
+            << " ms; the client saw the stream end (done) at "
+            << ms_after_t0(stream.events.back().received_at)
+            << " ms. (Inside the specialist, cancel token to return: "
+            << own_stop_ms << " ms.)" << std::endl;
+  EXPECT_LE(stopped_by_ms, 100)
+      << "the specialist was seen working until "
+      << ms_after_t0(last_active_scrape) << " ms after the DELETE was sent";
+  EXPECT_GE(own_stop_ms, 0) << "the specialist saw no cancellation";
   EXPECT_EQ(SpecialistMetric(*topology_, "synthetic",
                              "analyses_completed_total{specialist=\"Synthetic\""
                              ",outcome=\"cancelled\"}"),
@@ -199,8 +245,10 @@ TEST_F(CancelGraceTest, OnDisconnectCancelEndsTheRunAtOnce) {
   const absl::Time dropped = absl::Now();
   ASSERT_TRUE(WaitFor([&] { return Active() == 0; }, absl::Seconds(5)));
   const absl::Duration lived = absl::Now() - dropped;
-  std::cout << "[on_disconnect=cancel] specialist idle "
-            << absl::ToDoubleMilliseconds(lived) << " ms after the client left"
+  std::cout << "[on_disconnect=cancel] specialist seen idle by "
+            << absl::ToDoubleMilliseconds(lived)
+            << " ms after the client closed its connection (its metrics, "
+               "scraped every 10 ms)"
             << std::endl;
   EXPECT_LT(lived, absl::Milliseconds(kGraceMs / 2));
   const RawSseResult replay = ReplayRun(topology_->gateway_port(), rid);

@@ -85,6 +85,7 @@ TEST_F(FaultsTest, ReplicaKilledBeforeFirstUpdateIsRetriedOnTheOther) {
   std::thread reader = Stream(req, &r, &started, [](const SseEvent& e) {
     return e.json.value("type", "") == "specialist_activated";
   });
+  const JoinOnExit join_reader(reader);
   ASSERT_TRUE(started.WaitForNotificationWithTimeout(absl::Seconds(20)));
   std::string busy;
   ASSERT_TRUE(WaitFor([&] { return !(busy = BusyReplica()).empty(); },
@@ -106,12 +107,13 @@ TEST_F(FaultsTest, ReplicaKilledBeforeFirstUpdateIsRetriedOnTheOther) {
   EXPECT_EQ(CountType(msgs, "partial_result", "Synthetic"), 50);
   ASSERT_FALSE(msgs.empty());
   EXPECT_EQ(msgs.back().json.value("outcome", ""), "ok") << msgs.back().data;
-  // Every Synthetic update came from the surviving replica.
+  // Every Synthetic update came from the surviving replica (the SDK stamps
+  // each with its instance, hostname:port).
   for (const SseEvent& e : msgs) {
-    if (e.json.value("type", "") == "partial_result" &&
-        e.json.contains("instance")) {
-      EXPECT_THAT(e.json["instance"].get<std::string>(),
-                  ::testing::EndsWith(absl::StrCat(":", other_port)));
+    if (e.json.value("type", "") == "partial_result") {
+      EXPECT_THAT(e.json.value("instance", ""),
+                  ::testing::EndsWith(absl::StrCat(":", other_port)))
+          << e.data;
     }
   }
   EXPECT_EQ(SpecialistMetric(*topology_, other, "analyses_started_total"), 1);
@@ -141,6 +143,7 @@ TEST_F(FaultsTest, ReplicaKilledAfterFirstUpdateIsNamedAndTheRunGoesOn) {
     return e.json.value("type", "") == "partial_result" &&
            e.json.value("specialist", "") == "Synthetic";
   });
+  const JoinOnExit join_reader(reader);
   ASSERT_TRUE(first.WaitForNotificationWithTimeout(absl::Seconds(20)));
   std::string busy;
   ASSERT_TRUE(WaitFor([&] { return !(busy = BusyReplica()).empty(); },
@@ -170,6 +173,7 @@ TEST_F(FaultsTest, ReplicaKilledAfterFirstUpdateIsNamedAndTheRunGoesOn) {
   EXPECT_TRUE(error_event);
   // The other specialist finished; the run completed partial.
   EXPECT_GT(CountType(msgs, "partial_result", "DataAnalyst"), 0);
+  EXPECT_EQ(CountType(msgs, "specialist_complete"), 2);
   for (const SseEvent& e : msgs) {
     if (e.json.value("type", "") == "specialist_complete") {
       const std::string who = e.json.value("specialist", "");
@@ -241,6 +245,7 @@ TEST_F(FaultsTest, HangPastSoftThenHardDeadline) {
   EXPECT_GE(soft_ms, 550);
   EXPECT_GE(hard_ms, 1450);
   EXPECT_LE(hard_ms, 15000);
+  EXPECT_EQ(CountType(msgs, "specialist_complete", "Synthetic"), 1);
   for (const SseEvent& e : msgs) {
     if (e.json.value("type", "") == "specialist_complete") {
       EXPECT_EQ(e.json.value("outcome", ""), "timed_out") << e.data;
@@ -280,6 +285,7 @@ TEST_F(FaultsTest, OrchestratorKilledMidStreamEndsCleanlyThen503) {
   std::thread reader = Stream(req, &r, &going, [](const SseEvent& e) {
     return e.json.value("seq", 0) >= 30;
   });
+  const JoinOnExit join_reader(reader);
   ASSERT_TRUE(going.WaitForNotificationWithTimeout(absl::Seconds(20)));
   ASSERT_TRUE(topology_->StopProcess("orchestrator", SIGKILL).ok());
   const absl::Time killed = absl::Now();
@@ -322,6 +328,7 @@ TEST_F(FaultsTest, GatewayRestartedMidRunClientResumesThroughTheNewOne) {
   std::thread reader = Stream(req, &first, &going, [](const SseEvent& e) {
     return e.json.value("seq", 0) >= 50;
   });
+  const JoinOnExit join_reader(reader);
   ASSERT_TRUE(going.WaitForNotificationWithTimeout(absl::Seconds(20)));
   const absl::Time t0 = absl::Now();
   auto port = topology_->RestartGateway();

@@ -81,6 +81,7 @@ TEST_F(HeartbeatsTest, EventHeartbeatsCarryNoIdAndKeepTheResumePoint) {
   const RawSseResult r = RawSse(req);
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_TRUE(r.EndedWithDone());
+  EXPECT_EQ(CheckDenseRun(MessagesOf(r), rid), "");
   std::vector<absl::Time> times;
   for (const SseEvent& e : r.events) {
     if (e.event != "heartbeat") continue;
@@ -94,10 +95,23 @@ TEST_F(HeartbeatsTest, EventHeartbeatsCarryNoIdAndKeepTheResumePoint) {
   EXPECT_GE(times.size(), 8u);
   EXPECT_GE(median, 60);
   EXPECT_LE(median, 400);
-  // While idle, the resume point stays where `connected` put it.
-  for (const std::string& id : id_at_heartbeat) {
-    EXPECT_TRUE(id == rid + ":0" || absl::StartsWith(id, rid + ":")) << id;
+  // Heartbeats never move the resume point: at each one the client's last
+  // event id is exactly that of the update before it, "<rid>:<number of
+  // updates received so far>" (`connected` is "<rid>:0"; seq is dense from
+  // 1, checked above).
+  std::vector<std::string> want_at_heartbeat;
+  int updates_before = 0;
+  for (const SseEvent& e : r.events) {
+    if (e.event == "message") ++updates_before;
+    if (e.event == "heartbeat") {
+      want_at_heartbeat.push_back(absl::StrCat(rid, ":", updates_before));
+    }
   }
+  EXPECT_EQ(id_at_heartbeat, want_at_heartbeat);
+  // And the stream's last event id (the parser's, as EventSource keeps it)
+  // is that of the last update, whatever heartbeats followed it.
+  EXPECT_EQ(r.last_event_id, absl::StrCat(rid, ":", MessagesOf(r).size()));
+  // The idle stretch: the resume point did not move while heartbeats went.
   ASSERT_FALSE(id_at_heartbeat.empty());
   EXPECT_EQ(id_at_heartbeat.front(),
             id_at_heartbeat[id_at_heartbeat.size() / 2]);

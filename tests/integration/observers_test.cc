@@ -77,10 +77,12 @@ TEST_F(ObserversTest, ObserversSeeIdenticalSequencesAndLateOneGetsReplay) {
     if (!a_started.HasBeenNotified()) a_started.Notify();
     if (!a_third.HasBeenNotified()) a_third.Notify();
   });
+  const JoinOnExit join_starter(starter);
 
   ASSERT_TRUE(a_started.WaitForNotificationWithTimeout(absl::Seconds(20)));
   RawSseResult b;
   std::thread second([&] { b = Observe(rid); });
+  const JoinOnExit join_second(second);
 
   ASSERT_TRUE(a_third.WaitForNotificationWithTimeout(absl::Seconds(30)));
   const int64_t seen_at_attach = a_seen.load();

@@ -4,10 +4,10 @@
 #ifndef AGENTSTREAM_TESTS_INTEGRATION_STREAM_TEST_UTIL_H_
 #define AGENTSTREAM_TESTS_INTEGRATION_STREAM_TEST_UTIL_H_
 
-#include <cmath>
 #include <cstdlib>
 #include <functional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/resumable_sse.h"
 #include "tests/testing/sse_client.h"
@@ -63,33 +64,34 @@ inline RawSseRequest ResumeRequest(int port, const std::string& path,
   return SseGet(port, path, {"Last-Event-ID", last_event_id}, timeout);
 }
 
-// A metric sample, 0 when absent (counters not yet incremented are often
-// not rendered).
-inline double MetricOr0(int port, const std::string& series) {
-  const double v = ScrapeMetric(port, series);
-  return std::isnan(v) ? 0 : v;
-}
-
+// A metric of a process of `t` (MetricOrFail: one that cannot be read fails
+// the test and reads NaN, never 0). `name` without the process's prefix,
+// with labels if it has several samples:
+// "runs_cancelled_total{reason=\"grace\"}".
 inline double OrchestratorMetric(Topology& t, const std::string& name) {
-  return MetricOr0(t.orchestrator_metrics_port(),
-                   "agentstream_orchestrator_" + name);
+  return MetricOrFail(t.orchestrator_metrics_port(),
+                      "agentstream_orchestrator_" + name);
 }
 
 inline double GatewayMetric(Topology& t, const std::string& name) {
-  return MetricOr0(t.gateway_port(), "agentstream_gateway_" + name);
+  return MetricOrFail(t.gateway_port(), "agentstream_gateway_" + name);
 }
 
 inline double SpecialistMetric(Topology& t, const std::string& process,
                                const std::string& name) {
-  return MetricOr0(t.specialist_metrics_port(process),
-                   "agentstream_specialist_" + name);
+  return MetricOrFail(t.specialist_metrics_port(process),
+                      "agentstream_specialist_" + name);
 }
 
-// Polls `pred` every 10 ms until it holds or `timeout` passes.
+// Polls `pred` every 10 ms until it holds or `timeout` passes. Gives up at
+// once when the test fails meanwhile (e.g. `pred` read a metric that could
+// not be read), instead of failing the same way until the deadline.
 inline bool WaitFor(const std::function<bool()>& pred, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
+  const bool failed_before = ::testing::Test::HasFailure();
   while (true) {
     if (pred()) return true;
+    if (!failed_before && ::testing::Test::HasFailure()) return false;
     if (absl::Now() > deadline) return false;
     absl::SleepFor(absl::Milliseconds(10));
   }
@@ -131,6 +133,23 @@ inline std::vector<SseEvent> JoinedMessages(const RawSseResult& first,
   for (const SseEvent& e : MessagesOf(rest)) joined.push_back(e);
   return joined;
 }
+
+// Joins a thread when it goes out of scope, so that an ASSERT returning
+// early from a test body waits for the thread (every reader has its own
+// deadline) instead of destroying a joinable std::thread (std::terminate,
+// which loses the failure's report and the processes' logs).
+class JoinOnExit final {
+ public:
+  explicit JoinOnExit(std::thread& thread) : thread_(thread) {}
+  JoinOnExit(const JoinOnExit&) = delete;
+  JoinOnExit& operator=(const JoinOnExit&) = delete;
+  ~JoinOnExit() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::thread& thread_;
+};
 
 // A fixed seed, overridable by AGENTSTREAM_TEST_SEED.
 inline uint64_t TestSeed(uint64_t fallback) {

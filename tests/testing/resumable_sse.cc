@@ -440,8 +440,10 @@ HttpResult HttpCall(int port, const std::string& method,
   return out;
 }
 
-int64_t RssKib(int pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+absl::StatusOr<int64_t> RssKib(int pid) {
+  const std::string path = absl::StrCat("/proc/", pid, "/status");
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
   std::string line;
   while (std::getline(in, line)) {
     if (absl::StartsWith(line, "VmRSS:")) {
@@ -450,9 +452,10 @@ int64_t RssKib(int pid) {
       absl::ConsumeSuffix(&rest, " kB");
       int64_t kb = 0;
       if (absl::SimpleAtoi(absl::StripAsciiWhitespace(rest), &kb)) return kb;
+      return absl::DataLossError(absl::StrCat(path, ": ", line));
     }
   }
-  return 0;
+  return absl::NotFoundError(absl::StrCat("no VmRSS in ", path));
 }
 
 }  // namespace agentstream::testing

@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "tests/testing/sse_client.h"
 
@@ -133,8 +134,9 @@ HttpResult HttpCall(int port, const std::string& method,
                     const std::string& path,
                     absl::Duration timeout = absl::Seconds(10));
 
-// VmRSS of a process in KiB (0 if unreadable).
-int64_t RssKib(int pid);
+// VmRSS of a process in KiB; an error when /proc/<pid>/status cannot be read
+// or holds no VmRSS (e.g. the process is gone), never 0.
+absl::StatusOr<int64_t> RssKib(int pid);
 
 }  // namespace agentstream::testing
 

@@ -1,9 +1,12 @@
 #include "tests/testing/subprocess.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -139,12 +142,35 @@ std::string SourceDir() {
   return dir != nullptr ? dir : ".";
 }
 
-std::string MakeTempDir(const std::string& prefix) {
+absl::StatusOr<std::string> MakeTempDir(const std::string& prefix) {
   const char* base = std::getenv("TMPDIR");
-  std::string templ =
-      absl::StrCat(base != nullptr ? base : "/tmp", "/", prefix, "XXXXXX");
-  if (mkdtemp(templ.data()) == nullptr) return "/tmp";
+  std::string templ = absl::StrCat(
+      base != nullptr && *base != '\0' ? base : "/tmp", "/", prefix, "XXXXXX");
+  if (mkdtemp(templ.data()) == nullptr) {
+    return absl::InternalError(
+        absl::StrCat("mkdtemp ", templ, ": ", std::strerror(errno)));
+  }
   return templ;
+}
+
+absl::StatusOr<int> UnusedLoopbackPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    const int err = errno;
+    close(fd);
+    return absl::InternalError(
+        absl::StrCat("bind 127.0.0.1:0: ", std::strerror(err)));
+  }
+  close(fd);
+  return static_cast<int>(ntohs(addr.sin_port));
 }
 
 std::string ReadFileOrEmpty(const std::string& path) {

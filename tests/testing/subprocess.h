@@ -54,8 +54,15 @@ class Subprocess final {
 // ctest), and the source tree (AGENTSTREAM_SOURCE_DIR).
 std::string BinDir();
 std::string SourceDir();
-// A fresh directory under TMPDIR (or /tmp), unique per call.
-std::string MakeTempDir(const std::string& prefix);
+// A fresh directory under TMPDIR (or /tmp), unique per call, created by this
+// call (mkdtemp). An error when it cannot be made: never a directory that
+// already existed, since callers remove what they get.
+absl::StatusOr<std::string> MakeTempDir(const std::string& prefix);
+// A loopback TCP port nothing listens on: bound to port 0, noted, closed.
+// (A server object that binds without listening, e.g. httplib::Server's
+// bind_to_any_port, leaves a socket that completes TCP handshakes: not a
+// down peer.)
+absl::StatusOr<int> UnusedLoopbackPort();
 // Waits until `path` holds a port number written by --port-file.
 absl::StatusOr<int> WaitForPortFile(const std::string& path,
                                     absl::Duration timeout);

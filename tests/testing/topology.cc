@@ -86,7 +86,9 @@ absl::StatusOr<int> Topology::StartProcess(const std::string& name,
 absl::StatusOr<std::unique_ptr<Topology>> Topology::Start(
     TopologyOptions options) {
   std::unique_ptr<Topology> t(new Topology());
-  t->dir_ = MakeTempDir("agentstream-topology-");
+  absl::StatusOr<std::string> dir = MakeTempDir("agentstream-topology-");
+  if (!dir.ok()) return dir.status();
+  t->dir_ = *std::move(dir);
   t->db_path_ = options.db_path.empty()
                     ? absl::StrCat(t->dir_, "/agentstream.db")
                     : options.db_path;
@@ -224,26 +226,72 @@ std::string Topology::Logs() const {
   return out;
 }
 
-std::string ScrapeMetrics(int port) {
+absl::StatusOr<std::string> ScrapeMetrics(int port) {
+  if (port <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("no metrics port (", port, ")"));
+  }
   httplib::Client client("127.0.0.1", port);
   client.set_connection_timeout(2, 0);
   client.set_read_timeout(2, 0);
   auto res = client.Get("/metrics");
-  if (!res || res->status != 200) return "";
-  return res->body;
+  if (!res) {
+    return absl::UnavailableError(absl::StrCat(
+        "GET 127.0.0.1:", port, "/metrics: ", httplib::to_string(res.error())));
+  }
+  if (res->status != 200) {
+    return absl::UnavailableError(absl::StrCat(
+        "GET 127.0.0.1:", port, "/metrics answered ", res->status));
+  }
+  return std::move(res->body);
 }
 
-double ScrapeMetric(int port, const std::string& series) {
-  const std::string text = ScrapeMetrics(port);
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    if (line.empty() || line[0] == '#') continue;
-    if (!absl::StartsWith(line, series)) continue;
+absl::StatusOr<double> ScrapeMetric(int port, const std::string& series) {
+  absl::StatusOr<std::string> text = ScrapeMetrics(port);
+  if (!text.ok()) return text.status();
+  const size_t brace = series.find('{');
+  const bool labelled = brace != std::string::npos;
+  const std::string family = series.substr(0, brace);
+  bool declared = false;
+  int matches = 0;
+  double value = 0;
+  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+    if (line.empty()) continue;
+    if (line[0] == '#') {
+      // "# TYPE <family> <type>"
+      declared |= absl::StartsWith(line, absl::StrCat("# TYPE ", family, " "));
+      continue;
+    }
+    // "<name>[{labels}] <value>": the value after the last space.
     const size_t space = line.rfind(' ');
     if (space == absl::string_view::npos) continue;
-    double v = 0;
-    if (absl::SimpleAtod(line.substr(space + 1), &v)) return v;
+    const absl::string_view key = line.substr(0, space);
+    const absl::string_view name = key.substr(0, key.find('{'));
+    if (labelled ? key != series : name != series) continue;
+    if (!absl::SimpleAtod(line.substr(space + 1), &value)) {
+      return absl::DataLossError(
+          absl::StrCat("unparsable sample at port ", port, ": ", line));
+    }
+    ++matches;
   }
-  return std::numeric_limits<double>::quiet_NaN();
+  if (matches == 1) return value;
+  if (matches > 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        matches, " samples of ", series, " at port ", port, ": give labels"));
+  }
+  if (labelled && declared) return 0.0;
+  return absl::NotFoundError(
+      absl::StrCat("no ", series, " in the metrics at port ", port,
+                   declared ? "" : " (its family is not declared)"));
+}
+
+double MetricOrFail(int port, const std::string& series) {
+  absl::StatusOr<double> v = ScrapeMetric(port, series);
+  if (!v.ok()) {
+    ADD_FAILURE() << "metric " << series << " unreadable: " << v.status();
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  return *v;
 }
 
 }  // namespace agentstream::testing

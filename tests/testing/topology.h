@@ -89,10 +89,27 @@ std::string SharedTestDatabase();
 // Maps binary names to card names: "risk_analyst" -> "RiskAnalyst".
 std::string CardNameOf(const std::string& kind);
 
-// GET http://127.0.0.1:port/metrics and returns the value of the first
-// sample whose name (with labels) starts with `series`; NaN if absent.
-double ScrapeMetric(int port, const std::string& series);
-std::string ScrapeMetrics(int port);
+// GET http://127.0.0.1:port/metrics: the Prometheus text. Unavailable when
+// nothing answers or the answer is not 200: never an empty text that reads
+// as "no metrics".
+absl::StatusOr<std::string> ScrapeMetrics(int port);
+
+// One sample of the metrics at `port`. `series` is a metric name, or a name
+// with its labels exactly as the exporter renders them
+// (`name{a="x",b="y"}`). A bare name matches the one sample of that name
+// whatever its labels (several samples: InvalidArgument, give the labels).
+// Absent samples: a labelled series whose family is declared (`# TYPE name`)
+// reads 0, because that is how a labelled counter never incremented looks
+// (the orchestrator and the gateway render a label value once it has been
+// counted: orchestrator/metrics.cc, gateway/metrics.cc); anything else absent
+// (the family undeclared, a bare name without a sample) is NotFound. An
+// endpoint that cannot be read is Unavailable, never 0.
+absl::StatusOr<double> ScrapeMetric(int port, const std::string& series);
+
+// ScrapeMetric for test bodies and wait predicates: a metric that cannot be
+// read is a test failure (ADD_FAILURE, with why), and the value is NaN, which
+// no comparison accepts as 0 or as any other figure.
+double MetricOrFail(int port, const std::string& series);
 
 }  // namespace agentstream::testing
 

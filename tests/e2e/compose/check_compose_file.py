@@ -23,7 +23,7 @@ checked offline:
     a HEALTHCHECK.
 
 Exit status: 0 pass, 1 failure, 77 skipped (no docker-compose / PyYAML /
-jsonschema outside CI; under CI that is a failure).
+jsonschema outside CI; under CI that is a failure: tests/e2e/ci_policy.py).
 """
 
 import argparse
@@ -36,6 +36,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
+sys.path.insert(0, os.path.dirname(HERE))  # tests/e2e: ci_policy
+from ci_policy import skip_or_fail  # pylint: disable=wrong-import-position
 SPEC_PATHS = (
     '/usr/lib/python3/dist-packages/compose/config/compose_spec.json',)
 SPECIALISTS = {'data-analyst': 'DataAnalyst', 'risk-analyst': 'RiskAnalyst',
@@ -53,14 +55,6 @@ def log(msg):
 def error(msg):
   errors.append(msg)
   log(f'ERROR: {msg}')
-
-
-def skip_or_fail(msg):
-  if os.environ.get('CI'):
-    log(f'FAIL: {msg} (CI={os.environ["CI"]})')
-    return 1
-  log(f'SKIP: {msg}')
-  return 77
 
 
 def check_schema(doc, spec_path, jsonschema):
@@ -181,13 +175,13 @@ def main():
     import yaml  # pylint: disable=import-outside-toplevel
     import jsonschema  # pylint: disable=import-outside-toplevel
   except ImportError as e:
-    return skip_or_fail(f'{e.name} is missing (apt-get install python3-yaml '
-                        'docker-compose)')
+    return skip_or_fail('compose_file', f'{e.name} is missing (apt-get '
+                        'install python3-yaml docker-compose)')
   v1 = shutil.which('docker-compose')
   spec = next((p for p in SPEC_PATHS if os.path.exists(p)), None)
   if not v1 or not spec:
-    return skip_or_fail('docker-compose (v1.29, with its Compose '
-                        'Specification schema) is not installed')
+    return skip_or_fail('compose_file', 'docker-compose (v1.29, with its '
+                        'Compose Specification schema) is not installed')
   with open(args.compose_file, encoding='utf-8') as f:
     doc = yaml.safe_load(f)
   check_schema(doc, spec, jsonschema)

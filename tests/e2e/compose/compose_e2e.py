@@ -27,7 +27,8 @@ What it does, in order (every step bounded; the whole run by --budget-s):
      of the project is left; stops dockerd by PID (always, also on failure).
 
 Exit status: 0 passed, 1 failed, 77 skipped (no Docker capability here and
-CI unset; under CI a missing capability is a failure).
+CI unset; under CI a missing capability is a failure:
+tests/e2e/ci_policy.py).
 """
 
 import argparse
@@ -45,7 +46,6 @@ import http.client
 
 from compose_engine import (
     ComposeEngine,
-    SKIP,
     QUESTION,
     SEED_TYPES,
     TestFailure,
@@ -59,6 +59,10 @@ from compose_engine import (
     ask,
     query,
 )
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))  # tests/e2e: ci_policy
+from ci_policy import skip_or_fail  # pylint: disable=wrong-import-position
 
 
 class ComposeE2E(ComposeEngine):
@@ -483,12 +487,8 @@ class ComposeE2E(ComposeEngine):
     self.figures["total_s"] = round(self.budget.elapsed())
     log("figures: " + json.dumps(self.figures, sort_keys=True))
     if isinstance(failure, Skip):
-      msg = f"no Docker capability here: {failure}"
-      if self.ci:
-        log("FAILED (CI is set, so a missing capability fails): " + msg)
-        return 1
-      log("SKIPPED: " + msg)
-      return SKIP
+      return skip_or_fail("compose-e2e",
+                          f"no Docker capability here: {failure}")
     if failure:
       log(f"FAILED: {failure}")
       log(f"artifacts: {self.args.artifacts}")

@@ -19,7 +19,6 @@ import time
 import urllib.parse
 import http.client
 
-SKIP = 77
 QUESTION = ("Assess the risk and AML compliance of account ACC-1042 over the "
             "last 6 months")
 SEED_TYPES = ("status", "specialist_activated", "progress", "thinking",
@@ -248,7 +247,6 @@ class ComposeEngine:
     self.src = os.path.abspath(args.source_dir)
     self.cache_dir = os.path.abspath(args.cache_dir)
     self.budget = Budget(args.budget_s)
-    self.ci = bool(os.environ.get("CI"))
     self.tmp = None
     self.dockerd = None
     self.docker = None

@@ -22,7 +22,8 @@ streams through it with `curl --http2 -k -N`. It checks that:
 
 Every wait has a deadline; every process is stopped by its PID (and dies with
 this script). Exit status: 0 pass, 1 failure, 77 skipped (no nginx or no
-HTTP/2 curl, outside CI; under CI that is a failure).
+HTTP/2 curl, outside CI; under CI that is a failure:
+tests/e2e/ci_policy.py).
 """
 
 import argparse
@@ -39,10 +40,12 @@ import time
 
 from edge_support import (Failure, Processes, Stream, check, curl_once,
                           free_port, http_ok, log, read_port, seq_of,
-                          skip_or_fail, wait_for)
+                          wait_for)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
+sys.path.insert(0, os.path.dirname(HERE))  # tests/e2e: ci_policy
+from ci_policy import skip_or_fail  # pylint: disable=wrong-import-position
 ENTRYPOINT = os.path.join(ROOT, 'deploy', 'nginx', 'entrypoint.sh')
 
 # The Synthetic run: COUNT partial results at RATE a second (~5 s).
@@ -287,14 +290,15 @@ def main():
   args.nginx = shutil.which('nginx') or (
       '/usr/sbin/nginx' if os.access('/usr/sbin/nginx', os.X_OK) else None)
   if not args.nginx:
-    return skip_or_fail('nginx is not installed (apt-get install nginx)')
+    return skip_or_fail('edge_e2e',
+                        'nginx is not installed (apt-get install nginx)')
   args.curl = shutil.which('curl')
   if not args.curl:
-    return skip_or_fail('curl is not installed')
+    return skip_or_fail('edge_e2e', 'curl is not installed')
   features = subprocess.run([args.curl, '-V'], capture_output=True,
                             check=False).stdout.decode()
   if 'HTTP2' not in features:
-    return skip_or_fail('this curl has no HTTP/2')
+    return skip_or_fail('edge_e2e', 'this curl has no HTTP/2')
   if not args.bin_dir or not all(
       os.access(os.path.join(args.bin_dir, b), os.X_OK)
       for b in ('gateway', 'orchestrator', 'synthetic')):

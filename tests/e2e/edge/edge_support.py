@@ -1,5 +1,5 @@
 """Helpers for edge_e2e.py: processes stopped by PID, deadlines, an SSE
-reader over `curl --http2 -N`, and skip-or-fail outside CI."""
+reader over `curl --http2 -N`. (Skip or fail: tests/e2e/ci_policy.py.)"""
 
 import ctypes
 import json
@@ -250,10 +250,3 @@ def curl_once(curl, url, headers=()):
           int(status.group(1)) if status else None,
           rid.group(1) if rid else None)
 
-
-def skip_or_fail(msg):
-  if os.environ.get('CI'):
-    log(f'FAIL: {msg} (CI={os.environ["CI"]})')
-    return 1
-  log(f'SKIP: {msg}')
-  return 77

@@ -23,7 +23,9 @@ No cluster is needed, nor contacted:
     run for real with the ConfigMap's environment and makes the data set.
 
 Exit status: 0 pass, 1 failure. python3-yaml (Debian) is required: without
-it the test is skipped (77) outside CI and fails under CI.
+it the test is skipped (77) outside CI and fails under CI
+(tests/e2e/ci_policy.py); so does a missing kubectl or bin dir, which outside
+CI only leave their checks out (said in the output).
 """
 
 import argparse
@@ -48,6 +50,9 @@ from k8s_schema import (
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
+sys.path.insert(0, os.path.dirname(HERE))  # tests/e2e: ci_policy
+# pylint: disable-next=wrong-import-position
+from ci_policy import skip_or_fail, under_ci
 
 # The names, image and ports docker-compose.yml and these manifests share.
 IMAGE = 'agentstream:latest'
@@ -366,8 +371,9 @@ def check_kustomization(k8s_dir, files):
 def check_kubectl(k8s_dir, objs, kust):
   kubectl = shutil.which('kubectl')
   if not kubectl:
-    # install_deps.sh test installs it: under CI its absence is a failure.
-    (error if os.environ.get('CI') else note)(
+    # install_deps.sh test installs it: under CI its absence is a failure
+    # (tests/e2e/ci_policy.py).
+    (error if under_ci() else note)(
         'kubectl not found: the kustomize rendering is not checked '
         '(apt-get install kubernetes-client)')
     return
@@ -407,14 +413,15 @@ def check_dataset_init(objs, bin_dir):
   if not init:
     return
   binary = os.path.join(bin_dir, 'data_analyst')
+  # The project builds it, with --generate-only: anything else is a failure,
+  # not a step quietly left out.
   if not os.access(binary, os.X_OK):
-    note(f'{binary} not built: the dataset step is not run')
-    return
+    return error(f'{binary} is not built: the dataset step cannot run')
   helptext = subprocess.run([binary, '--help'], capture_output=True,
                             text=True, timeout=30, check=False).stdout
   if '--generate-only' not in helptext:
-    note(f'{binary} has no --generate-only yet: the dataset step is not run')
-    return
+    return error(f'{binary} has no --generate-only: the dataset step, what '
+                 'the pods\' `dataset` init container runs, cannot run')
   cm = objs.get(('ConfigMap', 'agentstream-config'), {}).get('data') or {}
   tmp = tempfile.mkdtemp(prefix='agentstream-k8s.')
   try:
@@ -451,12 +458,8 @@ def main():
   parser.add_argument('--bin-dir', default=os.environ.get('AGENTSTREAM_BIN_DIR'))
   args = parser.parse_args()
   if yaml is None:
-    msg = 'PyYAML is missing (apt-get install python3-yaml; run /usr/bin/python3)'
-    if os.environ.get('CI'):
-      print(f'[k8s_manifests] FAIL: {msg}')
-      return 1
-    print(f'[k8s_manifests] SKIP: {msg}')
-    return 77
+    return skip_or_fail('k8s_manifests', 'PyYAML is missing (apt-get install '
+                        'python3-yaml; run /usr/bin/python3)')
 
   files, docs = load_manifests(args.k8s_dir)
   note(f'{len(docs)} documents in {len(files)} files')
@@ -472,6 +475,11 @@ def main():
   check_kubectl(args.k8s_dir, objs, kust)
   if args.bin_dir:
     check_dataset_init(objs, args.bin_dir)
+  else:
+    # ctest sets AGENTSTREAM_BIN_DIR; by hand the step may be left out, but
+    # not under CI.
+    (error if under_ci() else note)(
+        'AGENTSTREAM_BIN_DIR is not set: the dataset step is not run')
   if errors:
     print(f'[k8s_manifests] FAIL: {len(errors)} problems')
     return 1

@@ -240,12 +240,19 @@ TEST_F(GatewayTest, ValidRequestIdTravelsEverywhere) {
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(r.Header("X-Request-Id"), rid);
   ASSERT_FALSE(r.events.empty());
+  int messages = 0;
   for (const auto& e : r.events) {
     EXPECT_EQ(e.json["request_id"], rid) << e.data;
-    if (e.has_id) {
-      EXPECT_TRUE(absl::StartsWith(e.id, rid + ":")) << e.id;
+    // Exactly "<rid>:<seq>" on updates, "<rid>:0" on `connected`.
+    if (e.event == "message") {
+      ++messages;
+      EXPECT_EQ(e.id, absl::StrCat(rid, ":", e.json.value("seq", -1)))
+          << e.data;
+    } else if (e.event == "connected") {
+      EXPECT_EQ(e.id, rid + ":0");
     }
   }
+  EXPECT_GT(messages, 0);
   ASSERT_TRUE(fake_.WaitForCalls(1, absl::Seconds(5)));
   EXPECT_EQ(fake_.calls()[0].metadata_request_id, rid);
   EXPECT_EQ(fake_.calls()[0].request.request_id(), rid);

@@ -14,21 +14,27 @@
 namespace agentstream::gateway {
 namespace {
 
+using ::agentstream::testing::IsOk;
 using ::agentstream::testing::IsOkAndHolds;
 using ::agentstream::testing::StatusIs;
 
 class StaticFilesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    base_ = agentstream::testing::MakeTempDir("gw_static_");
+    absl::StatusOr<std::string> base =
+        agentstream::testing::MakeTempDir("gw_static_");
+    ASSERT_THAT(base, IsOk());
+    base_ = *base;
     root_ = base_ + "/web";
-    mkdir(root_.c_str(), 0755);
-    mkdir((root_ + "/js").c_str(), 0755);
+    ASSERT_EQ(mkdir(root_.c_str(), 0755), 0);
+    ASSERT_EQ(mkdir((root_ + "/js").c_str(), 0755), 0);
     Write(root_ + "/index.html", "<html></html>");
     Write(root_ + "/js/app.js", "1");
     Write(root_ + "/.env", "secret");
     Write(base_ + "/secret.txt", "secret");
-    symlink((base_ + "/secret.txt").c_str(), (root_ + "/link.txt").c_str());
+    ASSERT_EQ(
+        symlink((base_ + "/secret.txt").c_str(), (root_ + "/link.txt").c_str()),
+        0);
   }
   static void Write(const std::string& path, const std::string& text) {
     std::ofstream(path) << text;

@@ -309,7 +309,10 @@ TEST(OrchestratorStartOrderTest, ASpecialistStartedLaterIsPickedUp) {
 TEST(OrchestratorBinaryTest, ServesRunsAndMetricsAndStopsOnSigterm) {
   FakeServer risk =
       StartFake("RiskAnalyst", {"risk"}, 3, absl::Milliseconds(5));
-  const std::string dir = agentstream::testing::MakeTempDir("orchestrator");
+  const absl::StatusOr<std::string> made =
+      agentstream::testing::MakeTempDir("orchestrator");
+  ASSERT_THAT(made, IsOk());
+  const std::string& dir = *made;
   OrchestratorProcess orchestrator;
   ASSERT_NO_FATAL_FAILURE(StartOrchestratorBinary(
       dir,

@@ -64,7 +64,9 @@ void ExpectProgressMonotonicTo100(const Captured& c) {
 }
 
 TEST(DataAnalystTest, TotalsTrendCounterpartiesAndOutliersMatchFixture) {
-  DataAnalyst analyst(MakeFixtureDb());
+  const absl::StatusOr<std::string> db = MakeFixtureDb();
+  ASSERT_THAT(db, IsOk());
+  DataAnalyst analyst(*db);
   const Captured c = RunAnalyze(analyst, kQuestion, "Analyse ACC-1042");
   ASSERT_THAT(c.status, IsOk());
 
@@ -139,7 +141,9 @@ TEST(DataAnalystTest, TotalsTrendCounterpartiesAndOutliersMatchFixture) {
 }
 
 TEST(DataAnalystTest, DefaultScopeIsAllAccountsLastTwelveMonths) {
-  DataAnalyst analyst(MakeFixtureDb());
+  const absl::StatusOr<std::string> db = MakeFixtureDb();
+  ASSERT_THAT(db, IsOk());
+  DataAnalyst analyst(*db);
   const Captured c = RunAnalyze(analyst, "What are the totals?");
   ASSERT_THAT(c.status, IsOk());
   // 12 months before 2026-07-01 is 2025-07-01: every fixture row.
@@ -153,7 +157,9 @@ TEST(DataAnalystTest, DefaultScopeIsAllAccountsLastTwelveMonths) {
 }
 
 TEST(DataAnalystTest, UnknownAccountYieldsZeroTotals) {
-  DataAnalyst analyst(MakeFixtureDb());
+  const absl::StatusOr<std::string> db = MakeFixtureDb();
+  ASSERT_THAT(db, IsOk());
+  DataAnalyst analyst(*db);
   const Captured c = RunAnalyze(analyst, "Totals for ACC-9999");
   ASSERT_THAT(c.status, IsOk());
   EXPECT_EQ(c.Partial("query", "totals")["count"], 0);
@@ -167,7 +173,9 @@ TEST(DataAnalystTest, MissingDatabaseIsNotFound) {
 }
 
 TEST(RiskAnalystTest, ScoreAndPartsMatchFixture) {
-  RiskAnalyst analyst(MakeFixtureDb());
+  const absl::StatusOr<std::string> db = MakeFixtureDb();
+  ASSERT_THAT(db, IsOk());
+  RiskAnalyst analyst(*db);
   const Captured c = RunAnalyze(analyst, kQuestion);
   ASSERT_THAT(c.status, IsOk());
   const auto rows = InScope("ACC-1042", kFixtureFrom6m, kFixtureTo);
@@ -262,7 +270,9 @@ TEST(RiskScoreTest, ComponentsAndConfidenceFollowTheFormula) {
 }
 
 TEST(ComplianceExpertTest, FindsStructuringVelocityAndHighRisk) {
-  ComplianceExpert expert(MakeFixtureDb());
+  const absl::StatusOr<std::string> db = MakeFixtureDb();
+  ASSERT_THAT(db, IsOk());
+  ComplianceExpert expert(*db);
   const Captured c = RunAnalyze(expert, kQuestion);
   ASSERT_THAT(c.status, IsOk());
 
@@ -310,7 +320,9 @@ TEST(ComplianceExpertTest, FindsStructuringVelocityAndHighRisk) {
 }
 
 TEST(ComplianceExpertTest, OtherAccountHasNoFindings) {
-  ComplianceExpert expert(MakeFixtureDb());
+  const absl::StatusOr<std::string> db = MakeFixtureDb();
+  ASSERT_THAT(db, IsOk());
+  ComplianceExpert expert(*db);
   const Captured c = RunAnalyze(expert, "Is ACC-2000 compliant in 2026?");
   ASSERT_THAT(c.status, IsOk());
   EXPECT_EQ(c.Partial("rule", "structuring")["matches"], 0);
@@ -320,7 +332,9 @@ TEST(ComplianceExpertTest, OtherAccountHasNoFindings) {
 }
 
 TEST(ComplianceExpertTest, MasksPersonalDataInEverythingItEchoes) {
-  ComplianceExpert expert(MakeFixtureDb());
+  const absl::StatusOr<std::string> db = MakeFixtureDb();
+  ASSERT_THAT(db, IsOk());
+  ComplianceExpert expert(*db);
   const Captured c = RunAnalyze(
       expert,
       "Check ACC-1042 for the customer john.doe@example.com, card 4111 1111 "
@@ -344,7 +358,9 @@ TEST(ComplianceExpertTest, MasksPersonalDataInEverythingItEchoes) {
 
 // Every database specialist stops promptly when its token trips mid-way.
 TEST(CancellationTest, DatabaseSpecialistsStopWhenCancelled) {
-  const std::string db = MakeFixtureDb();
+  const absl::StatusOr<std::string> made = MakeFixtureDb();
+  ASSERT_THAT(made, IsOk());
+  const std::string& db = *made;
   std::vector<std::unique_ptr<Specialist>> all;
   all.push_back(std::make_unique<DataAnalyst>(db));
   all.push_back(std::make_unique<RiskAnalyst>(db));

@@ -147,7 +147,9 @@ TEST(GeneratorTest, PlantedPatternsAreInTheLastSixMonths) {
 }
 
 TEST(EnsureDatabaseTest, ConcurrentStartersShareOneCompleteFile) {
-  const std::string dir = MakeTempDir("ensure");
+  const absl::StatusOr<std::string> made = MakeTempDir("ensure");
+  ASSERT_THAT(made, IsOk());
+  const std::string& dir = *made;
   const std::string csv = dir + "/tx.csv";
   {
     std::ofstream out(csv);
@@ -186,7 +188,9 @@ TEST(EnsureDatabaseTest, ConcurrentStartersShareOneCompleteFile) {
 }
 
 TEST(EnsureDatabaseTest, BadCsvNamesTheLine) {
-  const std::string dir = MakeTempDir("ensure_bad");
+  const absl::StatusOr<std::string> made = MakeTempDir("ensure_bad");
+  ASSERT_THAT(made, IsOk());
+  const std::string& dir = *made;
   const std::string csv = dir + "/bad.csv";
   {
     std::ofstream out(csv);

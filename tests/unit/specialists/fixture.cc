@@ -86,13 +86,18 @@ std::vector<data::Transaction> FixtureRows() {
   return rows;
 }
 
-std::string MakeFixtureDb() {
-  const std::string path =
-      agentstream::testing::MakeTempDir("fixture") + "/fixture.db";
+absl::StatusOr<std::string> MakeFixtureDb() {
+  absl::StatusOr<std::string> dir =
+      agentstream::testing::MakeTempDir("fixture");
+  if (!dir.ok()) return dir.status();
+  const std::string path = *dir + "/fixture.db";
   absl::StatusOr<data::SqliteDb> db = data::OpenSqlite(path, true);
-  EXPECT_TRUE(db.ok()) << db.status();
-  EXPECT_TRUE(data::InsertTransactions(db->get(), FixtureRows()).ok());
-  EXPECT_TRUE(data::CreateIndexes(db->get()).ok());
+  if (!db.ok()) return db.status();
+  if (absl::Status s = data::InsertTransactions(db->get(), FixtureRows());
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = data::CreateIndexes(db->get()); !s.ok()) return s;
   return path;
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "agentstream/v1/update.pb.h"
 #include "nlohmann/json.hpp"
 #include "specialists/data/transactions.h"
@@ -20,8 +21,9 @@ inline constexpr int64_t kFixtureFrom6m = 1767225600;  // 2026-01-01
 inline constexpr int64_t kFixtureTo = 1782864000;      // 2026-07-01
 
 std::vector<data::Transaction> FixtureRows();
-// Writes FixtureRows() to a fresh database file; returns its path.
-std::string MakeFixtureDb();
+// Writes FixtureRows() to a fresh database file; returns its path, or why it
+// could not.
+absl::StatusOr<std::string> MakeFixtureDb();
 
 // Runs `specialist.Analyze` with an in-memory sink; collects every update.
 struct Captured {

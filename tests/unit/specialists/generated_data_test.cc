@@ -22,8 +22,10 @@ using ::agentstream::testing::IsOk;
 class GeneratedDataTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    db_ = new std::string(agentstream::testing::MakeTempDir("generated") +
-                          "/var/agentstream.db");
+    absl::StatusOr<std::string> dir =
+        agentstream::testing::MakeTempDir("generated");
+    ASSERT_THAT(dir, IsOk());
+    db_ = new std::string(*dir + "/var/agentstream.db");
     ASSERT_THAT(data::EnsureDatabase(*db_, "", 42), IsOk());
   }
   static void TearDownTestSuite() { delete db_; }
