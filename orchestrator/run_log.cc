@@ -136,6 +136,14 @@ void RunLog::RemoveListener(const LogListener* listener) {
   listeners_ = std::move(kept);
 }
 
+bool RunLog::has_listeners() const {
+  absl::MutexLock lock(&mu_);
+  for (const auto& weak : listeners_) {
+    if (!weak.expired()) return true;
+  }
+  return false;
+}
+
 uint64_t RunLog::last_seq() const {
   absl::MutexLock lock(&mu_);
   return last_seq_;

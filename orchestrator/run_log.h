@@ -138,6 +138,8 @@ class RunLog final {
   // Prunes expired listeners too.
   void RemoveListener(const LogListener* listener);
 
+  // Whether a follower (listener) is still attached.
+  bool has_listeners() const;
   uint64_t last_seq() const;
   uint64_t first_seq() const;  // Oldest seq held (last_seq()+1 when empty).
   bool ended() const;

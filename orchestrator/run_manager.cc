@@ -194,22 +194,33 @@ absl::Status RunManager::AdmitLocked(absl::Time now) {
                      " runs are going on, the orchestrator's limit "
                      "(--max-runs); retry later"));
   }
-  // Room for one more full log, made by dropping ended logs if they can
-  // make it.
+  // Room for the new run's share of the bound: a full log while the bound
+  // holds that many, else an equal share with the live runs (so runs whose
+  // clients never read cannot lock everyone else out). Made by dropping
+  // ended logs, the first ended first; then by cutting the largest live
+  // logs down towards the share.
   const size_t limit = memory_->limit();
-  const size_t need = options_.max_log_bytes;
+  const size_t need = std::min<size_t>(options_.max_log_bytes,
+                                       limit / std::max<size_t>(live + 1, 1));
   auto fits = [&] { return memory_->bytes() + need <= limit; };
-  if (!fits() &&
-      memory_->bytes() - std::min(memory_->bytes(), ended_bytes_) + need <=
-          limit) {
-    DropEndedLogsLocked(limit - need, now);
+  if (!fits()) DropEndedLogsLocked(limit - need, now, /*followed_too=*/false);
+  // An update cut from a log stays charged while a follower is writing it
+  // (a stuck client holds the oldest one): cut deeper by what was not
+  // freed, a few rounds at most.
+  size_t target = limit - need;
+  for (int round = 0; round < 4 && !fits(); ++round) {
+    TrimLiveLogsLocked(target);
+    if (fits()) break;
+    const size_t still_over = memory_->bytes() - (limit - need);
+    target = target > still_over ? target - still_over : 0;
   }
+  if (!fits()) DropEndedLogsLocked(limit - need, now, /*followed_too=*/true);
   if (fits()) return absl::OkStatus();
   if (metrics_ != nullptr) metrics_->RunRefused("memory");
   return absl::ResourceExhaustedError(absl::StrCat(
       "at_capacity: the orchestrator's runs hold ", memory_->bytes(), " of ",
-      limit, " bytes (--max-total-log-bytes), leaving less than the ", need,
-      " bytes another run's log may take (--max-log-bytes); retry later"));
+      limit, " bytes (--max-total-log-bytes) and cannot make room for the ",
+      need, " bytes of another run's share; retry later"));
 }
 
 void RunManager::AbsorbEndedLocked() {
@@ -243,21 +254,42 @@ void RunManager::PruneEndedLocked() {
   }
 }
 
-void RunManager::DropEndedLogsLocked(size_t target, absl::Time now) {
+void RunManager::DropEndedLogsLocked(size_t target, absl::Time now,
+                                     bool followed_too) {
   int64_t dropped = 0;
-  while (memory_->bytes() > target && !ended_.empty()) {
-    Ended entry = std::move(ended_.front());
-    ended_.pop_front();
-    ended_bytes_ -= std::min(ended_bytes_, entry.bytes);
-    std::shared_ptr<Run> run = HeldLocked(entry);
-    if (run == nullptr) continue;
-    AddTombstoneLocked(run->request_id(), run->log()->last_seq(), now);
-    runs_.erase(run->request_id());
-    run->log()->Drop();
-    ++dropped;
-    AS_LOG(INFO) << run->request_id()
-                 << ": ended run's log dropped before its TTL to make room "
-                    "(--max-total-log-bytes); resuming it is a gap";
+  // An ended run that a follower is still reading (its last updates on
+  // their way out) is passed over unless `followed_too`: dropping it would
+  // cut a reader that is keeping up.
+  for (const bool spare_followed : {true, false}) {
+    if (!spare_followed && !followed_too) break;
+    std::deque<Ended> passed_over;
+    while (memory_->bytes() > target && !ended_.empty()) {
+      Ended entry = std::move(ended_.front());
+      ended_.pop_front();
+      std::shared_ptr<Run> run = HeldLocked(entry);
+      if (run == nullptr) {
+        ended_bytes_ -= std::min(ended_bytes_, entry.bytes);
+        continue;
+      }
+      if (spare_followed && run->log()->has_listeners()) {
+        passed_over.push_back(std::move(entry));
+        continue;
+      }
+      ended_bytes_ -= std::min(ended_bytes_, entry.bytes);
+      AddTombstoneLocked(run->request_id(), run->log()->last_seq(), now);
+      runs_.erase(run->request_id());
+      run->log()->Drop();
+      ++dropped;
+      AS_LOG(INFO) << run->request_id()
+                   << ": ended run's log dropped before its TTL to make room "
+                      "(--max-total-log-bytes); resuming it is a gap";
+    }
+    // Back in front, in their order: they ended first.
+    while (!passed_over.empty()) {
+      ended_.push_front(std::move(passed_over.back()));
+      passed_over.pop_back();
+    }
+    if (memory_->bytes() <= target) break;
   }
   if (dropped > 0 && metrics_ != nullptr) metrics_->LogsDropped(dropped);
 }
@@ -307,8 +339,9 @@ void RunManager::RelieveMemory() {
   absl::MutexLock lock(&mu_);
   const size_t target = memory_->relief_target();
   AbsorbEndedLocked();
-  DropEndedLogsLocked(target, clock_->Now());
+  DropEndedLogsLocked(target, clock_->Now(), /*followed_too=*/false);
   TrimLiveLogsLocked(target);
+  DropEndedLogsLocked(target, clock_->Now(), /*followed_too=*/true);
 }
 
 std::shared_ptr<Run> RunManager::Find(const std::string& request_id) {

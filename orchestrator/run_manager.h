@@ -17,10 +17,16 @@
 // the order they apply:
 //  1. At most `max_runs` runs are live (not yet ended); a new run beyond is
 //     refused. Ended runs do not count.
-//  2. A new run is admitted only if the charged bytes leave room for one more
-//     full log: bytes + max_log_bytes <= max_total_log_bytes. To make room,
-//     the logs of ended runs are dropped, the run that ended first first; if
-//     dropping every ended log would not be enough, none is dropped.
+//  Ended logs go in the order their runs ended, except that a log a
+//  follower is still reading goes last of all: after the live logs were cut.
+//  2. A new run is admitted when the charged bytes leave room for its share:
+//     share = min(max_log_bytes, max_total_log_bytes / (live runs + 1)), a
+//     full log while the bound holds that many, else an equal part. To make
+//     room, the logs of ended runs are dropped, the run that ended first
+//     first; then the largest live logs are cut down towards the share (as
+//     in 3). Runs whose clients never read thus cannot lock others out: their
+//     logs shrink to their share. Refused only when even that cannot make
+//     room (updates larger than a share, or still being written).
 //     Refusals (1, 2) are kResourceExhausted with a message starting
 //     "at_capacity:" and ending "retry later" (runs_refused_total).
 //  3. Relief: when appends take the bytes over max_total_log_bytes, they are
@@ -202,7 +208,7 @@ class RunManager final {
   absl::Status AdmitLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops ended runs' logs, the run that ended first first, until the
   // memory holds at most `target` bytes or none is left.
-  void DropEndedLogsLocked(size_t target, absl::Time now)
+  void DropEndedLogsLocked(size_t target, absl::Time now, bool followed_too)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Evens out the largest live logs until the memory holds at most
   // `target` bytes (rule 3).

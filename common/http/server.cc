@@ -317,7 +317,8 @@ bool Exchange::Respond(HttpResponse response) {
         .content_length = response.body.size(),
         .keep_alive = keep_alive};
     AppendResponseHead(head, &c.out);
-    if (has_body && !match_.head) c.out.append(response.body);
+    // A HEAD answer never has a body, whatever its status.
+    if (has_body && request_.method != "HEAD") c.out.append(response.body);
     c.close_after_response = !keep_alive;
     c.response_complete = true;
     delivered = c.FlushLocked();
@@ -834,7 +835,7 @@ void HttpServer::Impl::ServerError(const std::shared_ptr<Connection>& c,
                         .content_length = r.body.size(),
                         .keep_alive = false},
                        &c->out);
-    c->out.append(r.body);
+    if (request == nullptr || request->method != "HEAD") c->out.append(r.body);
     c->response_complete = true;
     c->close_after_response = true;
     c->FlushLocked();

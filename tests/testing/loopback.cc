@@ -89,8 +89,8 @@ std::string SendAndRead(int fd, const std::string& bytes,
   size_t sent = 0;
   bool peer_closed = false;
   while (absl::Now() < deadline && !peer_closed) {
-    const bool sending = sent < bytes.size() &&
-                         out.find("\r\n\r\n") == std::string::npos;
+    const bool sending =
+        sent < bytes.size() && out.find("\r\n\r\n") == std::string::npos;
     if (!sending && out.find("\r\n\r\n") != std::string::npos) break;
     if (!sending && sent >= bytes.size()) break;
     pollfd pfd{fd, static_cast<short>(POLLIN | (sending ? POLLOUT : 0)), 0};
@@ -106,8 +106,8 @@ std::string SendAndRead(int fd, const std::string& bytes,
     }
     if (sending && (pfd.revents & POLLOUT)) {
       const size_t piece = std::min<size_t>(64 * 1024, bytes.size() - sent);
-      const ssize_t n = ::send(fd, bytes.data() + sent, piece,
-                               MSG_NOSIGNAL | MSG_DONTWAIT);
+      const ssize_t n =
+          ::send(fd, bytes.data() + sent, piece, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         sent = bytes.size();  // The server closed its side: read the rest.
       } else if (n > 0) {

@@ -19,6 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "gtest/gtest.h"
 
 namespace agentstream::testing {
 namespace {
@@ -456,6 +457,15 @@ absl::StatusOr<int64_t> RssKib(int pid) {
     }
   }
   return absl::NotFoundError(absl::StrCat("no VmRSS in ", path));
+}
+
+int64_t RssKibOrFail(int pid) {
+  const absl::StatusOr<int64_t> kib = RssKib(pid);
+  if (!kib.ok()) {
+    ADD_FAILURE() << kib.status();
+    return -1;
+  }
+  return *kib;
 }
 
 }  // namespace agentstream::testing

@@ -137,6 +137,8 @@ HttpResult HttpCall(int port, const std::string& method,
 // VmRSS of a process in KiB; an error when /proc/<pid>/status cannot be read
 // or holds no VmRSS (e.g. the process is gone), never 0.
 absl::StatusOr<int64_t> RssKib(int pid);
+// The same, or a test failure (ADD_FAILURE) and -1 when it cannot be read.
+int64_t RssKibOrFail(int pid);
 
 }  // namespace agentstream::testing
 

@@ -211,11 +211,37 @@ TEST_F(RunMemoryBoundTest, TheRunThatEndedFirstLosesItsLogFirstToAdmitANewRun) {
   EXPECT_EQ(metrics_.runs_refused("memory"), 0);
 }
 
-TEST_F(RunMemoryBoundTest, ANewRunIsRefusedWhenLiveRunsLeaveNoRoom) {
+TEST_F(RunMemoryBoundTest, ANewRunGetsItsShareByCuttingTheLargestLiveLogs) {
   ConfigureBounds(256 * kKiB, 64 * kKiB);
   std::vector<Started> runs;
   for (int i = 0; i < 4; ++i) runs.push_back(StartFilled(5));
   ASSERT_EQ(manager_->live_run_count(), 4u);
+
+  // A fifth run's share is 256 / 5 KiB: the four live logs are cut for it,
+  // never ended, and nobody is refused.
+  Started fifth = StartFilled(0);
+  ASSERT_NE(fifth.run, nullptr);
+  EXPECT_EQ(metrics_.runs_refused("memory"), 0);
+  EXPECT_EQ(manager_->live_run_count(), 5u);
+  EXPECT_GT(metrics_.updates_trimmed(), 0);
+  EXPECT_LE(manager_->memory_bytes() + 256 * kKiB / 5, 256 * kKiB);
+  const orchestrator::Run* cut = nullptr;
+  for (const Started& s : runs) {
+    EXPECT_FALSE(s.run->finished());
+    if (s.run->log()->first_seq() > 1) cut = s.run.get();
+  }
+  ASSERT_NE(cut, nullptr);
+  // What was cut is a gap for anyone who needs it.
+  EXPECT_TRUE(cut->log()->ReadAfter(0).gap);
+}
+
+TEST_F(RunMemoryBoundTest, ANewRunIsRefusedWhenLiveLogsCannotBeCut) {
+  // Each live log holds one update larger than a share: cutting keeps a
+  // log's newest update, so no room can be made.
+  ConfigureBounds(256 * kKiB, 128 * kKiB);
+  std::vector<Started> runs;
+  for (int i = 0; i < 3; ++i) runs.push_back(StartFilled(1, 70 * kKiB));
+  ASSERT_EQ(manager_->live_run_count(), 3u);
   const size_t held = manager_->memory_bytes();
 
   EXPECT_THAT(StartRun("go", {"Synthetic"}),
@@ -224,11 +250,8 @@ TEST_F(RunMemoryBoundTest, ANewRunIsRefusedWhenLiveRunsLeaveNoRoom) {
                              HasSubstr("--max-total-log-bytes"),
                              EndsWith("retry later"))));
   EXPECT_EQ(metrics_.runs_refused("memory"), 1);
-  // Nothing live was touched for it.
-  EXPECT_EQ(manager_->run_count(), 4u);
-  EXPECT_EQ(manager_->memory_bytes(), held);
-  for (const Started& s : runs) EXPECT_EQ(s.run->log()->first_seq(), 1u);
-  EXPECT_EQ(metrics_.logs_dropped(), 0);
+  EXPECT_EQ(manager_->run_count(), 3u);
+  EXPECT_LE(manager_->memory_bytes(), held);
 
   // Once one has ended, its log makes the room.
   const std::string ended = runs[0].run->request_id();
