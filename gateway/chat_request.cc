@@ -49,12 +49,23 @@ absl::StatusOr<HeartbeatStyle> ParseHeartbeat(std::string_view value) {
       "heartbeat must be \"event\" or \"comment\"");
 }
 
+// nlohmann::json reads a NUL byte as the end of its input, so that
+// `{"message":"hi"}\0<anything>` would parse as the text before the NUL.
+// JSON text never holds a raw NUL (control characters in strings are
+// escaped): such text is refused, as anything else that is not JSON.
+nlohmann::json ParseJson(std::string_view text) {
+  if (text.find('\0') != std::string_view::npos) {
+    return nlohmann::json(nlohmann::json::value_t::discarded);
+  }
+  return nlohmann::json::parse(text, nullptr, false);
+}
+
 absl::StatusOr<nlohmann::json> ParseOptionsText(std::string_view text) {
   if (JsonNestingDepth(text) > kMaxOptionsDepth) {
     return absl::InvalidArgumentError(
         absl::StrCat("options are nested deeper than ", kMaxOptionsDepth));
   }
-  nlohmann::json options = nlohmann::json::parse(text, nullptr, false);
+  nlohmann::json options = ParseJson(text);
   if (options.is_discarded()) {
     return absl::InvalidArgumentError("options is not valid JSON");
   }
@@ -197,7 +208,7 @@ absl::StatusOr<ChatRequest> ParseChatBody(std::string_view body) {
     return absl::InvalidArgumentError(
         absl::StrCat("body is nested deeper than ", kMaxOptionsDepth + 1));
   }
-  const nlohmann::json json = nlohmann::json::parse(body, nullptr, false);
+  const nlohmann::json json = ParseJson(body);
   if (json.is_discarded()) {
     return absl::InvalidArgumentError("body is not valid JSON");
   }

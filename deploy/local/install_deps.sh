@@ -5,7 +5,9 @@
 #                           Docker engine, compose and debootstrap for the
 #                           compose test, which starts its own dockerd;
 #                           nginx for the edge test; kubectl for the
-#                           manifests' kustomize rendering)
+#                           manifests' kustomize rendering; clang with
+#                           libFuzzer and llvm-symbolizer for the fuzz
+#                           targets, docs/FUZZING.md)
 # Uses sudo when not root. Safe to run repeatedly: does nothing when all is
 # there.
 set -euo pipefail
@@ -19,7 +21,8 @@ BUILD_PACKAGES=(
 )
 TEST_PACKAGES=(chromium chromium-driver nodejs
                docker.io docker-compose debootstrap iptables
-               nginx python3-yaml curl kubernetes-client)
+               nginx python3-yaml curl kubernetes-client
+               clang libclang-rt-dev llvm)
 
 want=("${BUILD_PACKAGES[@]}")
 if [[ "${1:-build}" == "test" ]]; then

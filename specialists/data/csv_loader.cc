@@ -1,5 +1,6 @@
 #include "specialists/data/csv_loader.h"
 
+#include <algorithm>
 #include <array>
 #include <fstream>
 
@@ -71,6 +72,19 @@ absl::StatusOr<std::vector<std::string>> SplitCsvLine(std::string_view line) {
 }
 
 absl::StatusOr<int64_t> ParseTimestamp(std::string_view text) {
+  const auto bad = [] {
+    return absl::InvalidArgumentError(
+        "must be an ISO 8601 time such as 2026-03-01T09:30:00Z");
+  };
+  // Every accepted form starts with a four-digit year (docs/DATA.md).
+  // absl::ParseTime alone also takes other years ("20260-03-01", "-5-01-01")
+  // and "infinite-past"/"infinite-future", whose seconds (INT64_MIN/MAX)
+  // overflow the period arithmetic of scope.cc.
+  if (text.size() < 5 || text[4] != '-' ||
+      !std::all_of(text.begin(), text.begin() + 4,
+                   [](char c) { return absl::ascii_isdigit(c); })) {
+    return bad();
+  }
   const std::string s(text);
   absl::Time t;
   std::string err;
@@ -79,8 +93,7 @@ absl::StatusOr<int64_t> ParseTimestamp(std::string_view text) {
       absl::ParseTime("%Y-%m-%d", s, absl::UTCTimeZone(), &t, &err)) {
     return absl::ToUnixSeconds(t);
   }
-  return absl::InvalidArgumentError(
-      "must be an ISO 8601 time such as 2026-03-01T09:30:00Z");
+  return bad();
 }
 
 absl::StatusOr<int64_t> ParseAmountCents(std::string_view text) {

@@ -31,7 +31,8 @@ absl::StatusOr<std::vector<Transaction>> ReadTransactionsCsv(
 absl::StatusOr<std::vector<std::string>> SplitCsvLine(std::string_view line);
 
 // Parses "2026-03-01T09:30:00Z" (any RFC 3339 offset), "2026-03-01
-// 09:30:00" (UTC) or "2026-03-01" (midnight UTC) to Unix seconds.
+// 09:30:00" (UTC) or "2026-03-01" (midnight UTC) to Unix seconds; the year
+// has four digits.
 absl::StatusOr<int64_t> ParseTimestamp(std::string_view text);
 // Parses "42", "42.5", "42.50" to cents; positive, at most 2 decimals.
 absl::StatusOr<int64_t> ParseAmountCents(std::string_view text);

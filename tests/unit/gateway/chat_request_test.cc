@@ -156,6 +156,20 @@ TEST(ParseChatBodyTest, TooManySpecialists) {
               StatusIs(kInvalid, HasSubstr("at most")));
 }
 
+// Found by tests/fuzz/chat_request_fuzz.cc: nlohmann::json stops at a NUL
+// byte, so that a body with anything after one parsed as the JSON before it.
+TEST(ParseChatBodyTest, NulByteIsNotJson) {
+  using std::string_literals::operator""s;
+  EXPECT_THAT(ParseChatBody("{\"message\":\"hi\"}\0{\"message\":\"x\"}"s),
+              StatusIs(kInvalid, HasSubstr("not valid JSON")));
+  EXPECT_THAT(ParseChatBody("{\"message\":\"hi\"}\0"s),
+              StatusIs(kInvalid, HasSubstr("not valid JSON")));
+  EXPECT_THAT(ParseChatQuery({{"message", "hi"}, {"options", "{}\0[[["s}}),
+              StatusIs(kInvalid, HasSubstr("not valid JSON")));
+  // An escaped NUL inside a string is JSON.
+  EXPECT_THAT(ParseChatBody(R"({"message":"a\u0000b"})"), IsOk());
+}
+
 TEST(Utf8Test, Validation) {
   EXPECT_TRUE(IsValidUtf8("plain"));
   EXPECT_TRUE(IsValidUtf8("Grüße 你好 🚀"));

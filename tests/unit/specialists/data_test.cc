@@ -289,6 +289,27 @@ TEST(CsvLoaderTest, BadLinesAreNamedWithTheReason) {
                                           HasSubstr("no transactions")));
 }
 
+// Found by tests/fuzz/csv_loader_fuzz.cc: absl::ParseTime also takes years
+// of other lengths and "infinite-past"/"infinite-future", whose seconds
+// (INT64_MIN/MAX) overflow the period arithmetic of ResolvePeriod.
+TEST(CsvLoaderTest, TimestampsHaveFourDigitYears) {
+  EXPECT_THAT(ParseTimestamp("0000-01-01"), IsOk());
+  EXPECT_THAT(ParseTimestamp("9999-12-31T23:59:59-23:59"), IsOk());
+  for (const char* text :
+       {"20260-03-01", "20260-3-01T11:30:00+02:00", "-5-01-01", "+2026-03-01",
+        "202-03-01", "-9223372036854775808-01-01 00:00:00", "infinite-past",
+        "infinite-future", " 2026-03-01"}) {
+    EXPECT_THAT(ParseTimestamp(text),
+                StatusIs(absl::StatusCode::kInvalidArgument))
+        << text;
+  }
+  EXPECT_THAT(
+      ParseCsv(std::string(kHeader) +
+               "infinite-past,ACC-1,Shop,groceries,US,card,debit,1.00\n"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("line 2: timestamp \"infinite-past\"")));
+}
+
 TEST(CsvLoaderTest, MissingFileIsNotFound) {
   EXPECT_THAT(ReadTransactionsCsv("/nonexistent/x.csv"),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("x.csv")));
