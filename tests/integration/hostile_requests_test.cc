@@ -4,9 +4,13 @@
 // the gateway is still the same process, and that a normal run completes
 // right after. The gateway runs with the smallest handler stacks it accepts
 // (--thread-stack-kib=64): nothing a request holds may recurse by its input.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <iostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -143,6 +147,57 @@ TEST_F(HostileRequestsTest, AMillionHeadersAre431AndLeaveNoMemoryBehind) {
             << after_kib << " KiB after four requests of " << request.size()
             << " bytes (1,000,000 headers each)\n";
   EXPECT_LT(after_kib - before_kib, 8 * 1024);
+  ExpectGatewayUpAndARunCompletes();
+}
+
+TEST_F(HostileRequestsTest,
+       AClientThatNeverReadsLargeUpdatesCostsOnlyItsBound) {
+  // A run of 1 MiB updates, 20 a second, whose client reads the response
+  // head and nothing more (with a small receive window). The gateway holds
+  // at most --stream-buffer-kib unsent (1 MiB) and --stream-queue-kib of
+  // updates (1 MiB), each past its bound by one event, then stops reading
+  // the call; what it cannot hold stays in the orchestrator's log.
+  const int64_t before_kib = RssKibOrFail(gateway_pid_);
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  Socket s(fd);
+  const int rcvbuf = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_TRUE(SendAll(
+      fd, absl::StrCat("GET ",
+                       SyntheticChatPath(
+                           {{"count", 200}, {"size", 1 << 20}, {"rate", 20}}),
+                       " HTTP/1.1\r\nHost: x\r\n\r\n")));
+  EXPECT_THAT(ReadUntil(fd, "\r\n\r\n", absl::Seconds(10)),
+              StartsWith("HTTP/1.1 200 "));
+  // Sampled for 8 s while the run makes 20 MiB a second: the growth must
+  // stop (the second half adds no more than allocator noise), and stay
+  // under the bound.
+  int64_t max_kib = before_kib;
+  int64_t half_kib = 0;
+  const absl::Time start = absl::Now();
+  while (absl::Now() < start + absl::Seconds(8)) {
+    max_kib = std::max(max_kib, RssKibOrFail(gateway_pid_));
+    if (half_kib == 0 && absl::Now() > start + absl::Seconds(4)) {
+      half_kib = max_kib;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  const int64_t growth_kib = max_kib - before_kib;
+  // The two bounds (1 MiB each), an event past each, gRPC's receive window
+  // for the call and the allocator's slack.
+  const int64_t bound_kib = 32 * 1024;
+  std::cout << "[figure] a client that never reads 1 MiB updates (20 MiB/s) "
+            << "for 8 s: gateway RSS +" << half_kib - before_kib
+            << " KiB after 4 s, +" << growth_kib << " KiB after 8 s (bound "
+            << bound_kib << " KiB)\n";
+  EXPECT_LE(growth_kib, bound_kib);
+  EXPECT_LE(max_kib - half_kib, 4 * 1024);
   ExpectGatewayUpAndARunCompletes();
 }
 
