@@ -6,7 +6,8 @@
 //   - errors are kInvalidArgument or kResourceExhausted only;
 //   - IsValidUtf8 agrees with an independent UTF-8 validator (Unicode's
 //     well-formed byte sequences table) on the input and the message;
-//   - JsonNestingDepth of any valid JSON body is the depth of its tree;
+//   - JsonNestingDepth of any valid JSON body is its deepest nesting (as
+//     nlohmann's SAX parser sees it);
 //   - a body with a raw NUL byte is refused (it is not JSON).
 // For every accepted request:
 //   - the header's rules hold: a non-blank message of valid UTF-8 within the
@@ -48,6 +49,42 @@ int TreeDepth(const nlohmann::json& j) {
   for (const auto& child : j) deepest = std::max(deepest, TreeDepth(child));
   return deepest + 1;
 }
+
+// The deepest nesting of JSON text, from nlohmann's SAX events: unlike the
+// parsed tree it sees every value, also those of a key that comes again
+// (the tree keeps the last).
+class DepthSax final : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  int max_depth() const { return max_depth_; }
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return Enter(); }
+  bool key(string_t&) override { return true; }
+  bool end_object() override { return Leave(); }
+  bool start_array(std::size_t) override { return Enter(); }
+  bool end_array() override { return Leave(); }
+  bool parse_error(std::size_t, const std::string&,
+                   const nlohmann::detail::exception&) override {
+    return false;
+  }
+
+ private:
+  bool Enter() {
+    max_depth_ = std::max(max_depth_, ++depth_);
+    return true;
+  }
+  bool Leave() {
+    --depth_;
+    return true;
+  }
+  int depth_ = 0;
+  int max_depth_ = 0;
+};
 
 int HexDigit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -157,9 +194,11 @@ void FuzzBody(std::string_view body) {
   const bool has_nul = body.find('\0') != body.npos;
   const nlohmann::json json = nlohmann::json::parse(body, nullptr, false);
   if (!json.is_discarded() && !has_nul) {
-    FUZZ_CHECK(gw::JsonNestingDepth(body) == TreeDepth(json),
+    DepthSax sax;
+    FUZZ_CHECK(nlohmann::json::sax_parse(body, &sax), "SAX parse failed");
+    FUZZ_CHECK(gw::JsonNestingDepth(body) == sax.max_depth(),
                absl::StrCat("JsonNestingDepth ", gw::JsonNestingDepth(body),
-                            " != ", TreeDepth(json)));
+                            " != ", sax.max_depth()));
   }
   absl::StatusOr<gw::ChatRequest> r = gw::ParseChatBody(body);
   if (!r.ok()) return CheckStatus(r.status());

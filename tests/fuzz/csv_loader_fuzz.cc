@@ -31,11 +31,13 @@ namespace {
 
 namespace data = agentstream::specialists::data;
 
-// 0000-01-01T00:00:00Z and 10000-01-01T00:00:00Z; an RFC 3339 offset
-// (+-23:59 at most) moves a time by up to kMaxOffset either way.
+// 0000-01-01T00:00:00Z and 10000-01-01T00:00:00Z; an offset moves a time
+// by up to kMaxOffset either way. RFC 3339 offsets stop at +-23:59, but
+// absl::ParseTime also reads seconds ("+23:59:59", even "+23:5959"), which
+// the loader accepts: harmless, the year still has four digits.
 constexpr int64_t kYear0 = -62167219200;
 constexpr int64_t kYear10000 = 253402300800;
-constexpr int64_t kMaxOffset = 23 * 3600 + 59 * 60;
+constexpr int64_t kMaxOffset = 24 * 3600 - 1;
 // 15 characters of amount: 999999999999999 (whole) at most.
 constexpr int64_t kMaxCents = 99'999'999'999'999'900;
 
@@ -49,8 +51,10 @@ bool Trimmed(const std::string& s) {
 
 void CheckRow(const data::Transaction& t, int64_t index) {
   FUZZ_CHECK(t.id == index + 1, absl::StrCat("id ", t.id));
+  // Inclusive at the top: "9999-12-31T23:59:60-23:59" (a leap second) is
+  // 10000-01-01T23:59:00Z.
   FUZZ_CHECK(
-      t.ts >= kYear0 - kMaxOffset && t.ts < kYear10000 + kMaxOffset,
+      t.ts >= kYear0 - kMaxOffset && t.ts <= kYear10000 + kMaxOffset,
       absl::StrCat("timestamp ", t.ts, " is outside the four-digit years"));
   FUZZ_CHECK(!t.account.empty() && t.account.size() <= 64, t.account);
   for (char c : t.account) {
@@ -89,8 +93,10 @@ std::string WriteCsv(const std::vector<data::Transaction>& rows) {
     absl::TimeZone zone = absl::UTCTimeZone();
     if (t.ts < kYear0) zone = absl::FixedTimeZone(kMaxOffset);
     if (t.ts >= kYear10000) zone = absl::FixedTimeZone(-kMaxOffset);
-    const std::string ts = absl::FormatTime("%E4Y-%m-%dT%H:%M:%S%Ez",
-                                            absl::FromUnixSeconds(t.ts), zone);
+    std::string ts = absl::FormatTime("%E4Y-%m-%dT%H:%M:%S%E*z",
+                                      absl::FromUnixSeconds(t.ts), zone);
+    // The one time a four-digit year reaches only with a leap second.
+    if (t.ts == kYear10000 + kMaxOffset) ts = "9999-12-31T23:59:60-23:59:59";
     // The shortest form: the loader reads at most 15 characters of amount.
     std::string amount = absl::StrCat(t.amount_cents / 100);
     if (t.amount_cents % 10 != 0) {

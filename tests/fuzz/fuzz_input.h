@@ -66,8 +66,9 @@ class FuzzInput {
   std::string_view rest_;
 };
 
-// Whether `s` is well-formed UTF-8, written from Unicode 15, table 3-7 (an
-// oracle independent of the code under test).
+// Whether `s` is well-formed UTF-8, written as a table of the byte ranges
+// each lead byte allows (no overlong forms, no surrogates, nothing past
+// U+10FFFF): an oracle that shares no code with the code under test.
 inline bool ReferenceUtf8(std::string_view s) {
   size_t i = 0;
   auto in = [&](size_t k, unsigned lo, unsigned hi) {

@@ -157,7 +157,10 @@ CSV = {
     "1999-12-31T23:59:59.999+05:30,ACC-1,X,c,US,card,debit,999999999999999\n",
     "year_edges": HEADER +
     "0000-01-01T00:00:00+23:59,ACC-1,X,c,US,card,debit,1\n"
-    "9999-12-31T23:59:59-23:59,ACC-1,X,c,US,card,debit,1\n",
+    "9999-12-31T23:59:59-23:59,ACC-1,X,c,US,card,debit,1\n"
+    "9999-12-31T23:59:60-23:59,ACC-1,X,c,US,card,debit,1\n"
+    "0000-01-01T00:00:00+23:59:59,ACC-1,X,c,US,card,debit,1\n"
+    "9999-12-31T23:59:60-23:59:59,ACC-1,X,c,US,card,debit,1\n",
     "year_five_digits": HEADER + "20260-03-01,ACC-1,X,c,US,card,debit,1\n",
 }
 

@@ -32,6 +32,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "agentstream/v1/specialist.pb.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "orchestrator/planner.h"
 #include "tests/fuzz/fuzz_input.h"
 
@@ -39,6 +40,7 @@ namespace {
 
 using agentstream::fuzz::ReferenceUtf8;
 using agentstream::v1::SpecialistCard;
+using google::protobuf::util::MessageDifferencer;
 namespace orch = agentstream::orchestrator;
 
 struct Input {
@@ -222,7 +224,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t i = 0; i < want.cards.size(); ++i) {
     const orch::PlannedSpecialist& got = plan->specialists[i];
     const SpecialistCard& card = in.cards[want.cards[i]];
-    FUZZ_CHECK(got.card.SerializeAsString() == card.SerializeAsString(),
+    FUZZ_CHECK(MessageDifferencer::Equals(got.card, card),
                "planned " + got.card.name() + ", expected " + card.name());
     FUZZ_CHECK(
         std::vector<std::string>(got.matched_keywords) == want.matched[i],

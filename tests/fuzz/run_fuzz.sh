@@ -3,8 +3,9 @@
 #
 #   run_fuzz.sh build                   configure + build the clang fuzz tree
 #   run_fuzz.sh smoke [TARGET...]       each target for a few seconds
-#   run_fuzz.sh campaign [TARGET...]    each target, one at a time, until
-#                                       10 million executions or 30 minutes
+#   run_fuzz.sh campaign [TARGET...]    build, then each target, one at a
+#                                       time, until 10 million executions
+#                                       or 30 minutes
 #   run_fuzz.sh list                    the targets
 #
 # Options (any subcommand):
@@ -30,7 +31,8 @@ SECONDS_PER_SMOKE=5
 JOBS=2
 MAX_LEN=4096
 
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
+# The comment block at the top of this file.
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
 
 (($# > 0)) || { usage >&2; exit 2; }
 COMMAND=$1

@@ -1,6 +1,6 @@
 // Fuzz target: the SSE encoder (gateway/sse_encoder.h) against an
-// independent parser written from the WHATWG HTML standard's
-// "interpreting an event stream" rules.
+// independent parser of the event-stream format, written from the rules
+// browsers follow (the header's "WHATWG event-stream parser").
 //
 // The input is a script of encoder calls (one op byte, then its arguments as
 // length-prefixed strings, see FuzzInput). The blocks are concatenated into
