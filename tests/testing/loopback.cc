@@ -13,29 +13,19 @@
 
 namespace agentstream::testing {
 
-int ConnectLoopback(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
+int ConnectLoopback(int port) { return ConnectLoopbackFrom(port, ""); }
 
 int ConnectLoopbackFrom(int port, const std::string& source_ip) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return -1;
-  sockaddr_in src{};
-  src.sin_family = AF_INET;
-  if (inet_pton(AF_INET, source_ip.c_str(), &src.sin_addr) != 1 ||
-      ::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)) != 0) {
-    ::close(fd);
-    return -1;
+  if (!source_ip.empty()) {
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    if (inet_pton(AF_INET, source_ip.c_str(), &src.sin_addr) != 1 ||
+        ::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)) != 0) {
+      ::close(fd);
+      return -1;
+    }
   }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;

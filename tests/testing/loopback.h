@@ -11,8 +11,8 @@ namespace agentstream::testing {
 
 // A connected socket to 127.0.0.1:port, or -1.
 int ConnectLoopback(int port);
-// The same from source address `source_ip` (any of 127.0.0.0/8), as another
-// client on this machine would be.
+// The same from source address `source_ip` (any of 127.0.0.0/8; "": the
+// system's choice), as another client on this machine would be.
 int ConnectLoopbackFrom(int port, const std::string& source_ip);
 bool SendAll(int fd, const std::string& bytes);
 // Sends "GET `target` HTTP/1.1" with "Host: x" and no body.
