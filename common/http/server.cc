@@ -1053,6 +1053,11 @@ void HttpServer::Impl::Close(const std::shared_ptr<Connection>& c) {
   }
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd, nullptr);
   ::close(c->fd);
+  // The caller may still hold `c` in this round of events: nothing more is
+  // read from (or armed on) the closed descriptor.
+  c->reading = false;
+  c->epollout = false;
+  c->phase = Connection::Phase::kClosing;
   if (!c->counted_address.empty()) {
     auto pa = per_address_.find(c->counted_address);
     if (pa != per_address_.end() && --pa->second == 0) per_address_.erase(pa);

@@ -247,8 +247,10 @@ TEST_F(AbuseTest, SlowlorisAndNeverReadingClientsDoNotHurtOthers) {
   EXPECT_EQ(healthz_failed, 0);
   EXPECT_GT(healthz_ms.size(), 10u);
   EXPECT_EQ(runs_complete, 5);
-  EXPECT_LE(gateway_growth, gateway_bound);
-  EXPECT_LE(orchestrator_growth, orchestrator_bound);
+  if (RssBoundsApply()) {
+    EXPECT_LE(gateway_growth, gateway_bound);
+    EXPECT_LE(orchestrator_growth, orchestrator_bound);
+  }
   ASSERT_TRUE(t.process("gateway")->Running());
   ASSERT_TRUE(t.process("orchestrator")->Running());
   for (int fd : stuck) ::close(fd);

@@ -146,7 +146,9 @@ TEST_F(HostileRequestsTest, AMillionHeadersAre431AndLeaveNoMemoryBehind) {
   std::cout << "[figure] gateway RSS " << before_kib << " KiB before, "
             << after_kib << " KiB after four requests of " << request.size()
             << " bytes (1,000,000 headers each)\n";
-  EXPECT_LT(after_kib - before_kib, 8 * 1024);
+  if (RssBoundsApply()) {
+    EXPECT_LT(after_kib - before_kib, 8 * 1024);
+  }
   ExpectGatewayUpAndARunCompletes();
 }
 
@@ -196,8 +198,10 @@ TEST_F(HostileRequestsTest,
             << "for 8 s: gateway RSS +" << half_kib - before_kib
             << " KiB after 4 s, +" << growth_kib << " KiB after 8 s (bound "
             << bound_kib << " KiB)\n";
-  EXPECT_LE(growth_kib, bound_kib);
-  EXPECT_LE(max_kib - half_kib, 4 * 1024);
+  if (RssBoundsApply()) {
+    EXPECT_LE(growth_kib, bound_kib);
+    EXPECT_LE(max_kib - half_kib, 4 * 1024);
+  }
   ExpectGatewayUpAndARunCompletes();
 }
 
