@@ -62,7 +62,8 @@ class RequestParser final {
   explicit RequestParser(const HttpLimits& limits) : limits_(limits) {}
 
   // Consumes a prefix of `data` and returns its length: everything up to the
-  // end of the request (kDone), up to the refused byte (kError), or all of it.
+  // end of the request (kDone), all of it (still in the request), or, once
+  // refused (kError), some prefix (the connection ends there anyway).
   size_t Feed(std::string_view data);
 
   State state() const { return state_; }
