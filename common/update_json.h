@@ -1,6 +1,6 @@
 // Conversions between the contract's protobuf types and JSON (nlohmann):
 // google.protobuf.Struct <-> JSON objects, and an Update to the flat JSON
-// object the SSE wire carries (DESIGN section 3):
+// object the SSE wire carries (docs/GATEWAY.md, "The wire"):
 //
 //   {"type":"progress","request_id":"req_1","seq":7,"emitted_at_ns":...,
 //    "specialist":"DataAnalyst","progress":65,"current_action":"..."}

@@ -1,7 +1,7 @@
-// One chat stream on the SSE wire (DESIGN section 3), without sockets:
-// ChatStreamEncoder turns a run's updates into SSE text, and RunChatStream
-// drives a RunStream (Run or Attach) into an EventSink until the run ends,
-// the call ends, the client goes away or the server stops.
+// One chat stream on the SSE wire (docs/GATEWAY.md, "The wire"), without
+// sockets: ChatStreamEncoder turns a run's updates into SSE text, and
+// RunChatStream drives a RunStream (Run or Attach) into an EventSink until the
+// run ends, the call ends, the client goes away or the server stops.
 //
 //   retry: <ms>
 //   id: <rid>:0      event: connected   data: {"type":"connected",

@@ -1,7 +1,7 @@
 // Resume and attach, without sockets: where a stream starts (the resume point
 // a client names with `Last-Event-ID`, `last_event_id=` or `after=`) and how
 // the first answer of an Attach call turns into an HTTP response
-// (DESIGN section 3, issue 4).
+// (docs/GATEWAY.md, "The wire").
 //
 //   Last-Event-ID: <request_id>:<seq>   (the `id` of the last event seen)
 //

@@ -1,4 +1,5 @@
-// The Server-Sent Events wire format (DESIGN section 3), as pure functions.
+// The Server-Sent Events wire format (docs/GATEWAY.md, "The wire"), as pure
+// functions.
 //
 // A payload can never break the framing: every line of `data` becomes its own
 // `data:` line (CR, LF and CRLF all count as line breaks, as the WHATWG

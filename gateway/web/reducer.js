@@ -1,5 +1,5 @@
 // The web client's whole model: a pure reducer that folds the gateway's SSE
-// updates (DESIGN section 3) into one state object that the view renders.
+// updates (docs/GATEWAY.md, "The wire") into one state object that the view renders.
 //
 //   reduce(state, update) -> state
 //

@@ -1,5 +1,5 @@
-// Faults with the real binaries (DESIGN section 5, issue 4 items 6 and 7),
-// each shown by the events the client receives:
+// Faults with the real binaries (docs/ORCHESTRATOR.md and docs/GATEWAY.md;
+// issue 4 items 6 and 7), each shown by the events the client receives:
 // - a Synthetic replica killed before its first update: retried on the other
 //   replica, the run completes ok;
 // - killed after its first update: an `error` update naming it (retryable),

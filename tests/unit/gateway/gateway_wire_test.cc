@@ -20,11 +20,11 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/loopback.h"
 #include "tests/testing/sse_client.h"
 #include "tests/testing/subprocess.h"
 #include "tests/unit/gateway/fake_orchestrator.h"
 #include "tests/unit/gateway/gateway_fixture.h"
-#include "tests/testing/loopback.h"
 
 namespace agentstream::gateway {
 namespace {
