@@ -34,7 +34,8 @@ struct Captured {
   nlohmann::json Partial(const std::string& key,
                          const std::string& value) const;
   int Count(agentstream::v1::Update::KindCase kind) const;
-  // Every update as JSON text, for "never echoed" checks.
+  // Every update as JSON text, for "never echoed" checks; timestamps and
+  // durations are zeroed, since a clock reading may hold any digits.
   std::string AllText() const;
 };
 Captured RunAnalyze(Specialist& specialist, const std::string& question,
