@@ -14,6 +14,12 @@ namespace agentstream {
 // are taken only by WaitForTerminationSignal(). Also ignores SIGPIPE.
 void BlockTerminationSignals();
 
+// For a serving process: turns off absl::Mutex's deadlock detection, which
+// Debian's abseil build leaves on (it keeps a lock-order graph updated on
+// every lock: 2-5% of each process's time under load, docs/BENCHMARKS.md).
+// Tests keep it on, so lock-order cycles are still caught there.
+void ConfigureServingRuntime();
+
 // Blocks until SIGINT or SIGTERM arrives; returns the signal number.
 int WaitForTerminationSignal();
 

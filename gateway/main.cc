@@ -34,6 +34,7 @@ void RaiseFileLimit() {
 
 int main(int argc, char** argv) {
   agentstream::BlockTerminationSignals();
+  agentstream::ConfigureServingRuntime();
 
   // The defaults are the options structs' own (one place for each).
   GatewayOptions options;

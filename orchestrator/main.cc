@@ -15,6 +15,7 @@
 
 int main(int argc, char** argv) {
   agentstream::BlockTerminationSignals();
+  agentstream::ConfigureServingRuntime();
 
   std::string host = "127.0.0.1";
   int64_t port = 50051;

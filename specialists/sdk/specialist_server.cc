@@ -179,6 +179,7 @@ void RegisterServerFlags(FlagSet& flags, ServerOptions* options,
 
 int RunSpecialistMain(int argc, char** argv, const SpecialistMain& main) {
   BlockTerminationSignals();
+  ConfigureServingRuntime();
   ServerOptions options;
   std::string log_level = "info";
   FlagSet flags(main.program, main.usage);
