@@ -170,49 +170,13 @@ std::string GapStream(const ChatStreamEncoder& encoder,
 
 namespace {
 
-// Counts into the result and, live, into the gateway's metrics.
-class StreamCounter {
- public:
-  StreamCounter(ChatStreamResult& result, GatewayMetrics* metrics)
-      : result_(result), metrics_(metrics) {}
-  void Events(int64_t n) {
-    result_.events_sent += n;
-    if (metrics_ != nullptr) metrics_->events_sent_total.fetch_add(n);
-  }
-  void Heartbeat() {
-    ++result_.heartbeats_sent;
-    if (metrics_ != nullptr) metrics_->heartbeats_sent_total.fetch_add(1);
-  }
-  void Ending(CallEnding ending) {
-    result_.ending = ending;
-    if (metrics_ == nullptr) return;
-    switch (ending) {
-      case CallEnding::kGap:
-        metrics_->gaps_total.fetch_add(1);
-        break;
-      case CallEnding::kSlowConsumer:
-        metrics_->slow_consumer_cutoffs_total.fetch_add(1);
-        break;
-      case CallEnding::kUpstreamLost:
-        metrics_->upstream_failures_total.fetch_add(1);
-        break;
-      default:
-        break;
-    }
-  }
-
- private:
-  ChatStreamResult& result_;
-  GatewayMetrics* const metrics_;
-};
-
 // The bytes that end a stream whose call ended with `status` (after every
-// update was sent), and how it ends.
+// update was sent), and how it ends. Returns the events appended.
 StreamEnd AppendEnding(const absl::Status& status, ChatStreamEncoder& encoder,
-                       StreamCounter& counter, ChatStreamResult& result,
+                       ChatStreamResult& result, int64_t* events,
                        std::string* buffer) {
   const CallEnding ending = ClassifyCallEnding(status, encoder.resumed());
-  counter.Ending(ending);
+  result.ending = ending;
   const std::string resume_hint =
       absl::StrCat("reconnect with Last-Event-ID: ", encoder.request_id(), ":",
                    encoder.last_seq(), " to resume");
@@ -227,7 +191,7 @@ StreamEnd AppendEnding(const absl::Status& status, ChatStreamEncoder& encoder,
                        "off; ",
                        resume_hint),
           true));
-      counter.Events(1);
+      *events += 1;
       return StreamEnd::kReconnect;
     case CallEnding::kUpstreamLost:
       buffer->append(encoder.Error(
@@ -235,120 +199,188 @@ StreamEnd AppendEnding(const absl::Status& status, ChatStreamEncoder& encoder,
           absl::StrCat("lost the orchestrator (", std::string(status.message()),
                        "); ", resume_hint),
           true));
-      counter.Events(1);
+      *events += 1;
       return StreamEnd::kReconnect;
     case CallEnding::kGap:
       buffer->append(encoder.Gap(status));
-      counter.Events(1);
+      *events += 1;
       result.done = DoneStatus::kFailed;
       break;
     case CallEnding::kCancelled:
       buffer->append(encoder.Failure(status));
-      counter.Events(1);
+      *events += 1;
       result.done = DoneStatus::kCancelled;
       break;
     case CallEnding::kFailed:
       buffer->append(encoder.Failure(status));
-      counter.Events(1);
+      *events += 1;
       result.done = DoneStatus::kFailed;
       break;
   }
   buffer->append(encoder.Done(result.done));
-  counter.Events(1);
+  *events += 1;
   return StreamEnd::kDone;
 }
 
 }  // namespace
+
+ChatStreamPump::ChatStreamPump(RunStream& run, ChatStreamEncoder& encoder,
+                               const ChatStreamOptions& options, absl::Time now)
+    : run_(run),
+      encoder_(encoder),
+      options_(options),
+      heartbeat_(std::max(options.heartbeat_interval, absl::Milliseconds(1))),
+      next_heartbeat_(now + heartbeat_) {}
+
+void ChatStreamPump::Count(int64_t events) {
+  result_.events_sent += events;
+  if (options_.metrics != nullptr) {
+    options_.metrics->events_sent_total.fetch_add(events);
+  }
+}
+
+void ChatStreamPump::End(StreamEnd end) {
+  ended_ = true;
+  result_.end = end;
+  if (options_.metrics == nullptr) return;
+  switch (result_.ending) {
+    case CallEnding::kGap:
+      options_.metrics->gaps_total.fetch_add(1);
+      break;
+    case CallEnding::kSlowConsumer:
+      options_.metrics->slow_consumer_cutoffs_total.fetch_add(1);
+      break;
+    case CallEnding::kUpstreamLost:
+      options_.metrics->upstream_failures_total.fetch_add(1);
+      break;
+    default:
+      break;
+  }
+}
+
+void ChatStreamPump::Open(std::vector<Update> first, std::string* out) {
+  out->append(encoder_.Open());
+  Count(1);
+  Take(RunStream::Next::kUpdates, &first, out);
+}
+
+void ChatStreamPump::Take(RunStream::Next next, std::vector<Update>* batch,
+                          std::string* out) {
+  if (ended_) return;
+  switch (next) {
+    case RunStream::Next::kTimeout:
+      return;
+    case RunStream::Next::kUpdates: {
+      int64_t events = 0;
+      for (const Update& update : *batch) {
+        events += encoder_.AppendUpdate(update, out);
+        if (encoder_.saw_complete()) break;  // Nothing follows the final one.
+      }
+      batch->clear();
+      if (encoder_.saw_complete()) {
+        result_.done = encoder_.FinalStatusFromUpdates();
+        out->append(encoder_.Done(result_.done));
+        events += 1;
+        ended_on_complete_ = true;
+        Count(events);
+        End(StreamEnd::kDone);
+        return;
+      }
+      Count(events);
+      return;
+    }
+    case RunStream::Next::kFinished: {
+      int64_t events = 0;
+      const StreamEnd end =
+          AppendEnding(run_.status(), encoder_, result_, &events, out);
+      Count(events);
+      End(end);
+      return;
+    }
+  }
+}
+
+void ChatStreamPump::Tick(absl::Time now, bool stop, std::string* out) {
+  if (ended_) return;
+  if (stop) {
+    // Only this call ends: the run goes on in the orchestrator, and the
+    // client resumes it through another gateway.
+    run_.Cancel();
+    out->append(encoder_.Error(
+        "unavailable",
+        absl::StrCat("the gateway is shutting down; reconnect (Last-Event-ID: ",
+                     encoder_.request_id(), ":", encoder_.last_seq(),
+                     ") to resume"),
+        true));
+    Count(1);
+    End(StreamEnd::kStopped);
+    return;
+  }
+  if (now < next_heartbeat_) return;
+  out->append(encoder_.Heartbeat());
+  ++result_.heartbeats_sent;
+  if (options_.metrics != nullptr) {
+    options_.metrics->heartbeats_sent_total.fetch_add(1);
+  }
+  next_heartbeat_ = now + heartbeat_;
+}
+
+void ChatStreamPump::ClientGone() {
+  if (ended_ && result_.end == StreamEnd::kClientGone) return;
+  run_.Cancel();
+  ended_ = true;
+  ended_on_complete_ = false;
+  result_.end = StreamEnd::kClientGone;
+  result_.done = DoneStatus::kCancelled;
+}
 
 ChatStreamResult RunChatStream(RunStream& run, ChatStreamEncoder& encoder,
                                std::vector<Update> first, EventSink& sink,
                                const Clock& clock,
                                const ChatStreamOptions& options,
                                const std::atomic<bool>& stop) {
-  ChatStreamResult result;
-  StreamCounter counter(result, options.metrics);
-  std::string buffer = encoder.Open();
-  counter.Events(1);
-  std::vector<Update> batch = std::move(first);
-  const absl::Duration heartbeat =
-      std::max(options.heartbeat_interval, absl::Milliseconds(1));
-  absl::Time next_heartbeat = clock.Now() + heartbeat;
+  ChatStreamPump pump(run, encoder, options, clock.Now());
+  std::string buffer;
+  pump.Open(std::move(first), &buffer);
+  std::vector<Update> batch;
   absl::Time next_peer_check = clock.Now() + options.poll_interval;
-
-  auto client_gone = [&]() {
-    run.Cancel();
-    result.end = StreamEnd::kClientGone;
-    result.done = DoneStatus::kCancelled;
-    return result;
-  };
-
   while (true) {
-    bool finished = false;
-    for (const Update& update : batch) {
-      counter.Events(encoder.AppendUpdate(update, &buffer));
-      if (encoder.saw_complete()) break;  // Nothing follows the final update.
-    }
-    batch.clear();
-    if (encoder.saw_complete()) {
-      result.done = encoder.FinalStatusFromUpdates();
-      buffer.append(encoder.Done(result.done));
-      counter.Events(1);
-      finished = true;
-    }
     if (!buffer.empty()) {
       // Everything queued goes out in one write.
-      if (!sink.Write(buffer)) return client_gone();
+      if (!sink.Write(buffer)) {
+        pump.ClientGone();
+        return pump.result();
+      }
       buffer.clear();
     }
-    if (finished) {
-      if (!run.WaitFinished(options.finish_grace)) run.Cancel();
-      return result;
+    if (pump.ended()) {
+      if (pump.ended_on_complete() && !run.WaitFinished(options.finish_grace)) {
+        run.Cancel();
+      }
+      return pump.result();
     }
     // A busy stream checks for a gone client too, not only an idle one.
     if (const absl::Time now = clock.Now(); now >= next_peer_check) {
-      if (sink.PeerGone()) return client_gone();
+      if (sink.PeerGone()) {
+        pump.ClientGone();
+        return pump.result();
+      }
       next_peer_check = now + options.poll_interval;
     }
-
-    if (stop.load(std::memory_order_relaxed)) {
-      // Only this call ends: the run goes on in the orchestrator, and the
-      // client resumes it through another gateway.
-      run.Cancel();
-      buffer = encoder.Error(
-          "unavailable",
-          absl::StrCat(
-              "the gateway is shutting down; reconnect (Last-Event-ID: ",
-              encoder.request_id(), ":", encoder.last_seq(), ") to resume"),
-          true);
-      counter.Events(1);
-      sink.Write(buffer);
-      result.end = StreamEnd::kStopped;
-      return result;
-    }
-
     const absl::Time now = clock.Now();
-    if (now >= next_heartbeat) {
-      buffer = encoder.Heartbeat();
-      counter.Heartbeat();
-      next_heartbeat = now + heartbeat;
-      continue;
-    }
+    pump.Tick(now, stop.load(std::memory_order_relaxed), &buffer);
+    if (!buffer.empty()) continue;
     const absl::Duration wait =
-        std::min(options.poll_interval, next_heartbeat - now);
-    switch (run.Wait(wait, &batch)) {
-      case RunStream::Next::kUpdates:
-        break;
-      case RunStream::Next::kTimeout:
-        if (sink.PeerGone()) return client_gone();
-        next_peer_check = clock.Now() + options.poll_interval;
-        break;
-      case RunStream::Next::kFinished: {
-        result.end =
-            AppendEnding(run.status(), encoder, counter, result, &buffer);
-        if (!sink.Write(buffer)) return client_gone();
-        return result;
+        std::min(options.poll_interval, pump.next_heartbeat() - now);
+    const RunStream::Next next = run.Wait(wait, &batch);
+    if (next == RunStream::Next::kTimeout) {
+      if (sink.PeerGone()) {
+        pump.ClientGone();
+        return pump.result();
       }
+      next_peer_check = clock.Now() + options.poll_interval;
     }
+    pump.Take(next, &batch, &buffer);
   }
 }
 

@@ -143,6 +143,51 @@ struct ChatStreamResult {
   int64_t heartbeats_sent = 0;
 };
 
+// The stream's logic without waiting: its driver takes what the run has
+// (RunStream::Wait), passes it in with the time, writes what the pump
+// appended to `out`, and tells it when the client is gone. RunChatStream
+// below drives one on a thread; the gateway drives one from events
+// (gateway/live_stream.h), so that a stream holds no thread while it waits.
+// Not thread-safe; one driver at a time.
+class ChatStreamPump final {
+ public:
+  ChatStreamPump(RunStream& run, ChatStreamEncoder& encoder,
+                 const ChatStreamOptions& options, absl::Time now);
+
+  // `retry`, `connected` and `first` (updates already received). Once,
+  // before anything else.
+  void Open(std::vector<agentstream::v1::Update> first, std::string* out);
+  // What the driver took from the run: kUpdates with `batch` (consumed), or
+  // kFinished (the pump reads run.status()); kTimeout adds nothing.
+  void Take(RunStream::Next next, std::vector<agentstream::v1::Update>* batch,
+            std::string* out);
+  // A heartbeat when one is due at `now`; with `stop`, the gateway's
+  // shutdown ending (the call is cancelled, the run is not).
+  void Tick(absl::Time now, bool stop, std::string* out);
+  // The client is gone: the call (not the run) is cancelled at once.
+  void ClientGone();
+
+  bool ended() const { return ended_; }
+  // Ended on the run's `complete` update: the call may still be open; give
+  // it `finish_grace` to end by itself, then cancel it.
+  bool ended_on_complete() const { return ended_on_complete_; }
+  absl::Time next_heartbeat() const { return next_heartbeat_; }
+  const ChatStreamResult& result() const { return result_; }
+
+ private:
+  void Count(int64_t events);
+  void End(StreamEnd end);
+
+  RunStream& run_;
+  ChatStreamEncoder& encoder_;
+  const ChatStreamOptions& options_;
+  const absl::Duration heartbeat_;
+  absl::Time next_heartbeat_;
+  ChatStreamResult result_;
+  bool ended_ = false;
+  bool ended_on_complete_ = false;
+};
+
 // Writes Open(), then `first` (updates already received), then follows `run`
 // until it ends. Heartbeats are timed by `clock` from the stream's start.
 // When the client goes away, the call (not the run) is cancelled at once.

@@ -29,7 +29,17 @@ GatewayServer::Impl::Impl(GatewayOptions options,
     : options_(std::move(options)),
       client_(std::move(client)),
       clock_(clock),
-      limiter_(options_.client_limits, clock) {}
+      limiter_(options_.client_limits, clock) {
+  live_context_.metrics = &metrics_;
+  live_context_.timers = &timers_;
+  live_context_.clock = clock_;
+  live_context_.stopping = &stopping_;
+  live_context_.options = ChatStreamOptions{
+      .heartbeat_interval = options_.heartbeat_interval,
+      .poll_interval = options_.poll_interval,
+      .metrics = &metrics_,
+  };
+}
 
 absl::Status GatewayServer::Impl::Start() {
   auto trusted = http::TrustedProxies::Parse(options_.trusted_proxies);
@@ -81,7 +91,18 @@ absl::Status GatewayServer::Impl::Start() {
 
 void GatewayServer::Impl::Stop() {
   if (stopping_.exchange(true)) return;
+  // Every live stream ends now with its retryable error (the client resumes
+  // through another gateway); a stream that starts meanwhile sees
+  // `stopping_` on its first step.
+  std::vector<std::shared_ptr<LiveStream>> live;
+  {
+    absl::MutexLock lock(&live_mu_);
+    for (const auto& [raw, stream] : live_) live.push_back(stream);
+  }
+  for (const auto& stream : live) stream->Kick();
+  live.clear();
   if (server_) server_->Stop();
+  timers_.Stop();
 }
 
 http::HttpResponse GatewayServer::Impl::ErrorResponse(

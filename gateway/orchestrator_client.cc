@@ -3,6 +3,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <deque>
+#include <functional>
+#include <type_traits>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -14,62 +16,149 @@ namespace {
 
 using agentstream::v1::Orchestrator;
 using agentstream::v1::Update;
+using agentstream::v1::UpdateBatch;
 
-// The reactor of one Run or Attach call. It is owned by GrpcRunStream and
-// outlives OnDone: the owner's destructor cancels the call and waits for
-// OnDone. Both calls stream Updates; the reactor keeps the request alive for
-// the call's life.
-class StreamReactor final : public grpc::ClientReadReactor<Update> {
+// The calls in flight, so that the client outlives every reactor: gRPC
+// calls OnDone after a cancel, and the stub must still exist then.
+class CallCounter {
  public:
-  StreamReactor(Orchestrator::Stub* stub, const RunParams& params,
-                const GrpcOrchestratorClientOptions& bounds)
-      : capacity_(bounds.queue_capacity), max_bytes_(bounds.queue_max_bytes) {
-    run_request_.set_request_id(params.request_id);
-    run_request_.set_message(params.message);
-    for (const auto& s : params.specialists) run_request_.add_specialists(s);
-    *run_request_.mutable_options() = params.options;
-    run_request_.set_on_disconnect(params.on_disconnect);
-    context_.AddMetadata("x-request-id", params.request_id);
-    stub->async()->Run(&context_, &run_request_, this);
-    Begin();
+  void Started() {
+    absl::MutexLock lock(&mu_);
+    ++calls_;
   }
-  StreamReactor(Orchestrator::Stub* stub, const std::string& request_id,
-                uint64_t after_seq, const GrpcOrchestratorClientOptions& bounds)
-      : capacity_(bounds.queue_capacity), max_bytes_(bounds.queue_max_bytes) {
-    attach_request_.set_request_id(request_id);
-    attach_request_.set_after_seq(after_seq);
-    context_.AddMetadata("x-request-id", request_id);
-    stub->async()->Attach(&context_, &attach_request_, this);
-    Begin();
+  void Ended() {
+    absl::MutexLock lock(&mu_);
+    --calls_;
   }
+  // True when every call ended within `timeout`.
+  bool WaitAllEnded(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto none = [this]()
+                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return calls_ == 0; };
+    return mu_.AwaitWithTimeout(absl::Condition(&none), timeout);
+  }
+
+ private:
+  absl::Mutex mu_;
+  int64_t calls_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// The reactor of one Run or Attach call (or their batched forms: `Message`
+// is Update or UpdateBatch). It owns itself from the call's start until
+// OnDone, so that its owner (GrpcRunStream) can let go of a call at any time
+// and from any thread (a gRPC callback, the HTTP event loop) without waiting
+// for gRPC: the owner cancels, and the reactor frees itself when gRPC is done
+// with it. Both calls stream updates; the reactor keeps the request alive for
+// the call's life.
+template <typename Message>
+class StreamReactor final : public grpc::ClientReadReactor<Message> {
+ public:
+  using Base = grpc::ClientReadReactor<Message>;
+
+  static std::shared_ptr<StreamReactor> Run(
+      Orchestrator::Stub* stub, const RunParams& params,
+      const GrpcOrchestratorClientOptions& bounds, CallCounter& counter) {
+    auto r = std::shared_ptr<StreamReactor>(new StreamReactor(bounds, counter));
+    r->run_request_.set_request_id(params.request_id);
+    r->run_request_.set_message(params.message);
+    for (const auto& s : params.specialists) {
+      r->run_request_.add_specialists(s);
+    }
+    *r->run_request_.mutable_options() = params.options;
+    r->run_request_.set_on_disconnect(params.on_disconnect);
+    r->context_.AddMetadata("x-request-id", params.request_id);
+    if constexpr (std::is_same_v<Message, UpdateBatch>) {
+      stub->async()->RunBatched(&r->context_, &r->run_request_, r.get());
+    } else {
+      stub->async()->Run(&r->context_, &r->run_request_, r.get());
+    }
+    r->Begin(r);
+    return r;
+  }
+  static std::shared_ptr<StreamReactor> Attach(
+      Orchestrator::Stub* stub, const std::string& request_id,
+      uint64_t after_seq, const GrpcOrchestratorClientOptions& bounds,
+      CallCounter& counter) {
+    auto r = std::shared_ptr<StreamReactor>(new StreamReactor(bounds, counter));
+    r->attach_request_.set_request_id(request_id);
+    r->attach_request_.set_after_seq(after_seq);
+    r->context_.AddMetadata("x-request-id", request_id);
+    if constexpr (std::is_same_v<Message, UpdateBatch>) {
+      stub->async()->AttachBatched(&r->context_, &r->attach_request_, r.get());
+    } else {
+      stub->async()->Attach(&r->context_, &r->attach_request_, r.get());
+    }
+    r->Begin(r);
+    return r;
+  }
+  ~StreamReactor() override { counter_.Ended(); }
 
   // ClientReadReactor methods
   void OnReadInitialMetadataDone(bool ok) override {
     // Not ok for a trailers-only answer (a refusal) or a failed call; OnDone
     // follows then.
     if (!ok) return;
-    absl::MutexLock lock(&mu_);
-    accepted_ = true;
+    std::function<void()> listener;
+    {
+      absl::MutexLock lock(&mu_);
+      accepted_ = true;
+      listener = listener_;
+    }
+    if (listener) listener();
   }
   void OnReadDone(bool ok) override {
     if (!ok) return;  // The stream ended; OnDone follows.
     bool read_more = false;
+    std::function<void()> listener;
     {
       absl::MutexLock lock(&mu_);
       accepted_ = true;  // An update implies the metadata came before it.
-      queue_bytes_ += incoming_.ByteSizeLong();
-      queue_.push_back(std::move(incoming_));
+      if constexpr (std::is_same_v<Message, UpdateBatch>) {
+        for (Update& u : *incoming_.mutable_updates()) {
+          queue_bytes_ += u.ByteSizeLong();
+          queue_.push_back(std::move(u));
+        }
+      } else {
+        queue_bytes_ += incoming_.ByteSizeLong();
+        queue_.push_back(std::move(incoming_));
+      }
       incoming_.Clear();
       read_more = queue_.size() < capacity_ && queue_bytes_ < max_bytes_;
       read_paused_ = !read_more;
+      listener = listener_;
     }
-    // Outside the lock: gRPC may run a reaction inline.
-    if (read_more) StartRead(&incoming_);
+    // Outside the lock: gRPC may run a reaction inline, and the listener
+    // takes the queue through Wait().
+    if (read_more) Base::StartRead(&incoming_);
+    if (listener) listener();
   }
   void OnDone(const grpc::Status& status) override {
-    absl::MutexLock lock(&mu_);
-    status_ = FromGrpcStatus(status);
-    done_ = true;
+    std::function<void()> listener;
+    std::shared_ptr<StreamReactor> self;
+    {
+      absl::MutexLock lock(&mu_);
+      status_ = FromGrpcStatus(status);
+      done_ = true;
+      listener = std::move(listener_);
+      listener_ = nullptr;
+      self = std::move(self_);
+    }
+    if (listener) listener();
+    // `self` may be the last reference: the reactor is destroyed here.
+  }
+
+  void SetListener(std::function<void()> listener) {
+    bool call_now;
+    {
+      absl::MutexLock lock(&mu_);
+      if (done_) {
+        call_now = listener != nullptr;
+      } else {
+        listener_ = listener;
+        call_now = listener != nullptr && (!queue_.empty() || accepted_);
+      }
+    }
+    if (call_now) listener();
   }
 
   RunStream::Opening WaitOpening(absl::Duration timeout) {
@@ -90,7 +179,9 @@ class StreamReactor final : public grpc::ClientReadReactor<Update> {
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return !queue_.empty() || done_;
       };
-      mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+      if (timeout > absl::ZeroDuration()) {
+        mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+      }
       if (!queue_.empty()) {
         for (auto& u : queue_) out->push_back(std::move(u));
         queue_.clear();
@@ -102,7 +193,7 @@ class StreamReactor final : public grpc::ClientReadReactor<Update> {
         result = RunStream::Next::kFinished;
       }
     }
-    if (resume) StartRead(&incoming_);
+    if (resume) Base::StartRead(&incoming_);
     return result;
   }
 
@@ -115,21 +206,46 @@ class StreamReactor final : public grpc::ClientReadReactor<Update> {
     absl::MutexLock lock(&mu_);
     return mu_.AwaitWithTimeout(absl::Condition(&done_), timeout);
   }
+  // The owner lets go: no more listener calls; the call is cancelled unless
+  // it already ended.
+  void Release() {
+    bool done;
+    {
+      absl::MutexLock lock(&mu_);
+      listener_ = nullptr;
+      done = done_;
+    }
+    if (!done) Cancel();
+  }
 
  private:
-  void Begin() {
-    StartRead(&incoming_);
-    StartCall();
+  StreamReactor(const GrpcOrchestratorClientOptions& bounds,
+                CallCounter& counter)
+      : capacity_(bounds.queue_capacity),
+        max_bytes_(bounds.queue_max_bytes),
+        counter_(counter) {
+    counter_.Started();
+  }
+  void Begin(const std::shared_ptr<StreamReactor>& self) {
+    {
+      absl::MutexLock lock(&mu_);
+      self_ = self;
+    }
+    Base::StartRead(&incoming_);
+    Base::StartCall();
   }
 
   const size_t capacity_;
   const size_t max_bytes_;
+  CallCounter& counter_;
   grpc::ClientContext context_;
   agentstream::v1::RunRequest run_request_;
   agentstream::v1::AttachRequest attach_request_;
-  Update incoming_;  // Written by gRPC between StartRead and OnReadDone.
+  Message incoming_;  // Written by gRPC between StartRead and OnReadDone.
 
   mutable absl::Mutex mu_;
+  std::shared_ptr<StreamReactor> self_ ABSL_GUARDED_BY(mu_);
+  std::function<void()> listener_ ABSL_GUARDED_BY(mu_);
   std::deque<Update> queue_ ABSL_GUARDED_BY(mu_);
   size_t queue_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
@@ -138,18 +254,13 @@ class StreamReactor final : public grpc::ClientReadReactor<Update> {
   absl::Status status_ ABSL_GUARDED_BY(mu_);
 };
 
+template <typename Message>
 class GrpcRunStream final : public RunStream {
  public:
-  explicit GrpcRunStream(std::unique_ptr<StreamReactor> reactor)
+  explicit GrpcRunStream(std::shared_ptr<StreamReactor<Message>> reactor)
       : reactor_(std::move(reactor)) {}
-  ~GrpcRunStream() override {
-    if (!reactor_->WaitFinished(absl::ZeroDuration())) {
-      reactor_->Cancel();
-      // gRPC always calls OnDone after a cancel; the reactor must live on
-      // until then.
-      reactor_->WaitFinished(absl::InfiniteDuration());
-    }
-  }
+  // Never waits: the reactor lives on by itself until gRPC is done with it.
+  ~GrpcRunStream() override { reactor_->Release(); }
 
   Opening WaitOpening(absl::Duration timeout) override {
     return reactor_->WaitOpening(timeout);
@@ -162,9 +273,12 @@ class GrpcRunStream final : public RunStream {
   bool WaitFinished(absl::Duration timeout) override {
     return reactor_->WaitFinished(timeout);
   }
+  void SetListener(std::function<void()> listener) override {
+    reactor_->SetListener(std::move(listener));
+  }
 
  private:
-  const std::unique_ptr<StreamReactor> reactor_;
+  const std::shared_ptr<StreamReactor<Message>> reactor_;
 };
 
 class GrpcOrchestratorClient final : public OrchestratorClient {
@@ -172,16 +286,32 @@ class GrpcOrchestratorClient final : public OrchestratorClient {
   GrpcOrchestratorClient(std::shared_ptr<grpc::Channel> channel,
                          GrpcOrchestratorClientOptions options)
       : stub_(Orchestrator::NewStub(channel)), options_(options) {}
+  ~GrpcOrchestratorClient() override {
+    // Streams let go of their calls without waiting (a cancelled call ends
+    // within milliseconds); the stub must outlive them.
+    calls_.WaitAllEnded(absl::Seconds(10));
+  }
 
   std::unique_ptr<RunStream> StartRun(const RunParams& params) override {
-    return std::make_unique<GrpcRunStream>(
-        std::make_unique<StreamReactor>(stub_.get(), params, options_));
+    if (options_.batched) {
+      return std::make_unique<GrpcRunStream<UpdateBatch>>(
+          StreamReactor<UpdateBatch>::Run(stub_.get(), params, options_,
+                                          calls_));
+    }
+    return std::make_unique<GrpcRunStream<Update>>(
+        StreamReactor<Update>::Run(stub_.get(), params, options_, calls_));
   }
 
   std::unique_ptr<RunStream> StartAttach(const std::string& request_id,
                                          uint64_t after_seq) override {
-    return std::make_unique<GrpcRunStream>(std::make_unique<StreamReactor>(
-        stub_.get(), request_id, after_seq, options_));
+    if (options_.batched) {
+      return std::make_unique<GrpcRunStream<UpdateBatch>>(
+          StreamReactor<UpdateBatch>::Attach(stub_.get(), request_id, after_seq,
+                                             options_, calls_));
+    }
+    return std::make_unique<GrpcRunStream<Update>>(
+        StreamReactor<Update>::Attach(stub_.get(), request_id, after_seq,
+                                      options_, calls_));
   }
 
   absl::StatusOr<bool> Cancel(const std::string& request_id,
@@ -212,6 +342,7 @@ class GrpcOrchestratorClient final : public OrchestratorClient {
  private:
   const std::unique_ptr<Orchestrator::Stub> stub_;
   const GrpcOrchestratorClientOptions options_;
+  CallCounter calls_;
 };
 
 }  // namespace

@@ -16,6 +16,7 @@
 #define AGENTSTREAM_GATEWAY_ORCHESTRATOR_CLIENT_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -73,6 +74,14 @@ class RunStream {
   virtual void Cancel() = 0;
   // Waits up to `timeout` for the call to end by itself; true if it did.
   virtual bool WaitFinished(absl::Duration timeout) = 0;
+  // For an owner that holds no thread while it waits: `listener` is called
+  // (on whatever thread the news arrives, never under a lock of the stream)
+  // when the call is accepted, when updates arrive and when it ends, and at
+  // once if any of that already happened; the owner then takes what there
+  // is with Wait(ZeroDuration()). It must not block. Destroying the stream
+  // stops the calls. The default keeps no listener (a stream whose Wait
+  // never has to wait).
+  virtual void SetListener(std::function<void()> listener) { (void)listener; }
 };
 
 // Thread-safe.
@@ -101,6 +110,9 @@ struct GrpcOrchestratorClientOptions {
   // whichever bound comes first.
   size_t queue_capacity = 256;
   size_t queue_max_bytes = 1024 * 1024;
+  // Call RunBatched and AttachBatched (several updates per message,
+  // docs/CONTRACT.md) instead of Run and Attach.
+  bool batched = false;
 };
 
 // A client over `channel` using gRPC's callback API for Run and Attach.

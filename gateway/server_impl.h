@@ -12,14 +12,18 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "common/http/client_address.h"
 #include "common/http/server.h"
 #include "gateway/chat_stream.h"
 #include "gateway/client_limits.h"
 #include "gateway/http_server.h"
+#include "gateway/live_stream.h"
 #include "gateway/resume.h"
+#include "gateway/timer_queue.h"
 #include "nlohmann/json.hpp"
 
 namespace agentstream::gateway {
@@ -37,23 +41,6 @@ class GatewayServer::Impl {
   GatewayMetrics& metrics() { return metrics_; }
 
  private:
-  // Everything a streaming response needs. It holds one of the
-  // --max-streams slots and one of its client's stream slots until
-  // destroyed.
-  struct StreamState {
-    StreamState(GatewayMetrics& m, std::unique_ptr<ClientLimiter::StreamSlot> c,
-                std::unique_ptr<RunStream> r, ChatStreamEncoder e)
-        : metrics(m),
-          client_slot(std::move(c)),
-          run(std::move(r)),
-          encoder(std::move(e)) {}
-    ~StreamState() { metrics.streams_open.fetch_sub(1); }
-    GatewayMetrics& metrics;
-    std::unique_ptr<ClientLimiter::StreamSlot> client_slot;
-    std::unique_ptr<RunStream> run;
-    ChatStreamEncoder encoder;
-    std::vector<agentstream::v1::Update> first;
-  };
   // http_server.cc
   void Route();
   // The response every error gets: JSON body, X-Request-Id, Retry-After on
@@ -82,7 +69,8 @@ class GatewayServer::Impl {
   // when either is taken.
   std::unique_ptr<ClientLimiter::StreamSlot> ReserveStreamSlots(
       const ExchangePtr& ex, const std::string& rid);
-  // Answers 200 and follows `state` as an SSE stream until it ends.
+  // Answers 200 and follows `state` as an SSE stream until it ends, holding
+  // no thread (live_stream.h): the handler returns at once.
   void ServeStream(const ExchangePtr& ex, std::shared_ptr<StreamState> state);
   // The headers of every SSE response.
   static http::HttpHeaders StreamHeaders(const std::string& request_id);
@@ -102,8 +90,15 @@ class GatewayServer::Impl {
   GatewayMetrics metrics_;
   ClientLimiter limiter_;
   http::TrustedProxies trusted_proxies_;
-  std::unique_ptr<http::HttpServer> server_;
   std::atomic<bool> stopping_{false};
+  // Declared before server_: the server's event loop calls into live
+  // streams, so it stops (and joins) before they and the timers go.
+  TimerQueue timers_;
+  LiveStreamContext live_context_;
+  absl::Mutex live_mu_;
+  absl::flat_hash_map<LiveStream*, std::shared_ptr<LiveStream>> live_
+      ABSL_GUARDED_BY(live_mu_);
+  std::unique_ptr<http::HttpServer> server_;
 };
 
 }  // namespace agentstream::gateway

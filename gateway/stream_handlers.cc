@@ -13,38 +13,6 @@
 #include "gateway/server_impl.h"
 
 namespace agentstream::gateway {
-namespace {
-
-// An EventSink over an HTTP exchange. Bytes are queued on the connection
-// and sent at once; when a slow client lets `max_stream_buffer_bytes` pile
-// up, the stream waits (up to the write timeout) for it to read.
-class ExchangeEventSink final : public EventSink {
- public:
-  ExchangeEventSink(http::Exchange& exchange, absl::Duration write_timeout)
-      : exchange_(exchange), write_timeout_(write_timeout) {}
-
-  bool Write(std::string_view bytes) override {
-    while (true) {
-      switch (exchange_.Write(bytes)) {
-        case http::Exchange::WriteResult::kOk:
-          return true;
-        case http::Exchange::WriteResult::kClosed:
-          return false;
-        case http::Exchange::WriteResult::kFull:
-          if (!exchange_.WaitWritable(write_timeout_)) return false;
-          break;
-      }
-    }
-  }
-  bool PeerGone() override { return exchange_.closed(); }
-
- private:
-  http::Exchange& exchange_;
-  const absl::Duration write_timeout_;
-};
-
-}  // namespace
-
 void GatewayServer::Impl::HandleChatStream(const ExchangePtr& ex,
                                            bool is_post) {
   const http::HttpRequest& req = ex->request();
@@ -173,32 +141,17 @@ void GatewayServer::Impl::ServeStream(const ExchangePtr& ex,
     metrics_.client_disconnects_total.fetch_add(1);
     return;  // The client is gone: ~StreamState cancels the call.
   }
-  const ChatStreamOptions stream_options{
-      .heartbeat_interval = options_.heartbeat_interval,
-      .poll_interval = options_.poll_interval,
-      .metrics = &metrics_,
-  };
-  ExchangeEventSink events(*ex, options_.write_timeout);
-  const ChatStreamResult result =
-      RunChatStream(*state->run, state->encoder, std::move(state->first),
-                    events, *clock_, stream_options, stopping_);
-  if (result.end == StreamEnd::kClientGone) {
-    metrics_.client_disconnects_total.fetch_add(1);
-    AS_LOG(INFO) << "client of " << state->encoder.request_id()
-                 << " went away after seq " << state->encoder.last_seq()
-                 << "; call cancelled";
-    return;
+  auto stream = std::make_shared<LiveStream>(
+      ex, std::move(state), live_context_, [this](LiveStream* ended) {
+        // The stream is still alive here (its caller holds it).
+        absl::MutexLock lock(&live_mu_);
+        live_.erase(ended);
+      });
+  {
+    absl::MutexLock lock(&live_mu_);
+    live_.emplace(stream.get(), stream);
   }
-  if (result.end == StreamEnd::kReconnect) {
-    AS_LOG(INFO) << "stream of " << state->encoder.request_id()
-                 << " ended after seq " << state->encoder.last_seq()
-                 << " for the client to resume ("
-                 << (result.ending == CallEnding::kSlowConsumer
-                         ? "slow_consumer"
-                         : "orchestrator lost")
-                 << ")";
-  }
-  ex->End();
+  stream->Begin();
 }
 
 }  // namespace agentstream::gateway

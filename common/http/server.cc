@@ -119,6 +119,12 @@ class Connection final {
   bool drop_body ABSL_GUARDED_BY(mu) = false;
   bool response_complete ABSL_GUARDED_BY(mu) = false;
   bool close_after_response ABSL_GUARDED_BY(mu) = false;
+  // Exchange::NotifyWritable's waiter (one-shot; called by the loop once at
+  // most `writable_at` bytes are unsent, or the connection closes) and
+  // Exchange::OnClose's (called once by Close()). Both run outside `mu`.
+  std::function<void()> on_writable ABSL_GUARDED_BY(mu);
+  size_t writable_at ABSL_GUARDED_BY(mu) = 0;
+  std::function<void()> on_close ABSL_GUARDED_BY(mu);
 
   size_t UnsentLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     return out.size() - out_off;
@@ -399,12 +405,43 @@ bool Exchange::WaitWritable(absl::Duration timeout) {
   return c.open && !c.gone && c.UnsentLocked() <= max_queued_bytes_ / 2;
 }
 
-void Exchange::End() {
-  int expected = 1;
-  if (!stage_.compare_exchange_strong(expected, 2)) return;
+void Exchange::NotifyWritable(std::function<void()> callback) {
   {
     Connection& c = *connection_;
     absl::MutexLock lock(&c.mu);
+    if (c.open && !c.gone && c.UnsentLocked() > max_queued_bytes_ / 2) {
+      c.on_writable = std::move(callback);
+      c.writable_at = max_queued_bytes_ / 2;
+      return;
+    }
+  }
+  callback();
+}
+
+void Exchange::OnClose(std::function<void()> callback) {
+  {
+    Connection& c = *connection_;
+    absl::MutexLock lock(&c.mu);
+    if (c.open && !c.gone) {
+      c.on_close = std::move(callback);
+      return;
+    }
+  }
+  callback();
+}
+
+void Exchange::End() {
+  int expected = 1;
+  if (!stage_.compare_exchange_strong(expected, 2)) return;
+  std::function<void()> on_writable;
+  std::function<void()> on_close;
+  {
+    Connection& c = *connection_;
+    absl::MutexLock lock(&c.mu);
+    // The next exchange on this connection starts with no waiters; they are
+    // destroyed outside the lock.
+    on_writable.swap(c.on_writable);
+    on_close.swap(c.on_close);
     if (c.framing == BodyFraming::kChunked) c.out.append(kLastChunk);
     c.response_complete = true;
     if (c.UnsentLocked() > 0 && !c.write_posted) c.FlushLocked();
@@ -893,6 +930,7 @@ void HttpServer::Impl::OnWritable(const std::shared_ptr<Connection>& c) {
   bool finished = false;
   bool gone = false;
   bool drained = false;
+  std::function<void()> on_writable;
   {
     absl::MutexLock lock(&c->mu);
     const size_t before = c->UnsentLocked();
@@ -905,7 +943,11 @@ void HttpServer::Impl::OnWritable(const std::shared_ptr<Connection>& c) {
       c->write_posted = false;
       finished = c->response_complete;
     }
+    if (c->on_writable && !gone && c->UnsentLocked() <= c->writable_at) {
+      on_writable.swap(c->on_writable);
+    }
   }
+  if (on_writable) on_writable();
   if (gone) {
     Close(c);
     return;
@@ -1038,6 +1080,8 @@ void HttpServer::Impl::OnDeadline(const std::shared_ptr<Connection>& c,
 void HttpServer::Impl::Close(const std::shared_ptr<Connection>& c) {
   auto it = connections_.find(c->id);
   if (it == connections_.end()) return;
+  std::function<void()> on_writable;
+  std::function<void()> on_close;
   {
     absl::MutexLock lock(&c->mu);
     c->open = false;
@@ -1046,7 +1090,13 @@ void HttpServer::Impl::Close(const std::shared_ptr<Connection>& c) {
     c->out.shrink_to_fit();
     c->out_off = 0;
     c->writable.SignalAll();
+    on_writable.swap(c->on_writable);
+    on_close.swap(c->on_close);
   }
+  // The exchange's owner learns at once that its client is gone (it may
+  // write again and see kClosed; nothing it does re-enters the loop).
+  if (on_writable) on_writable();
+  if (on_close) on_close();
   if (c->timer_key != absl::InfiniteFuture()) {
     timers_.erase({c->timer_key, c->id});
     c->timer_key = absl::InfiniteFuture();

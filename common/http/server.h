@@ -84,6 +84,15 @@ class Exchange final {
   // Waits until the queued bytes fall to half the bound (true), or the
   // client is gone or `timeout` passed (false).
   bool WaitWritable(absl::Duration timeout);
+  // Event-driven forms of WaitWritable() and closed(), for a stream that
+  // holds no thread. `callback` runs once: for NotifyWritable, when the
+  // queued bytes fall to half the bound or the client is gone (at once, on
+  // the caller's thread, if that is already so; replaces an earlier waiter);
+  // for OnClose, when the client is gone (at once if it is). Otherwise it
+  // runs on the event loop, outside every lock of the server: it must not
+  // block (Write() is fine). End() drops both.
+  void NotifyWritable(std::function<void()> callback);
+  void OnClose(std::function<void()> callback);
   // Ends a stream (the last chunk, or closing for HTTP/1.0). Idempotent.
   void End();
   // Whether the client is gone (closed, reset, or its connection was closed

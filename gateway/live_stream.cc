@@ -1,0 +1,152 @@
+#include "gateway/live_stream.h"
+
+#include <utility>
+
+#include "common/log.h"
+
+namespace agentstream::gateway {
+
+void LiveStream::Begin() {
+  {
+    // The opening goes out first, whatever news comes meanwhile.
+    absl::MutexLock lock(&mu_);
+    driving_ = true;
+  }
+  pump_.Open(std::move(state_->first), &pending_);
+  exchange_->OnClose(Kicker());
+  state_->run->SetListener(Kicker());
+  {
+    absl::MutexLock lock(&mu_);
+    driving_ = false;
+    again_ = false;
+  }
+  Kick();
+}
+
+LiveStream::LiveStream(std::shared_ptr<http::Exchange> exchange,
+                       std::shared_ptr<StreamState> state,
+                       const LiveStreamContext& context,
+                       std::function<void(LiveStream*)> on_end)
+    : context_(context),
+      exchange_(std::move(exchange)),
+      state_(std::move(state)),
+      pump_(*state_->run, state_->encoder, context_.options,
+            context_.clock->Now()),
+      on_end_(std::move(on_end)) {}
+
+std::function<void()> LiveStream::Kicker() {
+  return [weak = weak_from_this()]() {
+    if (auto self = weak.lock()) self->Kick();
+  };
+}
+
+void LiveStream::Kick() {
+  // Whoever ends the stream may drop the last other reference.
+  const std::shared_ptr<LiveStream> self = shared_from_this();
+  {
+    absl::MutexLock lock(&mu_);
+    if (driving_) {
+      again_ = true;
+      return;
+    }
+    driving_ = true;
+  }
+  while (true) {
+    Drive();
+    absl::MutexLock lock(&mu_);
+    if (!again_) {
+      driving_ = false;
+      return;
+    }
+    again_ = false;
+  }
+}
+
+void LiveStream::Drive() {
+  while (!finished_) {
+    if (!pending_.empty()) {
+      switch (exchange_->Write(pending_)) {
+        case http::Exchange::WriteResult::kOk:
+          pending_.clear();
+          break;
+        case http::Exchange::WriteResult::kFull:
+          // Nothing more is taken from the call until the client reads.
+          exchange_->NotifyWritable(Kicker());
+          return;
+        case http::Exchange::WriteResult::kClosed:
+          pump_.ClientGone();
+          return Finish();
+      }
+    }
+    if (pump_.ended()) return Finish();
+    if (exchange_->closed()) {
+      pump_.ClientGone();
+      return Finish();
+    }
+    pump_.Tick(context_.clock->Now(), context_.stopping->load(), &pending_);
+    if (!pending_.empty() || pump_.ended()) continue;
+    const RunStream::Next next =
+        state_->run->Wait(absl::ZeroDuration(), &batch_);
+    if (next == RunStream::Next::kTimeout) {
+      // Idle: the listener, the exchange or the timer brings the next news.
+      ArmTimer(pump_.next_heartbeat());
+      return;
+    }
+    pump_.Take(next, &batch_, &pending_);
+  }
+}
+
+void LiveStream::ArmTimer(absl::Time at) {
+  // One entry per stream at a time: a timer due earlier than the one armed
+  // (or the first) is scheduled; a later one waits for the armed to fire.
+  const absl::Time now = context_.clock->Now();
+  if (timer_at_ > now && timer_at_ <= at) return;
+  timer_at_ = at;
+  context_.timers->Schedule(at, Kicker());
+}
+
+void LiveStream::Finish() {
+  finished_ = true;
+  const ChatStreamResult& result = pump_.result();
+  const std::string& rid = state_->encoder.request_id();
+  switch (result.end) {
+    case StreamEnd::kClientGone:
+      context_.metrics->client_disconnects_total.fetch_add(1);
+      AS_LOG(INFO) << "client of " << rid << " went away after seq "
+                   << state_->encoder.last_seq() << "; call cancelled";
+      break;
+    case StreamEnd::kReconnect:
+      AS_LOG(INFO) << "stream of " << rid << " ended after seq "
+                   << state_->encoder.last_seq()
+                   << " for the client to resume ("
+                   << (result.ending == CallEnding::kSlowConsumer
+                           ? "slow_consumer"
+                           : "orchestrator lost")
+                   << ")";
+      break;
+    default:
+      break;
+  }
+  if (result.end != StreamEnd::kClientGone) exchange_->End();
+  if (pump_.ended_on_complete()) {
+    // The call usually ends by itself right after `complete`; a lingering
+    // one is cancelled after the grace. Only the call waits: the stream's
+    // slots are released now.
+    std::shared_ptr<RunStream> run(std::move(state_->run));
+    if (!run->WaitFinished(absl::ZeroDuration())) {
+      context_.timers->Schedule(
+          context_.clock->Now() + context_.options.finish_grace,
+          [run] { run->Cancel(); });
+    }
+  }
+  // The pump is not used again: what it refers to may go.
+  exchange_.reset();
+  state_.reset();
+  if (on_end_) {
+    auto on_end = std::move(on_end_);
+    on_end_ = nullptr;
+    on_end(this);
+  }
+}
+
+}  // namespace agentstream::gateway

@@ -1,0 +1,103 @@
+// A chat stream that holds no thread while it waits (docs/GATEWAY.md,
+// "Threads"). Its ChatStreamPump is driven by events: the gRPC call's
+// listener (updates arrived, the call ended), the HTTP exchange's (the
+// client read what was queued, or went away), the timer queue (a heartbeat
+// is due) and the gateway's stop. Whichever thread brings the news runs the
+// pump; news that arrives meanwhile makes that thread run it again, so the
+// pump has one driver at a time and no news is lost.
+//
+// Flow control end to end: a stream takes the call's queued updates only
+// when the client's connection has room (Exchange::Write does not say
+// kFull); while it does not, the call's queue fills, the call stops reading,
+// and gRPC's flow control holds the orchestrator back, which cuts the
+// follower off as a slow consumer if it falls too far behind.
+#ifndef AGENTSTREAM_GATEWAY_LIVE_STREAM_H_
+#define AGENTSTREAM_GATEWAY_LIVE_STREAM_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "common/http/server.h"
+#include "gateway/chat_stream.h"
+#include "gateway/client_limits.h"
+#include "gateway/metrics.h"
+#include "gateway/orchestrator_client.h"
+#include "gateway/timer_queue.h"
+
+namespace agentstream::gateway {
+
+// Everything a streaming response needs. It holds one of the --max-streams
+// slots and one of its client's stream slots until destroyed.
+struct StreamState {
+  StreamState(GatewayMetrics& m, std::unique_ptr<ClientLimiter::StreamSlot> c,
+              std::unique_ptr<RunStream> r, ChatStreamEncoder e)
+      : metrics(m),
+        client_slot(std::move(c)),
+        run(std::move(r)),
+        encoder(std::move(e)) {}
+  ~StreamState() { metrics.streams_open.fetch_sub(1); }
+  GatewayMetrics& metrics;
+  std::unique_ptr<ClientLimiter::StreamSlot> client_slot;
+  std::unique_ptr<RunStream> run;
+  ChatStreamEncoder encoder;
+  std::vector<agentstream::v1::Update> first;
+};
+
+// What every live stream of a gateway shares.
+struct LiveStreamContext {
+  GatewayMetrics* metrics = nullptr;
+  TimerQueue* timers = nullptr;
+  const Clock* clock = nullptr;
+  const std::atomic<bool>* stopping = nullptr;
+  ChatStreamOptions options;
+};
+
+// Thread-safe.
+class LiveStream final : public std::enable_shared_from_this<LiveStream> {
+ public:
+  // Follows `state` on `exchange`, whose stream (200 and headers) has
+  // started, once Begin() is called. `on_end` is called once when the stream
+  // has ended (from whichever thread ended it; the stream is still alive
+  // then).
+  LiveStream(std::shared_ptr<http::Exchange> exchange,
+             std::shared_ptr<StreamState> state,
+             const LiveStreamContext& context,
+             std::function<void(LiveStream*)> on_end);
+
+  // Writes the opening and `state->first`, and starts listening.
+  void Begin();
+  // Runs the pump with whatever news there is. Never blocks.
+  void Kick();
+
+ private:
+  std::function<void()> Kicker();
+  // Runs the pump until it waits for news; called by one thread at a time.
+  void Drive();
+  void ArmTimer(absl::Time at);
+  void Finish();
+
+  const LiveStreamContext& context_;
+  std::shared_ptr<http::Exchange> exchange_;
+  std::shared_ptr<StreamState> state_;
+  ChatStreamPump pump_;
+  std::function<void(LiveStream*)> on_end_;
+
+  absl::Mutex mu_;
+  bool driving_ ABSL_GUARDED_BY(mu_) = false;
+  bool again_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Drive()'s own (one driver at a time).
+  std::string pending_;
+  std::vector<agentstream::v1::Update> batch_;
+  absl::Time timer_at_ = absl::InfinitePast();
+  bool finished_ = false;
+};
+
+}  // namespace agentstream::gateway
+
+#endif  // AGENTSTREAM_GATEWAY_LIVE_STREAM_H_
