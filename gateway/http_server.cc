@@ -61,8 +61,7 @@ absl::Status GatewayServer::Impl::Start() {
   o.exempt_proxies = trusted_proxies_;
   o.max_queued_response_bytes = options_.max_stream_buffer_bytes;
   o.max_handler_threads =
-      static_cast<size_t>(std::max<int64_t>(options_.max_streams, 1) +
-                          std::max<int64_t>(options_.headroom_threads, 1));
+      static_cast<size_t>(std::max<int64_t>(options_.handler_threads, 1));
   o.handler_stack_bytes = options_.thread_stack_bytes;
   o.max_waiting_requests = 1024;
   o.retry_after_seconds = options_.retry_after_seconds;
@@ -155,14 +154,21 @@ void GatewayServer::Impl::Route() {
   using Options = http::HttpServer::RouteOptions;
   // Answered on the event loop: they never block.
   const Options kInline{.inline_handler = true, .serves_head = true};
-  server_->Route("GET", "/api/chat/stream", [this](ExchangePtr ex) {
-    HandleChatStream(ex, /*is_post=*/false);
-  });
-  server_->Route("POST", "/api/chat/stream", [this](ExchangePtr ex) {
-    HandleChatStream(ex, /*is_post=*/true);
-  });
-  server_->Route("GET", "/api/runs/{id}/stream",
-                 [this](ExchangePtr ex) { HandleRunStream(ex); });
+  // Streams start on the event loop too: their handlers parse, start the
+  // gRPC call and return; the stream is then driven by events
+  // (live_stream.h). A burst of clients costs no thread.
+  const Options kInlineStream{.inline_handler = true};
+  server_->Route(
+      "GET", "/api/chat/stream",
+      [this](ExchangePtr ex) { HandleChatStream(ex, /*is_post=*/false); },
+      kInlineStream);
+  server_->Route(
+      "POST", "/api/chat/stream",
+      [this](ExchangePtr ex) { HandleChatStream(ex, /*is_post=*/true); },
+      kInlineStream);
+  server_->Route(
+      "GET", "/api/runs/{id}/stream",
+      [this](ExchangePtr ex) { HandleRunStream(ex); }, kInlineStream);
   server_->Route("DELETE", "/api/runs/{id}",
                  [this](ExchangePtr ex) { HandleCancel(ex); });
   server_->Route(

@@ -65,12 +65,13 @@ struct GatewayOptions {
   absl::Duration write_timeout = absl::Seconds(30);
   std::string web_root;
   int listen_backlog = 4096;
-  // Stack of each handler thread (one per open stream). Nothing a request
-  // holds recurses by its input (docs/GATEWAY.md, "Limits").
+  // Stack of each handler thread. Nothing a request holds recurses by its
+  // input (docs/GATEWAY.md, "Limits").
   size_t thread_stack_bytes = 128 * 1024;
-  // Handler threads beyond max_streams, for short requests that block on
-  // the orchestrator (/api/specialists, /readyz, DELETE).
-  int64_t headroom_threads = 64;
+  // Handler threads, for the short requests that block on the orchestrator
+  // (/api/specialists, /readyz, DELETE). Streams hold none: they start on
+  // the event loop and are driven by events (docs/GATEWAY.md, "Threads").
+  int64_t handler_threads = 64;
   // How often a waiting stream checks for a gone client and for Stop().
   absl::Duration poll_interval = absl::Milliseconds(200);
   // Sent as Retry-After on every 503.

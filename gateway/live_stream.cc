@@ -8,11 +8,11 @@ namespace agentstream::gateway {
 
 void LiveStream::Begin() {
   {
-    // The opening goes out first, whatever news comes meanwhile.
+    // News that comes while the listeners are set (they may run at once)
+    // waits for the Kick below: nothing is driven until both are set.
     absl::MutexLock lock(&mu_);
     driving_ = true;
   }
-  pump_.Open(std::move(state_->first), &pending_);
   exchange_->OnClose(Kicker());
   state_->run->SetListener(Kicker());
   {
@@ -25,13 +25,16 @@ void LiveStream::Begin() {
 
 LiveStream::LiveStream(std::shared_ptr<http::Exchange> exchange,
                        std::shared_ptr<StreamState> state,
-                       const LiveStreamContext& context,
+                       const LiveStreamContext& context, StreamOpener opener,
+                       absl::Time opening_deadline,
                        std::function<void(LiveStream*)> on_end)
     : context_(context),
       exchange_(std::move(exchange)),
       state_(std::move(state)),
       pump_(*state_->run, state_->encoder, context_.options,
             context_.clock->Now()),
+      opener_(std::move(opener)),
+      opening_deadline_(opening_deadline),
       on_end_(std::move(on_end)) {}
 
 std::function<void()> LiveStream::Kicker() {
@@ -63,6 +66,27 @@ void LiveStream::Kick() {
 }
 
 void LiveStream::Drive() {
+  if (finished_) return;
+  if (opener_) {
+    if (exchange_->closed()) {
+      pump_.ClientGone();
+      return Finish();
+    }
+    const bool timed_out = context_.clock->Now() >= opening_deadline_;
+    switch (opener_(*state_, timed_out)) {
+      case OpenResult::kWaiting:
+        ArmTimer(opening_deadline_);
+        return;
+      case OpenResult::kAnswered:
+        opener_ = nullptr;
+        answered_ = true;
+        return Finish();
+      case OpenResult::kStreaming:
+        opener_ = nullptr;
+        pump_.Open(std::move(state_->first), &pending_);
+        break;
+    }
+  }
   while (!finished_) {
     if (!pending_.empty()) {
       switch (exchange_->Write(pending_)) {
@@ -109,7 +133,7 @@ void LiveStream::Finish() {
   finished_ = true;
   const ChatStreamResult& result = pump_.result();
   const std::string& rid = state_->encoder.request_id();
-  switch (result.end) {
+  switch (answered_ ? StreamEnd::kDone : result.end) {
     case StreamEnd::kClientGone:
       context_.metrics->client_disconnects_total.fetch_add(1);
       AS_LOG(INFO) << "client of " << rid << " went away after seq "
@@ -127,8 +151,8 @@ void LiveStream::Finish() {
     default:
       break;
   }
-  if (result.end != StreamEnd::kClientGone) exchange_->End();
-  if (pump_.ended_on_complete()) {
+  if (!answered_ && result.end != StreamEnd::kClientGone) exchange_->End();
+  if (!answered_ && pump_.ended_on_complete()) {
     // The call usually ends by itself right after `complete`; a lingering
     // one is cancelled after the grace. Only the call waits: the stream's
     // slots are released now.

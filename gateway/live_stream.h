@@ -57,6 +57,16 @@ struct LiveStreamContext {
   ChatStreamOptions options;
 };
 
+// How a stream's response starts, decided without waiting: the opener
+// looks at what the call has (RunStream::Wait or WaitOpening with a zero
+// timeout) and either answers the exchange (an error, 204, a gap stream),
+// or starts the SSE response (Exchange::StartStream) and leaves the updates
+// it took in `state.first`, or waits for more news. `timed_out`: the
+// opening deadline has passed, so it must decide now.
+enum class OpenResult { kWaiting, kStreaming, kAnswered };
+using StreamOpener =
+    std::function<OpenResult(StreamState& state, bool timed_out)>;
+
 // Thread-safe.
 class LiveStream final : public std::enable_shared_from_this<LiveStream> {
  public:
@@ -64,12 +74,15 @@ class LiveStream final : public std::enable_shared_from_this<LiveStream> {
   // started, once Begin() is called. `on_end` is called once when the stream
   // has ended (from whichever thread ended it; the stream is still alive
   // then).
+  // Until `opener` says kStreaming (or answers), the stream is opening; it
+  // must decide by `opening_deadline`.
   LiveStream(std::shared_ptr<http::Exchange> exchange,
              std::shared_ptr<StreamState> state,
-             const LiveStreamContext& context,
+             const LiveStreamContext& context, StreamOpener opener,
+             absl::Time opening_deadline,
              std::function<void(LiveStream*)> on_end);
 
-  // Writes the opening and `state->first`, and starts listening.
+  // Starts listening to the call and the exchange, and runs the opener.
   void Begin();
   // Runs the pump with whatever news there is. Never blocks.
   void Kick();
@@ -85,6 +98,8 @@ class LiveStream final : public std::enable_shared_from_this<LiveStream> {
   std::shared_ptr<http::Exchange> exchange_;
   std::shared_ptr<StreamState> state_;
   ChatStreamPump pump_;
+  StreamOpener opener_;  // Null once the response started.
+  const absl::Time opening_deadline_;
   std::function<void(LiveStream*)> on_end_;
 
   absl::Mutex mu_;
@@ -96,6 +111,7 @@ class LiveStream final : public std::enable_shared_from_this<LiveStream> {
   std::vector<agentstream::v1::Update> batch_;
   absl::Time timer_at_ = absl::InfinitePast();
   bool finished_ = false;
+  bool answered_ = false;  // The opener answered: no stream was started.
 };
 
 }  // namespace agentstream::gateway

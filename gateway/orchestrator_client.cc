@@ -22,6 +22,20 @@ using agentstream::v1::UpdateBatch;
 // calls OnDone after a cancel, and the stub must still exist then.
 class CallCounter {
  public:
+  // Counts one call for its life.
+  class Token {
+   public:
+    explicit Token(CallCounter& counter) : counter_(counter) {
+      counter_.Started();
+    }
+    ~Token() { counter_.Ended(); }
+    Token(const Token&) = delete;
+    Token& operator=(const Token&) = delete;
+
+   private:
+    CallCounter& counter_;
+  };
+
   void Started() {
     absl::MutexLock lock(&mu_);
     ++calls_;
@@ -91,7 +105,6 @@ class StreamReactor final : public grpc::ClientReadReactor<Message> {
     r->Begin(r);
     return r;
   }
-  ~StreamReactor() override { counter_.Ended(); }
 
   // ClientReadReactor methods
   void OnReadInitialMetadataDone(bool ok) override {
@@ -107,7 +120,12 @@ class StreamReactor final : public grpc::ClientReadReactor<Message> {
     if (listener) listener();
   }
   void OnReadDone(bool ok) override {
-    if (!ok) return;  // The stream ended; OnDone follows.
+    if (!ok) {
+      // The stream ended: no read follows, from anywhere; OnDone follows
+      // once the hold is gone.
+      DropHold();
+      return;
+    }
     bool read_more = false;
     std::function<void()> listener;
     {
@@ -186,7 +204,7 @@ class StreamReactor final : public grpc::ClientReadReactor<Message> {
         for (auto& u : queue_) out->push_back(std::move(u));
         queue_.clear();
         queue_bytes_ = 0;
-        resume = read_paused_ && !done_;
+        resume = read_paused_ && !done_ && hold_;
         read_paused_ = false;
         result = RunStream::Next::kUpdates;
       } else if (done_) {
@@ -216,28 +234,44 @@ class StreamReactor final : public grpc::ClientReadReactor<Message> {
       done = done_;
     }
     if (!done) Cancel();
+    // No read is started from outside a reaction any more.
+    DropHold();
   }
 
  private:
   StreamReactor(const GrpcOrchestratorClientOptions& bounds,
                 CallCounter& counter)
-      : capacity_(bounds.queue_capacity),
-        max_bytes_(bounds.queue_max_bytes),
-        counter_(counter) {
-    counter_.Started();
-  }
+      : call_(counter),
+        capacity_(bounds.queue_capacity),
+        max_bytes_(bounds.queue_max_bytes) {}
   void Begin(const std::shared_ptr<StreamReactor>& self) {
     {
       absl::MutexLock lock(&mu_);
       self_ = self;
+      hold_ = true;
     }
+    // Wait() starts a paused read from the owner's thread, outside any
+    // reaction: the hold keeps gRPC from finishing the call (and freeing it)
+    // while that may still happen. It goes when the stream's reads end or
+    // the owner lets go.
+    Base::AddHold();
     Base::StartRead(&incoming_);
     Base::StartCall();
   }
+  void DropHold() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!hold_) return;
+      hold_ = false;
+    }
+    Base::RemoveHold();
+  }
 
+  // First, so that it is destroyed last: the call counts as ended only once
+  // the context (and gRPC's call with it) is gone.
+  const CallCounter::Token call_;
   const size_t capacity_;
   const size_t max_bytes_;
-  CallCounter& counter_;
   grpc::ClientContext context_;
   agentstream::v1::RunRequest run_request_;
   agentstream::v1::AttachRequest attach_request_;
@@ -249,6 +283,7 @@ class StreamReactor final : public grpc::ClientReadReactor<Message> {
   std::deque<Update> queue_ ABSL_GUARDED_BY(mu_);
   size_t queue_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool hold_ ABSL_GUARDED_BY(mu_) = false;
   bool accepted_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status status_ ABSL_GUARDED_BY(mu_);

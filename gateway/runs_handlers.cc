@@ -47,44 +47,55 @@ void GatewayServer::Impl::ServeAttach(const ExchangePtr& ex,
   // The orchestrator accepts an attach with its initial metadata at once,
   // even when the run has nothing new yet, and refuses one with a status
   // alone: the response starts as soon as either comes.
-  const RunStream::Opening first =
-      state->run->WaitOpening(options_.attach_first_answer_wait);
-  if (first == RunStream::Opening::kTimeout) state->run->Cancel();
-  const AttachDecision decision = DecideAttachOpening(
-      first,
-      first == RunStream::Opening::kFinished ? state->run->status()
-                                             : absl::OkStatus(),
-      target.has_resume_point);
-  switch (decision.opening) {
-    case AttachOpening::kStream:
-      if (target.has_resume_point) metrics_.resumes_total.fetch_add(1);
-      return ServeStream(ex, std::move(state));
-    case AttachOpening::kNoContent: {
-      // After the final event: 204 tells EventSource to stop reconnecting.
-      if (target.has_resume_point) metrics_.resumes_total.fetch_add(1);
-      http::HttpResponse r;
-      r.status = 204;
-      r.headers.Add("Cache-Control", "no-store");
-      r.headers.Add("X-Request-Id", rid);
-      ex->Respond(std::move(r));
-      return;
+  const bool resuming = target.has_resume_point;
+  const uint64_t after_seq = target.after_seq;
+  auto opener = [this, ex, rid, resuming, after_seq](StreamState& s,
+                                                     bool timed_out) {
+    RunStream::Opening first = s.run->WaitOpening(absl::ZeroDuration());
+    if (first == RunStream::Opening::kTimeout) {
+      if (!timed_out) return OpenResult::kWaiting;
+      s.run->Cancel();
     }
-    case AttachOpening::kGapStream: {
-      if (target.has_resume_point) metrics_.resumes_total.fetch_add(1);
-      metrics_.gaps_total.fetch_add(1);
-      metrics_.streams_total.fetch_add(1);
-      metrics_.events_sent_total.fetch_add(3);
-      AS_LOG(INFO) << "resume of " << rid << " after " << target.after_seq
-                   << ": gap (" << decision.status << ")";
-      http::HttpResponse r;
-      r.headers = StreamHeaders(rid);
-      r.body = GapStream(state->encoder, decision.status);
-      ex->Respond(std::move(r));
-      return;
+    const AttachDecision decision = DecideAttachOpening(
+        first,
+        first == RunStream::Opening::kFinished ? s.run->status()
+                                               : absl::OkStatus(),
+        resuming);
+    switch (decision.opening) {
+      case AttachOpening::kStream:
+        if (resuming) metrics_.resumes_total.fetch_add(1);
+        return StartSse(ex, s) ? OpenResult::kStreaming : OpenResult::kAnswered;
+      case AttachOpening::kNoContent: {
+        // After the final event: 204 tells EventSource to stop reconnecting.
+        if (resuming) metrics_.resumes_total.fetch_add(1);
+        http::HttpResponse r;
+        r.status = 204;
+        r.headers.Add("Cache-Control", "no-store");
+        r.headers.Add("X-Request-Id", rid);
+        ex->Respond(std::move(r));
+        return OpenResult::kAnswered;
+      }
+      case AttachOpening::kGapStream: {
+        if (resuming) metrics_.resumes_total.fetch_add(1);
+        metrics_.gaps_total.fetch_add(1);
+        metrics_.streams_total.fetch_add(1);
+        metrics_.events_sent_total.fetch_add(3);
+        AS_LOG(INFO) << "resume of " << rid << " after " << after_seq
+                     << ": gap (" << decision.status << ")";
+        http::HttpResponse r;
+        r.headers = StreamHeaders(rid);
+        r.body = GapStream(s.encoder, decision.status);
+        ex->Respond(std::move(r));
+        return OpenResult::kAnswered;
+      }
+      case AttachOpening::kError:
+        SendError(ex, decision.status, rid);
+        return OpenResult::kAnswered;
     }
-    case AttachOpening::kError:
-      return SendError(ex, decision.status, rid);
-  }
+    return OpenResult::kAnswered;
+  };
+  ServeStream(ex, std::move(state), std::move(opener),
+              options_.attach_first_answer_wait);
 }
 
 void GatewayServer::Impl::HandleCancel(const ExchangePtr& ex) {

@@ -69,9 +69,13 @@ class GatewayServer::Impl {
   // when either is taken.
   std::unique_ptr<ClientLimiter::StreamSlot> ReserveStreamSlots(
       const ExchangePtr& ex, const std::string& rid);
-  // Answers 200 and follows `state` as an SSE stream until it ends, holding
-  // no thread (live_stream.h): the handler returns at once.
-  void ServeStream(const ExchangePtr& ex, std::shared_ptr<StreamState> state);
+  // Follows `state` until its response is decided by `opener` (within
+  // `opening_wait`), then as an SSE stream until it ends, holding no thread
+  // (live_stream.h): the handler returns at once.
+  void ServeStream(const ExchangePtr& ex, std::shared_ptr<StreamState> state,
+                   StreamOpener opener, absl::Duration opening_wait);
+  // Answers 200 with the SSE headers; false when the client is gone.
+  bool StartSse(const ExchangePtr& ex, StreamState& state);
   // The headers of every SSE response.
   static http::HttpHeaders StreamHeaders(const std::string& request_id);
 

@@ -60,40 +60,49 @@ void GatewayServer::Impl::HandleChatStream(const ExchangePtr& ex,
       ChatStreamEncoder(rid, chat->heartbeat, options_.retry_ms));
 
   // Answer with a status code only once the orchestrator accepted the run:
-  // its INVALID_ARGUMENT (an unknown specialist) is a 400, not a stream.
-  switch (state->run->Wait(options_.first_update_timeout, &state->first)) {
-    case RunStream::Next::kUpdates:
-      break;
-    case RunStream::Next::kTimeout:
-      state->run->Cancel();
-      return SendError(
-          ex,
-          absl::DeadlineExceededError(absl::StrCat(
-              "the orchestrator did not answer within ",
-              absl::FormatDuration(options_.first_update_timeout))),
-          rid);
-    case RunStream::Next::kFinished: {
-      const absl::Status status = state->run->status();
-      if (status.ok()) break;  // An empty run: streamed as connected + done.
-      if (status.code() == absl::StatusCode::kResourceExhausted) {
-        // The orchestrator is at capacity (its run or log memory bound):
-        // the gateway is fine, the service is not, for now.
-        return SendError(ex,
-                         absl::UnavailableError(absl::StrCat(
-                             "orchestrator at capacity: ", status.message())),
-                         rid);
-      }
-      if (IsRetryable(status.code())) {
-        return SendError(ex,
-                         absl::Status(status.code(),
-                                      absl::StrCat("orchestrator unavailable: ",
-                                                   status.message())),
-                         rid);
-      }
-      return SendError(ex, status, rid);
+  // its INVALID_ARGUMENT (an unknown specialist) is a 400, not a stream. The
+  // handler returns now; the stream decides when the first answer comes.
+  auto opener = [this, ex, rid](StreamState& s, bool timed_out) {
+    switch (s.run->Wait(absl::ZeroDuration(), &s.first)) {
+      case RunStream::Next::kUpdates:
+        return StartSse(ex, s) ? OpenResult::kStreaming : OpenResult::kAnswered;
+      case RunStream::Next::kTimeout:
+        if (!timed_out) return OpenResult::kWaiting;
+        s.run->Cancel();
+        SendError(ex,
+                  absl::DeadlineExceededError(absl::StrCat(
+                      "the orchestrator did not answer within ",
+                      absl::FormatDuration(options_.first_update_timeout))),
+                  rid);
+        return OpenResult::kAnswered;
+      case RunStream::Next::kFinished:
+        break;
     }
-  }
-  ServeStream(ex, std::move(state));
+    const absl::Status status = s.run->status();
+    if (status.ok()) {
+      // An empty run: streamed as connected + done.
+      return StartSse(ex, s) ? OpenResult::kStreaming : OpenResult::kAnswered;
+    }
+    if (status.code() == absl::StatusCode::kResourceExhausted) {
+      // The orchestrator is at capacity (its run or log memory bound): the
+      // gateway is fine, the service is not, for now.
+      SendError(ex,
+                absl::UnavailableError(absl::StrCat(
+                    "orchestrator at capacity: ", status.message())),
+                rid);
+    } else if (IsRetryable(status.code())) {
+      SendError(
+          ex,
+          absl::Status(status.code(), absl::StrCat("orchestrator unavailable: ",
+                                                   status.message())),
+          rid);
+    } else {
+      SendError(ex, status, rid);
+    }
+    return OpenResult::kAnswered;
+  };
+  ServeStream(ex, std::move(state), std::move(opener),
+              options_.first_update_timeout);
 }
 
 std::unique_ptr<ClientLimiter::StreamSlot>
@@ -134,15 +143,22 @@ http::HttpHeaders GatewayServer::Impl::StreamHeaders(
   return h;
 }
 
-void GatewayServer::Impl::ServeStream(const ExchangePtr& ex,
-                                      std::shared_ptr<StreamState> state) {
+bool GatewayServer::Impl::StartSse(const ExchangePtr& ex, StreamState& s) {
   metrics_.streams_total.fetch_add(1);
-  if (!ex->StartStream(200, StreamHeaders(state->encoder.request_id()))) {
+  if (!ex->StartStream(200, StreamHeaders(s.encoder.request_id()))) {
     metrics_.client_disconnects_total.fetch_add(1);
-    return;  // The client is gone: ~StreamState cancels the call.
+    return false;  // The client is gone: ~StreamState cancels the call.
   }
+  return true;
+}
+
+void GatewayServer::Impl::ServeStream(const ExchangePtr& ex,
+                                      std::shared_ptr<StreamState> state,
+                                      StreamOpener opener,
+                                      absl::Duration opening_wait) {
   auto stream = std::make_shared<LiveStream>(
-      ex, std::move(state), live_context_, [this](LiveStream* ended) {
+      ex, std::move(state), live_context_, std::move(opener),
+      clock_->Now() + opening_wait, [this](LiveStream* ended) {
         // The stream is still alive here (its caller holds it).
         absl::MutexLock lock(&live_mu_);
         live_.erase(ended);

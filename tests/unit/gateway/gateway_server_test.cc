@@ -61,7 +61,7 @@ TEST_F(GatewayTest, ClientDisconnectCancelsTheRunWithinOneSecond) {
 TEST_F(GatewayTest, StreamsPastTheCapGet503AndHealthStaysUp) {
   GatewayOptions options;
   options.max_streams = 2;
-  options.headroom_threads = 4;
+  options.handler_threads = 4;
   StartGateway(options);
   fake_.SetScript(OneUpdateThen(1, absl::InfiniteDuration()));
   std::vector<int> fds;
