@@ -13,6 +13,7 @@
 #define AGENTSTREAM_COMMON_UPDATE_JSON_H_
 
 #include <string>
+#include <string_view>
 
 #include "agentstream/v1/update.pb.h"
 #include "google/protobuf/struct.pb.h"
@@ -29,6 +30,13 @@ google::protobuf::Value JsonToValue(const nlohmann::json& j);
 // The `type` of an update: "status", "progress", ... ("unknown" if unset).
 std::string UpdateType(const agentstream::v1::Update& update);
 nlohmann::ordered_json UpdateToJson(const agentstream::v1::Update& update);
+
+// The same text as UpdateToJson(update) with `request_id` in place of the
+// update's own, as nlohmann dumps it (compact, invalid UTF-8 replaced by
+// U+FFFD), appended to `out` without building a JSON document: the gateway
+// encodes every update it streams once, with this.
+void AppendUpdateJson(const agentstream::v1::Update& update,
+                      std::string_view request_id, std::string* out);
 
 std::string RunStatusName(agentstream::v1::RunStatus status);
 std::string OutcomeName(agentstream::v1::Outcome outcome);

@@ -19,14 +19,6 @@ std::string Dump(const OrderedJson& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-// The update's wire JSON, naming the stream's request id whatever the
-// producer set (UpdateToJson keeps the key's place).
-OrderedJson WireJson(const Update& update, const std::string& request_id) {
-  OrderedJson out = UpdateToJson(update);
-  out["request_id"] = request_id;
-  return out;
-}
-
 }  // namespace
 
 CallEnding ClassifyCallEnding(const absl::Status& status, bool resumed) {
@@ -84,16 +76,19 @@ std::string ChatStreamEncoder::Open() const {
 
 int ChatStreamEncoder::AppendUpdate(const Update& update, std::string* out) {
   // Every payload names the stream's request id, whatever the producer set.
-  const std::string data = Dump(WireJson(update, request_id_));
+  // Encoded once, without a JSON document (docs/BENCHMARKS.md).
+  data_.clear();
+  AppendUpdateJson(update, request_id_, &data_);
   last_seq_ = std::max<uint64_t>(last_seq_, update.seq());
-  out->append(EncodeEvent(absl::StrCat(request_id_, ":", update.seq()),
-                          "message", data));
+  id_.clear();
+  absl::StrAppend(&id_, request_id_, ":", update.seq());
+  AppendEvent(id_, "message", data_, out);
   switch (update.kind_case()) {
     case Update::kError:
-      out->append(EncodeEvent("", "error", data));
+      AppendEvent("", "error", data_, out);
       return 2;
     case Update::kTimeout:
-      out->append(EncodeEvent("", "timeout", data));
+      AppendEvent("", "timeout", data_, out);
       return 2;
     case Update::kComplete:
       saw_complete_ = true;

@@ -102,6 +102,9 @@ class ChatStreamEncoder final {
   const int64_t retry_ms_;
   const std::optional<uint64_t> resumed_after_;
   uint64_t last_seq_ = 0;
+  // Scratch space of AppendUpdate, kept between updates.
+  std::string data_;
+  std::string id_;
   bool saw_complete_ = false;
   bool saw_cancelled_ = false;
 };

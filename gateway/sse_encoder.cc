@@ -42,16 +42,38 @@ std::string EncodeRetry(int64_t retry_ms) {
   return absl::StrCat("retry: ", retry_ms < 0 ? 0 : retry_ms, "\n\n");
 }
 
+namespace {
+
+void AppendField(std::string_view name, std::string_view value,
+                 std::string* out) {
+  bool any = false;
+  for (char c : value) {
+    if (c == '\r' || c == '\n' || c == '\0') continue;
+    if (!any) {
+      out->append(name);
+      out->append(": ");
+      any = true;
+    }
+    out->push_back(c);
+  }
+  if (any) out->push_back('\n');
+}
+
+}  // namespace
+
+void AppendEvent(std::string_view id, std::string_view event,
+                 std::string_view data, std::string* out) {
+  AppendField("id", id, out);
+  AppendField("event", event, out);
+  AppendLines("data:", data, out);
+  out->push_back('\n');
+}
+
 std::string EncodeEvent(std::string_view id, std::string_view event,
                         std::string_view data) {
   std::string out;
   out.reserve(data.size() + id.size() + event.size() + 32);
-  const std::string clean_id = SanitizeFieldValue(id);
-  const std::string clean_event = SanitizeFieldValue(event);
-  if (!clean_id.empty()) absl::StrAppend(&out, "id: ", clean_id, "\n");
-  if (!clean_event.empty()) absl::StrAppend(&out, "event: ", clean_event, "\n");
-  AppendLines("data:", data, &out);
-  out.push_back('\n');
+  AppendEvent(id, event, data, &out);
   return out;
 }
 

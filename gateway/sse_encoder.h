@@ -31,6 +31,9 @@ std::string EncodeRetry(int64_t retry_ms);
 // "message"). `data` is split into one `data:` line per line.
 std::string EncodeEvent(std::string_view id, std::string_view event,
                         std::string_view data);
+// EncodeEvent appending to `out`, with no temporary string.
+void AppendEvent(std::string_view id, std::string_view event,
+                 std::string_view data, std::string* out);
 
 // A comment block (": text"), one comment line per line of `text`.
 std::string EncodeComment(std::string_view text);

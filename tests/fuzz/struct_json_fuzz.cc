@@ -10,7 +10,9 @@
 //   - the JSON that comes back is the input with every number read as a
 //     double: whole numbers under 9e15 come back as integers, other finite
 //     numbers as doubles, and non-finite ones (1e999) as null; strings,
-//     booleans, nulls, keys and nesting are unchanged.
+//     booleans, nulls, keys and nesting are unchanged;
+//   - AppendUpdateJson writes exactly what UpdateToJson's document dumps,
+//     with the Struct as a partial result.
 // Deeper inputs are converted too (no crash, same JSON back), up to
 // kMaxFuzzDepth: the conversions recurse, and their callers bound the depth.
 #include <cmath>
@@ -91,6 +93,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(back.dump() == Expected(j).dump(),
              absl::StrCat("ValueToJson(JsonToValue(j)) = ", back.dump(),
                           ", expected ", Expected(j).dump()));
+
+  // The gateway's direct encoder writes what the document path dumps, for
+  // the same payload in a partial result.
+  {
+    agentstream::v1::Update update;
+    update.set_seq(1);
+    *update.mutable_partial_result()->mutable_result() = s;
+    nlohmann::ordered_json doc = agentstream::UpdateToJson(update);
+    doc["request_id"] = "rid";
+    std::string direct;
+    agentstream::AppendUpdateJson(update, "rid", &direct);
+    const std::string dumped =
+        doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    FUZZ_CHECK(direct == dumped, absl::StrCat("AppendUpdateJson = ", direct,
+                                              ", expected ", dumped));
+  }
 
   if (depth <= agentstream::gateway::kMaxOptionsDepth) {
     std::string wire;
