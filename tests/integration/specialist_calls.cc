@@ -120,13 +120,13 @@ class TypedReactor final : public StreamCall::Reactor,
 
 StreamCall::StreamCall(agentstream::v1::Specialist::Stub* stub,
                        agentstream::v1::AnalyzeRequest request, Options options)
-    : reactor_(options.form == StreamForm::kSingle
-                   ? std::unique_ptr<Reactor>(std::make_unique<
-                                              TypedReactor<Update>>(
-                         std::move(request), options))
-                   : std::unique_ptr<Reactor>(
-                         std::make_unique<TypedReactor<UpdateBatch>>(
-                             std::move(request), options))),
+    : reactor_(
+          options.form == StreamForm::kSingle
+              ? std::unique_ptr<Reactor>(std::make_unique<TypedReactor<Update>>(
+                    std::move(request), options))
+              : std::unique_ptr<Reactor>(
+                    std::make_unique<TypedReactor<UpdateBatch>>(
+                        std::move(request), options))),
       stub_(stub) {}
 
 StreamCall::~StreamCall() {

@@ -57,7 +57,8 @@ ProcessCost ReadCost(int64_t pid) {
   if (DIR* dir = opendir(task_dir.c_str()); dir != nullptr) {
     while (dirent* entry = readdir(dir)) {
       if (entry->d_name[0] == '.') continue;
-      std::ifstream status(absl::StrCat(task_dir, "/", entry->d_name, "/status"));
+      std::ifstream status(
+          absl::StrCat(task_dir, "/", entry->d_name, "/status"));
       while (std::getline(status, line)) {
         if (line.rfind("voluntary_ctxt_switches:", 0) == 0 ||
             line.rfind("nonvoluntary_ctxt_switches:", 0) == 0) {
