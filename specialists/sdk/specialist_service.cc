@@ -94,6 +94,8 @@ class SpecialistService::Call {
   // The framing: take the next message from queue_ (under mu_), write it
   // (without mu_), finish the RPC (without mu_).
   virtual bool TakeNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) = 0;
+  // Frees the last message written (the stream went idle).
+  virtual void ReleaseLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) = 0;
   virtual void WriteTaken() = 0;
   virtual void FinishRpc(const grpc::Status& status) = 0;
 
@@ -166,6 +168,9 @@ class Reactor final : public SpecialistService::Call,
     if (!queue_.TakeNext(&out_)) return false;
     more_ = queue_.more_pending();
     return true;
+  }
+  void ReleaseLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) override {
+    Message().Swap(&out_);
   }
   // out_ and more_ are touched only by the holder of the write in flight.
   void WriteTaken() override {
@@ -388,8 +393,13 @@ void SpecialistService::Call::WriteDone(bool ok) {
   if (!ok) {
     broken_ = true;
     queue_.Clear();
+    // Tripped with broken_ under mu_, so a producer that sees the stream
+    // gone also sees its analysis cancelled (outcome "cancelled").
+    token_.Cancel("stream closed");
   }
   const bool write = !broken_ && TakeNextLocked();
+  // Idle (a slow or held analysis): what was written need not stay.
+  if (!write) ReleaseLocked();
   const bool resume =
       phase_ == Phase::kBlocked && !token_.cancelled() && queue_.HasRoom();
   if (resume) phase_ = Phase::kStepping;

@@ -52,6 +52,10 @@ class StreamCall::Reactor {
     absl::MutexLock lock(&mu_);
     return messages_;
   }
+  int64_t empty() const {
+    absl::MutexLock lock(&mu_);
+    return empty_;
+  }
 
  protected:
   void Received(Update* update) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -66,6 +70,7 @@ class StreamCall::Reactor {
   void OnMessage(UpdateBatch* batch) {
     absl::MutexLock lock(&mu_);
     ++messages_;
+    if (batch->updates().empty()) ++empty_;
     for (Update& u : *batch->mutable_updates()) Received(&u);
   }
   void Ended(const grpc::Status& status) {
@@ -85,6 +90,7 @@ class StreamCall::Reactor {
   std::vector<Update> updates_ ABSL_GUARDED_BY(mu_);
   int64_t count_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t messages_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t empty_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 namespace {
@@ -153,5 +159,6 @@ grpc::Status StreamCall::status() const { return reactor_->status(); }
 std::vector<Update> StreamCall::updates() const { return reactor_->updates(); }
 int64_t StreamCall::update_count() const { return reactor_->count(); }
 int64_t StreamCall::message_count() const { return reactor_->messages(); }
+int64_t StreamCall::empty_batches() const { return reactor_->empty(); }
 
 }  // namespace agentstream::testing

@@ -51,6 +51,7 @@ class StreamCall final {
   std::vector<agentstream::v1::Update> updates() const;
   int64_t update_count() const;
   int64_t message_count() const;  // gRPC messages (batches or updates).
+  int64_t empty_batches() const;  // UpdateBatch messages with no update.
 
   class Reactor;  // Implementation detail (specialist_calls.cc).
 

@@ -71,6 +71,25 @@ ProcessCost ReadCost(int64_t pid) {
   return cost;
 }
 
+int64_t RssKib(int64_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+  }
+  return -1;
+}
+
+int64_t Threads(int64_t pid) {
+  int64_t n = 0;
+  const std::string path = absl::StrCat("/proc/", pid, "/task");
+  if (DIR* dir = opendir(path.c_str()); dir != nullptr) {
+    while (dirent* entry = readdir(dir)) n += entry->d_name[0] != '.';
+    closedir(dir);
+  }
+  return n;
+}
+
 int Main(int argc, char** argv) {
   std::string host = "127.0.0.1";
   int64_t port = 0;
@@ -79,6 +98,8 @@ int Main(int argc, char** argv) {
   int64_t count = 4000;
   int64_t size = 100;
   std::string form = "batched";
+  int64_t idle_runs = 0;
+  double idle_rate = 0.1;
   FlagSet flags("specialist_load",
                 "Drives a Synthetic specialist over gRPC and reports "
                 "updates/s and its CPU cost.");
@@ -90,6 +111,12 @@ int Main(int argc, char** argv) {
   flags.Int("size", &size, "Payload bytes per partial result.", "");
   flags.String("form", &form, "batched (AnalyzeBatched) or single (Analyze).",
                "");
+  flags.Int("idle-runs", &idle_runs,
+            "Instead of the load: open this many slow runs (--idle-rate), "
+            "wait for each one's first updates, print the RSS and threads of "
+            "--pid before and with them open, cancel them.",
+            "");
+  flags.Double("idle-rate", &idle_rate, "Rate of the idle runs.", "");
   ParseFlagsOrExit(flags, argc, argv);
   if (port <= 0 || (form != "batched" && form != "single")) {
     std::fprintf(stderr, "need --port and --form batched|single\n");
@@ -106,6 +133,38 @@ int Main(int argc, char** argv) {
   request.set_task("load");
   *request.mutable_options() = JsonToStruct(
       nlohmann::json{{"count", count}, {"size", size}, {"rate", 0}});
+
+  if (idle_runs > 0) {
+    request.set_task("idle");
+    *request.mutable_options() = JsonToStruct(
+        nlohmann::json{{"count", 100}, {"size", size}, {"rate", idle_rate}});
+    options.deadline = absl::Minutes(10);
+    absl::SleepFor(absl::Milliseconds(200));
+    const int64_t rss_before = RssKib(pid);
+    const int64_t threads_before = Threads(pid);
+    std::vector<std::unique_ptr<StreamCall>> idle;
+    for (int64_t i = 0; i < idle_runs; ++i) {
+      idle.push_back(
+          std::make_unique<StreamCall>(stub.get(), request, options));
+      idle.back()->Start();
+    }
+    int failed = 0;
+    for (auto& call : idle)
+      failed += !call->WaitForUpdates(2, absl::Minutes(2));
+    absl::SleepFor(absl::Milliseconds(500));
+    const int64_t rss = RssKib(pid);
+    const int64_t threads = Threads(pid);
+    std::printf(
+        "form=%s idle_runs=%lld threads %lld -> %lld, RSS %lld -> %lld KiB, "
+        "%.1f KiB per idle run\n",
+        form.c_str(), static_cast<long long>(idle_runs),
+        static_cast<long long>(threads_before), static_cast<long long>(threads),
+        static_cast<long long>(rss_before), static_cast<long long>(rss),
+        static_cast<double>(rss - rss_before) / static_cast<double>(idle_runs));
+    for (auto& call : idle) call->Cancel();
+    for (auto& call : idle) call->WaitDone(absl::Seconds(30));
+    return failed == 0 ? 0 : 1;
+  }
 
   const ProcessCost before = ReadCost(pid);
   const absl::Time start = absl::Now();
