@@ -85,6 +85,13 @@ SpecialistServer::~SpecialistServer() { Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<SpecialistServer>> SpecialistServer::Start(
     std::unique_ptr<Specialist> specialist, ServerOptions options) {
+  const AnalysisLimits& limits = options.limits;
+  if (limits.worker_threads < 1 || limits.max_waiting_analyses < 0 ||
+      limits.stream.max_bytes < 1 || limits.stream.max_updates < 1) {
+    return absl::InvalidArgumentError(
+        "--worker-threads, --stream-queue-bytes and --stream-queue-updates "
+        "must be >= 1, --max-waiting-analyses >= 0");
+  }
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->specialist = std::move(specialist);

@@ -1,4 +1,5 @@
-// Hosts a Specialist as a gRPC server: `agentstream.v1.Specialist`, health,
+// Hosts a Specialist as a gRPC server: `agentstream.v1.Specialist` (Analyze
+// and AnalyzeBatched, on gRPC's callback API: specialist_service.h), health,
 // reflection, Prometheus metrics over HTTP, graceful shutdown.
 //
 // Two ways in:
@@ -47,7 +48,7 @@ struct ServerOptions {
 class SpecialistServer final {
  public:
   // Binds, starts serving and writes the port files. kUnavailable when a
-  // port cannot be bound.
+  // port cannot be bound; kInvalidArgument for limits out of range.
   static absl::StatusOr<std::unique_ptr<SpecialistServer>> Start(
       std::unique_ptr<Specialist> specialist, ServerOptions options);
   ~SpecialistServer();  // Shutdown().

@@ -389,6 +389,20 @@ TEST(SdkWorkerPoolTest, PastThePoolAndItsQueueCallsGetResourceExhausted) {
   EXPECT_EQ(s->running_.load(), 0);
 }
 
+TEST(SdkWorkerPoolTest, LimitsOutOfRangeAreRefusedAtStart) {
+  for (auto mutate : std::vector<void (*)(AnalysisLimits&)>{
+           [](AnalysisLimits& l) { l.worker_threads = 0; },
+           [](AnalysisLimits& l) { l.max_waiting_analyses = -1; },
+           [](AnalysisLimits& l) { l.stream.max_bytes = 0; },
+           [](AnalysisLimits& l) { l.stream.max_updates = 0; }}) {
+    ServerOptions options;
+    mutate(options.limits);
+    EXPECT_THAT(SpecialistServer::Start(std::make_unique<Sleeper>(), options),
+                ::agentstream::testing::StatusIs(
+                    absl::StatusCode::kInvalidArgument));
+  }
+}
+
 int ThreadCount() {
   int n = 0;
   if (DIR* dir = opendir("/proc/self/task"); dir != nullptr) {
