@@ -39,10 +39,11 @@ class Specialist {
   // most --worker-threads): must be thread-safe. The sink may block while
   // the client is behind (docs/SPECIALISTS.md, "Streams and back-pressure").
   // A specialist that mostly waits implements AsyncSpecialist instead
-  // (async_specialist.h), and holds no thread while it waits. Must return soon (well under 100 ms) after `cancel` trips;
-  // the returned status is then ignored and the call counts as cancelled.
-  // A non-OK status ends the RPC with that status (outcome "failed").
-  // The request has been validated (non-empty, at most 16 KiB).
+  // (async_specialist.h), and holds no thread while it waits. Must return soon
+  // (well under 100 ms) after `cancel` trips; the returned status is then
+  // ignored and the call counts as cancelled. A non-OK status ends the RPC with
+  // that status (outcome "failed"). The request has been validated (non-empty,
+  // at most 16 KiB).
   virtual absl::Status Analyze(const AnalyzeRequest& request, UpdateSink& sink,
                                const CancelToken& cancel) = 0;
 };

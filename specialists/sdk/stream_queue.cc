@@ -39,17 +39,26 @@ bool StreamQueue::TakeNext(agentstream::v1::Update* out) {
 bool StreamQueue::TakeNext(agentstream::v1::UpdateBatch* out) {
   if (writing_ || head_ == pending_.size()) return false;
   out->Clear();
-  out->mutable_updates()->Reserve(static_cast<int>(pending_.size() - head_));
   in_flight_bytes_ = 0;
   in_flight_updates_ = 0;
-  for (size_t i = head_; i < pending_.size(); ++i) {
-    *out->add_updates() = std::move(pending_[i].update);
-    in_flight_bytes_ += pending_[i].bytes;
+  // Everything queued, up to the byte bound (at least one update).
+  while (head_ < pending_.size() &&
+         (in_flight_updates_ == 0 ||
+          in_flight_bytes_ + pending_[head_].bytes <= limits_.max_bytes)) {
+    *out->add_updates() = std::move(pending_[head_].update);
+    in_flight_bytes_ += pending_[head_].bytes;
     ++in_flight_updates_;
+    ++head_;
   }
-  // Release the vector's storage: an idle stream holds none.
-  std::vector<Entry>().swap(pending_);
-  head_ = 0;
+  if (head_ == pending_.size()) {
+    // Release the vector's storage: an idle stream holds none.
+    std::vector<Entry>().swap(pending_);
+    head_ = 0;
+  } else {
+    pending_.erase(pending_.begin(),
+                   pending_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
   writing_ = true;
   return true;
 }

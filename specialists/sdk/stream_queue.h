@@ -1,9 +1,9 @@
 // The queue between one analysis and its gRPC stream (docs/CONTRACT.md,
 // "Batched streams"): updates the analysis emitted that gRPC has not taken
 // yet. One write is in flight at a time; whatever was emitted meanwhile goes
-// out in the next write: all of it as one UpdateBatch (AnalyzeBatched;
-// bounded in bytes by the queue's own bound), or one Update per write, oldest
-// first (Analyze).
+// out in the next write: all of it as one UpdateBatch (AnalyzeBatched; at
+// most max_bytes of updates, or one larger update alone), or one Update per
+// write, oldest first (Analyze).
 //
 // Bounded in bytes and in updates (StreamLimits): HasRoom() turns false at
 // either bound, and the producer is held back (the SDK blocks a blocking

@@ -114,6 +114,22 @@ TEST(StreamQueueTest, BoundedInUpdatesAndBytes) {
   ASSERT_TRUE(oversized.TakeNext(&batch));
   oversized.WriteDone();
   EXPECT_TRUE(oversized.HasRoom());
+  // A batch holds at most max_bytes (or one larger update); the rest goes
+  // in the next one, in order.
+  StreamQueue capped(StreamLimits{1000, 100});
+  capped.Push(Numbered(1, 10));
+  ASSERT_TRUE(capped.TakeNext(&batch));
+  for (int i = 2; i <= 7; ++i) capped.Push(Numbered(i, 300));
+  capped.WriteDone();
+  std::vector<int> sizes;
+  std::vector<uint64_t> order;
+  while (capped.TakeNext(&batch)) {
+    sizes.push_back(batch.updates_size());
+    for (const Update& u : batch.updates()) order.push_back(u.seq());
+    capped.WriteDone();
+  }
+  EXPECT_EQ(sizes, (std::vector<int>{3, 3}));
+  EXPECT_EQ(order, (std::vector<uint64_t>{2, 3, 4, 5, 6, 7}));
   // Clear() drops what waits, not the write in flight.
   by_bytes.Clear();
   EXPECT_TRUE(by_bytes.idle());
@@ -397,9 +413,9 @@ TEST(SdkWorkerPoolTest, LimitsOutOfRangeAreRefusedAtStart) {
            [](AnalysisLimits& l) { l.stream.max_updates = 0; }}) {
     ServerOptions options;
     mutate(options.limits);
-    EXPECT_THAT(SpecialistServer::Start(std::make_unique<Sleeper>(), options),
-                ::agentstream::testing::StatusIs(
-                    absl::StatusCode::kInvalidArgument));
+    EXPECT_THAT(
+        SpecialistServer::Start(std::make_unique<Sleeper>(), options),
+        ::agentstream::testing::StatusIs(absl::StatusCode::kInvalidArgument));
   }
 }
 
