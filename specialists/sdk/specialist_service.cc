@@ -94,7 +94,8 @@ class SpecialistService::Call {
   // The framing: take the next message from queue_ (under mu_), write it
   // (without mu_), finish the RPC (without mu_).
   virtual bool TakeNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) = 0;
-  // Frees the last message written (the stream went idle).
+  // Frees the last message written and the queue's storage (the stream
+  // went idle).
   virtual void ReleaseLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) = 0;
   virtual void WriteTaken() = 0;
   virtual void FinishRpc(const grpc::Status& status) = 0;
@@ -171,6 +172,7 @@ class Reactor final : public SpecialistService::Call,
   }
   void ReleaseLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) override {
     Message().Swap(&out_);
+    queue_.Shrink();
   }
   // out_ and more_ are touched only by the holder of the write in flight.
   void WriteTaken() override {

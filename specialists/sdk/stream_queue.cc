@@ -18,12 +18,7 @@ bool StreamQueue::TakeNext(agentstream::v1::Update* out) {
   in_flight_bytes_ = entry.bytes;
   in_flight_updates_ = 1;
   if (head_ == pending_.size()) {
-    // Drained: keep a small vector for the next update, free a large one.
-    if (pending_.capacity() > 16) {
-      std::vector<Entry>().swap(pending_);
-    } else {
-      pending_.clear();
-    }
+    pending_.clear();  // Capacity kept for the next ones; see Shrink().
     head_ = 0;
   } else if (head_ >= 64 && head_ * 2 >= pending_.size()) {
     // Taken from the front while the producer appends: compact, so the
@@ -51,8 +46,9 @@ bool StreamQueue::TakeNext(agentstream::v1::UpdateBatch* out) {
     ++head_;
   }
   if (head_ == pending_.size()) {
-    // Release the vector's storage: an idle stream holds none.
-    std::vector<Entry>().swap(pending_);
+    // Capacity kept: a busy stream refills it at once (Shrink() frees it
+    // once the stream is idle).
+    pending_.clear();
     head_ = 0;
   } else {
     pending_.erase(pending_.begin(),
@@ -70,6 +66,11 @@ void StreamQueue::WriteDone() {
   queued_updates_ -= in_flight_updates_;
   in_flight_bytes_ = 0;
   in_flight_updates_ = 0;
+}
+
+void StreamQueue::Shrink() {
+  if (head_ == pending_.size()) std::vector<Entry>().swap(pending_);
+  head_ = 0;
 }
 
 void StreamQueue::Clear() {

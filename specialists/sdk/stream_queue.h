@@ -57,6 +57,9 @@ class StreamQueue final {
   bool TakeNext(agentstream::v1::UpdateBatch* out);
   // The write in flight completed: its updates leave the queue's count.
   void WriteDone();
+  // Frees the storage kept for queued updates when nothing is queued (the
+  // stream went idle; a busy one keeps it, to avoid regrowing it).
+  void Shrink();
   // Drops everything queued (the stream is gone).
   void Clear();
 

@@ -274,7 +274,7 @@ AnalyzeRequest Request(const nlohmann::json& options = nullptr) {
 
 // Waits (bounded) until the server's counters satisfy `done`.
 template <typename F>
-bool WaitFor(F done, absl::Duration timeout = absl::Seconds(10)) {
+bool WaitFor(F done, absl::Duration timeout = absl::Seconds(30)) {
   const absl::Time deadline = absl::Now() + timeout;
   while (!done() && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(1));
@@ -320,7 +320,7 @@ TEST(SdkBackPressureTest, BlockingAnalysisWaitsForANeverReadingClient) {
              cancelled_before;
     }));
     EXPECT_LT(absl::Now() - cancelled_at, absl::Milliseconds(100));
-    EXPECT_TRUE(call.WaitDone(absl::Seconds(10)));
+    EXPECT_TRUE(call.WaitDone(absl::Seconds(30)));
     EXPECT_EQ(call.status().error_code(), grpc::StatusCode::CANCELLED);
   }
 }
@@ -387,7 +387,7 @@ TEST(SdkWorkerPoolTest, PastThePoolAndItsQueueCallsGetResourceExhausted) {
   ASSERT_TRUE(WaitFor([&] { return h.server->metrics().active() == 3; }));
   StreamCall refused(h.stub.get(), Request(), {StreamForm::kSingle});
   refused.Start();
-  ASSERT_TRUE(refused.WaitDone(absl::Seconds(10)));
+  ASSERT_TRUE(refused.WaitDone(absl::Seconds(30)));
   EXPECT_EQ(refused.status().error_code(),
             grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(refused.status().error_message(), HasSubstr("busy"));
@@ -398,7 +398,7 @@ TEST(SdkWorkerPoolTest, PastThePoolAndItsQueueCallsGetResourceExhausted) {
   calls[0]->Cancel();
   calls[1]->Cancel();
   for (auto& c : calls) {
-    ASSERT_TRUE(c->WaitDone(absl::Seconds(10)));
+    ASSERT_TRUE(c->WaitDone(absl::Seconds(30)));
     EXPECT_EQ(c->status().error_code(), grpc::StatusCode::CANCELLED);
   }
   EXPECT_TRUE(WaitFor([&] { return h.server->metrics().active() == 0; }));
@@ -437,7 +437,7 @@ TEST(SdkAsyncTest, IdleAsyncRunsHoldNoThread) {
   {
     StreamCall warm(h.stub.get(), Request({{"count", 2}, {"rate", 0}}), {});
     warm.Start();
-    ASSERT_TRUE(warm.WaitDone(absl::Seconds(10)));
+    ASSERT_TRUE(warm.WaitDone(absl::Seconds(30)));
   }
   const int before = ThreadCount();
   constexpr int kRuns = 300;
