@@ -30,6 +30,7 @@ class SpecialistMetrics final {
   void AnalysisStarted();
   void AnalysisEnded(AnalysisOutcome outcome);
   void UpdateSent() { updates_sent_.fetch_add(1); }
+  void UpdatesSent(int64_t n) { updates_sent_.fetch_add(n); }
   void CancelStopped(int64_t stop_ms);
 
   int64_t started() const { return started_.load(); }

@@ -35,11 +35,15 @@ class Specialist {
   virtual SpecialistCard Card() const = 0;
 
   // Does the work for one request, streaming it through `sink`. Called
-  // concurrently from many threads (one per in-flight request): must be
-  // thread-safe. Must return soon (well under 100 ms) after `cancel` trips;
-  // the returned status is then ignored and the call counts as cancelled.
-  // A non-OK status ends the RPC with that status (outcome "failed").
-  // The request has been validated (non-empty, at most 16 KiB).
+  // concurrently on the SDK's worker threads (one per running request, at
+  // most --worker-threads): must be thread-safe. The sink may block while
+  // the client is behind (docs/SPECIALISTS.md, "Streams and back-pressure").
+  // A specialist that mostly waits implements AsyncSpecialist instead
+  // (async_specialist.h), and holds no thread while it waits. Must return soon
+  // (well under 100 ms) after `cancel` trips; the returned status is then
+  // ignored and the call counts as cancelled. A non-OK status ends the RPC with
+  // that status (outcome "failed"). The request has been validated (non-empty,
+  // at most 16 KiB).
   virtual absl::Status Analyze(const AnalyzeRequest& request, UpdateSink& sink,
                                const CancelToken& cancel) = 0;
 };

@@ -85,6 +85,13 @@ SpecialistServer::~SpecialistServer() { Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<SpecialistServer>> SpecialistServer::Start(
     std::unique_ptr<Specialist> specialist, ServerOptions options) {
+  const AnalysisLimits& limits = options.limits;
+  if (limits.worker_threads < 1 || limits.max_waiting_analyses < 0 ||
+      limits.stream.max_bytes < 1 || limits.stream.max_updates < 1) {
+    return absl::InvalidArgumentError(
+        "--worker-threads, --stream-queue-bytes and --stream-queue-updates "
+        "must be >= 1, --max-waiting-analyses >= 0");
+  }
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->specialist = std::move(specialist);
@@ -110,7 +117,8 @@ absl::StatusOr<std::unique_ptr<SpecialistServer>> SpecialistServer::Start(
       static_cast<int>(impl->options.max_connection_age_grace_ms));
   // The instance name needs the bound port, known only once started.
   impl->service = std::make_unique<SpecialistService>(
-      impl->specialist.get(), "", impl->options.clock, impl->metrics.get());
+      impl->specialist.get(), "", impl->options.clock, impl->metrics.get(),
+      impl->options.limits);
   builder.RegisterService(impl->service.get());
   impl->server = builder.BuildAndStart();
   if (impl->server == nullptr || bound_port == 0) {
@@ -173,6 +181,22 @@ void RegisterServerFlags(FlagSet& flags, ServerOptions* options,
             &options->max_connection_age_grace_ms,
             "Time calls in flight get to finish on an aged connection.",
             "AGENTSTREAM_MAX_CONNECTION_AGE_GRACE_MS");
+  flags.Int("worker-threads", &options->limits.worker_threads,
+            "Blocking analyses running at once, each on a pool thread "
+            "(asynchronous ones, such as Synthetic's, need none).",
+            "AGENTSTREAM_WORKER_THREADS");
+  flags.Int("max-waiting-analyses", &options->limits.max_waiting_analyses,
+            "Blocking analyses that may wait for a thread; beyond, new calls "
+            "get RESOURCE_EXHAUSTED.",
+            "AGENTSTREAM_MAX_WAITING_ANALYSES");
+  flags.Int("stream-queue-bytes", &options->limits.stream.max_bytes,
+            "Per call: bytes of updates emitted but not yet taken by gRPC "
+            "before the analysis is held back; also the largest batch.",
+            "AGENTSTREAM_STREAM_QUEUE_BYTES");
+  flags.Int("stream-queue-updates", &options->limits.stream.max_updates,
+            "Per call: updates emitted but not yet taken by gRPC before the "
+            "analysis is held back.",
+            "AGENTSTREAM_STREAM_QUEUE_UPDATES");
   flags.String("log-level", log_level, "debug, info, warning or error.",
                "AGENTSTREAM_LOG_LEVEL");
 }

@@ -1,4 +1,5 @@
-// Hosts a Specialist as a gRPC server: `agentstream.v1.Specialist`, health,
+// Hosts a Specialist as a gRPC server: `agentstream.v1.Specialist` (Analyze
+// and AnalyzeBatched, on gRPC's callback API: specialist_service.h), health,
 // reflection, Prometheus metrics over HTTP, graceful shutdown.
 //
 // Two ways in:
@@ -24,6 +25,7 @@
 #include "common/flags.h"
 #include "specialists/sdk/metrics.h"
 #include "specialists/sdk/specialist.h"
+#include "specialists/sdk/specialist_service.h"
 
 namespace agentstream::specialists {
 
@@ -38,13 +40,15 @@ struct ServerOptions {
   // new replicas get traffic; calls in flight get the grace to finish.
   int64_t max_connection_age_ms = 30000;
   int64_t max_connection_age_grace_ms = 60000;
+  // Worker threads, waiting analyses, per-stream queue bounds.
+  AnalysisLimits limits;
   const Clock* clock = Clock::Real();
 };
 
 class SpecialistServer final {
  public:
   // Binds, starts serving and writes the port files. kUnavailable when a
-  // port cannot be bound.
+  // port cannot be bound; kInvalidArgument for limits out of range.
   static absl::StatusOr<std::unique_ptr<SpecialistServer>> Start(
       std::unique_ptr<Specialist> specialist, ServerOptions options);
   ~SpecialistServer();  // Shutdown().
@@ -66,8 +70,9 @@ class SpecialistServer final {
 
 // Registers the standard flags of every specialist binary (--host, --port,
 // --port-file, --metrics-port, --metrics-port-file, --drain-timeout-ms,
-// --max-connection-age-ms, --max-connection-age-grace-ms; environment
-// AGENTSTREAM_<FLAG>). `log_level` receives --log-level.
+// --max-connection-age-ms, --max-connection-age-grace-ms, --worker-threads,
+// --max-waiting-analyses, --stream-queue-bytes, --stream-queue-updates;
+// environment AGENTSTREAM_<FLAG>). `log_level` receives --log-level.
 void RegisterServerFlags(FlagSet& flags, ServerOptions* options,
                          std::string* log_level);
 

@@ -1,6 +1,9 @@
 #include "specialists/sdk/specialist_service.h"
 
+#include <atomic>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -10,9 +13,10 @@
 namespace agentstream::specialists {
 namespace {
 
-constexpr absl::Duration kCancelPollInterval = absl::Milliseconds(20);
+using agentstream::v1::Update;
+using agentstream::v1::UpdateBatch;
 
-std::string RequestIdOf(const grpc::ServerContext& context,
+std::string RequestIdOf(const grpc::CallbackServerContext& context,
                         const AnalyzeRequest& request) {
   if (!request.request_id().empty()) return request.request_id();
   const auto& metadata = context.client_metadata();
@@ -53,106 +57,465 @@ absl::Status ValidateAnalyzeRequest(const AnalyzeRequest& request) {
   return absl::OkStatus();
 }
 
+// One Analyze or AnalyzeBatched call: the analysis, its queue and the stream.
+//
+// Lifetime: reference counted. gRPC holds one reference until OnDone; a
+// blocking analysis queued or running on the pool holds one; a scheduled
+// timer holds one; any method that may end the call holds one while it runs.
+// The RPC is finished once the analysis has ended and the queue is drained
+// (or the stream is gone).
+class SpecialistService::Call {
+ public:
+  Call(SpecialistService* service, grpc::CallbackServerContext* context,
+       const AnalyzeRequest* request)
+      : queue_(service->limits_.stream),
+        service_(service),
+        context_(context),
+        request_(request) {}
+  virtual ~Call() = default;
+  Call(const Call&) = delete;
+  Call& operator=(const Call&) = delete;
+
+  void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Unref() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  // Validates, registers and starts the analysis (from the RPC handler).
+  void Begin();
+  // Trips the token; an asynchronous analysis that waits ends at once.
+  void Cancel(const std::string& reason);
+
+ protected:
+  // Reactions, forwarded by the typed reactor.
+  void WriteDone(bool ok);
+  void Done();
+
+  // The framing: take the next message from queue_ (under mu_), write it
+  // (without mu_), finish the RPC (without mu_).
+  virtual bool TakeNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) = 0;
+  // Frees the last message written and the queue's storage (the stream
+  // went idle).
+  virtual void ReleaseLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) = 0;
+  virtual void WriteTaken() = 0;
+  virtual void FinishRpc(const grpc::Status& status) = 0;
+
+  absl::Mutex mu_;
+  StreamQueue queue_ ABSL_GUARDED_BY(mu_);
+
+ private:
+  // Where an asynchronous analysis is between steps.
+  enum class Phase {
+    kStarting,        // Before its first step.
+    kStepping,        // A thread runs (or is about to run) its step.
+    kTimer,           // Waits for timer_id_.
+    kBlocked,         // Waits for room in the queue.
+    kUntilCancelled,  // Waits for cancellation only.
+    kEnded,
+  };
+
+  bool PushBlocking(Update&& update);
+  bool PushAsync(Update&& update);
+  bool HasRoom() {
+    absl::MutexLock lock(&mu_);
+    return queue_.HasRoom();
+  }
+  void RunBlocking();
+  void RunSteps();
+  void TimerFired();
+  void EndAnalysis(const absl::Status& status);
+  // Whether to finish the RPC now; marks it finished if so.
+  bool ShouldFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!analysis_done_ || finished_ || queue_.writing()) return false;
+    if (!queue_.idle() && !broken_) return false;
+    finished_ = true;
+    return true;
+  }
+
+  SpecialistService* const service_;
+  grpc::CallbackServerContext* const context_;
+  const AnalyzeRequest* const request_;  // gRPC's, valid until OnDone.
+  std::atomic<int> refs_{1};             // gRPC's.
+  int64_t id_ = -1;                      // In service_->in_flight_.
+  std::string request_id_;
+  CancelToken token_;
+  std::optional<UpdateSink> sink_;
+  std::unique_ptr<AsyncAnalysis> analysis_;
+  absl::Time start_;
+
+  Phase phase_ ABSL_GUARDED_BY(mu_) = Phase::kStarting;
+  TimerThread::Id timer_id_ ABSL_GUARDED_BY(mu_);
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;  // A write failed.
+  bool analysis_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status final_ ABSL_GUARDED_BY(mu_);
+};
+
+namespace {
+
+template <typename Message>
+class Reactor final : public SpecialistService::Call,
+                      public grpc::ServerWriteReactor<Message> {
+ public:
+  using SpecialistService::Call::Call;
+
+  // grpc::ServerWriteReactor methods
+  void OnWriteDone(bool ok) override { WriteDone(ok); }
+  void OnCancel() override { Cancel("client cancelled"); }
+  void OnDone() override { Done(); }
+
+ private:
+  bool TakeNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) override {
+    if (!queue_.TakeNext(&out_)) return false;
+    more_ = queue_.more_pending();
+    return true;
+  }
+  void ReleaseLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) override {
+    Message().Swap(&out_);
+    queue_.Shrink();
+  }
+  // out_ and more_ are touched only by the holder of the write in flight.
+  void WriteTaken() override {
+    grpc::WriteOptions options;
+    // More follow at once (one update per message): let gRPC coalesce them
+    // into one transport write instead of flushing each. The last one
+    // queued goes without the hint, which flushes.
+    if (more_) options.set_buffer_hint();
+    this->StartWrite(&out_, options);
+  }
+  void FinishRpc(const grpc::Status& status) override { this->Finish(status); }
+
+  Message out_;
+  bool more_ = false;
+};
+
+}  // namespace
+
+void SpecialistService::Call::Begin() {
+  request_id_ = RequestIdOf(*context_, *request_);
+  if (absl::Status valid = ValidateAnalyzeRequest(*request_); !valid.ok()) {
+    FinishRpc(ToGrpcStatus(valid));
+    return;
+  }
+  std::string instance;
+  {
+    absl::MutexLock lock(&service_->mu_);
+    if (service_->draining_) {
+      FinishRpc(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                             "specialist is shutting down"));
+      return;
+    }
+    instance = service_->instance_;
+    id_ = service_->next_id_++;
+    service_->in_flight_[id_] = this;
+  }
+  const bool async = service_->async_ != nullptr;
+  sink_.emplace(
+      UpdateSink::Stamp{request_id_, service_->card_.name(),
+                        std::move(instance)},
+      service_->clock_,
+      async ? UpdateSink::Writer(
+                  [this](Update&& u) { return PushAsync(std::move(u)); })
+            : UpdateSink::Writer(
+                  [this](Update&& u) { return PushBlocking(std::move(u)); }),
+      async ? UpdateSink::RoomProbe([this] { return HasRoom(); }) : nullptr);
+  service_->metrics_->AnalysisStarted();
+  start_ = absl::Now();
+  AS_LOG(INFO) << "analysis started request_id=" << request_id_
+               << " specialist=" << service_->card_.name()
+               << " task_bytes=" << request_->task().size()
+               << " question_bytes=" << request_->question().size();
+  if (async) {
+    absl::StatusOr<std::unique_ptr<AsyncAnalysis>> analysis =
+        service_->async_->Start(*request_);
+    if (!analysis.ok()) {
+      EndAnalysis(analysis.status());
+      return;
+    }
+    analysis_ = *std::move(analysis);
+    {
+      absl::MutexLock lock(&mu_);
+      phase_ = Phase::kStepping;
+    }
+    Ref();  // Held across: the first steps may end the call.
+    RunSteps();
+    Unref();
+    return;
+  }
+  Ref();  // The pool's.
+  if (!service_->pool_.TrySubmit([this] {
+        RunBlocking();
+        Unref();
+      })) {
+    Unref();
+    EndAnalysis(absl::ResourceExhaustedError(absl::StrCat(
+        "all ", service_->limits_.worker_threads, " analysis threads busy and ",
+        service_->limits_.max_waiting_analyses, " analyses waiting")));
+  }
+}
+
+void SpecialistService::Call::RunBlocking() {
+  if (token_.cancelled()) {
+    EndAnalysis(absl::CancelledError("cancelled"));
+    return;
+  }
+  EndAnalysis(service_->specialist_->Analyze(*request_, *sink_, token_));
+}
+
+bool SpecialistService::Call::PushBlocking(Update&& update) {
+  mu_.Lock();
+  // Held back while the queue is full; cancellation (tripped under mu_)
+  // releases the wait.
+  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return queue_.HasRoom() || broken_ || token_.cancelled();
+  };
+  mu_.Await(absl::Condition(&ready));
+  if (broken_ || token_.cancelled()) {
+    mu_.Unlock();
+    return false;
+  }
+  queue_.Push(std::move(update));
+  const bool write = TakeNextLocked();
+  mu_.Unlock();
+  if (write) WriteTaken();
+  return true;
+}
+
+bool SpecialistService::Call::PushAsync(Update&& update) {
+  mu_.Lock();
+  if (broken_ || token_.cancelled()) {
+    mu_.Unlock();
+    return false;
+  }
+  if (queue_.Overflowing()) {
+    mu_.Unlock();
+    Cancel("update queue overflow: the analysis ignored HasRoom()");
+    return false;
+  }
+  queue_.Push(std::move(update));
+  const bool write = TakeNextLocked();
+  mu_.Unlock();
+  if (write) WriteTaken();
+  return true;
+}
+
+void SpecialistService::Call::RunSteps() {
+  while (true) {
+    if (token_.cancelled()) {
+      EndAnalysis(absl::CancelledError("cancelled"));
+      return;
+    }
+    const NextStep next = analysis_->Step(*sink_, token_);
+    if (next.kind() == NextStep::Kind::kDone) {
+      EndAnalysis(next.status());
+      return;
+    }
+    mu_.Lock();
+    // Cancel() trips the token under mu_: either it is seen here, or Cancel
+    // sees the phase set below and ends the analysis itself.
+    if (token_.cancelled()) {
+      mu_.Unlock();
+      EndAnalysis(absl::CancelledError("cancelled"));
+      return;
+    }
+    switch (next.kind()) {
+      case NextStep::Kind::kContinue:
+        if (queue_.HasRoom()) {
+          mu_.Unlock();
+          continue;
+        }
+        phase_ = Phase::kBlocked;  // WriteDone() steps it again.
+        break;
+      case NextStep::Kind::kAt:
+        if (next.when() <= absl::Now()) {
+          mu_.Unlock();
+          continue;
+        }
+        phase_ = Phase::kTimer;
+        Ref();  // The timer's.
+        timer_id_ =
+            service_->timers_.Schedule(next.when(), [this] { TimerFired(); });
+        break;
+      case NextStep::Kind::kUntilCancelled:
+        phase_ = Phase::kUntilCancelled;
+        break;
+      case NextStep::Kind::kDone:
+        break;
+    }
+    mu_.Unlock();
+    return;
+  }
+}
+
+void SpecialistService::Call::TimerFired() {
+  bool run = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (phase_ == Phase::kTimer) {
+      phase_ = Phase::kStepping;
+      run = true;
+    }
+  }
+  if (run) RunSteps();
+  Unref();
+}
+
+void SpecialistService::Call::Cancel(const std::string& reason) {
+  Ref();
+  bool end = false;
+  std::optional<TimerThread::Id> timer;
+  {
+    absl::MutexLock lock(&mu_);
+    token_.Cancel(reason);  // The first reason wins.
+    switch (phase_) {
+      case Phase::kTimer:
+        timer = timer_id_;
+        [[fallthrough]];
+      case Phase::kBlocked:
+      case Phase::kUntilCancelled:
+        phase_ = Phase::kStepping;  // Owned by this thread, to end it.
+        end = true;
+        break;
+      case Phase::kStarting:
+      case Phase::kStepping:
+      case Phase::kEnded:
+        break;  // Blocking, or a step running: it sees the token.
+    }
+  }
+  if (timer.has_value() && service_->timers_.Cancel(*timer)) Unref();
+  if (end) EndAnalysis(absl::CancelledError("cancelled"));
+  Unref();
+}
+
+void SpecialistService::Call::WriteDone(bool ok) {
+  Ref();
+  mu_.Lock();
+  const int64_t written = queue_.in_flight_updates();
+  queue_.WriteDone();
+  if (!ok) {
+    broken_ = true;
+    queue_.Clear();
+    // Tripped with broken_ under mu_, so a producer that sees the stream
+    // gone also sees its analysis cancelled (outcome "cancelled").
+    token_.Cancel("stream closed");
+  }
+  const bool write = !broken_ && TakeNextLocked();
+  // Idle (a slow or held analysis): what was written need not stay.
+  if (!write) ReleaseLocked();
+  const bool resume =
+      phase_ == Phase::kBlocked && !token_.cancelled() && queue_.HasRoom();
+  if (resume) phase_ = Phase::kStepping;
+  const bool finish = ShouldFinishLocked();
+  const grpc::Status status = finish ? final_ : grpc::Status::OK;
+  mu_.Unlock();
+  if (ok) service_->metrics_->UpdatesSent(written);
+  if (write) WriteTaken();
+  if (!ok) Cancel("stream closed");
+  if (finish) FinishRpc(status);
+  // The reader took some: a held-back analysis goes on, on this thread.
+  if (resume) RunSteps();
+  Unref();
+}
+
+void SpecialistService::Call::EndAnalysis(const absl::Status& status) {
+  const absl::Time end = absl::Now();
+  AnalysisOutcome outcome =
+      status.ok() ? AnalysisOutcome::kOk : AnalysisOutcome::kFailed;
+  grpc::Status result = ToGrpcStatus(status);
+  if (token_.cancelled()) {
+    outcome = AnalysisOutcome::kCancelled;
+    const int64_t stop_ms =
+        absl::ToInt64Milliseconds(end - token_.requested_at());
+    service_->metrics_->CancelStopped(stop_ms);
+    AS_LOG(INFO) << "analysis cancelled request_id=" << request_id_
+                 << " reason=\"" << token_.reason() << "\" stop_ms=" << stop_ms;
+    result = token_.reason() == "shutdown"
+                 ? grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                "specialist shut down before the analysis "
+                                "finished")
+                 : grpc::Status(
+                       grpc::StatusCode::CANCELLED,
+                       absl::StrCat("analysis cancelled: ", token_.reason()));
+  }
+  service_->metrics_->AnalysisEnded(outcome);
+  AS_LOG(INFO) << "analysis ended request_id=" << request_id_
+               << " outcome=" << OutcomeWord(outcome)
+               << " duration_ms=" << absl::ToInt64Milliseconds(end - start_)
+               << " updates=" << (sink_ ? sink_->updates_sent() : 0)
+               << (status.ok()
+                       ? ""
+                       : absl::StrCat(" error=\"", status.ToString(), "\""));
+  analysis_.reset();  // No step runs: this thread ends it.
+  bool finish;
+  {
+    absl::MutexLock lock(&mu_);
+    phase_ = Phase::kEnded;
+    analysis_done_ = true;
+    final_ = result;
+    finish = ShouldFinishLocked();
+  }
+  if (finish) FinishRpc(result);
+}
+
+void SpecialistService::Call::Done() {
+  if (id_ >= 0) service_->Unregister(id_);
+  Unref();
+}
+
 SpecialistService::SpecialistService(Specialist* specialist,
                                      std::string instance, const Clock* clock,
-                                     SpecialistMetrics* metrics)
+                                     SpecialistMetrics* metrics,
+                                     AnalysisLimits limits)
     : specialist_(specialist),
+      async_(dynamic_cast<AsyncSpecialist*>(specialist)),
       clock_(clock),
       metrics_(metrics),
+      limits_(limits),
       card_(specialist->Card()),
       instance_(std::move(instance)),
-      watcher_([this] { WatchCancellations(); }) {}
+      pool_(limits.worker_threads, limits.max_waiting_analyses) {}
+
+SpecialistService::~SpecialistService() = default;
 
 void SpecialistService::SetInstance(const std::string& instance) {
   absl::MutexLock lock(&mu_);
   instance_ = instance;
 }
 
-SpecialistService::~SpecialistService() {
-  stop_watcher_.Notify();
-  watcher_.join();
-}
-
-grpc::Status SpecialistService::Describe(
-    grpc::ServerContext* /*context*/,
+grpc::ServerUnaryReactor* SpecialistService::Describe(
+    grpc::CallbackServerContext* context,
     const agentstream::v1::DescribeRequest* /*request*/, SpecialistCard* card) {
   *card = card_;
-  absl::MutexLock lock(&mu_);
-  card->set_instance(instance_);
-  return grpc::Status::OK;
+  {
+    absl::MutexLock lock(&mu_);
+    card->set_instance(instance_);
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
 }
 
-grpc::Status SpecialistService::Analyze(
-    grpc::ServerContext* context, const AnalyzeRequest* request,
-    grpc::ServerWriter<agentstream::v1::Update>* writer) {
-  if (absl::Status valid = ValidateAnalyzeRequest(*request); !valid.ok()) {
-    return ToGrpcStatus(valid);
-  }
-  const std::string request_id = RequestIdOf(*context, *request);
-  CancelToken token;
-  int64_t id;
-  std::string instance;
-  {
-    absl::MutexLock lock(&mu_);
-    instance = instance_;
-    if (draining_) {
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          "specialist is shutting down");
-    }
-    id = next_id_++;
-    in_flight_[id] = InFlight{context, &token};
-  }
-  metrics_->AnalysisStarted();
-  const absl::Time start = absl::Now();
-  AS_LOG(INFO) << "analysis started request_id=" << request_id
-               << " specialist=" << card_.name()
-               << " task_bytes=" << request->task().size()
-               << " question_bytes=" << request->question().size();
+template <typename Message>
+grpc::ServerWriteReactor<Message>* SpecialistService::StartCall(
+    grpc::CallbackServerContext* context, const AnalyzeRequest* request) {
+  auto* reactor = new Reactor<Message>(this, context, request);
+  reactor->Begin();
+  return reactor;
+}
 
-  UpdateSink sink(UpdateSink::Stamp{request_id, card_.name(), instance}, clock_,
-                  [&](const agentstream::v1::Update& update) {
-                    if (token.cancelled() || !writer->Write(update)) {
-                      token.Cancel("stream closed");
-                      return false;
-                    }
-                    metrics_->UpdateSent();
-                    return true;
-                  });
+grpc::ServerWriteReactor<Update>* SpecialistService::Analyze(
+    grpc::CallbackServerContext* context, const AnalyzeRequest* request) {
+  return StartCall<Update>(context, request);
+}
 
-  absl::Status status = specialist_->Analyze(*request, sink, token);
+grpc::ServerWriteReactor<UpdateBatch>* SpecialistService::AnalyzeBatched(
+    grpc::CallbackServerContext* context, const AnalyzeRequest* request) {
+  return StartCall<UpdateBatch>(context, request);
+}
 
-  {
-    absl::MutexLock lock(&mu_);
-    in_flight_.erase(id);
-  }
-  const absl::Time end = absl::Now();
-  AnalysisOutcome outcome =
-      status.ok() ? AnalysisOutcome::kOk : AnalysisOutcome::kFailed;
-  grpc::Status result = ToGrpcStatus(status);
-  if (token.cancelled()) {
-    outcome = AnalysisOutcome::kCancelled;
-    const int64_t stop_ms =
-        absl::ToInt64Milliseconds(end - token.requested_at());
-    metrics_->CancelStopped(stop_ms);
-    AS_LOG(INFO) << "analysis cancelled request_id=" << request_id
-                 << " reason=\"" << token.reason() << "\" stop_ms=" << stop_ms;
-    result = token.reason() == "shutdown"
-                 ? grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                "specialist shut down before the analysis "
-                                "finished")
-                 : grpc::Status(
-                       grpc::StatusCode::CANCELLED,
-                       absl::StrCat("analysis cancelled: ", token.reason()));
-  }
-  metrics_->AnalysisEnded(outcome);
-  AS_LOG(INFO) << "analysis ended request_id=" << request_id
-               << " outcome=" << OutcomeWord(outcome)
-               << " duration_ms=" << absl::ToInt64Milliseconds(end - start)
-               << " updates=" << sink.updates_sent()
-               << (status.ok()
-                       ? ""
-                       : absl::StrCat(" error=\"", status.ToString(), "\""));
-  return result;
+void SpecialistService::Unregister(int64_t id) {
+  absl::MutexLock lock(&mu_);
+  in_flight_.erase(id);
 }
 
 void SpecialistService::StartDraining() {
@@ -169,24 +532,24 @@ bool SpecialistService::WaitUntilIdle(absl::Duration timeout) {
 }
 
 void SpecialistService::CancelAll(const std::string& reason) {
-  absl::MutexLock lock(&mu_);
-  for (auto& [id, call] : in_flight_) call.token->Cancel(reason);
+  std::vector<Call*> calls;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, call] : in_flight_) {
+      call->Ref();
+      calls.push_back(call);
+    }
+  }
+  // Outside mu_: ending a call unregisters it.
+  for (Call* call : calls) {
+    call->Cancel(reason);
+    call->Unref();
+  }
 }
 
 int SpecialistService::active() const {
   absl::MutexLock lock(&mu_);
   return static_cast<int>(in_flight_.size());
-}
-
-void SpecialistService::WatchCancellations() {
-  while (!stop_watcher_.WaitForNotificationWithTimeout(kCancelPollInterval)) {
-    absl::MutexLock lock(&mu_);
-    for (auto& [id, call] : in_flight_) {
-      if (!call.token->cancelled() && call.context->IsCancelled()) {
-        call.token->Cancel("client cancelled");
-      }
-    }
-  }
 }
 
 }  // namespace agentstream::specialists

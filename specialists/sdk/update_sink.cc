@@ -15,8 +15,12 @@ google::protobuf::Struct ObjectStruct(const nlohmann::json& j) {
 
 }  // namespace
 
-UpdateSink::UpdateSink(Stamp stamp, const Clock* clock, Writer writer)
-    : stamp_(std::move(stamp)), clock_(clock), writer_(std::move(writer)) {}
+UpdateSink::UpdateSink(Stamp stamp, const Clock* clock, Writer writer,
+                       RoomProbe room)
+    : stamp_(std::move(stamp)),
+      clock_(clock),
+      writer_(std::move(writer)),
+      room_(std::move(room)) {}
 
 bool UpdateSink::Progress(int pct, std::string current_action) {
   agentstream::v1::Update update;
@@ -71,7 +75,7 @@ bool UpdateSink::Send(agentstream::v1::Update update) {
   if (broken_) return false;
   // Stamped under the lock so emitted_at is monotonic in stream order.
   update.set_emitted_at(clock_->NowNanos());
-  if (!writer_(update)) {
+  if (!writer_(std::move(update))) {
     broken_ = true;
     return false;
   }

@@ -25,8 +25,12 @@ namespace agentstream::specialists {
 
 class UpdateSink final {
  public:
-  // Writes one stamped update; returns false when the stream is gone.
-  using Writer = std::function<bool(const agentstream::v1::Update&)>;
+  // Writes (or queues) one stamped update; returns false when the stream is
+  // gone. Blocking analyses' writers may block while the stream's queue is
+  // full (docs/SPECIALISTS.md, "Streams and back-pressure").
+  using Writer = std::function<bool(agentstream::v1::Update&&)>;
+  // Whether the stream can take more without holding the producer back.
+  using RoomProbe = std::function<bool()>;
 
   struct Stamp {
     std::string request_id;
@@ -34,8 +38,9 @@ class UpdateSink final {
     std::string instance;    // hostname:port of this replica.
   };
 
-  // `clock` must outlive the sink.
-  UpdateSink(Stamp stamp, const Clock* clock, Writer writer);
+  // `clock` must outlive the sink. Without `room`, HasRoom() is always true.
+  UpdateSink(Stamp stamp, const Clock* clock, Writer writer,
+             RoomProbe room = nullptr);
   UpdateSink(const UpdateSink&) = delete;
   UpdateSink& operator=(const UpdateSink&) = delete;
 
@@ -55,6 +60,9 @@ class UpdateSink final {
 
   // False once a write failed.
   bool ok() const;
+  // For asynchronous analyses (async_specialist.h): false while the
+  // stream's queue is full; emit no more in this step then.
+  bool HasRoom() const { return room_ == nullptr || room_(); }
   int64_t updates_sent() const;
   const Stamp& stamp() const { return stamp_; }
 
@@ -62,6 +70,7 @@ class UpdateSink final {
   const Stamp stamp_;
   const Clock* const clock_;
   const Writer writer_;
+  const RoomProbe room_;
 
   mutable absl::Mutex mu_;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;

@@ -104,69 +104,94 @@ SpecialistCard Synthetic::Card() const {
   return card;
 }
 
-absl::Status Synthetic::Analyze(const AnalyzeRequest& request, UpdateSink& sink,
-                                const CancelToken& cancel) {
+namespace {
+
+// One run: a position in the sequence of updates, stepped by the SDK.
+class SyntheticRun final : public AsyncAnalysis {
+ public:
+  explicit SyntheticRun(const SyntheticParams& params) : p_(params) {}
+
+  NextStep Step(UpdateSink& sink, const CancelToken& cancel) override {
+    if (!started_) {
+      started_ = true;
+      if (p_.start_delay_ms > 0) {
+        return NextStep::At(absl::Now() +
+                            absl::Milliseconds(p_.start_delay_ms));
+      }
+    }
+    if (start_ == absl::InfinitePast()) start_ = absl::Now();
+    // Bounded per step, so one fast run does not hold a shared thread long.
+    for (int emitted_now = 0; emitted_now < kMaxPerStep; ++emitted_now) {
+      if (cancel.cancelled()) {
+        return NextStep::Done(absl::CancelledError("cancelled"));
+      }
+      // Fault injection, checked once i - 1 partial results are out.
+      const int64_t emitted = i_ - 1;
+      if (emitted == p_.fail_after) {
+        return NextStep::Done(absl::InternalError(
+            absl::StrCat("synthetic failure after ", emitted,
+                         " partial results (fail_after)")));
+      }
+      if (emitted == p_.stall_after) return NextStep::UntilCancelled();
+      if (i_ > p_.count) {
+        if (p_.count == 0) sink.Progress(100, "Nothing to emit");
+        return NextStep::Done(absl::OkStatus());
+      }
+      if (p_.rate > 0) {
+        const absl::Time due =
+            start_ + absl::Seconds(static_cast<double>(i_ - 1) / p_.rate);
+        if (due > absl::Now()) return NextStep::At(due);
+      }
+      const int pct = static_cast<int>(i_ * 100 / p_.count);
+      const bool progress = p_.progress_every > 0
+                                ? (i_ - 1) % p_.progress_every == 0
+                                : pct != last_pct_;
+      if (progress) {
+        last_pct_ = pct;
+        if (!sink.Progress(pct,
+                           absl::StrCat("update ", i_, " of ", p_.count))) {
+          return NextStep::Done(absl::CancelledError("stream closed"));
+        }
+      }
+      if (!sink.PartialResult(MakeResult())) {
+        return NextStep::Done(absl::CancelledError("stream closed"));
+      }
+      ++i_;
+      if (!sink.HasRoom()) break;
+    }
+    return NextStep::Continue();
+  }
+
+ private:
+  static constexpr int kMaxPerStep = 256;
+
+  // Built afresh each time (as cheap as copying a template, and an idle
+  // run then holds none).
+  google::protobuf::Struct MakeResult() const {
+    google::protobuf::Struct result;
+    auto& fields = *result.mutable_fields();
+    fields["n"].set_number_value(static_cast<double>(p_.count));
+    fields["payload"].set_string_value(
+        std::string(static_cast<size_t>(p_.size), 'x'));
+    fields["i"].set_number_value(static_cast<double>(i_));
+    return result;
+  }
+
+  const SyntheticParams p_;
+  bool started_ = false;
+  absl::Time start_ = absl::InfinitePast();  // After the start delay.
+  int64_t i_ = 1;                            // The next partial result.
+  int last_pct_ = -1;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<AsyncAnalysis>> Synthetic::Start(
+    const AnalyzeRequest& request) {
   absl::StatusOr<SyntheticParams> params =
       ResolveSyntheticParams(defaults_, request);
   if (!params.ok()) return params.status();
-  if (params->start_delay_ms > 0 &&
-      cancel.WaitFor(absl::Milliseconds(params->start_delay_ms))) {
-    return absl::CancelledError("cancelled");
-  }
-  // Fault injection, checked once `emitted` partial results are out.
-  auto fault = [&](int64_t emitted) -> absl::Status {
-    if (emitted == params->fail_after) {
-      return absl::InternalError(absl::StrCat("synthetic failure after ",
-                                              emitted,
-                                              " partial results (fail_after)"));
-    }
-    if (emitted == params->stall_after) {
-      // Stalled: nothing more until cancelled.
-      while (!cancel.WaitFor(absl::Hours(1))) {
-      }
-      return absl::CancelledError("cancelled");
-    }
-    return absl::OkStatus();
-  };
-  // Built once; each update copies it and sets `i`.
-  google::protobuf::Struct result;
-  (*result.mutable_fields())["n"].set_number_value(
-      static_cast<double>(params->count));
-  (*result.mutable_fields())["payload"].set_string_value(
-      std::string(static_cast<size_t>(params->size), 'x'));
-  const absl::Time start = absl::Now();
-  int last_pct = -1;
-  for (int64_t i = 1; i <= params->count; ++i) {
-    if (absl::Status s = fault(i - 1); !s.ok()) return s;
-    if (params->rate > 0) {
-      const absl::Time due =
-          start + absl::Seconds(static_cast<double>(i - 1) / params->rate);
-      const absl::Duration wait = due - absl::Now();
-      if (wait > absl::ZeroDuration() && cancel.WaitFor(wait)) {
-        return absl::CancelledError("cancelled");
-      }
-    }
-    if (cancel.cancelled()) return absl::CancelledError("cancelled");
-    const int pct = static_cast<int>(i * 100 / params->count);
-    const bool progress = params->progress_every > 0
-                              ? (i - 1) % params->progress_every == 0
-                              : pct != last_pct;
-    if (progress) {
-      last_pct = pct;
-      if (!sink.Progress(pct,
-                         absl::StrCat("update ", i, " of ", params->count))) {
-        return absl::CancelledError("stream closed");
-      }
-    }
-    google::protobuf::Struct update = result;
-    (*update.mutable_fields())["i"].set_number_value(static_cast<double>(i));
-    if (!sink.PartialResult(std::move(update))) {
-      return absl::CancelledError("stream closed");
-    }
-  }
-  if (absl::Status s = fault(params->count); !s.ok()) return s;
-  if (params->count == 0) sink.Progress(100, "Nothing to emit");
-  return absl::OkStatus();
+  return std::make_unique<SyntheticRun>(*params);
 }
 
 }  // namespace agentstream::specialists

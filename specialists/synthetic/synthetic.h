@@ -15,8 +15,14 @@
 // Defaults come from flags; AnalyzeRequest.options {"count", "size", "rate",
 // "progress_every", "start_delay_ms", "stall_after", "fail_after"} override
 // them per request (numbers, or strings holding numbers). Planned only when
-// named (explicit_only). Every wait uses the CancelToken, so cancellation is
-// seen at once, during the start delay and the stall too.
+// named (explicit_only).
+//
+// An AsyncSpecialist (specialists/sdk/async_specialist.h): served by the
+// SDK, a waiting run (pacing, start delay, stall) holds no thread, only a
+// timer, and ends at once when cancelled; unpaced, it emits while the
+// stream's queue has room and goes on when the reader has taken some.
+// Analyze() (blocking, from the base class) runs the same steps on the
+// caller's thread, waiting on the CancelToken.
 //
 // Thread-safe.
 #ifndef AGENTSTREAM_SPECIALISTS_SYNTHETIC_SYNTHETIC_H_
@@ -25,7 +31,7 @@
 #include <cstdint>
 
 #include "absl/status/statusor.h"
-#include "specialists/sdk/specialist.h"
+#include "specialists/sdk/async_specialist.h"
 
 namespace agentstream::specialists {
 
@@ -53,14 +59,15 @@ inline constexpr int64_t kSyntheticMaxStartDelayMs = 3'600'000;  // 1 h.
 absl::StatusOr<SyntheticParams> ResolveSyntheticParams(
     const SyntheticParams& defaults, const AnalyzeRequest& request);
 
-class Synthetic final : public Specialist {
+class Synthetic final : public AsyncSpecialist {
  public:
   explicit Synthetic(SyntheticParams defaults) : defaults_(defaults) {}
 
   // Specialist methods
   SpecialistCard Card() const override;
-  absl::Status Analyze(const AnalyzeRequest& request, UpdateSink& sink,
-                       const CancelToken& cancel) override;
+  // AsyncSpecialist methods
+  absl::StatusOr<std::unique_ptr<AsyncAnalysis>> Start(
+      const AnalyzeRequest& request) override;
 
  private:
   const SyntheticParams defaults_;
