@@ -19,6 +19,11 @@
 //                 be an immediate 503 + Retry-After.
 //   first-update  --first-update-runs new runs one at a time on an idle
 //                 system: request -> `connected` -> first update.
+//   serve         starts the system, writes its port and PIDs to
+//                 --serve-file ({"port":P,"gateway_pid":..,
+//                 "orchestrator_pid":..,"synthetic_pid":..}) and keeps it
+//                 until SIGTERM or SIGINT, for other invocations to measure
+//                 with --gateway-port and the PIDs (tests/bench/run_all.py).
 //
 // It starts its own system (gateway, orchestrator, Synthetic) from
 // AGENTSTREAM_BIN_DIR (default: ./bin next to this binary's directory) unless
@@ -28,6 +33,7 @@
 // Exit status: 0 only when every run and stream it started did what it was
 // asked and every figure was measured; a figure that could not be measured is
 // printed as "not measured" (never as 0), and the exit status is then 1.
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -62,7 +68,7 @@ int main(int argc, char** argv) {
   std::string mode = "all";
   int64_t gateway_port = 0, gateway_pid = 0, orchestrator_pid = 0,
           synthetic_pid = 0;
-  std::string extra_query, json_out;
+  std::string extra_query, json_out, serve_file;
   int64_t max_streams = 20000, heartbeat_ms = 1000;
   ThroughputParams tp;
   StreamsParams sp;
@@ -76,7 +82,7 @@ int main(int argc, char** argv) {
                 "and the Synthetic specialist (docs/BENCHMARKS.md).");
   flags.String("mode", &mode,
                "throughput, streams, all (throughput then streams), burst, "
-               "overload or first-update.");
+               "overload, first-update or serve.");
   flags.Int("gateway-port", &gateway_port,
             "Measure a running server on 127.0.0.1 at this port (0: start "
             "gateway, orchestrator and Synthetic here).");
@@ -93,6 +99,8 @@ int main(int argc, char** argv) {
   flags.String("json-out", &json_out,
                "Also write the figures here as JSON (for tests/bench/"
                "run_all.py).");
+  flags.String("serve-file", &serve_file,
+               "serve: where to write the port and PIDs once serving.");
   flags.Int("max-streams", &max_streams,
             "The started gateway's --max-streams (overload: --overload-open).");
   flags.Int("heartbeat-ms", &heartbeat_ms,
@@ -123,7 +131,7 @@ int main(int argc, char** argv) {
 
   const bool known = mode == "throughput" || mode == "streams" ||
                      mode == "all" || mode == "burst" || mode == "overload" ||
-                     mode == "first-update";
+                     mode == "first-update" || mode == "serve";
   if (!known) {
     std::fprintf(stderr, "unknown --mode=%s (see --help)\n", mode.c_str());
     return 2;
@@ -135,6 +143,18 @@ int main(int argc, char** argv) {
                 .orchestrator = static_cast<pid_t>(orchestrator_pid),
                 .synthetic = static_cast<pid_t>(synthetic_pid),
                 .extra_query = extra_query};
+  if (mode == "serve" && (gateway_port != 0 || serve_file.empty())) {
+    std::fprintf(stderr,
+                 "--mode=serve needs --serve-file, no --gateway-port\n");
+    return 2;
+  }
+  // Blocked before any thread starts, so that serve's sigwait takes them
+  // (the children get an empty mask: tests/testing/subprocess.h).
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  if (mode == "serve") pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   if (gateway_port == 0) {
     testing::TopologyOptions options;
     options.specialists = {"synthetic"};
@@ -156,6 +176,17 @@ int main(int argc, char** argv) {
     target.gateway = PidOf(*topology, "gateway");
     target.orchestrator = PidOf(*topology, "orchestrator");
     target.synthetic = PidOf(*topology, "synthetic");
+  }
+  if (mode == "serve") {
+    const std::string tmp = serve_file + ".tmp";
+    std::ofstream(tmp) << absl::StrCat(
+        "{\"port\":", target.port, ",\"gateway_pid\":", target.gateway,
+        ",\"orchestrator_pid\":", target.orchestrator,
+        ",\"synthetic_pid\":", target.synthetic, "}\n");
+    std::rename(tmp.c_str(), serve_file.c_str());
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    return 0;  // The topology stops every process by PID.
   }
   std::printf("machine: %ld cores; open files: %ld\n",
               sysconf(_SC_NPROCESSORS_ONLN), static_cast<long>(files));
