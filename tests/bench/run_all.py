@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True  # No __pycache__ in the source tree.
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'e2e'))
 import ci_policy  # noqa: E402
@@ -61,7 +62,7 @@ def parse_args():
   p.add_argument('--latency-rate', type=float, default=100,
                  help='latency: updates/s a run')
   p.add_argument('--latency-seconds', type=float,
-                 help='latency: seconds a run lasts [5]')
+                 help='latency: seconds a run lasts [3]')
   p.add_argument('--streams', type=int, help='open streams [10000]')
   p.add_argument('--hold-s', type=float,
                  help='streams: seconds held once all are open [3]')
@@ -80,15 +81,15 @@ def parse_args():
   p.add_argument('--sweep-min-rate', type=float, default=10,
                  help='updates/s a run at the first point')
   p.add_argument('--sweep-seconds', type=float,
-                 help='seconds a sweep point lasts [3]')
+                 help='seconds a sweep point lasts [2]')
   p.add_argument('--timeout-s', type=int, default=600,
                  help='deadline of each stream_bench invocation')
   args = p.parse_args()
-  full = dict(runs=50, count=1000, latency_runs=10, latency_seconds=5,
+  full = dict(runs=50, count=1000, latency_runs=10, latency_seconds=3,
               streams=10000, hold_s=3, burst=10000, burst_window_ms=1000,
               settle_s=60, overload_open=1000,
               overload_extra=1000, first_update_runs=50, sweep_points=10,
-              sweep_seconds=3)
+              sweep_seconds=2)
   smoke = dict(runs=3, count=50, latency_runs=3, latency_seconds=0.2,
                streams=50, hold_s=1.2, burst=50, burst_window_ms=200,
                settle_s=1, overload_open=20,
@@ -174,7 +175,12 @@ class Bench:
       with open(out) as f:
         result = json.load(f).get(mode)
     if code != 0 or result is None:
-      why = '; '.join(result['failures']) if result else text[-2000:]
+      if result is None:
+        why = text[-2000:]
+      else:
+        why = '; '.join(result['failures'] + [
+            f'{k} not measured' for k, v in result['figures'].items()
+            if v is None])
       self.failures.append(f'{label} {mode}: exit {code}: {why}')
       print(f'[{label}] FAILED (exit {code}): {why}', flush=True)
     return result['figures'] if result else None
