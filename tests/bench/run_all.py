@@ -20,9 +20,11 @@ tests/e2e/ci_policy.py).
 """
 
 import argparse
+import ctypes
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -103,6 +105,12 @@ def parse_args():
   return args
 
 
+def _die_with_parent():
+  """In the child before exec: SIGTERM when this script dies, however it
+  dies (PR_SET_PDEATHSIG), so that no server outlives it."""
+  ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+
+
 class Server:
   """A server started here for the throughput and latency scenarios (the
   FastAPI peer, or agentstream through `stream_bench --mode=serve`), kept
@@ -115,7 +123,8 @@ class Server:
     self.log = open(os.path.join(out_dir, f'{name}.log'), 'w')
     self.proc = subprocess.Popen(
         [c.replace('{ready}', ready) for c in cmd], stdout=self.log,
-        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent)
     deadline = time.monotonic() + 120
     while not os.path.exists(ready):
       if self.proc.poll() is not None or time.monotonic() > deadline:
