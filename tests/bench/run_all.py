@@ -246,6 +246,7 @@ def main():
   os.environ['AGENTSTREAM_BIN_DIR'] = args.bin_dir
   sweep_rows = []
   servers = []
+  peer_line = 'fastapi_peer: not started'
   try:
     servers.append(Server('peer', [
         PEER_PYTHON, os.path.join(HERE, 'peers', 'fastapi_peer.py'),
@@ -253,6 +254,9 @@ def main():
     servers.append(Server('agentstream', [
         bench.binary, '--mode=serve', '--serve-file={ready}'], args.out_dir))
     peer_port = servers[0].port
+    with open(os.path.join(args.out_dir, 'peer.log')) as f:
+      peer_line = f.readline().strip()
+    print(peer_line, flush=True)
     ports = {'agentstream': servers[1].port,
              **{v: peer_port for v in PEER_VARIANTS}}
     queries = {'agentstream': '', **PEER_VARIANTS}
@@ -304,7 +308,13 @@ def main():
         'agentstream', 'first-update',
         [f'--first-update-runs={args.first_update_runs}']))
 
-  table = bench_report.table(figs, args)
+  commit = subprocess.run(['git', '-C', HERE, 'rev-parse', '--short', 'HEAD'],
+                          capture_output=True, text=True).stdout.strip()
+  table = '\n'.join([
+      f'{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, commit '
+      f'{commit or "unknown"}, {os.cpu_count()} cores, {args.reps} '
+      f'repetitions; {peer_line}', '',
+      bench_report.table(figs, args)])
   print(table)
   with open(os.path.join(args.out_dir, 'table.md'), 'w') as f:
     f.write(table + '\n')

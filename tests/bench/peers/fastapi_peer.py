@@ -41,6 +41,7 @@ import os
 import socket
 import time
 
+import fastapi
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 import uvicorn
@@ -165,6 +166,16 @@ async def stream_endpoint(message: str = '', specialists: str = 'Synthetic',
                            headers=HEADERS)
 
 
+def _have(module):
+  """`module` when it can be imported (uvicorn's "auto" picks it), else
+  ''."""
+  try:
+    __import__(module)
+    return module
+  except ImportError:
+    return ''
+
+
 def main():
   global HEARTBEAT_S
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -196,6 +207,9 @@ def main():
     await task
 
   config.setup_event_loop()  # uvloop when installed, as uvicorn would.
+  print(f'fastapi_peer: FastAPI {fastapi.__version__}, uvicorn '
+        f'{uvicorn.__version__}, loop {_have("uvloop") or "asyncio"}, http '
+        f'{_have("httptools") or "h11"}', flush=True)
   asyncio.run(serve())
 
 
