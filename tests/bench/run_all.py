@@ -299,7 +299,8 @@ def main():
     keep(('burst', 'agentstream'), bench.run(
         'agentstream', 'burst',
         [f'--burst={args.burst}', f'--burst-window-ms={args.burst_window_ms}',
-         f'--settle-s={args.settle_s:g}']))
+         f'--settle-s={args.settle_s:g}',
+         f'--samples-out={args.out_dir}/burst-{rep + 1}.csv']))
     keep(('overload', 'agentstream'), bench.run(
         'agentstream', 'overload',
         [f'--overload-open={args.overload_open}',

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -206,14 +207,23 @@ Figures Burst(const Target& t, const BurstParams& p) {
   }
   ProcSample gw_peak = gw0.value_or(ProcSample{}),
              or_peak = or0.value_or(ProcSample{});
+  // Every sample, for --samples-out: seconds since the idle one.
+  const absl::Time idle_at = absl::Now();
+  std::string csv = "t_s,gw_threads,gw_rss_kib,orch_threads,orch_rss_kib\n";
   auto sample = [&] {
-    if (auto g = ReadProc(t.gateway)) {
+    const auto g = ReadProc(t.gateway), o = ReadProc(t.orchestrator);
+    if (g.has_value()) {
       gw_peak.threads = std::max(gw_peak.threads, g->threads);
       gw_peak.rss_kib = std::max(gw_peak.rss_kib, g->rss_kib);
     }
-    if (auto o = ReadProc(t.orchestrator)) {
+    if (o.has_value()) {
       or_peak.threads = std::max(or_peak.threads, o->threads);
       or_peak.rss_kib = std::max(or_peak.rss_kib, o->rss_kib);
+    }
+    if (g.has_value() && o.has_value()) {
+      absl::StrAppendFormat(&csv, "%.2f,%d,%d,%d,%d\n",
+                            absl::ToDoubleSeconds(absl::Now() - idle_at),
+                            g->threads, g->rss_kib, o->threads, o->rss_kib);
     }
   };
   // Short live runs: three updates over a second, then done.
@@ -291,6 +301,9 @@ Figures Burst(const Target& t, const BurstParams& p) {
   f.Set("gw_rss_after_pct", pct(gw0, gw1, &ProcSample::rss_kib));
   f.Set("orch_threads_after_pct", pct(or0, or1, &ProcSample::threads));
   f.Set("orch_rss_after_pct", pct(or0, or1, &ProcSample::rss_kib));
+  if (!p.samples_path.empty() && !(std::ofstream(p.samples_path) << csv)) {
+    f.Fail("cannot write " + p.samples_path);
+  }
   f.Set("settled", settled_after.has_value() ? 1.0 : 0.0);
   // Seconds until back within 10%; the whole watch when it never was
   // (`settled` 0 tells the two apart).

@@ -71,6 +71,8 @@ struct BurstParams {
   int64_t window_ms = 1000;  // Connections spread evenly over this window.
   double settle_s = 60;      // Watch threads and RSS this long after.
   int64_t duration_s = 60;
+  // Where to write every sample of threads and RSS as CSV (empty: not).
+  std::string samples_path;
 };
 // `clients` new runs connecting within `window_ms`: time to `connected` and
 // to a first update per client, refusals, and the gateway's and the

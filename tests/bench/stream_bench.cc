@@ -120,6 +120,8 @@ int main(int argc, char** argv) {
             "burst: the clients connect evenly over this window.");
   flags.Double("settle-s", &bp.settle_s,
                "burst: watch threads and RSS at most this long after.");
+  flags.String("samples-out", &bp.samples_path,
+               "burst: write every sample of threads and RSS here (CSV).");
   flags.Int("overload-open", &op.open,
             "overload: the gateway's --max-streams, all held open.");
   flags.Int("overload-extra", &op.extra, "overload: requests past it.");
