@@ -53,16 +53,18 @@ def parse_args():
   p.add_argument('--plot', default='',
                  help='PNG of latency against offered load (default: '
                  '<out-dir>/latency_vs_load.png)')
-  p.add_argument('--reps', type=int, default=3, help='repetitions of each')
+  p.add_argument('--reps', type=int, default=3,
+                 help='repetitions of each scenario [3]')
   p.add_argument('--smoke', action='store_true',
                  help='tiny sizes (seconds, for ctest bench_smoke); flags '
                  'given explicitly still win')
   p.add_argument('--runs', type=int, help='throughput: concurrent runs [50]')
   p.add_argument('--count', type=int, help='throughput: updates a run [1000]')
-  p.add_argument('--size', type=int, default=100, help='bytes an update')
+  p.add_argument('--size', type=int, default=100,
+                 help='bytes a Synthetic update [100]')
   p.add_argument('--latency-runs', type=int, help='latency: runs [10]')
   p.add_argument('--latency-rate', type=float, default=100,
-                 help='latency: updates/s a run')
+                 help='latency: updates/s a run [100]')
   p.add_argument('--latency-seconds', type=float,
                  help='latency: seconds a run lasts [3]')
   p.add_argument('--streams', type=int, help='open streams [10000]')
@@ -77,15 +79,18 @@ def parse_args():
                  help='overload: --max-streams, all open [1000]')
   p.add_argument('--overload-extra', type=int,
                  help='overload: requests past it [1000]')
-  p.add_argument('--first-update-runs', type=int, help='[50]')
-  p.add_argument('--sweep-runs', type=int, default=10)
-  p.add_argument('--sweep-points', type=int, help='most points a system [10]')
+  p.add_argument('--first-update-runs', type=int,
+                 help='new runs one at a time on an idle system [50]')
+  p.add_argument('--sweep-runs', type=int, default=10,
+                 help='sweep: concurrent runs at each point [10]')
+  p.add_argument('--sweep-points', type=int,
+                 help='sweep: most points a system [10]')
   p.add_argument('--sweep-min-rate', type=float, default=10,
-                 help='updates/s a run at the first point')
+                 help='sweep: updates/s a run at the first point [10]')
   p.add_argument('--sweep-seconds', type=float,
                  help='seconds a sweep point lasts [2]')
   p.add_argument('--timeout-s', type=int, default=600,
-                 help='deadline of each stream_bench invocation')
+                 help='deadline of each stream_bench invocation [600]')
   args = p.parse_args()
   full = dict(runs=50, count=1000, latency_runs=10, latency_seconds=3,
               streams=10000, hold_s=3, burst=10000, burst_window_ms=1000,
