@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <fstream>
+#include <map>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -94,6 +95,7 @@ void ParseLines(Conn& c, const LoopOptions& options, LoopResult* result) {
     if (!ParseHead(c, &start)) return;
     if (c.status != 200) {
       c.done = true;
+      c.error = absl::StrCat(c.status, " ", c.in.substr(start, 160));
       return;
     }
   }
@@ -110,6 +112,9 @@ void ParseLines(Conn& c, const LoopOptions& options, LoopResult* result) {
         c.connected_ns = now;
       }
       if (c.current_event == "heartbeat") ++c.heartbeats;
+    } else if (c.current_event == "error" && c.error.empty() &&
+               absl::StartsWith(line, "data: ")) {
+      c.error = std::string(line.substr(6, 200));
     } else if (absl::StartsWith(line, ": heartbeat")) {
       ++c.heartbeats;
     } else if (absl::StartsWith(line, "data: ") &&
@@ -250,6 +255,43 @@ LoopResult RunLoop(int port, std::vector<Conn>& conns,
   result.seconds = absl::ToDoubleSeconds(absl::Now() - start);
   if (ep >= 0) close(ep);
   return result;
+}
+
+std::string FailureSummary(const std::vector<Conn>& conns, bool open_ok,
+                           int max) {
+  std::map<std::string, int> kinds;
+  for (const Conn& c : conns) {
+    std::string why;
+    if (c.status != 0 && c.status != 200) {
+      why = c.error;
+    } else if (c.failed) {
+      why = !c.error.empty()  ? c.error
+            : !c.headers_done ? std::string("no answer")
+                              : std::string("closed before done");
+    } else if (!c.done && !(open_ok && c.connected_ns > 0)) {
+      why = c.connected_ns > 0 ? "unfinished at the deadline"
+                               : "no `connected` by the deadline";
+    } else {
+      continue;
+    }
+    // Run ids and sequence numbers differ per stream: group by the rest.
+    const size_t rid = why.find("\"request_id\"");
+    if (rid != std::string::npos) {
+      const size_t end = why.find(',', rid);
+      why.erase(rid,
+                end == std::string::npos ? std::string::npos : end - rid + 1);
+    }
+    ++kinds[why];
+  }
+  std::vector<std::pair<int, std::string>> sorted;
+  for (const auto& [why, n] : kinds) sorted.emplace_back(n, why);
+  std::sort(sorted.rbegin(), sorted.rend());
+  std::string out;
+  for (int i = 0; i < static_cast<int>(sorted.size()) && i < max; ++i) {
+    absl::StrAppend(&out, i > 0 ? "; " : "", sorted[i].first, " x ",
+                    sorted[i].second);
+  }
+  return out;
 }
 
 void CloseAll(std::vector<Conn>& conns) {

@@ -45,7 +45,16 @@ struct Conn {
   int64_t partials = 0;
   int64_t heartbeats = 0;  // `: heartbeat` comments or heartbeat events.
   std::string current_event = "message";
+  // Why it ended badly: the first `error` event's data, or the body of a
+  // non-200 answer (truncated), for the failure reports.
+  std::string error;
 };
+
+// "N x <why>" for the conns that were refused (status and body), failed
+// (their `error` event), or are unfinished (unless `open_ok` and connected),
+// most frequent first, at most `max` kinds: why a scenario failed.
+std::string FailureSummary(const std::vector<Conn>& conns, bool open_ok,
+                           int max = 3);
 
 struct LoopOptions {
   absl::Time deadline;

@@ -49,7 +49,8 @@ def rows(args):
        False, at_most(1)),
       (f'latency p99 at half the saturated rate, {args.runs} runs (ms)',
        '<= 10', 'half', 'latency_p99_ms', False, at_most(10)),
-      (f'open streams (live runs, heartbeats), {args.streams} asked',
+      (f'open streams (live runs, heartbeats), {args.streams} asked over '
+       f'{args.streams_window_ms} ms',
        '>= 10,000', 'streams', 'streams_open', True, at_least(10000)),
       ('of which saw a heartbeat', 'all', 'streams',
        'streams_with_heartbeat', True, lambda v, ctx: v >= args.streams),

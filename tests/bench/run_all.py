@@ -68,6 +68,8 @@ def parse_args():
   p.add_argument('--latency-seconds', type=float,
                  help='latency: seconds a run lasts [3]')
   p.add_argument('--streams', type=int, help='open streams [10000]')
+  p.add_argument('--streams-window-ms', type=int,
+                 help='streams: they connect evenly over this window [5000]')
   p.add_argument('--hold-s', type=float,
                  help='streams: seconds held once all are open [3]')
   p.add_argument('--burst', type=int, help='clients in the burst [10000]')
@@ -93,12 +95,14 @@ def parse_args():
                  help='deadline of each stream_bench invocation [600]')
   args = p.parse_args()
   full = dict(runs=50, count=1000, latency_runs=10, latency_seconds=3,
-              streams=10000, hold_s=3, burst=10000, burst_window_ms=1000,
+              streams=10000, streams_window_ms=5000, hold_s=3, burst=10000,
+              burst_window_ms=1000,
               settle_s=60, overload_open=1000,
               overload_extra=1000, first_update_runs=50, sweep_points=10,
               sweep_seconds=2)
   smoke = dict(runs=3, count=50, latency_runs=3, latency_seconds=0.2,
-               streams=50, hold_s=1.2, burst=50, burst_window_ms=200,
+               streams=50, streams_window_ms=0, hold_s=1.2, burst=50,
+               burst_window_ms=200,
                settle_s=1, overload_open=20,
                overload_extra=20, first_update_runs=10, sweep_points=3,
                sweep_seconds=0.2)
@@ -300,7 +304,9 @@ def main():
   for rep in range(args.reps):
     keep(('streams', 'agentstream'), bench.run(
         'agentstream', 'streams',
-        [f'--streams={args.streams}', f'--hold-s={args.hold_s:g}']))
+        [f'--streams={args.streams}',
+         f'--streams-window-ms={args.streams_window_ms}',
+         f'--hold-s={args.hold_s:g}']))
     keep(('burst', 'agentstream'), bench.run(
         'agentstream', 'burst',
         [f'--burst={args.burst}', f'--burst-window-ms={args.burst_window_ms}',

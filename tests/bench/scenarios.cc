@@ -120,7 +120,8 @@ Figures Throughput(const Target& t, const ThroughputParams& p) {
   CloseAll(conns);
   if (r.completed != p.runs) {
     f.Fail(absl::StrCat(r.completed, " of ", p.runs, " runs complete (",
-                        r.failed, " failed, ", r.refused, " refused)"));
+                        r.failed, " failed, ", r.refused,
+                        " refused): ", FailureSummary(conns, false)));
   }
   const bool any = r.completed > 0 && r.seconds > 0;
   // A rate over runs that did not all complete is not the rate asked for.
@@ -145,7 +146,8 @@ Figures Streams(const Target& t, const StreamsParams& p) {
              sy0 = ReadProc(t.synthetic);
   // Each stream a live run: an update now, then one a minute at most;
   // heartbeats keep it going (the gateway's --heartbeat-ms).
-  std::vector<Conn> conns = MakeConns(t, p.streams, 10, 16, 0.01, 0);
+  std::vector<Conn> conns =
+      MakeConns(t, p.streams, 10, 16, 0.01, p.window_ms * 1'000'000);
   LoopOptions options;
   options.deadline = Deadline(p.duration_s);
   options.until = LoopOptions::Until::kAllConnected;
@@ -157,7 +159,7 @@ Figures Streams(const Target& t, const StreamsParams& p) {
   if (open != p.streams) {
     f.Fail(absl::StrCat(open, " of ", p.streams, " streams open (",
                         opened.failed, " failed, ", opened.refused,
-                        " refused)"));
+                        " refused): ", FailureSummary(conns, true)));
   }
   options.until = LoopOptions::Until::kDeadline;
   options.deadline = absl::Now() + absl::Seconds(p.hold_s);
@@ -260,7 +262,8 @@ Figures Burst(const Target& t, const BurstParams& p) {
   f.Set("first_update_max_ms", PercentileMs(first, 1.0));
   if (r.completed != p.clients) {
     f.Fail(absl::StrCat(r.completed, " of ", p.clients, " runs complete (",
-                        r.failed, " failed, ", r.refused, " refused)"));
+                        r.failed, " failed, ", r.refused,
+                        " refused): ", FailureSummary(conns, false)));
   }
   // Back within 10% of idle: threads and RSS of both processes.
   auto within = [](int64_t v, int64_t idle) { return v <= idle * 1.10; };

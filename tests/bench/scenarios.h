@@ -57,6 +57,10 @@ Figures Throughput(const Target& target, const ThroughputParams& p);
 
 struct StreamsParams {
   int64_t streams = 1000;
+  // Streams connect evenly over this window (0: all at once): what is
+  // measured is how many the system holds; how fast clients may arrive is
+  // the burst scenario's.
+  int64_t window_ms = 0;
   double hold_s = 3;  // Held open after all are open (heartbeats flow).
   int64_t healthz_samples = 200;
   int64_t duration_s = 120;

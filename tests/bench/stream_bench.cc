@@ -111,6 +111,8 @@ int main(int argc, char** argv) {
   flags.Double("rate", &tp.rate,
                "throughput: Synthetic updates per second per run (0: max).");
   flags.Int("streams", &sp.streams, "streams: open streams.");
+  flags.Int("streams-window-ms", &sp.window_ms,
+            "streams: they connect evenly over this window (0: at once).");
   flags.Double("hold-s", &sp.hold_s,
                "streams: seconds held open once all are open.");
   flags.Int("healthz-samples", &sp.healthz_samples,
