@@ -7,7 +7,9 @@
 #                           nginx for the edge test; kubectl for the
 #                           manifests' kustomize rendering; clang with
 #                           libFuzzer and llvm-symbolizer for the fuzz
-#                           targets, docs/FUZZING.md)
+#                           targets, docs/FUZZING.md; FastAPI, uvicorn
+#                           and gnuplot for the benchmark's peer and plot,
+#                           docs/BENCHMARKS.md)
 # Uses sudo when not root. Safe to run repeatedly: does nothing when all is
 # there.
 set -euo pipefail
@@ -22,7 +24,9 @@ BUILD_PACKAGES=(
 TEST_PACKAGES=(chromium chromium-driver nodejs
                docker.io docker-compose debootstrap iptables
                nginx python3-yaml curl kubernetes-client
-               clang libclang-rt-dev llvm)
+               clang libclang-rt-dev llvm
+               python3-fastapi python3-uvicorn python3-uvloop
+               python3-httptools gnuplot-nox)
 
 want=("${BUILD_PACKAGES[@]}")
 if [[ "${1:-build}" == "test" ]]; then

@@ -1,296 +1,62 @@
 // stream_bench: what the whole path costs, measured through the real
-// binaries on loopback.
+// binaries on loopback (docs/BENCHMARKS.md). One scenario per --mode:
 //
-//   throughput  C concurrent runs, each asking the Synthetic specialist for N
-//               updates of S bytes as fast as it can: events/s received by
-//               the clients through all three hops, and the latency from the
-//               specialist's emitted_at to the client's receipt (p50, p99).
-//   streams     M concurrent SSE streams held open (slow Synthetic runs):
-//               the gateway's resident memory per open stream, and /healthz
-//               latency while they are open.
+//   throughput    --runs concurrent runs, each asking the Synthetic
+//                 specialist for --count updates of --size bytes at --rate
+//                 per second (0: as fast as it can): events/s received by
+//                 the clients through all three hops, and the latency from
+//                 the specialist's emitted_at to the client's receipt.
+//   streams       --streams live runs held open with heartbeats: memory per
+//                 open stream (gateway + orchestrator; the Synthetic process
+//                 per idle run), /healthz latency while they are open.
+//   all           throughput, then streams (one system).
+//   burst         --burst clients connecting within --burst-window-ms: time
+//                 to `connected` and to a first update, refusals, threads
+//                 and RSS of the gateway and the orchestrator idle, at the
+//                 peak and until back within 10% of idle (--settle-s).
+//   overload      a gateway at --max-streams=--overload-open with that many
+//                 streams open, then --overload-extra requests: each must
+//                 be an immediate 503 + Retry-After.
+//   first-update  --first-update-runs new runs one at a time on an idle
+//                 system: request -> `connected` -> first update.
+//   serve         starts the system, writes its port and PIDs to
+//                 --serve-file ({"port":P,"gateway_pid":..,
+//                 "orchestrator_pid":..,"synthetic_pid":..}) and keeps it
+//                 until SIGTERM or SIGINT, for other invocations to measure
+//                 with --gateway-port and the PIDs (tests/bench/run_all.py).
 //
-// It starts its own topology (gateway, orchestrator, synthetic) from
+// It starts its own system (gateway, orchestrator, Synthetic) from
 // AGENTSTREAM_BIN_DIR (default: ./bin next to this binary's directory) unless
-// --gateway-port points at a running one. Clients are one epoll loop on raw
-// sockets, so the client costs little next to the system under test.
+// --gateway-port points at a running one (another stack serving the same
+// request, such as tests/bench/peers/fastapi_peer.py, included).
 //
-// Exit status: 0 only when every run and stream it started succeeded and
-// every figure it reports was measured; a figure that could not be measured
-// is printed as "not measured" (never as 0), and the exit status is then 1.
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/epoll.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
+// Exit status: 0 only when every run and stream it started did what it was
+// asked and every figure was measured; a figure that could not be measured is
+// printed as "not measured" (never as 0), and the exit status is then 1.
+#include <signal.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
+#include <fstream>
 #include <memory>
-#include <optional>
 #include <string>
-#include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/strings/strip.h"
-#include "absl/time/clock.h"
 #include "common/flags.h"
-#include "tests/testing/resumable_sse.h"
-#include "tests/testing/sse_client.h"
-#include "tests/testing/subprocess.h"
+#include "tests/bench/bench_client.h"
+#include "tests/bench/scenarios.h"
 #include "tests/testing/topology.h"
 
 namespace agentstream::bench {
 namespace {
 
-struct Conn {
-  int fd = -1;
-  std::string out;  // Request bytes still to send.
-  std::string in;   // Unparsed response bytes.
-  bool headers_done = false;
-  bool done = false;
-  bool failed = false;
-  int64_t messages = 0;
-  std::string current_event = "message";
-};
+// Files the client needs: every stream, plus the system's own when it is
+// started here (its children inherit the limit).
+constexpr int64_t kWantFiles = 65536;
 
-int64_t NowNs() { return absl::ToUnixNanos(absl::Now()); }
-
-// Each stream from the next of 200 loopback source addresses
-// (127.0.0.10..209), as many clients would be: the gateway bounds streams
-// and run starts per client (docs/GATEWAY.md, "Limits"), 256 and 100 at
-// once by default, so one address could not hold the benchmark's load.
-int Connect(int port) {
-  static uint32_t next_source = 0;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  sockaddr_in src{};
-  src.sin_family = AF_INET;
-  src.sin_addr.s_addr = htonl(0x7f00000au + next_source++ % 200);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)) != 0) {
-    close(fd);
-    return -1;
-  }
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0 &&
-      errno != EINPROGRESS) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-// Consumes complete lines of `c.in`; records latency samples for `message`
-// events that carry a specialist's emitted_at. Returns false at `done`.
-void ParseLines(Conn& c, std::vector<int64_t>* latencies_ns, int64_t* events) {
-  size_t start = 0;
-  if (!c.headers_done) {
-    const size_t end = c.in.find("\r\n\r\n");
-    if (end == std::string::npos) return;
-    if (c.in.compare(0, 12, "HTTP/1.1 200") != 0) {
-      c.failed = true;
-      c.done = true;
-      return;
-    }
-    c.headers_done = true;
-    start = end + 4;
-  }
-  const int64_t now = NowNs();
-  while (true) {
-    const size_t nl = c.in.find('\n', start);
-    if (nl == std::string::npos) break;
-    std::string_view line(c.in.data() + start, nl - start);
-    start = nl + 1;
-    if (line.rfind("event: ", 0) == 0) {
-      c.current_event = std::string(line.substr(7));
-      if (c.current_event == "done") c.done = true;
-    } else if (line.rfind("data: ", 0) == 0 && c.current_event == "message") {
-      ++c.messages;
-      ++*events;
-      constexpr std::string_view kKey = "\"emitted_at_ns\":";
-      const size_t at = line.find(kKey);
-      if (latencies_ns != nullptr && at != std::string_view::npos &&
-          line.find("\"specialist\":\"Synthetic\"") != std::string_view::npos &&
-          line.find("\"type\":\"partial_result\"") != std::string_view::npos) {
-        int64_t emitted = 0;
-        size_t p = at + kKey.size();
-        while (p < line.size() && line[p] >= '0' && line[p] <= '9') {
-          emitted = emitted * 10 + (line[p] - '0');
-          ++p;
-        }
-        latencies_ns->push_back(now - emitted);
-      }
-    } else if (line.empty() || line == "\r") {
-      c.current_event = "message";
-    }
-    // Chunk-size lines of the chunked encoding are neither; ignore them.
-  }
-  c.in.erase(0, start);
-}
-
-struct LoopResult {
-  int64_t events = 0;
-  int completed = 0;  // Ended with `done`.
-  int failed = 0;     // Never connected, not 200, or closed before `done`.
-  double seconds = 0;
-};
-
-// Drives every connection until all are done or `deadline`. With
-// `hold_until_deadline`, keeps open streams open until then.
-LoopResult RunLoop(std::vector<Conn>& conns, absl::Time deadline,
-                   std::vector<int64_t>* latencies, bool stop_when_all_open,
-                   int* open_count) {
-  LoopResult result;
-  int ep = epoll_create1(EPOLL_CLOEXEC);
-  int active = 0;
-  for (size_t i = 0; i < conns.size(); ++i) {
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
-    ev.data.u64 = i;
-    if (ep < 0 || conns[i].fd < 0 ||
-        epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev) != 0) {
-      // Never connected: a failed run, not one that quietly is not there.
-      conns[i].failed = true;
-      conns[i].done = true;
-      ++result.failed;
-      continue;
-    }
-    ++active;
-  }
-  const absl::Time start = absl::Now();
-  std::vector<epoll_event> events(1024);
-  std::vector<char> buf(1 << 16);
-  while (active > 0 && absl::Now() < deadline) {
-    const int n = epoll_wait(ep, events.data(), events.size(), 100);
-    for (int k = 0; k < n; ++k) {
-      Conn& c = conns[events[k].data.u64];
-      if (c.done) continue;
-      if ((events[k].events & EPOLLOUT) && !c.out.empty()) {
-        const ssize_t w = send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
-        if (w > 0) c.out.erase(0, w);
-        if (c.out.empty()) {
-          epoll_event ev{};
-          ev.events = EPOLLIN | EPOLLRDHUP;
-          ev.data.u64 = events[k].data.u64;
-          epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
-        }
-      }
-      if (events[k].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-        bool closed = false;
-        while (true) {
-          const ssize_t r = recv(c.fd, buf.data(), buf.size(), 0);
-          if (r > 0) {
-            c.in.append(buf.data(), r);
-            continue;
-          }
-          if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-            closed = true;
-          }
-          break;
-        }
-        ParseLines(c, latencies, &result.events);
-        if (closed && !c.done) {
-          c.failed = true;  // Closed before `done`.
-          c.done = true;
-        }
-        if (c.done) {
-          --active;
-          if (c.failed) {
-            ++result.failed;
-          } else {
-            ++result.completed;
-          }
-          epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
-        }
-      }
-    }
-    if (stop_when_all_open && open_count != nullptr) {
-      int open = 0;
-      for (const Conn& c : conns) open += (c.headers_done && !c.done) ? 1 : 0;
-      *open_count = open;
-      if (open == static_cast<int>(conns.size())) break;
-    }
-  }
-  result.seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  if (ep >= 0) close(ep);
-  return result;
-}
-
-std::string StreamRequest(int port, int64_t count, int64_t size, double rate) {
-  const std::string options = absl::StrFormat(
-      "{\"count\":%d,\"size\":%d,\"rate\":%g}", count, size, rate);
-  return absl::StrCat(
-      "GET /api/chat/stream?specialists=Synthetic&message=bench&options=",
-      testing::UrlEncode(options), " HTTP/1.1\r\nHost: 127.0.0.1:", port,
-      "\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n");
-}
-
-// nullopt without samples: a percentile of nothing is not a figure.
-std::optional<int64_t> Percentile(std::vector<int64_t>& v, double p) {
-  if (v.empty()) return std::nullopt;
-  const size_t k = std::min(v.size() - 1, static_cast<size_t>(p * v.size()));
-  std::nth_element(v.begin(), v.begin() + k, v.end());
-  return v[k];
-}
-
-// A figure for the report: "not measured" when there is none, and the
-// run's exit status goes to 1.
-struct Report {
-  bool all_measured = true;
-  std::string Figure(std::optional<double> v, int decimals, const char* unit) {
-    if (!v.has_value()) {
-      all_measured = false;
-      return "not measured";
-    }
-    return absl::StrFormat("%.*f%s", decimals, *v, unit);
-  }
-};
-
-std::optional<double> NsToMs(std::optional<int64_t> ns) {
-  if (!ns.has_value()) return std::nullopt;
-  return *ns / 1e6;
-}
-
-// The median of 20 GET /healthz, in ms; nullopt if none was answered 200.
-std::optional<double> HealthzMs(int port) {
-  std::vector<int64_t> samples;
-  for (int i = 0; i < 20; ++i) {
-    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) continue;
-    timeval tv{.tv_sec = 5, .tv_usec = 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const int64_t t0 = NowNs();
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-      const std::string req =
-          "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-      send(fd, req.data(), req.size(), MSG_NOSIGNAL);
-      std::string reply;
-      char buf[4096];
-      ssize_t n;
-      while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) reply.append(buf, n);
-      // Only answers count: a refused or failed request is no latency.
-      if (n == 0 && reply.rfind("HTTP/1.1 200", 0) == 0) {
-        samples.push_back(NowNs() - t0);
-      }
-    }
-    close(fd);
-  }
-  return NsToMs(Percentile(samples, 0.5));
+pid_t PidOf(testing::Topology& t, const std::string& name) {
+  testing::Subprocess* p = t.process(name);
+  return p == nullptr ? 0 : p->pid();
 }
 
 }  // namespace
@@ -300,48 +66,109 @@ int main(int argc, char** argv) {
   using namespace agentstream;
   using namespace agentstream::bench;
   std::string mode = "all";
-  int64_t gateway_port = 0;
-  int64_t runs = 8;
-  int64_t count = 5000;
-  int64_t size = 200;
-  double rate = 0;
-  int64_t streams = 1000;
+  int64_t gateway_port = 0, gateway_pid = 0, orchestrator_pid = 0,
+          synthetic_pid = 0;
+  std::string extra_query, json_out, serve_file;
+  int64_t max_streams = 20000, heartbeat_ms = 1000;
+  ThroughputParams tp;
+  StreamsParams sp;
+  BurstParams bp;
+  OverloadParams op;
+  FirstUpdateParams fp;
   int64_t duration_s = 120;
-  int64_t gateway_pid_flag = 0;
   FlagSet flags("stream_bench",
-                "Measures events/s, latency and memory per open stream through "
-                "gateway, orchestrator and the Synthetic specialist.");
-  flags.String("mode", &mode, "throughput, streams or all.");
+                "Measures events/s, latency, open streams, connection bursts, "
+                "overload answers and memory through gateway, orchestrator "
+                "and the Synthetic specialist (docs/BENCHMARKS.md).");
+  flags.String("mode", &mode,
+               "throughput, streams, all (throughput then streams), burst, "
+               "overload, first-update or serve.");
   flags.Int("gateway-port", &gateway_port,
-            "Use a running system's gateway on 127.0.0.1 (0: start one).");
-  flags.Int("runs", &runs, "Concurrent runs in the throughput mode.");
-  flags.Int("count", &count, "Synthetic updates per run.");
-  flags.Int("size", &size, "Bytes per Synthetic update.");
-  flags.Double("rate", &rate, "Synthetic updates per second per run (0: max).");
-  flags.Int("streams", &streams, "Open streams in the streams mode.");
+            "Measure a running server on 127.0.0.1 at this port (0: start "
+            "gateway, orchestrator and Synthetic here).");
+  flags.Int("gateway-pid", &gateway_pid,
+            "With --gateway-port: the gateway's PID, for its memory and "
+            "threads (without it they are not measured).");
+  flags.Int("orchestrator-pid", &orchestrator_pid,
+            "With --gateway-port: the orchestrator's PID.");
+  flags.Int("synthetic-pid", &synthetic_pid,
+            "With --gateway-port: the Synthetic specialist's PID.");
+  flags.String("extra-query", &extra_query,
+               "Appended to every stream request's query (e.g. pace=written "
+               "for the FastAPI peer).");
+  flags.String("json-out", &json_out,
+               "Also write the figures here as JSON (for tests/bench/"
+               "run_all.py).");
+  flags.String("serve-file", &serve_file,
+               "serve: where to write the port and PIDs once serving.");
+  flags.Int("max-streams", &max_streams,
+            "The started gateway's --max-streams (overload: --overload-open).");
+  flags.Int("heartbeat-ms", &heartbeat_ms,
+            "The started gateway's --heartbeat-ms.");
+  flags.Int("runs", &tp.runs, "throughput: concurrent runs.");
+  flags.Int("count", &tp.count, "throughput: Synthetic updates per run.");
+  flags.Int("size", &tp.size, "throughput: bytes per Synthetic update.");
+  flags.Double("rate", &tp.rate,
+               "throughput: Synthetic updates per second per run (0: max).");
+  flags.Int("streams", &sp.streams, "streams: open streams.");
+  flags.Int("streams-window-ms", &sp.window_ms,
+            "streams: they connect evenly over this window (0: at once).");
+  flags.Double("hold-s", &sp.hold_s,
+               "streams: seconds held open once all are open.");
+  flags.Int("healthz-samples", &sp.healthz_samples,
+            "streams: GET /healthz while the streams are open.");
+  flags.Int("burst", &bp.clients, "burst: clients.");
+  flags.Int("burst-window-ms", &bp.window_ms,
+            "burst: the clients connect evenly over this window.");
+  flags.Double("settle-s", &bp.settle_s,
+               "burst: watch threads and RSS at most this long after.");
+  flags.String("samples-out", &bp.samples_path,
+               "burst: write every sample of threads and RSS here (CSV).");
+  flags.Int("overload-open", &op.open,
+            "overload: the gateway's --max-streams, all held open.");
+  flags.Int("overload-extra", &op.extra, "overload: requests past it.");
+  flags.Int("first-update-runs", &fp.runs,
+            "first-update: runs, one at a time.");
   flags.Int("duration-s", &duration_s, "Upper bound on each phase's time.");
-  flags.Int("gateway-pid", &gateway_pid_flag,
-            "With --gateway-port: that gateway's PID, for its memory in the "
-            "streams mode (without it the memory is not measured).");
   ParseFlagsOrExit(flags, argc, argv);
+  tp.duration_s = sp.duration_s = bp.duration_s = op.duration_s = duration_s;
 
-  if (mode != "throughput" && mode != "streams" && mode != "all") {
-    std::fprintf(stderr, "unknown --mode=%s (throughput, streams or all)\n",
-                 mode.c_str());
+  const bool known = mode == "throughput" || mode == "streams" ||
+                     mode == "all" || mode == "burst" || mode == "overload" ||
+                     mode == "first-update" || mode == "serve";
+  if (!known) {
+    std::fprintf(stderr, "unknown --mode=%s (see --help)\n", mode.c_str());
     return 2;
   }
-
-  rlimit lim{};
-  getrlimit(RLIMIT_NOFILE, &lim);
-  lim.rlim_cur = lim.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &lim);
-
+  const int64_t files = RaiseFileLimit(kWantFiles);
   std::unique_ptr<testing::Topology> topology;
-  pid_t gateway_pid = static_cast<pid_t>(gateway_pid_flag);
+  Target target{.port = static_cast<int>(gateway_port),
+                .gateway = static_cast<pid_t>(gateway_pid),
+                .orchestrator = static_cast<pid_t>(orchestrator_pid),
+                .synthetic = static_cast<pid_t>(synthetic_pid),
+                .extra_query = extra_query};
+  if (mode == "serve" && (gateway_port != 0 || serve_file.empty())) {
+    std::fprintf(stderr,
+                 "--mode=serve needs --serve-file, no --gateway-port\n");
+    return 2;
+  }
+  // Blocked before any thread starts, so that serve's sigwait takes them
+  // (the children get an empty mask: tests/testing/subprocess.h).
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  if (mode == "serve") pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   if (gateway_port == 0) {
     testing::TopologyOptions options;
     options.specialists = {"synthetic"};
-    options.extra_gateway_args = {"--max-streams=20000"};
+    options.extra_gateway_args = {
+        absl::StrCat("--max-streams=",
+                     mode == "overload" ? op.open : max_streams),
+        absl::StrCat("--heartbeat-ms=", heartbeat_ms)};
+    // No bound on runs in the orchestrator: the gateway's --max-streams is
+    // the bound measured.
+    options.extra_orchestrator_args = {"--max-runs=0"};
     auto t = testing::Topology::Start(options);
     if (!t.ok()) {
       std::fprintf(stderr, "cannot start the system: %s\n",
@@ -349,108 +176,67 @@ int main(int argc, char** argv) {
       return 1;
     }
     topology = std::move(*t);
-    gateway_port = topology->gateway_port();
-    gateway_pid = topology->process("gateway")->pid();
+    target.port = topology->gateway_port();
+    target.gateway = PidOf(*topology, "gateway");
+    target.orchestrator = PidOf(*topology, "orchestrator");
+    target.synthetic = PidOf(*topology, "synthetic");
   }
-  std::printf("machine: %ld cores\n", sysconf(_SC_NPROCESSORS_ONLN));
-  Report report;
-  bool runs_ok = true;
+  if (mode == "serve") {
+    const std::string tmp = serve_file + ".tmp";
+    std::ofstream(tmp) << absl::StrCat(
+        "{\"port\":", target.port, ",\"gateway_pid\":", target.gateway,
+        ",\"orchestrator_pid\":", target.orchestrator,
+        ",\"synthetic_pid\":", target.synthetic, "}\n");
+    std::rename(tmp.c_str(), serve_file.c_str());
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    return 0;  // The topology stops every process by PID.
+  }
+  std::printf("machine: %ld cores; open files: %ld\n",
+              sysconf(_SC_NPROCESSORS_ONLN), static_cast<long>(files));
 
+  std::vector<std::pair<std::string, Figures>> results;
   if (mode == "throughput" || mode == "all") {
-    std::vector<Conn> conns(runs);
-    for (auto& c : conns) {
-      c.fd = Connect(gateway_port);
-      c.out = StreamRequest(gateway_port, count, size, rate);
-    }
-    std::vector<int64_t> latencies;
-    latencies.reserve(runs * count);
-    LoopResult r = RunLoop(conns, absl::Now() + absl::Seconds(duration_s),
-                           &latencies, false, nullptr);
-    for (auto& c : conns) {
-      if (c.fd >= 0) close(c.fd);
-    }
-    const int unfinished = static_cast<int>(runs) - r.completed - r.failed;
-    // A rate over runs that did not all complete is not the rate asked for.
-    const bool complete = r.completed == runs;
-    runs_ok &= complete;
-    std::optional<double> rate_measured;
-    if (complete && r.events > 0 && r.seconds > 0) {
-      rate_measured = r.events / r.seconds;
-    }
-    std::printf(
-        "throughput: runs=%ld count=%ld size=%ld rate=%g -> %ld events in "
-        "%.2f s = %s events/s (%d complete, %d failed, %d unfinished at "
-        "--duration-s)\n",
-        runs, count, size, rate, r.events, r.seconds,
-        report.Figure(rate_measured, 0, "").c_str(), r.completed, r.failed,
-        unfinished);
-    const size_t samples = latencies.size();
-    const std::optional<double> p50 = NsToMs(Percentile(latencies, 0.50));
-    const std::optional<double> p99 = NsToMs(Percentile(latencies, 0.99));
-    const std::optional<double> max = NsToMs(Percentile(latencies, 1.0));
-    std::printf(
-        "latency emitted_at->client: p50 %s, p99 %s, max %s (%zu samples)\n",
-        report.Figure(p50, 3, " ms").c_str(),
-        report.Figure(p99, 3, " ms").c_str(),
-        report.Figure(max, 3, " ms").c_str(), samples);
+    std::printf("throughput: runs=%ld count=%ld size=%ld rate=%g%s%s\n",
+                tp.runs, tp.count, tp.size, tp.rate,
+                extra_query.empty() ? "" : " ", extra_query.c_str());
+    results.emplace_back("throughput", Throughput(target, tp));
   }
-
   if (mode == "streams" || mode == "all") {
-    // The gateway's VmRSS needs its PID: the one started here, or
-    // --gateway-pid with --gateway-port.
-    auto rss = [&]() -> std::optional<int64_t> {
-      if (gateway_pid <= 0) return std::nullopt;
-      absl::StatusOr<int64_t> kib = testing::RssKib(gateway_pid);
-      if (!kib.ok()) {
-        std::fprintf(stderr, "gateway VmRSS: %s\n",
-                     kib.status().ToString().c_str());
-        return std::nullopt;
-      }
-      return *kib;
-    };
-    const std::optional<int64_t> rss_before = rss();
-    std::vector<Conn> conns(streams);
-    // Each stream: a slow Synthetic run that outlives the measurement.
-    for (auto& c : conns) {
-      c.fd = Connect(gateway_port);
-      c.out = StreamRequest(gateway_port, 1000, 16, 0.2);
-    }
-    int open = 0;
-    const LoopResult r = RunLoop(conns, absl::Now() + absl::Seconds(duration_s),
-                                 nullptr, true, &open);
-    absl::SleepFor(absl::Seconds(1));
-    const std::optional<int64_t> rss_after = rss();
-    const std::optional<double> healthz = HealthzMs(gateway_port);
-    // Per open stream only when every stream asked for is open: a delta
-    // spread over fewer streams is another figure.
-    const bool all_open = open == streams && r.failed == 0;
-    runs_ok &= all_open;
-    std::optional<double> per_stream;
-    if (all_open && open > 0 && rss_before.has_value() &&
-        rss_after.has_value()) {
-      per_stream = double(*rss_after - *rss_before) / open;
-    }
-    auto kib = [](std::optional<int64_t> v) -> std::optional<double> {
-      if (!v.has_value()) return std::nullopt;
-      return static_cast<double>(*v);
-    };
-    std::printf(
-        "streams: %d of %ld open (%d failed); gateway RSS %s -> %s = %s per "
-        "stream; /healthz p50 %s while open\n",
-        open, streams, r.failed,
-        report.Figure(kib(rss_before), 0, " KiB").c_str(),
-        report.Figure(kib(rss_after), 0, " KiB").c_str(),
-        report.Figure(per_stream, 1, " KiB").c_str(),
-        report.Figure(healthz, 2, " ms").c_str());
-    for (auto& c : conns) {
-      if (c.fd >= 0) close(c.fd);
-    }
+    std::printf("streams: %ld\n", sp.streams);
+    results.emplace_back("streams", Streams(target, sp));
   }
-  if (!runs_ok || !report.all_measured) {
+  if (mode == "burst") {
+    std::printf("burst: %ld clients over %ld ms\n", bp.clients, bp.window_ms);
+    results.emplace_back("burst", Burst(target, bp));
+  }
+  if (mode == "overload") {
+    std::printf("overload: %ld open (--max-streams), %ld more\n", op.open,
+                op.extra);
+    results.emplace_back("overload", Overload(target, op));
+  }
+  if (mode == "first-update") {
+    std::printf("first-update: %ld runs\n", fp.runs);
+    results.emplace_back("first-update", FirstUpdate(target, fp));
+  }
+  bool ok = true, measured = true;
+  std::string json = "{";
+  for (const auto& [name, figures] : results) {
+    std::printf("%s:\n%s", name.c_str(), figures.Text().c_str());
+    ok &= figures.ok();
+    measured &= figures.all_measured();
+    absl::StrAppend(&json, json.size() > 1 ? "," : "", "\"", name,
+                    "\":", figures.Json());
+  }
+  json += "}\n";
+  if (!json_out.empty()) {
+    std::ofstream(json_out) << json;
+  }
+  if (!ok || !measured) {
     std::fprintf(stderr, "stream_bench: %s%s%s: these figures do not stand\n",
-                 runs_ok ? "" : "runs or streams failed",
-                 !runs_ok && !report.all_measured ? "; " : "",
-                 report.all_measured ? "" : "figures not measured");
+                 ok ? "" : "runs or streams failed",
+                 !ok && !measured ? "; " : "",
+                 measured ? "" : "figures not measured");
     return 1;
   }
   return 0;
