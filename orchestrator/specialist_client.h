@@ -9,6 +9,8 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -25,10 +27,25 @@ namespace agentstream::orchestrator {
 // transport can move its buffer in. OnDone is called exactly once, after the
 // last OnUpdate, with the call's final status (CANCELLED after Cancel()).
 // Implementations must not block: they run on the transport's threads.
+//
+// A transport that receives updates serialized (the gRPC client does) calls
+// OnSerializedUpdate instead of OnUpdate, with the same ordering rules; its
+// default parses the bytes and calls OnUpdate, and an observer that can use
+// the bytes as they are (the Run: it keeps the specialist's encoding and
+// only rewrites the envelope) overrides it. It returns false for bytes that
+// are not an Update: the transport then ends the call with kInternal.
 class AnalyzeObserver {
  public:
   virtual ~AnalyzeObserver() = default;
   virtual void OnUpdate(agentstream::v1::Update update) = 0;
+  virtual bool OnSerializedUpdate(std::string_view bytes) {
+    agentstream::v1::Update update;
+    if (!update.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return false;
+    }
+    OnUpdate(std::move(update));
+    return true;
+  }
   virtual void OnDone(const absl::Status& status) = 0;
 };
 
