@@ -22,6 +22,7 @@
 #include "common/grpc_status.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
+#include "orchestrator/update_wire.h"
 
 namespace agentstream::orchestrator {
 
@@ -44,9 +45,6 @@ namespace {
 
 using agentstream::v1::AnalyzeRequest;
 using Endpoint = GrpcSpecialistClient::Endpoint;
-
-// UpdateBatch's field 1 (`updates`), length-delimited.
-constexpr uint32_t kBatchUpdatesTag = (1 << 3) | 2;
 
 // Calls `each` with the bytes of every update of the UpdateBatch `batch`, in
 // order, until it returns false; false if the batch is malformed (or `each`

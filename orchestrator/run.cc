@@ -1,5 +1,6 @@
 #include "orchestrator/run.h"
 
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -7,7 +8,9 @@
 #include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "common/update_json.h"
+#include "google/protobuf/arena.h"
 #include "orchestrator/synthesis.h"
+#include "orchestrator/update_wire.h"
 
 namespace agentstream::orchestrator {
 
@@ -87,6 +90,9 @@ class Run::CallObserver final : public AnalyzeObserver {
       : run_(std::move(run)), index_(index), attempt_(attempt) {}
   void OnUpdate(Update update) override {
     run_->OnCallUpdate(index_, attempt_, std::move(update));
+  }
+  bool OnSerializedUpdate(std::string_view bytes) override {
+    return run_->OnCallEncodedUpdate(index_, attempt_, bytes);
   }
   void OnDone(const absl::Status& status) override {
     run_->OnCallDone(index_, attempt_, status);
@@ -214,37 +220,76 @@ void Run::StartCall(size_t index) {
   if (cancel_now) handle->Cancel();
 }
 
+bool Run::AcceptLocked(CallState& call, const Update& update) {
+  ++call.updates_seen;
+  if (call.instance.empty() && !update.instance().empty()) {
+    call.instance = update.instance();
+  }
+  if (!ForwardedKind(update)) {
+    AS_LOG(DEBUG) << request_id_ << ": dropped a " << UpdateType(update)
+                  << " update from " << call.participant.planned.card.name();
+    return false;
+  }
+  if (update.has_partial_result()) {
+    // Merged as protobuf (a map assignment per key); converted to JSON
+    // only once, for the synthesis.
+    for (const auto& [key, value] : update.partial_result().result().fields()) {
+      (*call.merged.mutable_fields())[key] = value;
+    }
+    const auto& fields = update.partial_result().result().fields();
+    auto summary = fields.find("summary");
+    if (summary != fields.end() && summary->second.has_string_value()) {
+      call.summary = update.partial_result().result();
+    }
+  }
+  return true;
+}
+
 void Run::OnCallUpdate(size_t index, int attempt, Update update) {
   {
     absl::MutexLock lock(&mu_);
     CallState& call = calls_[index];
     if (finished_ || call.done || call.attempt != attempt) return;
-    ++call.updates_seen;
-    if (call.instance.empty() && !update.instance().empty()) {
-      call.instance = update.instance();
-    }
-    if (!ForwardedKind(update)) {
-      AS_LOG(DEBUG) << request_id_ << ": dropped a " << UpdateType(update)
-                    << " update from " << call.participant.planned.card.name();
-      return;
-    }
-    if (update.has_partial_result()) {
-      // Merged as protobuf (a map assignment per key); converted to JSON
-      // only once, for the synthesis.
-      for (const auto& [key, value] :
-           update.partial_result().result().fields()) {
-        (*call.merged.mutable_fields())[key] = value;
-      }
-      const auto& fields = update.partial_result().result().fields();
-      auto summary = fields.find("summary");
-      if (summary != fields.end() && summary->second.has_string_value()) {
-        call.summary = update.partial_result().result();
-      }
-    }
+    if (!AcceptLocked(call, update)) return;
     update.set_specialist(call.participant.planned.card.name());
     EmitLocked(std::move(update));
   }
   log_->Notify();
+}
+
+bool Run::OnCallEncodedUpdate(size_t index, int attempt,
+                              std::string_view bytes) {
+  // Parsed (which also validates it: what the log holds, every follower's
+  // parser accepts) on an arena whose first block is on the stack, so that
+  // a Struct payload costs no heap allocation; outside the lock.
+  alignas(16) char block[kParseArenaBlockBytes];
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.initial_block = block;
+  arena_options.initial_block_size = sizeof(block);
+  google::protobuf::Arena arena(arena_options);
+  auto* update = google::protobuf::Arena::CreateMessage<Update>(&arena);
+  if (!update->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return false;
+  }
+  EncodedUpdate encoded;
+  if (!encoded.Init(bytes)) return false;
+  {
+    absl::MutexLock lock(&mu_);
+    CallState& call = calls_[index];
+    if (finished_ || call.done || call.attempt != attempt) return true;
+    if (!AcceptLocked(call, *update)) return true;
+    // Kept as the specialist encoded it; only the envelope is the run's.
+    const int64_t emitted_at =
+        encoded.emitted_at() != 0 ? encoded.emitted_at() : clock_->NowNanos();
+    if (log_->AppendEncoded(update->kind_case(), encoded, request_id_,
+                            emitted_at,
+                            call.participant.planned.card.name()) != 0 &&
+        metrics_ != nullptr) {
+      metrics_->UpdatesEmitted(1);
+    }
+  }
+  log_->Notify();
+  return true;
 }
 
 void Run::OnCallDone(size_t index, int attempt, const absl::Status& status) {

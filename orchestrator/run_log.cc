@@ -22,9 +22,6 @@ agentstream::v1::Update LogEntry::Parse() const {
 
 namespace {
 
-// UpdateBatch's field 1 (`updates`), length-delimited.
-constexpr uint8_t kBatchUpdatesTag = (1 << 3) | 2;
-
 // Serializes `update` into `out` as UpdateBatch field 1 (tag, length,
 // update); returns the size of the tag and length.
 uint8_t SerializeFramed(const agentstream::v1::Update& update,
@@ -60,6 +57,25 @@ uint64_t RunLog::Append(agentstream::v1::Update update) {
   // Serialized under the lock so that seq order is log order; the update is
   // dropped right after (followers only need the bytes).
   entry->header_size = SerializeFramed(update, &entry->framed);
+  return StoreLocked(std::move(entry));
+}
+
+uint64_t RunLog::AppendEncoded(agentstream::v1::Update::KindCase kind,
+                               const EncodedUpdate& encoded,
+                               std::string_view request_id, int64_t emitted_at,
+                               const std::string& specialist) {
+  auto entry = std::make_shared<LogEntry>();
+  entry->kind = kind;
+  entry->specialist = specialist;
+  absl::MutexLock lock(&mu_);
+  if (ended_) return 0;
+  entry->seq = ++last_seq_;
+  entry->header_size = encoded.WriteFramed(
+      Envelope{request_id, entry->seq, emitted_at, specialist}, &entry->framed);
+  return StoreLocked(std::move(entry));
+}
+
+uint64_t RunLog::StoreLocked(std::shared_ptr<LogEntry> entry) {
   if (entry->is_progress()) {
     latest_progress_[entry->specialist] = entry->seq;
   } else {

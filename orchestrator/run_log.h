@@ -50,6 +50,7 @@
 #include "agentstream/v1/update.pb.h"
 #include "orchestrator/metrics.h"
 #include "orchestrator/run_memory.h"
+#include "orchestrator/update_wire.h"
 
 namespace agentstream::orchestrator {
 
@@ -124,6 +125,13 @@ class RunLog final {
   // LogEntry); returns the seq. After End(), appends are refused (returns 0).
   // Does not notify: call Notify() once the caller has released its own locks.
   uint64_t Append(agentstream::v1::Update update);
+  // The same for an update kept as its emitter encoded it (update_wire.h):
+  // stored with the envelope {request_id, its seq, emitted_at, specialist}
+  // and the rest of `encoded`'s bytes as they are; `kind` is its kind.
+  uint64_t AppendEncoded(agentstream::v1::Update::KindCase kind,
+                         const EncodedUpdate& encoded,
+                         std::string_view request_id, int64_t emitted_at,
+                         const std::string& specialist);
   // Marks the log complete: followers finish after the last entry.
   void End();
   // Tells the listeners that the log changed, then has the RunMemory relieved
@@ -191,6 +199,10 @@ class RunLog final {
   const std::shared_ptr<RunMemory>& memory() const { return memory_; }
 
  private:
+  // Indexes, charges and stores an entry whose seq and bytes are set, then
+  // applies the bounds; returns its seq.
+  uint64_t StoreLocked(std::shared_ptr<LogEntry> entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Pops the oldest entry.
   void PopFrontLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
