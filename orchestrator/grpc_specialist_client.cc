@@ -97,7 +97,7 @@ class AnalyzeReactor final
   }
 
   void Cancel() {
-    grpc::ClientContext* context = nullptr;
+    std::shared_ptr<grpc::ClientContext> context;
     {
       absl::MutexLock lock(&mu_);
       if (done_) return;
@@ -105,7 +105,8 @@ class AnalyzeReactor final
       context = context_;
     }
     // Thread-safe, a no-op on a finished call, and remembered by a context
-    // whose call has not started yet; contexts live as long as the reactor.
+    // whose call has not started yet. Not under mu_: gRPC may run callbacks
+    // of this call inline.
     context->TryCancel();
   }
 
@@ -164,19 +165,25 @@ class AnalyzeReactor final
  private:
   // Starts AnalyzeBatched (`batched`) or Analyze on a fresh context.
   void StartAttempt(bool batched) {
-    grpc::ClientContext* context = nullptr;
+    std::shared_ptr<grpc::ClientContext> context =
+        std::make_shared<grpc::ClientContext>();
+    std::shared_ptr<grpc::ClientContext> previous;
     {
       absl::MutexLock lock(&mu_);
       batched_ = batched;
-      contexts_[batched ? 0 : 1] = std::make_unique<grpc::ClientContext>();
-      context = context_ = contexts_[batched ? 0 : 1].get();
+      // The first attempt's context holds its call (and the call's arena,
+      // some 20 KiB) until it goes: let it go now, or once a Cancel that
+      // holds it is done.
+      previous = std::move(context_);
+      context_ = context;
       if (cancelled_) context->TryCancel();  // Between two attempts.
     }
+    previous.reset();
     if (!request_id_.empty()) context->AddMetadata("x-request-id", request_id_);
     grpc::internal::ClientCallbackReaderFactory<grpc::ByteBuffer>::Create(
         endpoint_->channel.get(),
-        batched ? endpoint_->analyze_batched : endpoint_->analyze, context,
-        &request_, this);
+        batched ? endpoint_->analyze_batched : endpoint_->analyze,
+        context.get(), &request_, this);
     StartRead(&buffer_);
     StartCall();
   }
@@ -191,10 +198,8 @@ class AnalyzeReactor final
   std::shared_ptr<AnalyzeObserver> observer_;
   std::shared_ptr<AnalyzeReactor> self_;
   absl::Mutex mu_;
-  // One context per attempt (AnalyzeBatched, then maybe Analyze), kept until
-  // the reactor goes: Cancel may still hold the first one.
-  std::unique_ptr<grpc::ClientContext> contexts_[2] ABSL_GUARDED_BY(mu_);
-  grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // The current attempt's context (AnalyzeBatched, then maybe Analyze).
+  std::shared_ptr<grpc::ClientContext> context_ ABSL_GUARDED_BY(mu_);
   bool batched_ = false;  // The current attempt's method; set before it.
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
@@ -219,6 +224,10 @@ std::shared_ptr<grpc::Channel> CreateSpecialistChannel(
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, -1);
+  // No gRPC retries: the run retries an unavailable specialist itself
+  // (RunOptions::max_attempts), and gRPC's retry layer costs every call
+  // some 5 KiB for as long as it lasts (an idle run's call lasts long).
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   // Re-resolve DNS at most once a second (gRPC's default: 30 s), so that a
   // replica added later (docker compose --scale, Kubernetes) gets calls
   // soon after a connection ages out (--max-connection-age-ms).
