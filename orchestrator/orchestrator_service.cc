@@ -48,8 +48,8 @@ grpc::ByteBuffer BufferOf(const std::shared_ptr<const LogEntry>& entry,
 // Several entries' batch_bytes() copied into one buffer (one allocation,
 // where a slice per entry would cost gRPC an allocation and a reference
 // each). While gRPC holds it, the copy is charged where the entries are, so
-// a batch in flight counts against --max-total-log-bytes as the entries it
-// copies would (docs/ORCHESTRATOR.md, "A follower's memory").
+// a large batch in flight counts against --max-total-log-bytes as the
+// entries it copies would (docs/ORCHESTRATOR.md, "A follower's memory").
 struct BatchCopy {
   BatchCopy(std::shared_ptr<RunMemory> m, size_t size)
       : memory(std::move(m)), bytes(size, '\0') {
@@ -66,20 +66,38 @@ void ReleaseBatchCopy(void* user_data) {
   delete static_cast<BatchCopy*>(user_data);
 }
 
-// An UpdateBatch of `entries`: the concatenation of their batch_bytes(),
-// nothing encoded again.
-grpc::ByteBuffer BatchBufferOf(
-    absl::Span<const std::shared_ptr<const LogEntry>> entries,
+// A write this small is copied into one gRPC slice (one allocation, where
+// referencing an entry costs a reference and gRPC's refcount allocation);
+// such a copy is not charged: at most this much per follower, like gRPC's
+// own buffers (docs/ORCHESTRATOR.md, "A follower's memory").
+constexpr size_t kUnchargedCopyBytes = 4096;
+
+// The message for `entries`: one update's bytes(), or (`batched`) an
+// UpdateBatch, the concatenation of their batch_bytes(): nothing is encoded
+// again.
+grpc::ByteBuffer MessageOf(
+    absl::Span<const std::shared_ptr<const LogEntry>> entries, bool batched,
     const std::shared_ptr<RunMemory>& memory) {
-  if (entries.size() == 1) {
-    return BufferOf(entries[0], entries[0]->batch_bytes());
-  }
+  auto bytes_of = [batched](const LogEntry& e) {
+    return batched ? e.batch_bytes() : e.bytes();
+  };
   size_t size = 0;
-  for (const auto& e : entries) size += e->batch_bytes().size();
+  for (const auto& e : entries) size += bytes_of(*e).size();
+  if (size <= kUnchargedCopyBytes) {
+    grpc::Slice slice(size);
+    auto* out = const_cast<uint8_t*>(slice.begin());
+    for (const auto& e : entries) {
+      const std::string_view b = bytes_of(*e);
+      std::memcpy(out, b.data(), b.size());
+      out += b.size();
+    }
+    return grpc::ByteBuffer(&slice, 1);
+  }
+  if (entries.size() == 1) return BufferOf(entries[0], bytes_of(*entries[0]));
   auto* copy = new BatchCopy(memory, size);
   char* out = copy->bytes.data();
   for (const auto& e : entries) {
-    const std::string_view b = e->batch_bytes();
+    const std::string_view b = bytes_of(*e);
     std::memcpy(out, b.data(), b.size());
     out += b.size();
   }
@@ -125,8 +143,7 @@ class FollowStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   // LogFollower::Sink methods
   void Send(absl::Span<const std::shared_ptr<const LogEntry>> entries,
             bool more_follows) override {
-    buffer_ = batched_ ? BatchBufferOf(entries, run_->log()->memory())
-                       : BufferOf(entries[0], entries[0]->bytes());
+    buffer_ = MessageOf(entries, batched_, run_->log()->memory());
     // With the buffer hint, chttp2 keeps the message in the stream's buffer
     // (up to its write buffer size, 64 KiB) and completes the write at once;
     // the next write without the hint (the last entry available) or the
