@@ -4,8 +4,9 @@
 // Run and Attach (and their batched forms RunBatched and AttachBatched) are
 // served raw (grpc::ByteBuffer) so that each update, which the RunLog
 // serializes once, goes to every follower without being serialized again: a
-// one-update message references the log entry's bytes, a batch is their
-// concatenation (UpdateBatch's wire form; see LogEntry::batch_bytes). Each
+// message references the log entry's bytes, or copies them when small, and a
+// batch is their concatenation (UpdateBatch's wire form; see
+// LogEntry::batch_bytes). Each
 // stream is a LogFollower with one write in flight; no reactor ever blocks.
 // The batched forms differ only in framing: same statuses, same endings.
 //
@@ -22,7 +23,8 @@
 // Attach streams may also end with OUT_OF_RANGE "gap: ..." or
 // RESOURCE_EXHAUSTED "slow_consumer: ..." (LogFollower) without ending the run.
 //
-// The run's `x-request-id` is sent as initial metadata on Run.
+// The run's `x-request-id` is sent as initial metadata on Run, RunBatched,
+// Attach and AttachBatched.
 // Thread-safe; the referenced objects must outlive the service.
 #ifndef AGENTSTREAM_ORCHESTRATOR_ORCHESTRATOR_SERVICE_H_
 #define AGENTSTREAM_ORCHESTRATOR_ORCHESTRATOR_SERVICE_H_
