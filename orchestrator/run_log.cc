@@ -129,10 +129,10 @@ void RunLog::End() {
 
 void RunLog::Notify() {
   if (memory_ != nullptr) memory_->RelieveIfOver();
-  std::vector<std::shared_ptr<LogListener>> live;
+  // Usually one or two followers: no allocation per update.
+  absl::InlinedVector<std::shared_ptr<LogListener>, 2> live;
   {
     absl::MutexLock lock(&mu_);
-    live.reserve(listeners_.size());
     for (const auto& weak : listeners_) {
       if (auto l = weak.lock()) live.push_back(std::move(l));
     }
