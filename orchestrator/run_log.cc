@@ -307,7 +307,9 @@ void LogFollower::Pump() {
       finish = absl::CancelledError(write_failed_ ? "the stream broke"
                                                   : "the client went away");
     } else {
-      log_->Read([&](const RunLog::View& view) {
+      // Called by Read() right here, with mu_ still held.
+      auto take = [&](const RunLog::View& view) ABSL_EXCLUSIVE_LOCKS_REQUIRED(
+                      mu_) {
         const uint64_t max_lag = options_.max_lag;
         const uint64_t last_seq = view.last_seq();
         if (cursor_ + 1 < view.first_seq()) {
@@ -360,7 +362,8 @@ void LogFollower::Pump() {
         } else {
           idle = true;  // Everything read (or coalesced); nothing to write.
         }
-      });
+      };
+      log_->Read(take);
       write_in_flight_ = !batch.empty();
     }
     coalesced_ += skipped;
