@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
@@ -121,11 +122,14 @@ class AnalyzeReactor final
       const std::string_view bytes(reinterpret_cast<const char*>(slice.begin()),
                                    slice.size());
       if (batched_) {
+        updates_.clear();
         good = ForEachBatchedUpdate(bytes, [this](std::string_view update) {
-          return observer_->OnSerializedUpdate(update);
+          updates_.push_back(update);
+          return true;
         });
+        good = good && observer_->OnSerializedUpdates(updates_);
       } else {
-        good = observer_->OnSerializedUpdate(bytes);
+        good = observer_->OnSerializedUpdates({&bytes, 1});
       }
     }
     buffer_.Clear();
@@ -192,6 +196,8 @@ class AnalyzeReactor final
   std::string request_id_;
   grpc::ByteBuffer request_;
   grpc::ByteBuffer buffer_;
+  // The updates of the batch being read (views into buffer_'s slice).
+  absl::InlinedVector<std::string_view, 8> updates_;
   // Touched only by gRPC's callbacks of this call, one at a time.
   bool got_message_ = false;
   bool malformed_ = false;

@@ -7,7 +7,7 @@
 // Analyze: a third-party or older one), the same request goes to Analyze at
 // once, and every later call to this endpoint goes straight to Analyze. Both
 // streams are read raw: the updates reach the observer serialized
-// (AnalyzeObserver::OnSerializedUpdate), one per element of each batch.
+// (AnalyzeObserver::OnSerializedUpdates), a message's updates at once.
 //
 // Addresses: "host:port" or any gRPC target ("dns:///name:port"); the
 // channel's service config selects round_robin, so a DNS name with several

@@ -3,6 +3,7 @@
 #include <string_view>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -91,8 +92,9 @@ class Run::CallObserver final : public AnalyzeObserver {
   void OnUpdate(Update update) override {
     run_->OnCallUpdate(index_, attempt_, std::move(update));
   }
-  bool OnSerializedUpdate(std::string_view bytes) override {
-    return run_->OnCallEncodedUpdate(index_, attempt_, bytes);
+  bool OnSerializedUpdates(
+      absl::Span<const std::string_view> updates) override {
+    return run_->OnCallEncodedUpdates(index_, attempt_, updates);
   }
   void OnDone(const absl::Status& status) override {
     run_->OnCallDone(index_, attempt_, status);
@@ -257,9 +259,9 @@ void Run::OnCallUpdate(size_t index, int attempt, Update update) {
   log_->Notify();
 }
 
-bool Run::OnCallEncodedUpdate(size_t index, int attempt,
-                              std::string_view bytes) {
-  // Parsed (which also validates it: what the log holds, every follower's
+bool Run::OnCallEncodedUpdates(size_t index, int attempt,
+                               absl::Span<const std::string_view> updates) {
+  // Parsed (which also validates them: what the log holds, every follower's
   // parser accepts) on an arena whose first block is on the stack, so that
   // a Struct payload costs no heap allocation; outside the lock.
   alignas(16) char block[kParseArenaBlockBytes];
@@ -267,25 +269,33 @@ bool Run::OnCallEncodedUpdate(size_t index, int attempt,
   arena_options.initial_block = block;
   arena_options.initial_block_size = sizeof(block);
   google::protobuf::Arena arena(arena_options);
-  auto* update = google::protobuf::Arena::CreateMessage<Update>(&arena);
-  if (!update->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return false;
+  absl::InlinedVector<Update*, 1> parsed(updates.size());
+  absl::InlinedVector<EncodedUpdate, 1> encoded(updates.size());
+  for (size_t i = 0; i < updates.size(); ++i) {
+    parsed[i] = google::protobuf::Arena::CreateMessage<Update>(&arena);
+    if (!parsed[i]->ParseFromArray(updates[i].data(),
+                                   static_cast<int>(updates[i].size())) ||
+        !encoded[i].Init(updates[i])) {
+      return false;
+    }
   }
-  EncodedUpdate encoded;
-  if (!encoded.Init(bytes)) return false;
   {
+    // A whole message's updates under one lock, and one notification.
     absl::MutexLock lock(&mu_);
     CallState& call = calls_[index];
     if (finished_ || call.done || call.attempt != attempt) return true;
-    if (!AcceptLocked(call, *update)) return true;
-    // Kept as the specialist encoded it; only the envelope is the run's.
-    const int64_t emitted_at =
-        encoded.emitted_at() != 0 ? encoded.emitted_at() : clock_->NowNanos();
-    if (log_->AppendEncoded(update->kind_case(), encoded, request_id_,
-                            emitted_at,
-                            call.participant.planned.card.name()) != 0 &&
-        metrics_ != nullptr) {
-      metrics_->UpdatesEmitted(1);
+    for (size_t i = 0; i < updates.size(); ++i) {
+      if (!AcceptLocked(call, *parsed[i])) continue;
+      // Kept as the specialist encoded it; only the envelope is the run's.
+      const int64_t emitted_at = encoded[i].emitted_at() != 0
+                                     ? encoded[i].emitted_at()
+                                     : clock_->NowNanos();
+      if (log_->AppendEncoded(parsed[i]->kind_case(), encoded[i], request_id_,
+                              emitted_at,
+                              call.participant.planned.card.name()) != 0 &&
+          metrics_ != nullptr) {
+        metrics_->UpdatesEmitted(1);
+      }
     }
   }
   log_->Notify();

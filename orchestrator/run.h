@@ -40,6 +40,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "agentstream/v1/orchestrator.pb.h"
 #include "agentstream/v1/update.pb.h"
 #include "common/clock.h"
@@ -171,9 +172,11 @@ class Run final : public std::enable_shared_from_this<Run> {
   bool AcceptLocked(CallState& call, const agentstream::v1::Update& update)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnCallUpdate(size_t index, int attempt, agentstream::v1::Update update);
-  // The same for an update as the specialist encoded it, kept so (only the
-  // envelope rewritten, update_wire.h); false if it is not an Update.
-  bool OnCallEncodedUpdate(size_t index, int attempt, std::string_view bytes);
+  // The same for one message's updates as the specialist encoded them, kept
+  // so (only the envelope rewritten, update_wire.h); false (and none taken)
+  // if one is not an Update.
+  bool OnCallEncodedUpdates(size_t index, int attempt,
+                            absl::Span<const std::string_view> updates);
   void OnCallDone(size_t index, int attempt, const absl::Status& status);
   bool CancelImpl(CancelReason reason, const std::string& message,
                   std::optional<absl::Time> orphaned_cutoff);

@@ -5,7 +5,10 @@
 // lost, and the specialist client's AnalyzeBatched with its fallback to
 // Analyze for a specialist that only implements Analyze.
 #include <grpcpp/create_channel.h>
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
 #include <grpcpp/support/channel_arguments.h>
 #include <signal.h>
 
@@ -19,6 +22,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "agentstream/v1/orchestrator.grpc.pb.h"
+#include "common/clock.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -358,6 +362,101 @@ TEST(GrpcSpecialistClientTest, AnAnalyzeOnlySpecialistIsRememberedAsSuch) {
   }
   EXPECT_EQ(fake.service->request_count(), 2u);
   fake.server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+}
+
+// A specialist that answers every method raw: AnalyzeBatched with a batch
+// holding one good update and bytes that are no Update, or (`batched`
+// false) UNIMPLEMENTED, and then Analyze with such bytes alone.
+class MalformedSpecialist final : public grpc::CallbackGenericService {
+ public:
+  explicit MalformedSpecialist(bool batched) : batched_(batched) {}
+  grpc::ServerGenericBidiReactor* CreateReactor(
+      grpc::GenericCallbackServerContext* context) override {
+    class Reactor final : public grpc::ServerGenericBidiReactor {
+     public:
+      Reactor(std::string method, bool batched)
+          : method_(std::move(method)), batched_(batched) {
+        StartRead(&request_);
+      }
+      void OnReadDone(bool ok) override {
+        if (!ok) return Finish(grpc::Status::OK);
+        // A tag for field 1 with a length past the end: not an Update.
+        const std::string garbage("\x0a\x7f\x01", 3);
+        std::string message;
+        if (method_ == "/agentstream.v1.Specialist/AnalyzeBatched") {
+          if (!batched_) {
+            return Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, ""));
+          }
+          Update good;
+          good.mutable_progress()->set_progress(1);
+          UpdateBatch batch;
+          *batch.add_updates() = good;
+          message = batch.SerializeAsString();
+          message += '\x0a';
+          message += static_cast<char>(garbage.size());
+          message += garbage;
+        } else if (method_ == "/agentstream.v1.Specialist/Analyze") {
+          message = garbage;
+        } else {
+          return Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, ""));
+        }
+        grpc::Slice slice(message);
+        response_ = grpc::ByteBuffer(&slice, 1);
+        StartWrite(&response_);
+      }
+      void OnWriteDone(bool) override { Finish(grpc::Status::OK); }
+      void OnDone() override { delete this; }
+
+     private:
+      const std::string method_;
+      const bool batched_;
+      grpc::ByteBuffer request_;
+      grpc::ByteBuffer response_;
+    };
+    return new Reactor(context->method(), batched_);
+  }
+
+ private:
+  const bool batched_;
+};
+
+// What a specialist sends that is not an Update fails its call (`internal`),
+// in either form; nothing of that message reaches the run, which goes on.
+TEST(MalformedUpdateTest, IsAnInternalErrorOfThatSpecialist) {
+  for (bool batched : {true, false}) {
+    MalformedSpecialist service(batched);
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port);
+    builder.RegisterCallbackGenericService(&service);
+    std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+    ASSERT_NE(server, nullptr);
+    OrchestratorServerOptions options;
+    options.specialists = {{"Garbled", absl::StrCat("127.0.0.1:", port)}};
+    options.port = 0;
+    auto orchestrator = OrchestratorServer::Start(options, Clock::Real());
+    ASSERT_THAT(orchestrator, IsOk());
+    auto stub = StubFor((*orchestrator)->port());
+    auto [updates, status] =
+        RunToEnd(*stub, RunRequestFor("anything", "", {"Garbled"}));
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    int errors = 0;
+    for (const Update& u : updates) {
+      EXPECT_FALSE(u.has_progress()) << "part of a malformed message was kept";
+      if (u.has_error()) {
+        ++errors;
+        EXPECT_EQ(u.error().code(), "internal") << batched;
+        EXPECT_THAT(u.error().message(), HasSubstr("malformed"));
+      }
+    }
+    EXPECT_EQ(errors, 1) << batched;
+    ASSERT_FALSE(updates.empty());
+    EXPECT_EQ(updates.back().complete().outcome(),
+              agentstream::v1::OUTCOME_PARTIAL);
+    (*orchestrator)->Shutdown(absl::Seconds(1));
+    server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+  }
 }
 
 // The binary serves the batched forms: the same run read through RunBatched,
