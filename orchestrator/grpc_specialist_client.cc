@@ -108,7 +108,7 @@ class AnalyzeReactor final
     // Thread-safe, a no-op on a finished call, and remembered by a context
     // whose call has not started yet. Not under mu_: gRPC may run callbacks
     // of this call inline.
-    context->TryCancel();
+    if (context != nullptr) context->TryCancel();
   }
 
   // grpc::ClientReadReactor methods
