@@ -147,8 +147,7 @@ uint64_t RunLog::View::last_seq() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
 }
 
 uint64_t RunLog::View::first_seq() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  return log_.entries_.empty() ? log_.last_seq_ + 1
-                               : log_.entries_.front()->seq;
+  return log_.FirstSeqLocked();
 }
 
 bool RunLog::View::ended() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -162,7 +161,7 @@ uint64_t RunLog::View::non_progress_total() const
 
 const std::shared_ptr<const LogEntry>& RunLog::View::At(uint64_t seq) const
     ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  return log_.entries_[seq - log_.entries_.front()->seq];
+  return log_.entries_[seq - log_.FirstSeqLocked()];
 }
 
 bool RunLog::View::Superseded(const LogEntry& entry) const
@@ -226,7 +225,7 @@ uint64_t RunLog::last_seq() const {
 
 uint64_t RunLog::first_seq() const {
   absl::MutexLock lock(&mu_);
-  return entries_.empty() ? last_seq_ + 1 : entries_.front()->seq;
+  return FirstSeqLocked();
 }
 
 bool RunLog::ended() const {

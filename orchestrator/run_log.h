@@ -199,6 +199,11 @@ class RunLog final {
   const std::shared_ptr<RunMemory>& memory() const { return memory_; }
 
  private:
+  // The entries hold the dense seqs up to last_seq_, so the first is known
+  // without reading the oldest entry (a cache miss on every read).
+  uint64_t FirstSeqLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return last_seq_ + 1 - entries_.size();
+  }
   // Indexes, charges and stores an entry whose seq and bytes are set, then
   // applies the bounds; returns its seq.
   uint64_t StoreLocked(std::shared_ptr<LogEntry> entry)
