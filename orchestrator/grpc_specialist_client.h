@@ -1,6 +1,14 @@
 // SpecialistClient over gRPC: Describe is a unary call, Analyze a callback-
 // API server stream (ClientReadReactor), so a pending call holds no thread.
 //
+// Analyze calls the specialist's AnalyzeBatched first (several updates per
+// message, docs/CONTRACT.md, "Batched streams"); when that answers
+// UNIMPLEMENTED before any message (a specialist that only implements
+// Analyze: a third-party or older one), the same request goes to Analyze at
+// once, and every later call to this endpoint goes straight to Analyze. Both
+// streams are read raw: the updates reach the observer serialized
+// (AnalyzeObserver::OnSerializedUpdates), a message's updates at once.
+//
 // Addresses: "host:port" or any gRPC target ("dns:///name:port"); the
 // channel's service config selects round_robin, so a DNS name with several
 // replicas spreads calls over all of them. Thread-safe.
@@ -29,10 +37,19 @@ class GrpcSpecialistClient final : public SpecialistClient {
       std::shared_ptr<AnalyzeObserver> observer) override;
   std::string address() const override { return address_; }
 
+  // Whether the endpoint answered AnalyzeBatched with UNIMPLEMENTED, so that
+  // calls now go to Analyze (tests).
+  bool uses_analyze() const;
+
+  // What the calls of one endpoint share (the methods and what was learnt
+  // about the endpoint).
+  struct Endpoint;
+
  private:
   const std::string address_;
   const std::shared_ptr<grpc::Channel> channel_;
   const std::unique_ptr<agentstream::v1::Specialist::Stub> stub_;
+  const std::shared_ptr<Endpoint> endpoint_;
 };
 
 // Creates the channel used above: round_robin, keepalive, unlimited receive

@@ -4,11 +4,14 @@
 #include <grpcpp/support/slice.h>
 
 #include <atomic>
+#include <cstring>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "absl/types/span.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "orchestrator/run_log.h"
@@ -32,12 +35,74 @@ void ReleaseEntry(void* user_data) {
   delete static_cast<std::shared_ptr<const LogEntry>*>(user_data);
 }
 
-// A buffer over the entry's bytes, keeping the entry alive; no copy.
-grpc::ByteBuffer BufferOf(std::shared_ptr<const LogEntry> entry) {
-  auto* ref = new std::shared_ptr<const LogEntry>(std::move(entry));
-  const std::string& bytes = (*ref)->bytes;
+// A buffer over `bytes` of `entry`, keeping the entry (and its charge) alive;
+// no copy.
+grpc::ByteBuffer BufferOf(const std::shared_ptr<const LogEntry>& entry,
+                          std::string_view bytes) {
+  auto* ref = new std::shared_ptr<const LogEntry>(entry);
   grpc::Slice slice(const_cast<char*>(bytes.data()), bytes.size(),
                     &ReleaseEntry, ref);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+// Several entries' batch_bytes() copied into one buffer (one allocation,
+// where a slice per entry would cost gRPC an allocation and a reference
+// each). While gRPC holds it, the copy is charged where the entries are, so
+// a large batch in flight counts against --max-total-log-bytes as the
+// entries it copies would (docs/ORCHESTRATOR.md, "A follower's memory").
+struct BatchCopy {
+  BatchCopy(std::shared_ptr<RunMemory> m, size_t size)
+      : memory(std::move(m)), bytes(size, '\0') {
+    if (memory != nullptr) memory->Charge(bytes.size());
+  }
+  ~BatchCopy() {
+    if (memory != nullptr) memory->Release(bytes.size());
+  }
+  const std::shared_ptr<RunMemory> memory;
+  std::string bytes;
+};
+
+void ReleaseBatchCopy(void* user_data) {
+  delete static_cast<BatchCopy*>(user_data);
+}
+
+// A write this small is copied into one gRPC slice (one allocation, where
+// referencing an entry costs a reference and gRPC's refcount allocation);
+// such a copy is not charged: at most this much per follower, like gRPC's
+// own buffers (docs/ORCHESTRATOR.md, "A follower's memory").
+constexpr size_t kUnchargedCopyBytes = 4096;
+
+// The message for `entries`: one update's bytes(), or (`batched`) an
+// UpdateBatch, the concatenation of their batch_bytes(): nothing is encoded
+// again.
+grpc::ByteBuffer MessageOf(
+    absl::Span<const std::shared_ptr<const LogEntry>> entries, bool batched,
+    const std::shared_ptr<RunMemory>& memory) {
+  auto bytes_of = [batched](const LogEntry& e) {
+    return batched ? e.batch_bytes() : e.bytes();
+  };
+  size_t size = 0;
+  for (const auto& e : entries) size += bytes_of(*e).size();
+  if (size <= kUnchargedCopyBytes) {
+    grpc::Slice slice(size);
+    auto* out = const_cast<uint8_t*>(slice.begin());
+    for (const auto& e : entries) {
+      const std::string_view b = bytes_of(*e);
+      std::memcpy(out, b.data(), b.size());
+      out += b.size();
+    }
+    return grpc::ByteBuffer(&slice, 1);
+  }
+  if (entries.size() == 1) return BufferOf(entries[0], bytes_of(*entries[0]));
+  auto* copy = new BatchCopy(memory, size);
+  char* out = copy->bytes.data();
+  for (const auto& e : entries) {
+    const std::string_view b = bytes_of(*e);
+    std::memcpy(out, b.data(), b.size());
+    out += b.size();
+  }
+  grpc::Slice slice(copy->bytes.data(), copy->bytes.size(), &ReleaseBatchCopy,
+                    copy);
   return grpc::ByteBuffer(&slice, 1);
 }
 
@@ -56,13 +121,17 @@ class FailedStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   void OnDone() override { delete this; }
 };
 
-// One Run or Attach stream: a LogFollower writing into this reactor.
+// One Run, Attach, RunBatched or AttachBatched stream: a LogFollower writing
+// into this reactor (batches when FollowerOptions::max_batch_bytes is set).
 class FollowStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                            public LogFollower::Sink {
  public:
   FollowStream(std::shared_ptr<Run> run, uint64_t after_seq,
                RunManager* manager, FollowerOptions options)
-      : run_(std::move(run)), manager_(manager), metrics_(options.metrics) {
+      : run_(std::move(run)),
+        manager_(manager),
+        metrics_(options.metrics),
+        batched_(options.max_batch_bytes > 0) {
     run_->AddFollower();
     if (metrics_ != nullptr) metrics_->FollowerAdded();
     follower_ =
@@ -72,8 +141,9 @@ class FollowStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   void Begin() { follower_->Start(); }
 
   // LogFollower::Sink methods
-  void Send(std::shared_ptr<const LogEntry> entry, bool more_follows) override {
-    buffer_ = BufferOf(std::move(entry));
+  void Send(absl::Span<const std::shared_ptr<const LogEntry>> entries,
+            bool more_follows) override {
+    buffer_ = MessageOf(entries, batched_, run_->log()->memory());
     // With the buffer hint, chttp2 keeps the message in the stream's buffer
     // (up to its write buffer size, 64 KiB) and completes the write at once;
     // the next write without the hint (the last entry available) or the
@@ -102,6 +172,7 @@ class FollowStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   const std::shared_ptr<Run> run_;
   RunManager* const manager_;
   OrchestratorMetrics* const metrics_;
+  const bool batched_;  // UpdateBatch messages, else one Update each.
   std::shared_ptr<LogFollower> follower_;
   grpc::ByteBuffer buffer_;
   // Ended as slow_consumer: the client is expected back.
@@ -117,10 +188,33 @@ OrchestratorService::OrchestratorService(RunManager* manager,
     : manager_(manager), registry_(registry), metrics_(metrics) {
   follower_options_.max_lag = follower_max_lag;
   follower_options_.metrics = metrics;
+  batched_options_ = follower_options_;
+  batched_options_.max_batch_bytes = FollowerOptions::kMaxBatchBytes;
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* OrchestratorService::Run(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  return StartRun(context, request, follower_options_);
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* OrchestratorService::RunBatched(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  return StartRun(context, request, batched_options_);
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* OrchestratorService::Attach(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  return StartAttach(context, request, follower_options_);
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* OrchestratorService::AttachBatched(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  return StartAttach(context, request, batched_options_);
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* OrchestratorService::StartRun(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    const FollowerOptions& options) {
   agentstream::v1::RunRequest run_request;
   if (!ParseByteBuffer(*request, &run_request)) {
     return new FailedStream(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -133,15 +227,16 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* OrchestratorService::Run(
     return new FailedStream(ToGrpcStatus(run.status()));
   }
   context->AddInitialMetadata("x-request-id", (*run)->request_id());
-  auto* stream = new FollowStream(*run, 0, manager_, follower_options_);
+  auto* stream = new FollowStream(*run, 0, manager_, options);
   stream->StartSendInitialMetadata();
   stream->Begin();
   (*run)->Start();
   return stream;
 }
 
-grpc::ServerWriteReactor<grpc::ByteBuffer>* OrchestratorService::Attach(
-    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* OrchestratorService::StartAttach(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    const FollowerOptions& options) {
   agentstream::v1::AttachRequest attach;
   if (!ParseByteBuffer(*request, &attach)) {
     return new FailedStream(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -155,8 +250,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* OrchestratorService::Attach(
     return new FailedStream(grpc::Status::OK);
   }
   context->AddInitialMetadata("x-request-id", (*run)->request_id());
-  auto* stream =
-      new FollowStream(*run, attach.after_seq(), manager_, follower_options_);
+  auto* stream = new FollowStream(*run, attach.after_seq(), manager_, options);
   stream->StartSendInitialMetadata();
   stream->Begin();
   return stream;

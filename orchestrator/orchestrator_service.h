@@ -1,10 +1,14 @@
 // The gRPC adapter of the orchestrator: agentstream.v1.Orchestrator on the
 // callback API.
 //
-// Run and Attach are served raw (grpc::ByteBuffer) so that each update, which
-// the RunLog serializes once, goes to every follower without being serialized
-// again: the outgoing buffer references the log entry's bytes. Each stream
-// is a LogFollower with one write in flight; no reactor ever blocks.
+// Run and Attach (and their batched forms RunBatched and AttachBatched) are
+// served raw (grpc::ByteBuffer) so that each update, which the RunLog
+// serializes once, goes to every follower without being serialized again: a
+// message references the log entry's bytes, or copies them when small, and a
+// batch is their concatenation (UpdateBatch's wire form; see
+// LogEntry::batch_bytes). Each
+// stream is a LogFollower with one write in flight; no reactor ever blocks.
+// The batched forms differ only in framing: same statuses, same endings.
 //
 // Status codes: Run answers INVALID_ARGUMENT (empty or oversized message,
 // unknown specialist, bad request id), ALREADY_EXISTS, UNAVAILABLE (no
@@ -19,7 +23,8 @@
 // Attach streams may also end with OUT_OF_RANGE "gap: ..." or
 // RESOURCE_EXHAUSTED "slow_consumer: ..." (LogFollower) without ending the run.
 //
-// The run's `x-request-id` is sent as initial metadata on Run.
+// The run's `x-request-id` is sent as initial metadata on Run, RunBatched,
+// Attach and AttachBatched.
 // Thread-safe; the referenced objects must outlive the service.
 #ifndef AGENTSTREAM_ORCHESTRATOR_ORCHESTRATOR_SERVICE_H_
 #define AGENTSTREAM_ORCHESTRATOR_ORCHESTRATOR_SERVICE_H_
@@ -37,10 +42,15 @@ namespace agentstream::orchestrator {
 using OrchestratorServiceBase =
     agentstream::v1::Orchestrator::WithRawCallbackMethod_Run<
         agentstream::v1::Orchestrator::WithRawCallbackMethod_Attach<
-            agentstream::v1::Orchestrator::WithCallbackMethod_Cancel<
+            agentstream::v1::Orchestrator::WithRawCallbackMethod_RunBatched<
                 agentstream::v1::Orchestrator::
-                    WithCallbackMethod_ListSpecialists<
-                        agentstream::v1::Orchestrator::Service>>>>;
+                    WithRawCallbackMethod_AttachBatched<
+                        agentstream::v1::Orchestrator::
+                            WithCallbackMethod_Cancel<
+                                agentstream::v1::Orchestrator::
+                                    WithCallbackMethod_ListSpecialists<
+                                        agentstream::v1::Orchestrator::
+                                            Service>>>>>>;
 
 class OrchestratorService final : public OrchestratorServiceBase {
  public:
@@ -55,6 +65,12 @@ class OrchestratorService final : public OrchestratorServiceBase {
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Attach(
       grpc::CallbackServerContext* context,
       const grpc::ByteBuffer* request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* RunBatched(
+      grpc::CallbackServerContext* context,
+      const grpc::ByteBuffer* request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* AttachBatched(
+      grpc::CallbackServerContext* context,
+      const grpc::ByteBuffer* request) override;
   grpc::ServerUnaryReactor* Cancel(
       grpc::CallbackServerContext* context,
       const agentstream::v1::CancelRequest* request,
@@ -65,10 +81,20 @@ class OrchestratorService final : public OrchestratorServiceBase {
       agentstream::v1::ListSpecialistsResponse* response) override;
 
  private:
+  // Run and RunBatched, Attach and AttachBatched: `options` tell the forms
+  // apart.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* StartRun(
+      grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+      const FollowerOptions& options);
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* StartAttach(
+      grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+      const FollowerOptions& options);
+
   RunManager* const manager_;
   const SpecialistRegistry* const registry_;
   OrchestratorMetrics* const metrics_;
-  FollowerOptions follower_options_;
+  FollowerOptions follower_options_;  // One update per message.
+  FollowerOptions batched_options_;   // Batches of up to kMaxBatchBytes.
 };
 
 }  // namespace agentstream::orchestrator

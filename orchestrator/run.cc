@@ -1,13 +1,17 @@
 #include "orchestrator/run.h"
 
+#include <string_view>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "common/update_json.h"
+#include "google/protobuf/arena.h"
 #include "orchestrator/synthesis.h"
+#include "orchestrator/update_wire.h"
 
 namespace agentstream::orchestrator {
 
@@ -87,6 +91,10 @@ class Run::CallObserver final : public AnalyzeObserver {
       : run_(std::move(run)), index_(index), attempt_(attempt) {}
   void OnUpdate(Update update) override {
     run_->OnCallUpdate(index_, attempt_, std::move(update));
+  }
+  bool OnSerializedUpdates(
+      absl::Span<const std::string_view> updates) override {
+    return run_->OnCallEncodedUpdates(index_, attempt_, updates);
   }
   void OnDone(const absl::Status& status) override {
     run_->OnCallDone(index_, attempt_, status);
@@ -214,37 +222,84 @@ void Run::StartCall(size_t index) {
   if (cancel_now) handle->Cancel();
 }
 
+bool Run::AcceptLocked(CallState& call, const Update& update) {
+  ++call.updates_seen;
+  if (call.instance.empty() && !update.instance().empty()) {
+    call.instance = update.instance();
+  }
+  if (!ForwardedKind(update)) {
+    AS_LOG(DEBUG) << request_id_ << ": dropped a " << UpdateType(update)
+                  << " update from " << call.participant.planned.card.name();
+    return false;
+  }
+  if (update.has_partial_result()) {
+    // Merged as protobuf (a map assignment per key); converted to JSON
+    // only once, for the synthesis.
+    for (const auto& [key, value] : update.partial_result().result().fields()) {
+      (*call.merged.mutable_fields())[key] = value;
+    }
+    const auto& fields = update.partial_result().result().fields();
+    auto summary = fields.find("summary");
+    if (summary != fields.end() && summary->second.has_string_value()) {
+      call.summary = update.partial_result().result();
+    }
+  }
+  return true;
+}
+
 void Run::OnCallUpdate(size_t index, int attempt, Update update) {
   {
     absl::MutexLock lock(&mu_);
     CallState& call = calls_[index];
     if (finished_ || call.done || call.attempt != attempt) return;
-    ++call.updates_seen;
-    if (call.instance.empty() && !update.instance().empty()) {
-      call.instance = update.instance();
-    }
-    if (!ForwardedKind(update)) {
-      AS_LOG(DEBUG) << request_id_ << ": dropped a " << UpdateType(update)
-                    << " update from " << call.participant.planned.card.name();
-      return;
-    }
-    if (update.has_partial_result()) {
-      // Merged as protobuf (a map assignment per key); converted to JSON
-      // only once, for the synthesis.
-      for (const auto& [key, value] :
-           update.partial_result().result().fields()) {
-        (*call.merged.mutable_fields())[key] = value;
-      }
-      const auto& fields = update.partial_result().result().fields();
-      auto summary = fields.find("summary");
-      if (summary != fields.end() && summary->second.has_string_value()) {
-        call.summary = update.partial_result().result();
-      }
-    }
+    if (!AcceptLocked(call, update)) return;
     update.set_specialist(call.participant.planned.card.name());
     EmitLocked(std::move(update));
   }
   log_->Notify();
+}
+
+bool Run::OnCallEncodedUpdates(size_t index, int attempt,
+                               absl::Span<const std::string_view> updates) {
+  // Parsed (which also validates them: what the log holds, every follower's
+  // parser accepts) on an arena whose first block is on the stack, so that
+  // a Struct payload costs no heap allocation; outside the lock.
+  alignas(16) char block[kParseArenaBlockBytes];
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.initial_block = block;
+  arena_options.initial_block_size = sizeof(block);
+  google::protobuf::Arena arena(arena_options);
+  absl::InlinedVector<Update*, 1> parsed(updates.size());
+  absl::InlinedVector<EncodedUpdate, 1> encoded(updates.size());
+  for (size_t i = 0; i < updates.size(); ++i) {
+    parsed[i] = google::protobuf::Arena::CreateMessage<Update>(&arena);
+    if (!parsed[i]->ParseFromArray(updates[i].data(),
+                                   static_cast<int>(updates[i].size())) ||
+        !encoded[i].Init(updates[i])) {
+      return false;
+    }
+  }
+  {
+    // A whole message's updates under one lock, and one notification.
+    absl::MutexLock lock(&mu_);
+    CallState& call = calls_[index];
+    if (finished_ || call.done || call.attempt != attempt) return true;
+    for (size_t i = 0; i < updates.size(); ++i) {
+      if (!AcceptLocked(call, *parsed[i])) continue;
+      // Kept as the specialist encoded it; only the envelope is the run's.
+      const int64_t emitted_at = encoded[i].emitted_at() != 0
+                                     ? encoded[i].emitted_at()
+                                     : clock_->NowNanos();
+      if (log_->AppendEncoded(parsed[i]->kind_case(), encoded[i], request_id_,
+                              emitted_at,
+                              call.participant.planned.card.name()) != 0 &&
+          metrics_ != nullptr) {
+        metrics_->UpdatesEmitted(1);
+      }
+    }
+  }
+  log_->Notify();
+  return true;
 }
 
 void Run::OnCallDone(size_t index, int attempt, const absl::Status& status) {

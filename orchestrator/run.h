@@ -33,12 +33,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "agentstream/v1/orchestrator.pb.h"
 #include "agentstream/v1/update.pb.h"
 #include "common/clock.h"
@@ -160,8 +162,21 @@ class Run final : public std::enable_shared_from_this<Run> {
     google::protobuf::Struct summary;
   };
 
+  // The first block of the arena a specialist's update is parsed on: room
+  // for a typical update's messages, on the stack of a gRPC callback.
+  static constexpr size_t kParseArenaBlockBytes = 4096;
+
   void StartCall(size_t index);
+  // Takes what the run needs from a specialist's update (its instance, its
+  // partial results); false when the kind is the orchestrator's (dropped).
+  bool AcceptLocked(CallState& call, const agentstream::v1::Update& update)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnCallUpdate(size_t index, int attempt, agentstream::v1::Update update);
+  // The same for one message's updates as the specialist encoded them, kept
+  // so (only the envelope rewritten, update_wire.h); false (and none taken)
+  // if one is not an Update.
+  bool OnCallEncodedUpdates(size_t index, int attempt,
+                            absl::Span<const std::string_view> updates);
   void OnCallDone(size_t index, int attempt, const absl::Status& status);
   bool CancelImpl(CancelReason reason, const std::string& message,
                   std::optional<absl::Time> orphaned_cutoff);

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
 
 namespace agentstream::orchestrator {
 
@@ -13,9 +15,30 @@ LogEntry::~LogEntry() {
 
 agentstream::v1::Update LogEntry::Parse() const {
   agentstream::v1::Update update;
-  update.ParseFromString(bytes);
+  const std::string_view b = bytes();
+  update.ParseFromArray(b.data(), static_cast<int>(b.size()));
   return update;
 }
+
+namespace {
+
+// Serializes `update` into `out` as UpdateBatch field 1 (tag, length,
+// update); returns the size of the tag and length.
+uint8_t SerializeFramed(const agentstream::v1::Update& update,
+                        std::string* out) {
+  const size_t size = update.ByteSizeLong();
+  const uint32_t size32 = static_cast<uint32_t>(size);
+  const size_t header =
+      1 + google::protobuf::io::CodedOutputStream::VarintSize32(size32);
+  out->resize(header + size);
+  auto* p = reinterpret_cast<uint8_t*>(out->data());
+  *p++ = kBatchUpdatesTag;
+  p = google::protobuf::io::CodedOutputStream::WriteVarint32ToArray(size32, p);
+  update.SerializeWithCachedSizesToArray(p);
+  return static_cast<uint8_t>(header);
+}
+
+}  // namespace
 
 RunLog::RunLog(size_t max_events, size_t max_bytes,
                std::shared_ptr<RunMemory> memory)
@@ -33,7 +56,26 @@ uint64_t RunLog::Append(agentstream::v1::Update update) {
   update.set_seq(entry->seq);
   // Serialized under the lock so that seq order is log order; the update is
   // dropped right after (followers only need the bytes).
-  update.SerializeToString(&entry->bytes);
+  entry->header_size = SerializeFramed(update, &entry->framed);
+  return StoreLocked(std::move(entry));
+}
+
+uint64_t RunLog::AppendEncoded(agentstream::v1::Update::KindCase kind,
+                               const EncodedUpdate& encoded,
+                               std::string_view request_id, int64_t emitted_at,
+                               const std::string& specialist) {
+  auto entry = std::make_shared<LogEntry>();
+  entry->kind = kind;
+  entry->specialist = specialist;
+  absl::MutexLock lock(&mu_);
+  if (ended_) return 0;
+  entry->seq = ++last_seq_;
+  entry->header_size = encoded.WriteFramed(
+      Envelope{request_id, entry->seq, emitted_at, specialist}, &entry->framed);
+  return StoreLocked(std::move(entry));
+}
+
+uint64_t RunLog::StoreLocked(std::shared_ptr<LogEntry> entry) {
   if (entry->is_progress()) {
     latest_progress_[entry->specialist] = entry->seq;
   } else {
@@ -87,10 +129,10 @@ void RunLog::End() {
 
 void RunLog::Notify() {
   if (memory_ != nullptr) memory_->RelieveIfOver();
-  std::vector<std::shared_ptr<LogListener>> live;
+  // Usually one or two followers: no allocation per update.
+  absl::InlinedVector<std::shared_ptr<LogListener>, 2> live;
   {
     absl::MutexLock lock(&mu_);
-    live.reserve(listeners_.size());
     for (const auto& weak : listeners_) {
       if (auto l = weak.lock()) live.push_back(std::move(l));
     }
@@ -98,26 +140,58 @@ void RunLog::Notify() {
   for (const auto& l : live) l->OnLogChanged();
 }
 
+// The View only exists inside Read(), under the log's lock, which the
+// analysis cannot see through the reference.
+uint64_t RunLog::View::last_seq() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  return log_.last_seq_;
+}
+
+uint64_t RunLog::View::first_seq() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  return log_.FirstSeqLocked();
+}
+
+bool RunLog::View::ended() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  return log_.ended_;
+}
+
+uint64_t RunLog::View::non_progress_total() const
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  return log_.non_progress_total_;
+}
+
+const std::shared_ptr<const LogEntry>& RunLog::View::At(uint64_t seq) const
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  return log_.entries_[seq - log_.FirstSeqLocked()];
+}
+
+bool RunLog::View::Superseded(const LogEntry& entry) const
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  if (!entry.is_progress()) return false;
+  auto it = log_.latest_progress_.find(entry.specialist);
+  return it != log_.latest_progress_.end() && it->second > entry.seq;
+}
+
+void RunLog::Read(absl::FunctionRef<void(const View&)> reader) const {
+  absl::MutexLock lock(&mu_);
+  // The lock is held: the View reads the guarded state.
+  reader(View(*this));
+}
+
 RunLog::Next RunLog::ReadAfter(uint64_t after_seq) const {
   Next next;
-  absl::MutexLock lock(&mu_);
-  next.last_seq = last_seq_;
-  next.non_progress_total = non_progress_total_;
-  const uint64_t first =
-      entries_.empty() ? last_seq_ + 1 : entries_.front()->seq;
-  const uint64_t wanted = after_seq + 1;
-  if (wanted < first) {
-    next.gap = true;
-  } else if (wanted <= last_seq_) {
-    next.entry = entries_[wanted - first];
-    if (next.entry->is_progress()) {
-      auto it = latest_progress_.find(next.entry->specialist);
-      next.superseded =
-          it != latest_progress_.end() && it->second > next.entry->seq;
+  Read([&](const View& view) {
+    next.last_seq = view.last_seq();
+    next.non_progress_total = view.non_progress_total();
+    const uint64_t wanted = after_seq + 1;
+    if (wanted < view.first_seq()) {
+      next.gap = true;
+    } else if (wanted <= view.last_seq()) {
+      next.entry = view.At(wanted);
+      next.superseded = view.Superseded(*next.entry);
+    } else {
+      next.ended = view.ended();
     }
-  } else {
-    next.ended = ended_;
-  }
+  });
   return next;
 }
 
@@ -151,7 +225,7 @@ uint64_t RunLog::last_seq() const {
 
 uint64_t RunLog::first_seq() const {
   absl::MutexLock lock(&mu_);
-  return entries_.empty() ? last_seq_ + 1 : entries_.front()->seq;
+  return FirstSeqLocked();
 }
 
 bool RunLog::ended() const {
@@ -219,7 +293,8 @@ uint64_t LogFollower::coalesced() const {
 }
 
 void LogFollower::Pump() {
-  std::shared_ptr<const LogEntry> entry;
+  // The batch to write: one entry, or (batched) up to max_batch_bytes.
+  absl::InlinedVector<std::shared_ptr<const LogEntry>, 4> batch;
   bool more_follows = false;
   int64_t skipped = 0;
   bool idle = false;  // Nothing to send yet; OnLogChanged will call again.
@@ -231,54 +306,71 @@ void LogFollower::Pump() {
       finish = absl::CancelledError(write_failed_ ? "the stream broke"
                                                   : "the client went away");
     } else {
-      const uint64_t max_lag = options_.max_lag;
-      while (true) {
-        RunLog::Next next = log_->ReadAfter(cursor_);
-        if (next.entry != nullptr) {
-          const uint64_t backlog = next.last_seq - cursor_;
-          if (max_lag > 0 && backlog > max_lag && next.superseded) {
-            cursor_ = next.entry->seq;  // Coalesced into a newer progress.
+      // Called by Read() right here, with mu_ still held.
+      auto take = [&](const RunLog::View& view) ABSL_EXCLUSIVE_LOCKS_REQUIRED(
+                      mu_) {
+        const uint64_t max_lag = options_.max_lag;
+        const uint64_t last_seq = view.last_seq();
+        if (cursor_ + 1 < view.first_seq()) {
+          finish = absl::OutOfRangeError(absl::StrCat(
+              "gap: the run's log no longer holds seq ", cursor_ + 1,
+              " (it starts at ", view.first_seq(), ")"));
+          return;
+        }
+        size_t batch_bytes = 0;
+        while (cursor_ < last_seq) {
+          const std::shared_ptr<const LogEntry>& entry = view.At(cursor_ + 1);
+          // The backlog counts this entry and every one after it.
+          const uint64_t backlog = last_seq - cursor_;
+          if (max_lag > 0 && backlog > max_lag && view.Superseded(*entry)) {
+            cursor_ = entry->seq;  // Coalesced into a newer progress.
             ++skipped;
             continue;
           }
-          if (max_lag > 0) {
-            // Non-progress updates from this entry on, not counting those
-            // that were in the log before the follower started.
-            const uint64_t before_entry = next.entry->non_progress_through -
-                                          (next.entry->is_progress() ? 0 : 1);
-            const uint64_t non_progress_backlog =
-                next.non_progress_total -
-                std::max(before_entry, start_non_progress_);
-            if (non_progress_backlog > max_lag) {
-              finish = absl::ResourceExhaustedError(
-                  absl::StrCat("slow_consumer: the follower fell ",
-                               non_progress_backlog, " updates behind (limit ",
-                               max_lag, "); attach again after seq ", cursor_));
-              break;
+          if (batch.empty()) {
+            if (max_lag > 0) {
+              // Non-progress updates from this entry on, not counting those
+              // that were in the log before the follower started. Checked at
+              // a write's first entry only: it can only shrink further on.
+              const uint64_t before_entry =
+                  entry->non_progress_through - (entry->is_progress() ? 0 : 1);
+              const uint64_t non_progress_backlog =
+                  view.non_progress_total() -
+                  std::max(before_entry, start_non_progress_);
+              if (non_progress_backlog > max_lag) {
+                finish = absl::ResourceExhaustedError(absl::StrCat(
+                    "slow_consumer: the follower fell ", non_progress_backlog,
+                    " updates behind (limit ", max_lag,
+                    "); attach again after seq ", cursor_));
+                return;
+              }
             }
+          } else if (options_.max_batch_bytes == 0 ||
+                     batch_bytes + entry->batch_bytes().size() >
+                         options_.max_batch_bytes) {
+            break;  // The write is full; the rest goes in the next one.
           }
-          entry = std::move(next.entry);
+          batch_bytes += entry->batch_bytes().size();
+          batch.push_back(entry);
           cursor_ = entry->seq;
-          more_follows = entry->seq < next.last_seq;
-          write_in_flight_ = true;
-        } else if (next.gap) {
-          finish = absl::OutOfRangeError(absl::StrCat(
-              "gap: the run's log no longer holds seq ", cursor_ + 1,
-              " (it starts at ", log_->first_seq(), ")"));
-        } else if (next.ended) {
+        }
+        if (!batch.empty()) {
+          more_follows = cursor_ < last_seq;
+        } else if (view.ended()) {
           finish = absl::OkStatus();
         } else {
-          idle = true;
+          idle = true;  // Everything read (or coalesced); nothing to write.
         }
-        break;
-      }
+      };
+      log_->Read(take);
+      write_in_flight_ = !batch.empty();
     }
     coalesced_ += skipped;
-    if (entry == nullptr && !idle) finished_ = true;
+    if (batch.empty() && !idle) finished_ = true;
   }
   if (options_.metrics != nullptr) {
     if (skipped > 0) options_.metrics->UpdatesCoalesced(skipped);
-    if (entry == nullptr && !idle) {
+    if (batch.empty() && !idle) {
       if (finish.code() == absl::StatusCode::kResourceExhausted) {
         options_.metrics->SlowConsumerCutOff();
       } else if (finish.code() == absl::StatusCode::kOutOfRange) {
@@ -287,8 +379,8 @@ void LogFollower::Pump() {
     }
   }
   if (idle) return;
-  if (entry != nullptr) {
-    sink_->Send(std::move(entry), more_follows);
+  if (!batch.empty()) {
+    sink_->Send(batch, more_follows);
   } else {
     sink_->End(finish);
   }

@@ -14,12 +14,15 @@
 // for as long as the entry is alive (see run_memory.h).
 //
 // LogFollower is the transport-independent half of one outgoing stream: a
-// cursor into the log, the rule "one write in flight", and the slow-follower
-// policy. A follower's backlog is the log between its cursor and the head (no
-// copies). Past `max_lag` entries of backlog, `progress` updates that a newer
-// `progress` of the same specialist supersedes are skipped (coalesced); when
-// the non-progress updates appended since the follower started and not yet
-// sent still exceed `max_lag`, the follower ends with kResourceExhausted
+// cursor into the log, the rule "one write in flight", the batching of the
+// batched streams (docs/CONTRACT.md, "Batched streams": each write takes
+// whatever the log holds past the cursor, up to FollowerOptions::
+// max_batch_bytes, at least one update), and the slow-follower policy. A
+// follower's backlog is the log between its cursor and the head (no copies).
+// Past `max_lag` entries of backlog, `progress` updates that a newer `progress`
+// of the same specialist supersedes are skipped (coalesced); when the
+// non-progress updates appended since the follower started and not yet sent
+// still exceed `max_lag`, the follower ends with kResourceExhausted
 // ("slow_consumer: ..."). Updates that were already in the log when the
 // follower started never count toward the cut-off, so a replay (or a resume
 // after a cut-off) is never cut off at once. The gRPC adapter implements
@@ -36,14 +39,18 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "agentstream/v1/update.pb.h"
 #include "orchestrator/metrics.h"
 #include "orchestrator/run_memory.h"
+#include "orchestrator/update_wire.h"
 
 namespace agentstream::orchestrator {
 
@@ -63,14 +70,26 @@ struct LogEntry {
   // What the entry costs: its serialized update, its specialist name, and
   // sizeof(LogEntry) + kOverheadBytes.
   size_t Charge() const {
-    return bytes.size() + specialist.size() + sizeof(LogEntry) + kOverheadBytes;
+    return framed.size() + specialist.size() + sizeof(LogEntry) +
+           kOverheadBytes;
   }
+
+  // The update (with its seq), serialized once: a Run or Attach message.
+  std::string_view bytes() const {
+    return std::string_view(framed).substr(header_size);
+  }
+  // The same bytes as one element of an UpdateBatch (field 1's tag and
+  // length, then the update): a batch is the concatenation of these.
+  std::string_view batch_bytes() const { return framed; }
 
   uint64_t seq = 0;
   agentstream::v1::Update::KindCase kind =
       agentstream::v1::Update::KIND_NOT_SET;
   std::string specialist;
-  std::string bytes;  // The update (with its seq), serialized once.
+  // UpdateBatch field 1's tag and length (header_size bytes), then the
+  // update: serialized once, so that both stream forms reference it.
+  std::string framed;
+  uint8_t header_size = 0;
   // How many non-progress entries the log had appended up to and including
   // this one.
   uint64_t non_progress_through = 0;
@@ -102,10 +121,17 @@ class RunLog final {
   explicit RunLog(size_t max_events, size_t max_bytes = kDefaultMaxBytes,
                   std::shared_ptr<RunMemory> memory = nullptr);
 
-  // Assigns the next seq, serializes and stores the update; returns the
-  // seq. After End(), appends are refused (returns 0). Does not notify: call
-  // Notify() once the caller has released its own locks.
+  // Assigns the next seq, serializes and stores the update (framed, see
+  // LogEntry); returns the seq. After End(), appends are refused (returns 0).
+  // Does not notify: call Notify() once the caller has released its own locks.
   uint64_t Append(agentstream::v1::Update update);
+  // The same for an update kept as its emitter encoded it (update_wire.h):
+  // stored with the envelope {request_id, its seq, emitted_at, specialist}
+  // and the rest of `encoded`'s bytes as they are; `kind` is its kind.
+  uint64_t AppendEncoded(agentstream::v1::Update::KindCase kind,
+                         const EncodedUpdate& encoded,
+                         std::string_view request_id, int64_t emitted_at,
+                         const std::string& specialist);
   // Marks the log complete: followers finish after the last entry.
   void End();
   // Tells the listeners that the log changed, then has the RunMemory relieved
@@ -120,6 +146,28 @@ class RunLog final {
   // newest is always kept). Returns the entries dropped.
   size_t TrimTo(size_t max_bytes);
 
+  // What a reader sees of the log, under its lock: valid only inside Read().
+  class View {
+   public:
+    uint64_t last_seq() const;
+    uint64_t first_seq() const;  // Oldest seq held (last_seq()+1 if none).
+    bool ended() const;
+    uint64_t non_progress_total() const;
+    // The entry with `seq`, which must be in [first_seq(), last_seq()].
+    const std::shared_ptr<const LogEntry>& At(uint64_t seq) const;
+    // `entry` (held by the log) is a progress update that a newer progress
+    // update of the same specialist supersedes.
+    bool Superseded(const LogEntry& entry) const;
+
+   private:
+    friend class RunLog;
+    explicit View(const RunLog& log) : log_(log) {}
+    const RunLog& log_;
+  };
+  // Calls `reader` once with the log locked: a follower takes a whole batch
+  // under one lock. `reader` must not call back into the log.
+  void Read(absl::FunctionRef<void(const View&)> reader) const;
+
   struct Next {
     std::shared_ptr<const LogEntry> entry;  // The entry after the cursor.
     bool gap = false;    // The entry after the cursor was dropped.
@@ -131,7 +179,8 @@ class RunLog final {
     // specialist supersedes.
     bool superseded = false;
   };
-  // The entry with seq == after_seq + 1, if the log holds it.
+  // The entry with seq == after_seq + 1, if the log holds it (one entry at a
+  // time: tests and diagnostics; followers use Read()).
   Next ReadAfter(uint64_t after_seq) const;
 
   void AddListener(std::weak_ptr<LogListener> listener);
@@ -146,8 +195,19 @@ class RunLog final {
   size_t size() const;
   size_t bytes() const;  // The Charge() of the entries held.
   uint64_t non_progress_total() const;
+  // Where the entries are charged (null: nowhere).
+  const std::shared_ptr<RunMemory>& memory() const { return memory_; }
 
  private:
+  // The entries hold the dense seqs up to last_seq_, so the first is known
+  // without reading the oldest entry (a cache miss on every read).
+  uint64_t FirstSeqLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return last_seq_ + 1 - entries_.size();
+  }
+  // Indexes, charges and stores an entry whose seq and bytes are set, then
+  // applies the bounds; returns its seq.
+  uint64_t StoreLocked(std::shared_ptr<LogEntry> entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Pops the oldest entry.
   void PopFrontLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -166,10 +226,18 @@ class RunLog final {
 };
 
 struct FollowerOptions {
+  // The bound on one batched write (docs/CONTRACT.md, "Batched streams"):
+  // the batch_bytes() of the updates it carries, of which there is always at
+  // least one however large.
+  static constexpr size_t kMaxBatchBytes = size_t{256} << 10;
+
   // See the file comment; 0 turns coalescing and the cut-off off.
   uint64_t max_lag = 1024;
   // Counts coalesced updates, cut-offs and gaps; may be null.
   OrchestratorMetrics* metrics = nullptr;
+  // 0: one update per write (Run, Attach); else the batched form (RunBatched,
+  // AttachBatched), each write bounded by this many bytes.
+  size_t max_batch_bytes = 0;
 };
 
 // Streams a RunLog from a cursor to one Sink, one write at a time.
@@ -182,12 +250,14 @@ class LogFollower final : public LogListener,
   class Sink {
    public:
     virtual ~Sink() = default;
-    // Starts one write; the transport calls OnWriteDone when it completes.
-    // `more_follows`: the log already holds entries after this one, which
-    // will be sent next, so the transport may buffer this write (gRPC's
-    // buffer hint); false for the last entry available, which must go out
-    // at once.
-    virtual void Send(std::shared_ptr<const LogEntry> entry,
+    // Starts one write of `entries` (in seq order; one of them unless
+    // FollowerOptions::max_batch_bytes is set; never none); the transport
+    // calls OnWriteDone when it completes. The span is only valid during the
+    // call: a sink keeps (shares) the entries it still needs. `more_follows`:
+    // the log already holds entries after these, which will be sent next, so
+    // the transport may buffer this write (gRPC's buffer hint); false for the
+    // last entries available, which must go out at once.
+    virtual void Send(absl::Span<const std::shared_ptr<const LogEntry>> entries,
                       bool more_follows) = 0;
     // Ends the stream: OK after the log's end, kOutOfRange ("gap: ...") on a
     // gap, kResourceExhausted ("slow_consumer: ...") when cut off for

@@ -9,10 +9,14 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "agentstream/v1/specialist.pb.h"
 #include "agentstream/v1/update.pb.h"
 
@@ -25,10 +29,30 @@ namespace agentstream::orchestrator {
 // transport can move its buffer in. OnDone is called exactly once, after the
 // last OnUpdate, with the call's final status (CANCELLED after Cancel()).
 // Implementations must not block: they run on the transport's threads.
+//
+// A transport that receives updates serialized (the gRPC client does) calls
+// OnSerializedUpdates instead of OnUpdate, with the same ordering rules, once
+// per message it received (several updates when batched); its default parses
+// each and calls OnUpdate, and an observer that can use the bytes as they
+// are (the Run: it keeps the specialist's encoding and only rewrites the
+// envelope, and takes a whole batch under one lock) overrides it. It returns
+// false when some bytes are not an Update (none of them is then taken): the
+// transport ends the call with kInternal.
 class AnalyzeObserver {
  public:
   virtual ~AnalyzeObserver() = default;
   virtual void OnUpdate(agentstream::v1::Update update) = 0;
+  virtual bool OnSerializedUpdates(absl::Span<const std::string_view> updates) {
+    std::vector<agentstream::v1::Update> parsed(updates.size());
+    for (size_t i = 0; i < updates.size(); ++i) {
+      if (!parsed[i].ParseFromArray(updates[i].data(),
+                                    static_cast<int>(updates[i].size()))) {
+        return false;
+      }
+    }
+    for (agentstream::v1::Update& update : parsed) OnUpdate(std::move(update));
+    return true;
+  }
   virtual void OnDone(const absl::Status& status) = 0;
 };
 

@@ -9,6 +9,7 @@
 #include <grpcpp/server_builder.h>
 #include <grpcpp/support/sync_stream.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,9 +25,9 @@
 namespace agentstream::orchestrator {
 
 // A specialist that emits `updates` progress updates `interval` apart, then a
-// partial result, and notices cancellation.
-class FakeSpecialistService final
-    : public agentstream::v1::Specialist::Service {
+// partial result, and notices cancellation. It implements Analyze only (as a
+// third-party specialist may): its AnalyzeBatched is gRPC's UNIMPLEMENTED.
+class FakeSpecialistService : public agentstream::v1::Specialist::Service {
  public:
   FakeSpecialistService(std::string name, std::vector<std::string> keywords,
                         int updates, absl::Duration interval)
@@ -49,6 +50,42 @@ class FakeSpecialistService final
       grpc::ServerContext* context,
       const agentstream::v1::AnalyzeRequest* request,
       grpc::ServerWriter<agentstream::v1::Update>* writer) override {
+    return Produce(context, request,
+                   [writer](const agentstream::v1::Update& u, bool /*last*/) {
+                     return writer->Write(u);
+                   });
+  }
+
+  bool WaitCancelled(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto cancelled = [this]()
+                         ABSL_SHARED_LOCKS_REQUIRED(mu_) { return cancelled_; };
+    return mu_.AwaitWithTimeout(absl::Condition(&cancelled), timeout);
+  }
+  // Before the server takes calls: the instance named in card and updates.
+  void set_instance(const std::string& instance) {
+    card_.set_instance(instance);
+  }
+  // Before the server takes calls: emit `thinking` updates (never
+  // coalesced, about 0.5 KiB each) instead of progress.
+  void set_thinking(bool thinking) { thinking_ = thinking; }
+  // Every Analyze fails with `code` before any update (OK: works).
+  void set_fail_with(grpc::StatusCode code) {
+    absl::MutexLock lock(&mu_);
+    fail_with_ = code;
+  }
+  size_t request_count() {
+    absl::MutexLock lock(&mu_);
+    return requests_.size();
+  }
+
+ protected:
+  // Analyze's work: records the request and hands each update to `write`
+  // (`last` for the final one), which returns false when the stream broke.
+  grpc::Status Produce(
+      grpc::ServerContext* context,
+      const agentstream::v1::AnalyzeRequest* request,
+      const std::function<bool(const agentstream::v1::Update&, bool)>& write) {
     {
       absl::MutexLock lock(&mu_);
       requests_.push_back(*request);
@@ -75,36 +112,13 @@ class FakeSpecialistService final
             static_cast<uint32_t>(i * 100 / updates_));
         u.mutable_progress()->set_current_action(absl::StrCat("step ", i));
       }
-      if (!writer->Write(u)) return Cancelled();
+      if (!write(u, false)) return Cancelled();
     }
     agentstream::v1::Update partial;
     *partial.mutable_partial_result()->mutable_result() =
         JsonToStruct({{"risk_score", 4.5}, {"confidence", 0.7}});
-    writer->Write(partial);
+    write(partial, true);
     return grpc::Status::OK;
-  }
-
-  bool WaitCancelled(absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    auto cancelled = [this]()
-                         ABSL_SHARED_LOCKS_REQUIRED(mu_) { return cancelled_; };
-    return mu_.AwaitWithTimeout(absl::Condition(&cancelled), timeout);
-  }
-  // Before the server takes calls: the instance named in card and updates.
-  void set_instance(const std::string& instance) {
-    card_.set_instance(instance);
-  }
-  // Before the server takes calls: emit `thinking` updates (never
-  // coalesced, about 0.5 KiB each) instead of progress.
-  void set_thinking(bool thinking) { thinking_ = thinking; }
-  // Every Analyze fails with `code` before any update (OK: works).
-  void set_fail_with(grpc::StatusCode code) {
-    absl::MutexLock lock(&mu_);
-    fail_with_ = code;
-  }
-  size_t request_count() {
-    absl::MutexLock lock(&mu_);
-    return requests_.size();
   }
 
  private:
@@ -124,6 +138,50 @@ class FakeSpecialistService final
   grpc::StatusCode fail_with_ ABSL_GUARDED_BY(mu_) = grpc::StatusCode::OK;
 };
 
+// The same specialist with AnalyzeBatched too (updates two per message), or,
+// with `batched` false, an AnalyzeBatched that answers UNIMPLEMENTED itself;
+// counts its AnalyzeBatched calls.
+class BatchedFakeSpecialistService final : public FakeSpecialistService {
+ public:
+  BatchedFakeSpecialistService(std::string name,
+                               std::vector<std::string> keywords, int updates,
+                               absl::Duration interval, bool batched)
+      : FakeSpecialistService(std::move(name), std::move(keywords), updates,
+                              interval),
+        batched_(batched) {}
+
+  grpc::Status AnalyzeBatched(
+      grpc::ServerContext* context,
+      const agentstream::v1::AnalyzeRequest* request,
+      grpc::ServerWriter<agentstream::v1::UpdateBatch>* writer) override {
+    {
+      absl::MutexLock lock(&batched_mu_);
+      ++batched_calls_;
+    }
+    if (!batched_) {
+      return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "not here");
+    }
+    agentstream::v1::UpdateBatch batch;
+    return Produce(context, request,
+                   [&](const agentstream::v1::Update& u, bool last) {
+                     *batch.add_updates() = u;
+                     if (batch.updates_size() < 2 && !last) return true;
+                     const bool ok = writer->Write(batch);
+                     batch.Clear();
+                     return ok;
+                   });
+  }
+  int batched_calls() {
+    absl::MutexLock lock(&batched_mu_);
+    return batched_calls_;
+  }
+
+ private:
+  const bool batched_;
+  absl::Mutex batched_mu_;
+  int batched_calls_ ABSL_GUARDED_BY(batched_mu_) = 0;
+};
+
 struct FakeServer {
   std::unique_ptr<FakeSpecialistService> service;
   std::unique_ptr<grpc::Server> server;
@@ -131,18 +189,25 @@ struct FakeServer {
   std::string address() const { return absl::StrCat("127.0.0.1:", port); }
 };
 
-inline FakeServer StartFake(std::string name, std::vector<std::string> keywords,
-                            int updates, absl::Duration interval,
-                            int port = 0) {
+inline FakeServer StartFakeService(
+    std::unique_ptr<FakeSpecialistService> service, int port = 0) {
   FakeServer f;
-  f.service = std::make_unique<FakeSpecialistService>(
-      std::move(name), std::move(keywords), updates, interval);
+  f.service = std::move(service);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(absl::StrCat("127.0.0.1:", port),
                            grpc::InsecureServerCredentials(), &f.port);
   builder.RegisterService(f.service.get());
   f.server = builder.BuildAndStart();
   return f;
+}
+
+inline FakeServer StartFake(std::string name, std::vector<std::string> keywords,
+                            int updates, absl::Duration interval,
+                            int port = 0) {
+  return StartFakeService(
+      std::make_unique<FakeSpecialistService>(
+          std::move(name), std::move(keywords), updates, interval),
+      port);
 }
 
 inline std::vector<agentstream::v1::Update> ReadAll(

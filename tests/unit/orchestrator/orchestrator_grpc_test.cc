@@ -163,8 +163,12 @@ TEST_F(OrchestratorGrpcTest, CancelRpcEndsTheRunWithCancelledOutcome) {
   auto reader = stub_->Run(
       context.get(),
       RunRequestFor("slow please", "req_to_cancel", {"SlowAnalyst"}));
+  // Once the specialist runs (its first update): before that, the call may
+  // still be the AnalyzeBatched attempt this Analyze-only fake never sees.
   Update u;
-  ASSERT_TRUE(reader->Read(&u));
+  bool saw_progress = false;
+  while (!saw_progress && reader->Read(&u)) saw_progress = u.has_progress();
+  ASSERT_TRUE(saw_progress);
 
   agentstream::v1::CancelResponse response;
   ASSERT_TRUE(CancelRun("req_to_cancel", &response).ok());

@@ -152,10 +152,10 @@ TEST_F(RunTest, WithAGracePeriodAReturningFollowerKeepsTheRun) {
 // Attach: a follower that starts late replays the log, then follows live.
 class VectorSink final : public LogFollower::Sink {
  public:
-  void Send(std::shared_ptr<const LogEntry> entry,
+  void Send(absl::Span<const std::shared_ptr<const LogEntry>> entries,
             bool /*more_follows*/) override {
     absl::MutexLock lock(&mu_);
-    seqs_.push_back(entry->seq);
+    for (const auto& entry : entries) seqs_.push_back(entry->seq);
     pending_ = true;
   }
   void End(const absl::Status& status) override {

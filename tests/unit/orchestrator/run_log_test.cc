@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -24,16 +26,34 @@ Update Progress(uint32_t p) {
 // Records what a follower sends; completes writes only when told to.
 class RecordingSink final : public LogFollower::Sink {
  public:
-  void Send(std::shared_ptr<const LogEntry> entry, bool more_follows) override {
+  void Send(absl::Span<const std::shared_ptr<const LogEntry>> entries,
+            bool more_follows) override {
     absl::MutexLock lock(&mu_);
     ++in_flight_;
     max_in_flight_ = std::max(max_in_flight_, in_flight_);
-    sent_.push_back(entry->seq);
+    EXPECT_FALSE(entries.empty());
+    std::string batch;
+    for (const auto& entry : entries) {
+      sent_.push_back(entry->seq);
+      // The bytes are the update, serialized.
+      Update parsed;
+      const std::string_view bytes = entry->bytes();
+      EXPECT_TRUE(
+          parsed.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())));
+      EXPECT_EQ(parsed.seq(), entry->seq);
+      batch.append(entry->batch_bytes());
+    }
+    // Their concatenation is an UpdateBatch of exactly them.
+    agentstream::v1::UpdateBatch parsed_batch;
+    EXPECT_TRUE(parsed_batch.ParseFromString(batch));
+    EXPECT_EQ(parsed_batch.updates_size(), static_cast<int>(entries.size()));
+    for (int i = 0; i < parsed_batch.updates_size(); ++i) {
+      EXPECT_EQ(parsed_batch.updates(i).SerializeAsString(),
+                entries[i]->bytes());
+    }
     more_.push_back(more_follows);
-    // The bytes are the update, serialized.
-    Update parsed;
-    EXPECT_TRUE(parsed.ParseFromString(entry->bytes));
-    EXPECT_EQ(parsed.seq(), entry->seq);
+    batch_sizes_.push_back(entries.size());
+    batch_bytes_.push_back(batch.size());
   }
   void End(const absl::Status& status) override {
     absl::MutexLock lock(&mu_);
@@ -52,6 +72,15 @@ class RecordingSink final : public LogFollower::Sink {
     absl::MutexLock lock(&mu_);
     return more_;
   }
+  // Per write: how many updates, how many bytes.
+  std::vector<size_t> batch_sizes() const {
+    absl::MutexLock lock(&mu_);
+    return batch_sizes_;
+  }
+  std::vector<size_t> batch_bytes() const {
+    absl::MutexLock lock(&mu_);
+    return batch_bytes_;
+  }
   int ends() const {
     absl::MutexLock lock(&mu_);
     return ends_;
@@ -69,6 +98,8 @@ class RecordingSink final : public LogFollower::Sink {
   mutable absl::Mutex mu_;
   std::vector<uint64_t> sent_;
   std::vector<bool> more_;
+  std::vector<size_t> batch_sizes_;
+  std::vector<size_t> batch_bytes_;
   int in_flight_ = 0;
   int max_in_flight_ = 0;
   int ends_ = 0;
@@ -365,6 +396,168 @@ TEST(LogFollowerTest, ResumingAtTheEndOfAnEndedLogEndsOkWithNothing) {
   EXPECT_EQ(sink.ends(), 1);
   EXPECT_TRUE(sink.end_status().ok());
   follower->Stop();
+}
+
+// Batched followers (RunBatched, AttachBatched): every write carries what the
+// log holds past the cursor, bounded in bytes; the RecordingSink checks that
+// each write's batch_bytes() concatenate into an UpdateBatch of exactly its
+// updates.
+FollowerOptions Batched(uint64_t max_lag, size_t max_batch_bytes,
+                        OrchestratorMetrics* metrics = nullptr) {
+  FollowerOptions options;
+  options.max_lag = max_lag;
+  options.metrics = metrics;
+  options.max_batch_bytes = max_batch_bytes;
+  return options;
+}
+
+TEST(BatchedFollowerTest, OneWriteCarriesEverythingTheLogHolds) {
+  auto log = std::make_shared<RunLog>(100);
+  for (uint32_t i = 1; i <= 10; ++i) log->Append(ThinkingBy("A"));
+  RecordingSink sink;
+  auto follower = std::make_shared<LogFollower>(
+      log, /*after_seq=*/3, &sink,
+      Batched(1024, FollowerOptions::kMaxBatchBytes));
+  follower->Start();
+  EXPECT_THAT(sink.sent(), ::testing::ElementsAre(4, 5, 6, 7, 8, 9, 10));
+  EXPECT_THAT(sink.batch_sizes(), ::testing::ElementsAre(7));
+  EXPECT_THAT(sink.more(), ::testing::ElementsAre(false));
+
+  // Live: what arrives while a write is in flight goes in the next one.
+  log->Append(ThinkingBy("A"));
+  log->Notify();
+  log->Append(ThinkingBy("B"));
+  log->Append(ProgressBy("B", 1));
+  log->Notify();
+  EXPECT_THAT(sink.batch_sizes(), ::testing::ElementsAre(7));
+  Drain(sink, *follower, 1);
+  EXPECT_THAT(sink.batch_sizes(), ::testing::ElementsAre(7, 3));
+  // A reader that keeps up gets one update per write.
+  Drain(sink, *follower, 1);
+  log->Append(ThinkingBy("A"));
+  log->Notify();
+  EXPECT_THAT(sink.batch_sizes(), ::testing::ElementsAre(7, 3, 1));
+  log->End();
+  log->Notify();
+  Drain(sink, *follower, 1);
+  EXPECT_EQ(sink.ends(), 1);
+  EXPECT_TRUE(sink.end_status().ok());
+  EXPECT_EQ(sink.max_in_flight(), 1);
+  EXPECT_EQ(sink.sent().size(), 11u);
+  follower->Stop();
+}
+
+TEST(BatchedFollowerTest, WritesAreBoundedInBytesAndNeverEmpty) {
+  Update big = ThinkingBy("A");
+  big.mutable_thinking()->set_thought(std::string(1000, 'x'));
+  auto log = std::make_shared<RunLog>(100);
+  for (int i = 0; i < 10; ++i) log->Append(big);
+  Update huge = big;
+  huge.mutable_thinking()->set_thought(std::string(9000, 'y'));
+  log->Append(huge);  // seq 11: larger than the bound on its own.
+  log->Append(big);   // seq 12
+  log->End();
+  const size_t one = log->ReadAfter(0).entry->batch_bytes().size();
+  const size_t bound = 3 * one + one / 2;
+  RecordingSink sink;
+  auto follower =
+      std::make_shared<LogFollower>(log, 0, &sink, Batched(1024, bound));
+  follower->Start();
+  Drain(sink, *follower, 10);
+  EXPECT_EQ(sink.ends(), 1);
+  EXPECT_TRUE(sink.end_status().ok());
+  // Three per write, then the large one alone, then the last.
+  EXPECT_THAT(sink.batch_sizes(), ::testing::ElementsAre(3, 3, 3, 1, 1, 1));
+  const std::vector<size_t> bytes = sink.batch_bytes();
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    if (sink.batch_sizes()[i] > 1) {
+      EXPECT_LE(bytes[i], bound) << i;
+    }
+  }
+  EXPECT_GT(bytes[4], bound);
+  // All but the last write have more following them (the buffer hint).
+  EXPECT_THAT(sink.more(),
+              ::testing::ElementsAre(true, true, true, true, true, false));
+  std::vector<uint64_t> all(12);
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i + 1;
+  EXPECT_EQ(sink.sent(), all);
+  follower->Stop();
+}
+
+TEST(BatchedFollowerTest, ALaggingFollowerSkipsSupersededProgressOnly) {
+  auto log = std::make_shared<RunLog>(1000);
+  OrchestratorMetrics metrics;
+  RecordingSink sink;
+  auto follower = std::make_shared<LogFollower>(
+      log, 0, &sink,
+      Batched(/*max_lag=*/4, FollowerOptions::kMaxBatchBytes, &metrics));
+  follower->Start();
+  log->Append(ThinkingBy("A"));  // seq 1, sent at once.
+  log->Notify();
+  // The same backlog as in the one-update test above.
+  for (uint32_t i = 1; i <= 10; ++i) {
+    log->Append(ProgressBy("A", i));
+    log->Append(ProgressBy("B", i));
+  }
+  log->Append(ThinkingBy("B"));  // seq 22
+  for (uint32_t i = 11; i <= 20; ++i) log->Append(ProgressBy("A", i));
+  log->Append(ThinkingBy("A"));  // seq 33
+  log->Notify();
+  Drain(sink, *follower, 1);
+  // The same updates are skipped, and the rest goes in one write.
+  EXPECT_THAT(sink.sent(), ::testing::ElementsAre(1, 21, 22, 30, 31, 32, 33));
+  EXPECT_THAT(sink.batch_sizes(), ::testing::ElementsAre(1, 6));
+  EXPECT_EQ(follower->coalesced(), 26u);
+  EXPECT_EQ(metrics.coalesced(), 26);
+  EXPECT_EQ(sink.ends(), 0);
+  follower->Stop();
+}
+
+TEST(BatchedFollowerTest, TooManyNonProgressBehindIsCutOffAsSlowConsumer) {
+  auto log = std::make_shared<RunLog>(1000);
+  OrchestratorMetrics metrics;
+  RecordingSink sink;
+  auto follower = std::make_shared<LogFollower>(
+      log, 0, &sink,
+      Batched(/*max_lag=*/3, FollowerOptions::kMaxBatchBytes, &metrics));
+  follower->Start();
+  log->Append(ThinkingBy("A"));  // seq 1: in flight.
+  log->Notify();
+  for (int i = 0; i < 3; ++i) log->Append(ThinkingBy("A"));
+  log->Notify();
+  Drain(sink, *follower, 1);  // 3 behind: not more than the lag.
+  EXPECT_THAT(sink.sent(), ::testing::ElementsAre(1, 2, 3, 4));
+  for (int i = 0; i < 5; ++i) log->Append(ThinkingBy("A"));  // 5 behind.
+  log->Notify();
+  Drain(sink, *follower, 1);
+  EXPECT_THAT(sink.sent(), ::testing::ElementsAre(1, 2, 3, 4));
+  EXPECT_EQ(sink.ends(), 1);
+  EXPECT_EQ(sink.end_status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(absl::StrContains(sink.end_status().message(),
+                                "attach again after seq 4"))
+      << sink.end_status();
+  EXPECT_EQ(metrics.slow_consumer_cutoffs(), 1);
+  follower->Stop();
+}
+
+TEST(BatchedFollowerTest, AGapEndsWithOutOfRange) {
+  auto log = std::make_shared<RunLog>(2);
+  for (uint32_t i = 1; i <= 5; ++i) log->Append(Progress(i));
+  RecordingSink sink;
+  auto follower = std::make_shared<LogFollower>(
+      log, 1, &sink, Batched(1024, FollowerOptions::kMaxBatchBytes));
+  follower->Start();
+  EXPECT_TRUE(sink.sent().empty());
+  EXPECT_EQ(sink.end_status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_TRUE(absl::StartsWith(sink.end_status().message(), "gap:"));
+  // From inside the log: the rest in one write.
+  RecordingSink inside;
+  auto follower2 = std::make_shared<LogFollower>(
+      log, 3, &inside, Batched(1024, FollowerOptions::kMaxBatchBytes));
+  follower2->Start();
+  EXPECT_THAT(inside.sent(), ::testing::ElementsAre(4, 5));
+  follower->Stop();
+  follower2->Stop();
 }
 
 }  // namespace

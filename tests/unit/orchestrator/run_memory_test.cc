@@ -44,9 +44,10 @@ Update ThinkingOf(size_t size) {
 // Records what a follower sends; a write completes only when the test says.
 class HeldSink final : public LogFollower::Sink {
  public:
-  void Send(std::shared_ptr<const LogEntry> entry, bool) override {
+  void Send(absl::Span<const std::shared_ptr<const LogEntry>> entries,
+            bool) override {
     absl::MutexLock lock(&mu_);
-    seqs_.push_back(entry->seq);
+    for (const auto& entry : entries) seqs_.push_back(entry->seq);
   }
   void End(const absl::Status& status) override {
     absl::MutexLock lock(&mu_);
