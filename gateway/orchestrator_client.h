@@ -112,7 +112,7 @@ struct GrpcOrchestratorClientOptions {
   size_t queue_max_bytes = 1024 * 1024;
   // Call RunBatched and AttachBatched (several updates per message,
   // docs/CONTRACT.md) instead of Run and Attach.
-  bool batched = false;
+  bool batched = true;
 };
 
 // A client over `channel` using gRPC's callback API for Run and Attach.

@@ -1,5 +1,7 @@
 #include "tests/unit/gateway/fake_orchestrator.h"
 
+#include <type_traits>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -172,48 +174,83 @@ std::string FakeOrchestrator::MetadataRequestId(grpc::ServerContext* context) {
   return std::string(md->second.data(), md->second.size());
 }
 
+template <typename Message>
+FakeOrchestrator::Sender FakeOrchestrator::SenderFor(
+    grpc::ServerWriter<Message>* writer) {
+  Sender sender;
+  sender.initial_metadata = [writer] { writer->SendInitialMetadata(); };
+  sender.write = [writer](const Update& update) {
+    if constexpr (std::is_same_v<Message, Update>) {
+      return writer->Write(update);
+    } else {
+      agentstream::v1::UpdateBatch batch;
+      *batch.add_updates() = update;
+      return writer->Write(batch);
+    }
+  };
+  return sender;
+}
+
+std::pair<RunScript, size_t> FakeOrchestrator::RecordRun(
+    grpc::ServerContext* context, const agentstream::v1::RunRequest& request) {
+  absl::MutexLock lock(&mu_);
+  RunCallRecord record;
+  record.request = request;
+  record.started_at = absl::Now();
+  record.metadata_request_id = MetadataRequestId(context);
+  const size_t index = calls_.size();
+  calls_.push_back(std::move(record));
+  return {script_(request), index};
+}
+
+std::pair<RunScript, size_t> FakeOrchestrator::RecordAttach(
+    grpc::ServerContext* context,
+    const agentstream::v1::AttachRequest& request) {
+  absl::MutexLock lock(&mu_);
+  RunCallRecord record;
+  record.attach_request = request;
+  record.started_at = absl::Now();
+  record.metadata_request_id = MetadataRequestId(context);
+  const size_t index = attach_calls_.size();
+  attach_calls_.push_back(std::move(record));
+  return {attach_script_(request), index};
+}
+
 grpc::Status FakeOrchestrator::Run(grpc::ServerContext* context,
                                    const agentstream::v1::RunRequest* request,
                                    grpc::ServerWriter<Update>* writer) {
-  RunScript script;
-  size_t index = 0;
-  {
-    absl::MutexLock lock(&mu_);
-    RunCallRecord record;
-    record.request = *request;
-    record.started_at = absl::Now();
-    record.metadata_request_id = MetadataRequestId(context);
-    index = calls_.size();
-    calls_.push_back(std::move(record));
-    script = script_(*request);
-  }
-  return Play(context, request->request_id(), std::move(script), writer,
-              &calls_, index);
+  auto [script, index] = RecordRun(context, *request);
+  return Play(context, request->request_id(), std::move(script),
+              SenderFor(writer), &calls_, index);
+}
+
+grpc::Status FakeOrchestrator::RunBatched(
+    grpc::ServerContext* context, const agentstream::v1::RunRequest* request,
+    grpc::ServerWriter<agentstream::v1::UpdateBatch>* writer) {
+  auto [script, index] = RecordRun(context, *request);
+  return Play(context, request->request_id(), std::move(script),
+              SenderFor(writer), &calls_, index);
 }
 
 grpc::Status FakeOrchestrator::Attach(
     grpc::ServerContext* context, const agentstream::v1::AttachRequest* request,
     grpc::ServerWriter<Update>* writer) {
-  RunScript script;
-  size_t index = 0;
-  {
-    absl::MutexLock lock(&mu_);
-    RunCallRecord record;
-    record.attach_request = *request;
-    record.started_at = absl::Now();
-    record.metadata_request_id = MetadataRequestId(context);
-    index = attach_calls_.size();
-    attach_calls_.push_back(std::move(record));
-    script = attach_script_(*request);
-  }
-  return Play(context, request->request_id(), std::move(script), writer,
-              &attach_calls_, index);
+  auto [script, index] = RecordAttach(context, *request);
+  return Play(context, request->request_id(), std::move(script),
+              SenderFor(writer), &attach_calls_, index);
+}
+
+grpc::Status FakeOrchestrator::AttachBatched(
+    grpc::ServerContext* context, const agentstream::v1::AttachRequest* request,
+    grpc::ServerWriter<agentstream::v1::UpdateBatch>* writer) {
+  auto [script, index] = RecordAttach(context, *request);
+  return Play(context, request->request_id(), std::move(script),
+              SenderFor(writer), &attach_calls_, index);
 }
 
 grpc::Status FakeOrchestrator::Play(grpc::ServerContext* context,
                                     const std::string& request_id,
-                                    RunScript script,
-                                    grpc::ServerWriter<Update>* writer,
+                                    RunScript script, const Sender& sender,
                                     std::vector<RunCallRecord>* calls,
                                     size_t index) {
   auto finish = [&](bool cancelled, int written) {
@@ -226,7 +263,7 @@ grpc::Status FakeOrchestrator::Play(grpc::ServerContext* context,
   const bool refusal =
       script.steps.empty() && script.final_delay == absl::ZeroDuration();
   if (script.initial_metadata == InitialMetadata::kAuto && !refusal) {
-    writer->SendInitialMetadata();
+    sender.initial_metadata();
     absl::MutexLock lock(&mu_);
     (*calls)[index].metadata_sent_at_once = true;
   }
@@ -239,7 +276,7 @@ grpc::Status FakeOrchestrator::Play(grpc::ServerContext* context,
       return grpc::Status::CANCELLED;
     }
     step.update.set_request_id(request_id);
-    if (!writer->Write(step.update)) {
+    if (!sender.write(step.update)) {
       finish(context->IsCancelled(), written);
       return grpc::Status::CANCELLED;
     }

@@ -130,6 +130,16 @@ class FakeOrchestrator final : public agentstream::v1::Orchestrator::Service {
       grpc::ServerContext* context,
       const agentstream::v1::AttachRequest* request,
       grpc::ServerWriter<agentstream::v1::Update>* writer) override;
+  // The batched forms play the same scripts, one update per message, and
+  // record into the same call lists (a test sees one list whichever form the
+  // gateway calls).
+  grpc::Status RunBatched(
+      grpc::ServerContext* context, const agentstream::v1::RunRequest* request,
+      grpc::ServerWriter<agentstream::v1::UpdateBatch>* writer) override;
+  grpc::Status AttachBatched(
+      grpc::ServerContext* context,
+      const agentstream::v1::AttachRequest* request,
+      grpc::ServerWriter<agentstream::v1::UpdateBatch>* writer) override;
   grpc::Status Cancel(grpc::ServerContext* context,
                       const agentstream::v1::CancelRequest* request,
                       agentstream::v1::CancelResponse* response) override;
@@ -145,10 +155,22 @@ class FakeOrchestrator final : public agentstream::v1::Orchestrator::Service {
   // false if not released.
   bool WaitUnlessCancelled(grpc::ServerContext* context,
                            absl::Notification& release);
-  // Plays `script` on `writer`, recording into `(*calls)[index]`.
+  // How Play sends: its initial metadata, and one update (false when the
+  // stream is broken).
+  struct Sender {
+    std::function<void()> initial_metadata;
+    std::function<bool(const agentstream::v1::Update&)> write;
+  };
+  template <typename Message>
+  static Sender SenderFor(grpc::ServerWriter<Message>* writer);
+  // Records a Run (or Attach) call and returns its script and index.
+  std::pair<RunScript, size_t> RecordRun(grpc::ServerContext* context,
+                                         const agentstream::v1::RunRequest& r);
+  std::pair<RunScript, size_t> RecordAttach(
+      grpc::ServerContext* context, const agentstream::v1::AttachRequest& r);
+  // Plays `script` through `sender`, recording into `(*calls)[index]`.
   grpc::Status Play(grpc::ServerContext* context, const std::string& request_id,
-                    RunScript script,
-                    grpc::ServerWriter<agentstream::v1::Update>* writer,
+                    RunScript script, const Sender& sender,
                     std::vector<RunCallRecord>* calls, size_t index);
   static std::string MetadataRequestId(grpc::ServerContext* context);
 

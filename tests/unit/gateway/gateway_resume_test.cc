@@ -525,7 +525,15 @@ TEST_F(GatewayResumeTest, AClientThatTakesNoBytesIsDroppedAfterTheTimeout) {
 // The bounded per-stream queue: while the HTTP side does not take updates,
 // the gateway stops reading and gRPC's flow control holds the orchestrator
 // back; nothing is lost once it reads again.
-TEST(OrchestratorClientTest, FullQueuePausesReadingWithoutLoss) {
+// Both forms of the call (docs/CONTRACT.md): the gateway uses the batched
+// one; the single-update one stays usable.
+class OrchestratorClientTest : public ::testing::TestWithParam<bool> {};
+INSTANTIATE_TEST_SUITE_P(Forms, OrchestratorClientTest, ::testing::Bool(),
+                         [](const auto& info) {
+                           return info.param ? "Batched" : "Single";
+                         });
+
+TEST_P(OrchestratorClientTest, FullQueuePausesReadingWithoutLoss) {
   FakeOrchestrator fake;
   ASSERT_GT(fake.Start(), 0);
   constexpr int kUpdates = 200;
@@ -538,8 +546,9 @@ TEST(OrchestratorClientTest, FullQueuePausesReadingWithoutLoss) {
     }
     return script;
   });
-  auto client = NewGrpcOrchestratorClient(
-      NewOrchestratorChannel(fake.address()), {.queue_capacity = 4});
+  auto client =
+      NewGrpcOrchestratorClient(NewOrchestratorChannel(fake.address()),
+                                {.queue_capacity = 4, .batched = GetParam()});
   RunParams params;
   params.request_id = "req_flow";
   params.message = "hi";
