@@ -137,7 +137,7 @@ absl::StatusOr<std::shared_ptr<Run>> RunManager::CreateRun(
     participants.push_back({std::move(planned), std::move(client)});
   }
 
-  Sweep();
+  SweepIfDue();
   absl::MutexLock lock(&mu_);
   if (runs_.count(id) != 0) {
     return absl::AlreadyExistsError(
@@ -345,7 +345,7 @@ void RunManager::RelieveMemory() {
 }
 
 std::shared_ptr<Run> RunManager::Find(const std::string& request_id) {
-  Sweep();
+  SweepIfDue();
   absl::MutexLock lock(&mu_);
   auto it = runs_.find(request_id);
   return it == runs_.end() ? nullptr : it->second;
@@ -354,7 +354,7 @@ std::shared_ptr<Run> RunManager::Find(const std::string& request_id) {
 absl::StatusOr<std::shared_ptr<Run>> RunManager::Attach(
     const std::string& request_id, uint64_t after_seq) {
   if (metrics_ != nullptr) metrics_->Attached(after_seq > 0);
-  Sweep();
+  SweepIfDue();
   std::shared_ptr<Run> run;
   {
     absl::MutexLock lock(&mu_);
@@ -429,6 +429,19 @@ void RunManager::ReleaseFollower(const std::shared_ptr<Run>& run,
   }
 }
 
+void RunManager::SweepIfDue() {
+  bool ended;
+  {
+    absl::MutexLock lock(&lifecycle_->mu);
+    ended = !lifecycle_->ended.empty();
+  }
+  if (!ended) {
+    absl::MutexLock lock(&mu_);
+    if (clock_->Now() < next_due_) return;
+  }
+  Sweep();
+}
+
 absl::Time RunManager::Sweep() {
   const absl::Time now = clock_->Now();
   absl::Time next = absl::InfiniteFuture();
@@ -481,6 +494,10 @@ absl::Time RunManager::Sweep() {
     if (std::optional<absl::Time> ended = run->finished_at(); ended) {
       next = std::min(next, *ended + options_.log_ttl);
     }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    next_due_ = next;
   }
   return next;
 }

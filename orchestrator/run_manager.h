@@ -168,6 +168,13 @@ class RunManager final {
   // period or TTL; InfiniteFuture when none), so that a sweeper can wake
   // then rather than up to a whole interval late.
   absl::Time Sweep();
+  // Sweep() when something may be due: the earliest time the last sweep
+  // returned has come, or runs ended since. Start, Find and Attach call it,
+  // so that a burst of them does not cost a sweep of every run each (that
+  // made a burst of 4,000 streams quadratic: docs/BENCHMARKS.md); what became
+  // due meanwhile by other events (a client gone) is the sweeper's, within
+  // its interval.
+  void SweepIfDue();
 
   size_t run_count() const;  // Live and ended runs held.
   size_t live_run_count() const;
@@ -226,6 +233,8 @@ class RunManager final {
   // since are skipped), and the sum of their `bytes`.
   std::deque<Ended> ended_ ABSL_GUARDED_BY(mu_);
   size_t ended_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // What the last Sweep() returned.
+  absl::Time next_due_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::unordered_map<std::string, Tombstone> tombstones_ ABSL_GUARDED_BY(mu_);
   // (generation, id) in creation order; entries whose tombstone was
   // replaced or removed are skipped when they reach the front.
