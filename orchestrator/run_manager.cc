@@ -209,7 +209,7 @@ absl::Status RunManager::AdmitLocked(absl::Time now) {
   // freed, a few rounds at most.
   size_t target = limit - need;
   for (int round = 0; round < 4 && !fits(); ++round) {
-    TrimLiveLogsLocked(target);
+    TrimLiveLogsLocked(target, need);
     if (fits()) break;
     const size_t still_over = memory_->bytes() - (limit - need);
     target = target > still_over ? target - still_over : 0;
@@ -294,14 +294,18 @@ void RunManager::DropEndedLogsLocked(size_t target, absl::Time now,
   if (dropped > 0 && metrics_ != nullptr) metrics_->LogsDropped(dropped);
 }
 
-void RunManager::TrimLiveLogsLocked(size_t target) {
+void RunManager::TrimLiveLogsLocked(size_t target, size_t floor) {
   const size_t bytes = memory_->bytes();
   if (bytes <= target) return;
   const size_t excess = bytes - target;
   std::vector<std::pair<size_t, RunLog*>> logs;
+  // A log at or under the floor (a run's fair share) is never cut: a run
+  // that keeps within its share never loses updates to others' excess.
+  // Those over it are evened out as deep as it takes.
   for (const auto& [id, run] : runs_) {
-    if (!run->finished())
-      logs.emplace_back(run->log()->bytes(), run->log().get());
+    if (run->finished()) continue;
+    const size_t log_bytes = run->log()->bytes();
+    if (log_bytes > floor) logs.emplace_back(log_bytes, run->log().get());
   }
   std::sort(logs.begin(), logs.end(),
             [](const auto& a, const auto& b) { return a.first > b.first; });
@@ -340,7 +344,14 @@ void RunManager::RelieveMemory() {
   const size_t target = memory_->relief_target();
   AbsorbEndedLocked();
   DropEndedLogsLocked(target, clock_->Now(), /*followed_too=*/false);
-  TrimLiveLogsLocked(target);
+  size_t live = 0;
+  {
+    absl::MutexLock lock(&lifecycle_->mu);
+    live = lifecycle_->live;
+  }
+  TrimLiveLogsLocked(
+      target, std::min<size_t>(options_.max_log_bytes,
+                               memory_->limit() / std::max<size_t>(live, 1)));
   DropEndedLogsLocked(target, clock_->Now(), /*followed_too=*/true);
 }
 

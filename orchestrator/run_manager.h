@@ -34,7 +34,8 @@
 //     dropping ended runs' logs, the one that ended first first
 //     (logs_dropped_total); then by dropping the oldest updates of the
 //     largest live logs, evening them out (no live log is cut below the
-//     level the others are cut to; each keeps its newest update;
+//     level the others are cut to; a log within a run's share, max_total /
+//     live runs, is not cut at all; each keeps its newest update;
 //     log_updates_trimmed_total). The run goes on; a follower that needs a
 //     dropped update ends with OUT_OF_RANGE "gap: ..." (never silently), and
 //     so does an Attach before the log's first seq.
@@ -218,8 +219,10 @@ class RunManager final {
   void DropEndedLogsLocked(size_t target, absl::Time now, bool followed_too)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Evens out the largest live logs until the memory holds at most
-  // `target` bytes (rule 3).
-  void TrimLiveLogsLocked(size_t target) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `target` bytes (rule 3); a log of at most `floor` bytes (a run's fair
+  // share) is never cut: a run within its share keeps its updates.
+  void TrimLiveLogsLocked(size_t target, size_t floor)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const RunManagerOptions options_;
   const SpecialistRegistry* const registry_;

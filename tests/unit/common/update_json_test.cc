@@ -103,7 +103,8 @@ TEST(AppendUpdateJsonTest, MatchesTheDocumentForEveryKindAndAwkwardText) {
       "",
       "plain ascii",
       "quote \" backslash \\ slash / tab \t nl \n cr \r",
-      std::string("nul \0 bell \x07 del \x7f", 22),
+      std::string("nul \0 bell \x07 del \x7f",
+                  sizeof("nul \0 bell \x07 del \x7f") - 1),
       "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",  // valid UTF-8
       "bad \xff\xfe utf8 \xc3",                     // invalid UTF-8
       "</script><script>alert(1)</script>",
