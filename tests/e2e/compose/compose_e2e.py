@@ -170,12 +170,15 @@ class ComposeE2E(ComposeEngine):
                         f"the updates' instances {counts}")
     return names
 
-  def background_load(self, stop, workers=3, base=1000):
-    """Questions in a loop until `stop` is set; returns (threads, results)
-    where results collects (start_time, Stream)."""
+  def background_load(self, stop, workers=3, base=1000, runs_per_s=40):
+    """Questions in a loop until `stop` is set, `runs_per_s` in all (one
+    client: the gateway allows it 50 run starts a second, docs/GATEWAY.md
+    "Limits"); returns (threads, results) where results collects
+    (start_time, Stream)."""
     results = []
     lock = threading.Lock()
     counter = [base]
+    period = workers / runs_per_s
 
     def worker():
       while not stop.is_set():
@@ -186,6 +189,7 @@ class ComposeE2E(ComposeEngine):
         s = ask(self.http_port, self.risk_question(i), timeout=90)
         with lock:
           results.append((started, s))
+        stop.wait(max(0.0, period - (time.time() - started)))
 
     threads = [threading.Thread(target=worker, daemon=True)
                for _ in range(workers)]
