@@ -121,7 +121,9 @@ class EventSink {
 
 struct ChatStreamOptions {
   absl::Duration heartbeat_interval = absl::Seconds(15);
-  // How often an idle stream checks for a gone client and for `stop`.
+  // How often RunChatStream (the thread-driven form, for tests and tools)
+  // checks for a gone client and for `stop`; the gateway's live streams
+  // are told by events instead.
   absl::Duration poll_interval = absl::Milliseconds(200);
   // After `complete`, how long to let the call end by itself before it is
   // cancelled.

@@ -36,7 +36,6 @@ GatewayServer::Impl::Impl(GatewayOptions options,
   live_context_.stopping = &stopping_;
   live_context_.options = ChatStreamOptions{
       .heartbeat_interval = options_.heartbeat_interval,
-      .poll_interval = options_.poll_interval,
       .metrics = &metrics_,
   };
 }

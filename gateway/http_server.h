@@ -72,8 +72,6 @@ struct GatewayOptions {
   // (/api/specialists, /readyz, DELETE). Streams hold none: they start on
   // the event loop and are driven by events (docs/GATEWAY.md, "Threads").
   int64_t handler_threads = 64;
-  // How often a waiting stream checks for a gone client and for Stop().
-  absl::Duration poll_interval = absl::Milliseconds(200);
   // Sent as Retry-After on every 503.
   int retry_after_seconds = 2;
   absl::Duration readiness_timeout = absl::Seconds(1);

@@ -142,7 +142,6 @@ Gateway& TheGateway() {
     o.header_timeout = absl::Milliseconds(300);
     o.body_timeout = absl::Milliseconds(300);
     o.heartbeat_interval = absl::Milliseconds(50);
-    o.poll_interval = absl::Milliseconds(10);
     o.write_timeout = absl::Seconds(1);
     o.client_limits.max_streams_per_client = 0;
     o.client_limits.run_starts_per_second = 0;
