@@ -9,11 +9,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/memory_return.h"
 
 namespace agentstream {
 
 void ConfigureServingRuntime() {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  StartMemoryReturner();
 }
 
 void BlockTerminationSignals() {

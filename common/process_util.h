@@ -17,7 +17,9 @@ void BlockTerminationSignals();
 // For a serving process: turns off absl::Mutex's deadlock detection, which
 // Debian's abseil build leaves on (it keeps a lock-order graph updated on
 // every lock: 2-5% of each process's time under load, docs/BENCHMARKS.md).
-// Tests keep it on, so lock-order cycles are still caught there.
+// Tests keep it on, so lock-order cycles are still caught there. Also starts
+// the thread that gives freed heap back to the system after a burst
+// (memory_return.h).
 void ConfigureServingRuntime();
 
 // Blocks until SIGINT or SIGTERM arrives; returns the signal number.

@@ -394,6 +394,11 @@ std::shared_ptr<grpc::Channel> NewOrchestratorChannel(
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  // No gRPC retries: a run that cannot start is answered 503 + Retry-After
+  // and a stream cut mid-way is an `unavailable` error the client resumes
+  // from (docs/GATEWAY.md); gRPC's retry layer would cost every open stream
+  // some 5 KiB for as long as it lasts.
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
                                    args);
 }

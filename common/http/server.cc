@@ -698,6 +698,11 @@ void HttpServer::Impl::Accept() {
     connections_total_.fetch_add(1);
     c->phase_deadline = absl::Now() + options_.header_timeout;
     UpdateTimer(c);
+    // The request has usually arrived by the time its connection is
+    // accepted (a client writes right after connecting): read it now
+    // rather than a poll later. A burst of short requests (503s past
+    // --max-streams) is answered in one pass of the loop.
+    OnReadable(c);
   }
 }
 

@@ -1,0 +1,74 @@
+#include "common/memory_return.h"
+
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+namespace agentstream {
+
+bool TrimPolicy::WantsFreeHeap(int64_t rss) {
+  floor_ = std::min(floor_, rss);
+  return rss - floor_ >= options_.min_growth_bytes;
+}
+
+bool TrimPolicy::ShouldTrim(int64_t free_heap) {
+  free_last_ = free_heap;
+  free_low_ = std::min(free_low_, free_heap);
+  return free_heap - free_low_ >= options_.min_growth_bytes;
+}
+
+void TrimPolicy::Trimmed(int64_t rss_after) {
+  floor_ = std::min(floor_, rss_after);
+  // Trimmed chunks stay free in their bins (only their pages went back):
+  // what counts from now on is memory freed anew.
+  free_low_ = free_last_;
+}
+
+std::optional<int64_t> ResidentBytes() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return std::nullopt;
+  long long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%lld %lld", &size, &resident);
+  std::fclose(f);
+  if (n != 2) return std::nullopt;
+  return static_cast<int64_t>(resident) * sysconf(_SC_PAGESIZE);
+}
+
+namespace {
+
+[[noreturn]] void ReturnLoop(MemoryReturnOptions options) {
+  pthread_setname_np(pthread_self(), "mem_return");
+  TrimPolicy policy(options, ResidentBytes().value_or(0));
+  while (true) {
+    std::this_thread::sleep_for(absl::ToChronoNanoseconds(options.period));
+    const std::optional<int64_t> rss = ResidentBytes();
+    if (!rss.has_value() || !policy.WantsFreeHeap(*rss)) continue;
+    const struct mallinfo2 info = mallinfo2();
+    if (!policy.ShouldTrim(static_cast<int64_t>(info.fordblks))) continue;
+    malloc_trim(0);
+    policy.Trimmed(ResidentBytes().value_or(*rss));
+  }
+}
+
+}  // namespace
+
+void StartMemoryReturner(const MemoryReturnOptions& options) {
+  static std::once_flag once;
+  std::call_once(once, [&options] {
+    // Started with every signal blocked, so that the termination signals
+    // still reach only the thread that waits for them.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    std::thread(ReturnLoop, options).detach();
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  });
+}
+
+}  // namespace agentstream
