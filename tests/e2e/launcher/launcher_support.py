@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""The launcher under test and its processes, for launcher_e2e.py.
+"""The launcher under test and its processes, for launcher_e2e.py (and
+free_port_runs for run_browser_e2e.sh, which starts the launcher too).
 
 deploy/local/launch.sh started as a child of the test on free loopback
 ports (free_port_runs); the processes it starts are identified by PID and
