@@ -67,37 +67,14 @@ mkdir -p "$ARTIFACTS"
 DATA_DIR=$(mktemp -d "${TMPDIR:-/tmp}/agentstream-e2e.XXXXXX")
 
 # Free ports: the gateway, the orchestrator, 4 consecutive for the
-# specialists and 5 consecutive for the metrics endpoints.
-read -r GW_PORT ORCH_PORT SPEC_BASE METRICS_BASE < <("$PY" - <<'EOF'
-import random
-import socket
-
-taken = set()
-
-
-def free(port):
-    if port in taken or port > 65535:
-        return False
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(('127.0.0.1', port))
-        except OSError:
-            return False
-    return True
-
-
-def run_of(n):
-    for _ in range(500):
-        base = random.randint(20000, 60000)
-        if all(free(base + i) for i in range(n)):
-            taken.update(range(base, base + n))
-            return base
-    raise SystemExit('no free ports')
-
-
-print(run_of(1), run_of(1), run_of(4), run_of(5))
-EOF
-)
+# specialists and 5 consecutive for the metrics endpoints (the same runs
+# launcher_e2e.py takes, from tests/e2e/launcher/launcher_support.py).
+read -r GW_PORT ORCH_PORT SPEC_BASE METRICS_BASE < <("$PY" -c '
+import sys
+sys.path.insert(0, sys.argv[1])
+from launcher_support import free_port_runs
+print(*free_port_runs(1, 1, 4, 5))
+' "$HERE/launcher")
 if [[ -z ${METRICS_BASE:-} ]]; then
   log "FAIL: could not find free ports"
   exit 1

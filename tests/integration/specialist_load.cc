@@ -25,6 +25,7 @@
 #include "absl/time/clock.h"
 #include "common/flags.h"
 #include "common/update_json.h"
+#include "tests/integration/process_stats.h"
 #include "tests/integration/specialist_calls.h"
 
 namespace agentstream::testing {
@@ -80,16 +81,6 @@ int64_t RssKib(int64_t pid) {
   return -1;
 }
 
-int64_t Threads(int64_t pid) {
-  int64_t n = 0;
-  const std::string path = absl::StrCat("/proc/", pid, "/task");
-  if (DIR* dir = opendir(path.c_str()); dir != nullptr) {
-    while (dirent* entry = readdir(dir)) n += entry->d_name[0] != '.';
-    closedir(dir);
-  }
-  return n;
-}
-
 int Main(int argc, char** argv) {
   std::string host = "127.0.0.1";
   int64_t port = 0;
@@ -141,7 +132,7 @@ int Main(int argc, char** argv) {
     options.deadline = absl::Minutes(10);
     absl::SleepFor(absl::Milliseconds(200));
     const int64_t rss_before = RssKib(pid);
-    const int64_t threads_before = Threads(pid);
+    const int64_t threads_before = ThreadCount(pid);
     std::vector<std::unique_ptr<StreamCall>> idle;
     for (int64_t i = 0; i < idle_runs; ++i) {
       idle.push_back(
@@ -153,7 +144,7 @@ int Main(int argc, char** argv) {
       failed += !call->WaitForUpdates(2, absl::Minutes(2));
     absl::SleepFor(absl::Milliseconds(500));
     const int64_t rss = RssKib(pid);
-    const int64_t threads = Threads(pid);
+    const int64_t threads = ThreadCount(pid);
     std::printf(
         "form=%s idle_runs=%lld threads %lld -> %lld, RSS %lld -> %lld KiB, "
         "%.1f KiB per idle run\n",

@@ -4,7 +4,6 @@
 // process's memory bounded; cancel stops an analysis within 100 ms; idle
 // slow runs hold no thread and little memory (the per-run figure is
 // printed).
-#include <dirent.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -14,12 +13,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "agentstream/v1/specialist.grpc.pb.h"
 #include "common/update_json.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "tests/integration/process_stats.h"
 #include "tests/integration/specialist_calls.h"
+#include "tests/integration/stream_test_util.h"
 #include "tests/testing/resumable_sse.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
@@ -42,6 +44,8 @@ constexpr char kUpdatesSent[] =
     "agentstream_specialist_updates_sent_total{specialist=\"Synthetic\"}";
 constexpr char kStopMs[] =
     "agentstream_specialist_last_cancel_stop_ms{specialist=\"Synthetic\"}";
+// How long a metric wait may take (WaitFor, stream_test_util.h).
+constexpr absl::Duration kWait = absl::Seconds(20);
 
 struct Synthetic {
   std::unique_ptr<Subprocess> process;
@@ -87,26 +91,6 @@ AnalyzeRequest Request(const nlohmann::json& options) {
   r.set_task("load");
   *r.mutable_options() = JsonToStruct(options);
   return r;
-}
-
-// Waits (bounded) for `done`.
-template <typename F>
-bool WaitFor(F done, absl::Duration timeout = absl::Seconds(20)) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!done() && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(2));
-  }
-  return done();
-}
-
-int ThreadsOf(int pid) {
-  int n = 0;
-  const std::string path = absl::StrCat("/proc/", pid, "/task");
-  if (DIR* dir = opendir(path.c_str()); dir != nullptr) {
-    while (dirent* entry = readdir(dir)) n += entry->d_name[0] != '.';
-    closedir(dir);
-  }
-  return n;
 }
 
 TEST(SpecialistStreamTest, BothFormsCarryTheSameUpdatesAndStatus) {
@@ -179,16 +163,18 @@ TEST(SpecialistStreamTest, NeverReadingClientsHoldMemoryBounded) {
     calls.back()->Start();
   }
   ASSERT_TRUE(WaitFor(
-      [&] { return MetricOrFail(s->metrics_port, kActive) == kCalls; }));
+      [&] { return MetricOrFail(s->metrics_port, kActive) == kCalls; }, kWait));
   // Held back: what went to gRPC stops growing (sampled 300 ms apart).
   double sent = -1;
-  ASSERT_TRUE(WaitFor([&] {
-    absl::SleepFor(absl::Milliseconds(300));
-    const double now = MetricOrFail(s->metrics_port, kUpdatesSent);
-    const bool still = now == sent;
-    sent = now;
-    return still;
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        absl::SleepFor(absl::Milliseconds(300));
+        const double now = MetricOrFail(s->metrics_port, kUpdatesSent);
+        const bool still = now == sent;
+        sent = now;
+        return still;
+      },
+      kWait));
   const int64_t held_kib = RssKibOrFail(pid);
   std::printf(
       "%d never-reading calls: RSS %lld KiB idle, %lld KiB held (%.0f "
@@ -204,11 +190,12 @@ TEST(SpecialistStreamTest, NeverReadingClientsHoldMemoryBounded) {
   }
   for (auto& c : calls) c->Cancel();
   ASSERT_TRUE(WaitFor(
-      [&] { return MetricOrFail(s->metrics_port, kCancelled) == kCalls; }));
+      [&] { return MetricOrFail(s->metrics_port, kCancelled) == kCalls; },
+      kWait));
   EXPECT_LT(MetricOrFail(s->metrics_port, kStopMs), 100);
   for (auto& c : calls) EXPECT_TRUE(c->WaitDone(absl::Seconds(20)));
-  EXPECT_TRUE(
-      WaitFor([&] { return MetricOrFail(s->metrics_port, kActive) == 0; }));
+  EXPECT_TRUE(WaitFor(
+      [&] { return MetricOrFail(s->metrics_port, kActive) == 0; }, kWait));
 }
 
 // Cancel by the client stops a waiting (paced) and a held-back (unpaced,
@@ -234,15 +221,18 @@ TEST(SpecialistStreamTest, CancelStopsWithin100ms) {
       if (paced) {
         ASSERT_TRUE(call.WaitForUpdates(2, absl::Seconds(20)));
       } else {
-        ASSERT_TRUE(WaitFor(
-            [&] { return MetricOrFail(s->metrics_port, kActive) == 1; }));
+        ASSERT_TRUE(
+            WaitFor([&] { return MetricOrFail(s->metrics_port, kActive) == 1; },
+                    kWait));
         absl::SleepFor(absl::Milliseconds(200));  // Filled up, held back.
       }
       call.Cancel();
       ++cancelled;
-      ASSERT_TRUE(WaitFor([&] {
-        return MetricOrFail(s->metrics_port, kCancelled) == cancelled;
-      }));
+      ASSERT_TRUE(WaitFor(
+          [&] {
+            return MetricOrFail(s->metrics_port, kCancelled) == cancelled;
+          },
+          kWait));
       EXPECT_LT(MetricOrFail(s->metrics_port, kStopMs), 100);
       ASSERT_TRUE(call.WaitDone(absl::Seconds(20)));
       EXPECT_EQ(call.status().error_code(), grpc::StatusCode::CANCELLED);
@@ -266,7 +256,7 @@ TEST(SpecialistStreamTest, IdleRunsHoldNoThreadAndLittleMemory) {
     ASSERT_TRUE(warm.status().ok());
   }
   absl::SleepFor(absl::Milliseconds(200));
-  const int threads_before = ThreadsOf(pid);
+  const int threads_before = ThreadCount(pid);
   const int64_t rss_before = RssKibOrFail(pid);
   constexpr int kRuns = 2000;
   std::vector<std::unique_ptr<StreamCall>> calls;
@@ -282,7 +272,7 @@ TEST(SpecialistStreamTest, IdleRunsHoldNoThreadAndLittleMemory) {
     ASSERT_TRUE(c->WaitForUpdates(2, absl::Seconds(60)));
   }
   absl::SleepFor(absl::Milliseconds(200));
-  const int threads_during = ThreadsOf(pid);
+  const int threads_during = ThreadCount(pid);
   const int64_t rss_during = RssKibOrFail(pid);
   const double per_run_kib =
       static_cast<double>(rss_during - rss_before) / kRuns;

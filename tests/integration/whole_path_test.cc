@@ -2,26 +2,25 @@
 // gateway over HTTP, the orchestrator fans out over gRPC to the built-in
 // specialists working on a generated SQLite data set, and the SSE stream that
 // comes back is checked event by event.
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
-#include <httplib.h>
+// (Refusals: whole_path_rejects_test; health and reflection:
+// whole_path_services_test.)
 #include <sqlite3.h>
 
-#include <atomic>
-#include <iostream>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "agentstream/v1/orchestrator.grpc.pb.h"
-#include "agentstream/v1/specialist.grpc.pb.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/integration/whole_path_fixture.h"
 #include "tests/testing/sse_client.h"
 #include "tests/testing/topology.h"
 
@@ -29,54 +28,10 @@ namespace agentstream::testing {
 namespace {
 
 using ::testing::HasSubstr;
-using ::testing::Not;
 
 constexpr char kQuestion[] =
     "Assess the risk and AML compliance of account ACC-1042 over the last 6 "
     "months";
-
-// One topology for the whole suite: starting it (and generating the data
-// set) is the slow part.
-class WholePathTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    TopologyOptions options;
-    options.db_path = SharedTestDatabase();
-    auto t = Topology::Start(options);
-    if (!t.ok()) {
-      setup_error_ = new std::string(t.status().ToString());
-      return;
-    }
-    topology_ = t->release();
-  }
-  static void TearDownTestSuite() {
-    delete topology_;
-    topology_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(topology_, nullptr) << (setup_error_ ? *setup_error_ : "");
-  }
-  void TearDown() override {
-    if (HasFailure() && topology_ != nullptr) {
-      std::cerr << topology_->Logs().substr(0, 20000);
-    }
-  }
-
-  static SseResponse Ask(const std::string& query,
-                         absl::Duration timeout = absl::Seconds(120)) {
-    SseRequest req;
-    req.port = topology_->gateway_port();
-    req.path = "/api/chat/stream?" + query;
-    req.timeout = timeout;
-    return StreamSse(req);
-  }
-
-  static Topology* topology_;
-  static std::string* setup_error_;
-};
-
-Topology* WholePathTest::topology_ = nullptr;
-std::string* WholePathTest::setup_error_ = nullptr;
 
 std::vector<const SseEvent*> Messages(const SseResponse& r) {
   std::vector<const SseEvent*> out;
@@ -242,162 +197,6 @@ TEST_F(WholePathTest, ValidRequestIdIsCarriedEverywhere) {
   }
 }
 
-TEST_F(WholePathTest, InvalidRequestIdIsReplacedNeverEchoed) {
-  SseRequest req;
-  req.port = topology_->gateway_port();
-  req.path = "/api/chat/stream?specialists=DataAnalyst&message=" +
-             UrlEncode("totals for ACC-1042");
-  const std::string bad = "evil<script>id with spaces";
-  req.headers.emplace("X-Request-Id", bad);
-  const SseResponse r = StreamSse(req);
-  ASSERT_EQ(r.status, 200);
-  const std::string rid = r.Header("X-Request-Id");
-  EXPECT_FALSE(rid.empty());
-  EXPECT_NE(rid, bad);
-  EXPECT_THAT(r.raw, Not(HasSubstr("evil")));
-}
-
-struct BadInput {
-  std::string name;
-  std::string method;
-  std::string path;
-  std::string body;
-  int status;
-  std::string message_part;
-};
-
-TEST_F(WholePathTest, BadInputGetsAClearJsonError) {
-  const std::string big_get(17 * 1024, 'a');
-  const std::string big_post =
-      nlohmann::json({{"message", std::string(300 * 1024, 'b')}}).dump();
-  const std::vector<BadInput> cases = {
-      {"missing message", "GET", "/api/chat/stream", "", 400, "message"},
-      {"empty message", "GET", "/api/chat/stream?message=", "", 400, "message"},
-      {"blank message", "GET", "/api/chat/stream?message=%20%20", "", 400,
-       "message"},
-      {"oversized GET", "GET", "/api/chat/stream?message=" + big_get, "", 413,
-       ""},
-      {"oversized POST", "POST", "/api/chat/stream", big_post, 413, ""},
-      {"malformed JSON", "POST", "/api/chat/stream", "{\"message\": ", 400, ""},
-      {"message not a string", "POST", "/api/chat/stream", "{\"message\": 42}",
-       400, "message"},
-      {"unknown specialist (GET)", "GET",
-       "/api/chat/stream?message=hi&specialists=DataAnalyst,NoSuchExpert", "",
-       400, "NoSuchExpert"},
-      {"unknown specialist (POST)", "POST", "/api/chat/stream",
-       R"({"message":"hi","specialists":["Nobody"]})", 400, "Nobody"},
-  };
-  httplib::Client client("127.0.0.1", topology_->gateway_port());
-  client.set_read_timeout(20, 0);
-  for (const BadInput& c : cases) {
-    httplib::Result res =
-        c.method == "GET"
-            ? client.Get(c.path.c_str())
-            : client.Post(c.path.c_str(), c.body, "application/json");
-    ASSERT_TRUE(res) << c.name << ": " << httplib::to_string(res.error());
-    EXPECT_EQ(res->status, c.status) << c.name << ": " << res->body;
-    EXPECT_THAT(res->get_header_value("Content-Type"),
-                HasSubstr("application/json"))
-        << c.name;
-    const auto body = nlohmann::json::parse(res->body, nullptr, false);
-    ASSERT_TRUE(body.is_object()) << c.name << ": " << res->body;
-    EXPECT_TRUE(body.contains("error")) << c.name;
-    ASSERT_TRUE(body.contains("message")) << c.name;
-    EXPECT_THAT(body["message"].get<std::string>(), HasSubstr(c.message_part))
-        << c.name;
-  }
-  // The gateway is still healthy after all of that.
-  auto health = client.Get("/healthz");
-  ASSERT_TRUE(health);
-  EXPECT_EQ(health->status, 200);
-}
-
-TEST_F(WholePathTest, GrpcMethodsRejectEmptyAndOversizedTasks) {
-  auto channel = grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", topology_->orchestrator_port()),
-      grpc::InsecureChannelCredentials());
-  auto orch = agentstream::v1::Orchestrator::NewStub(channel);
-  for (const std::string& message :
-       {std::string(), std::string(17 * 1024, 'x')}) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::seconds(10));
-    agentstream::v1::RunRequest req;
-    req.set_message(message);
-    auto reader = orch->Run(&ctx, req);
-    agentstream::v1::Update u;
-    while (reader->Read(&u)) {
-    }
-    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT)
-        << "message of " << message.size() << " bytes";
-  }
-  for (const char* kind : {"data_analyst", "synthetic"}) {
-    auto sch = grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", topology_->specialist_port(kind)),
-        grpc::InsecureChannelCredentials());
-    auto spec = agentstream::v1::Specialist::NewStub(sch);
-    for (const std::string& task :
-         {std::string(), std::string(17 * 1024, 'y')}) {
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(10));
-      agentstream::v1::AnalyzeRequest req;
-      req.set_request_id("req_test");
-      req.set_question(task);
-      req.set_task(task);
-      auto reader = spec->Analyze(&ctx, req);
-      agentstream::v1::Update u;
-      while (reader->Read(&u)) {
-      }
-      EXPECT_EQ(reader->Finish().error_code(),
-                grpc::StatusCode::INVALID_ARGUMENT)
-          << kind << " task of " << task.size() << " bytes";
-    }
-  }
-}
-
-TEST_F(WholePathTest, EveryServiceServesHealthAndReflection) {
-  std::vector<int> ports = {topology_->orchestrator_port()};
-  for (const char* kind :
-       {"data_analyst", "risk_analyst", "compliance_expert", "synthetic"}) {
-    ports.push_back(topology_->specialist_port(kind));
-  }
-  for (int port : ports) {
-    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                       grpc::InsecureChannelCredentials());
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::seconds(5));
-    // grpc.health.v1.Health/Check with an empty request (service "").
-    grpc::ByteBuffer request;
-    grpc::ByteBuffer response;
-    grpc::GenericStub generic(channel);
-    grpc::Status status;
-    std::atomic<bool> done{false};
-    grpc::Slice empty;
-    request = grpc::ByteBuffer(&empty, 1);
-    generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
-                      &request, &response, [&](grpc::Status s) {
-                        status = s;
-                        done = true;
-                      });
-    const absl::Time deadline = absl::Now() + absl::Seconds(5);
-    while (!done && absl::Now() < deadline)
-      absl::SleepFor(absl::Milliseconds(5));
-    ASSERT_TRUE(done) << "port " << port;
-    EXPECT_TRUE(status.ok())
-        << "port " << port << ": " << status.error_message();
-    // Health response: field 1 (status) = 1 (SERVING): bytes 08 01.
-    std::vector<grpc::Slice> slices;
-    ASSERT_TRUE(response.Dump(&slices).ok());
-    std::string bytes;
-    for (const auto& s : slices) {
-      bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-    }
-    EXPECT_EQ(bytes, std::string("\x08\x01", 2)) << "port " << port;
-  }
-}
-
 // DataAnalyst's totals equal an independent SQL query on the same file.
 TEST_F(WholePathTest, DataAnalystTotalsEqualAnIndependentQuery) {
   const SseResponse r =
@@ -517,91 +316,6 @@ TEST_F(WholePathTest, ClosingTheClientStopsTheSpecialistsWork) {
             << absl::FormatDuration(stopped_after) << std::endl;
   EXPECT_LE(stopped_after, absl::Seconds(1))
       << ScrapeMetrics(metrics).value_or("(metrics unreadable)");
-}
-
-// Server reflection lists the service, so stock tools (grpcurl) can call it:
-// a raw ServerReflectionInfo call asking `list_services`.
-std::string ListServicesByReflection(int port) {
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                     grpc::InsecureChannelCredentials());
-  grpc::GenericStub stub(channel);
-  grpc::CompletionQueue cq;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  auto call = stub.PrepareCall(
-      &ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-      &cq);
-  void* tag = nullptr;
-  bool ok = false;
-  auto step = [&](intptr_t expected) {
-    return cq.Next(&tag, &ok) && ok &&
-           reinterpret_cast<intptr_t>(tag) == expected;
-  };
-  call->StartCall(reinterpret_cast<void*>(1));
-  if (!step(1)) return "";
-  // ServerReflectionRequest{list_services: ""}: field 7, length 0.
-  grpc::Slice request_slice(std::string("\x3a\x00", 2));
-  grpc::ByteBuffer request(&request_slice, 1);
-  call->Write(request, reinterpret_cast<void*>(2));
-  if (!step(2)) return "";
-  grpc::ByteBuffer response;
-  call->Read(&response, reinterpret_cast<void*>(3));
-  if (!step(3)) return "";
-  call->WritesDone(reinterpret_cast<void*>(4));
-  step(4);
-  grpc::Status status;
-  call->Finish(&status, reinterpret_cast<void*>(5));
-  step(5);
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
-  }
-  std::vector<grpc::Slice> slices;
-  if (!response.Dump(&slices).ok()) return "";
-  std::string bytes;
-  for (const auto& slice : slices) {
-    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-  }
-  return bytes;
-}
-
-TEST_F(WholePathTest, EveryServiceListsItselfByServerReflection) {
-  EXPECT_THAT(ListServicesByReflection(topology_->orchestrator_port()),
-              HasSubstr("agentstream.v1.Orchestrator"));
-  for (const char* kind :
-       {"data_analyst", "risk_analyst", "compliance_expert", "synthetic"}) {
-    const std::string services =
-        ListServicesByReflection(topology_->specialist_port(kind));
-    EXPECT_THAT(services, HasSubstr("agentstream.v1.Specialist")) << kind;
-    EXPECT_THAT(services, HasSubstr("grpc.health.v1.Health")) << kind;
-  }
-}
-
-TEST(GatewayWithoutOrchestratorTest, AnswersServiceUnavailableWithRetryAfter) {
-  // A port nothing listens on (not one an unaccepting socket holds).
-  const absl::StatusOr<int> free_port = UnusedLoopbackPort();
-  ASSERT_TRUE(free_port.ok()) << free_port.status();
-  TopologyOptions options;
-  options.specialists = {};
-  options.orchestrator_address_override =
-      absl::StrCat("127.0.0.1:", *free_port);
-  auto t = Topology::Start(options);
-  ASSERT_TRUE(t.ok()) << t.status();
-  httplib::Client client("127.0.0.1", (*t)->gateway_port());
-  client.set_read_timeout(30, 0);
-  auto res = client.Get("/api/chat/stream?message=hello");
-  ASSERT_TRUE(res);
-  EXPECT_EQ(res->status, 503) << res->body;
-  EXPECT_FALSE(res->get_header_value("Retry-After").empty());
-  const auto body = nlohmann::json::parse(res->body, nullptr, false);
-  ASSERT_TRUE(body.is_object()) << res->body;
-  EXPECT_TRUE(body.contains("error"));
-  EXPECT_TRUE(body.contains("message"));
-  auto ready = client.Get("/readyz");
-  ASSERT_TRUE(ready);
-  EXPECT_EQ(ready->status, 503);
-  auto healthy = client.Get("/healthz");
-  ASSERT_TRUE(healthy);
-  EXPECT_EQ(healthy->status, 200);
 }
 
 }  // namespace

@@ -1,19 +1,25 @@
 // The fixture of the run engine's tests: a RunManager over in-memory fake
 // specialists (DataAnalyst, RiskAnalyst, ComplianceExpert, Synthetic) and a
-// fake clock.
+// fake clock; and a LogFollower sink that records what it is sent.
 #ifndef AGENTSTREAM_TESTS_UNIT_ORCHESTRATOR_RUN_FIXTURE_H_
 #define AGENTSTREAM_TESTS_UNIT_ORCHESTRATOR_RUN_FIXTURE_H_
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "common/clock.h"
 #include "common/update_json.h"
 #include "gtest/gtest.h"
 #include "orchestrator/run.h"
+#include "orchestrator/run_log.h"
 #include "orchestrator/run_manager.h"
 #include "orchestrator/specialist_registry.h"
 #include "tests/unit/orchestrator/fake_specialist.h"
@@ -24,6 +30,56 @@ inline constexpr absl::Duration kWait = absl::Seconds(5);
 // testing::Test has a Run() of its own.
 using RunPtr = std::shared_ptr<::agentstream::orchestrator::Run>;
 using agentstream::v1::Update;
+
+// Records what a LogFollower sends (the seqs) and how it ended. A write
+// completes only when the test says: TakePending() then the follower's
+// OnWriteDone(), as the transport would (DrainAll does both until nothing
+// is in flight).
+class FollowerSink final : public LogFollower::Sink {
+ public:
+  void Send(absl::Span<const std::shared_ptr<const LogEntry>> entries,
+            bool /*more_follows*/) override {
+    absl::MutexLock lock(&mu_);
+    for (const auto& entry : entries) seqs_.push_back(entry->seq);
+    pending_ = true;
+  }
+  void End(const absl::Status& status) override {
+    absl::MutexLock lock(&mu_);
+    ended_ = true;
+    status_ = status;
+  }
+  // Takes the write in flight, if any, for the caller to complete.
+  bool TakePending() {
+    absl::MutexLock lock(&mu_);
+    bool p = pending_;
+    pending_ = false;
+    return p;
+  }
+  std::vector<uint64_t> seqs() {
+    absl::MutexLock lock(&mu_);
+    return seqs_;
+  }
+  bool ended() {
+    absl::MutexLock lock(&mu_);
+    return ended_;
+  }
+  absl::Status status() {
+    absl::MutexLock lock(&mu_);
+    return status_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<uint64_t> seqs_ ABSL_GUARDED_BY(mu_);
+  bool pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
+};
+
+// Completes `follower`'s writes to `sink` until none is in flight.
+inline void DrainAll(FollowerSink& sink, LogFollower& follower) {
+  while (sink.TakePending()) follower.OnWriteDone(true);
+}
 
 class RunTest : public ::testing::Test {
  protected:

@@ -150,47 +150,6 @@ TEST_F(RunTest, WithAGracePeriodAReturningFollowerKeepsTheRun) {
 }
 
 // Attach: a follower that starts late replays the log, then follows live.
-class VectorSink final : public LogFollower::Sink {
- public:
-  void Send(absl::Span<const std::shared_ptr<const LogEntry>> entries,
-            bool /*more_follows*/) override {
-    absl::MutexLock lock(&mu_);
-    for (const auto& entry : entries) seqs_.push_back(entry->seq);
-    pending_ = true;
-  }
-  void End(const absl::Status& status) override {
-    absl::MutexLock lock(&mu_);
-    ended_ = true;
-    status_ = status;
-  }
-  // Completes the write in flight, if any (as the transport would).
-  bool TakePending() {
-    absl::MutexLock lock(&mu_);
-    bool p = pending_;
-    pending_ = false;
-    return p;
-  }
-  std::vector<uint64_t> seqs() {
-    absl::MutexLock lock(&mu_);
-    return seqs_;
-  }
-  bool ended() {
-    absl::MutexLock lock(&mu_);
-    return ended_;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<uint64_t> seqs_;
-  bool pending_ = false;
-  bool ended_ = false;
-  absl::Status status_;
-};
-
-void DrainAll(VectorSink& sink, LogFollower& follower) {
-  while (sink.TakePending()) follower.OnWriteDone(true);
-}
-
 TEST_F(RunTest, AttachReplaysFromAfterSeqThenFollowsLive) {
   auto run = StartRun("risk");
   ASSERT_THAT(run, IsOk());
@@ -200,7 +159,7 @@ TEST_F(RunTest, AttachReplaysFromAfterSeqThenFollowsLive) {
 
   RunPtr found = manager_->Find((*run)->request_id());
   ASSERT_EQ(found, *run);
-  VectorSink sink;
+  FollowerSink sink;
   auto follower = std::make_shared<LogFollower>(found->log(), 3, &sink);
   follower->Start();
   DrainAll(sink, *follower);

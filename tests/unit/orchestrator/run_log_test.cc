@@ -236,6 +236,18 @@ Update ThinkingBy(const std::string& specialist) {
   return u;
 }
 
+// After seq 1: 20 progress of A, 10 of B, interleaved with two
+// non-progress updates (B's thinking at seq 22, A's at seq 33).
+void AppendProgressBacklog(RunLog& log) {
+  for (uint32_t i = 1; i <= 10; ++i) {
+    log.Append(ProgressBy("A", i));
+    log.Append(ProgressBy("B", i));
+  }
+  log.Append(ThinkingBy("B"));  // seq 22
+  for (uint32_t i = 11; i <= 20; ++i) log.Append(ProgressBy("A", i));
+  log.Append(ThinkingBy("A"));  // seq 33
+}
+
 TEST(RunLogTest, IsBoundedByBytesKeepingTheNewestEntry) {
   Update big = ThinkingBy("A");
   big.mutable_thinking()->set_thought(std::string(1000, 'x'));
@@ -289,15 +301,8 @@ TEST(LogFollowerTest, ALaggingFollowerSkipsSupersededProgressOnly) {
   follower->Start();
   log->Append(ThinkingBy("A"));  // seq 1, sent at once.
   log->Notify();
-  // While seq 1's write is in flight: 20 progress of A, 10 of B, interleaved
-  // with two non-progress updates.
-  for (uint32_t i = 1; i <= 10; ++i) {
-    log->Append(ProgressBy("A", i));
-    log->Append(ProgressBy("B", i));
-  }
-  log->Append(ThinkingBy("B"));  // seq 22
-  for (uint32_t i = 11; i <= 20; ++i) log->Append(ProgressBy("A", i));
-  log->Append(ThinkingBy("A"));  // seq 33
+  // While seq 1's write is in flight.
+  AppendProgressBacklog(*log);
   log->Notify();
   Drain(sink, *follower, 10);
   // B's latest progress (seq 21) and its thinking; A's progress updates are
@@ -495,13 +500,7 @@ TEST(BatchedFollowerTest, ALaggingFollowerSkipsSupersededProgressOnly) {
   log->Append(ThinkingBy("A"));  // seq 1, sent at once.
   log->Notify();
   // The same backlog as in the one-update test above.
-  for (uint32_t i = 1; i <= 10; ++i) {
-    log->Append(ProgressBy("A", i));
-    log->Append(ProgressBy("B", i));
-  }
-  log->Append(ThinkingBy("B"));  // seq 22
-  for (uint32_t i = 11; i <= 20; ++i) log->Append(ProgressBy("A", i));
-  log->Append(ThinkingBy("A"));  // seq 33
+  AppendProgressBacklog(*log);
   log->Notify();
   Drain(sink, *follower, 1);
   // The same updates are skipped, and the rest goes in one write.

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "orchestrator/metrics.h"
@@ -40,39 +39,6 @@ Update ThinkingOf(size_t size) {
   u.mutable_thinking()->set_thought(std::string(size, 'x'));
   return u;
 }
-
-// Records what a follower sends; a write completes only when the test says.
-class HeldSink final : public LogFollower::Sink {
- public:
-  void Send(absl::Span<const std::shared_ptr<const LogEntry>> entries,
-            bool) override {
-    absl::MutexLock lock(&mu_);
-    for (const auto& entry : entries) seqs_.push_back(entry->seq);
-  }
-  void End(const absl::Status& status) override {
-    absl::MutexLock lock(&mu_);
-    ended_ = true;
-    status_ = status;
-  }
-  std::vector<uint64_t> seqs() {
-    absl::MutexLock lock(&mu_);
-    return seqs_;
-  }
-  bool ended() {
-    absl::MutexLock lock(&mu_);
-    return ended_;
-  }
-  absl::Status status() {
-    absl::MutexLock lock(&mu_);
-    return status_;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<uint64_t> seqs_;
-  bool ended_ = false;
-  absl::Status status_;
-};
 
 TEST(RunMemoryTest, EntriesAreChargedWhileAliveAndDropKeepsTheEnd) {
   OrchestratorMetrics metrics;
@@ -295,7 +261,7 @@ TEST_F(RunMemoryBoundTest,
   Started medium = StartFilled(3);
   Started growing = StartFilled(0);
   // A follower of the large run, stuck writing its first update.
-  HeldSink sink;
+  FollowerSink sink;
   auto follower = std::make_shared<LogFollower>(large.run->log(), 0, &sink);
   follower->Start();
   ASSERT_EQ(sink.seqs(), std::vector<uint64_t>{1});
