@@ -17,12 +17,10 @@ GatewayMetrics::GatewayMetrics()
       http_requests_(registry_.Counter("http_requests_total",
                                        "HTTP responses by status code.")),
       hop_to_write_(
-          registry_
-              .Histogram("hop_emit_to_write_seconds",
-                         "Seconds from an update's emitted_at (its emitter's "
-                         "clock) to its SSE event being handed to the HTTP "
-                         "server's write.")
-              .Add({}, metrics::HopBuckets())) {
+          registry_.Hop("hop_emit_to_write_seconds",
+                        "Seconds from an update's emitted_at (its emitter's "
+                        "clock) to its SSE event being handed to the HTTP "
+                        "server's write.")) {
   auto counter = [this](const char* name, const char* help,
                         const std::atomic<int64_t>& value) {
     registry_.CounterFn(name, help, [&value] {

@@ -57,7 +57,7 @@ class GatewayMetrics final {
 
   // The hop emitted_at -> handed to the HTTP server's write (seconds), for
   // HopBatch (common/metrics/metrics.h).
-  prometheus::Histogram& hop_to_write() { return hop_to_write_; }
+  metrics::HopHistogram& hop_to_write() { return hop_to_write_; }
 
   // Where updates_received_total and the queue gauges are read from (the
   // orchestrator client's; null: zeros).
@@ -73,7 +73,7 @@ class GatewayMetrics final {
 
   metrics::Registry registry_;
   prometheus::Family<prometheus::Counter>& http_requests_;
-  prometheus::Histogram& hop_to_write_;
+  metrics::HopHistogram& hop_to_write_;
   mutable absl::Mutex mu_;
   std::shared_ptr<const UpstreamCounters> upstream_ ABSL_GUARDED_BY(mu_);
 };

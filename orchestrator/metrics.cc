@@ -84,18 +84,14 @@ OrchestratorMetrics::OrchestratorMetrics()
           "update_bytes_sent_total",
           "Message bytes handed to gRPC for writing to followers."))),
       hop_to_receipt_(
-          registry_
-              .Histogram("hop_emit_to_receipt_seconds",
-                         "Seconds from a specialist update's emitted_at (the "
-                         "specialist's clock) to its receipt here.")
-              .Add({}, metrics::HopBuckets())),
+          registry_.Hop("hop_emit_to_receipt_seconds",
+                        "Seconds from a specialist update's emitted_at (the "
+                        "specialist's clock) to its receipt here.")),
       hop_to_write_(
-          registry_
-              .Histogram("hop_emit_to_write_seconds",
-                         "Seconds from an update's emitted_at (its emitter's "
-                         "clock) to its being handed to gRPC for a follower "
-                         "(the gateway's stream).")
-              .Add({}, metrics::HopBuckets())) {
+          registry_.Hop("hop_emit_to_write_seconds",
+                        "Seconds from an update's emitted_at (its emitter's "
+                        "clock) to its being handed to gRPC for a follower "
+                        "(the gateway's stream).")) {
   registry_.GaugeFn("log_bytes",
                     "Bytes held by all runs' logs and bookkeeping, against "
                     "--max-total-log-bytes.",

@@ -62,8 +62,8 @@ class OrchestratorMetrics final {
   void UpdatesSent(int64_t updates, int64_t bytes);
   // Hop histograms (seconds; HopBatch): emitted_at -> received from the
   // specialist, and emitted_at -> handed to gRPC for a follower.
-  prometheus::Histogram& hop_to_receipt() { return hop_to_receipt_; }
-  prometheus::Histogram& hop_to_write() { return hop_to_write_; }
+  metrics::HopHistogram& hop_to_receipt() { return hop_to_receipt_; }
+  metrics::HopHistogram& hop_to_write() { return hop_to_write_; }
 
   // Prometheus text exposition format, version 0.0.4.
   std::string Render() const;
@@ -109,8 +109,8 @@ class OrchestratorMetrics final {
   prometheus::Counter& received_bytes_;
   prometheus::Counter& sent_updates_;
   prometheus::Counter& sent_bytes_;
-  prometheus::Histogram& hop_to_receipt_;
-  prometheus::Histogram& hop_to_write_;
+  metrics::HopHistogram& hop_to_receipt_;
+  metrics::HopHistogram& hop_to_write_;
 };
 
 }  // namespace agentstream::orchestrator

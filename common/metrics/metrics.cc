@@ -4,6 +4,7 @@
 #include <prometheus/text_serializer.h>
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -50,8 +51,40 @@ prometheus::ClientMetric ValueMetric(prometheus::MetricType type, double v) {
 
 }  // namespace
 
-prometheus::Histogram::BucketBoundaries HopBuckets() {
-  return {kHopBucketsSeconds.begin(), kHopBucketsSeconds.end()};
+void HopHistogram::Add(const std::array<uint32_t, kBuckets>& counts,
+                       int64_t sum_ns) {
+  for (size_t i = 0; i < kBuckets; ++i) {
+    if (counts[i] != 0) {
+      buckets_[i].fetch_add(counts[i], std::memory_order_relaxed);
+    }
+  }
+  sum_ns_.fetch_add(sum_ns, std::memory_order_relaxed);
+}
+
+uint64_t HopHistogram::count() const {
+  uint64_t n = 0;
+  for (const auto& b : buckets_) n += b.load(std::memory_order_relaxed);
+  return n;
+}
+
+prometheus::ClientMetric HopHistogram::Collect() const {
+  prometheus::ClientMetric m;
+  uint64_t cumulative = 0;
+  m.histogram.bucket.reserve(kBuckets);
+  for (size_t i = 0; i < kBuckets; ++i) {
+    cumulative += buckets_[i].load(std::memory_order_relaxed);
+    prometheus::ClientMetric::Bucket b;
+    b.cumulative_count = cumulative;
+    b.upper_bound = i < kHopBucketsSeconds.size()
+                        ? kHopBucketsSeconds[i]
+                        : std::numeric_limits<double>::infinity();
+    m.histogram.bucket.push_back(b);
+  }
+  // The count is the +Inf bucket's, so that the two always agree.
+  m.histogram.sample_count = cumulative;
+  m.histogram.sample_sum =
+      static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) * 1e-9;
+  return m;
 }
 
 Registry::Registry(std::string prefix) : prefix_(std::move(prefix)) {}
@@ -65,8 +98,10 @@ prometheus::Family<prometheus::Counter>& Registry::Counter(
     std::string_view name, std::string_view help,
     std::vector<std::string> labels) {
   const std::string full = prefix_ + std::string(name);
-  Declare({full, std::string(help), prometheus::MetricType::Counter,
-           std::move(labels), nullptr});
+  Declare({.name = full,
+           .help = std::string(help),
+           .type = prometheus::MetricType::Counter,
+           .labels = std::move(labels)});
   return prometheus::BuildCounter()
       .Name(full)
       .Help(std::string(help))
@@ -77,42 +112,44 @@ prometheus::Family<prometheus::Gauge>& Registry::Gauge(
     std::string_view name, std::string_view help,
     std::vector<std::string> labels) {
   const std::string full = prefix_ + std::string(name);
-  Declare({full, std::string(help), prometheus::MetricType::Gauge,
-           std::move(labels), nullptr});
+  Declare({.name = full,
+           .help = std::string(help),
+           .type = prometheus::MetricType::Gauge,
+           .labels = std::move(labels)});
   return prometheus::BuildGauge()
       .Name(full)
       .Help(std::string(help))
       .Register(registry_);
 }
 
-prometheus::Family<prometheus::Histogram>& Registry::Histogram(
-    std::string_view name, std::string_view help,
-    std::vector<std::string> labels) {
-  const std::string full = prefix_ + std::string(name);
-  Declare({full, std::string(help), prometheus::MetricType::Histogram,
-           std::move(labels), nullptr});
-  return prometheus::BuildHistogram()
-      .Name(full)
-      .Help(std::string(help))
-      .Register(registry_);
+HopHistogram& Registry::Hop(std::string_view name, std::string_view help,
+                            LabelList labels) {
+  absl::MutexLock lock(&mu_);
+  HopHistogram& hop = hops_.emplace_back();
+  declared_.push_back({.name = prefix_ + std::string(name),
+                       .help = std::string(help),
+                       .type = prometheus::MetricType::Histogram,
+                       .hop = &hop,
+                       .fixed = std::move(labels)});
+  return hop;
 }
 
 void Registry::CounterFn(std::string_view name, std::string_view help,
-                         std::function<double()> read) {
-  Declare({prefix_ + std::string(name),
-           std::string(help),
-           prometheus::MetricType::Counter,
-           {},
-           std::move(read)});
+                         std::function<double()> read, LabelList labels) {
+  Declare({.name = prefix_ + std::string(name),
+           .help = std::string(help),
+           .type = prometheus::MetricType::Counter,
+           .read = std::move(read),
+           .fixed = std::move(labels)});
 }
 
 void Registry::GaugeFn(std::string_view name, std::string_view help,
-                       std::function<double()> read) {
-  Declare({prefix_ + std::string(name),
-           std::string(help),
-           prometheus::MetricType::Gauge,
-           {},
-           std::move(read)});
+                       std::function<double()> read, LabelList labels) {
+  Declare({.name = prefix_ + std::string(name),
+           .help = std::string(help),
+           .type = prometheus::MetricType::Gauge,
+           .read = std::move(read),
+           .fixed = std::move(labels)});
 }
 
 std::string Registry::Render(const std::vector<Value>& extra) const {
@@ -126,8 +163,13 @@ std::string Registry::Render(const std::vector<Value>& extra) const {
     families.reserve(declared_.size() + extra.size());
     for (const Declared& d : declared_) {
       prometheus::MetricFamily family{d.name, d.help, d.type, {}};
-      if (d.read) {
-        family.metric.push_back(ValueMetric(d.type, d.read()));
+      if (d.read || d.hop != nullptr) {
+        prometheus::ClientMetric m =
+            d.hop != nullptr ? d.hop->Collect() : ValueMetric(d.type, d.read());
+        for (const auto& [label, value] : d.fixed) {
+          m.label.push_back({label, value});
+        }
+        family.metric.push_back(std::move(m));
       } else if (auto it = by_name.find(d.name); it != by_name.end()) {
         family.metric = std::move(it->second->metric);
         for (prometheus::ClientMetric& m : family.metric) {
@@ -161,11 +203,7 @@ void HopBatch::Add(int64_t emitted_at_ns) {
 }
 
 HopBatch::~HopBatch() {
-  if (count_ == 0) return;
-  // Reused by every batch of this thread: no allocation per batch.
-  thread_local std::vector<double> increments(counts_.size());
-  for (size_t i = 0; i < counts_.size(); ++i) increments[i] = counts_[i];
-  histogram_.ObserveMultiple(increments, static_cast<double>(sum_ns_) * 1e-9);
+  if (count_ > 0) histogram_.Add(counts_, sum_ns_);
 }
 
 }  // namespace agentstream::metrics

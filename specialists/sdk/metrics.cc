@@ -32,18 +32,11 @@ SpecialistMetrics::SpecialistMetrics(const std::string& specialist)
                                "Serialized bytes of the updates written to "
                                "clients.")
                       .Add({{"specialist", specialist}})),
-      queued_(registry_
-                  .Gauge("queued_updates",
-                         "Updates emitted and not yet written, across all "
-                         "streams (each bounded by --stream-queue-updates).")
-                  .Add({{"specialist", specialist}})),
-      hop_to_write_(
-          registry_
-              .Histogram("hop_emit_to_write_seconds",
-                         "Seconds from an update's emitted_at to its being "
-                         "handed to gRPC for writing (its time in the "
-                         "stream's queue).")
-              .Add({{"specialist", specialist}}, metrics::HopBuckets())),
+      hop_to_write_(registry_.Hop(
+          "hop_emit_to_write_seconds",
+          "Seconds from an update's emitted_at to its being handed to gRPC "
+          "for writing (its time in the stream's queue).",
+          {{"specialist", specialist}})),
       last_cancel_stop_ms_(
           registry_
               .Gauge("last_cancel_stop_ms",
@@ -51,6 +44,12 @@ SpecialistMetrics::SpecialistMetrics(const std::string& specialist)
                      "analysis returning (-1: none yet).")
               .Add({{"specialist", specialist}})) {
   last_cancel_stop_ms_.Set(-1);
+  registry_.GaugeFn(
+      "queued_updates",
+      "Updates emitted and not yet written, across all streams (each "
+      "bounded by --stream-queue-updates).",
+      [this] { return static_cast<double>(queued_updates()); },
+      {{"specialist", specialist}});
 }
 
 void SpecialistMetrics::AnalysisStarted() {

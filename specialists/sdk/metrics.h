@@ -19,6 +19,7 @@
 #ifndef AGENTSTREAM_SPECIALISTS_SDK_METRICS_H_
 #define AGENTSTREAM_SPECIALISTS_SDK_METRICS_H_
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -41,18 +42,20 @@ class SpecialistMetrics final {
   void CancelStopped(int64_t stop_ms);
   // The updates queued across all stream queues changed by `delta`.
   void QueuedChanged(int64_t delta) {
-    queued_.Increment(static_cast<double>(delta));
+    queued_.fetch_add(delta, std::memory_order_relaxed);
   }
   // Blocking analyses waiting for a pool thread (set before rendering).
   void SetAnalysesWaiting(int64_t n) { waiting_.Set(static_cast<double>(n)); }
   // The hop emitted_at -> handed to gRPC for writing (seconds; HopBatch).
-  prometheus::Histogram& hop_to_write() { return hop_to_write_; }
+  metrics::HopHistogram& hop_to_write() { return hop_to_write_; }
 
   int64_t started() const { return Int(started_); }
   int64_t active() const { return Int(active_); }
   int64_t completed(AnalysisOutcome outcome) const;
   int64_t updates_sent() const { return Int(updates_sent_); }
-  int64_t queued_updates() const { return Int(queued_); }
+  int64_t queued_updates() const {
+    return queued_.load(std::memory_order_relaxed);
+  }
   int64_t last_cancel_stop_ms() const { return Int(last_cancel_stop_ms_); }
 
   std::string RenderPrometheus() const;
@@ -73,8 +76,8 @@ class SpecialistMetrics final {
   prometheus::Gauge& waiting_;
   prometheus::Counter& updates_sent_;
   prometheus::Counter& bytes_sent_;
-  prometheus::Gauge& queued_;
-  prometheus::Histogram& hop_to_write_;
+  std::atomic<int64_t> queued_{0};  // Lock-free: changed on every update.
+  metrics::HopHistogram& hop_to_write_;
   prometheus::Gauge& last_cancel_stop_ms_;
 };
 

@@ -54,16 +54,26 @@ TEST(MetricsRegistryTest, RendersEveryKindPrefixedAndParsable) {
   Registry r("agentstream_test_");
   prometheus::Counter& c = r.Counter("things_total", "Things counted.").Add({});
   prometheus::Gauge& g = r.Gauge("open", "Open now.").Add({});
-  prometheus::Histogram& h =
-      r.Histogram("hop_seconds", "A hop.").Add({}, HopBuckets());
+  HopHistogram& h = r.Hop("hop_seconds", "A hop.");
   int64_t fed = 41;
   r.CounterFn("fed_total", "Read at render.",
               [&fed] { return static_cast<double>(fed); });
   r.GaugeFn("level", "Read at render.", [] { return -3.0; });
+  r.GaugeFn("labelled", "Read at render, labelled.", [] { return 1.0; },
+            {{"b", "x"}, {"a", "y"}});
   c.Increment(2);
   g.Increment(5);
   g.Increment(-2);  // A gauge follows deltas of either sign.
-  h.Observe(0.0003);
+  {
+    HopBatch batch(h, 1'000'000'000);
+    batch.Add(1'000'000'000 - 300'000);  // 300 us.
+  }
+  HopHistogram& labelled_hop =
+      r.Hop("labelled_hop_seconds", "A labelled hop.", {{"specialist", "S"}});
+  {
+    HopBatch batch(labelled_hop, 1'000'000'000);
+    batch.Add(1);
+  }
   ++fed;
 
   const std::string text = r.Render({{"extra_total", "Given at render.",
@@ -73,11 +83,20 @@ TEST(MetricsRegistryTest, RendersEveryKindPrefixedAndParsable) {
   EXPECT_EQ(s.at("agentstream_test_open"), 3);
   EXPECT_EQ(s.at("agentstream_test_fed_total"), 42);
   EXPECT_EQ(s.at("agentstream_test_level"), -3);
+  // Labels as given, not sorted.
+  EXPECT_EQ(s.at("agentstream_test_labelled{b=\"x\",a=\"y\"}"), 1);
   EXPECT_EQ(s.at("agentstream_test_extra_total"), 7);
   EXPECT_EQ(s.at("agentstream_test_hop_seconds_count"), 1);
   EXPECT_EQ(s.at("agentstream_test_hop_seconds_bucket{le=\"0.00025\"}"), 0);
   EXPECT_EQ(s.at("agentstream_test_hop_seconds_bucket{le=\"0.0005\"}"), 1);
   EXPECT_EQ(s.at("agentstream_test_hop_seconds_bucket{le=\"+Inf\"}"), 1);
+  EXPECT_NEAR(s.at("agentstream_test_hop_seconds_sum"), 0.0003, 1e-12);
+  EXPECT_EQ(s.at("agentstream_test_labelled_hop_seconds_count{specialist="
+                 "\"S\"}"),
+            1);
+  EXPECT_EQ(s.at("agentstream_test_labelled_hop_seconds_bucket{specialist="
+                 "\"S\",le=\"1\"}"),
+            1);
   EXPECT_THAT(text, HasSubstr("# TYPE agentstream_test_things_total counter\n"
                               "agentstream_test_things_total 2\n"));
   EXPECT_THAT(text, HasSubstr("# TYPE agentstream_test_open gauge\n"));
@@ -107,8 +126,7 @@ TEST(MetricsRegistryTest, EmptyFamilyIsDeclaredAndLabelOrderKept) {
 
 TEST(HopBatchTest, CountsABatchIntoBucketsAtOnce) {
   Registry r("p_");
-  prometheus::Histogram& h =
-      r.Histogram("hop_seconds", "A hop.").Add({}, HopBuckets());
+  HopHistogram& h = r.Hop("hop_seconds", "A hop.");
   const int64_t now = 1'700'000'000'000'000'000;
   {
     HopBatch batch(h, now);
@@ -119,6 +137,7 @@ TEST(HopBatchTest, CountsABatchIntoBucketsAtOnce) {
     batch.Add(now + 5'000'000);       // Stamped after now: 0 s.
     batch.Add(now - 60'000'000'000);  // A minute: +Inf only.
     EXPECT_EQ(batch.count(), 5);
+    EXPECT_EQ(h.count(), 0u);
     // Nothing reaches the histogram before the batch ends.
     EXPECT_EQ(Parse(r.Render()).at("p_hop_seconds_count"), 0);
   }
@@ -130,12 +149,12 @@ TEST(HopBatchTest, CountsABatchIntoBucketsAtOnce) {
   EXPECT_EQ(s.at("p_hop_seconds_bucket{le=\"10\"}"), 4);
   EXPECT_EQ(s.at("p_hop_seconds_bucket{le=\"+Inf\"}"), 5);
   EXPECT_NEAR(s.at("p_hop_seconds_sum"), 60.00208, 1e-6);
+  EXPECT_EQ(h.count(), 5u);
 }
 
 TEST(HopBatchTest, EmptyBatchObservesNothing) {
   Registry r("p_");
-  prometheus::Histogram& h =
-      r.Histogram("hop_seconds", "A hop.").Add({}, HopBuckets());
+  HopHistogram& h = r.Hop("hop_seconds", "A hop.");
   { HopBatch batch(h, WallNanos()); }
   EXPECT_EQ(Parse(r.Render()).at("p_hop_seconds_count"), 0);
 }
