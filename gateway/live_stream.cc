@@ -136,7 +136,7 @@ void LiveStream::Written() {
   m->sse_bytes_sent_total.fetch_add(static_cast<int64_t>(pending_.size()),
                                     std::memory_order_relaxed);
   if (pending_emitted_.empty()) return;
-  // One clock read and one histogram lock for the whole write.
+  // One clock read for the whole write.
   metrics::HopBatch hop(m->hop_to_write(), metrics::WallNanos());
   for (int64_t emitted_at : pending_emitted_) hop.Add(emitted_at);
   pending_emitted_.clear();

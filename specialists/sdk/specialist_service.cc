@@ -106,7 +106,7 @@ class SpecialistService::Call {
   virtual void WriteTaken() = 0;
   virtual void FinishRpc(const grpc::Status& status) = 0;
   // The hop emitted_at -> handed to gRPC (docs/METRICS.md), for a message
-  // about to be written: one clock read and one histogram lock per message.
+  // about to be written: one clock read per message.
   template <typename Message>
   void HandingToGrpc(const Message& message);
 
@@ -134,7 +134,6 @@ class SpecialistService::Call {
   void RunSteps();
   void TimerFired();
   void EndAnalysis(const absl::Status& status);
-  // Whether to finish the RPC now; marks it finished if so.
   // The metrics' queued_updates follows queue_ (after every change of it).
   void PublishDepthLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const int64_t depth = queue_.queued_updates();
@@ -142,6 +141,7 @@ class SpecialistService::Call {
     service_->metrics_->QueuedChanged(depth - published_depth_);
     published_depth_ = depth;
   }
+  // Whether to finish the RPC now; marks it finished if so.
   bool ShouldFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!analysis_done_ || finished_ || queue_.writing()) return false;
     if (!queue_.idle() && !broken_) return false;
