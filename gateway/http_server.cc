@@ -30,6 +30,7 @@ GatewayServer::Impl::Impl(GatewayOptions options,
       client_(std::move(client)),
       clock_(clock),
       limiter_(options_.client_limits, clock) {
+  metrics_.SetUpstream(client_->upstream_counters());
   live_context_.metrics = &metrics_;
   live_context_.timers = &timers_;
   live_context_.clock = clock_;

@@ -83,6 +83,7 @@ void LiveStream::Drive() {
         return Finish();
       case OpenResult::kStreaming:
         opener_ = nullptr;
+        NoteEmitted(state_->first);
         pump_.Open(std::move(state_->first), &pending_);
         break;
     }
@@ -91,6 +92,7 @@ void LiveStream::Drive() {
     if (!pending_.empty()) {
       switch (exchange_->Write(pending_)) {
         case http::Exchange::WriteResult::kOk:
+          Written();
           pending_.clear();
           break;
         case http::Exchange::WriteResult::kFull:
@@ -116,8 +118,28 @@ void LiveStream::Drive() {
       ArmTimer(pump_.next_heartbeat());
       return;
     }
+    NoteEmitted(batch_);
     pump_.Take(next, &batch_, &pending_);
   }
+}
+
+void LiveStream::NoteEmitted(
+    const std::vector<agentstream::v1::Update>& updates) {
+  for (const agentstream::v1::Update& u : updates) {
+    pending_emitted_.push_back(u.emitted_at());
+  }
+}
+
+void LiveStream::Written() {
+  GatewayMetrics* m = context_.metrics;
+  if (m == nullptr) return;
+  m->sse_bytes_sent_total.fetch_add(static_cast<int64_t>(pending_.size()),
+                                    std::memory_order_relaxed);
+  if (pending_emitted_.empty()) return;
+  // One clock read for the whole write.
+  metrics::HopBatch hop(m->hop_to_write(), metrics::WallNanos());
+  for (int64_t emitted_at : pending_emitted_) hop.Add(emitted_at);
+  pending_emitted_.clear();
 }
 
 void LiveStream::ArmTimer(absl::Time at) {

@@ -93,6 +93,10 @@ class LiveStream final : public std::enable_shared_from_this<LiveStream> {
   void Drive();
   void ArmTimer(absl::Time at);
   void Finish();
+  // The hop histogram (docs/METRICS.md): the emitted_at of updates whose
+  // events are in pending_, observed once pending_ is handed to the write.
+  void NoteEmitted(const std::vector<agentstream::v1::Update>& updates);
+  void Written();
 
   const LiveStreamContext& context_;
   std::shared_ptr<http::Exchange> exchange_;
@@ -109,6 +113,7 @@ class LiveStream final : public std::enable_shared_from_this<LiveStream> {
   // Drive()'s own (one driver at a time).
   std::string pending_;
   std::vector<agentstream::v1::Update> batch_;
+  std::vector<int64_t> pending_emitted_;  // Of the updates in pending_.
   absl::Time timer_at_ = absl::InfinitePast();
   bool finished_ = false;
   bool answered_ = false;  // The opener answered: no stream was started.

@@ -69,10 +69,17 @@ class StreamReactor final : public grpc::ClientReadReactor<Message> {
  public:
   using Base = grpc::ClientReadReactor<Message>;
 
+  ~StreamReactor() override {
+    absl::MutexLock lock(&mu_);
+    Taken();  // What nobody took leaves the queued gauges.
+  }
+
   static std::shared_ptr<StreamReactor> Run(
       Orchestrator::Stub* stub, const RunParams& params,
-      const GrpcOrchestratorClientOptions& bounds, CallCounter& counter) {
-    auto r = std::shared_ptr<StreamReactor>(new StreamReactor(bounds, counter));
+      const GrpcOrchestratorClientOptions& bounds, CallCounter& counter,
+      std::shared_ptr<UpstreamCounters> counters) {
+    auto r = std::shared_ptr<StreamReactor>(
+        new StreamReactor(bounds, counter, std::move(counters)));
     r->run_request_.set_request_id(params.request_id);
     r->run_request_.set_message(params.message);
     for (const auto& s : params.specialists) {
@@ -92,8 +99,9 @@ class StreamReactor final : public grpc::ClientReadReactor<Message> {
   static std::shared_ptr<StreamReactor> Attach(
       Orchestrator::Stub* stub, const std::string& request_id,
       uint64_t after_seq, const GrpcOrchestratorClientOptions& bounds,
-      CallCounter& counter) {
-    auto r = std::shared_ptr<StreamReactor>(new StreamReactor(bounds, counter));
+      CallCounter& counter, std::shared_ptr<UpstreamCounters> counters) {
+    auto r = std::shared_ptr<StreamReactor>(
+        new StreamReactor(bounds, counter, std::move(counters)));
     r->attach_request_.set_request_id(request_id);
     r->attach_request_.set_after_seq(after_seq);
     r->context_.AddMetadata("x-request-id", request_id);
@@ -131,6 +139,8 @@ class StreamReactor final : public grpc::ClientReadReactor<Message> {
     {
       absl::MutexLock lock(&mu_);
       accepted_ = true;  // An update implies the metadata came before it.
+      const size_t bytes_before = queue_bytes_;
+      const size_t updates_before = queue_.size();
       if constexpr (std::is_same_v<Message, UpdateBatch>) {
         for (Update& u : *incoming_.mutable_updates()) {
           queue_bytes_ += u.ByteSizeLong();
@@ -141,6 +151,8 @@ class StreamReactor final : public grpc::ClientReadReactor<Message> {
         queue_.push_back(std::move(incoming_));
       }
       incoming_.Clear();
+      Counted(static_cast<int64_t>(queue_.size() - updates_before),
+              static_cast<int64_t>(queue_bytes_ - bytes_before));
       read_more = queue_.size() < capacity_ && queue_bytes_ < max_bytes_;
       read_paused_ = !read_more;
       listener = listener_;
@@ -202,8 +214,7 @@ class StreamReactor final : public grpc::ClientReadReactor<Message> {
       }
       if (!queue_.empty()) {
         for (auto& u : queue_) out->push_back(std::move(u));
-        queue_.clear();
-        queue_bytes_ = 0;
+        Taken();
         resume = read_paused_ && !done_ && hold_;
         read_paused_ = false;
         result = RunStream::Next::kUpdates;
@@ -240,8 +251,10 @@ class StreamReactor final : public grpc::ClientReadReactor<Message> {
 
  private:
   StreamReactor(const GrpcOrchestratorClientOptions& bounds,
-                CallCounter& counter)
+                CallCounter& counter,
+                std::shared_ptr<UpstreamCounters> counters)
       : call_(counter),
+        counters_(std::move(counters)),
         capacity_(bounds.queue_capacity),
         max_bytes_(bounds.queue_max_bytes) {}
   void Begin(const std::shared_ptr<StreamReactor>& self) {
@@ -258,6 +271,25 @@ class StreamReactor final : public grpc::ClientReadReactor<Message> {
     Base::StartRead(&incoming_);
     Base::StartCall();
   }
+  // Updates and bytes that came in: received, and queued.
+  void Counted(int64_t updates, int64_t bytes) {
+    if (counters_ == nullptr) return;
+    counters_->updates_received.fetch_add(updates, std::memory_order_relaxed);
+    counters_->bytes_received.fetch_add(bytes, std::memory_order_relaxed);
+    counters_->queued_updates.fetch_add(updates, std::memory_order_relaxed);
+    counters_->queued_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  }
+  // The queue left (taken, or dropped with the reactor).
+  void Taken() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (counters_ != nullptr) {
+      counters_->queued_updates.fetch_sub(static_cast<int64_t>(queue_.size()),
+                                          std::memory_order_relaxed);
+      counters_->queued_bytes.fetch_sub(static_cast<int64_t>(queue_bytes_),
+                                        std::memory_order_relaxed);
+    }
+    queue_.clear();
+    queue_bytes_ = 0;
+  }
   void DropHold() {
     {
       absl::MutexLock lock(&mu_);
@@ -270,6 +302,7 @@ class StreamReactor final : public grpc::ClientReadReactor<Message> {
   // First, so that it is destroyed last: the call counts as ended only once
   // the context (and gRPC's call with it) is gone.
   const CallCounter::Token call_;
+  const std::shared_ptr<UpstreamCounters> counters_;
   const size_t capacity_;
   const size_t max_bytes_;
   grpc::ClientContext context_;
@@ -330,11 +363,11 @@ class GrpcOrchestratorClient final : public OrchestratorClient {
   std::unique_ptr<RunStream> StartRun(const RunParams& params) override {
     if (options_.batched) {
       return std::make_unique<GrpcRunStream<UpdateBatch>>(
-          StreamReactor<UpdateBatch>::Run(stub_.get(), params, options_,
-                                          calls_));
+          StreamReactor<UpdateBatch>::Run(stub_.get(), params, options_, calls_,
+                                          counters_));
     }
-    return std::make_unique<GrpcRunStream<Update>>(
-        StreamReactor<Update>::Run(stub_.get(), params, options_, calls_));
+    return std::make_unique<GrpcRunStream<Update>>(StreamReactor<Update>::Run(
+        stub_.get(), params, options_, calls_, counters_));
   }
 
   std::unique_ptr<RunStream> StartAttach(const std::string& request_id,
@@ -342,11 +375,15 @@ class GrpcOrchestratorClient final : public OrchestratorClient {
     if (options_.batched) {
       return std::make_unique<GrpcRunStream<UpdateBatch>>(
           StreamReactor<UpdateBatch>::Attach(stub_.get(), request_id, after_seq,
-                                             options_, calls_));
+                                             options_, calls_, counters_));
     }
     return std::make_unique<GrpcRunStream<Update>>(
         StreamReactor<Update>::Attach(stub_.get(), request_id, after_seq,
-                                      options_, calls_));
+                                      options_, calls_, counters_));
+  }
+
+  std::shared_ptr<const UpstreamCounters> upstream_counters() const override {
+    return counters_;
   }
 
   absl::StatusOr<bool> Cancel(const std::string& request_id,
@@ -377,6 +414,8 @@ class GrpcOrchestratorClient final : public OrchestratorClient {
  private:
   const std::unique_ptr<Orchestrator::Stub> stub_;
   const GrpcOrchestratorClientOptions options_;
+  const std::shared_ptr<UpstreamCounters> counters_ =
+      std::make_shared<UpstreamCounters>();
   CallCounter calls_;
 };
 

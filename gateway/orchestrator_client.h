@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "agentstream/v1/orchestrator.pb.h"
 #include "agentstream/v1/update.pb.h"
+#include "gateway/metrics.h"
 #include "google/protobuf/struct.pb.h"
 
 namespace grpc {
@@ -102,6 +103,11 @@ class OrchestratorClient {
                                       absl::Duration timeout) = 0;
   virtual absl::StatusOr<agentstream::v1::ListSpecialistsResponse>
   ListSpecialists(absl::Duration timeout, const std::string& request_id) = 0;
+  // What the client counts of the updates it receives (GatewayMetrics reads
+  // it); null when it counts nothing.
+  virtual std::shared_ptr<const UpstreamCounters> upstream_counters() const {
+    return nullptr;
+  }
 };
 
 struct GrpcOrchestratorClientOptions {

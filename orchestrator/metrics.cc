@@ -1,154 +1,194 @@
 #include "orchestrator/metrics.h"
 
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
-
 namespace agentstream::orchestrator {
 namespace {
 
-std::string Label(const std::string& v) {
-  return absl::StrReplaceAll(v,
-                             {{"\\", "\\\\"}, {"\"", "\\\""}, {"\n", "\\n"}});
-}
-
-// Appends the HELP and TYPE lines of `name` (without the prefix).
-void Header(std::string* out, const char* name, const char* type,
-            const char* help) {
-  absl::StrAppend(out, "# HELP ", kMetricsPrefix, name, " ", help, "\n# TYPE ",
-                  kMetricsPrefix, name, " ", type, "\n");
-}
-
-void Sample(std::string* out, const char* name, int64_t value) {
-  absl::StrAppend(out, kMetricsPrefix, name, " ", value, "\n");
-}
-
-// name{label="key"} value, for each key.
-void Samples(std::string* out, const char* name, const char* label,
-             const std::map<std::string, int64_t>& values) {
-  for (const auto& [key, n] : values) {
-    absl::StrAppend(out, kMetricsPrefix, name, "{", label, "=\"", Label(key),
-                    "\"} ", n, "\n");
-  }
-}
-
-void Samples(
-    std::string* out, const char* name, const char* label1, const char* label2,
-    const std::map<std::pair<std::string, std::string>, int64_t>& values) {
-  for (const auto& [key, n] : values) {
-    absl::StrAppend(out, kMetricsPrefix, name, "{", label1, "=\"",
-                    Label(key.first), "\",", label2, "=\"", Label(key.second),
-                    "\"} ", n, "\n");
-  }
-}
-
-int64_t Get(const std::map<std::string, int64_t>& m, const std::string& k) {
-  auto it = m.find(k);
-  return it == m.end() ? 0 : it->second;
+prometheus::Counter& One(prometheus::Family<prometheus::Counter>& family) {
+  return family.Add({});
 }
 
 }  // namespace
 
-OrchestratorMetrics::OrchestratorMetrics() {
-  absl::MutexLock lock(&mu_);
+OrchestratorMetrics::OrchestratorMetrics()
+    : registry_(kMetricsPrefix),
+      runs_started_(
+          One(registry_.Counter("runs_started_total", "Runs started."))),
+      runs_active_(
+          registry_.Gauge("runs_active", "Runs not yet complete.").Add({})),
+      runs_completed_(registry_.Counter("runs_completed_total",
+                                        "Runs completed by outcome.")),
+      runs_cancelled_(registry_.Counter(
+          "runs_cancelled_total",
+          "Runs cancelled, by reason (request: Cancel; disconnect: the last "
+          "client left with on_disconnect=cancel; grace: nobody came back "
+          "within the grace period; shutdown).")),
+      updates_(One(
+          registry_.Counter("updates_total", "Updates appended to run logs."))),
+      followers_active_(
+          registry_.Gauge("followers_active", "Open Run and Attach streams.")
+              .Add({})),
+      attaches_(One(registry_.Counter("attaches_total", "Attach calls."))),
+      resumes_(One(registry_.Counter("resumes_total",
+                                     "Attach calls with after_seq > 0."))),
+      gaps_(One(registry_.Counter(
+          "gaps_total",
+          "Followers ended with OUT_OF_RANGE (the log no longer held their "
+          "next update)."))),
+      coalesced_(One(registry_.Counter(
+          "coalesced_updates_total",
+          "Progress updates skipped for lagging followers (superseded by a "
+          "newer progress update of the same specialist)."))),
+      cutoffs_(One(registry_.Counter(
+          "slow_consumer_cutoffs_total",
+          "Followers ended with RESOURCE_EXHAUSTED for lagging."))),
+      runs_refused_(registry_.Counter(
+          "runs_refused_total",
+          "New runs refused at capacity (RESOURCE_EXHAUSTED at_capacity), by "
+          "reason (max_runs: --max-runs live runs; memory: "
+          "--max-total-log-bytes).")),
+      logs_dropped_(One(registry_.Counter(
+          "logs_dropped_total",
+          "Ended runs' logs dropped before their TTL to stay within "
+          "--max-total-log-bytes."))),
+      updates_trimmed_(One(registry_.Counter(
+          "log_updates_trimmed_total",
+          "Updates dropped from live runs' logs to stay within "
+          "--max-total-log-bytes."))),
+      calls_(registry_.Counter(
+          "specialist_calls_total",
+          "Analyze calls by specialist and answering instance.",
+          {"specialist", "instance"})),
+      errors_(registry_.Counter(
+          "specialist_errors_total",
+          "Analyze calls that ended in an error, by specialist.")),
+      retries_(registry_.Counter(
+          "specialist_retries_total",
+          "Analyze calls tried again (unavailable before the first update).")),
+      timeouts_(registry_.Counter(
+          "specialist_timeouts_total",
+          "Specialists past their soft (continuing) or hard (abandoned) "
+          "deadline.",
+          {"specialist", "action"})),
+      received_updates_(One(registry_.Counter(
+          "specialist_updates_received_total",
+          "Updates received from specialists (Analyze and AnalyzeBatched), "
+          "before validation."))),
+      received_bytes_(One(registry_.Counter(
+          "specialist_update_bytes_received_total",
+          "Serialized bytes of the updates received from specialists."))),
+      sent_updates_(One(registry_.Counter(
+          "updates_sent_total",
+          "Updates handed to gRPC for writing to followers (Run, Attach and "
+          "their batched forms; a replay counts again)."))),
+      sent_bytes_(One(registry_.Counter(
+          "update_bytes_sent_total",
+          "Message bytes handed to gRPC for writing to followers."))),
+      hop_to_receipt_(
+          registry_.Hop("hop_emit_to_receipt_seconds",
+                        "Seconds from a specialist update's emitted_at (the "
+                        "specialist's clock) to its receipt here.")),
+      hop_to_write_(
+          registry_.Hop("hop_emit_to_write_seconds",
+                        "Seconds from an update's emitted_at (its emitter's "
+                        "clock) to its being handed to gRPC for a follower "
+                        "(the gateway's stream).")) {
+  registry_.GaugeFn("log_bytes",
+                    "Bytes held by all runs' logs and bookkeeping, against "
+                    "--max-total-log-bytes.",
+                    [this] { return static_cast<double>(log_bytes()); });
   // Rendered from the start, so that a scraper sees zeros, not absences.
   for (const char* reason : {"request", "disconnect", "grace", "shutdown"}) {
-    runs_cancelled_[reason] = 0;
+    runs_cancelled_.Add({{"reason", reason}});
   }
-  for (const char* reason : {"max_runs", "memory"}) runs_refused_[reason] = 0;
+  for (const char* reason : {"max_runs", "memory"}) {
+    runs_refused_.Add({{"reason", reason}});
+  }
+}
+
+int64_t OrchestratorMetrics::Get(CounterFamily& family,
+                                 const prometheus::Labels& labels) {
+  if (!family.Has(labels)) return 0;
+  return static_cast<int64_t>(family.Add(labels).Value());
 }
 
 void OrchestratorMetrics::RunStarted() {
-  absl::MutexLock lock(&mu_);
-  ++runs_started_;
-  ++runs_active_;
+  runs_started_.Increment();
+  runs_active_.Increment();
 }
 
 void OrchestratorMetrics::RunCompleted(const std::string& outcome) {
-  absl::MutexLock lock(&mu_);
-  --runs_active_;
-  ++runs_completed_[outcome];
+  runs_active_.Decrement();
+  runs_completed_.Add({{"outcome", outcome}}).Increment();
 }
 
 void OrchestratorMetrics::RunCancelled(const std::string& reason) {
-  absl::MutexLock lock(&mu_);
-  ++runs_cancelled_[reason];
+  runs_cancelled_.Add({{"reason", reason}}).Increment();
 }
 
 void OrchestratorMetrics::UpdatesEmitted(int64_t n) {
-  absl::MutexLock lock(&mu_);
-  updates_ += n;
+  updates_.Increment(static_cast<double>(n));
 }
 
 void OrchestratorMetrics::SpecialistCall(const std::string& specialist,
                                          const std::string& instance) {
-  absl::MutexLock lock(&mu_);
-  ++calls_[{specialist, instance}];
+  calls_.Add({{"specialist", specialist}, {"instance", instance}}).Increment();
 }
 
 void OrchestratorMetrics::SpecialistError(const std::string& specialist) {
-  absl::MutexLock lock(&mu_);
-  ++errors_[specialist];
+  errors_.Add({{"specialist", specialist}}).Increment();
 }
 
 void OrchestratorMetrics::SpecialistRetry(const std::string& specialist) {
-  absl::MutexLock lock(&mu_);
-  ++retries_[specialist];
+  retries_.Add({{"specialist", specialist}}).Increment();
 }
 
 void OrchestratorMetrics::SpecialistTimeout(const std::string& specialist,
                                             const std::string& action) {
-  absl::MutexLock lock(&mu_);
-  ++timeouts_[{specialist, action}];
+  timeouts_.Add({{"specialist", specialist}, {"action", action}}).Increment();
 }
 
-void OrchestratorMetrics::FollowerAdded() {
-  absl::MutexLock lock(&mu_);
-  ++followers_active_;
-}
+void OrchestratorMetrics::FollowerAdded() { followers_active_.Increment(); }
 
-void OrchestratorMetrics::FollowerRemoved() {
-  absl::MutexLock lock(&mu_);
-  --followers_active_;
-}
+void OrchestratorMetrics::FollowerRemoved() { followers_active_.Decrement(); }
 
 void OrchestratorMetrics::Attached(bool resume) {
-  absl::MutexLock lock(&mu_);
-  ++attaches_;
-  if (resume) ++resumes_;
+  attaches_.Increment();
+  if (resume) resumes_.Increment();
 }
 
-void OrchestratorMetrics::Gap() {
-  absl::MutexLock lock(&mu_);
-  ++gaps_;
-}
+void OrchestratorMetrics::Gap() { gaps_.Increment(); }
 
 void OrchestratorMetrics::UpdatesCoalesced(int64_t n) {
-  absl::MutexLock lock(&mu_);
-  coalesced_ += n;
+  coalesced_.Increment(static_cast<double>(n));
 }
 
-void OrchestratorMetrics::SlowConsumerCutOff() {
-  absl::MutexLock lock(&mu_);
-  ++cutoffs_;
-}
+void OrchestratorMetrics::SlowConsumerCutOff() { cutoffs_.Increment(); }
 
 void OrchestratorMetrics::LogBytesChanged(int64_t delta) {
   log_bytes_.fetch_add(delta, std::memory_order_relaxed);
 }
 
 void OrchestratorMetrics::RunRefused(const std::string& reason) {
-  absl::MutexLock lock(&mu_);
-  ++runs_refused_[reason];
+  runs_refused_.Add({{"reason", reason}}).Increment();
 }
 
 void OrchestratorMetrics::LogsDropped(int64_t n) {
-  absl::MutexLock lock(&mu_);
-  logs_dropped_ += n;
+  logs_dropped_.Increment(static_cast<double>(n));
 }
 
 void OrchestratorMetrics::UpdatesTrimmed(int64_t n) {
-  absl::MutexLock lock(&mu_);
-  updates_trimmed_ += n;
+  updates_trimmed_.Increment(static_cast<double>(n));
+}
+
+void OrchestratorMetrics::SpecialistUpdatesReceived(int64_t updates,
+                                                    int64_t bytes) {
+  received_updates_.Increment(static_cast<double>(updates));
+  received_bytes_.Increment(static_cast<double>(bytes));
+}
+
+void OrchestratorMetrics::UpdatesSent(int64_t updates, int64_t bytes) {
+  sent_updates_.Increment(static_cast<double>(updates));
+  sent_bytes_.Increment(static_cast<double>(bytes));
 }
 
 int64_t OrchestratorMetrics::log_bytes() const {
@@ -156,125 +196,50 @@ int64_t OrchestratorMetrics::log_bytes() const {
 }
 
 int64_t OrchestratorMetrics::runs_refused(const std::string& reason) const {
-  absl::MutexLock lock(&mu_);
-  return Get(runs_refused_, reason);
+  return Get(runs_refused_, {{"reason", reason}});
 }
 
 int64_t OrchestratorMetrics::logs_dropped() const {
-  absl::MutexLock lock(&mu_);
-  return logs_dropped_;
+  return static_cast<int64_t>(logs_dropped_.Value());
 }
 
 int64_t OrchestratorMetrics::updates_trimmed() const {
-  absl::MutexLock lock(&mu_);
-  return updates_trimmed_;
+  return static_cast<int64_t>(updates_trimmed_.Value());
 }
 
 int64_t OrchestratorMetrics::runs_active() const {
-  absl::MutexLock lock(&mu_);
-  return runs_active_;
+  return static_cast<int64_t>(runs_active_.Value());
 }
 
 int64_t OrchestratorMetrics::followers_active() const {
-  absl::MutexLock lock(&mu_);
-  return followers_active_;
+  return static_cast<int64_t>(followers_active_.Value());
 }
 
 int64_t OrchestratorMetrics::updates_total() const {
-  absl::MutexLock lock(&mu_);
-  return updates_;
+  return static_cast<int64_t>(updates_.Value());
 }
 
 int64_t OrchestratorMetrics::runs_cancelled(const std::string& reason) const {
-  absl::MutexLock lock(&mu_);
-  return Get(runs_cancelled_, reason);
+  return Get(runs_cancelled_, {{"reason", reason}});
 }
 
 int64_t OrchestratorMetrics::gaps() const {
-  absl::MutexLock lock(&mu_);
-  return gaps_;
+  return static_cast<int64_t>(gaps_.Value());
 }
 
 int64_t OrchestratorMetrics::coalesced() const {
-  absl::MutexLock lock(&mu_);
-  return coalesced_;
+  return static_cast<int64_t>(coalesced_.Value());
 }
 
 int64_t OrchestratorMetrics::slow_consumer_cutoffs() const {
-  absl::MutexLock lock(&mu_);
-  return cutoffs_;
+  return static_cast<int64_t>(cutoffs_.Value());
 }
 
 int64_t OrchestratorMetrics::specialist_retries(
     const std::string& specialist) const {
-  absl::MutexLock lock(&mu_);
-  return Get(retries_, specialist);
+  return Get(retries_, {{"specialist", specialist}});
 }
 
-std::string OrchestratorMetrics::Render() const {
-  absl::MutexLock lock(&mu_);
-  std::string out;
-  Header(&out, "runs_started_total", "counter", "Runs started.");
-  Sample(&out, "runs_started_total", runs_started_);
-  Header(&out, "runs_active", "gauge", "Runs not yet complete.");
-  Sample(&out, "runs_active", runs_active_);
-  Header(&out, "runs_completed_total", "counter", "Runs completed by outcome.");
-  Samples(&out, "runs_completed_total", "outcome", runs_completed_);
-  Header(&out, "runs_cancelled_total", "counter",
-         "Runs cancelled, by reason (request: Cancel; disconnect: the last "
-         "client left with on_disconnect=cancel; grace: nobody came back "
-         "within the grace period; shutdown).");
-  Samples(&out, "runs_cancelled_total", "reason", runs_cancelled_);
-  Header(&out, "updates_total", "counter", "Updates appended to run logs.");
-  Sample(&out, "updates_total", updates_);
-  Header(&out, "followers_active", "gauge", "Open Run and Attach streams.");
-  Sample(&out, "followers_active", followers_active_);
-  Header(&out, "attaches_total", "counter", "Attach calls.");
-  Sample(&out, "attaches_total", attaches_);
-  Header(&out, "resumes_total", "counter", "Attach calls with after_seq > 0.");
-  Sample(&out, "resumes_total", resumes_);
-  Header(&out, "gaps_total", "counter",
-         "Followers ended with OUT_OF_RANGE (the log no longer held their "
-         "next update).");
-  Sample(&out, "gaps_total", gaps_);
-  Header(&out, "coalesced_updates_total", "counter",
-         "Progress updates skipped for lagging followers (superseded by a "
-         "newer progress update of the same specialist).");
-  Sample(&out, "coalesced_updates_total", coalesced_);
-  Header(&out, "slow_consumer_cutoffs_total", "counter",
-         "Followers ended with RESOURCE_EXHAUSTED for lagging.");
-  Sample(&out, "slow_consumer_cutoffs_total", cutoffs_);
-  Header(&out, "log_bytes", "gauge",
-         "Bytes held by all runs' logs and bookkeeping, against "
-         "--max-total-log-bytes.");
-  Sample(&out, "log_bytes", log_bytes_.load(std::memory_order_relaxed));
-  Header(&out, "runs_refused_total", "counter",
-         "New runs refused at capacity (RESOURCE_EXHAUSTED at_capacity), by "
-         "reason (max_runs: --max-runs live runs; memory: "
-         "--max-total-log-bytes).");
-  Samples(&out, "runs_refused_total", "reason", runs_refused_);
-  Header(&out, "logs_dropped_total", "counter",
-         "Ended runs' logs dropped before their TTL to stay within "
-         "--max-total-log-bytes.");
-  Sample(&out, "logs_dropped_total", logs_dropped_);
-  Header(&out, "log_updates_trimmed_total", "counter",
-         "Updates dropped from live runs' logs to stay within "
-         "--max-total-log-bytes.");
-  Sample(&out, "log_updates_trimmed_total", updates_trimmed_);
-  Header(&out, "specialist_calls_total", "counter",
-         "Analyze calls by specialist and answering instance.");
-  Samples(&out, "specialist_calls_total", "specialist", "instance", calls_);
-  Header(&out, "specialist_errors_total", "counter",
-         "Analyze calls that ended in an error, by specialist.");
-  Samples(&out, "specialist_errors_total", "specialist", errors_);
-  Header(&out, "specialist_retries_total", "counter",
-         "Analyze calls tried again (unavailable before the first update).");
-  Samples(&out, "specialist_retries_total", "specialist", retries_);
-  Header(&out, "specialist_timeouts_total", "counter",
-         "Specialists past their soft (continuing) or hard (abandoned) "
-         "deadline.");
-  Samples(&out, "specialist_timeouts_total", "specialist", "action", timeouts_);
-  return out;
-}
+std::string OrchestratorMetrics::Render() const { return registry_.Render(); }
 
 }  // namespace agentstream::orchestrator

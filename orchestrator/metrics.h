@@ -1,21 +1,20 @@
-// The orchestrator's counters and gauges, rendered as Prometheus text; every
-// name is prefixed `agentstream_orchestrator_`.
+// The orchestrator's counters, gauges and hop histograms on the process's
+// registry (common/metrics/metrics.h), rendered as Prometheus text; every
+// name is prefixed `agentstream_orchestrator_` and listed in
+// docs/METRICS.md.
 //
-// Pure bookkeeping (the HTTP endpoint is metrics_http_server.h). Thread-safe;
-// every method is cheap (one mutex, at most one map lookup, or one atomic)
-// and takes no other lock, so it may be called with any lock of the caller
-// held.
+// Pure bookkeeping (the HTTP endpoint is common/http/metrics_endpoint.h).
+// Thread-safe; every method is cheap (atomics, or at most one lookup of a
+// labelled family under prometheus-cpp's own mutex) and takes no lock of
+// the caller's, so it may be called with any lock of the caller held.
 #ifndef AGENTSTREAM_ORCHESTRATOR_METRICS_H_
 #define AGENTSTREAM_ORCHESTRATOR_METRICS_H_
 
 #include <atomic>
 #include <cstdint>
-#include <map>
 #include <string>
-#include <utility>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/metrics/metrics.h"
 
 namespace agentstream::orchestrator {
 
@@ -55,6 +54,17 @@ class OrchestratorMetrics final {
   // Updates dropped from live runs' logs to stay within the total bound.
   void UpdatesTrimmed(int64_t n);
 
+  // Issue 11: where the time goes, and the flow in and out.
+  // Updates (and their serialized bytes) received from specialists.
+  void SpecialistUpdatesReceived(int64_t updates, int64_t bytes);
+  // Updates (and bytes) handed to gRPC for writing to followers (the
+  // gateway's Run and Attach streams).
+  void UpdatesSent(int64_t updates, int64_t bytes);
+  // Hop histograms (seconds; HopBatch): emitted_at -> received from the
+  // specialist, and emitted_at -> handed to gRPC for a follower.
+  metrics::HopHistogram& hop_to_receipt() { return hop_to_receipt_; }
+  metrics::HopHistogram& hop_to_write() { return hop_to_write_; }
+
   // Prometheus text exposition format, version 0.0.4.
   std::string Render() const;
 
@@ -72,28 +82,35 @@ class OrchestratorMetrics final {
   int64_t updates_trimmed() const;
 
  private:
+  using CounterFamily = prometheus::Family<prometheus::Counter>;
+  static int64_t Get(CounterFamily& family, const prometheus::Labels& labels);
+
+  metrics::Registry registry_;
   std::atomic<int64_t> log_bytes_{0};
-  mutable absl::Mutex mu_;
-  int64_t runs_started_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t runs_active_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t updates_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t followers_active_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t attaches_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t resumes_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t gaps_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t coalesced_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t cutoffs_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t logs_dropped_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t updates_trimmed_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<std::string, int64_t> runs_refused_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, int64_t> runs_completed_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, int64_t> runs_cancelled_ ABSL_GUARDED_BY(mu_);
-  std::map<std::pair<std::string, std::string>, int64_t> calls_
-      ABSL_GUARDED_BY(mu_);
-  std::map<std::string, int64_t> errors_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, int64_t> retries_ ABSL_GUARDED_BY(mu_);
-  std::map<std::pair<std::string, std::string>, int64_t> timeouts_
-      ABSL_GUARDED_BY(mu_);
+  prometheus::Counter& runs_started_;
+  prometheus::Gauge& runs_active_;
+  CounterFamily& runs_completed_;
+  CounterFamily& runs_cancelled_;
+  prometheus::Counter& updates_;
+  prometheus::Gauge& followers_active_;
+  prometheus::Counter& attaches_;
+  prometheus::Counter& resumes_;
+  prometheus::Counter& gaps_;
+  prometheus::Counter& coalesced_;
+  prometheus::Counter& cutoffs_;
+  CounterFamily& runs_refused_;
+  prometheus::Counter& logs_dropped_;
+  prometheus::Counter& updates_trimmed_;
+  CounterFamily& calls_;
+  CounterFamily& errors_;
+  CounterFamily& retries_;
+  CounterFamily& timeouts_;
+  prometheus::Counter& received_updates_;
+  prometheus::Counter& received_bytes_;
+  prometheus::Counter& sent_updates_;
+  prometheus::Counter& sent_bytes_;
+  metrics::HopHistogram& hop_to_receipt_;
+  metrics::HopHistogram& hop_to_write_;
 };
 
 }  // namespace agentstream::orchestrator

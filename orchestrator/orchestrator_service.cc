@@ -14,6 +14,7 @@
 #include "absl/types/span.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
+#include "common/metrics/metrics.h"
 #include "orchestrator/run_log.h"
 
 namespace agentstream::orchestrator {
@@ -144,6 +145,13 @@ class FollowStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   void Send(absl::Span<const std::shared_ptr<const LogEntry>> entries,
             bool more_follows) override {
     buffer_ = MessageOf(entries, batched_, run_->log()->memory());
+    if (metrics_ != nullptr) {
+      // The hop to the gateway's stream, for the whole write at once.
+      metrics::HopBatch hop(metrics_->hop_to_write(), metrics::WallNanos());
+      for (const auto& e : entries) hop.Add(e->emitted_at);
+      metrics_->UpdatesSent(static_cast<int64_t>(entries.size()),
+                            static_cast<int64_t>(buffer_.Length()));
+    }
     // With the buffer hint, chttp2 keeps the message in the stream's buffer
     // (up to its write buffer size, 64 KiB) and completes the write at once;
     // the next write without the hint (the last entry available) or the

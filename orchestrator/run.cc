@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log.h"
+#include "common/metrics/metrics.h"
 #include "common/update_json.h"
 #include "google/protobuf/arena.h"
 #include "orchestrator/synthesis.h"
@@ -261,6 +262,7 @@ void Run::OnCallUpdate(size_t index, int attempt, Update update) {
 
 bool Run::OnCallEncodedUpdates(size_t index, int attempt,
                                absl::Span<const std::string_view> updates) {
+  const int64_t received_at = metrics::WallNanos();
   // Parsed (which also validates them: what the log holds, every follower's
   // parser accepts) on an arena whose first block is on the stack, so that
   // a Struct payload costs no heap allocation; outside the lock.
@@ -279,6 +281,18 @@ bool Run::OnCallEncodedUpdates(size_t index, int attempt,
       return false;
     }
   }
+  if (metrics_ != nullptr) {
+    // The hop specialist -> here, for the whole message at once.
+    metrics::HopBatch hop(metrics_->hop_to_receipt(), received_at);
+    int64_t bytes = 0;
+    for (size_t i = 0; i < updates.size(); ++i) {
+      hop.Add(encoded[i].emitted_at());
+      bytes += static_cast<int64_t>(updates[i].size());
+    }
+    metrics_->SpecialistUpdatesReceived(static_cast<int64_t>(updates.size()),
+                                        bytes);
+  }
+  int64_t appended = 0;
   {
     // A whole message's updates under one lock, and one notification.
     absl::MutexLock lock(&mu_);
@@ -292,12 +306,12 @@ bool Run::OnCallEncodedUpdates(size_t index, int attempt,
                                      : clock_->NowNanos();
       if (log_->AppendEncoded(parsed[i]->kind_case(), encoded[i], request_id_,
                               emitted_at,
-                              call.participant.planned.card.name()) != 0 &&
-          metrics_ != nullptr) {
-        metrics_->UpdatesEmitted(1);
+                              call.participant.planned.card.name()) != 0) {
+        ++appended;
       }
     }
   }
+  if (appended > 0 && metrics_ != nullptr) metrics_->UpdatesEmitted(appended);
   log_->Notify();
   return true;
 }

@@ -50,6 +50,7 @@ uint64_t RunLog::Append(agentstream::v1::Update update) {
   auto entry = std::make_shared<LogEntry>();
   entry->kind = update.kind_case();
   entry->specialist = update.specialist();
+  entry->emitted_at = update.emitted_at();
   absl::MutexLock lock(&mu_);
   if (ended_) return 0;
   entry->seq = ++last_seq_;
@@ -67,6 +68,7 @@ uint64_t RunLog::AppendEncoded(agentstream::v1::Update::KindCase kind,
   auto entry = std::make_shared<LogEntry>();
   entry->kind = kind;
   entry->specialist = specialist;
+  entry->emitted_at = emitted_at;
   absl::MutexLock lock(&mu_);
   if (ended_) return 0;
   entry->seq = ++last_seq_;

@@ -83,6 +83,8 @@ struct LogEntry {
   std::string_view batch_bytes() const { return framed; }
 
   uint64_t seq = 0;
+  // The update's emitted_at (the hop histograms, docs/METRICS.md).
+  int64_t emitted_at = 0;
   agentstream::v1::Update::KindCase kind =
       agentstream::v1::Update::KIND_NOT_SET;
   std::string specialist;

@@ -17,7 +17,7 @@ set -euo pipefail
 BUILD_PACKAGES=(
   build-essential cmake pkg-config git ca-certificates curl
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  libcpp-httplib-dev nlohmann-json3-dev libabsl-dev
+  libcpp-httplib-dev nlohmann-json3-dev libabsl-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libsqlite3-dev zlib1g-dev libssl-dev
   libbrotli-dev sqlite3 python3
 )

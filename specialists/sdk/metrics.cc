@@ -1,91 +1,100 @@
 #include "specialists/sdk/metrics.h"
 
-#include "absl/strings/str_cat.h"
-
 namespace agentstream::specialists {
 
+// Every family carries the specialist as a constant label, rendered first
+// (then `outcome`), as before the registry.
+SpecialistMetrics::SpecialistMetrics(const std::string& specialist)
+    : registry_("agentstream_specialist_"),
+      started_(
+          registry_.Counter("analyses_started_total", "Analyze calls accepted.")
+              .Add({{"specialist", specialist}})),
+      completed_(registry_.Counter("analyses_completed_total",
+                                   "Analyze calls ended, by outcome.",
+                                   {"specialist", "outcome"})),
+      ok_(completed_.Add({{"specialist", specialist}, {"outcome", "ok"}})),
+      cancelled_(completed_.Add(
+          {{"specialist", specialist}, {"outcome", "cancelled"}})),
+      failed_(
+          completed_.Add({{"specialist", specialist}, {"outcome", "failed"}})),
+      active_(registry_.Gauge("analyses_active", "Analyze calls in flight.")
+                  .Add({{"specialist", specialist}})),
+      waiting_(registry_
+                   .Gauge("analyses_waiting",
+                          "Blocking analyses waiting for a pool thread "
+                          "(bounded by --max-waiting-analyses).")
+                   .Add({{"specialist", specialist}})),
+      updates_sent_(
+          registry_.Counter("updates_sent_total", "Updates written to clients.")
+              .Add({{"specialist", specialist}})),
+      bytes_sent_(registry_
+                      .Counter("update_bytes_sent_total",
+                               "Serialized bytes of the updates written to "
+                               "clients.")
+                      .Add({{"specialist", specialist}})),
+      hop_to_write_(registry_.Hop(
+          "hop_emit_to_write_seconds",
+          "Seconds from an update's emitted_at to its being handed to gRPC "
+          "for writing (its time in the stream's queue).",
+          {{"specialist", specialist}})),
+      last_cancel_stop_ms_(
+          registry_
+              .Gauge("last_cancel_stop_ms",
+                     "Milliseconds from the last cancellation request to its "
+                     "analysis returning (-1: none yet).")
+              .Add({{"specialist", specialist}})) {
+  last_cancel_stop_ms_.Set(-1);
+  registry_.GaugeFn(
+      "queued_updates",
+      "Updates emitted and not yet written, across all streams (each "
+      "bounded by --stream-queue-updates).",
+      [this] { return static_cast<double>(queued_updates()); },
+      {{"specialist", specialist}});
+}
+
 void SpecialistMetrics::AnalysisStarted() {
-  started_.fetch_add(1);
-  active_.fetch_add(1);
+  started_.Increment();
+  active_.Increment();
 }
 
 void SpecialistMetrics::AnalysisEnded(AnalysisOutcome outcome) {
   switch (outcome) {
     case AnalysisOutcome::kOk:
-      ok_.fetch_add(1);
+      ok_.Increment();
       break;
     case AnalysisOutcome::kCancelled:
-      cancelled_.fetch_add(1);
+      cancelled_.Increment();
       break;
     case AnalysisOutcome::kFailed:
-      failed_.fetch_add(1);
+      failed_.Increment();
       break;
   }
-  active_.fetch_sub(1);
+  active_.Decrement();
+}
+
+void SpecialistMetrics::UpdatesSent(int64_t n, int64_t bytes) {
+  updates_sent_.Increment(static_cast<double>(n));
+  if (bytes > 0) bytes_sent_.Increment(static_cast<double>(bytes));
 }
 
 void SpecialistMetrics::CancelStopped(int64_t stop_ms) {
-  last_cancel_stop_ms_.store(stop_ms);
+  last_cancel_stop_ms_.Set(static_cast<double>(stop_ms));
 }
 
 int64_t SpecialistMetrics::completed(AnalysisOutcome outcome) const {
   switch (outcome) {
     case AnalysisOutcome::kOk:
-      return ok_.load();
+      return Int(ok_);
     case AnalysisOutcome::kCancelled:
-      return cancelled_.load();
+      return Int(cancelled_);
     case AnalysisOutcome::kFailed:
-      return failed_.load();
+      return Int(failed_);
   }
   return 0;
 }
 
 std::string SpecialistMetrics::RenderPrometheus() const {
-  const std::string label = absl::StrCat("specialist=\"", specialist_, "\"");
-  std::string out;
-  absl::StrAppend(
-      &out,
-      "# HELP agentstream_specialist_analyses_started_total Analyze calls "
-      "accepted.\n",
-      "# TYPE agentstream_specialist_analyses_started_total counter\n",
-      "agentstream_specialist_analyses_started_total{", label, "} ",
-      started_.load(), "\n");
-  absl::StrAppend(
-      &out,
-      "# HELP agentstream_specialist_analyses_completed_total Analyze calls "
-      "ended, by outcome.\n",
-      "# TYPE agentstream_specialist_analyses_completed_total counter\n");
-  const std::pair<const char*, int64_t> outcomes[] = {
-      {"ok", ok_.load()},
-      {"cancelled", cancelled_.load()},
-      {"failed", failed_.load()}};
-  for (const auto& [name, value] : outcomes) {
-    absl::StrAppend(&out, "agentstream_specialist_analyses_completed_total{",
-                    label, ",outcome=\"", name, "\"} ", value, "\n");
-  }
-  absl::StrAppend(
-      &out,
-      "# HELP agentstream_specialist_analyses_active Analyze calls in "
-      "flight.\n",
-      "# TYPE agentstream_specialist_analyses_active gauge\n",
-      "agentstream_specialist_analyses_active{", label, "} ", active_.load(),
-      "\n");
-  absl::StrAppend(
-      &out,
-      "# HELP agentstream_specialist_updates_sent_total Updates written to "
-      "clients.\n",
-      "# TYPE agentstream_specialist_updates_sent_total counter\n",
-      "agentstream_specialist_updates_sent_total{", label, "} ",
-      updates_sent_.load(), "\n");
-  absl::StrAppend(
-      &out,
-      "# HELP agentstream_specialist_last_cancel_stop_ms Milliseconds from "
-      "the last cancellation request to its analysis returning (-1: none "
-      "yet).\n",
-      "# TYPE agentstream_specialist_last_cancel_stop_ms gauge\n",
-      "agentstream_specialist_last_cancel_stop_ms{", label, "} ",
-      last_cancel_stop_ms_.load(), "\n");
-  return out;
+  return registry_.Render();
 }
 
 }  // namespace agentstream::specialists

@@ -36,9 +36,13 @@ struct SpecialistServer::Impl {
 absl::Status SpecialistServer::Impl::StartMetrics() {
   if (options.metrics_port < 0) return absl::OkStatus();
   SpecialistMetrics* m = metrics.get();
+  // The endpoint stops before the service goes (members end in reverse).
+  const SpecialistService* s = service.get();
   auto endpoint = http::MetricsEndpoint::Start(
-      options.host, static_cast<int>(options.metrics_port),
-      [m] { return m->RenderPrometheus(); });
+      options.host, static_cast<int>(options.metrics_port), [m, s] {
+        m->SetAnalysesWaiting(s->analyses_waiting());
+        return m->RenderPrometheus();
+      });
   if (!endpoint.ok()) return endpoint.status();
   http = *std::move(endpoint);
   metrics_port = http->port();

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <optional>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
+#include "common/metrics/metrics.h"
 
 namespace agentstream::specialists {
 namespace {
@@ -72,7 +74,11 @@ class SpecialistService::Call {
         service_(service),
         context_(context),
         request_(request) {}
-  virtual ~Call() = default;
+  virtual ~Call() {
+    absl::MutexLock lock(&mu_);
+    // What was never written leaves the queued gauge with the call.
+    service_->metrics_->QueuedChanged(-published_depth_);
+  }
   Call(const Call&) = delete;
   Call& operator=(const Call&) = delete;
 
@@ -99,6 +105,10 @@ class SpecialistService::Call {
   virtual void ReleaseLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) = 0;
   virtual void WriteTaken() = 0;
   virtual void FinishRpc(const grpc::Status& status) = 0;
+  // The hop emitted_at -> handed to gRPC (docs/METRICS.md), for a message
+  // about to be written: one clock read per message.
+  template <typename Message>
+  void HandingToGrpc(const Message& message);
 
   absl::Mutex mu_;
   StreamQueue queue_ ABSL_GUARDED_BY(mu_);
@@ -124,6 +134,13 @@ class SpecialistService::Call {
   void RunSteps();
   void TimerFired();
   void EndAnalysis(const absl::Status& status);
+  // The metrics' queued_updates follows queue_ (after every change of it).
+  void PublishDepthLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const int64_t depth = queue_.queued_updates();
+    if (depth == published_depth_) return;
+    service_->metrics_->QueuedChanged(depth - published_depth_);
+    published_depth_ = depth;
+  }
   // Whether to finish the RPC now; marks it finished if so.
   bool ShouldFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!analysis_done_ || finished_ || queue_.writing()) return false;
@@ -149,7 +166,19 @@ class SpecialistService::Call {
   bool analysis_done_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status final_ ABSL_GUARDED_BY(mu_);
+  int64_t published_depth_ ABSL_GUARDED_BY(mu_) = 0;
 };
+
+template <typename Message>
+void SpecialistService::Call::HandingToGrpc(const Message& message) {
+  metrics::HopBatch hop(service_->metrics_->hop_to_write(),
+                        metrics::WallNanos());
+  if constexpr (std::is_same_v<Message, UpdateBatch>) {
+    for (const Update& u : message.updates()) hop.Add(u.emitted_at());
+  } else {
+    hop.Add(message.emitted_at());
+  }
+}
 
 namespace {
 
@@ -181,6 +210,7 @@ class Reactor final : public SpecialistService::Call,
     // into one transport write instead of flushing each. The last one
     // queued goes without the hint, which flushes.
     if (more_) options.set_buffer_hint();
+    HandingToGrpc(out_);
     this->StartWrite(&out_, options);
   }
   void FinishRpc(const grpc::Status& status) override { this->Finish(status); }
@@ -275,6 +305,7 @@ bool SpecialistService::Call::PushBlocking(Update&& update) {
     return false;
   }
   queue_.Push(std::move(update));
+  PublishDepthLocked();
   const bool write = TakeNextLocked();
   mu_.Unlock();
   if (write) WriteTaken();
@@ -293,6 +324,7 @@ bool SpecialistService::Call::PushAsync(Update&& update) {
     return false;
   }
   queue_.Push(std::move(update));
+  PublishDepthLocked();
   const bool write = TakeNextLocked();
   mu_.Unlock();
   if (write) WriteTaken();
@@ -391,6 +423,7 @@ void SpecialistService::Call::WriteDone(bool ok) {
   Ref();
   mu_.Lock();
   const int64_t written = queue_.in_flight_updates();
+  const int64_t written_bytes = queue_.in_flight_bytes();
   queue_.WriteDone();
   if (!ok) {
     broken_ = true;
@@ -399,6 +432,7 @@ void SpecialistService::Call::WriteDone(bool ok) {
     // gone also sees its analysis cancelled (outcome "cancelled").
     token_.Cancel("stream closed");
   }
+  PublishDepthLocked();
   const bool write = !broken_ && TakeNextLocked();
   // Idle (a slow or held analysis): what was written need not stay.
   if (!write) ReleaseLocked();
@@ -408,7 +442,7 @@ void SpecialistService::Call::WriteDone(bool ok) {
   const bool finish = ShouldFinishLocked();
   const grpc::Status status = finish ? final_ : grpc::Status::OK;
   mu_.Unlock();
-  if (ok) service_->metrics_->UpdatesSent(written);
+  if (ok) service_->metrics_->UpdatesSent(written, written_bytes);
   if (write) WriteTaken();
   if (!ok) Cancel("stream closed");
   if (finish) FinishRpc(status);

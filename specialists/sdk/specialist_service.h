@@ -95,6 +95,8 @@ class SpecialistService final
   int active() const;
   // Threads of the blocking pool alive now (for tests).
   int64_t worker_threads() const { return pool_.threads(); }
+  // Blocking analyses waiting for a pool thread now (for the metrics).
+  int64_t analyses_waiting() const { return pool_.waiting(); }
 
   class Call;  // One Analyze or AnalyzeBatched call (specialist_service.cc).
 

@@ -68,6 +68,8 @@ class StreamQueue final {
   bool more_pending() const { return head_ < pending_.size(); }
   // Updates in the write in flight (0 when none).
   int64_t in_flight_updates() const { return in_flight_updates_; }
+  // Their serialized bytes.
+  int64_t in_flight_bytes() const { return in_flight_bytes_; }
   int64_t queued_updates() const { return queued_updates_; }
 
  private:
