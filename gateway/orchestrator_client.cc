@@ -10,6 +10,8 @@
 #include "absl/synchronization/mutex.h"
 #include "agentstream/v1/orchestrator.grpc.pb.h"
 #include "common/grpc_status.h"
+#include "gateway/call_counter.h"
+#include "gateway/session_client.h"
 
 namespace agentstream::gateway {
 namespace {
@@ -17,45 +19,6 @@ namespace {
 using agentstream::v1::Orchestrator;
 using agentstream::v1::Update;
 using agentstream::v1::UpdateBatch;
-
-// The calls in flight, so that the client outlives every reactor: gRPC
-// calls OnDone after a cancel, and the stub must still exist then.
-class CallCounter {
- public:
-  // Counts one call for its life.
-  class Token {
-   public:
-    explicit Token(CallCounter& counter) : counter_(counter) {
-      counter_.Started();
-    }
-    ~Token() { counter_.Ended(); }
-    Token(const Token&) = delete;
-    Token& operator=(const Token&) = delete;
-
-   private:
-    CallCounter& counter_;
-  };
-
-  void Started() {
-    absl::MutexLock lock(&mu_);
-    ++calls_;
-  }
-  void Ended() {
-    absl::MutexLock lock(&mu_);
-    --calls_;
-  }
-  // True when every call ended within `timeout`.
-  bool WaitAllEnded(absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    auto none = [this]()
-                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return calls_ == 0; };
-    return mu_.AwaitWithTimeout(absl::Condition(&none), timeout);
-  }
-
- private:
-  absl::Mutex mu_;
-  int64_t calls_ ABSL_GUARDED_BY(mu_) = 0;
-};
 
 // The reactor of one Run or Attach call (or their batched forms: `Message`
 // is Update or UpdateBatch). It owns itself from the call's start until
@@ -353,14 +316,46 @@ class GrpcOrchestratorClient final : public OrchestratorClient {
  public:
   GrpcOrchestratorClient(std::shared_ptr<grpc::Channel> channel,
                          GrpcOrchestratorClientOptions options)
-      : stub_(Orchestrator::NewStub(channel)), options_(options) {}
+      : stub_(Orchestrator::NewStub(channel)),
+        options_(options),
+        sessions_(stub_.get(), calls_, options.queue_max_bytes) {}
   ~GrpcOrchestratorClient() override {
+    sessions_.Shutdown();
     // Streams let go of their calls without waiting (a cancelled call ends
     // within milliseconds); the stub must outlive them.
     calls_.WaitAllEnded(absl::Seconds(10));
   }
 
   std::unique_ptr<RunStream> StartRun(const RunParams& params) override {
+    if (options_.session && sessions_.supported()) {
+      agentstream::v1::SessionOpen open;
+      agentstream::v1::RunRequest& r = *open.mutable_run();
+      r.set_request_id(params.request_id);
+      r.set_message(params.message);
+      for (const auto& s : params.specialists) r.add_specialists(s);
+      *r.mutable_options() = params.options;
+      r.set_on_disconnect(params.on_disconnect);
+      return sessions_.Open(std::move(open),
+                            [this, params] { return StartRunCall(params); });
+    }
+    return StartRunCall(params);
+  }
+
+  std::unique_ptr<RunStream> StartAttach(const std::string& request_id,
+                                         uint64_t after_seq) override {
+    if (options_.session && sessions_.supported()) {
+      agentstream::v1::SessionOpen open;
+      open.mutable_attach()->set_request_id(request_id);
+      open.mutable_attach()->set_after_seq(after_seq);
+      return sessions_.Open(std::move(open), [this, request_id, after_seq] {
+        return StartAttachCall(request_id, after_seq);
+      });
+    }
+    return StartAttachCall(request_id, after_seq);
+  }
+
+ private:
+  std::unique_ptr<RunStream> StartRunCall(const RunParams& params) {
     if (options_.batched) {
       return std::make_unique<GrpcRunStream<UpdateBatch>>(
           StreamReactor<UpdateBatch>::Run(stub_.get(), params, options_, calls_,
@@ -370,8 +365,8 @@ class GrpcOrchestratorClient final : public OrchestratorClient {
         stub_.get(), params, options_, calls_, counters_));
   }
 
-  std::unique_ptr<RunStream> StartAttach(const std::string& request_id,
-                                         uint64_t after_seq) override {
+  std::unique_ptr<RunStream> StartAttachCall(const std::string& request_id,
+                                             uint64_t after_seq) {
     if (options_.batched) {
       return std::make_unique<GrpcRunStream<UpdateBatch>>(
           StreamReactor<UpdateBatch>::Attach(stub_.get(), request_id, after_seq,
@@ -386,6 +381,7 @@ class GrpcOrchestratorClient final : public OrchestratorClient {
     return counters_;
   }
 
+ public:
   absl::StatusOr<bool> Cancel(const std::string& request_id,
                               absl::Duration timeout) override {
     grpc::ClientContext context;
@@ -417,6 +413,8 @@ class GrpcOrchestratorClient final : public OrchestratorClient {
   const std::shared_ptr<UpstreamCounters> counters_ =
       std::make_shared<UpstreamCounters>();
   CallCounter calls_;
+  // After calls_, which it counts its calls in.
+  SessionPool sessions_;
 };
 
 }  // namespace

@@ -119,6 +119,11 @@ struct GrpcOrchestratorClientOptions {
   // Call RunBatched and AttachBatched (several updates per message,
   // docs/CONTRACT.md) instead of Run and Attach.
   bool batched = true;
+  // Open Run and Attach streams in one Session call (docs/CONTRACT.md,
+  // "Sessions"; session_client.h) instead of a call each; the per-call form
+  // above is the fallback for an orchestrator without Session. A stream's
+  // window is queue_max_bytes.
+  bool session = true;
 };
 
 // A client over `channel` using gRPC's callback API for Run and Attach.

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/metrics/metrics.h"
 #include "orchestrator/run_log.h"
+#include "orchestrator/session_stream.h"
 
 namespace agentstream::orchestrator {
 namespace {
@@ -287,6 +288,13 @@ grpc::ServerUnaryReactor* OrchestratorService::ListSpecialists(
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;
+}
+
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
+OrchestratorService::Session(grpc::CallbackServerContext* /*context*/) {
+  auto* session = new SessionStream(manager_, metrics_, batched_options_);
+  session->Begin();
+  return session;
 }
 
 }  // namespace agentstream::orchestrator

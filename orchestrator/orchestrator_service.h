@@ -24,7 +24,7 @@
 // RESOURCE_EXHAUSTED "slow_consumer: ..." (LogFollower) without ending the run.
 //
 // The run's `x-request-id` is sent as initial metadata on Run, RunBatched,
-// Attach and AttachBatched.
+// Attach and AttachBatched (in a Session, in each stream's `accepted`).
 // Thread-safe; the referenced objects must outlive the service.
 #ifndef AGENTSTREAM_ORCHESTRATOR_ORCHESTRATOR_SERVICE_H_
 #define AGENTSTREAM_ORCHESTRATOR_ORCHESTRATOR_SERVICE_H_
@@ -40,17 +40,18 @@
 namespace agentstream::orchestrator {
 
 using OrchestratorServiceBase =
-    agentstream::v1::Orchestrator::WithRawCallbackMethod_Run<
-        agentstream::v1::Orchestrator::WithRawCallbackMethod_Attach<
-            agentstream::v1::Orchestrator::WithRawCallbackMethod_RunBatched<
-                agentstream::v1::Orchestrator::
-                    WithRawCallbackMethod_AttachBatched<
-                        agentstream::v1::Orchestrator::
-                            WithCallbackMethod_Cancel<
-                                agentstream::v1::Orchestrator::
-                                    WithCallbackMethod_ListSpecialists<
-                                        agentstream::v1::Orchestrator::
-                                            Service>>>>>>;
+    agentstream::v1::Orchestrator::WithRawCallbackMethod_Session<
+        agentstream::v1::Orchestrator::WithRawCallbackMethod_Run<
+            agentstream::v1::Orchestrator::WithRawCallbackMethod_Attach<
+                agentstream::v1::Orchestrator::WithRawCallbackMethod_RunBatched<
+                    agentstream::v1::Orchestrator::
+                        WithRawCallbackMethod_AttachBatched<
+                            agentstream::v1::Orchestrator::
+                                WithCallbackMethod_Cancel<
+                                    agentstream::v1::Orchestrator::
+                                        WithCallbackMethod_ListSpecialists<
+                                            agentstream::v1::Orchestrator::
+                                                Service>>>>>>>;
 
 class OrchestratorService final : public OrchestratorServiceBase {
  public:
@@ -79,6 +80,10 @@ class OrchestratorService final : public OrchestratorServiceBase {
       grpc::CallbackServerContext* context,
       const agentstream::v1::ListSpecialistsRequest* request,
       agentstream::v1::ListSpecialistsResponse* response) override;
+  // Many RunBatched and AttachBatched streams over one call
+  // (session_stream.h).
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Session(
+      grpc::CallbackServerContext* context) override;
 
  private:
   // Run and RunBatched, Attach and AttachBatched: `options` tell the forms

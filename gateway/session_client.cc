@@ -1,0 +1,550 @@
+#include "gateway/session_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <deque>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "common/grpc_status.h"
+
+namespace agentstream::gateway {
+
+using agentstream::v1::SessionFrame;
+using agentstream::v1::SessionMessage;
+using agentstream::v1::SessionRequest;
+using agentstream::v1::Update;
+
+namespace {
+
+// What an update counts against its stream's window: its size inside an
+// UpdateBatch (field 1's tag and length, then the update), as the
+// orchestrator counts it.
+uint64_t FramedSize(const Update& u) {
+  const uint64_t n = u.ByteSizeLong();
+  uint64_t len = 1;
+  for (uint64_t v = n; v >= 0x80; v >>= 7) ++len;
+  return 1 + len + n;
+}
+
+}  // namespace
+
+// One stream of a session: the queue its owner takes updates from.
+class MuxStream {
+ public:
+  explicit MuxStream(uint64_t window)
+      : credit_threshold_(std::max<uint64_t>(1, window / 4)) {}
+
+  void Attach(std::shared_ptr<SessionCall> call, uint64_t id) {
+    absl::MutexLock lock(&mu_);
+    call_ = std::move(call);
+    id_ = id;
+  }
+
+  // From the session's reader.
+  void OnFrame(SessionFrame& frame) {
+    std::function<void()> listener;
+    {
+      absl::MutexLock lock(&mu_);
+      if (done_) return;
+      if (frame.accepted() || frame.batch().updates_size() > 0) {
+        accepted_ = true;
+      }
+      for (Update& u : *frame.mutable_batch()->mutable_updates()) {
+        queue_bytes_ += FramedSize(u);
+        queue_.push_back(std::move(u));
+      }
+      if (frame.has_end()) {
+        const auto code = static_cast<absl::StatusCode>(frame.end().code());
+        EndLocked(absl::Status(code, frame.end().message()));
+      }
+      listener = done_ ? std::move(listener_) : listener_;
+    }
+    if (listener) listener();
+  }
+  // The session's call ended: so does the stream, unless it had.
+  void OnCallEnd(const absl::Status& status) {
+    std::function<void()> listener;
+    {
+      absl::MutexLock lock(&mu_);
+      if (done_) return;
+      EndLocked(status.ok() ? absl::UnavailableError(
+                                  "the orchestrator ended the session")
+                            : status);
+      listener = std::move(listener_);
+    }
+    if (listener) listener();
+  }
+
+  RunStream::Opening WaitOpening(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto answered = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return accepted_ || done_;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&answered), timeout);
+    if (accepted_) return RunStream::Opening::kAccepted;
+    return done_ ? RunStream::Opening::kFinished : RunStream::Opening::kTimeout;
+  }
+
+  RunStream::Next Wait(absl::Duration timeout, std::vector<Update>* out);
+
+  absl::Status status() const {
+    absl::MutexLock lock(&mu_);
+    return status_;
+  }
+  // Never accepted, and the orchestrator has no Session method.
+  bool Unsupported() const {
+    absl::MutexLock lock(&mu_);
+    return done_ && !accepted_ &&
+           status_.code() == absl::StatusCode::kUnimplemented;
+  }
+  bool WaitFinished(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(&done_), timeout);
+  }
+  void SetListener(std::function<void()> listener) {
+    bool call_now;
+    {
+      absl::MutexLock lock(&mu_);
+      if (done_) {
+        call_now = listener != nullptr;
+      } else {
+        listener_ = listener;
+        call_now = listener != nullptr && (!queue_.empty() || accepted_);
+      }
+    }
+    if (call_now) listener();
+  }
+  // Lets go of the stream: the orchestrator is told (a close), and the
+  // stream ends kCancelled here unless it had ended.
+  void Cancel();
+  // The owner is gone: no more listener calls.
+  void Release() {
+    {
+      absl::MutexLock lock(&mu_);
+      listener_ = nullptr;
+    }
+    Cancel();
+  }
+
+ private:
+  void EndLocked(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    done_ = true;
+    status_ = std::move(status);
+  }
+
+  const uint64_t credit_threshold_;
+  mutable absl::Mutex mu_;
+  std::shared_ptr<SessionCall> call_ ABSL_GUARDED_BY(mu_);
+  uint64_t id_ ABSL_GUARDED_BY(mu_) = 0;
+  std::function<void()> listener_ ABSL_GUARDED_BY(mu_);
+  std::deque<Update> queue_ ABSL_GUARDED_BY(mu_);
+  uint64_t queue_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t uncredited_ ABSL_GUARDED_BY(mu_) = 0;  // Taken, not yet granted.
+  bool accepted_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;  // Close sent (or not needed).
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
+};
+
+// One Session call. Owns itself from its start until OnDone; writes come
+// from any thread (opens, credits, closes), one in flight, the rest queued.
+class SessionCall final
+    : public grpc::ClientBidiReactor<SessionRequest, SessionMessage> {
+ public:
+  static std::shared_ptr<SessionCall> Start(
+      agentstream::v1::Orchestrator::Stub* stub, CallCounter& calls,
+      std::atomic<bool>* supported) {
+    auto call = std::shared_ptr<SessionCall>(new SessionCall(calls, supported));
+    call->self_ = call;
+    stub->async()->Session(&call->context_, call.get());
+    call->AddHold();  // Writes start from outside reactions.
+    call->StartRead(&call->incoming_);
+    call->StartCall();
+    return call;
+  }
+
+  // Opens `stream` with `open` (its number set here); false when the call
+  // is over (the stream is not opened).
+  bool Open(const std::shared_ptr<MuxStream>& stream,
+            agentstream::v1::SessionOpen open) {
+    uint64_t id;
+    {
+      absl::MutexLock lock(&mu_);
+      if (over_) return false;
+      id = ++last_id_;
+      streams_.emplace(id, stream);
+    }
+    stream->Attach(self_ref(), id);
+    open.set_stream(id);
+    SessionRequest request;
+    *request.mutable_open() = std::move(open);
+    Send(std::move(request));
+    return true;
+  }
+  void Credit(uint64_t id, uint64_t bytes) {
+    SessionRequest request;
+    request.mutable_credit()->set_stream(id);
+    request.mutable_credit()->set_bytes(bytes);
+    Send(std::move(request));
+  }
+  void Close(uint64_t id) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (streams_.erase(id) == 0) return;  // Ended: nothing to close.
+    }
+    SessionRequest request;
+    request.mutable_close()->set_stream(id);
+    Send(std::move(request));
+  }
+  void Cancel() { context_.TryCancel(); }
+  bool over() const {
+    absl::MutexLock lock(&mu_);
+    return over_;
+  }
+
+  // grpc::ClientBidiReactor methods
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      // The call is ending; OnDone tells the streams how.
+      StopWriting();
+      return;
+    }
+    for (SessionFrame& frame : *incoming_.mutable_frames()) {
+      std::shared_ptr<MuxStream> stream;
+      {
+        absl::MutexLock lock(&mu_);
+        auto it = streams_.find(frame.stream());
+        if (it == streams_.end()) continue;  // Closed by its owner.
+        stream = it->second;
+        if (frame.has_end()) streams_.erase(it);
+      }
+      stream->OnFrame(frame);
+    }
+    incoming_.Clear();
+    StartRead(&incoming_);
+  }
+  void OnWriteDone(bool ok) override {
+    bool write;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) over_ = true;
+      write = !over_ && !pending_.empty();
+      if (write) TakeNextLocked();
+    }
+    if (write) {
+      StartWrite(&out_);
+    } else {
+      MaybeDropHold();
+    }
+  }
+  void OnDone(const grpc::Status& status) override {
+    absl::flat_hash_map<uint64_t, std::shared_ptr<MuxStream>> streams;
+    std::shared_ptr<SessionCall> self;
+    {
+      absl::MutexLock lock(&mu_);
+      over_ = true;
+      streams.swap(streams_);
+      self = std::move(self_);
+    }
+    if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      supported_->store(false);
+    }
+    const absl::Status end = FromGrpcStatus(status);
+    for (auto& [id, stream] : streams) stream->OnCallEnd(end);
+    // `self` may be the last reference.
+  }
+
+ private:
+  SessionCall(CallCounter& calls, std::atomic<bool>* supported)
+      : call_(calls), supported_(supported) {}
+  std::shared_ptr<SessionCall> self_ref() {
+    absl::MutexLock lock(&mu_);
+    return self_;
+  }
+
+  void Send(SessionRequest request) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (over_ || hold_dropped_) return;
+      pending_.push_back(std::move(request));
+      if (writing_) return;
+      TakeNextLocked();
+    }
+    StartWrite(&out_);
+  }
+  void TakeNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    out_ = std::move(pending_.front());
+    pending_.pop_front();
+    writing_ = true;
+  }
+  // No write starts after this; the hold goes once none is in flight.
+  void StopWriting() {
+    {
+      absl::MutexLock lock(&mu_);
+      over_ = true;
+    }
+    MaybeDropHold();
+  }
+  void MaybeDropHold() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!over_ || writing_ || hold_dropped_) return;
+      hold_dropped_ = true;
+    }
+    RemoveHold();
+  }
+
+  // First, so that it is destroyed last: the call counts as ended only once
+  // the context (and gRPC's call with it) is gone.
+  const CallCounter::Token call_;
+  std::atomic<bool>* const supported_;
+  grpc::ClientContext context_;
+  SessionMessage incoming_;  // Between StartRead and OnReadDone.
+  SessionRequest out_;       // Between StartWrite and OnWriteDone.
+
+  mutable absl::Mutex mu_;
+  std::shared_ptr<SessionCall> self_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, std::shared_ptr<MuxStream>> streams_
+      ABSL_GUARDED_BY(mu_);
+  uint64_t last_id_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<SessionRequest> pending_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool over_ ABSL_GUARDED_BY(mu_) = false;
+  bool hold_dropped_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+RunStream::Next MuxStream::Wait(absl::Duration timeout,
+                                std::vector<Update>* out) {
+  std::shared_ptr<SessionCall> call;
+  uint64_t id = 0, credit = 0;
+  RunStream::Next result = RunStream::Next::kTimeout;
+  {
+    absl::MutexLock lock(&mu_);
+    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return !queue_.empty() || done_;
+    };
+    if (timeout > absl::ZeroDuration()) {
+      mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+    }
+    if (!queue_.empty()) {
+      for (auto& u : queue_) out->push_back(std::move(u));
+      queue_.clear();
+      uncredited_ += queue_bytes_;
+      queue_bytes_ = 0;
+      if (!done_ && uncredited_ >= credit_threshold_) {
+        credit = uncredited_;
+        uncredited_ = 0;
+        call = call_;
+        id = id_;
+      }
+      result = RunStream::Next::kUpdates;
+    } else if (done_) {
+      result = RunStream::Next::kFinished;
+    }
+  }
+  if (call != nullptr) call->Credit(id, credit);
+  return result;
+}
+
+void MuxStream::Cancel() {
+  std::shared_ptr<SessionCall> call;
+  uint64_t id = 0;
+  std::function<void()> listener;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!closed_) {
+      closed_ = true;
+      call = std::move(call_);
+      id = id_;
+    }
+    if (!done_) {
+      EndLocked(absl::CancelledError("the stream was cancelled"));
+      listener = std::move(listener_);
+    }
+  }
+  if (call != nullptr) call->Close(id);
+  if (listener) listener();
+}
+
+namespace {
+
+// The RunStream of a session's stream; started again as its own call, at
+// once, when the orchestrator turns out to have no Session method. The
+// switch happens on whichever thread learns it (the session's OnDone, or
+// the owner's), so what it touches is shared with the session's listener.
+class SessionRunStream final : public RunStream {
+ public:
+  SessionRunStream(std::shared_ptr<MuxStream> mux,
+                   std::function<std::unique_ptr<RunStream>()> fallback)
+      : state_(std::make_shared<State>(std::move(mux), std::move(fallback))) {
+    state_->mux->SetListener([state = state_] { state->OnNews(); });
+  }
+  ~SessionRunStream() override {
+    state_->mux->Release();
+    std::unique_ptr<RunStream> fallback;
+    {
+      absl::MutexLock lock(&state_->mu);
+      state_->released = true;
+      state_->listener = nullptr;
+      fallback = std::move(state_->fallback);
+    }
+    // `fallback` lets go of its call here.
+  }
+
+  Opening WaitOpening(absl::Duration timeout) override {
+    const absl::Time deadline = absl::Now() + timeout;
+    if (RunStream* f = state_->Fallback()) return f->WaitOpening(timeout);
+    const Opening opening = state_->mux->WaitOpening(timeout);
+    if (opening != Opening::kFinished) return opening;
+    if (RunStream* f = state_->Fallback()) {
+      return f->WaitOpening(
+          std::max(absl::ZeroDuration(), deadline - absl::Now()));
+    }
+    return opening;
+  }
+  Next Wait(absl::Duration timeout, std::vector<Update>* out) override {
+    if (RunStream* f = state_->Fallback()) return f->Wait(timeout, out);
+    const Next next = state_->mux->Wait(timeout, out);
+    if (next != Next::kFinished) return next;
+    if (RunStream* f = state_->Fallback()) {
+      return f->Wait(absl::ZeroDuration(), out);
+    }
+    return next;
+  }
+  absl::Status status() const override {
+    if (RunStream* f = state_->Fallback()) return f->status();
+    return state_->mux->status();
+  }
+  void Cancel() override {
+    RunStream* fallback;
+    {
+      absl::MutexLock lock(&state_->mu);
+      state_->cancelled = true;
+      fallback = state_->fallback.get();
+    }
+    // Outside the lock: cancelling calls the owner's listener.
+    if (fallback != nullptr) {
+      fallback->Cancel();
+    } else {
+      state_->mux->Cancel();
+    }
+  }
+  bool WaitFinished(absl::Duration timeout) override {
+    const absl::Time deadline = absl::Now() + timeout;
+    if (RunStream* f = state_->Fallback()) return f->WaitFinished(timeout);
+    if (!state_->mux->WaitFinished(timeout)) return false;
+    if (RunStream* f = state_->Fallback()) {
+      return f->WaitFinished(
+          std::max(absl::ZeroDuration(), deadline - absl::Now()));
+    }
+    return true;
+  }
+  void SetListener(std::function<void()> listener) override {
+    RunStream* fallback;
+    bool news;
+    {
+      absl::MutexLock lock(&state_->mu);
+      state_->listener = listener;
+      fallback = state_->fallback.get();
+      news = fallback == nullptr && listener != nullptr;
+    }
+    if (fallback != nullptr) {
+      fallback->SetListener(std::move(listener));
+    } else if (news) {
+      // What the session already said is told at once, as a RunStream does.
+      state_->mux->SetListener([state = state_] { state->OnNews(); });
+    }
+  }
+
+ private:
+  struct State {
+    State(std::shared_ptr<MuxStream> m,
+          std::function<std::unique_ptr<RunStream>()> f)
+        : mux(std::move(m)), start_fallback(std::move(f)) {}
+
+    // The session's news: passed on, after a switch to the fallback when
+    // that is what it says.
+    void OnNews() {
+      if (Fallback() != nullptr) return;  // The fallback tells from now on.
+      std::function<void()> l;
+      {
+        absl::MutexLock lock(&mu);
+        l = listener;
+      }
+      if (l) l();
+    }
+    // The fallback stream once there is (or must be) one, else null.
+    RunStream* Fallback() {
+      std::function<void()> l;
+      RunStream* started;
+      {
+        absl::MutexLock lock(&mu);
+        if (fallback != nullptr) return fallback.get();
+        if (released || cancelled || !mux->Unsupported()) return nullptr;
+        fallback = start_fallback();
+        l = listener;
+        started = fallback.get();
+      }
+      if (l) started->SetListener(std::move(l));
+      return started;
+    }
+
+    const std::shared_ptr<MuxStream> mux;
+    const std::function<std::unique_ptr<RunStream>()> start_fallback;
+    absl::Mutex mu;
+    std::unique_ptr<RunStream> fallback ABSL_GUARDED_BY(mu);
+    std::function<void()> listener ABSL_GUARDED_BY(mu);
+    bool cancelled ABSL_GUARDED_BY(mu) = false;
+    bool released ABSL_GUARDED_BY(mu) = false;
+  };
+
+  const std::shared_ptr<State> state_;
+};
+
+}  // namespace
+
+SessionPool::SessionPool(agentstream::v1::Orchestrator::Stub* stub,
+                         CallCounter& calls, uint64_t window_bytes)
+    : stub_(stub), calls_(calls), window_bytes_(window_bytes) {}
+
+SessionPool::~SessionPool() { Shutdown(); }
+
+std::shared_ptr<SessionCall> SessionPool::Current() {
+  absl::MutexLock lock(&mu_);
+  if (current_ == nullptr || current_->over()) {
+    current_ = SessionCall::Start(stub_, calls_, &supported_);
+  }
+  return current_;
+}
+
+std::unique_ptr<RunStream> SessionPool::Open(
+    agentstream::v1::SessionOpen open,
+    std::function<std::unique_ptr<RunStream>()> fallback) {
+  open.set_window_bytes(window_bytes_);
+  auto mux = std::make_shared<MuxStream>(window_bytes_);
+  // A call that ended between Current() and Open() is replaced once; a
+  // second failure is the orchestrator's answer, which the stream reports.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (Current()->Open(mux, open)) break;
+    if (attempt == 1) {
+      mux->OnCallEnd(absl::UnavailableError("no session to the orchestrator"));
+    }
+  }
+  return std::make_unique<SessionRunStream>(std::move(mux),
+                                            std::move(fallback));
+}
+
+void SessionPool::Shutdown() {
+  std::shared_ptr<SessionCall> call;
+  {
+    absl::MutexLock lock(&mu_);
+    call = std::move(current_);
+  }
+  if (call != nullptr) call->Cancel();
+}
+
+}  // namespace agentstream::gateway
