@@ -318,7 +318,7 @@ class GrpcOrchestratorClient final : public OrchestratorClient {
                          GrpcOrchestratorClientOptions options)
       : stub_(Orchestrator::NewStub(channel)),
         options_(options),
-        sessions_(stub_.get(), calls_, options.queue_max_bytes) {}
+        sessions_(stub_.get(), calls_, options.queue_max_bytes, counters_) {}
   ~GrpcOrchestratorClient() override {
     sessions_.Shutdown();
     // Streams let go of their calls without waiting (a cancelled call ends

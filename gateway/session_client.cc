@@ -34,8 +34,13 @@ uint64_t FramedSize(const Update& u) {
 // One stream of a session: the queue its owner takes updates from.
 class MuxStream {
  public:
-  explicit MuxStream(uint64_t window)
-      : credit_threshold_(std::max<uint64_t>(1, window / 4)) {}
+  MuxStream(uint64_t window, std::shared_ptr<UpstreamCounters> counters)
+      : credit_threshold_(std::max<uint64_t>(1, window / 4)),
+        counters_(std::move(counters)) {}
+  ~MuxStream() {
+    absl::MutexLock lock(&mu_);
+    TakenLocked();  // What nobody took leaves the queue gauges.
+  }
 
   void Attach(std::shared_ptr<SessionCall> call, uint64_t id) {
     absl::MutexLock lock(&mu_);
@@ -52,10 +57,16 @@ class MuxStream {
       if (frame.accepted() || frame.batch().updates_size() > 0) {
         accepted_ = true;
       }
+      int64_t updates = 0, bytes = 0;
       for (Update& u : *frame.mutable_batch()->mutable_updates()) {
+        const int64_t size = static_cast<int64_t>(u.ByteSizeLong());
         queue_bytes_ += FramedSize(u);
+        queue_size_bytes_ += size;
         queue_.push_back(std::move(u));
+        ++updates;
+        bytes += size;
       }
+      Counted(updates, bytes);
       if (frame.has_end()) {
         const auto code = static_cast<absl::StatusCode>(frame.end().code());
         EndLocked(absl::Status(code, frame.end().message()));
@@ -130,18 +141,40 @@ class MuxStream {
   }
 
  private:
+  // Updates and bytes (serialized Update bytes, as the per-call streams
+  // count them) that came in: received, and queued.
+  void Counted(int64_t updates, int64_t bytes) {
+    if (counters_ == nullptr || updates == 0) return;
+    counters_->updates_received.fetch_add(updates, std::memory_order_relaxed);
+    counters_->bytes_received.fetch_add(bytes, std::memory_order_relaxed);
+    counters_->queued_updates.fetch_add(updates, std::memory_order_relaxed);
+    counters_->queued_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  }
+  // The queue left (taken, or dropped with the stream).
+  void TakenLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (counters_ != nullptr) {
+      counters_->queued_updates.fetch_sub(static_cast<int64_t>(queue_.size()),
+                                          std::memory_order_relaxed);
+      counters_->queued_bytes.fetch_sub(queue_size_bytes_,
+                                        std::memory_order_relaxed);
+    }
+    queue_.clear();
+    queue_size_bytes_ = 0;
+  }
   void EndLocked(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     done_ = true;
     status_ = std::move(status);
   }
 
   const uint64_t credit_threshold_;
+  const std::shared_ptr<UpstreamCounters> counters_;
   mutable absl::Mutex mu_;
   std::shared_ptr<SessionCall> call_ ABSL_GUARDED_BY(mu_);
   uint64_t id_ ABSL_GUARDED_BY(mu_) = 0;
   std::function<void()> listener_ ABSL_GUARDED_BY(mu_);
   std::deque<Update> queue_ ABSL_GUARDED_BY(mu_);
-  uint64_t queue_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t queue_bytes_ ABSL_GUARDED_BY(mu_) = 0;      // Framed: the window's.
+  int64_t queue_size_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // The gauges'.
   uint64_t uncredited_ ABSL_GUARDED_BY(mu_) = 0;  // Taken, not yet granted.
   bool accepted_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
@@ -332,7 +365,7 @@ RunStream::Next MuxStream::Wait(absl::Duration timeout,
     }
     if (!queue_.empty()) {
       for (auto& u : queue_) out->push_back(std::move(u));
-      queue_.clear();
+      TakenLocked();
       uncredited_ += queue_bytes_;
       queue_bytes_ = 0;
       if (!done_ && uncredited_ >= credit_threshold_) {
@@ -508,8 +541,12 @@ class SessionRunStream final : public RunStream {
 }  // namespace
 
 SessionPool::SessionPool(agentstream::v1::Orchestrator::Stub* stub,
-                         CallCounter& calls, uint64_t window_bytes)
-    : stub_(stub), calls_(calls), window_bytes_(window_bytes) {}
+                         CallCounter& calls, uint64_t window_bytes,
+                         std::shared_ptr<UpstreamCounters> counters)
+    : stub_(stub),
+      calls_(calls),
+      window_bytes_(window_bytes),
+      counters_(std::move(counters)) {}
 
 SessionPool::~SessionPool() { Shutdown(); }
 
@@ -525,7 +562,7 @@ std::unique_ptr<RunStream> SessionPool::Open(
     agentstream::v1::SessionOpen open,
     std::function<std::unique_ptr<RunStream>()> fallback) {
   open.set_window_bytes(window_bytes_);
-  auto mux = std::make_shared<MuxStream>(window_bytes_);
+  auto mux = std::make_shared<MuxStream>(window_bytes_, counters_);
   // A call that ended between Current() and Open() is replaced once; a
   // second failure is the orchestrator's answer, which the stream reports.
   for (int attempt = 0; attempt < 2; ++attempt) {

@@ -27,6 +27,7 @@
 #include "absl/synchronization/mutex.h"
 #include "agentstream/v1/orchestrator.grpc.pb.h"
 #include "gateway/call_counter.h"
+#include "gateway/metrics.h"
 #include "gateway/orchestrator_client.h"
 
 namespace agentstream::gateway {
@@ -36,8 +37,10 @@ class SessionCall;
 class SessionPool {
  public:
   // `stub` and `calls` must outlive the pool and every stream it opened.
+  // `counters` (may be null) count the updates received and queued.
   SessionPool(agentstream::v1::Orchestrator::Stub* stub, CallCounter& calls,
-              uint64_t window_bytes);
+              uint64_t window_bytes,
+              std::shared_ptr<UpstreamCounters> counters);
   ~SessionPool();
 
   // Opens `open` (its stream number is set here) on the current session.
@@ -59,6 +62,7 @@ class SessionPool {
   agentstream::v1::Orchestrator::Stub* const stub_;
   CallCounter& calls_;
   const uint64_t window_bytes_;
+  const std::shared_ptr<UpstreamCounters> counters_;
   std::atomic<bool> supported_{true};
   absl::Mutex mu_;
   std::shared_ptr<SessionCall> current_ ABSL_GUARDED_BY(mu_);

@@ -11,6 +11,7 @@
 #include "agentstream/v1/orchestrator.pb.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
+#include "common/metrics/metrics.h"
 
 namespace agentstream::orchestrator {
 namespace {
@@ -443,6 +444,14 @@ bool SessionStream::NextWriteLocked() {
       PutVarint(size, &frame);
       frame.reserve(frame.size() + size + 64);
       for (const auto& e : s->pending) frame.append(e->batch_bytes());
+      if (metrics_ != nullptr) {
+        // The hop to the gateway's stream, for the stream's batch at once
+        // (metrics are lock-free: fine under mu_).
+        metrics::HopBatch hop(metrics_->hop_to_write(), metrics::WallNanos());
+        for (const auto& e : s->pending) hop.Add(e->emitted_at);
+        metrics_->UpdatesSent(static_cast<int64_t>(s->pending.size()),
+                              static_cast<int64_t>(size));
+      }
       s->pending.clear();
       s->outstanding += size;
       s->send = Stream::SendState::kWriting;
