@@ -156,11 +156,15 @@ int main(int argc, char** argv) {
             "AGENTSTREAM_STREAM_BUFFER_KIB");
   flags.Int("stream-queue", &stream_queue,
             "Updates buffered per stream before the gateway stops reading "
-            "from the orchestrator (gRPC flow control then holds it back).",
+            "from the orchestrator, when streams are their own calls (an "
+            "orchestrator without Session; gRPC flow control then holds it "
+            "back).",
             "AGENTSTREAM_STREAM_QUEUE");
   flags.Int("stream-queue-kib", &stream_queue_kib,
-            "Bytes of updates buffered per stream, KiB; the gateway stops "
-            "reading from the orchestrator past either bound.",
+            "Bytes of updates buffered per stream, KiB: the stream's window "
+            "in the orchestrator session (the orchestrator sends no more "
+            "until the stream takes them); per-call streams stop reading "
+            "past either bound.",
             "AGENTSTREAM_STREAM_QUEUE_KIB");
   flags.String("web-root", &options.web_root,
                "Directory of the web client served at /.",
