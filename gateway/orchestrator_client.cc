@@ -12,6 +12,7 @@
 #include "common/grpc_status.h"
 #include "gateway/call_counter.h"
 #include "gateway/session_client.h"
+#include "gateway/stream_inbox.h"
 
 namespace agentstream::gateway {
 namespace {
@@ -28,7 +29,8 @@ using agentstream::v1::UpdateBatch;
 // with it. Both calls stream updates; the reactor keeps the request alive for
 // the call's life.
 template <typename Message>
-class StreamReactor final : public grpc::ClientReadReactor<Message> {
+class StreamReactor final : public grpc::ClientReadReactor<Message>,
+                            public StreamInbox {
  public:
   using Base = grpc::ClientReadReactor<Message>;
 
@@ -140,30 +142,6 @@ class StreamReactor final : public grpc::ClientReadReactor<Message> {
     // `self` may be the last reference: the reactor is destroyed here.
   }
 
-  void SetListener(std::function<void()> listener) {
-    bool call_now;
-    {
-      absl::MutexLock lock(&mu_);
-      if (done_) {
-        call_now = listener != nullptr;
-      } else {
-        listener_ = listener;
-        call_now = listener != nullptr && (!queue_.empty() || accepted_);
-      }
-    }
-    if (call_now) listener();
-  }
-
-  RunStream::Opening WaitOpening(absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    auto answered = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return accepted_ || done_;
-    };
-    mu_.AwaitWithTimeout(absl::Condition(&answered), timeout);
-    if (accepted_) return RunStream::Opening::kAccepted;
-    return done_ ? RunStream::Opening::kFinished : RunStream::Opening::kTimeout;
-  }
-
   RunStream::Next Wait(absl::Duration timeout, std::vector<Update>* out) {
     bool resume = false;
     RunStream::Next result = RunStream::Next::kTimeout;
@@ -189,15 +167,7 @@ class StreamReactor final : public grpc::ClientReadReactor<Message> {
     return result;
   }
 
-  absl::Status status() const {
-    absl::MutexLock lock(&mu_);
-    return status_;
-  }
   void Cancel() { context_.TryCancel(); }
-  bool WaitFinished(absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    return mu_.AwaitWithTimeout(absl::Condition(&done_), timeout);
-  }
   // The owner lets go: no more listener calls; the call is cancelled unless
   // it already ended.
   void Release() {
@@ -273,16 +243,10 @@ class StreamReactor final : public grpc::ClientReadReactor<Message> {
   agentstream::v1::AttachRequest attach_request_;
   Message incoming_;  // Written by gRPC between StartRead and OnReadDone.
 
-  mutable absl::Mutex mu_;
   std::shared_ptr<StreamReactor> self_ ABSL_GUARDED_BY(mu_);
-  std::function<void()> listener_ ABSL_GUARDED_BY(mu_);
-  std::deque<Update> queue_ ABSL_GUARDED_BY(mu_);
   size_t queue_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
   bool hold_ ABSL_GUARDED_BY(mu_) = false;
-  bool accepted_ ABSL_GUARDED_BY(mu_) = false;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Status status_ ABSL_GUARDED_BY(mu_);
 };
 
 template <typename Message>

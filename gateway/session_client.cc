@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "common/grpc_status.h"
+#include "gateway/stream_inbox.h"
 
 namespace agentstream::gateway {
 
@@ -32,7 +33,7 @@ uint64_t FramedSize(const Update& u) {
 }  // namespace
 
 // One stream of a session: the queue its owner takes updates from.
-class MuxStream {
+class MuxStream final : public StreamInbox {
  public:
   MuxStream(uint64_t window, std::shared_ptr<UpstreamCounters> counters)
       : credit_threshold_(std::max<uint64_t>(1, window / 4)),
@@ -89,44 +90,13 @@ class MuxStream {
     if (listener) listener();
   }
 
-  RunStream::Opening WaitOpening(absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    auto answered = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return accepted_ || done_;
-    };
-    mu_.AwaitWithTimeout(absl::Condition(&answered), timeout);
-    if (accepted_) return RunStream::Opening::kAccepted;
-    return done_ ? RunStream::Opening::kFinished : RunStream::Opening::kTimeout;
-  }
-
   RunStream::Next Wait(absl::Duration timeout, std::vector<Update>* out);
 
-  absl::Status status() const {
-    absl::MutexLock lock(&mu_);
-    return status_;
-  }
   // Never accepted, and the orchestrator has no Session method.
   bool Unsupported() const {
     absl::MutexLock lock(&mu_);
     return done_ && !accepted_ &&
            status_.code() == absl::StatusCode::kUnimplemented;
-  }
-  bool WaitFinished(absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    return mu_.AwaitWithTimeout(absl::Condition(&done_), timeout);
-  }
-  void SetListener(std::function<void()> listener) {
-    bool call_now;
-    {
-      absl::MutexLock lock(&mu_);
-      if (done_) {
-        call_now = listener != nullptr;
-      } else {
-        listener_ = listener;
-        call_now = listener != nullptr && (!queue_.empty() || accepted_);
-      }
-    }
-    if (call_now) listener();
   }
   // Lets go of the stream: the orchestrator is told (a close), and the
   // stream ends kCancelled here unless it had ended.
@@ -168,18 +138,12 @@ class MuxStream {
 
   const uint64_t credit_threshold_;
   const std::shared_ptr<UpstreamCounters> counters_;
-  mutable absl::Mutex mu_;
   std::shared_ptr<SessionCall> call_ ABSL_GUARDED_BY(mu_);
   uint64_t id_ ABSL_GUARDED_BY(mu_) = 0;
-  std::function<void()> listener_ ABSL_GUARDED_BY(mu_);
-  std::deque<Update> queue_ ABSL_GUARDED_BY(mu_);
   uint64_t queue_bytes_ ABSL_GUARDED_BY(mu_) = 0;      // Framed: the window's.
   int64_t queue_size_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // The gauges'.
   uint64_t uncredited_ ABSL_GUARDED_BY(mu_) = 0;  // Taken, not yet granted.
-  bool accepted_ ABSL_GUARDED_BY(mu_) = false;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;  // Close sent (or not needed).
-  absl::Status status_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;      // Close sent (or not needed).
 };
 
 // One Session call. Owns itself from its start until OnDone; writes come

@@ -222,26 +222,8 @@ void SessionStream::HandleRequest(const grpc::ByteBuffer& buffer,
       absl::MutexLock lock(&mu_);
       auto it = streams_.find(request.close().stream());
       if (it == streams_.end()) return;
-      std::shared_ptr<Stream> s = it->second;
-      if (s->closed) return;
-      s->closed = true;
-      s->accept_pending = false;
-      s->end_pending = false;
-      s->pending.clear();
-      if (s->follower != nullptr && !s->ended) {
-        // The follower ends (kCancelled) once no write of it is
-        // outstanding: one queued or held for credit is given up now, one
-        // being written completes in OnWriteDone.
-        const bool complete = s->send == Stream::SendState::kQueued ||
-                              s->send == Stream::SendState::kAwaitingCredit;
-        if (complete) s->send = Stream::SendState::kNone;
-        actions.calls.push_back([f = s->follower, complete] {
-          f->Cancel();
-          if (complete) f->OnWriteDone(false);
-        });
-      } else if (!s->end_in_flight) {
-        RetireLocked(s.get(), actions);
-      }
+      std::shared_ptr<Stream> s = it->second;  // CloseLocked may retire it.
+      CloseLocked(s.get(), actions);
       return;
     }
     case agentstream::v1::SessionRequest::KIND_NOT_SET:
@@ -479,28 +461,33 @@ bool SessionStream::NextWriteLocked() {
   return true;
 }
 
+void SessionStream::CloseLocked(Stream* s, Actions& actions) {
+  if (s->closed) return;
+  s->closed = true;
+  s->accept_pending = false;
+  s->end_pending = false;
+  s->pending.clear();
+  if (s->follower != nullptr && !s->ended) {
+    // The follower ends (kCancelled) once no write of it is outstanding:
+    // one queued or held for credit is given up now, one being written
+    // completes in OnWriteDone.
+    const bool complete = s->send == Stream::SendState::kQueued ||
+                          s->send == Stream::SendState::kAwaitingCredit;
+    if (complete) s->send = Stream::SendState::kNone;
+    actions.calls.push_back([f = s->follower, complete] {
+      f->Cancel();
+      if (complete) f->OnWriteDone(false);
+    });
+  } else if (!s->end_in_flight) {
+    RetireLocked(s, actions);
+  }
+}
+
 void SessionStream::CloseAllLocked(Actions& actions) {
   std::vector<std::shared_ptr<Stream>> all;
   all.reserve(streams_.size());
   for (const auto& [id, s] : streams_) all.push_back(s);
-  for (const std::shared_ptr<Stream>& s : all) {
-    if (s->closed) continue;
-    s->closed = true;
-    s->accept_pending = false;
-    s->end_pending = false;
-    s->pending.clear();
-    if (s->follower != nullptr && !s->ended) {
-      const bool complete = s->send == Stream::SendState::kQueued ||
-                            s->send == Stream::SendState::kAwaitingCredit;
-      if (complete) s->send = Stream::SendState::kNone;
-      actions.calls.push_back([f = s->follower, complete] {
-        f->Cancel();
-        if (complete) f->OnWriteDone(false);
-      });
-    } else if (!s->end_in_flight) {
-      RetireLocked(s.get(), actions);
-    }
-  }
+  for (const std::shared_ptr<Stream>& s : all) CloseLocked(s.get(), actions);
 }
 
 void SessionStream::RetireLocked(Stream* stream, Actions& actions) {

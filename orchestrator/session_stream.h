@@ -91,6 +91,10 @@ class SessionStream final
   // Builds the next message into `out_` when none is in flight and there is
   // something to send; true when a write is to be started.
   bool NextWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Closes a stream (the client let go of it): no more frames, its follower
+  // cancelled; retired at once when it has ended.
+  void CloseLocked(Stream* stream, Actions& actions)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Closes every stream (the client is gone or half-closed).
   void CloseAllLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Forgets a stream whose follower has ended and whose end was sent (or

@@ -170,6 +170,20 @@ class OrchestratorServerTest : public ::testing::Test {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<agentstream::v1::Orchestrator::Stub> stub_;
 };
+// The orchestrator over one RiskAnalyst served by the fake `a_` (which a test
+// starts first, with StartFake).
+class OverOneSpecialistTest : public OrchestratorServerTest {
+ protected:
+  std::vector<FakeServer*> Fakes() override { return {&a_}; }
+
+  void StartOverA(OrchestratorServerOptions options = {}) {
+    options.specialists = {{"RiskAnalyst", a_.address()}};
+    options.sweep_interval = absl::Milliseconds(20);
+    StartOrchestrator(std::move(options));
+  }
+
+  FakeServer a_;
+};
 
 }  // namespace agentstream::orchestrator
 

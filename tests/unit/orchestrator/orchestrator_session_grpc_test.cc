@@ -123,18 +123,7 @@ class Session {
   std::map<uint64_t, StreamNews> news_;
 };
 
-class SessionGrpcTest : public OrchestratorServerTest {
- protected:
-  std::vector<FakeServer*> Fakes() override { return {&a_}; }
-
-  void StartOverA(OrchestratorServerOptions options = {}) {
-    options.specialists = {{"RiskAnalyst", a_.address()}};
-    options.sweep_interval = absl::Milliseconds(20);
-    StartOrchestrator(std::move(options));
-  }
-
-  FakeServer a_;
-};
+class SessionGrpcTest : public OverOneSpecialistTest {};
 
 TEST_F(SessionGrpcTest, StreamsCarryWhatTheirBatchedCallsCarry) {
   a_ = StartFake("RiskAnalyst", {"risk"}, 40, absl::ZeroDuration());
