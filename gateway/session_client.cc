@@ -516,10 +516,11 @@ SessionPool::~SessionPool() { Shutdown(); }
 
 std::shared_ptr<SessionCall> SessionPool::Current() {
   absl::MutexLock lock(&mu_);
-  if (current_ == nullptr || current_->over()) {
-    current_ = SessionCall::Start(stub_, calls_, &supported_);
+  std::shared_ptr<SessionCall>& slot = calls_in_use_[next_++ % kSessions];
+  if (slot == nullptr || slot->over()) {
+    slot = SessionCall::Start(stub_, calls_, &supported_);
   }
-  return current_;
+  return slot;
 }
 
 std::unique_ptr<RunStream> SessionPool::Open(
@@ -540,12 +541,14 @@ std::unique_ptr<RunStream> SessionPool::Open(
 }
 
 void SessionPool::Shutdown() {
-  std::shared_ptr<SessionCall> call;
+  std::vector<std::shared_ptr<SessionCall>> calls;
   {
     absl::MutexLock lock(&mu_);
-    call = std::move(current_);
+    for (auto& slot : calls_in_use_) {
+      if (slot != nullptr) calls.push_back(std::move(slot));
+    }
   }
-  if (call != nullptr) call->Cancel();
+  for (auto& call : calls) call->Cancel();
 }
 
 }  // namespace agentstream::gateway

@@ -2,14 +2,15 @@
 // every Run and Attach stream as a stream of one long gRPC call, so that an
 // open SSE stream costs the gateway no gRPC call of its own.
 //
-// A SessionPool keeps the current Session call and opens streams on it; when
-// the call ends (the orchestrator went away, restarted), its streams end
-// with the call's status, as their own calls would have, and the next
-// stream opens a new call. Each stream is a RunStream like the per-call
-// ones (orchestrator_client.h): updates queue in it, and its owner takes
-// them; the orchestrator sends a stream no more than its window
-// (GrpcOrchestratorClientOptions::queue_max_bytes) ahead of what the owner
-// took, so the queue is bounded without the call ever pausing its reads.
+// A SessionPool keeps a few Session calls (kSessions) and opens each stream
+// on the next in turn; when a call ends (the orchestrator went away,
+// restarted), its streams end with the call's status, as their own calls
+// would have, and the next stream on that slot opens a new call. Each
+// stream is a RunStream like the per-call ones (orchestrator_client.h):
+// updates queue in it, and its owner takes them; the orchestrator sends a
+// stream no more than its window (GrpcOrchestratorClientOptions::
+// queue_max_bytes) ahead of what the owner took, so the queue is bounded
+// without the call ever pausing its reads.
 //
 // An orchestrator that does not serve Session (UNIMPLEMENTED) gets the
 // per-call forms instead: the streams waiting on that session are started
@@ -19,6 +20,7 @@
 #ifndef AGENTSTREAM_GATEWAY_SESSION_CLIENT_H_
 #define AGENTSTREAM_GATEWAY_SESSION_CLIENT_H_
 
+#include <array>
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -65,7 +67,13 @@ class SessionPool {
   const std::shared_ptr<UpstreamCounters> counters_;
   std::atomic<bool> supported_{true};
   absl::Mutex mu_;
-  std::shared_ptr<SessionCall> current_ ABSL_GUARDED_BY(mu_);
+  // The sessions streams are opened on, in turn: one call is read by one
+  // thread at a time on each side, so a burst of opens (each starts a run)
+  // or a saturated load would queue behind a single one.
+  static constexpr size_t kSessions = 4;
+  std::array<std::shared_ptr<SessionCall>, kSessions> calls_in_use_
+      ABSL_GUARDED_BY(mu_);
+  size_t next_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace agentstream::gateway

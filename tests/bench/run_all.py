@@ -23,6 +23,7 @@ import argparse
 import ctypes
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -223,7 +224,9 @@ def only_slow_consumers(failures):
     head, _, kinds = failure.partition('): ')
     if ', 0 refused' not in head or not kinds:
       return False
-    if not all('slow_consumer' in k for k in kinds.split('; ')):
+    # Kinds are "N x <why>" joined by "; " (a why may hold "; " itself).
+    if not all('slow_consumer' in k
+               for k in re.split(r'; (?=\d+ x )', kinds)):
       return False
   return True
 
