@@ -34,11 +34,6 @@ class StreamReactor final : public grpc::ClientReadReactor<Message>,
  public:
   using Base = grpc::ClientReadReactor<Message>;
 
-  ~StreamReactor() override {
-    absl::MutexLock lock(&mu_);
-    Taken();  // What nobody took leaves the queued gauges.
-  }
-
   static std::shared_ptr<StreamReactor> Run(
       Orchestrator::Stub* stub, const RunParams& params,
       const GrpcOrchestratorClientOptions& bounds, CallCounter& counter,
@@ -108,16 +103,14 @@ class StreamReactor final : public grpc::ClientReadReactor<Message>,
       const size_t updates_before = queue_.size();
       if constexpr (std::is_same_v<Message, UpdateBatch>) {
         for (Update& u : *incoming_.mutable_updates()) {
-          queue_bytes_ += u.ByteSizeLong();
-          queue_.push_back(std::move(u));
+          QueueLocked(std::move(u));
         }
       } else {
-        queue_bytes_ += incoming_.ByteSizeLong();
-        queue_.push_back(std::move(incoming_));
+        QueueLocked(std::move(incoming_));
       }
       incoming_.Clear();
-      Counted(static_cast<int64_t>(queue_.size() - updates_before),
-              static_cast<int64_t>(queue_bytes_ - bytes_before));
+      CountedLocked(static_cast<int64_t>(queue_.size() - updates_before),
+                    static_cast<int64_t>(queue_bytes_ - bytes_before));
       read_more = queue_.size() < capacity_ && queue_bytes_ < max_bytes_;
       read_paused_ = !read_more;
       listener = listener_;
@@ -144,23 +137,13 @@ class StreamReactor final : public grpc::ClientReadReactor<Message>,
 
   RunStream::Next Wait(absl::Duration timeout, std::vector<Update>* out) {
     bool resume = false;
-    RunStream::Next result = RunStream::Next::kTimeout;
+    RunStream::Next result;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return !queue_.empty() || done_;
-      };
-      if (timeout > absl::ZeroDuration()) {
-        mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
-      }
-      if (!queue_.empty()) {
-        for (auto& u : queue_) out->push_back(std::move(u));
-        Taken();
+      result = TakeLocked(timeout, out);
+      if (result == RunStream::Next::kUpdates) {
         resume = read_paused_ && !done_ && hold_;
         read_paused_ = false;
-        result = RunStream::Next::kUpdates;
-      } else if (done_) {
-        result = RunStream::Next::kFinished;
       }
     }
     if (resume) Base::StartRead(&incoming_);
@@ -186,8 +169,8 @@ class StreamReactor final : public grpc::ClientReadReactor<Message>,
   StreamReactor(const GrpcOrchestratorClientOptions& bounds,
                 CallCounter& counter,
                 std::shared_ptr<UpstreamCounters> counters)
-      : call_(counter),
-        counters_(std::move(counters)),
+      : StreamInbox(std::move(counters)),
+        call_(counter),
         capacity_(bounds.queue_capacity),
         max_bytes_(bounds.queue_max_bytes) {}
   void Begin(const std::shared_ptr<StreamReactor>& self) {
@@ -204,25 +187,6 @@ class StreamReactor final : public grpc::ClientReadReactor<Message>,
     Base::StartRead(&incoming_);
     Base::StartCall();
   }
-  // Updates and bytes that came in: received, and queued.
-  void Counted(int64_t updates, int64_t bytes) {
-    if (counters_ == nullptr) return;
-    counters_->updates_received.fetch_add(updates, std::memory_order_relaxed);
-    counters_->bytes_received.fetch_add(bytes, std::memory_order_relaxed);
-    counters_->queued_updates.fetch_add(updates, std::memory_order_relaxed);
-    counters_->queued_bytes.fetch_add(bytes, std::memory_order_relaxed);
-  }
-  // The queue left (taken, or dropped with the reactor).
-  void Taken() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (counters_ != nullptr) {
-      counters_->queued_updates.fetch_sub(static_cast<int64_t>(queue_.size()),
-                                          std::memory_order_relaxed);
-      counters_->queued_bytes.fetch_sub(static_cast<int64_t>(queue_bytes_),
-                                        std::memory_order_relaxed);
-    }
-    queue_.clear();
-    queue_bytes_ = 0;
-  }
   void DropHold() {
     {
       absl::MutexLock lock(&mu_);
@@ -235,7 +199,6 @@ class StreamReactor final : public grpc::ClientReadReactor<Message>,
   // First, so that it is destroyed last: the call counts as ended only once
   // the context (and gRPC's call with it) is gone.
   const CallCounter::Token call_;
-  const std::shared_ptr<UpstreamCounters> counters_;
   const size_t capacity_;
   const size_t max_bytes_;
   grpc::ClientContext context_;
@@ -244,7 +207,6 @@ class StreamReactor final : public grpc::ClientReadReactor<Message>,
   Message incoming_;  // Written by gRPC between StartRead and OnReadDone.
 
   std::shared_ptr<StreamReactor> self_ ABSL_GUARDED_BY(mu_);
-  size_t queue_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
   bool hold_ ABSL_GUARDED_BY(mu_) = false;
 };

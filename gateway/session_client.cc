@@ -36,12 +36,8 @@ uint64_t FramedSize(const Update& u) {
 class MuxStream final : public StreamInbox {
  public:
   MuxStream(uint64_t window, std::shared_ptr<UpstreamCounters> counters)
-      : credit_threshold_(std::max<uint64_t>(1, window / 4)),
-        counters_(std::move(counters)) {}
-  ~MuxStream() {
-    absl::MutexLock lock(&mu_);
-    TakenLocked();  // What nobody took leaves the queue gauges.
-  }
+      : StreamInbox(std::move(counters)),
+        credit_threshold_(std::max<uint64_t>(1, window / 4)) {}
 
   void Attach(std::shared_ptr<SessionCall> call, uint64_t id) {
     absl::MutexLock lock(&mu_);
@@ -58,16 +54,14 @@ class MuxStream final : public StreamInbox {
       if (frame.accepted() || frame.batch().updates_size() > 0) {
         accepted_ = true;
       }
-      int64_t updates = 0, bytes = 0;
+      const size_t bytes_before = queue_bytes_;
+      const size_t updates_before = queue_.size();
       for (Update& u : *frame.mutable_batch()->mutable_updates()) {
-        const int64_t size = static_cast<int64_t>(u.ByteSizeLong());
-        queue_bytes_ += FramedSize(u);
-        queue_size_bytes_ += size;
-        queue_.push_back(std::move(u));
-        ++updates;
-        bytes += size;
+        queue_framed_bytes_ += FramedSize(u);
+        QueueLocked(std::move(u));
       }
-      Counted(updates, bytes);
+      CountedLocked(static_cast<int64_t>(queue_.size() - updates_before),
+                    static_cast<int64_t>(queue_bytes_ - bytes_before));
       if (frame.has_end()) {
         const auto code = static_cast<absl::StatusCode>(frame.end().code());
         EndLocked(absl::Status(code, frame.end().message()));
@@ -111,37 +105,16 @@ class MuxStream final : public StreamInbox {
   }
 
  private:
-  // Updates and bytes (serialized Update bytes, as the per-call streams
-  // count them) that came in: received, and queued.
-  void Counted(int64_t updates, int64_t bytes) {
-    if (counters_ == nullptr || updates == 0) return;
-    counters_->updates_received.fetch_add(updates, std::memory_order_relaxed);
-    counters_->bytes_received.fetch_add(bytes, std::memory_order_relaxed);
-    counters_->queued_updates.fetch_add(updates, std::memory_order_relaxed);
-    counters_->queued_bytes.fetch_add(bytes, std::memory_order_relaxed);
-  }
-  // The queue left (taken, or dropped with the stream).
-  void TakenLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (counters_ != nullptr) {
-      counters_->queued_updates.fetch_sub(static_cast<int64_t>(queue_.size()),
-                                          std::memory_order_relaxed);
-      counters_->queued_bytes.fetch_sub(queue_size_bytes_,
-                                        std::memory_order_relaxed);
-    }
-    queue_.clear();
-    queue_size_bytes_ = 0;
-  }
   void EndLocked(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     done_ = true;
     status_ = std::move(status);
   }
 
   const uint64_t credit_threshold_;
-  const std::shared_ptr<UpstreamCounters> counters_;
   std::shared_ptr<SessionCall> call_ ABSL_GUARDED_BY(mu_);
   uint64_t id_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t queue_bytes_ ABSL_GUARDED_BY(mu_) = 0;      // Framed: the window's.
-  int64_t queue_size_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // The gauges'.
+  // What the queue counts against the window (as the orchestrator counts).
+  uint64_t queue_framed_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t uncredited_ ABSL_GUARDED_BY(mu_) = 0;  // Taken, not yet granted.
   bool closed_ ABSL_GUARDED_BY(mu_) = false;      // Close sent (or not needed).
 };
@@ -318,29 +291,19 @@ RunStream::Next MuxStream::Wait(absl::Duration timeout,
                                 std::vector<Update>* out) {
   std::shared_ptr<SessionCall> call;
   uint64_t id = 0, credit = 0;
-  RunStream::Next result = RunStream::Next::kTimeout;
+  RunStream::Next result;
   {
     absl::MutexLock lock(&mu_);
-    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return !queue_.empty() || done_;
-    };
-    if (timeout > absl::ZeroDuration()) {
-      mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
-    }
-    if (!queue_.empty()) {
-      for (auto& u : queue_) out->push_back(std::move(u));
-      TakenLocked();
-      uncredited_ += queue_bytes_;
-      queue_bytes_ = 0;
+    result = TakeLocked(timeout, out);
+    if (result == RunStream::Next::kUpdates) {
+      uncredited_ += queue_framed_bytes_;
+      queue_framed_bytes_ = 0;
       if (!done_ && uncredited_ >= credit_threshold_) {
         credit = uncredited_;
         uncredited_ = 0;
         call = call_;
         id = id_;
       }
-      result = RunStream::Next::kUpdates;
-    } else if (done_) {
-      result = RunStream::Next::kFinished;
     }
   }
   if (call != nullptr) call->Credit(id, credit);

@@ -1,7 +1,8 @@
 // What a RunStream implementation keeps of one orchestrator stream for its
 // owner (orchestrator_client.h): the updates queued, whether the
 // orchestrator accepted the stream, whether it ended and how, and the
-// owner's listener; and the waits on them. The per-call reactor
+// owner's listener; and the waits on them, and the counts of what is
+// received and queued (UpstreamCounters). The per-call reactor
 // (orchestrator_client.cc) and a session's streams (session_client.cc)
 // derive from it and fill it under mu_.
 //
@@ -9,14 +10,18 @@
 #ifndef AGENTSTREAM_GATEWAY_STREAM_INBOX_H_
 #define AGENTSTREAM_GATEWAY_STREAM_INBOX_H_
 
+#include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agentstream/v1/update.pb.h"
+#include "gateway/metrics.h"
 #include "gateway/orchestrator_client.h"
 
 namespace agentstream::gateway {
@@ -57,15 +62,71 @@ class StreamInbox {
   }
 
  protected:
-  StreamInbox() = default;
-  ~StreamInbox() = default;
+  // `counters` may be null.
+  explicit StreamInbox(std::shared_ptr<UpstreamCounters> counters)
+      : counters_(std::move(counters)) {}
+  ~StreamInbox() {
+    absl::MutexLock lock(&mu_);
+    TakenLocked();  // What nobody took leaves the queued gauges.
+  }
+
+  // Queues `u` (the caller counts it with CountedLocked once a message's
+  // updates are in).
+  void QueueLocked(agentstream::v1::Update&& u)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    queue_bytes_ += u.ByteSizeLong();
+    queue_.push_back(std::move(u));
+  }
+  // Updates and bytes (serialized Update bytes) that came in: received, and
+  // queued.
+  void CountedLocked(int64_t updates, int64_t bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (counters_ == nullptr || updates == 0) return;
+    counters_->updates_received.fetch_add(updates, std::memory_order_relaxed);
+    counters_->bytes_received.fetch_add(bytes, std::memory_order_relaxed);
+    counters_->queued_updates.fetch_add(updates, std::memory_order_relaxed);
+    counters_->queued_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  }
+  // RunStream::Wait's part under mu_: waits up to `timeout` for an update
+  // or the end, then moves every queued update (in order) into `out`.
+  RunStream::Next TakeLocked(absl::Duration timeout,
+                             std::vector<agentstream::v1::Update>* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return !queue_.empty() || done_;
+    };
+    if (timeout > absl::ZeroDuration()) {
+      mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+    }
+    if (queue_.empty()) {
+      return done_ ? RunStream::Next::kFinished : RunStream::Next::kTimeout;
+    }
+    for (auto& u : queue_) out->push_back(std::move(u));
+    TakenLocked();
+    return RunStream::Next::kUpdates;
+  }
 
   mutable absl::Mutex mu_;
   std::function<void()> listener_ ABSL_GUARDED_BY(mu_);
   std::deque<agentstream::v1::Update> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queue_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // Serialized Update bytes.
   bool accepted_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status status_ ABSL_GUARDED_BY(mu_);
+
+ private:
+  void TakenLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (counters_ != nullptr) {
+      counters_->queued_updates.fetch_sub(static_cast<int64_t>(queue_.size()),
+                                          std::memory_order_relaxed);
+      counters_->queued_bytes.fetch_sub(static_cast<int64_t>(queue_bytes_),
+                                        std::memory_order_relaxed);
+    }
+    queue_.clear();
+    queue_bytes_ = 0;
+  }
+
+  const std::shared_ptr<UpstreamCounters> counters_;
 };
 
 }  // namespace agentstream::gateway
