@@ -174,6 +174,15 @@ class SessionCall final
     absl::MutexLock lock(&mu_);
     return over_;
   }
+  // For a call that is over: its status once OnDone has come (soon after
+  // over() turns true), waiting at most `timeout` for it.
+  absl::Status AwaitEnd(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&done_), timeout);
+    return done_ ? final_
+                 : absl::UnavailableError(
+                       "the session to the orchestrator ended");
+  }
 
   // grpc::ClientBidiReactor methods
   void OnReadDone(bool ok) override {
@@ -214,16 +223,18 @@ class SessionCall final
   void OnDone(const grpc::Status& status) override {
     absl::flat_hash_map<uint64_t, std::shared_ptr<MuxStream>> streams;
     std::shared_ptr<SessionCall> self;
-    {
-      absl::MutexLock lock(&mu_);
-      over_ = true;
-      streams.swap(streams_);
-      self = std::move(self_);
-    }
+    const absl::Status end = FromGrpcStatus(status);
     if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
       supported_->store(false);
     }
-    const absl::Status end = FromGrpcStatus(status);
+    {
+      absl::MutexLock lock(&mu_);
+      over_ = true;
+      done_ = true;
+      final_ = end;
+      streams.swap(streams_);
+      self = std::move(self_);
+    }
     for (auto& [id, stream] : streams) stream->OnCallEnd(end);
     // `self` may be the last reference.
   }
@@ -285,6 +296,8 @@ class SessionCall final
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool over_ ABSL_GUARDED_BY(mu_) = false;
   bool hold_dropped_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;  // OnDone came, with final_.
+  absl::Status final_ ABSL_GUARDED_BY(mu_);
 };
 
 RunStream::Next MuxStream::Wait(absl::Duration timeout,
@@ -477,6 +490,10 @@ SessionPool::SessionPool(agentstream::v1::Orchestrator::Stub* stub,
 
 SessionPool::~SessionPool() { Shutdown(); }
 
+// How long Open waits for an ended call's status (its OnDone follows the end
+// of its reads within milliseconds).
+constexpr absl::Duration kAwaitEnd = absl::Milliseconds(200);
+
 std::shared_ptr<SessionCall> SessionPool::Current() {
   absl::MutexLock lock(&mu_);
   std::shared_ptr<SessionCall>& slot = calls_in_use_[next_++ % kSessions];
@@ -491,13 +508,20 @@ std::unique_ptr<RunStream> SessionPool::Open(
     std::function<std::unique_ptr<RunStream>()> fallback) {
   open.set_window_bytes(window_bytes_);
   auto mux = std::make_shared<MuxStream>(window_bytes_, counters_);
-  // A call that ended between Current() and Open() is replaced once; a
-  // second failure is the orchestrator's answer, which the stream reports.
+  // A call that ended between Current() and Open() (it may end at once: an
+  // orchestrator without Session answers UNIMPLEMENTED straight away) is
+  // replaced once; UNIMPLEMENTED, or a second failure, is the orchestrator's
+  // answer, which the stream reports (UNIMPLEMENTED: through its fallback).
   for (int attempt = 0; attempt < 2; ++attempt) {
-    if (Current()->Open(mux, open)) break;
-    if (attempt == 1) {
-      mux->OnCallEnd(absl::UnavailableError("no session to the orchestrator"));
+    std::shared_ptr<SessionCall> call = Current();
+    if (call->Open(mux, open)) break;
+    const absl::Status ended = call->AwaitEnd(kAwaitEnd);
+    if (ended.code() == absl::StatusCode::kUnimplemented || attempt == 1) {
+      mux->OnCallEnd(ended.ok() ? absl::UnavailableError(
+                                      "the session to the orchestrator ended")
+                                : ended);
     }
+    if (ended.code() == absl::StatusCode::kUnimplemented) break;
   }
   return std::make_unique<SessionRunStream>(std::move(mux),
                                             std::move(fallback));

@@ -91,6 +91,22 @@ TEST_F(RunStreamOpeningTest, NoAnswerAtAllIsATimeoutUntilOneComes) {
   EXPECT_EQ(stream->WaitOpening(absl::Seconds(10)), Opening::kAccepted);
 }
 
+TEST_F(RunStreamOpeningTest, StreamsOpenedWhileANewClientLearnsFallBack) {
+  // The fake has no Session: each new client's first sessions end with
+  // UNIMPLEMENTED, possibly before a stream is opened on them. Every stream
+  // is started again as its own call all the same (none is refused).
+  for (int i = 0; i < 30; ++i) {
+    auto client =
+        NewGrpcOrchestratorClient(NewOrchestratorChannel(fake_.address()));
+    std::vector<std::unique_ptr<RunStream>> streams;
+    for (int k = 0; k < 6; ++k) streams.push_back(client->StartAttach("r1", 3));
+    for (auto& stream : streams) {
+      ASSERT_EQ(stream->WaitOpening(absl::Seconds(10)), Opening::kAccepted)
+          << "client " << i << ": " << stream->status();
+    }
+  }
+}
+
 TEST_F(RunStreamOpeningTest, OrchestratorDownIsUnavailableAtOnce) {
   auto client =
       NewGrpcOrchestratorClient(NewOrchestratorChannel("127.0.0.1:1"));
