@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "common/grpc_status.h"
 #include "gateway/stream_inbox.h"
+#include "google/protobuf/io/coded_stream.h"
 
 namespace agentstream::gateway {
 
@@ -25,9 +26,7 @@ namespace {
 // orchestrator counts it.
 uint64_t FramedSize(const Update& u) {
   const uint64_t n = u.ByteSizeLong();
-  uint64_t len = 1;
-  for (uint64_t v = n; v >= 0x80; v >>= 7) ++len;
-  return 1 + len + n;
+  return 1 + google::protobuf::io::CodedOutputStream::VarintSize64(n) + n;
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/metrics/metrics.h"
+#include "google/protobuf/io/coded_stream.h"
 
 namespace agentstream::orchestrator {
 namespace {
@@ -25,11 +26,10 @@ constexpr uint8_t Tag(int field, uint8_t type) {
 }
 
 void PutVarint(uint64_t v, std::string* out) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
+  uint8_t bytes[10];
+  const uint8_t* end =
+      google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(v, bytes);
+  out->append(reinterpret_cast<const char*>(bytes), end - bytes);
 }
 
 void PutBytesField(int field, std::string_view bytes, std::string* out) {
