@@ -8,8 +8,26 @@
 
 namespace agentstream::gateway {
 
+namespace {
+
+// Bounds on how often idle clients are looked for: a table walk is cheap
+// next to a second, and a minute bounds how long a burst's entries stay.
+constexpr absl::Duration kMinForgetPeriod = absl::Seconds(1);
+constexpr absl::Duration kMaxForgetPeriod = absl::Seconds(60);
+// Tables at most this large are never shrunk.
+constexpr size_t kMinShrinkCapacity = 64;
+
+absl::Duration ForgetPeriod(const ClientLimitOptions& o) {
+  if (o.run_starts_per_second <= 0) return kMinForgetPeriod;
+  const absl::Duration refill = absl::Seconds(
+      static_cast<double>(o.run_start_burst) / o.run_starts_per_second);
+  return std::clamp(refill, kMinForgetPeriod, kMaxForgetPeriod);
+}
+
+}  // namespace
+
 ClientLimiter::ClientLimiter(ClientLimitOptions options, const Clock* clock)
-    : options_(options), clock_(clock) {}
+    : options_(options), clock_(clock), forget_period_(ForgetPeriod(options)) {}
 
 ClientLimiter::StreamSlot::~StreamSlot() { limiter_->Release(client_); }
 
@@ -24,26 +42,39 @@ void ClientLimiter::RefillLocked(Entry& e, absl::Time now) const {
   }
 }
 
-void ClientLimiter::MakeRoomLocked(absl::Time now) {
-  // Forget every client with no open stream whose bucket is full again (it
-  // would start full anyway); if none, the longest idle ones.
-  std::vector<std::pair<absl::Time, std::string>> idle;
-  for (auto it = clients_.begin(); it != clients_.end();) {
-    Entry& e = it->second;
-    if (e.open_streams > 0) {
-      ++it;
-      continue;
-    }
-    RefillLocked(e, now);
-    if (options_.run_starts_per_second <= 0 ||
-        e.tokens >= static_cast<double>(options_.run_start_burst)) {
-      it = clients_.erase(it);
-      continue;
-    }
-    idle.emplace_back(e.last_seen, it->first);
-    ++it;
+bool ClientLimiter::ForgettableLocked(Entry& e, absl::Time now) const {
+  if (e.open_streams > 0) return false;
+  RefillLocked(e, now);
+  return options_.run_starts_per_second <= 0 ||
+         e.tokens >= static_cast<double>(options_.run_start_burst);
+}
+
+void ClientLimiter::ShrinkLocked() {
+  if (clients_.capacity() > kMinShrinkCapacity &&
+      clients_.size() * 4 < clients_.capacity()) {
+    clients_.rehash(0);
   }
+}
+
+void ClientLimiter::ForgetIdleLocked(absl::Time now) {
+  if (now < next_forget_) return;
+  next_forget_ = now + forget_period_;
+  absl::erase_if(clients_, [this, now](auto& kv) {
+    return ForgettableLocked(kv.second, now);
+  });
+  ShrinkLocked();
+}
+
+void ClientLimiter::MakeRoomLocked(absl::Time now) {
+  // Forget every client that holds nothing (it would start that way
+  // anyway); if that is not enough, the longest idle ones.
+  next_forget_ = absl::InfinitePast();
+  ForgetIdleLocked(now);
   if (clients_.size() < options_.max_clients) return;
+  std::vector<std::pair<absl::Time, std::string>> idle;
+  for (const auto& [client, e] : clients_) {
+    if (e.open_streams == 0) idle.emplace_back(e.last_seen, client);
+  }
   const size_t excess = clients_.size() - options_.max_clients + 1;
   const size_t n = std::min(excess + options_.max_clients / 16, idle.size());
   std::partial_sort(idle.begin(), idle.begin() + static_cast<ptrdiff_t>(n),
@@ -53,6 +84,7 @@ void ClientLimiter::MakeRoomLocked(absl::Time now) {
 
 ClientLimiter::Entry& ClientLimiter::EntryLocked(const std::string& client,
                                                  absl::Time now) {
+  ForgetIdleLocked(now);
   auto it = clients_.find(client);
   if (it == clients_.end()) {
     if (clients_.size() >= options_.max_clients) MakeRoomLocked(now);
@@ -94,8 +126,13 @@ void ClientLimiter::Release(const std::string& client) {
   absl::MutexLock lock(&mu_);
   auto it = clients_.find(client);
   if (it == clients_.end()) return;
+  const absl::Time now = clock_->Now();
   if (it->second.open_streams > 0) --it->second.open_streams;
-  it->second.last_seen = clock_->Now();
+  it->second.last_seen = now;
+  if (ForgettableLocked(it->second, now)) {
+    clients_.erase(it);
+    ShrinkLocked();
+  }
 }
 
 ClientLimiter::Refusal ClientLimiter::TakeRunStart(const std::string& client) {

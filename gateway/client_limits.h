@@ -4,6 +4,11 @@
 // A client is a key: the authenticated principal once there is one, the
 // client address until then (common/http/client_address.h).
 //
+// A client with no open stream whose bucket is full again is forgotten: it
+// would start that way anyway. That happens when its last stream ends, or
+// at the latest one refill time (`run_start_burst` / the rate) later, so a
+// burst of clients leaves no entries behind (their small allocations would
+// pin the pages the burst used; docs/BENCHMARKS.md, "After the burst").
 // The table of clients is bounded too (`max_clients`): when full, clients
 // with no open stream are forgotten, the longest idle first (a forgotten
 // client's bucket starts full again, which is the least harm).
@@ -16,9 +21,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <unordered_map>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -92,11 +97,22 @@ class ClientLimiter final {
   void RefillLocked(Entry& e, absl::Time now) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MakeRoomLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // True when `e` holds nothing a new entry would not (refills it).
+  bool ForgettableLocked(Entry& e, absl::Time now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets the forgettable clients, at most once per refill time.
+  void ForgetIdleLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Gives the table's memory back when it is mostly empty.
+  void ShrinkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const ClientLimitOptions options_;
   const Clock* const clock_;
   mutable absl::Mutex mu_;
-  std::unordered_map<std::string, Entry> clients_ ABSL_GUARDED_BY(mu_);
+  // Time for an empty bucket to fill again: how often idle clients are
+  // looked for.
+  const absl::Duration forget_period_;
+  absl::flat_hash_map<std::string, Entry> clients_ ABSL_GUARDED_BY(mu_);
+  absl::Time next_forget_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 }  // namespace agentstream::gateway

@@ -87,5 +87,54 @@ TEST(ClientLimiterTest, TheTableOfClientsIsBounded) {
   EXPECT_EQ(limiter.open_streams("holder"), 1);
 }
 
+TEST(ClientLimiterTest,
+     AClientIsForgottenWhenItsLastStreamEndsWithAFullBucket) {
+  FakeClock clock;
+  ClientLimiter limiter({}, &clock);
+  {
+    auto a = limiter.AcquireStream("a");
+    auto b = limiter.AcquireStream("a");
+    ASSERT_TRUE(a.slot && b.slot);
+    EXPECT_EQ(limiter.tracked_clients(), 1u);
+    a.slot.reset();
+    EXPECT_EQ(limiter.tracked_clients(), 1u);  // One stream still open.
+  }
+  EXPECT_EQ(limiter.tracked_clients(), 0u);
+  // A burst of clients leaves nothing behind.
+  std::vector<std::unique_ptr<ClientLimiter::StreamSlot>> slots;
+  for (int i = 0; i < 10000; ++i) {
+    auto r =
+        limiter.AcquireStream(absl::StrCat("127.0.", i / 256, ".", i % 256));
+    ASSERT_TRUE(r.slot);
+    slots.push_back(std::move(r.slot));
+  }
+  EXPECT_EQ(limiter.tracked_clients(), 10000u);
+  slots.clear();
+  EXPECT_EQ(limiter.tracked_clients(), 0u);
+}
+
+TEST(ClientLimiterTest, AnIdleClientIsForgottenOnlyOnceItsBucketIsFull) {
+  FakeClock clock;
+  // 10 a second, bursts of 100: an empty bucket is full after 10 s, and
+  // idle clients are looked for that often.
+  ClientLimiter limiter({.run_starts_per_second = 10, .run_start_burst = 100},
+                        &clock);
+  ASSERT_TRUE(limiter.TakeRunStart("b").status.ok());  // Looks at t=0.
+  clock.Advance(absl::Seconds(5));
+  for (int i = 0; i < 100; ++i)
+    ASSERT_TRUE(limiter.TakeRunStart("a").status.ok());
+  EXPECT_FALSE(limiter.TakeRunStart("a").status.ok());
+  clock.Advance(absl::Seconds(5));  // t=10: b is full again, a half.
+  ASSERT_TRUE(limiter.TakeRunStart("c").status.ok());
+  EXPECT_EQ(limiter.tracked_clients(), 2u);  // a and c.
+  // a's bucket was kept: 50 tokens, not a fresh 100.
+  for (int i = 0; i < 50; ++i)
+    ASSERT_TRUE(limiter.TakeRunStart("a").status.ok());
+  EXPECT_FALSE(limiter.TakeRunStart("a").status.ok());
+  clock.Advance(absl::Seconds(20));
+  ASSERT_TRUE(limiter.TakeRunStart("d").status.ok());
+  EXPECT_EQ(limiter.tracked_clients(), 1u);  // Only d.
+}
+
 }  // namespace
 }  // namespace agentstream::gateway
