@@ -12,20 +12,28 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
+#include <cstdint>
 #include <cstring>
-#include <deque>
-#include <set>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
 #include <thread>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/http/connection.h"
 #include "common/http/handler_threads.h"
+#include "common/http/http_message.h"
 #include "common/http/response_writer.h"
+#include "common/http/router.h"
+#include "common/http/server_impl.h"
 #include "common/log.h"
 #include "nlohmann/json.hpp"
 
@@ -37,8 +45,6 @@ constexpr uint64_t kWakeTag = 1;
 // Bytes of pipelined requests read while an earlier one is being answered;
 // reading pauses past it (TCP then holds the client back).
 constexpr size_t kMaxPipelinedBytes = 64 * 1024;
-// A send buffer larger than this is given back once it empties.
-constexpr size_t kKeepBufferCapacity = 64 * 1024;
 constexpr size_t kReadBufferBytes = 64 * 1024;
 constexpr int kMaxEvents = 256;
 constexpr int kMaxAcceptsPerWake = 256;
@@ -82,381 +88,11 @@ PeerAddress PeerOf(const sockaddr_storage& addr) {
 
 }  // namespace
 
-// What the event loop is told by other threads.
-enum class Note { kWantWrite, kResponseDone };
-
-// One accepted connection. The event loop owns the socket's reading, its
-// deadlines and its closing; any thread may queue bytes and send them (under
-// `mu`), so a stream's event leaves without a hop through the loop.
-class Connection final {
- public:
-  Connection(HttpServer::Impl* server, uint64_t id, int fd, PeerAddress peer,
-             std::string counted_address, const HttpLimits& limits)
-      : server(server),
-        id(id),
-        fd(fd),
-        peer(std::move(peer)),
-        counted_address(std::move(counted_address)),
-        parser(limits) {}
-
-  HttpServer::Impl* const server;
-  const uint64_t id;
-  const int fd;  // Valid while `open`; closed by the loop only.
-  const PeerAddress peer;
-  const std::string counted_address;  // "" when not counted per address.
-
-  mutable absl::Mutex mu;
-  absl::CondVar writable;
-  bool open ABSL_GUARDED_BY(mu) = true;
-  bool gone ABSL_GUARDED_BY(mu) = false;
-  std::string out ABSL_GUARDED_BY(mu);
-  size_t out_off ABSL_GUARDED_BY(mu) = 0;
-  // The loop was told to watch for writability (or does).
-  bool write_posted ABSL_GUARDED_BY(mu) = false;
-  // The current response: how its body is framed, whether it was all
-  // queued, and whether the connection ends with it.
-  BodyFraming framing ABSL_GUARDED_BY(mu) = BodyFraming::kContentLength;
-  bool drop_body ABSL_GUARDED_BY(mu) = false;
-  bool response_complete ABSL_GUARDED_BY(mu) = false;
-  bool close_after_response ABSL_GUARDED_BY(mu) = false;
-  // Exchange::NotifyWritable's waiter (one-shot; called by the loop once at
-  // most `writable_at` bytes are unsent, or the connection closes) and
-  // Exchange::OnClose's (called once by Close()). Both run outside `mu`.
-  std::function<void()> on_writable ABSL_GUARDED_BY(mu);
-  size_t writable_at ABSL_GUARDED_BY(mu) = 0;
-  std::function<void()> on_close ABSL_GUARDED_BY(mu);
-
-  size_t UnsentLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    return out.size() - out_off;
-  }
-  // Sends what the socket takes. False when the peer is gone.
-  bool FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    while (open && !gone && UnsentLocked() > 0) {
-      const ssize_t n = ::send(fd, out.data() + out_off, UnsentLocked(),
-                               MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n > 0) {
-        out_off += static_cast<size_t>(n);
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-      gone = true;
-    }
-    if (UnsentLocked() == 0) {
-      out.clear();
-      out_off = 0;
-      if (out.capacity() > kKeepBufferCapacity) out.shrink_to_fit();
-    } else if (out_off > kKeepBufferCapacity && out_off * 2 > out.size()) {
-      out.erase(0, out_off);
-      out_off = 0;
-    }
-    writable.SignalAll();
-    return open && !gone;
-  }
-
-  // Loop-only state.
-  enum class Phase { kIdle, kReading, kHandling, kClosing, kLingering };
-  Phase phase = Phase::kIdle;
-  bool fresh = true;  // No request started on it yet.
-  RequestParser parser;
-  bool body_deadline_set = false;
-  std::string pending;  // Pipelined bytes read while handling.
-  bool reading = true;
-  bool epollout = false;
-  absl::Time phase_deadline = absl::InfiniteFuture();
-  absl::Time write_deadline = absl::InfiniteFuture();
-  absl::Time timer_key = absl::InfiniteFuture();
-};
-
-class HttpServer::Impl {
- public:
-  explicit Impl(HttpServerOptions options)
-      : options_(std::move(options)),
-        handlers_(options_.max_handler_threads, options_.handler_stack_bytes,
-                  options_.max_waiting_requests) {
-    if (!options_.error_response)
-      options_.error_response = DefaultErrorResponse;
-  }
-  ~Impl() { Stop(); }
-
-  void Route(std::string_view method, std::string_view pattern, Handler handler,
-             RouteOptions route_options) {
-    const size_t id = routes_.size();
-    routes_.push_back({std::move(handler), route_options});
-    if (absl::Status s =
-            router_.Add(method, pattern, id, route_options.serves_head);
-        !s.ok() && route_error_.ok()) {
-      route_error_ = s;
-    }
-  }
-
-  absl::Status Start();
-  void Stop();
-  int port() const { return port_; }
-  HttpServerStats stats() const;
-
-  // From any thread.
-  void Post(uint64_t id, Note note) {
-    {
-      absl::MutexLock lock(&notes_mu_);
-      notes_.emplace_back(id, note);
-    }
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
-  }
-  const HttpServerOptions& options() const { return options_; }
-  bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
-  void CountResponse(const HttpRequest& request, int status) {
-    if (options_.on_response) options_.on_response(request, status);
-  }
-  HttpResponse ErrorResponse(int status, std::string_view message,
-                             const HttpRequest* request) const {
-    HttpResponse r = options_.error_response(status, message, request);
-    if (status == 503 || status == 429) {
-      r.headers.Set("Retry-After",
-                    std::to_string(options_.retry_after_seconds));
-    }
-    return r;
-  }
-  void ExchangeEnded() { active_exchanges_.fetch_sub(1); }
-
- private:
-  struct RouteEntry {
-    Handler handler;
-    RouteOptions options;
-  };
-
-  void Loop();
-  void Accept();
-  void Refuse(int fd, int status, std::string_view message);
-  void OnReadable(const std::shared_ptr<Connection>& c);
-  void ProcessInput(const std::shared_ptr<Connection>& c,
-                    std::string_view data);
-  void Dispatch(const std::shared_ptr<Connection>& c);
-  void ServerError(const std::shared_ptr<Connection>& c, int status,
-                   std::string_view message, const HttpRequest* request);
-  void OnWritable(const std::shared_ptr<Connection>& c);
-  void OnNote(uint64_t id, Note note);
-  void FinishExchange(const std::shared_ptr<Connection>& c);
-  void ArmWrite(const std::shared_ptr<Connection>& c);
-  void UpdateEvents(const std::shared_ptr<Connection>& c);
-  void UpdateTimer(const std::shared_ptr<Connection>& c);
-  void OnDeadline(const std::shared_ptr<Connection>& c, absl::Time now);
-  void Close(const std::shared_ptr<Connection>& c);
-  // Half-closes, then drops what the client still sends (kLingerTime).
-  void Linger(const std::shared_ptr<Connection>& c);
-
-  HttpServerOptions options_;
-  Router router_;
-  std::vector<RouteEntry> routes_;
-  absl::Status route_error_;
-  HandlerThreads handlers_;
-
-  int listen_fd_ = -1;
-  int epoll_fd_ = -1;
-  int wake_fd_ = -1;
-  int spare_fd_ = -1;  // Given up to accept-and-close when out of files.
-  int port_ = 0;
-  std::thread loop_thread_;
-  std::atomic<bool> started_{false};
-  std::atomic<bool> stopping_{false};
-  std::atomic<bool> quit_{false};
-  std::atomic<bool> close_listener_{false};
-  std::atomic<int64_t> active_exchanges_{0};
-  absl::Mutex stop_mu_;
-  bool stopped_ ABSL_GUARDED_BY(stop_mu_) = false;
-
-  absl::Mutex notes_mu_;
-  std::vector<std::pair<uint64_t, Note>> notes_ ABSL_GUARDED_BY(notes_mu_);
-
-  // Loop-only.
-  std::unordered_map<uint64_t, std::shared_ptr<Connection>> connections_;
-  std::unordered_map<std::string, size_t> per_address_;
-  std::set<std::pair<absl::Time, uint64_t>> timers_;
-  uint64_t next_id_ = 2;
-  std::unique_ptr<char[]> read_buf_;
-
-  // Stats.
-  std::atomic<int64_t> connections_open_{0};
-  std::atomic<int64_t> connections_total_{0};
-  std::atomic<int64_t> connections_refused_{0};
-  std::atomic<int64_t> requests_total_{0};
-  std::atomic<int64_t> header_timeouts_{0};
-  std::atomic<int64_t> body_timeouts_{0};
-  std::atomic<int64_t> write_timeouts_{0};
-  std::atomic<int64_t> parse_errors_{0};
-};
-
-// --- Exchange -------------------------------------------------------------
-
-Exchange::Exchange(std::shared_ptr<Connection> connection, HttpRequest request,
-                   Router::Match match, size_t max_queued_bytes)
-    : connection_(std::move(connection)),
-      request_(std::move(request)),
-      match_(std::move(match)),
-      max_queued_bytes_(std::max<size_t>(max_queued_bytes, 1)) {}
-
-Exchange::~Exchange() {
-  if (stage_.load() == 0) {
-    Respond(connection_->server->ErrorResponse(
-        500, "the handler ended without an answer", &request_));
-  } else {
-    End();
-  }
-  connection_->server->ExchangeEnded();
-}
-
-bool Exchange::Respond(HttpResponse response) {
-  int expected = 0;
-  if (!stage_.compare_exchange_strong(expected, 2)) return false;
-  HttpServer::Impl* server = connection_->server;
-  bool delivered;
-  {
-    Connection& c = *connection_;
-    absl::MutexLock lock(&c.mu);
-    const bool keep_alive = request_.keep_alive && !server->stopping();
-    const bool has_body = StatusHasBody(response.status);
-    ResponseHead head{
-        .status = response.status,
-        .headers = &response.headers,
-        .framing = has_body ? BodyFraming::kContentLength : BodyFraming::kNone,
-        .content_length = response.body.size(),
-        .keep_alive = keep_alive};
-    AppendResponseHead(head, &c.out);
-    // A HEAD answer never has a body, whatever its status.
-    if (has_body && request_.method != "HEAD") c.out.append(response.body);
-    c.close_after_response = !keep_alive;
-    c.response_complete = true;
-    delivered = c.FlushLocked();
-  }
-  server->CountResponse(request_, response.status);
-  server->Post(connection_->id, Note::kResponseDone);
-  return delivered;
-}
-
-bool Exchange::StartStream(int status, const HttpHeaders& headers) {
-  int expected = 0;
-  if (!stage_.compare_exchange_strong(expected, 1)) return false;
-  HttpServer::Impl* server = connection_->server;
-  bool delivered;
-  bool posted = false;
-  {
-    Connection& c = *connection_;
-    absl::MutexLock lock(&c.mu);
-    const bool http11 = request_.version_minor == 1;
-    c.framing = match_.head ? BodyFraming::kNone
-                : http11    ? BodyFraming::kChunked
-                            : BodyFraming::kUntilClose;
-    c.drop_body = match_.head;
-    const bool keep_alive =
-        http11 && request_.keep_alive && !server->stopping();
-    ResponseHead head{.status = status,
-                      .headers = &headers,
-                      .framing = c.framing,
-                      .keep_alive = keep_alive};
-    AppendResponseHead(head, &c.out);
-    c.close_after_response =
-        !keep_alive || c.framing == BodyFraming::kUntilClose;
-    delivered = c.FlushLocked();
-    if (c.UnsentLocked() > 0 && !c.write_posted) {
-      c.write_posted = true;
-      posted = true;
-    }
-  }
-  server->CountResponse(request_, status);
-  if (posted) server->Post(connection_->id, Note::kWantWrite);
-  return delivered;
-}
-
-Exchange::WriteResult Exchange::Write(std::string_view bytes) {
-  if (stage_.load() != 1) return WriteResult::kClosed;
-  bool posted = false;
-  WriteResult result = WriteResult::kOk;
-  {
-    Connection& c = *connection_;
-    absl::MutexLock lock(&c.mu);
-    if (!c.open || c.gone) return WriteResult::kClosed;
-    if (c.drop_body || bytes.empty()) return WriteResult::kOk;
-    const size_t unsent = c.UnsentLocked();
-    if (unsent >= max_queued_bytes_) return WriteResult::kFull;
-    if (c.framing == BodyFraming::kChunked) {
-      AppendChunk(bytes, &c.out);
-    } else {
-      c.out.append(bytes);
-    }
-    // Behind bytes already waiting, the loop sends when the socket drains.
-    if (unsent == 0 && !c.FlushLocked()) result = WriteResult::kClosed;
-    if (c.UnsentLocked() > 0 && !c.write_posted) {
-      c.write_posted = true;
-      posted = true;
-    }
-  }
-  if (posted) connection_->server->Post(connection_->id, Note::kWantWrite);
-  return result;
-}
-
-bool Exchange::WaitWritable(absl::Duration timeout) {
-  Connection& c = *connection_;
-  const absl::Time deadline = absl::Now() + timeout;
-  absl::MutexLock lock(&c.mu);
-  while (c.open && !c.gone && c.UnsentLocked() > max_queued_bytes_ / 2) {
-    if (c.writable.WaitWithDeadline(&c.mu, deadline)) break;
-  }
-  return c.open && !c.gone && c.UnsentLocked() <= max_queued_bytes_ / 2;
-}
-
-void Exchange::NotifyWritable(std::function<void()> callback) {
-  {
-    Connection& c = *connection_;
-    absl::MutexLock lock(&c.mu);
-    if (c.open && !c.gone && c.UnsentLocked() > max_queued_bytes_ / 2) {
-      c.on_writable = std::move(callback);
-      c.writable_at = max_queued_bytes_ / 2;
-      return;
-    }
-  }
-  callback();
-}
-
-void Exchange::OnClose(std::function<void()> callback) {
-  {
-    Connection& c = *connection_;
-    absl::MutexLock lock(&c.mu);
-    if (c.open && !c.gone) {
-      c.on_close = std::move(callback);
-      return;
-    }
-  }
-  callback();
-}
-
-void Exchange::End() {
-  int expected = 1;
-  if (!stage_.compare_exchange_strong(expected, 2)) return;
-  std::function<void()> on_writable;
-  std::function<void()> on_close;
-  {
-    Connection& c = *connection_;
-    absl::MutexLock lock(&c.mu);
-    // The next exchange on this connection starts with no waiters; they are
-    // destroyed outside the lock.
-    on_writable.swap(c.on_writable);
-    on_close.swap(c.on_close);
-    if (c.framing == BodyFraming::kChunked) c.out.append(kLastChunk);
-    c.response_complete = true;
-    if (c.UnsentLocked() > 0 && !c.write_posted) c.FlushLocked();
-  }
-  connection_->server->Post(connection_->id, Note::kResponseDone);
-}
-
-bool Exchange::closed() const {
-  absl::MutexLock lock(&connection_->mu);
-  return !connection_->open || connection_->gone;
-}
-
-size_t Exchange::queued_bytes() const {
-  absl::MutexLock lock(&connection_->mu);
-  return connection_->UnsentLocked();
+HttpServer::Impl::Impl(HttpServerOptions options)
+    : options_(std::move(options)),
+      handlers_(options_.max_handler_threads, options_.handler_stack_bytes,
+                options_.max_waiting_requests) {
+  if (!options_.error_response) options_.error_response = DefaultErrorResponse;
 }
 
 // --- The event loop ---------------------------------------------------------
