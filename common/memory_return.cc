@@ -10,24 +10,25 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/time/clock.h"
+
 namespace agentstream {
 
-bool TrimPolicy::WantsFreeHeap(int64_t rss) {
+bool TrimPolicy::WantsFreeHeap(int64_t rss, absl::Time now) {
   floor_ = std::min(floor_, rss);
-  return rss - floor_ >= options_.min_growth_bytes;
+  if (now < next_look_ || rss - floor_ < options_.min_growth_bytes) {
+    return false;
+  }
+  next_look_ = now + options_.min_interval;
+  return true;
 }
 
-bool TrimPolicy::ShouldTrim(int64_t free_heap) {
-  free_last_ = free_heap;
-  free_low_ = std::min(free_low_, free_heap);
-  return free_heap - free_low_ >= options_.min_growth_bytes;
+bool TrimPolicy::ShouldTrim(int64_t free_heap) const {
+  return free_heap >= options_.min_growth_bytes;
 }
 
 void TrimPolicy::Trimmed(int64_t rss_after) {
   floor_ = std::min(floor_, rss_after);
-  // Trimmed chunks stay free in their bins (only their pages went back):
-  // what counts from now on is memory freed anew.
-  free_low_ = free_last_;
 }
 
 std::optional<int64_t> ResidentBytes() {
@@ -48,7 +49,7 @@ namespace {
   while (true) {
     std::this_thread::sleep_for(absl::ToChronoNanoseconds(options.period));
     const std::optional<int64_t> rss = ResidentBytes();
-    if (!rss.has_value() || !policy.WantsFreeHeap(*rss)) continue;
+    if (!rss.has_value() || !policy.WantsFreeHeap(*rss, absl::Now())) continue;
     const struct mallinfo2 info = mallinfo2();
     if (!policy.ShouldTrim(static_cast<int64_t>(info.fordblks))) continue;
     malloc_trim(0);

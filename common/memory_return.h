@@ -4,14 +4,15 @@
 // gateway that idled at 16 MiB stayed at 130 MiB (docs/BENCHMARKS.md,
 // "Issue 11"). malloc_trim(0) returns the free pages of every arena, but it
 // walks them under their locks, and so does mallinfo2, which tells how much
-// is free. So both are called only when it can pay:
+// is free. So both are called only when it can pay, and at most once per
+// `min_interval`:
 //  - the free heap is asked for only while the resident size is
-//    `min_growth_bytes` above the lowest it has been (at the start, or
-//    after a trim);
-//  - a trim follows only when at least `min_growth_bytes` were freed since
-//    the free heap's lowest point since the last trim (a busy process whose
-//    memory is in use is not trimmed again and again; one whose load has
-//    just dropped is, within a period).
+//    `min_growth_bytes` above the lowest it has been;
+//  - a trim follows when at least `min_growth_bytes` of the heap are free.
+// Whether free pages are still resident cannot be told (a burst reuses
+// trimmed pages and frees them again), so a process that keeps that much
+// free is trimmed once per interval: the pages it reuses are faulted back
+// in, a cost bounded by the interval.
 //
 // One per process (StartMemoryReturner), on its own thread with every signal
 // blocked, living until the process exits.
@@ -30,6 +31,8 @@ struct MemoryReturnOptions {
   absl::Duration period = absl::Seconds(1);
   // Growth of the resident size, and free heap, that make a trim worth it.
   int64_t min_growth_bytes = 8 << 20;
+  // The least time between two looks at the free heap (and trims).
+  absl::Duration min_interval = absl::Seconds(5);
 };
 
 // The decision, without the system calls (unit-tested): fed the resident
@@ -38,20 +41,18 @@ class TrimPolicy final {
  public:
   TrimPolicy(const MemoryReturnOptions& options, int64_t rss_at_start)
       : options_(options), floor_(rss_at_start) {}
-  // True when the free heap is worth reading now.
-  bool WantsFreeHeap(int64_t rss);
+  // True when the free heap is worth reading now (then not again before
+  // `min_interval` has passed).
+  bool WantsFreeHeap(int64_t rss, absl::Time now);
   // With the free heap read after WantsFreeHeap: true to trim now.
-  bool ShouldTrim(int64_t free_heap);
+  bool ShouldTrim(int64_t free_heap) const;
   // After a trim: the resident size it left.
   void Trimmed(int64_t rss_after);
 
  private:
   const MemoryReturnOptions options_;
   int64_t floor_;  // The lowest resident size seen.
-  // The lowest free heap since the last trim (0 before any: a process
-  // starts with next to nothing free), and the last one read.
-  int64_t free_low_ = 0;
-  int64_t free_last_ = 0;
+  absl::Time next_look_ = absl::InfinitePast();
 };
 
 // This process's resident size in bytes, or nullopt when unreadable.

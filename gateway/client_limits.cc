@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/hash_table_shrink.h"
 
 namespace agentstream::gateway {
 
@@ -14,9 +15,6 @@ namespace {
 // next to a second, and a minute bounds how long a burst's entries stay.
 constexpr absl::Duration kMinForgetPeriod = absl::Seconds(1);
 constexpr absl::Duration kMaxForgetPeriod = absl::Seconds(60);
-// Tables at most this large are never shrunk.
-constexpr size_t kMinShrinkCapacity = 64;
-
 absl::Duration ForgetPeriod(const ClientLimitOptions& o) {
   if (o.run_starts_per_second <= 0) return kMinForgetPeriod;
   const absl::Duration refill = absl::Seconds(
@@ -49,20 +47,13 @@ bool ClientLimiter::ForgettableLocked(Entry& e, absl::Time now) const {
          e.tokens >= static_cast<double>(options_.run_start_burst);
 }
 
-void ClientLimiter::ShrinkLocked() {
-  if (clients_.capacity() > kMinShrinkCapacity &&
-      clients_.size() * 4 < clients_.capacity()) {
-    clients_.rehash(0);
-  }
-}
-
 void ClientLimiter::ForgetIdleLocked(absl::Time now) {
   if (now < next_forget_) return;
   next_forget_ = now + forget_period_;
   absl::erase_if(clients_, [this, now](auto& kv) {
     return ForgettableLocked(kv.second, now);
   });
-  ShrinkLocked();
+  ShrinkIfSparse(clients_);
 }
 
 void ClientLimiter::MakeRoomLocked(absl::Time now) {
@@ -131,7 +122,7 @@ void ClientLimiter::Release(const std::string& client) {
   it->second.last_seen = now;
   if (ForgettableLocked(it->second, now)) {
     clients_.erase(it);
-    ShrinkLocked();
+    ShrinkIfSparse(clients_);
   }
 }
 

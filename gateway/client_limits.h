@@ -102,8 +102,6 @@ class ClientLimiter final {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Forgets the forgettable clients, at most once per refill time.
   void ForgetIdleLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Gives the table's memory back when it is mostly empty.
-  void ShrinkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const ClientLimitOptions options_;
   const Clock* const clock_;

@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "common/grpc_status.h"
+#include "common/hash_table_shrink.h"
 #include "gateway/stream_inbox.h"
 #include "google/protobuf/io/coded_stream.h"
 
@@ -163,6 +164,7 @@ class SessionCall final
     {
       absl::MutexLock lock(&mu_);
       if (streams_.erase(id) == 0) return;  // Ended: nothing to close.
+      ShrinkIfSparse(streams_);
     }
     SessionRequest request;
     request.mutable_close()->set_stream(id);
@@ -197,7 +199,10 @@ class SessionCall final
         auto it = streams_.find(frame.stream());
         if (it == streams_.end()) continue;  // Closed by its owner.
         stream = it->second;
-        if (frame.has_end()) streams_.erase(it);
+        if (frame.has_end()) {
+          streams_.erase(it);
+          ShrinkIfSparse(streams_);
+        }
       }
       stream->OnFrame(frame);
     }

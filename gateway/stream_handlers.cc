@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/hash_table_shrink.h"
 #include "common/log.h"
 #include "common/update_json.h"
 #include "gateway/chat_request.h"
@@ -162,6 +163,7 @@ void GatewayServer::Impl::ServeStream(const ExchangePtr& ex,
         // The stream is still alive here (its caller holds it).
         absl::MutexLock lock(&live_mu_);
         live_.erase(ended);
+        ShrinkIfSparse(live_);
       });
   {
     absl::MutexLock lock(&live_mu_);
