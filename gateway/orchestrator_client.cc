@@ -362,7 +362,6 @@ std::shared_ptr<grpc::Channel> NewOrchestratorChannel(
   // from (docs/GATEWAY.md); gRPC's retry layer would cost every open stream
   // some 5 KiB for as long as it lasts.
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
-  args.SetInt(GRPC_ARG_TCP_MAX_READ_CHUNK_SIZE, 256 << 10);
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
                                    args);
 }
