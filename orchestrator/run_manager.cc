@@ -1,6 +1,7 @@
 #include "orchestrator/run_manager.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -98,7 +99,8 @@ RunManager::RunManager(RunManagerOptions options,
       metrics_(metrics),
       memory_(
           std::make_shared<RunMemory>(options_.max_total_log_bytes, metrics)),
-      lifecycle_(std::make_shared<Lifecycle>()) {
+      lifecycle_(std::make_shared<Lifecycle>()),
+      tombstones_(options_.max_tombstones, options_.tombstone_ttl) {
   memory_->SetReliefHandler([this] { RelieveMemory(); });
 }
 
@@ -147,7 +149,7 @@ absl::StatusOr<std::shared_ptr<Run>> RunManager::CreateRun(
     return admitted;
   }
   // A new run under the id of an expired one replaces its tombstone.
-  tombstones_.erase(id);
+  tombstones_.Erase(id);
   RunOptions run_options;
   run_options.max_log_events = options_.max_log_events;
   run_options.max_log_bytes = options_.max_log_bytes;
@@ -276,7 +278,7 @@ void RunManager::DropEndedLogsLocked(size_t target, absl::Time now,
         continue;
       }
       ended_bytes_ -= std::min(ended_bytes_, entry.bytes);
-      AddTombstoneLocked(run->request_id(), run->log()->last_seq(), now);
+      tombstones_.Add(run->request_id(), run->log()->last_seq(), now);
       runs_.erase(run->request_id());
       run->log()->Drop();
       ++dropped;
@@ -373,15 +375,16 @@ absl::StatusOr<std::shared_ptr<Run>> RunManager::Attach(
     if (it != runs_.end()) {
       run = it->second;
     } else {
-      auto tomb = tombstones_.find(request_id);
-      if (tomb == tombstones_.end()) {
+      std::optional<uint64_t> last_seq =
+          tombstones_.Find(request_id, clock_->Now());
+      if (!last_seq.has_value()) {
         return absl::NotFoundError(absl::StrCat("no run ", request_id));
       }
-      if (after_seq >= tomb->second.last_seq) return nullptr;
+      if (after_seq >= *last_seq) return nullptr;
       if (metrics_ != nullptr) metrics_->Gap();
       return absl::OutOfRangeError(absl::StrCat(
           "gap: run ", request_id, " has ended and its log has expired; seq ",
-          after_seq + 1, " to ", tomb->second.last_seq, " are lost"));
+          after_seq + 1, " to ", *last_seq, " are lost"));
     }
   }
   const uint64_t last_seq = run->log()->last_seq();
@@ -400,7 +403,7 @@ absl::StatusOr<bool> RunManager::Cancel(const std::string& request_id) {
   std::shared_ptr<Run> run = Find(request_id);
   if (run == nullptr) {
     absl::MutexLock lock(&mu_);
-    if (tombstones_.count(request_id) != 0) return false;
+    if (tombstones_.Find(request_id, clock_->Now()).has_value()) return false;
     return absl::NotFoundError(absl::StrCat("no run ", request_id));
   }
   return run->Cancel(CancelReason::kRequest, "cancelled by request");
@@ -464,7 +467,7 @@ absl::Time RunManager::Sweep() {
       const std::shared_ptr<Run>& run = it->second;
       std::optional<absl::Time> ended = run->finished_at();
       if (ended.has_value() && now - *ended >= options_.log_ttl) {
-        AddTombstoneLocked(it->first, run->log()->last_seq(), now);
+        tombstones_.Add(it->first, run->log()->last_seq(), now);
         // Freed now, even if a follower still holds the log (it gets a gap).
         run->log()->Drop();
         it = runs_.erase(it);
@@ -483,7 +486,7 @@ absl::Time RunManager::Sweep() {
       }
       ++it;
     }
-    PruneTombstonesLocked(now);
+    tombstones_.Prune(now);
     AbsorbEndedLocked();
     PruneEndedLocked();
   }
@@ -511,31 +514,6 @@ absl::Time RunManager::Sweep() {
     next_due_ = next;
   }
   return next;
-}
-
-void RunManager::AddTombstoneLocked(const std::string& id, uint64_t last_seq,
-                                    absl::Time now) {
-  if (options_.max_tombstones == 0) return;
-  const uint64_t generation = ++next_generation_;
-  tombstones_[id] = {last_seq, now + options_.tombstone_ttl, generation};
-  tombstone_order_.emplace_back(generation, id);
-}
-
-void RunManager::PruneTombstonesLocked(absl::Time now) {
-  while (!tombstone_order_.empty()) {
-    const auto& [generation, id] = tombstone_order_.front();
-    auto it = tombstones_.find(id);
-    const bool current =
-        it != tombstones_.end() && it->second.generation == generation;
-    if (current) {
-      // Oldest first: stop at the first one to keep.
-      const bool over = tombstones_.size() > options_.max_tombstones ||
-                        tombstone_order_.size() > 2 * options_.max_tombstones;
-      if (!over && it->second.expires > now) break;
-      tombstones_.erase(it);
-    }
-    tombstone_order_.pop_front();
-  }
 }
 
 void RunManager::CancelAll(const std::string& message) {

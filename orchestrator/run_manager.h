@@ -59,7 +59,6 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -74,6 +73,7 @@
 #include "orchestrator/run.h"
 #include "orchestrator/run_memory.h"
 #include "orchestrator/specialist_registry.h"
+#include "orchestrator/tombstones.h"
 
 namespace agentstream::orchestrator {
 
@@ -197,14 +197,6 @@ class RunManager final {
     std::weak_ptr<Run> run;
     size_t bytes = 0;
   };
-  struct Tombstone {
-    uint64_t last_seq = 0;
-    absl::Time expires;
-    uint64_t generation = 0;
-  };
-  void AddTombstoneLocked(const std::string& id, uint64_t last_seq,
-                          absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void PruneTombstonesLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Moves the runs that ended meanwhile from lifecycle_ to ended_.
   void AbsorbEndedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Pops the entries of ended_ whose run is no longer held.
@@ -238,12 +230,8 @@ class RunManager final {
   size_t ended_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   // What the last Sweep() returned.
   absl::Time next_due_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  std::unordered_map<std::string, Tombstone> tombstones_ ABSL_GUARDED_BY(mu_);
-  // (generation, id) in creation order; entries whose tombstone was
-  // replaced or removed are skipped when they reach the front.
-  std::deque<std::pair<uint64_t, std::string>> tombstone_order_
-      ABSL_GUARDED_BY(mu_);
-  uint64_t next_generation_ ABSL_GUARDED_BY(mu_) = 0;
+  // Compact (tombstones.h): created in bursts as runs' logs are freed.
+  TombstoneTable tombstones_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace agentstream::orchestrator

@@ -222,6 +222,21 @@ TEST_F(AttachTest, TombstonesAreBoundedOldestFirst) {
   EXPECT_THAT(manager_->Attach(ids[2], 1000), IsOkAndHolds(nullptr));
 }
 
+TEST_F(AttachTest, ATombstonePastItsTtlIsGoneEvenBeforeASweep) {
+  RunManagerOptions options;
+  options.log_ttl = absl::Minutes(1);
+  options.tombstone_ttl = absl::Hours(1);
+  Configure(options);
+  RunPtr run = EndedRun();
+  const std::string id = run->request_id();
+  AdvanceAndSweep(absl::Minutes(2));
+  ASSERT_EQ(manager_->tombstone_count(), 1u);
+  // No sweep is due (nothing else is held): only the clock moves.
+  clock_.Advance(absl::Hours(1));
+  EXPECT_THAT(manager_->Attach(id, 0), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(manager_->Cancel(id), StatusIs(absl::StatusCode::kNotFound));
+}
+
 TEST_F(AttachTest, ANewRunMayReuseTheIdOfAnExpiredOne) {
   RunManagerOptions options;
   options.log_ttl = absl::Minutes(1);
