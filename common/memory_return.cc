@@ -14,21 +14,18 @@
 
 namespace agentstream {
 
-bool TrimPolicy::WantsFreeHeap(int64_t rss, absl::Time now) {
+bool TrimPolicy::ShouldTrim(int64_t rss, absl::Time now) {
   floor_ = std::min(floor_, rss);
-  if (now < next_look_ || rss - floor_ < options_.min_growth_bytes) {
-    return false;
-  }
-  next_look_ = now + options_.min_interval;
-  return true;
+  return now >= next_trim_ && rss - floor_ >= options_.min_growth_bytes;
 }
 
-bool TrimPolicy::ShouldTrim(int64_t free_heap) const {
-  return free_heap >= options_.min_growth_bytes;
-}
-
-void TrimPolicy::Trimmed(int64_t rss_after) {
+void TrimPolicy::Trimmed(int64_t rss_before, int64_t rss_after,
+                         absl::Time now) {
   floor_ = std::min(floor_, rss_after);
+  interval_ = rss_before - rss_after >= options_.min_growth_bytes
+                  ? options_.min_interval
+                  : std::min(2 * interval_, options_.max_interval);
+  next_trim_ = now + interval_;
 }
 
 std::optional<int64_t> ResidentBytes() {
@@ -49,11 +46,9 @@ namespace {
   while (true) {
     std::this_thread::sleep_for(absl::ToChronoNanoseconds(options.period));
     const std::optional<int64_t> rss = ResidentBytes();
-    if (!rss.has_value() || !policy.WantsFreeHeap(*rss, absl::Now())) continue;
-    const struct mallinfo2 info = mallinfo2();
-    if (!policy.ShouldTrim(static_cast<int64_t>(info.fordblks))) continue;
+    if (!rss.has_value() || !policy.ShouldTrim(*rss, absl::Now())) continue;
     malloc_trim(0);
-    policy.Trimmed(ResidentBytes().value_or(*rss));
+    policy.Trimmed(*rss, ResidentBytes().value_or(*rss), absl::Now());
   }
 }
 

@@ -3,16 +3,16 @@
 // glibc keeps freed memory in its arenas: after 10,000 streams ended, a
 // gateway that idled at 16 MiB stayed at 130 MiB (docs/BENCHMARKS.md,
 // "Issue 11"). malloc_trim(0) returns the free pages of every arena, but it
-// walks them under their locks, and so does mallinfo2, which tells how much
-// is free. So both are called only when it can pay, and at most once per
-// `min_interval`:
-//  - the free heap is asked for only while the resident size is
-//    `min_growth_bytes` above the lowest it has been;
-//  - a trim follows when at least `min_growth_bytes` of the heap are free.
-// Whether free pages are still resident cannot be told (a burst reuses
-// trimmed pages and frees them again), so a process that keeps that much
-// free is trimmed once per interval: the pages it reuses are faulted back
-// in, a cost bounded by the interval.
+// walks them under their locks (tens of milliseconds for a large, busy heap:
+// a stall for every thread that allocates meanwhile). So it is called only
+// when the resident size is `min_growth_bytes` above the lowest it has been,
+// and then at most once per interval: `min_interval` while trims give back
+// at least `min_growth_bytes`, doubling up to `max_interval` while they give
+// back less (a busy process whose memory is in use is not walked again and
+// again; one whose load has just dropped is trimmed within `max_interval`).
+// Whether free pages are still resident cannot be told without a walk of
+// its own (mallinfo2 takes the same locks), so the resident size is all it
+// reads between trims (/proc/self/statm: no lock taken).
 //
 // One per process (StartMemoryReturner), on its own thread with every signal
 // blocked, living until the process exits.
@@ -27,32 +27,36 @@
 namespace agentstream {
 
 struct MemoryReturnOptions {
-  // How often the resident size is read (/proc/self/statm: no lock taken).
+  // How often the resident size is read.
   absl::Duration period = absl::Seconds(1);
-  // Growth of the resident size, and free heap, that make a trim worth it.
+  // Growth of the resident size over its lowest that makes a trim worth
+  // it, and what a trim must give back for the next to come soon.
   int64_t min_growth_bytes = 8 << 20;
-  // The least time between two looks at the free heap (and trims).
+  // The time between two trims: from `min_interval`, doubling while trims
+  // give back little, up to `max_interval`.
   absl::Duration min_interval = absl::Seconds(5);
+  absl::Duration max_interval = absl::Seconds(20);
 };
 
 // The decision, without the system calls (unit-tested): fed the resident
-// size every period, and the free heap when it asks for it.
+// size every period, and what each trim left.
 class TrimPolicy final {
  public:
   TrimPolicy(const MemoryReturnOptions& options, int64_t rss_at_start)
-      : options_(options), floor_(rss_at_start) {}
-  // True when the free heap is worth reading now (then not again before
-  // `min_interval` has passed).
-  bool WantsFreeHeap(int64_t rss, absl::Time now);
-  // With the free heap read after WantsFreeHeap: true to trim now.
-  bool ShouldTrim(int64_t free_heap) const;
-  // After a trim: the resident size it left.
-  void Trimmed(int64_t rss_after);
+      : options_(options),
+        floor_(rss_at_start),
+        interval_(options.min_interval) {}
+  // True to trim now.
+  bool ShouldTrim(int64_t rss, absl::Time now);
+  // After a trim that ShouldTrim asked for at `rss_before`: the resident
+  // size it left.
+  void Trimmed(int64_t rss_before, int64_t rss_after, absl::Time now);
 
  private:
   const MemoryReturnOptions options_;
   int64_t floor_;  // The lowest resident size seen.
-  absl::Time next_look_ = absl::InfinitePast();
+  absl::Duration interval_;
+  absl::Time next_trim_ = absl::InfinitePast();
 };
 
 // This process's resident size in bytes, or nullopt when unreadable.

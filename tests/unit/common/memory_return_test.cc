@@ -23,42 +23,53 @@ MemoryReturnOptions Options() {
 constexpr absl::Time T0 = absl::UnixEpoch();
 constexpr absl::Duration kSecond = absl::Seconds(1);
 
-TEST(TrimPolicyTest, AsksForTheFreeHeapOnlyWhenResidentSizeGrew) {
+TEST(TrimPolicyTest, TrimsOnlyWhenResidentSizeGrew) {
   TrimPolicy p(Options(), 16 * kMiB);
-  EXPECT_FALSE(p.WantsFreeHeap(16 * kMiB, T0));
-  EXPECT_FALSE(p.WantsFreeHeap(23 * kMiB, T0 + kSecond));
-  EXPECT_TRUE(p.WantsFreeHeap(24 * kMiB, T0 + 2 * kSecond));
+  EXPECT_FALSE(p.ShouldTrim(16 * kMiB, T0));
+  EXPECT_FALSE(p.ShouldTrim(23 * kMiB, T0 + kSecond));
+  EXPECT_TRUE(p.ShouldTrim(24 * kMiB, T0 + 2 * kSecond));
   // The floor follows the resident size down.
-  EXPECT_FALSE(p.WantsFreeHeap(10 * kMiB, T0 + 10 * kSecond));
-  EXPECT_TRUE(p.WantsFreeHeap(18 * kMiB, T0 + 20 * kSecond));
+  EXPECT_FALSE(p.ShouldTrim(10 * kMiB, T0 + 3 * kSecond));
+  EXPECT_TRUE(p.ShouldTrim(18 * kMiB, T0 + 4 * kSecond));
 }
 
-TEST(TrimPolicyTest, LooksAtMostOncePerInterval) {
+TEST(TrimPolicyTest, TrimsAgainSoonWhileTrimsGiveBackMuch) {
   TrimPolicy p(Options(), 16 * kMiB);
-  ASSERT_TRUE(p.WantsFreeHeap(200 * kMiB, T0));
-  EXPECT_FALSE(p.WantsFreeHeap(200 * kMiB, T0 + kSecond));
-  EXPECT_FALSE(p.WantsFreeHeap(200 * kMiB, T0 + 4 * kSecond));
-  EXPECT_TRUE(p.WantsFreeHeap(200 * kMiB, T0 + 5 * kSecond));
-}
-
-TEST(TrimPolicyTest, TrimsWhatABurstFreed) {
-  TrimPolicy p(Options(), 16 * kMiB);
-  // During the burst: memory in use, little free.
-  ASSERT_TRUE(p.WantsFreeHeap(130 * kMiB, T0));
-  EXPECT_FALSE(p.ShouldTrim(2 * kMiB));
   // Mid-burst some is free: trimmed, though the burst goes on.
-  ASSERT_TRUE(p.WantsFreeHeap(130 * kMiB, T0 + 5 * kSecond));
-  EXPECT_TRUE(p.ShouldTrim(40 * kMiB));
-  p.Trimmed(100 * kMiB);
-  // The burst reuses those pages and ends: as much free as before, and the
-  // resident size up again. Trimmed again (glibc cannot tell which free
-  // pages are resident; a policy that waited for the free heap to grow
-  // past what it was at the last trim kept 45 MiB resident for good).
-  ASSERT_TRUE(p.WantsFreeHeap(120 * kMiB, T0 + 10 * kSecond));
-  EXPECT_TRUE(p.ShouldTrim(40 * kMiB));
-  p.Trimmed(20 * kMiB);
+  ASSERT_TRUE(p.ShouldTrim(130 * kMiB, T0));
+  p.Trimmed(130 * kMiB, 100 * kMiB, T0);
+  EXPECT_FALSE(p.ShouldTrim(120 * kMiB, T0 + 4 * kSecond));
+  // The burst reuses those pages and ends: trimmed again after
+  // min_interval, though nothing tells how much is free (a policy that
+  // waited for the free heap to grow past its level at the last trim kept
+  // 45 MiB resident for good).
+  ASSERT_TRUE(p.ShouldTrim(120 * kMiB, T0 + 5 * kSecond));
+  p.Trimmed(120 * kMiB, 20 * kMiB, T0 + 5 * kSecond);
   // Idle again: nothing more to do.
-  EXPECT_FALSE(p.WantsFreeHeap(20 * kMiB, T0 + 20 * kSecond));
+  EXPECT_FALSE(p.ShouldTrim(20 * kMiB, T0 + 60 * kSecond));
+}
+
+TEST(TrimPolicyTest, ABusyProcessIsWalkedLessAndLessOften) {
+  TrimPolicy p(Options(), 16 * kMiB);
+  // Its memory is in use: every trim gives back little.
+  absl::Time now = T0;
+  std::vector<absl::Duration> gaps;
+  absl::Time last = now;
+  for (int i = 0; i < 200 && gaps.size() < 6; ++i, now += kSecond) {
+    if (!p.ShouldTrim(200 * kMiB, now)) continue;
+    if (now != T0) gaps.push_back(now - last);
+    last = now;
+    p.Trimmed(200 * kMiB, 199 * kMiB, now);
+  }
+  ASSERT_EQ(gaps.size(), 6u);
+  EXPECT_EQ(gaps[0], absl::Seconds(10));
+  EXPECT_EQ(gaps[1], absl::Seconds(20));
+  // At most max_interval apart, so a drop in load is seen within it.
+  EXPECT_EQ(gaps[5], absl::Seconds(20));
+  // Once a trim gives back much, the next comes after min_interval.
+  p.Trimmed(200 * kMiB, 100 * kMiB, now);
+  EXPECT_FALSE(p.ShouldTrim(180 * kMiB, now + 4 * kSecond));
+  EXPECT_TRUE(p.ShouldTrim(180 * kMiB, now + 5 * kSecond));
 }
 
 TEST(MemoryReturnTest, TheReturnerGivesAFreedBurstBack) {
@@ -72,6 +83,7 @@ TEST(MemoryReturnTest, TheReturnerGivesAFreedBurstBack) {
   MemoryReturnOptions options = Options();
   options.period = absl::Milliseconds(20);
   options.min_interval = absl::Milliseconds(20);
+  options.max_interval = absl::Milliseconds(20);
   StartMemoryReturner(options);
   const int64_t before = rss();
   {
