@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <string>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -347,40 +349,47 @@ Figures Overload(const Target& t, const OverloadParams& p) {
                         " streams open before the "
                         "extra requests"));
   }
-  std::vector<Conn> extra = MakeConns(t, p.extra, 10, 16, 0.01, 0);
-  options.until = LoopOptions::Until::kAllDone;
-  options.deadline = Deadline(10);  // An answer later than this is a hang.
-  RunLoop(t.port, extra, options);
-  CloseAll(extra);
+  // Two bursts past the bound: the first meets a system that has just
+  // served its first max-streams runs (gRPC's thread pools, arenas and the
+  // allocator's heaps grow on first use), the second one a second later.
+  for (const std::string_view round : {"", "second_"}) {
+    if (!round.empty()) absl::SleepFor(absl::Seconds(1));
+    std::vector<Conn> extra = MakeConns(t, p.extra, 10, 16, 0.01, 0);
+    options.until = LoopOptions::Until::kAllDone;
+    options.deadline = Deadline(10);  // An answer later than this is a hang.
+    RunLoop(t.port, extra, options);
+    CloseAll(extra);
+    int64_t refused_503 = 0, with_retry = 0, hung = 0, other = 0;
+    std::vector<int64_t> answer;
+    for (const Conn& c : extra) {
+      if (!c.headers_done) {
+        ++hung;
+        continue;
+      }
+      answer.push_back(c.headers_ns - c.sent_ns);
+      if (c.status == 503) {
+        ++refused_503;
+        with_retry += c.retry_after;
+      } else {
+        ++other;
+      }
+    }
+    const std::string r(round);
+    f.Set(r + "extra", static_cast<double>(p.extra));
+    f.Set(r + "answered_503", static_cast<double>(refused_503));
+    f.Set(r + "with_retry_after", static_cast<double>(with_retry));
+    f.Set(r + "other_answers", static_cast<double>(other));
+    f.Set(r + "unanswered_10s", static_cast<double>(hung));
+    f.Set(r + "answer_p50_ms", PercentileMs(answer, 0.5));
+    f.Set(r + "answer_p99_ms", PercentileMs(answer, 0.99));
+    f.Set(r + "answer_max_ms", PercentileMs(answer, 1.0));
+    if (refused_503 != p.extra || with_retry != p.extra) {
+      f.Fail(absl::StrCat(r, "burst: ", refused_503, " of ", p.extra,
+                          " answered 503, ", with_retry, " with Retry-After, ",
+                          other, " other answers, ", hung, " unanswered"));
+    }
+  }
   CloseAll(held);
-  int64_t refused_503 = 0, with_retry = 0, hung = 0, other = 0;
-  std::vector<int64_t> answer;
-  for (const Conn& c : extra) {
-    if (!c.headers_done) {
-      ++hung;
-      continue;
-    }
-    answer.push_back(c.headers_ns - c.sent_ns);
-    if (c.status == 503) {
-      ++refused_503;
-      with_retry += c.retry_after;
-    } else {
-      ++other;
-    }
-  }
-  f.Set("extra", static_cast<double>(p.extra));
-  f.Set("answered_503", static_cast<double>(refused_503));
-  f.Set("with_retry_after", static_cast<double>(with_retry));
-  f.Set("other_answers", static_cast<double>(other));
-  f.Set("unanswered_10s", static_cast<double>(hung));
-  f.Set("answer_p50_ms", PercentileMs(answer, 0.5));
-  f.Set("answer_p99_ms", PercentileMs(answer, 0.99));
-  f.Set("answer_max_ms", PercentileMs(answer, 1.0));
-  if (refused_503 != p.extra || with_retry != p.extra) {
-    f.Fail(absl::StrCat(refused_503, " of ", p.extra, " answered 503, ",
-                        with_retry, " with Retry-After, ", other,
-                        " other answers, ", hung, " unanswered"));
-  }
   return f;
 }
 
