@@ -22,12 +22,13 @@ using agentstream::v1::Update;
 
 namespace {
 
-// What an update counts against its stream's window: its size inside an
-// UpdateBatch (field 1's tag and length, then the update), as the
-// orchestrator counts it.
-uint64_t FramedSize(const Update& u) {
-  const uint64_t n = u.ByteSizeLong();
-  return 1 + google::protobuf::io::CodedOutputStream::VarintSize64(n) + n;
+// What an update of `update_bytes` counts against its stream's window: its
+// size inside an UpdateBatch (field 1's tag and length, then the update), as
+// the orchestrator counts it.
+uint64_t FramedSize(uint64_t update_bytes) {
+  return 1 +
+         google::protobuf::io::CodedOutputStream::VarintSize64(update_bytes) +
+         update_bytes;
 }
 
 }  // namespace
@@ -57,8 +58,9 @@ class MuxStream final : public StreamInbox {
       const size_t bytes_before = queue_bytes_;
       const size_t updates_before = queue_.size();
       for (Update& u : *frame.mutable_batch()->mutable_updates()) {
-        queue_framed_bytes_ += FramedSize(u);
-        QueueLocked(std::move(u));
+        const size_t bytes = u.ByteSizeLong();
+        queue_framed_bytes_ += FramedSize(bytes);
+        QueueLocked(std::move(u), bytes);
       }
       CountedLocked(static_cast<int64_t>(queue_.size() - updates_before),
                     static_cast<int64_t>(queue_bytes_ - bytes_before));

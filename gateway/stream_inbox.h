@@ -70,12 +70,19 @@ class StreamInbox {
     TakenLocked();  // What nobody took leaves the queued gauges.
   }
 
-  // Queues `u` (the caller counts it with CountedLocked once a message's
-  // updates are in).
+  // Queues `u`, of `bytes` serialized bytes (the caller counts it with
+  // CountedLocked once a message's updates are in). The size is the
+  // caller's to give: ByteSizeLong walks the whole update, Structs
+  // included (5% of the gateway at 90,000 events/s when done twice).
+  void QueueLocked(agentstream::v1::Update&& u, size_t bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    queue_bytes_ += bytes;
+    queue_.push_back(std::move(u));
+  }
   void QueueLocked(agentstream::v1::Update&& u)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    queue_bytes_ += u.ByteSizeLong();
-    queue_.push_back(std::move(u));
+    const size_t bytes = u.ByteSizeLong();
+    QueueLocked(std::move(u), bytes);
   }
   // Updates and bytes (serialized Update bytes) that came in: received, and
   // queued.
