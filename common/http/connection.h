@@ -1,9 +1,9 @@
 // Internal to common/http, not part of its API (server.h is): one accepted
 // connection of the HTTP server, shared by the event loop
-// (HttpServer::Impl, server_impl.h and server.cc) and the Exchanges answering
-// on it (exchange.cc). The loop owns the socket's reading, deadlines and
-// closing; an Exchange queues and sends response bytes under `mu` and tells
-// the loop what it needs with HttpServer::Impl::Post(id, Note).
+// (HttpServer::Impl, server_impl.h; its I/O in connection_io.cc) and the
+// Exchanges answering on it (exchange.cc). The loop owns the socket's reading,
+// deadlines and closing; an Exchange queues and sends response bytes under `mu`
+// and tells the loop what it needs with HttpServer::Impl::Post(id, Note).
 #ifndef AGENTSTREAM_COMMON_HTTP_CONNECTION_H_
 #define AGENTSTREAM_COMMON_HTTP_CONNECTION_H_
 

@@ -1,8 +1,10 @@
 // Internal to common/http, not part of its API (server.h is): the
-// declaration of HttpServer::Impl, the event loop (accepting, reading,
-// dispatching, writing, deadlines, closing; defined in server.cc). It is a
-// header so that Exchange (exchange.cc) can reach what it needs of the
-// server: Post() to wake the loop, ErrorResponse(), CountResponse(),
+// declaration of HttpServer::Impl, the event loop. Its definitions are split
+// by responsibility: server.cc starts and stops the server and runs the loop
+// (listening, accepting, refusing, stats); connection_io.cc does each
+// connection's I/O (reading, dispatching, writing, deadlines, closing). It
+// is a header also so that Exchange (exchange.cc) can reach what it needs of
+// the server: Post() to wake the loop, ErrorResponse(), CountResponse(),
 // stopping() and ExchangeEnded().
 #ifndef AGENTSTREAM_COMMON_HTTP_SERVER_IMPL_H_
 #define AGENTSTREAM_COMMON_HTTP_SERVER_IMPL_H_
@@ -85,9 +87,16 @@ class HttpServer::Impl {
     RouteOptions options;
   };
 
+  // The loop's one read buffer (read_buf_): Start() allocates it and
+  // OnReadable() fills it.
+  static constexpr size_t kReadBufferBytes = 64 * 1024;
+
+  // server.cc
   void Loop();
   void Accept();
   void Refuse(int fd, int status, std::string_view message);
+
+  // connection_io.cc
   void OnReadable(const std::shared_ptr<Connection>& c);
   void ProcessInput(const std::shared_ptr<Connection>& c,
                     std::string_view data);
