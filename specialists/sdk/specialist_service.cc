@@ -130,7 +130,15 @@ class SpecialistService::Call {
     absl::MutexLock lock(&mu_);
     return queue_.HasRoom();
   }
+  // Frees the request's contents once an asynchronous analysis has started
+  // (it keeps what it needs: AsyncSpecialist::Start's contract), so that a
+  // live run does not hold its options and texts for as long as it lasts.
+  void ReleaseRequest();
   void RunBlocking();
+  // What a step emitted goes out together once it returns: one message
+  // (AnalyzeBatched) or one coalesced transport write (Analyze) per step,
+  // rather than its first update alone and the rest after it.
+  void FlushStep();
   void RunSteps();
   void TimerFired();
   void EndAnalysis(const absl::Status& status);
@@ -154,9 +162,8 @@ class SpecialistService::Call {
   const AnalyzeRequest* const request_;  // gRPC's, valid until OnDone.
   std::atomic<int> refs_{1};             // gRPC's.
   int64_t id_ = -1;                      // In service_->in_flight_.
-  std::string request_id_;
   CancelToken token_;
-  std::optional<UpdateSink> sink_;
+  std::optional<UpdateSink> sink_;  // Its stamp holds the request id.
   std::unique_ptr<AsyncAnalysis> analysis_;
   absl::Time start_;
 
@@ -165,7 +172,9 @@ class SpecialistService::Call {
   bool broken_ ABSL_GUARDED_BY(mu_) = false;  // A write failed.
   bool analysis_done_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  grpc::Status final_ ABSL_GUARDED_BY(mu_);
+  // Converted only when the RPC is finished: an absl::Status is a word
+  // while OK, a grpc::Status always three (it is kept for the whole call).
+  absl::Status final_ ABSL_GUARDED_BY(mu_);
   int64_t published_depth_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
@@ -208,8 +217,10 @@ class Reactor final : public SpecialistService::Call,
     grpc::WriteOptions options;
     // More follow at once (one update per message): let gRPC coalesce them
     // into one transport write instead of flushing each. The last one
-    // queued goes without the hint, which flushes.
-    if (more_) options.set_buffer_hint();
+    // queued goes without the hint, which flushes. So does the first: it
+    // carries the initial metadata, whose completion waits for a flush.
+    if (more_ && !first_) options.set_buffer_hint();
+    first_ = false;
     HandingToGrpc(out_);
     this->StartWrite(&out_, options);
   }
@@ -217,12 +228,13 @@ class Reactor final : public SpecialistService::Call,
 
   Message out_;
   bool more_ = false;
+  bool first_ = true;
 };
 
 }  // namespace
 
 void SpecialistService::Call::Begin() {
-  request_id_ = RequestIdOf(*context_, *request_);
+  std::string request_id = RequestIdOf(*context_, *request_);
   if (absl::Status valid = ValidateAnalyzeRequest(*request_); !valid.ok()) {
     FinishRpc(ToGrpcStatus(valid));
     return;
@@ -241,7 +253,7 @@ void SpecialistService::Call::Begin() {
   }
   const bool async = service_->async_ != nullptr;
   sink_.emplace(
-      UpdateSink::Stamp{request_id_, service_->card_.name(),
+      UpdateSink::Stamp{std::move(request_id), service_->card_.name(),
                         std::move(instance)},
       service_->clock_,
       async ? UpdateSink::Writer(
@@ -251,7 +263,7 @@ void SpecialistService::Call::Begin() {
       async ? UpdateSink::RoomProbe([this] { return HasRoom(); }) : nullptr);
   service_->metrics_->AnalysisStarted();
   start_ = absl::Now();
-  AS_LOG(INFO) << "analysis started request_id=" << request_id_
+  AS_LOG(INFO) << "analysis started request_id=" << sink_->stamp().request_id
                << " specialist=" << service_->card_.name()
                << " task_bytes=" << request_->task().size()
                << " question_bytes=" << request_->question().size();
@@ -263,6 +275,7 @@ void SpecialistService::Call::Begin() {
       return;
     }
     analysis_ = *std::move(analysis);
+    ReleaseRequest();
     {
       absl::MutexLock lock(&mu_);
       phase_ = Phase::kStepping;
@@ -282,6 +295,13 @@ void SpecialistService::Call::Begin() {
         "all ", service_->limits_.worker_threads, " analysis threads busy and ",
         service_->limits_.max_waiting_analyses, " analyses waiting")));
   }
+}
+
+void SpecialistService::Call::ReleaseRequest() {
+  // gRPC made the request (a non-const object in the call's arena) and only
+  // destroys it after OnDone; it hands it out as const because a handler
+  // usually has no reason to change it.
+  AnalyzeRequest().Swap(const_cast<AnalyzeRequest*>(request_));
 }
 
 void SpecialistService::Call::RunBlocking() {
@@ -323,12 +343,18 @@ bool SpecialistService::Call::PushAsync(Update&& update) {
     Cancel("update queue overflow: the analysis ignored HasRoom()");
     return false;
   }
+  // Written when the step returns (FlushStep), with whatever else it emits.
   queue_.Push(std::move(update));
   PublishDepthLocked();
-  const bool write = TakeNextLocked();
+  mu_.Unlock();
+  return true;
+}
+
+void SpecialistService::Call::FlushStep() {
+  mu_.Lock();
+  const bool write = !broken_ && TakeNextLocked();
   mu_.Unlock();
   if (write) WriteTaken();
-  return true;
 }
 
 void SpecialistService::Call::RunSteps() {
@@ -338,6 +364,7 @@ void SpecialistService::Call::RunSteps() {
       return;
     }
     const NextStep next = analysis_->Step(*sink_, token_);
+    FlushStep();
     if (next.kind() == NextStep::Kind::kDone) {
       EndAnalysis(next.status());
       return;
@@ -440,12 +467,12 @@ void SpecialistService::Call::WriteDone(bool ok) {
       phase_ == Phase::kBlocked && !token_.cancelled() && queue_.HasRoom();
   if (resume) phase_ = Phase::kStepping;
   const bool finish = ShouldFinishLocked();
-  const grpc::Status status = finish ? final_ : grpc::Status::OK;
+  const absl::Status status = finish ? final_ : absl::OkStatus();
   mu_.Unlock();
   if (ok) service_->metrics_->UpdatesSent(written, written_bytes);
   if (write) WriteTaken();
   if (!ok) Cancel("stream closed");
-  if (finish) FinishRpc(status);
+  if (finish) FinishRpc(ToGrpcStatus(status));
   // The reader took some: a held-back analysis goes on, on this thread.
   if (resume) RunSteps();
   Unref();
@@ -455,24 +482,23 @@ void SpecialistService::Call::EndAnalysis(const absl::Status& status) {
   const absl::Time end = absl::Now();
   AnalysisOutcome outcome =
       status.ok() ? AnalysisOutcome::kOk : AnalysisOutcome::kFailed;
-  grpc::Status result = ToGrpcStatus(status);
+  absl::Status result = status;
   if (token_.cancelled()) {
     outcome = AnalysisOutcome::kCancelled;
     const int64_t stop_ms =
         absl::ToInt64Milliseconds(end - token_.requested_at());
     service_->metrics_->CancelStopped(stop_ms);
-    AS_LOG(INFO) << "analysis cancelled request_id=" << request_id_
-                 << " reason=\"" << token_.reason() << "\" stop_ms=" << stop_ms;
+    AS_LOG(INFO) << "analysis cancelled request_id="
+                 << sink_->stamp().request_id << " reason=\"" << token_.reason()
+                 << "\" stop_ms=" << stop_ms;
     result = token_.reason() == "shutdown"
-                 ? grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                "specialist shut down before the analysis "
-                                "finished")
-                 : grpc::Status(
-                       grpc::StatusCode::CANCELLED,
+                 ? absl::UnavailableError(
+                       "specialist shut down before the analysis finished")
+                 : absl::CancelledError(
                        absl::StrCat("analysis cancelled: ", token_.reason()));
   }
   service_->metrics_->AnalysisEnded(outcome);
-  AS_LOG(INFO) << "analysis ended request_id=" << request_id_
+  AS_LOG(INFO) << "analysis ended request_id=" << sink_->stamp().request_id
                << " outcome=" << OutcomeWord(outcome)
                << " duration_ms=" << absl::ToInt64Milliseconds(end - start_)
                << " updates=" << (sink_ ? sink_->updates_sent() : 0)
@@ -488,7 +514,7 @@ void SpecialistService::Call::EndAnalysis(const absl::Status& status) {
     final_ = result;
     finish = ShouldFinishLocked();
   }
-  if (finish) FinishRpc(result);
+  if (finish) FinishRpc(ToGrpcStatus(result));
 }
 
 void SpecialistService::Call::Done() {
