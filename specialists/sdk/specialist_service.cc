@@ -66,7 +66,7 @@ absl::Status ValidateAnalyzeRequest(const AnalyzeRequest& request) {
 // timer holds one; any method that may end the call holds one while it runs.
 // The RPC is finished once the analysis has ended and the queue is drained
 // (or the stream is gone).
-class SpecialistService::Call {
+class SpecialistService::Call : public UpdateSink::Target {
  public:
   Call(SpecialistService* service, grpc::CallbackServerContext* context,
        const AnalyzeRequest* request)
@@ -74,7 +74,7 @@ class SpecialistService::Call {
         service_(service),
         context_(context),
         request_(request) {}
-  virtual ~Call() {
+  ~Call() override {
     absl::MutexLock lock(&mu_);
     // What was never written leaves the queued gauge with the call.
     service_->metrics_->QueuedChanged(-published_depth_);
@@ -124,12 +124,20 @@ class SpecialistService::Call {
     kEnded,
   };
 
-  bool PushBlocking(Update&& update);
-  bool PushAsync(Update&& update);
-  bool HasRoom() {
+  // UpdateSink::Target methods
+  bool Write(Update&& update) override {
+    return service_->async_ != nullptr ? PushAsync(std::move(update))
+                                       : PushBlocking(std::move(update));
+  }
+  // A blocking analysis is held back inside Write instead.
+  bool HasRoom() override {
+    if (service_->async_ == nullptr) return true;
     absl::MutexLock lock(&mu_);
     return queue_.HasRoom();
   }
+
+  bool PushBlocking(Update&& update);
+  bool PushAsync(Update&& update);
   // Frees the request's contents once an asynchronous analysis has started
   // (it keeps what it needs: AsyncSpecialist::Start's contract), so that a
   // live run does not hold its options and texts for as long as it lasts.
@@ -204,12 +212,14 @@ class Reactor final : public SpecialistService::Call,
 
  private:
   bool TakeNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) override {
-    if (!queue_.TakeNext(&out_)) return false;
+    if (queue_.writing() || !queue_.more_pending()) return false;
+    if (out_ == nullptr) out_ = std::make_unique<Message>();
+    queue_.TakeNext(out_.get());
     more_ = queue_.more_pending();
     return true;
   }
   void ReleaseLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) override {
-    Message().Swap(&out_);
+    out_.reset();
     queue_.Shrink();
   }
   // out_ and more_ are touched only by the holder of the write in flight.
@@ -221,12 +231,13 @@ class Reactor final : public SpecialistService::Call,
     // carries the initial metadata, whose completion waits for a flush.
     if (more_ && !first_) options.set_buffer_hint();
     first_ = false;
-    HandingToGrpc(out_);
-    this->StartWrite(&out_, options);
+    HandingToGrpc(*out_);
+    this->StartWrite(out_.get(), options);
   }
   void FinishRpc(const grpc::Status& status) override { this->Finish(status); }
 
-  Message out_;
+  // Made for a write, freed once the stream is idle (ReleaseLocked).
+  std::unique_ptr<Message> out_;
   bool more_ = false;
   bool first_ = true;
 };
@@ -239,7 +250,7 @@ void SpecialistService::Call::Begin() {
     FinishRpc(ToGrpcStatus(valid));
     return;
   }
-  std::string instance;
+  std::shared_ptr<const UpdateSink::Origin> origin;
   {
     absl::MutexLock lock(&service_->mu_);
     if (service_->draining_) {
@@ -247,23 +258,16 @@ void SpecialistService::Call::Begin() {
                              "specialist is shutting down"));
       return;
     }
-    instance = service_->instance_;
+    origin = service_->origin_;
     id_ = service_->next_id_++;
     service_->in_flight_[id_] = this;
   }
   const bool async = service_->async_ != nullptr;
-  sink_.emplace(
-      UpdateSink::Stamp{std::move(request_id), service_->card_.name(),
-                        std::move(instance)},
-      service_->clock_,
-      async ? UpdateSink::Writer(
-                  [this](Update&& u) { return PushAsync(std::move(u)); })
-            : UpdateSink::Writer(
-                  [this](Update&& u) { return PushBlocking(std::move(u)); }),
-      async ? UpdateSink::RoomProbe([this] { return HasRoom(); }) : nullptr);
+  sink_.emplace(std::move(request_id), std::move(origin), service_->clock_,
+                this);
   service_->metrics_->AnalysisStarted();
   start_ = absl::Now();
-  AS_LOG(INFO) << "analysis started request_id=" << sink_->stamp().request_id
+  AS_LOG(INFO) << "analysis started request_id=" << sink_->request_id()
                << " specialist=" << service_->card_.name()
                << " task_bytes=" << request_->task().size()
                << " question_bytes=" << request_->question().size();
@@ -488,9 +492,8 @@ void SpecialistService::Call::EndAnalysis(const absl::Status& status) {
     const int64_t stop_ms =
         absl::ToInt64Milliseconds(end - token_.requested_at());
     service_->metrics_->CancelStopped(stop_ms);
-    AS_LOG(INFO) << "analysis cancelled request_id="
-                 << sink_->stamp().request_id << " reason=\"" << token_.reason()
-                 << "\" stop_ms=" << stop_ms;
+    AS_LOG(INFO) << "analysis cancelled request_id=" << sink_->request_id()
+                 << " reason=\"" << token_.reason() << "\" stop_ms=" << stop_ms;
     result = token_.reason() == "shutdown"
                  ? absl::UnavailableError(
                        "specialist shut down before the analysis finished")
@@ -498,7 +501,7 @@ void SpecialistService::Call::EndAnalysis(const absl::Status& status) {
                        absl::StrCat("analysis cancelled: ", token_.reason()));
   }
   service_->metrics_->AnalysisEnded(outcome);
-  AS_LOG(INFO) << "analysis ended request_id=" << sink_->stamp().request_id
+  AS_LOG(INFO) << "analysis ended request_id=" << sink_->request_id()
                << " outcome=" << OutcomeWord(outcome)
                << " duration_ms=" << absl::ToInt64Milliseconds(end - start_)
                << " updates=" << (sink_ ? sink_->updates_sent() : 0)
@@ -532,14 +535,17 @@ SpecialistService::SpecialistService(Specialist* specialist,
       metrics_(metrics),
       limits_(limits),
       card_(specialist->Card()),
-      instance_(std::move(instance)),
+      origin_(std::make_shared<const UpdateSink::Origin>(
+          UpdateSink::Origin{card_.name(), std::move(instance)})),
       pool_(limits.worker_threads, limits.max_waiting_analyses) {}
 
 SpecialistService::~SpecialistService() = default;
 
 void SpecialistService::SetInstance(const std::string& instance) {
+  auto origin = std::make_shared<const UpdateSink::Origin>(
+      UpdateSink::Origin{card_.name(), instance});
   absl::MutexLock lock(&mu_);
-  instance_ = instance;
+  origin_ = std::move(origin);
 }
 
 grpc::ServerUnaryReactor* SpecialistService::Describe(
@@ -548,7 +554,7 @@ grpc::ServerUnaryReactor* SpecialistService::Describe(
   *card = card_;
   {
     absl::MutexLock lock(&mu_);
-    card->set_instance(instance_);
+    card->set_instance(origin_->instance);
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);

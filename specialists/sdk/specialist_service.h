@@ -114,7 +114,9 @@ class SpecialistService final
   const SpecialistCard card_;  // Without `instance`.
 
   mutable absl::Mutex mu_;
-  std::string instance_ ABSL_GUARDED_BY(mu_);
+  // The card's name and this replica's instance, shared by every call's
+  // sink (each call would otherwise hold a copy for as long as it lives).
+  std::shared_ptr<const UpdateSink::Origin> origin_ ABSL_GUARDED_BY(mu_);
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<int64_t, Call*> in_flight_ ABSL_GUARDED_BY(mu_);
