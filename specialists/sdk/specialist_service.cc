@@ -1,6 +1,8 @@
 #include "specialists/sdk/specialist_service.h"
 
 #include <atomic>
+#include <chrono>
+#include <memory>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -27,6 +29,9 @@ std::string RequestIdOf(const grpc::CallbackServerContext& context,
     return std::string(it->second.data(), it->second.size());
   return "";
 }
+
+// The CancelToken's reason when the client's deadline passed.
+constexpr char kDeadlineReason[] = "deadline exceeded";
 
 const char* OutcomeWord(AnalysisOutcome outcome) {
   switch (outcome) {
@@ -138,6 +143,12 @@ class SpecialistService::Call : public UpdateSink::Target {
 
   bool PushBlocking(Update&& update);
   bool PushAsync(Update&& update);
+  // The client's deadline, on the SDK's timer thread (gRPC's deadline filter
+  // is left off the server's stack: it held per-call state whether or not a
+  // call had a deadline). At the deadline the analysis is cancelled and the
+  // RPC too, as the filter did, a reader that is behind included.
+  void StartDeadline();
+  void DeadlineFired();
   // Frees the request's contents once an asynchronous analysis has started
   // (it keeps what it needs: AsyncSpecialist::Start's contract), so that a
   // live run does not hold its options and texts for as long as it lasts.
@@ -177,7 +188,11 @@ class SpecialistService::Call : public UpdateSink::Target {
 
   Phase phase_ ABSL_GUARDED_BY(mu_) = Phase::kStarting;
   TimerThread::Id timer_id_ ABSL_GUARDED_BY(mu_);
-  bool broken_ ABSL_GUARDED_BY(mu_) = false;  // A write failed.
+  // Only for a call with a deadline.
+  std::unique_ptr<TimerThread::Id> deadline_timer_ ABSL_GUARDED_BY(mu_);
+  bool done_ ABSL_GUARDED_BY(mu_) = false;  // OnDone ran: context_ goes.
+  bool deadline_firing_ ABSL_GUARDED_BY(mu_) = false;  // Uses context_.
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;           // A write failed.
   bool analysis_done_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   // Converted only when the RPC is finished: an absl::Status is a word
@@ -265,6 +280,7 @@ void SpecialistService::Call::Begin() {
   const bool async = service_->async_ != nullptr;
   sink_.emplace(std::move(request_id), std::move(origin), service_->clock_,
                 this);
+  StartDeadline();
   service_->metrics_->AnalysisStarted();
   start_ = absl::Now();
   AS_LOG(INFO) << "analysis started request_id=" << sink_->request_id()
@@ -299,6 +315,31 @@ void SpecialistService::Call::Begin() {
         "all ", service_->limits_.worker_threads, " analysis threads busy and ",
         service_->limits_.max_waiting_analyses, " analyses waiting")));
   }
+}
+
+void SpecialistService::Call::StartDeadline() {
+  const std::chrono::system_clock::time_point deadline = context_->deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return;
+  Ref();  // The deadline timer's.
+  absl::MutexLock lock(&mu_);
+  deadline_timer_ =
+      std::make_unique<TimerThread::Id>(service_->timers_.Schedule(
+          absl::FromChrono(deadline), [this] { DeadlineFired(); }));
+}
+
+void SpecialistService::Call::DeadlineFired() {
+  bool fire = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!done_) fire = deadline_firing_ = true;
+  }
+  if (fire) {
+    Cancel(kDeadlineReason);  // The token's first reason wins.
+    context_->TryCancel();
+    absl::MutexLock lock(&mu_);
+    deadline_firing_ = false;
+  }
+  Unref();
 }
 
 void SpecialistService::Call::ReleaseRequest() {
@@ -494,11 +535,17 @@ void SpecialistService::Call::EndAnalysis(const absl::Status& status) {
     service_->metrics_->CancelStopped(stop_ms);
     AS_LOG(INFO) << "analysis cancelled request_id=" << sink_->request_id()
                  << " reason=\"" << token_.reason() << "\" stop_ms=" << stop_ms;
-    result = token_.reason() == "shutdown"
-                 ? absl::UnavailableError(
-                       "specialist shut down before the analysis finished")
-                 : absl::CancelledError(
-                       absl::StrCat("analysis cancelled: ", token_.reason()));
+    const std::string reason = token_.reason();
+    if (reason == "shutdown") {
+      result = absl::UnavailableError(
+          "specialist shut down before the analysis finished");
+    } else if (reason == kDeadlineReason) {
+      result = absl::DeadlineExceededError(
+          "deadline exceeded before the analysis finished");
+    } else {
+      result =
+          absl::CancelledError(absl::StrCat("analysis cancelled: ", reason));
+    }
   }
   service_->metrics_->AnalysisEnded(outcome);
   AS_LOG(INFO) << "analysis ended request_id=" << sink_->request_id()
@@ -521,6 +568,19 @@ void SpecialistService::Call::EndAnalysis(const absl::Status& status) {
 }
 
 void SpecialistService::Call::Done() {
+  std::unique_ptr<TimerThread::Id> deadline;
+  {
+    absl::MutexLock lock(&mu_);
+    done_ = true;
+    deadline = std::move(deadline_timer_);
+    // gRPC frees the context once OnDone returns: a deadline firing now
+    // (it never runs OnDone on its own thread) is let finish first.
+    auto not_firing = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return !deadline_firing_;
+    };
+    mu_.Await(absl::Condition(&not_firing));
+  }
+  if (deadline != nullptr && service_->timers_.Cancel(*deadline)) Unref();
   if (id_ >= 0) service_->Unregister(id_);
   Unref();
 }

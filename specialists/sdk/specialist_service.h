@@ -13,7 +13,9 @@
 // asynchronous one is not stepped until there is room).
 //
 // The call's CancelToken trips when the client cancels the RPC (gRPC's
-// OnCancel, at once), when a write fails, and on CancelAll() (shutdown).
+// OnCancel, at once), when the client's deadline passes (the SDK's timer,
+// which then cancels the RPC too: the server runs without gRPC's deadline
+// filter), when a write fails, and on CancelAll() (shutdown).
 // Everything is counted in SpecialistMetrics; start, end and cancellation
 // of each analysis are logged.
 //
