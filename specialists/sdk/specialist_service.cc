@@ -335,7 +335,11 @@ void SpecialistService::Call::DeadlineFired() {
   }
   if (fire) {
     Cancel(kDeadlineReason);  // The token's first reason wins.
-    context_->TryCancel();
+    // As gRPC's deadline filter did: the RPC ends with DEADLINE_EXCEEDED even
+    // when a write is stuck behind a reader that does not read.
+    grpc_call_cancel_with_status(context_->c_call(),
+                                 GRPC_STATUS_DEADLINE_EXCEEDED,
+                                 "Deadline Exceeded", nullptr);
     absl::MutexLock lock(&mu_);
     deadline_firing_ = false;
   }

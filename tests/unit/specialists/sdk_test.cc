@@ -279,12 +279,19 @@ TEST(SpecialistServerTest, ClientCancelStopsTheAnalysisWithin100ms) {
 // client's deadline itself: the analysis is cancelled and the call ends.
 TEST(SpecialistServerTest, ADeadlineEndsTheAnalysisAndTheCall) {
   Harness h = StartServer(1000, absl::Milliseconds(20));
+  // A client that sends its deadline but does not enforce it: the server
+  // must end the call (else it streams for 20 s and ends OK).
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_ENABLE_DEADLINE_CHECKS, 0);
+  auto lax = agentstream::v1::Specialist::NewStub(
+      grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", h.server->port()),
+                                grpc::InsecureChannelCredentials(), args));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(300));
   AnalyzeRequest req;
   req.set_task("long");
-  auto reader = h.stub->Analyze(&ctx, req);
+  auto reader = lax->Analyze(&ctx, req);
   Update u;
   while (reader->Read(&u)) {
   }
