@@ -91,7 +91,9 @@ class AsyncSpecialist : public Specialist {
  public:
   // Begins one analysis of a validated request (see Specialist::Analyze);
   // an error status ends the call with it, nothing sent. Must not block.
-  // `request` outlives the analysis.
+  // `request` is valid during Start() only: the analysis copies what it
+  // needs (the SDK frees the request's contents once the analysis has
+  // started, so that a run that lasts does not hold them).
   virtual absl::StatusOr<std::unique_ptr<AsyncAnalysis>> Start(
       const AnalyzeRequest& request) = 0;
 

@@ -1,5 +1,7 @@
 #include "specialists/sdk/cancel_token.h"
 
+#include <memory>
+
 #include "absl/time/clock.h"
 
 namespace agentstream::specialists {
@@ -7,8 +9,7 @@ namespace agentstream::specialists {
 void CancelToken::Cancel(const std::string& reason) {
   absl::MutexLock lock(&mu_);
   if (cancelled_.load(std::memory_order_relaxed)) return;
-  reason_ = reason;
-  requested_at_ = absl::Now();
+  tripped_ = std::make_unique<const Tripped>(Tripped{reason, absl::Now()});
   cancelled_.store(true, std::memory_order_release);
 }
 
@@ -23,12 +24,12 @@ bool CancelToken::WaitFor(absl::Duration timeout) const {
 
 std::string CancelToken::reason() const {
   absl::MutexLock lock(&mu_);
-  return reason_;
+  return tripped_ == nullptr ? std::string() : tripped_->reason;
 }
 
 absl::Time CancelToken::requested_at() const {
   absl::MutexLock lock(&mu_);
-  return requested_at_;
+  return tripped_ == nullptr ? absl::InfinitePast() : tripped_->requested_at;
 }
 
 int CancelToken::SqliteProgressHandler(void* token) {

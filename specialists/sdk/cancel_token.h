@@ -11,6 +11,7 @@
 #define AGENTSTREAM_SPECIALISTS_SDK_CANCEL_TOKEN_H_
 
 #include <atomic>
+#include <memory>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -48,10 +49,16 @@ class CancelToken final {
   static int SqliteProgressHandler(void* token);
 
  private:
+  // Made by the first Cancel(): a token lives as long as its call, and most
+  // are never tripped, so an untripped one holds a pointer, not the string.
+  struct Tripped {
+    std::string reason;
+    absl::Time requested_at;
+  };
+
   std::atomic<bool> cancelled_{false};
   mutable absl::Mutex mu_;
-  std::string reason_ ABSL_GUARDED_BY(mu_);
-  absl::Time requested_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  std::unique_ptr<const Tripped> tripped_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace agentstream::specialists

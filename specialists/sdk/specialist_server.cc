@@ -119,6 +119,18 @@ absl::StatusOr<std::unique_ptr<SpecialistServer>> SpecialistServer::Start(
   builder.AddChannelArgument(
       GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
       static_cast<int>(impl->options.max_connection_age_grace_ms));
+  // Requests and updates go uncompressed (docs/SPECIALISTS.md, "Memory per
+  // call"): every filter on the server's stack holds per-call state for as
+  // long as the call lives, and a live run's call lives for minutes. Only
+  // identity is accepted, so a compressed request is refused (UNIMPLEMENTED)
+  // rather than decompressed without the filter's size check.
+  // Deadlines are enforced by the SDK's timer thread, for the calls that
+  // have one (specialist_service.cc), not by gRPC's filter in every call.
+  builder.AddChannelArgument(GRPC_ARG_ENABLE_DEADLINE_CHECKS, 0);
+  builder.AddChannelArgument(GRPC_ARG_ENABLE_PER_MESSAGE_COMPRESSION, 0);
+  builder.AddChannelArgument(GRPC_ARG_ENABLE_PER_MESSAGE_DECOMPRESSION, 0);
+  builder.AddChannelArgument(GRPC_COMPRESSION_CHANNEL_ENABLED_ALGORITHMS_BITSET,
+                             1 << GRPC_COMPRESS_NONE);
   // The instance name needs the bound port, known only once started.
   impl->service = std::make_unique<SpecialistService>(
       impl->specialist.get(), "", impl->options.clock, impl->metrics.get(),

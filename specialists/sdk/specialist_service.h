@@ -13,7 +13,9 @@
 // asynchronous one is not stepped until there is room).
 //
 // The call's CancelToken trips when the client cancels the RPC (gRPC's
-// OnCancel, at once), when a write fails, and on CancelAll() (shutdown).
+// OnCancel, at once), when the client's deadline passes (the SDK's timer,
+// which then cancels the RPC too: the server runs without gRPC's deadline
+// filter), when a write fails, and on CancelAll() (shutdown).
 // Everything is counted in SpecialistMetrics; start, end and cancellation
 // of each analysis are logged.
 //
@@ -114,7 +116,9 @@ class SpecialistService final
   const SpecialistCard card_;  // Without `instance`.
 
   mutable absl::Mutex mu_;
-  std::string instance_ ABSL_GUARDED_BY(mu_);
+  // The card's name and this replica's instance, shared by every call's
+  // sink (each call would otherwise hold a copy for as long as it lives).
+  std::shared_ptr<const UpdateSink::Origin> origin_ ABSL_GUARDED_BY(mu_);
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<int64_t, Call*> in_flight_ ABSL_GUARDED_BY(mu_);

@@ -13,14 +13,39 @@ google::protobuf::Struct ObjectStruct(const nlohmann::json& j) {
   return JsonToStruct(nlohmann::json{{"value", j}});
 }
 
+class FunctionTarget final : public UpdateSink::Target {
+ public:
+  FunctionTarget(UpdateSink::Writer writer, UpdateSink::RoomProbe room)
+      : writer_(std::move(writer)), room_(std::move(room)) {}
+  bool Write(agentstream::v1::Update&& update) override {
+    return writer_(std::move(update));
+  }
+  bool HasRoom() override { return room_ == nullptr || room_(); }
+
+ private:
+  const UpdateSink::Writer writer_;
+  const UpdateSink::RoomProbe room_;
+};
+
 }  // namespace
 
 UpdateSink::UpdateSink(Stamp stamp, const Clock* clock, Writer writer,
                        RoomProbe room)
-    : stamp_(std::move(stamp)),
+    : request_id_(std::move(stamp.request_id)),
+      origin_(std::make_shared<const Origin>(
+          Origin{std::move(stamp.specialist), std::move(stamp.instance)})),
       clock_(clock),
-      writer_(std::move(writer)),
-      room_(std::move(room)) {}
+      owned_(
+          std::make_unique<FunctionTarget>(std::move(writer), std::move(room))),
+      target_(owned_.get()) {}
+
+UpdateSink::UpdateSink(std::string request_id,
+                       std::shared_ptr<const Origin> origin, const Clock* clock,
+                       Target* target)
+    : request_id_(std::move(request_id)),
+      origin_(std::move(origin)),
+      clock_(clock),
+      target_(target) {}
 
 bool UpdateSink::Progress(int pct, std::string current_action) {
   agentstream::v1::Update update;
@@ -37,7 +62,7 @@ bool UpdateSink::Progress(int pct, std::string current_action) {
 bool UpdateSink::Thinking(std::string thought, bool visible) {
   agentstream::v1::Update update;
   auto* thinking = update.mutable_thinking();
-  thinking->set_agent(stamp_.specialist);
+  thinking->set_agent(origin_->specialist);
   thinking->set_thought(std::move(thought));
   thinking->set_visible(visible);
   return Send(std::move(update));
@@ -67,15 +92,15 @@ bool UpdateSink::PartialResult(google::protobuf::Struct result) {
 }
 
 bool UpdateSink::Send(agentstream::v1::Update update) {
-  update.set_request_id(stamp_.request_id);
-  update.set_specialist(stamp_.specialist);
-  update.set_instance(stamp_.instance);
+  update.set_request_id(request_id_);
+  update.set_specialist(origin_->specialist);
+  update.set_instance(origin_->instance);
   update.set_seq(0);
   absl::MutexLock lock(&mu_);
   if (broken_) return false;
   // Stamped under the lock so emitted_at is monotonic in stream order.
   update.set_emitted_at(clock_->NowNanos());
-  if (!writer_(std::move(update))) {
+  if (!target_->Write(std::move(update))) {
     broken_ = true;
     return false;
   }

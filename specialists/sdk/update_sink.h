@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -37,10 +38,27 @@ class UpdateSink final {
     std::string specialist;  // The card's name.
     std::string instance;    // hostname:port of this replica.
   };
+  // The part of the stamp that every call of one server shares.
+  struct Origin {
+    std::string specialist;
+    std::string instance;
+  };
+  // Where the updates go: Writer and RoomProbe in one object (the SDK's
+  // calls are one), so that a sink that lives as long as its call holds a
+  // pointer rather than two std::functions.
+  class Target {
+   public:
+    virtual ~Target() = default;
+    virtual bool Write(agentstream::v1::Update&& update) = 0;
+    virtual bool HasRoom() = 0;
+  };
 
   // `clock` must outlive the sink. Without `room`, HasRoom() is always true.
   UpdateSink(Stamp stamp, const Clock* clock, Writer writer,
              RoomProbe room = nullptr);
+  // `clock` and `target` must outlive the sink.
+  UpdateSink(std::string request_id, std::shared_ptr<const Origin> origin,
+             const Clock* clock, Target* target);
   UpdateSink(const UpdateSink&) = delete;
   UpdateSink& operator=(const UpdateSink&) = delete;
 
@@ -62,15 +80,18 @@ class UpdateSink final {
   bool ok() const;
   // For asynchronous analyses (async_specialist.h): false while the
   // stream's queue is full; emit no more in this step then.
-  bool HasRoom() const { return room_ == nullptr || room_(); }
+  bool HasRoom() const { return target_->HasRoom(); }
   int64_t updates_sent() const;
-  const Stamp& stamp() const { return stamp_; }
+  const std::string& request_id() const { return request_id_; }
+  const std::string& specialist() const { return origin_->specialist; }
+  const std::string& instance() const { return origin_->instance; }
 
  private:
-  const Stamp stamp_;
+  const std::string request_id_;
+  const std::shared_ptr<const Origin> origin_;
   const Clock* const clock_;
-  const Writer writer_;
-  const RoomProbe room_;
+  std::unique_ptr<Target> owned_;  // The Writer's and RoomProbe's, if given.
+  Target* target_;
 
   mutable absl::Mutex mu_;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;

@@ -275,6 +275,71 @@ TEST(SpecialistServerTest, ClientCancelStopsTheAnalysisWithin100ms) {
   EXPECT_LT(h.server->metrics().last_cancel_stop_ms(), 100);
 }
 
+// gRPC's deadline filter is off the server's stack; the SDK enforces the
+// client's deadline itself: the analysis is cancelled and the call ends.
+TEST(SpecialistServerTest, ADeadlineEndsTheAnalysisAndTheCall) {
+  Harness h = StartServer(1000, absl::Milliseconds(20));
+  // A client that sends its deadline but does not enforce it: the server
+  // must end the call (else it streams for 20 s and ends OK).
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_ENABLE_DEADLINE_CHECKS, 0);
+  auto lax = agentstream::v1::Specialist::NewStub(
+      grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", h.server->port()),
+                                grpc::InsecureChannelCredentials(), args));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(300));
+  AnalyzeRequest req;
+  req.set_task("long");
+  auto reader = lax->Analyze(&ctx, req);
+  Update u;
+  while (reader->Read(&u)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while ((h.server->metrics().completed(AnalysisOutcome::kCancelled) == 0 ||
+          h.server->metrics().active() > 0) &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(h.server->metrics().completed(AnalysisOutcome::kCancelled), 1);
+  EXPECT_EQ(h.server->metrics().active(), 0);
+  // A call whose analysis ended before its deadline leaves nothing behind.
+  grpc::ClientContext quick;
+  quick.set_deadline(std::chrono::system_clock::now() + std::chrono::hours(1));
+  Harness q = StartServer(2, absl::Milliseconds(1));
+  auto done = q.stub->Analyze(&quick, req);
+  while (done->Read(&u)) {
+  }
+  EXPECT_TRUE(done->Finish().ok());
+  EXPECT_EQ(q.server->metrics().completed(AnalysisOutcome::kOk), 1);
+}
+
+// Requests go uncompressed (docs/SPECIALISTS.md, "Server"): a compressed
+// one is refused, never decompressed without a size check.
+TEST(SpecialistServerTest, ACompressedRequestIsRefused) {
+  Harness h = StartServer(2, absl::Milliseconds(1));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  ctx.set_compression_algorithm(GRPC_COMPRESS_GZIP);
+  AnalyzeRequest req;
+  req.set_task(std::string(4096, 'a'));  // Compressible: it is compressed.
+  auto reader = h.stub->Analyze(&ctx, req);
+  Update u;
+  EXPECT_FALSE(reader->Read(&u));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(h.server->metrics().completed(AnalysisOutcome::kOk), 0);
+  // Uncompressed, the same request is served.
+  grpc::ClientContext plain;
+  plain.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(10));
+  auto served = h.stub->Analyze(&plain, req);
+  int updates = 0;
+  while (served->Read(&u)) ++updates;
+  EXPECT_TRUE(served->Finish().ok());
+  EXPECT_EQ(updates, 2);
+}
+
 // Reads a whole stream on its own thread.
 struct StreamResult {
   std::vector<Update> updates;
