@@ -21,9 +21,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/wire_format_lite.h"
-#include "orchestrator/update_wire.h"
+#include "orchestrator/session_wire.h"
+#include "orchestrator/specialist_session.h"
 
 namespace agentstream::orchestrator {
 
@@ -46,34 +45,6 @@ namespace {
 
 using agentstream::v1::AnalyzeRequest;
 using Endpoint = GrpcSpecialistClient::Endpoint;
-
-// Calls `each` with the bytes of every update of the UpdateBatch `batch`, in
-// order, until it returns false; false if the batch is malformed (or `each`
-// refused an update).
-template <typename Fn>
-bool ForEachBatchedUpdate(std::string_view batch, Fn each) {
-  google::protobuf::io::CodedInputStream in(
-      reinterpret_cast<const uint8_t*>(batch.data()),
-      static_cast<int>(batch.size()));
-  while (true) {
-    const uint32_t tag = in.ReadTag();
-    // 0: the end of the input (else a malformed tag).
-    if (tag == 0) return in.CurrentPosition() == static_cast<int>(batch.size());
-    if (tag != kBatchUpdatesTag) {
-      // A field this version does not know: skipped, as a parser would.
-      if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) {
-        return false;
-      }
-      continue;
-    }
-    uint32_t size = 0;
-    if (!in.ReadVarint32(&size)) return false;
-    const int at = in.CurrentPosition();
-    if (size > batch.size() - static_cast<size_t>(at)) return false;
-    if (!each(batch.substr(static_cast<size_t>(at), size))) return false;
-    if (!in.Skip(static_cast<int>(size))) return false;
-  }
-}
 
 // One Analyze call: AnalyzeBatched, or Analyze (from the start when the
 // endpoint is known to lack AnalyzeBatched, or after it answered
@@ -245,11 +216,46 @@ std::shared_ptr<grpc::Channel> CreateSpecialistChannel(
                                    args);
 }
 
-GrpcSpecialistClient::GrpcSpecialistClient(std::string address)
+namespace {
+
+// Today's per-call analysis (AnalyzeBatched, then Analyze).
+std::unique_ptr<AnalyzeCall> AnalyzeAsItsOwnCall(
+    std::shared_ptr<Endpoint> endpoint, const AnalyzeRequest& request,
+    std::shared_ptr<AnalyzeObserver> observer) {
+  auto reactor = std::make_shared<AnalyzeReactor>(std::move(endpoint),
+                                                  std::move(observer));
+  reactor->Begin(request);
+  return std::make_unique<GrpcAnalyzeCall>(std::move(reactor));
+}
+
+}  // namespace
+
+GrpcSpecialistClient::GrpcSpecialistClient(std::string address,
+                                           GrpcSpecialistClientOptions options)
     : address_(std::move(address)),
       channel_(CreateSpecialistChannel(address_)),
       stub_(agentstream::v1::Specialist::NewStub(channel_)),
-      endpoint_(std::make_shared<Endpoint>(channel_)) {}
+      endpoint_(std::make_shared<Endpoint>(channel_)) {
+  if (options.sessions) {
+    sessions_ = std::make_unique<SpecialistSessions>(
+        channel_,
+        [endpoint = endpoint_](const AnalyzeRequest& request,
+                               std::shared_ptr<AnalyzeObserver> observer) {
+          return AnalyzeAsItsOwnCall(endpoint, request, std::move(observer));
+        },
+        options.clock);
+  }
+}
+
+GrpcSpecialistClient::~GrpcSpecialistClient() = default;
+
+bool GrpcSpecialistClient::uses_sessions() const {
+  return sessions_ != nullptr && sessions_->supported();
+}
+
+uint64_t GrpcSpecialistClient::session_calls_started() const {
+  return sessions_ == nullptr ? 0 : sessions_->calls_started();
+}
 
 bool GrpcSpecialistClient::uses_analyze() const {
   return endpoint_->analyze_only.load(std::memory_order_relaxed);
@@ -268,10 +274,10 @@ absl::StatusOr<agentstream::v1::SpecialistCard> GrpcSpecialistClient::Describe(
 
 std::unique_ptr<AnalyzeCall> GrpcSpecialistClient::Analyze(
     const AnalyzeRequest& request, std::shared_ptr<AnalyzeObserver> observer) {
-  auto reactor =
-      std::make_shared<AnalyzeReactor>(endpoint_, std::move(observer));
-  reactor->Begin(request);
-  return std::make_unique<GrpcAnalyzeCall>(std::move(reactor));
+  if (sessions_ != nullptr) {
+    return sessions_->Analyze(request, std::move(observer));
+  }
+  return AnalyzeAsItsOwnCall(endpoint_, request, std::move(observer));
 }
 
 }  // namespace agentstream::orchestrator

@@ -9,6 +9,10 @@
 // streams are read raw: the updates reach the observer serialized
 // (AnalyzeObserver::OnSerializedUpdates), a message's updates at once.
 //
+// With GrpcSpecialistClientOptions::sessions, Analyze opens each analysis
+// as a stream of Specialist.AnalyzeSession (specialist_session.h) and uses
+// the above only when the specialist answers that with UNIMPLEMENTED.
+//
 // Addresses: "host:port" or any gRPC target ("dns:///name:port"); the
 // channel's service config selects round_robin, so a DNS name with several
 // replicas spreads calls over all of them. Thread-safe.
@@ -17,17 +21,31 @@
 
 #include <grpcpp/channel.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
 #include "agentstream/v1/specialist.grpc.pb.h"
+#include "common/clock.h"
 #include "orchestrator/specialist_client.h"
 
 namespace agentstream::orchestrator {
 
+class SpecialistSessions;
+
+struct GrpcSpecialistClientOptions {
+  // Analyses as streams of AnalyzeSession calls (docs/CONTRACT.md,
+  // "Specialist sessions"). Off until the specialists serve it.
+  bool sessions = false;
+  // Decides the sessions' rotation. Never null.
+  Clock* clock = Clock::Real();
+};
+
 class GrpcSpecialistClient final : public SpecialistClient {
  public:
-  explicit GrpcSpecialistClient(std::string address);
+  explicit GrpcSpecialistClient(std::string address,
+                                GrpcSpecialistClientOptions options = {});
+  ~GrpcSpecialistClient() override;
 
   // SpecialistClient methods
   absl::StatusOr<agentstream::v1::SpecialistCard> Describe(
@@ -40,6 +58,11 @@ class GrpcSpecialistClient final : public SpecialistClient {
   // Whether the endpoint answered AnalyzeBatched with UNIMPLEMENTED, so that
   // calls now go to Analyze (tests).
   bool uses_analyze() const;
+  // Whether analyses go to AnalyzeSession: it is on, and the endpoint has
+  // not answered it with UNIMPLEMENTED (tests).
+  bool uses_sessions() const;
+  // AnalyzeSession calls started so far (tests).
+  uint64_t session_calls_started() const;
 
   // What the calls of one endpoint share (the methods and what was learnt
   // about the endpoint).
@@ -50,6 +73,8 @@ class GrpcSpecialistClient final : public SpecialistClient {
   const std::shared_ptr<grpc::Channel> channel_;
   const std::unique_ptr<agentstream::v1::Specialist::Stub> stub_;
   const std::shared_ptr<Endpoint> endpoint_;
+  // Null unless GrpcSpecialistClientOptions::sessions.
+  std::unique_ptr<SpecialistSessions> sessions_;
 };
 
 // Creates the channel used above: round_robin, keepalive, unlimited receive
