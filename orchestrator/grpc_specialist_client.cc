@@ -192,6 +192,12 @@ class GrpcAnalyzeCall final : public AnalyzeCall {
   const std::shared_ptr<AnalyzeReactor> reactor_;
 };
 
+// The handle of an analysis that ended before it started.
+class NoCall final : public AnalyzeCall {
+ public:
+  void Cancel() override {}
+};
+
 }  // namespace
 
 std::shared_ptr<grpc::Channel> CreateSpecialistChannel(
@@ -237,11 +243,20 @@ GrpcSpecialistClient::GrpcSpecialistClient(std::string address,
       stub_(agentstream::v1::Specialist::NewStub(channel_)),
       endpoint_(std::make_shared<Endpoint>(channel_)) {
   if (options.sessions) {
+    // The fallback holds the endpoint (and its channel) weakly, so that
+    // the sessions never hold the channel (specialist_session.h).
+    std::weak_ptr<Endpoint> weak = endpoint_;
     sessions_ = std::make_unique<SpecialistSessions>(
         channel_,
-        [endpoint = endpoint_](const AnalyzeRequest& request,
-                               std::shared_ptr<AnalyzeObserver> observer) {
-          return AnalyzeAsItsOwnCall(endpoint, request, std::move(observer));
+        [weak](const AnalyzeRequest& request,
+               std::shared_ptr<AnalyzeObserver> observer) {
+          std::shared_ptr<Endpoint> endpoint = weak.lock();
+          if (endpoint == nullptr) {
+            observer->OnDone(absl::CancelledError("the client is gone"));
+            return std::unique_ptr<AnalyzeCall>(std::make_unique<NoCall>());
+          }
+          return AnalyzeAsItsOwnCall(std::move(endpoint), request,
+                                     std::move(observer));
         },
         options.clock);
   }

@@ -42,16 +42,22 @@ Input InputOver(std::string_view bytes) {
                static_cast<int>(bytes.size()));
 }
 
-// The end of a message's fields: the input's end, else a malformed tag.
-bool AtEnd(const Input& in, std::string_view bytes) {
-  return in.CurrentPosition() == static_cast<int>(bytes.size());
+// Reads the next tag; 0 at the end of `bytes`, and `*malformed` when the
+// input holds no tag there (a zero or cut-off tag: CodedInputStream reads
+// either as 0 too, having consumed it).
+uint32_t NextTag(Input& in, std::string_view bytes, bool* malformed) {
+  const int at = in.CurrentPosition();
+  const uint32_t tag = in.ReadTag();
+  *malformed = tag == 0 && at != static_cast<int>(bytes.size());
+  return tag;
 }
 
 bool WalkEnd(std::string_view bytes, SessionFrameView* frame) {
   Input in = InputOver(bytes);
   while (true) {
-    const uint32_t tag = in.ReadTag();
-    if (tag == 0) return AtEnd(in, bytes);
+    bool malformed;
+    const uint32_t tag = NextTag(in, bytes, &malformed);
+    if (tag == 0) return !malformed;
     const int field = WireFormatLite::GetTagFieldNumber(tag);
     if (field == kEndCodeField && IsVarint(tag)) {
       uint32_t code = 0;  // An int32 is a 64-bit varint; the low bits count.
@@ -68,8 +74,9 @@ bool WalkEnd(std::string_view bytes, SessionFrameView* frame) {
 bool WalkFrame(std::string_view bytes, SessionFrameView* frame) {
   Input in = InputOver(bytes);
   while (true) {
-    const uint32_t tag = in.ReadTag();
-    if (tag == 0) return AtEnd(in, bytes);
+    bool malformed;
+    const uint32_t tag = NextTag(in, bytes, &malformed);
+    if (tag == 0) return !malformed;
     const int field = WireFormatLite::GetTagFieldNumber(tag);
     if (field == kFrameStreamField && IsVarint(tag)) {
       if (!in.ReadVarint64(&frame->stream)) return false;
@@ -101,8 +108,9 @@ bool WalkSessionMessage(std::string_view message,
   frames->clear();
   Input in = InputOver(message);
   while (true) {
-    const uint32_t tag = in.ReadTag();
-    if (tag == 0) return AtEnd(in, message);
+    bool malformed;
+    const uint32_t tag = NextTag(in, message, &malformed);
+    if (tag == 0) return !malformed;
     if (WireFormatLite::GetTagFieldNumber(tag) == kMessageFramesField &&
         IsDelimited(tag)) {
       std::string_view frame;

@@ -58,9 +58,11 @@ bool ForEachBatchedUpdate(std::string_view batch, Fn each) {
       reinterpret_cast<const uint8_t*>(batch.data()),
       static_cast<int>(batch.size()));
   while (true) {
+    const int at = in.CurrentPosition();
     const uint32_t tag = in.ReadTag();
-    // 0: the end of the input (else a malformed tag).
-    if (tag == 0) return in.CurrentPosition() == static_cast<int>(batch.size());
+    // 0: the end of the input, else a zero or cut-off tag (which ReadTag
+    // consumes: hence the position before it).
+    if (tag == 0) return at == static_cast<int>(batch.size());
     if (tag != kBatchUpdatesTag) {
       // A field this version does not know: skipped, as a parser would.
       if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) {
@@ -70,9 +72,9 @@ bool ForEachBatchedUpdate(std::string_view batch, Fn each) {
     }
     uint32_t size = 0;
     if (!in.ReadVarint32(&size)) return false;
-    const int at = in.CurrentPosition();
-    if (size > batch.size() - static_cast<size_t>(at)) return false;
-    if (!each(batch.substr(static_cast<size_t>(at), size))) return false;
+    const int from = in.CurrentPosition();
+    if (size > batch.size() - static_cast<size_t>(from)) return false;
+    if (!each(batch.substr(static_cast<size_t>(from), size))) return false;
     if (!in.Skip(static_cast<int>(size))) return false;
   }
 }

@@ -24,27 +24,36 @@ using agentstream::v1::AnalyzeRequest;
 using agentstream::v1::AnalyzeSessionRequest;
 
 struct SpecialistSessions::Shared {
-  Shared(std::shared_ptr<grpc::Channel> c, Fallback f, Clock* k)
-      : channel(std::move(c)),
+  Shared(const std::shared_ptr<grpc::Channel>& c, Fallback f, Clock* k)
+      : channel(c.get()),
         method("/agentstream.v1.Specialist/AnalyzeSession",
-               grpc::internal::RpcMethod::BIDI_STREAMING, channel),
+               grpc::internal::RpcMethod::BIDI_STREAMING, c),
         fallback(std::move(f)),
         clock(k) {}
 
-  const std::shared_ptr<grpc::Channel> channel;
+  // Not owned: the channel must never be let go on gRPC's own threads (a
+  // channel destroyed there frees what that thread still uses), so its
+  // owner keeps it, and ~SpecialistSessions waits for every call to go.
+  grpc::Channel* const channel;
   const grpc::internal::RpcMethod method;
   const Fallback fallback;
   Clock* const clock;
   std::atomic<bool> supported{true};
   std::atomic<uint64_t> calls_started{0};
+
+  absl::Mutex mu;
+  // The calls before their OnDone (for ~SpecialistSessions to cancel).
+  absl::flat_hash_map<SpecialistSessionCall*,
+                      std::weak_ptr<SpecialistSessionCall>>
+      calls ABSL_GUARDED_BY(mu);
+  int live ABSL_GUARDED_BY(mu) = 0;  // Calls not yet destroyed.
 };
 
 namespace {
 
 using Shared = SpecialistSessions::Shared;
 
-constexpr char kMalformed[] =
-    "the specialist sent a malformed update";
+constexpr char kMalformed[] = "the specialist sent a malformed update";
 
 grpc::ByteBuffer Serialize(const AnalyzeSessionRequest& request) {
   grpc::Slice slice(request.SerializeAsString());
@@ -113,9 +122,13 @@ class SpecialistSessionCall final
         new SpecialistSessionCall(std::move(shared), now));
     call->self_ = call;
     call->shared_->calls_started.fetch_add(1, std::memory_order_relaxed);
+    {
+      absl::MutexLock lock(&call->shared_->mu);
+      call->shared_->calls.emplace(call.get(), call);
+      ++call->shared_->live;
+    }
     grpc::internal::ClientCallbackReaderWriterFactory<
-        grpc::ByteBuffer, grpc::ByteBuffer>::Create(call->shared_->channel
-                                                        .get(),
+        grpc::ByteBuffer, grpc::ByteBuffer>::Create(call->shared_->channel,
                                                     call->shared_->method,
                                                     &call->context_,
                                                     call.get());
@@ -167,6 +180,8 @@ class SpecialistSessionCall final
     Send(Serialize(close));
     MaybeRelease();
   }
+  // Ends the call (its streams end CANCELLED, unless they had ended).
+  void Cancel() { context_.TryCancel(); }
   // No new streams from now on; the call goes once its streams have.
   void StopAccepting() {
     {
@@ -208,6 +223,10 @@ class SpecialistSessionCall final
     std::shared_ptr<SpecialistSessionCall> self;
     bool fall_back;
     {
+      absl::MutexLock lock(&shared_->mu);
+      shared_->calls.erase(this);
+    }
+    {
       absl::MutexLock lock(&mu_);
       done_ = true;
       fall_back =
@@ -234,7 +253,17 @@ class SpecialistSessionCall final
 
  private:
   SpecialistSessionCall(std::shared_ptr<Shared> shared, absl::Time now)
-      : shared_(std::move(shared)), started_(now) {}
+      : token_{shared}, shared_(std::move(shared)), started_(now) {}
+
+  // Counts the call out once everything else of it (its context: gRPC's
+  // call, which holds the channel) is gone: the first member.
+  struct LiveToken {
+    ~LiveToken() {
+      absl::MutexLock lock(&shared->mu);
+      --shared->live;
+    }
+    std::shared_ptr<Shared> shared;
+  };
   std::shared_ptr<SpecialistSessionCall> self_ref() {
     absl::MutexLock lock(&mu_);
     return self_;
@@ -331,6 +360,7 @@ class SpecialistSessionCall final
     context_.TryCancel();
   }
 
+  const LiveToken token_;
   const std::shared_ptr<Shared> shared_;
   const absl::Time started_;
   grpc::ClientContext context_;
@@ -492,14 +522,23 @@ SpecialistSessions::SpecialistSessions(std::shared_ptr<grpc::Channel> channel,
                                        clock)) {}
 
 SpecialistSessions::~SpecialistSessions() {
-  std::array<std::shared_ptr<SpecialistSessionCall>, kSessions> slots;
+  std::vector<std::shared_ptr<SpecialistSessionCall>> calls;
   {
     absl::MutexLock lock(&mu_);
-    slots.swap(slots_);
+    for (auto& slot : slots_) slot.reset();
   }
-  for (auto& call : slots) {
-    if (call != nullptr) call->StopAccepting();
+  {
+    absl::MutexLock lock(&shared_->mu);
+    for (auto& [ptr, weak] : shared_->calls) {
+      if (auto call = weak.lock()) calls.push_back(std::move(call));
+    }
   }
+  for (auto& call : calls) call->Cancel();
+  calls.clear();
+  absl::MutexLock lock(&shared_->mu);
+  // gRPC ends a cancelled call promptly (the observers must not block).
+  shared_->mu.Await(absl::Condition(
+      +[](int* live) { return *live == 0; }, &shared_->live));
 }
 
 bool SpecialistSessions::supported() const { return shared_->supported.load(); }

@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -58,10 +59,12 @@ class SpecialistSessions {
   // Credit goes back once this share of the window was consumed.
   static constexpr uint64_t kCreditFraction = 4;
 
-  // `clock` (never null) decides the rotation.
+  // `clock` (never null) decides the rotation. `channel` must outlive this.
   SpecialistSessions(std::shared_ptr<grpc::Channel> channel, Fallback fallback,
                      Clock* clock);
-  // Lets go of the idle calls; the others go when their streams end.
+  // Cancels every call (the streams still on them end CANCELLED) and waits
+  // until gRPC is done with them, so that the channel is never let go on
+  // one of gRPC's threads.
   ~SpecialistSessions();
 
   // As SpecialistClient::Analyze. Never returns null.

@@ -187,6 +187,40 @@ TEST(SessionWireTest, EveryTruncationIsMalformedOrAPrefixOfFrames) {
   }
 }
 
+// A length-delimited field `tag` (one byte) of `body` (under 128 bytes).
+std::string Field(char tag, const std::string& body) {
+  std::string out;
+  out.push_back(tag);
+  out.push_back(static_cast<char>(body.size()));
+  out.append(body);
+  return out;
+}
+
+// What ReadTag reads as 0 (the end) without being the end: a cut-off tag
+// or a zero one, at every level.
+TEST(SessionWireTest, AZeroOrCutOffTagIsMalformed) {
+  const std::vector<std::string> bads = {
+      std::string("\xff\xff", 2), std::string("\x80", 1), std::string(1, '\0')};
+  for (const std::string& bad : bads) {
+    std::vector<SessionFrameView> frames;
+    SessionMessage parsed;
+    EXPECT_FALSE(parsed.ParseFromString(bad));
+    EXPECT_FALSE(WalkSessionMessage(bad, &frames));
+    // As a frame, and as a frame's end.
+    const std::string frame = Field('\x0a', bad);
+    EXPECT_FALSE(parsed.ParseFromString(frame));
+    EXPECT_FALSE(WalkSessionMessage(frame, &frames));
+    const std::string with_end = Field('\x0a', Field('\x2a', bad));
+    EXPECT_FALSE(parsed.ParseFromString(with_end));
+    EXPECT_FALSE(WalkSessionMessage(with_end, &frames));
+    // As a batch.
+    UpdateBatch batch;
+    EXPECT_FALSE(batch.ParseFromString(bad));
+    EXPECT_FALSE(
+        ForEachBatchedUpdate(bad, [](std::string_view) { return true; }));
+  }
+}
+
 TEST(SessionWireTest, ABatchThatIsNotOneIsMalformedWhenItsUpdatesAreRead) {
   UpdateBatch batch;
   *batch.add_updates() = Progress(1);
