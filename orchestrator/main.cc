@@ -9,6 +9,7 @@
 #include "common/flags.h"
 #include "common/log.h"
 #include "common/process_util.h"
+#include "orchestrator/grpc_specialist_client.h"
 #include "orchestrator/orchestrator_server.h"
 #include "orchestrator/run_manager.h"
 #include "orchestrator/specialist_registry.h"
@@ -33,6 +34,8 @@ int main(int argc, char** argv) {
   int64_t disconnect_grace_ms = 30000;
   int64_t follower_max_lag = 1024;
   int64_t max_attempts = 3;
+  bool specialist_sessions =
+      agentstream::orchestrator::GrpcSpecialistClientOptions().sessions;
   int64_t soft_deadline_ms = 60000;
   int64_t hard_deadline_ms = 300000;
   std::vector<std::string> specialist_deadlines;
@@ -100,6 +103,12 @@ int main(int argc, char** argv) {
             "backlog alone exceeds this it is ended with RESOURCE_EXHAUSTED "
             "slow_consumer (it can attach again). 0: never.",
             "AGENTSTREAM_FOLLOWER_MAX_LAG");
+  flags.Bool("specialist-sessions", &specialist_sessions,
+             "Open analyses as streams of Specialist.AnalyzeSession calls "
+             "(a few per specialist address; docs/CONTRACT.md, \"Specialist "
+             "sessions\"), falling back to a call per analysis where a "
+             "specialist answers UNIMPLEMENTED.",
+             "AGENTSTREAM_SPECIALIST_SESSIONS");
   flags.Int("max-attempts", &max_attempts,
             "Attempts per specialist call when it is unavailable before its "
             "first update (each may reach another replica).",
@@ -175,6 +184,7 @@ int main(int argc, char** argv) {
   options.runs.max_total_log_bytes = static_cast<size_t>(max_total_log_bytes);
   options.runs.max_runs = static_cast<size_t>(max_runs);
   options.runs.max_attempts = static_cast<int>(max_attempts);
+  options.specialist_client.sessions = specialist_sessions;
   options.runs.deadlines_by_kind = *std::move(deadlines);
   options.follower_max_lag = static_cast<uint64_t>(follower_max_lag);
   options.runs.log_ttl = absl::Milliseconds(log_ttl_ms);

@@ -43,8 +43,8 @@ absl::StatusOr<std::unique_ptr<OrchestratorServer>> OrchestratorServer::Start(
   std::unique_ptr<OrchestratorServer> self(new OrchestratorServer());
   SpecialistClientFactory factory = options.client_factory;
   if (!factory) {
-    factory = [](const std::string& address) {
-      return std::make_shared<GrpcSpecialistClient>(address);
+    factory = [client = options.specialist_client](const std::string& address) {
+      return std::make_shared<GrpcSpecialistClient>(address, client);
     };
   }
   self->registry_ = std::make_unique<SpecialistRegistry>(

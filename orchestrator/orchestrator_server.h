@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/http/metrics_endpoint.h"
+#include "orchestrator/grpc_specialist_client.h"
 #include "orchestrator/metrics.h"
 #include "orchestrator/orchestrator_service.h"
 #include "orchestrator/run_manager.h"
@@ -38,8 +39,9 @@ struct OrchestratorServerOptions {
   // gateway sends at most 256 KiB of JSON.
   int max_request_bytes = 1 << 20;
   SpecialistRegistry::Options registry;
-  // Null: GrpcSpecialistClient.
+  // Null: GrpcSpecialistClient, with these options.
   SpecialistClientFactory client_factory;
+  GrpcSpecialistClientOptions specialist_client;
   // At most this long between sweeps (deadlines, grace, TTLs); shorter when
   // one of those is short (a tenth of the shortest, at least 10 ms). Between
   // those, the sweeper also wakes when the next pending one is due.

@@ -44,6 +44,18 @@ class FakeSessionSpecialist final
                         size_t update_padding = 0)
       : updates_(updates), interval_(interval), padding_(update_padding) {}
 
+  // Describes itself as RiskAnalyst (keyword "risk"), for the orchestrator.
+  grpc::Status Describe(grpc::ServerContext*,
+                        const agentstream::v1::DescribeRequest*,
+                        agentstream::v1::SpecialistCard* card) override {
+    card->set_name("RiskAnalyst");
+    card->set_display_name("RiskAnalyst display");
+    card->set_icon("#");
+    card->add_keywords("risk");
+    card->set_instance("fake@test");
+    return grpc::Status::OK;
+  }
+
   grpc::Status AnalyzeSession(
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<agentstream::v1::SessionMessage,

@@ -23,7 +23,9 @@
 #include "gtest/gtest.h"
 #include "orchestrator/grpc_specialist_client.h"
 #include "orchestrator/orchestrator_server.h"
+#include "orchestrator/specialist_session.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/unit/orchestrator/fake_session_specialist.h"
 #include "tests/unit/orchestrator/grpc_fake_specialist.h"
 #include "tests/unit/orchestrator/orchestrator_grpc_fixture.h"
 
@@ -43,12 +45,13 @@ class AnalyzeFallbackTest : public OrchestratorServerTest {
   BatchedFakeSpecialistService* fake() {
     return static_cast<BatchedFakeSpecialistService*>(a_.service.get());
   }
-  void Start(bool batched) {
+  void Start(bool batched, bool sessions = false) {
     a_ = StartFakeService(std::make_unique<BatchedFakeSpecialistService>(
         "RiskAnalyst", std::vector<std::string>{"risk"}, 7,
         absl::Milliseconds(1), batched));
     OrchestratorServerOptions options;
     options.specialists = {{"RiskAnalyst", a_.address()}};
+    options.specialist_client.sessions = sessions;
     StartOrchestrator(std::move(options));
   }
   // The run's RiskAnalyst updates: 7 progress and a partial result.
@@ -90,6 +93,57 @@ TEST_F(AnalyzeFallbackTest, UnimplementedAnalyzeBatchedFallsBackOnceForGood) {
   // AnalyzeBatched was tried once; every run was served by Analyze.
   EXPECT_EQ(fake()->batched_calls(), 1);
   EXPECT_EQ(fake()->request_count(), 3u);
+}
+
+// With sessions on, a specialist without AnalyzeSession serves each run as
+// before, through AnalyzeBatched (specialist_session.h).
+TEST_F(AnalyzeFallbackTest, SessionsFallBackToAnalyzeBatchedForWholeRuns) {
+  Start(/*batched=*/true, /*sessions=*/true);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_NO_FATAL_FAILURE(
+        ExpectTheWholeAnalysis(RunToEnd(RunRequestFor("risk"))));
+  }
+  EXPECT_EQ(fake()->batched_calls(), 3);
+}
+
+// Runs whose analyses are streams of a specialist's AnalyzeSession
+// (docs/CONTRACT.md, "Specialist sessions").
+class SessionRunTest : public OrchestratorServerTest {
+ protected:
+  std::vector<FakeServer*> Fakes() override { return {}; }
+  void TearDown() override {
+    OrchestratorServerTest::TearDown();
+    if (fake_.server != nullptr) {
+      fake_.server->Shutdown(
+          absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+    }
+  }
+  FakeSessionServer fake_;
+};
+
+TEST_F(SessionRunTest, ARunGetsItsAnalysisOverASession) {
+  fake_ = StartFakeSessionServer(
+      std::make_unique<FakeSessionSpecialist>(5, absl::Milliseconds(1)));
+  OrchestratorServerOptions options;
+  options.specialists = {{"RiskAnalyst", fake_.address()}};
+  options.specialist_client.sessions = true;
+  ASSERT_NO_FATAL_FAILURE(StartOrchestrator(std::move(options)));
+  for (int i = 0; i < 3; ++i) {
+    const StreamEnd end = RunToEnd(RunRequestFor("risk"));
+    ASSERT_TRUE(end.status.ok()) << end.status.error_message();
+    std::vector<uint32_t> progress;
+    for (const Update& u : end.updates) {
+      if (u.has_progress() && u.specialist() == "RiskAnalyst") {
+        progress.push_back(u.progress().progress());
+      }
+    }
+    EXPECT_EQ(progress, (std::vector<uint32_t>{1, 2, 3, 4, 5}));
+    ASSERT_FALSE(end.updates.empty());
+    EXPECT_TRUE(end.updates.back().has_complete());
+  }
+  EXPECT_EQ(fake_.service->opens(), 3);
+  EXPECT_LE(fake_.service->calls_started(),
+            static_cast<int>(SpecialistSessions::kSessions));
 }
 
 TEST(GrpcSpecialistClientTest, AnAnalyzeOnlySpecialistIsRememberedAsSuch) {
