@@ -521,6 +521,9 @@ SpecialistSessions::SpecialistSessions(std::shared_ptr<grpc::Channel> channel,
     : shared_(std::make_shared<Shared>(std::move(channel), std::move(fallback),
                                        clock)) {}
 
+// How long ~SpecialistSessions waits for its cancelled calls to end.
+constexpr absl::Duration kAwaitCallsEnd = absl::Seconds(5);
+
 SpecialistSessions::~SpecialistSessions() {
   std::vector<std::shared_ptr<SpecialistSessionCall>> calls;
   {
@@ -536,9 +539,14 @@ SpecialistSessions::~SpecialistSessions() {
   for (auto& call : calls) call->Cancel();
   calls.clear();
   absl::MutexLock lock(&shared_->mu);
-  // gRPC ends a cancelled call promptly (the observers must not block).
-  shared_->mu.Await(absl::Condition(
-      +[](int* live) { return *live == 0; }, &shared_->live));
+  // gRPC ends a cancelled call promptly (the observers must not block); the
+  // bound keeps a shutdown from hanging should this run on the thread one
+  // of those endings needs (a call let go after it then holds the channel
+  // as a per-call AnalyzeReactor's does).
+  shared_->mu.AwaitWithTimeout(
+      absl::Condition(
+          +[](int* live) { return *live == 0; }, &shared_->live),
+      kAwaitCallsEnd);
 }
 
 bool SpecialistSessions::supported() const { return shared_->supported.load(); }

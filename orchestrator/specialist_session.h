@@ -63,8 +63,8 @@ class SpecialistSessions {
   SpecialistSessions(std::shared_ptr<grpc::Channel> channel, Fallback fallback,
                      Clock* clock);
   // Cancels every call (the streams still on them end CANCELLED) and waits
-  // until gRPC is done with them, so that the channel is never let go on
-  // one of gRPC's threads.
+  // (at most 5 s) until gRPC is done with them, so that the channel is not
+  // let go on one of gRPC's threads (which frees what that thread uses).
   ~SpecialistSessions();
 
   // As SpecialistClient::Analyze. Never returns null.
