@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "specialists/sdk/analyze_session.h"
 #include "specialists/sdk/specialist_call.h"
 
 namespace agentstream::specialists {
@@ -73,6 +74,12 @@ grpc::ServerWriteReactor<Update>* SpecialistService::Analyze(
 grpc::ServerWriteReactor<UpdateBatch>* SpecialistService::AnalyzeBatched(
     grpc::CallbackServerContext* context, const AnalyzeRequest* request) {
   return StartCall<UpdateBatch>(context, request);
+}
+
+grpc::ServerBidiReactor<agentstream::v1::AnalyzeSessionRequest,
+                        agentstream::v1::SessionMessage>*
+SpecialistService::AnalyzeSession(grpc::CallbackServerContext* context) {
+  return StartAnalyzeSession(this, context);
 }
 
 void SpecialistService::Unregister(int64_t id) {

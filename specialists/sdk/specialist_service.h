@@ -1,6 +1,7 @@
 // The gRPC adapter: serves one Specialist as `agentstream.v1.Specialist`
-// with gRPC's callback API, both forms of the stream (Analyze: one Update per
-// message; AnalyzeBatched: UpdateBatch, docs/CONTRACT.md "Batched streams").
+// with gRPC's callback API, every form of the stream (Analyze: one Update per
+// message; AnalyzeBatched: UpdateBatch, docs/CONTRACT.md "Batched streams";
+// AnalyzeSession: many analyses over one call, "Specialist sessions").
 //
 // Each call validates its request, then runs the analysis:
 //  - a blocking Specialist::Analyze on a bounded WorkerPool (limits below;
@@ -83,6 +84,10 @@ class SpecialistService final
   grpc::ServerWriteReactor<agentstream::v1::UpdateBatch>* AnalyzeBatched(
       grpc::CallbackServerContext* context,
       const AnalyzeRequest* request) override;
+  // Many analyses over one call (analyze_session.h).
+  grpc::ServerBidiReactor<agentstream::v1::AnalyzeSessionRequest,
+                          agentstream::v1::SessionMessage>*
+  AnalyzeSession(grpc::CallbackServerContext* context) override;
 
   // Sets the instance once the bound port is known.
   void SetInstance(const std::string& instance);

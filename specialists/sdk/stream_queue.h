@@ -55,6 +55,10 @@ class StreamQueue final {
   // and returns true: the oldest update, or everything queued as one batch.
   bool TakeNext(agentstream::v1::Update* out);
   bool TakeNext(agentstream::v1::UpdateBatch* out);
+  // The same, taking updates only while their size inside the batch (tag,
+  // length and update) stays within `max_framed_bytes` too (a session
+  // stream's credit); at least one.
+  bool TakeNext(agentstream::v1::UpdateBatch* out, int64_t max_framed_bytes);
   // The write in flight completed: its updates leave the queue's count.
   void WriteDone();
   // Frees the storage kept for queued updates when nothing is queued (the
@@ -70,6 +74,9 @@ class StreamQueue final {
   int64_t in_flight_updates() const { return in_flight_updates_; }
   // Their serialized bytes.
   int64_t in_flight_bytes() const { return in_flight_bytes_; }
+  // The encoded size of the UpdateBatch in flight (each update's tag and
+  // length included).
+  int64_t in_flight_framed_bytes() const { return in_flight_framed_bytes_; }
   int64_t queued_updates() const { return queued_updates_; }
 
  private:
@@ -84,6 +91,7 @@ class StreamQueue final {
   int64_t queued_bytes_ = 0;  // Pending plus the write in flight.
   int64_t queued_updates_ = 0;
   int64_t in_flight_bytes_ = 0;
+  int64_t in_flight_framed_bytes_ = 0;
   int64_t in_flight_updates_ = 0;
 };
 
