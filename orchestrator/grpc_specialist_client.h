@@ -35,7 +35,8 @@ class SpecialistSessions;
 
 struct GrpcSpecialistClientOptions {
   // Analyses as streams of AnalyzeSession calls (docs/CONTRACT.md,
-  // "Specialist sessions"). Off until the specialists serve it.
+  // "Specialist sessions"). Off until measured with compose's replicas
+  // (the SDK serves it; docs/WORKLOG.md).
   bool sessions = false;
   // Decides the sessions' rotation. Never null.
   Clock* clock = Clock::Real();
