@@ -35,9 +35,9 @@ class SpecialistSessions;
 
 struct GrpcSpecialistClientOptions {
   // Analyses as streams of AnalyzeSession calls (docs/CONTRACT.md,
-  // "Specialist sessions"). Off until measured with compose's replicas
-  // (the SDK serves it; docs/WORKLOG.md).
-  bool sessions = false;
+  // "Specialist sessions"); a specialist without AnalyzeSession gets a
+  // call per analysis.
+  bool sessions = true;
   // Decides the sessions' rotation. Never null.
   Clock* clock = Clock::Real();
 };
