@@ -179,17 +179,18 @@ class Session final
   }
 
   void OnWriteDone(bool ok) override {
-    std::vector<SessionStream*> carried, ended;
+    std::vector<SessionStream*> carried, ended, lost;
     {
       absl::MutexLock lock(&mu_);
       writing_ = false;
       carried.swap(carried_);
       ended.swap(carried_ends_);
-      if (!ok) broken_ = true;
       for (SessionStream* s : ended) streams_.erase(s->id());
+      if (!ok) BreakLocked(&lost, &ended);
       ShrinkIfSparse(streams_);
     }
     for (SessionStream* s : carried) s->Written(ok);
+    for (SessionStream* s : lost) s->Written(false);
     for (SessionStream* s : ended) s->Release();
     if (!ok) CancelAll("the session's stream closed");
     bool write;
@@ -202,10 +203,13 @@ class Session final
   }
 
   void OnCancel() override {
+    std::vector<SessionStream*> lost, ended;
     {
       absl::MutexLock lock(&mu_);
-      broken_ = true;
+      BreakLocked(&lost, &ended);
     }
+    for (SessionStream* s : lost) s->Written(false);
+    for (SessionStream* s : ended) s->Release();
     CancelAll("the client cancelled the session");
     MaybeFinish();
   }
@@ -314,6 +318,24 @@ class Session final
     if (!streams_.empty() || writing_) return false;
     finishing_ = true;
     return true;
+  }
+
+  // Nothing more is written: the batches waiting for a write are lost
+  // (`lost`: each stream's write fails, so that its call can finish) and
+  // the ends waiting for one are over (`ended`: let go). Without this a
+  // stream waiting here would never end, nor would the session, whose
+  // Finish waits for every stream (and gRPC's OnDone for that Finish).
+  void BreakLocked(std::vector<SessionStream*>* lost,
+                   std::vector<SessionStream*>* ended)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    broken_ = true;
+    lost->insert(lost->end(), ready_.begin(), ready_.end());
+    ready_.clear();
+    for (auto& [s, status] : ending_) {
+      streams_.erase(s->id());
+      ended->push_back(s);
+    }
+    ending_.clear();
   }
 
   // Packs out_ from what waits, when no write is in flight; true to write.

@@ -9,9 +9,12 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "agentstream/v1/specialist.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -27,6 +30,17 @@ using agentstream::testing::IsOk;
 using agentstream::v1::AnalyzeSessionRequest;
 using agentstream::v1::SessionFrame;
 using agentstream::v1::SessionMessage;
+
+// Polls `done` until it holds or `timeout` passes.
+template <typename Done>
+bool WaitFor(Done done, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!done()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
 
 // `task` is "STEPS:MS": that many progress updates, one every MS ms (its
 // token honoured, so it stops at once when cancelled).
@@ -60,6 +74,7 @@ class SessionTest : public ::testing::Test {
     ServerOptions options;
     options.port = 0;
     options.metrics_port = 0;
+    options.drain_timeout_ms = 500;
     auto server = SpecialistServer::Start(std::make_unique<Counter>(), options);
     ASSERT_THAT(server, IsOk());
     server_ = *std::move(server);
@@ -234,6 +249,43 @@ TEST_F(SessionTest, AStreamIdNotAboveTheLastEndsTheSession) {
   }
   EXPECT_EQ(session_->Finish().error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// A session cancelled while its write is stuck behind a client that does
+// not read, with other streams' batches waiting for that write: every
+// analysis still ends, and so does the session, so the server shuts down
+// (a batch left waiting kept its analysis, the session, and the server's
+// Shutdown, forever).
+TEST_F(SessionTest, ACancelledSessionEndsEveryAnalysisEvenWithWritesWaiting) {
+  constexpr uint64_t kStreams = 40;
+  for (uint64_t i = 1; i <= kStreams; ++i) ASSERT_TRUE(Open(i, "1000000:0"));
+  // Never read: flow control stops the session's write in flight while
+  // the others' batches wait for it.
+  ASSERT_TRUE(WaitFor([&] { return server_->metrics().updates_sent() > 0; },
+                      absl::Seconds(10)));
+  absl::SleepFor(absl::Milliseconds(300));
+  context_.TryCancel();
+  EXPECT_EQ(session_->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return server_->metrics().completed(AnalysisOutcome::kCancelled) ==
+               static_cast<int64_t>(kStreams);
+      },
+      absl::Seconds(10)));
+  absl::Notification shut_down;
+  std::thread shutdown([&] {
+    server_->Shutdown();
+    shut_down.Notify();
+  });
+  // The drain (500 ms) has nothing left to wait for.
+  const bool ended =
+      shut_down.WaitForNotificationWithTimeout(absl::Seconds(20));
+  EXPECT_TRUE(ended) << "the server did not shut down: a session is stuck";
+  if (ended) {
+    shutdown.join();
+  } else {
+    shutdown.detach();  // Fails the test; the process exits regardless.
+  }
 }
 
 }  // namespace
