@@ -36,9 +36,9 @@ class SpecialistSessions;
 struct GrpcSpecialistClientOptions {
   // Analyses as streams of AnalyzeSession calls (docs/CONTRACT.md,
   // "Specialist sessions"); a specialist without AnalyzeSession gets a
-  // call per analysis. Off by default until a race seen under load is
-  // understood (docs/WORKLOG.md, session 7).
-  bool sessions = false;
+  // call per analysis. On by default (--specialist-sessions=false: a call
+  // per analysis).
+  bool sessions = true;
   // Decides the sessions' rotation. Never null.
   Clock* clock = Clock::Real();
 };

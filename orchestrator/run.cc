@@ -342,6 +342,7 @@ void Run::OnCallDone(size_t index, int attempt, const absl::Status& status) {
                                            : call.instance);
       }
       if (!status.ok()) {
+        AS_LOG(INFO) << request_id_ << ": " << name << " ended with " << status;
         call.error = std::string(status.message());
         if (metrics_ != nullptr) metrics_->SpecialistError(name);
         Update error;

@@ -6,6 +6,7 @@
 #include <grpcpp/support/client_callback.h>
 #include <grpcpp/support/slice.h>
 
+#include <algorithm>
 #include <deque>
 #include <optional>
 #include <string>
@@ -40,6 +41,8 @@ struct SpecialistSessions::Shared {
   Clock* const clock;
   std::atomic<bool> supported{true};
   std::atomic<uint64_t> calls_started{0};
+  // Streams open on this endpoint's calls (the rotation's count).
+  std::atomic<int64_t> open_streams{0};
 
   absl::Mutex mu;
   // The calls before their OnDone (for ~SpecialistSessions to cancel).
@@ -118,8 +121,13 @@ class SpecialistSessionCall final
   static std::shared_ptr<SpecialistSessionCall> Start(
       std::shared_ptr<Shared> shared) {
     const absl::Time now = shared->clock->Now();
+    const uint64_t open = static_cast<uint64_t>(std::max<int64_t>(
+        shared->open_streams.load(std::memory_order_relaxed), 0));
+    const uint64_t max_streams =
+        std::max(SpecialistSessions::kMinRotationStreams,
+                 open / SpecialistSessions::kRotationShare);
     auto call = std::shared_ptr<SpecialistSessionCall>(
-        new SpecialistSessionCall(std::move(shared), now));
+        new SpecialistSessionCall(std::move(shared), now, max_streams));
     call->self_ = call;
     call->shared_->calls_started.fetch_add(1, std::memory_order_relaxed);
     {
@@ -141,26 +149,33 @@ class SpecialistSessionCall final
   // Whether new streams may go here at `now`.
   bool Accepting(absl::Time now) const {
     absl::MutexLock lock(&mu_);
-    return accepting_ && !done_ &&
+    return accepting_ && !done_ && last_id_ < max_streams_ &&
            now - started_ < SpecialistSessions::kRotationAge;
   }
 
-  // Opens `stream`; false when the call takes no more streams.
+  // Opens `stream`; false when the call is over (or being let go). A call
+  // picked just before it was rotated out still takes it: that costs a
+  // stream on a draining call, where failing it would cost the analysis.
   bool Open(const std::shared_ptr<SessionAnalysis>& stream,
             const AnalyzeRequest& request) {
-    uint64_t id;
-    {
-      absl::MutexLock lock(&mu_);
-      if (!accepting_ || done_) return false;
-      id = ++last_id_;
-      streams_.emplace(id, stream);
-    }
-    stream->Attach(self_ref(), id);
     AnalyzeSessionRequest open;
-    open.mutable_open()->set_stream(id);
     *open.mutable_open()->mutable_request() = request;
     open.mutable_open()->set_window_bytes(SpecialistSessions::kWindowBytes);
-    Send(Serialize(open));
+    bool write;
+    {
+      absl::MutexLock lock(&mu_);
+      if (released_ || done_) return false;
+      const uint64_t id = ++last_id_;
+      streams_.emplace(id, stream);
+      shared_->open_streams.fetch_add(1, std::memory_order_relaxed);
+      // Attached before a frame of it can come back, and queued under the
+      // lock that numbered it: the specialist takes opens only in the
+      // order of their ids (a stream id is never used twice).
+      stream->Attach(self_, id);
+      open.mutable_open()->set_stream(id);
+      write = SendLocked(Serialize(open));
+    }
+    if (write) StartWrite(&out_);
     return true;
   }
   void Credit(uint64_t id, uint64_t bytes) {
@@ -175,6 +190,7 @@ class SpecialistSessionCall final
       absl::MutexLock lock(&mu_);
       if (streams_.erase(id) == 0) return;  // Ended: nothing to close.
     }
+    shared_->open_streams.fetch_sub(1, std::memory_order_relaxed);
     AnalyzeSessionRequest close;
     close.mutable_close()->set_stream(id);
     Send(Serialize(close));
@@ -234,6 +250,8 @@ class SpecialistSessionCall final
       streams.swap(streams_);
       self = std::move(self_);
     }
+    shared_->open_streams.fetch_sub(static_cast<int64_t>(streams.size()),
+                                    std::memory_order_relaxed);
     if (fall_back) {
       // Before the streams start again, so that none comes back here.
       shared_->supported.store(false);
@@ -252,8 +270,12 @@ class SpecialistSessionCall final
   }
 
  private:
-  SpecialistSessionCall(std::shared_ptr<Shared> shared, absl::Time now)
-      : token_{shared}, shared_(std::move(shared)), started_(now) {}
+  SpecialistSessionCall(std::shared_ptr<Shared> shared, absl::Time now,
+                        uint64_t max_streams)
+      : token_{shared},
+        shared_(std::move(shared)),
+        started_(now),
+        max_streams_(max_streams) {}
 
   // Counts the call out once everything else of it (its context: gRPC's
   // call, which holds the channel) is gone: the first member.
@@ -264,10 +286,6 @@ class SpecialistSessionCall final
     }
     std::shared_ptr<Shared> shared;
   };
-  std::shared_ptr<SpecialistSessionCall> self_ref() {
-    absl::MutexLock lock(&mu_);
-    return self_;
-  }
 
   // Hands the message in incoming_ to its streams; false when it is
   // malformed (malformed_ is then set).
@@ -302,7 +320,10 @@ class SpecialistSessionCall final
         auto it = streams_.find(frame.stream);
         if (it == streams_.end()) continue;  // Closed by its owner.
         stream = it->second;
-        if (frame.has_end) streams_.erase(it);
+        if (frame.has_end) {
+          streams_.erase(it);
+          shared_->open_streams.fetch_sub(1, std::memory_order_relaxed);
+        }
       }
       const uint64_t credit = stream->Deliver(updates_, frame.batch_bytes());
       if (frame.has_end) {
@@ -319,14 +340,21 @@ class SpecialistSessionCall final
   }
 
   void Send(grpc::ByteBuffer message) {
+    bool write;
     {
       absl::MutexLock lock(&mu_);
-      if (write_over_ || hold_dropped_) return;
-      pending_.push_back(std::move(message));
-      if (writing_) return;
-      TakeNextLocked();
+      write = SendLocked(std::move(message));
     }
-    StartWrite(&out_);
+    if (write) StartWrite(&out_);
+  }
+  // Queues `message`; true when the caller is to start its write (after
+  // letting go of mu_).
+  bool SendLocked(grpc::ByteBuffer message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (write_over_ || hold_dropped_) return false;
+    pending_.push_back(std::move(message));
+    if (writing_) return false;
+    TakeNextLocked();
+    return true;
   }
   void TakeNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     out_ = std::move(pending_.front());
@@ -363,6 +391,7 @@ class SpecialistSessionCall final
   const LiveToken token_;
   const std::shared_ptr<Shared> shared_;
   const absl::Time started_;
+  const uint64_t max_streams_;  // Taken before it drains.
   grpc::ClientContext context_;
   grpc::ByteBuffer incoming_;  // Between StartRead and OnReadDone.
   grpc::ByteBuffer out_;       // Between StartWrite and OnWriteDone.
@@ -576,8 +605,8 @@ std::unique_ptr<AnalyzeCall> SpecialistSessions::Analyze(
   if (!supported()) return shared_->fallback(request, std::move(observer));
   auto stream =
       std::make_shared<SessionAnalysis>(shared_, request, std::move(observer));
-  // A call that stopped taking streams between Pick() and Open() (it ended)
-  // is replaced once; an endpoint found without sessions meanwhile gets the
+  // A call that ended between Pick() and Open() (it was let go) is
+  // replaced once; an endpoint found without sessions meanwhile gets the
   // fallback.
   bool opened = false;
   for (int attempt = 0; attempt < 2 && !opened; ++attempt) {

@@ -4,15 +4,21 @@
 // updates of many runs share messages.
 //
 // Per endpoint, kSessions calls take new streams in turn; each takes them
-// for kRotationAge only and then drains (it is let go once its last stream
-// ended), so that round_robin places the next call on another replica and
-// a replica added later gets calls soon. A stream behaves as its own
-// AnalyzeBatched call would for its observer (AnalyzeObserver): each
-// message's updates of it at once, serialized, then OnDone exactly once,
-// with the frame's `end`, CANCELLED after Cancel(), or the session's status
-// when the session ends first (UNAVAILABLE if it ended OK; INTERNAL when
-// the specialist sent a malformed message, which ends the session).
-// Credit goes back as the observer consumes (kCreditFraction of the
+// for kRotationAge only, and only so many (kMinRotationStreams, or
+// 1/kRotationShare of the streams open when it started, whichever is more),
+// and then drains (it is let go once its last stream ended), so that
+// round_robin places the next call on another replica and a replica added
+// later gets calls soon. The count keeps a burst spread over the replicas
+// as calls of their own would be: one replica is ahead by at most
+// kSessions calls' worth of streams, a few streams at low load and some
+// 6% of them at high load, where fewer, fuller calls save the most.
+//
+// A stream behaves as its own AnalyzeBatched call would for its observer
+// (AnalyzeObserver): each message's updates of it at once, serialized, then
+// OnDone exactly once, with the frame's `end`, CANCELLED after Cancel(), or the
+// session's status when the session ends first (UNAVAILABLE if it ended OK;
+// INTERNAL when the specialist sent a malformed message, which ends the
+// session). Credit goes back as the observer consumes (kCreditFraction of the
 // window), so a stream never holds more than its window in flight.
 //
 // A specialist without AnalyzeSession (UNIMPLEMENTED before any frame):
@@ -54,6 +60,10 @@ class SpecialistSessions {
   static constexpr size_t kSessions = 4;
   // How long a call takes new streams (then it drains).
   static constexpr absl::Duration kRotationAge = absl::Seconds(1);
+  // How many streams a call takes (then it drains): at least
+  // kMinRotationStreams, and 1/kRotationShare of those open at its start.
+  static constexpr uint64_t kMinRotationStreams = 2;
+  static constexpr uint64_t kRotationShare = 64;
   // Each stream's window (AnalyzeSessionOpen.window_bytes).
   static constexpr uint64_t kWindowBytes = uint64_t{1} << 20;
   // Credit goes back once this share of the window was consumed.

@@ -4,12 +4,16 @@
 // (grpc_fake_specialist.h: the fallback to its own calls).
 #include "orchestrator/specialist_session.h"
 
+#include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -135,16 +139,46 @@ TEST_F(SpecialistSessionTest, ManyStreamsGetTheirUpdatesInOrderOverFewCalls) {
     EXPECT_TRUE(a->status().ok()) << a->status();
     ExpectProgressInOrder(a->updates(), 9);
   }
-  // Every stream went over the kSessions calls; none fell back.
-  EXPECT_EQ(fake()->calls_started(),
-            static_cast<int>(SpecialistSessions::kSessions));
+  // Every stream went over a few calls: the kSessions slots took 10 each
+  // in turn, each call kMinRotationStreams of them (few were open: the
+  // rotation's count is its least); none fell back.
+  constexpr int kSessions = static_cast<int>(SpecialistSessions::kSessions);
+  constexpr int kPerCall =
+      static_cast<int>(SpecialistSessions::kMinRotationStreams);
+  constexpr int kCalls =
+      kSessions * ((40 / kSessions + kPerCall - 1) / kPerCall);
+  EXPECT_EQ(fake()->calls_started(), kCalls);
   EXPECT_EQ(fake()->opens(), 40);
-  EXPECT_EQ(client_->session_calls_started(), SpecialistSessions::kSessions);
+  EXPECT_EQ(client_->session_calls_started(), static_cast<uint64_t>(kCalls));
   EXPECT_TRUE(client_->uses_sessions());
   for (auto& a : analyses) {
     EXPECT_EQ(a->done(), 1);
     EXPECT_FALSE(a->after_done());
   }
+}
+
+// Opens from many threads at once reach each call in the order of their
+// stream ids (the specialist ends a session whose ids do not increase).
+TEST_F(SpecialistSessionTest, OpensFromManyThreadsKeepTheirCallsOrder) {
+  Start(/*updates=*/2, absl::ZeroDuration());
+  constexpr int kThreads = 4, kEach = 150;
+  std::vector<std::vector<std::shared_ptr<Recorder>>> analyses(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        analyses[t].push_back(Analyze(Request(t * kEach + i)));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (auto& each : analyses) {
+    for (auto& a : each) {
+      ASSERT_TRUE(a->WaitDone());
+      EXPECT_TRUE(a->status().ok()) << a->status();
+    }
+  }
+  EXPECT_EQ(fake()->opens(), kThreads * kEach);
 }
 
 TEST_F(SpecialistSessionTest, EachStreamEndsWithItsOwnStatus) {
@@ -292,6 +326,63 @@ TEST_F(SpecialistSessionTest, AfterTheRotationAgeNewStreamsGoOnNewCalls) {
   // ones wait for streams.
   EXPECT_TRUE(fake()->WaitFor(
       [](auto* f) { return f->calls_active() == kSessions; }, kWait));
+}
+
+// A burst over three replicas (one round_robin channel to three fake
+// specialists) spreads over them as calls of their own would: the calls
+// rotate by count as well as by age, so that 4 sessions over 3 replicas
+// do not put half the streams on one of them.
+TEST(SpecialistSessionSpreadTest, ABurstSpreadsOverTheReplicas) {
+  std::vector<FakeSessionServer> fakes;
+  std::vector<std::string> addresses;
+  for (int i = 0; i < 3; ++i) {
+    fakes.push_back(
+        StartFakeSessionServer(std::make_unique<FakeSessionSpecialist>(
+            /*updates=*/3, absl::Milliseconds(100))));
+    addresses.push_back(fakes.back().address());
+  }
+  FakeClock clock;
+  GrpcSpecialistClientOptions options;
+  options.sessions = true;
+  options.clock = &clock;
+  auto client = std::make_unique<GrpcSpecialistClient>(
+      absl::StrCat("ipv4:", absl::StrJoin(addresses, ",")), options);
+  auto analyze = [&](int i) {
+    auto recorder = std::make_shared<Recorder>();
+    std::unique_ptr<AnalyzeCall> call = client->Analyze(Request(i), recorder);
+    EXPECT_NE(call, nullptr);
+    return recorder;
+  };
+  // Connected to all three first (round_robin picks among the ready), as a
+  // running orchestrator is.
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(analyze(i)->WaitDone());
+  absl::SleepFor(absl::Milliseconds(300));
+  std::vector<int> before;
+  for (auto& f : fakes) before.push_back(f.service->opens());
+
+  constexpr int kBurst = 30;
+  std::vector<std::shared_ptr<Recorder>> analyses;
+  for (int i = 0; i < kBurst; ++i) analyses.push_back(analyze(100 + i));
+  for (auto& a : analyses) {
+    ASSERT_TRUE(a->WaitDone());
+    EXPECT_TRUE(a->status().ok()) << a->status();
+  }
+  std::vector<int> got;
+  for (size_t i = 0; i < fakes.size(); ++i) {
+    got.push_back(fakes[i].service->opens() - before[i]);
+  }
+  const std::string spread = absl::StrJoin(got, "/");
+  std::cout << "[spread] " << kBurst << " streams over 3 replicas: " << spread
+            << "\n";
+  EXPECT_EQ(got[0] + got[1] + got[2], kBurst) << spread;
+  for (int n : got) {
+    // Calls of their own: 10 each. Four sessions taking streams until the
+    // age alone rotated them: 15/8/7 (two sessions on one replica).
+    EXPECT_GE(n, 6) << spread;
+    EXPECT_LE(n, 13) << spread;
+  }
+  client.reset();
+  for (auto& f : fakes) f.server->Shutdown(absl::ToChronoTime(absl::Now()));
 }
 
 // A specialist without AnalyzeSession: every analysis is started again as
