@@ -36,9 +36,10 @@ class SpecialistSessions;
 struct GrpcSpecialistClientOptions {
   // Analyses as streams of AnalyzeSession calls (docs/CONTRACT.md,
   // "Specialist sessions"); a specialist without AnalyzeSession gets a
-  // call per analysis. On by default (--specialist-sessions=false: a call
-  // per analysis).
-  bool sessions = true;
+  // call per analysis. Off by default: it halves the memory of an open
+  // stream but lengthens the tail of a 10,000-client burst past its 5 s
+  // (docs/BENCHMARKS.md, "Specialist sessions").
+  bool sessions = false;
   // Decides the sessions' rotation. Never null.
   Clock* clock = Clock::Real();
 };

@@ -66,7 +66,11 @@ class IdleReader final : public grpc::ClientReadReactor<UpdateBatch> {
 // all end when their clients go; prints the orchestrator's resident memory
 // per stream (AGENTSTREAM_IDLE_STREAMS sets N; 2,000 for the issue's
 // figure, fewer by default to keep the suite light).
-TEST(OrchestratorIdleStreamsTest, ManyIdleBatchedStreamsOpenAndEnd) {
+// With a call per analysis (the default) and with specialist sessions
+// (--specialist-sessions; docs/CONTRACT.md, "Specialist sessions").
+class OrchestratorIdleStreamsTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(OrchestratorIdleStreamsTest, ManyIdleBatchedStreamsOpenAndEnd) {
   int streams = 300;
   if (const char* n = std::getenv("AGENTSTREAM_IDLE_STREAMS")) {
     streams = std::atoi(n);
@@ -87,7 +91,8 @@ TEST(OrchestratorIdleStreamsTest, ManyIdleBatchedStreamsOpenAndEnd) {
   ASSERT_NO_FATAL_FAILURE(StartOrchestratorBinary(
       *dir,
       {"--specialist", absl::StrCat("Synthetic=127.0.0.1:", *synthetic_port),
-       absl::StrCat("--max-runs=", streams + 100)},
+       absl::StrCat("--max-runs=", streams + 100),
+       GetParam() ? "--specialist-sessions" : "--no-specialist-sessions"},
       &orchestrator));
 
   // An idle run: one update at once, the next in 1,000 s; cancelled when
@@ -131,7 +136,7 @@ TEST(OrchestratorIdleStreamsTest, ManyIdleBatchedStreamsOpenAndEnd) {
   ASSERT_NO_FATAL_FAILURE(open(&readers, streams));
   absl::SleepFor(absl::Milliseconds(500));
   const int64_t after = agentstream::testing::RssKibOrFail(pid);
-  std::cout << "[idle-streams] " << streams
+  std::cout << "[idle-streams] " << (GetParam() ? "sessions: " : "") << streams
             << " idle RunBatched streams: orchestrator VmRSS " << before
             << " KiB -> " << after
             << " KiB = " << static_cast<double>(after - before) / streams
@@ -146,6 +151,12 @@ TEST(OrchestratorIdleStreamsTest, ManyIdleBatchedStreamsOpenAndEnd) {
   EXPECT_THAT((*synthetic)->Wait(absl::Seconds(10)), IsOk())
       << (*synthetic)->ReadLog();
 }
+
+INSTANTIATE_TEST_SUITE_P(CallsOrSessions, OrchestratorIdleStreamsTest,
+                         ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Sessions" : "CallPerAnalysis";
+                         });
 
 }  // namespace
 }  // namespace agentstream::orchestrator
