@@ -88,6 +88,29 @@ absl::StatusOr<agentstream::v1::DisconnectPolicy> ParseDisconnectPolicy(
       "on_disconnect must be \"grace\", \"cancel\" or \"continue\"");
 }
 
+absl::StatusOr<UpdateTypeSet> ParseTypesJson(const nlohmann::json& value) {
+  if (value.is_string()) {
+    return ParseTypeList(value.get_ref<const std::string&>());
+  }
+  if (!value.is_array()) {
+    return absl::InvalidArgumentError(
+        "types must be an array of strings or a comma-separated string");
+  }
+  if (value.size() > kMaxTypeNames) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "types names ", value.size(), " types; at most ", kMaxTypeNames));
+  }
+  std::vector<std::string_view> names;
+  for (const auto& name : value) {
+    if (!name.is_string()) {
+      return absl::InvalidArgumentError(
+          "types must be an array of strings or a comma-separated string");
+    }
+    names.push_back(name.get_ref<const std::string&>());
+  }
+  return UpdateTypeSet::FromNames(names);
+}
+
 absl::StatusOr<HeartbeatStyle> ParseHeartbeatQuery(
     const std::multimap<std::string, std::string>& params) {
   auto hb = params.find("heartbeat");
@@ -190,6 +213,9 @@ absl::StatusOr<ChatRequest> ParseChatQuery(
   auto style = ParseHeartbeatQuery(params);
   if (!style.ok()) return style.status();
   request.heartbeat = *style;
+  auto types = ParseTypesQuery(params);
+  if (!types.ok()) return types.status();
+  request.types = *types;
   if (auto policy = params.find("on_disconnect"); policy != params.end()) {
     auto parsed = ParseDisconnectPolicy(policy->second);
     if (!parsed.ok()) return parsed.status();
@@ -257,6 +283,11 @@ absl::StatusOr<ChatRequest> ParseChatBody(std::string_view body) {
     auto style = ParseHeartbeat(it->get_ref<const std::string&>());
     if (!style.ok()) return style.status();
     request.heartbeat = *style;
+  }
+  if (auto it = json.find("types"); it != json.end() && !it->is_null()) {
+    auto types = ParseTypesJson(*it);
+    if (!types.ok()) return types.status();
+    request.types = *types;
   }
   if (auto it = json.find("on_disconnect");
       it != json.end() && !it->is_null()) {

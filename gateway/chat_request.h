@@ -2,9 +2,10 @@
 // /api/chat/stream, before anything is sent to the orchestrator:
 //
 //   GET  ?message=...&specialists=A,B&options=<json object>&heartbeat=event
-//        &on_disconnect=grace|cancel|continue
+//        &on_disconnect=grace|cancel|continue&types=progress,complete
 //   POST {"message": "...", "specialists": ["A"], "options": {...},
-//         "heartbeat": "event", "on_disconnect": "cancel"}
+//         "heartbeat": "event", "on_disconnect": "cancel",
+//         "types": ["progress", "complete"] (or "progress,complete")}
 //
 // Errors (absl codes, mapped to HTTP by http_status.h):
 //   kInvalidArgument    missing or empty message, malformed JSON, wrong types,
@@ -24,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "agentstream/v1/orchestrator.pb.h"
 #include "gateway/sse_encoder.h"
+#include "gateway/update_types.h"
 #include "nlohmann/json.hpp"
 
 namespace agentstream::gateway {
@@ -42,6 +44,8 @@ struct ChatRequest {
   std::vector<std::string> specialists;
   nlohmann::json options = nlohmann::json::object();
   HeartbeatStyle heartbeat = HeartbeatStyle::kComment;
+  // The update types the stream sends (`types`; gateway/update_types.h).
+  UpdateTypeSet types = UpdateTypeSet::All();
   // What the orchestrator does when the last follower of the run goes away.
   agentstream::v1::DisconnectPolicy on_disconnect =
       agentstream::v1::DISCONNECT_POLICY_UNSPECIFIED;
@@ -63,6 +67,9 @@ absl::StatusOr<agentstream::v1::DisconnectPolicy> ParseDisconnectPolicy(
 // message): comment when absent.
 absl::StatusOr<HeartbeatStyle> ParseHeartbeatQuery(
     const std::multimap<std::string, std::string>& params);
+
+// A POST body's `types`: an array of names or a comma-separated string.
+absl::StatusOr<UpdateTypeSet> ParseTypesJson(const nlohmann::json& value);
 
 // Helpers exposed for tests.
 bool IsValidUtf8(std::string_view s);

@@ -56,11 +56,13 @@ std::string DoneStatusName(DoneStatus status) {
 
 ChatStreamEncoder::ChatStreamEncoder(std::string request_id,
                                      HeartbeatStyle heartbeat, int64_t retry_ms,
-                                     std::optional<uint64_t> resumed_after)
+                                     std::optional<uint64_t> resumed_after,
+                                     UpdateTypeSet types)
     : request_id_(std::move(request_id)),
       heartbeat_(heartbeat),
       retry_ms_(retry_ms),
       resumed_after_(resumed_after),
+      types_(types),
       last_seq_(resumed_after.value_or(0)) {}
 
 std::string ChatStreamEncoder::Open() const {
@@ -75,11 +77,28 @@ std::string ChatStreamEncoder::Open() const {
 }
 
 int ChatStreamEncoder::AppendUpdate(const Update& update, std::string* out) {
+  // How the run ends is read from every update, sent or not.
+  switch (update.kind_case()) {
+    case Update::kComplete:
+      saw_complete_ = true;
+      if (update.complete().outcome() == agentstream::v1::OUTCOME_CANCELLED) {
+        saw_cancelled_ = true;
+      }
+      break;
+    case Update::kStatus:
+      if (update.status().status() == agentstream::v1::RUN_STATUS_CANCELLED) {
+        saw_cancelled_ = true;
+      }
+      break;
+    default:
+      break;
+  }
+  last_seq_ = std::max<uint64_t>(last_seq_, update.seq());
+  if (!types_.Sends(update)) return 0;
   // Every payload names the stream's request id, whatever the producer set.
   // Encoded once, without a JSON document (docs/BENCHMARKS.md).
   data_.clear();
   AppendUpdateJson(update, request_id_, &data_);
-  last_seq_ = std::max<uint64_t>(last_seq_, update.seq());
   id_.clear();
   absl::StrAppend(&id_, request_id_, ":", update.seq());
   AppendEvent(id_, "message", data_, out);
@@ -90,17 +109,6 @@ int ChatStreamEncoder::AppendUpdate(const Update& update, std::string* out) {
     case Update::kTimeout:
       AppendEvent("", "timeout", data_, out);
       return 2;
-    case Update::kComplete:
-      saw_complete_ = true;
-      if (update.complete().outcome() == agentstream::v1::OUTCOME_CANCELLED) {
-        saw_cancelled_ = true;
-      }
-      return 1;
-    case Update::kStatus:
-      if (update.status().status() == agentstream::v1::RUN_STATUS_CANCELLED) {
-        saw_cancelled_ = true;
-      }
-      return 1;
     default:
       return 1;
   }

@@ -40,6 +40,7 @@
 #include "gateway/metrics.h"
 #include "gateway/orchestrator_client.h"
 #include "gateway/sse_encoder.h"
+#include "gateway/update_types.h"
 
 namespace agentstream::gateway {
 
@@ -68,14 +69,17 @@ class ChatStreamEncoder final {
   // `resumed_after`: the stream resumes a run after that seq; its
   // `connected` event then carries that id, so the resume point never moves
   // back.
+  // `types`: the update types this stream sends (gateway/update_types.h);
+  // the others are read (how the run ends) but not sent.
   ChatStreamEncoder(std::string request_id, HeartbeatStyle heartbeat,
                     int64_t retry_ms,
-                    std::optional<uint64_t> resumed_after = std::nullopt);
+                    std::optional<uint64_t> resumed_after = std::nullopt,
+                    UpdateTypeSet types = UpdateTypeSet::All());
 
   // `retry:` and the `connected` event.
   std::string Open() const;
   // One update (and its named copy for error/timeout). Appends to `out`;
-  // returns the number of events appended.
+  // returns the number of events appended (0 for a type not sent).
   int AppendUpdate(const agentstream::v1::Update& update, std::string* out);
   // An `error` event from the gateway (no id).
   std::string Error(std::string_view code, std::string_view message,
@@ -91,7 +95,8 @@ class ChatStreamEncoder final {
   // Whether a `complete` update was seen, and how the run ended by it.
   bool saw_complete() const { return saw_complete_; }
   DoneStatus FinalStatusFromUpdates() const;
-  // The seq of the last update sent (the resume point when none was).
+  // The seq of the last update read, sent or filtered out (the resume point
+  // when none was).
   uint64_t last_seq() const { return last_seq_; }
   bool resumed() const { return resumed_after_.has_value(); }
   const std::string& request_id() const { return request_id_; }
@@ -101,6 +106,7 @@ class ChatStreamEncoder final {
   const HeartbeatStyle heartbeat_;
   const int64_t retry_ms_;
   const std::optional<uint64_t> resumed_after_;
+  const UpdateTypeSet types_;
   uint64_t last_seq_ = 0;
   // Scratch space of AppendUpdate, kept between updates.
   std::string data_;

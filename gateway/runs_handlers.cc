@@ -29,12 +29,15 @@ void GatewayServer::Impl::HandleRunStream(const ExchangePtr& ex) {
   if (!heartbeat.ok()) {
     return SendError(ex, heartbeat.status(), target->request_id);
   }
-  ServeAttach(ex, *target, *heartbeat);
+  auto types = ParseTypesQuery(params);
+  if (!types.ok()) return SendError(ex, types.status(), target->request_id);
+  ServeAttach(ex, *target, *heartbeat, *types);
 }
 
 void GatewayServer::Impl::ServeAttach(const ExchangePtr& ex,
                                       const AttachTarget& target,
-                                      HeartbeatStyle heartbeat) {
+                                      HeartbeatStyle heartbeat,
+                                      const UpdateTypeSet& types) {
   const std::string& rid = target.request_id;
   std::unique_ptr<ClientLimiter::StreamSlot> slot = ReserveStreamSlots(ex, rid);
   if (!slot) return;
@@ -43,7 +46,8 @@ void GatewayServer::Impl::ServeAttach(const ExchangePtr& ex,
                               : std::nullopt;
   auto state = std::make_shared<StreamState>(
       metrics_, std::move(slot), client_->StartAttach(rid, target.after_seq),
-      ChatStreamEncoder(rid, heartbeat, options_.retry_ms, resumed_after));
+      ChatStreamEncoder(rid, heartbeat, options_.retry_ms, resumed_after,
+                        types));
   // The orchestrator accepts an attach with its initial metadata at once,
   // even when the run has nothing new yet, and refuses one with a status
   // alone: the response starts as soon as either comes.

@@ -21,22 +21,28 @@ void GatewayServer::Impl::HandleChatStream(const ExchangePtr& ex,
   auto resume = ChatResumePoint(req.headers.GetOr("Last-Event-ID"), params);
   if (!resume.ok()) return SendError(ex, resume.status(), RequestIdFor(req));
   if (resume->has_value()) {
-    // A reconnect: the message (if any) is not needed. Only the heartbeat
-    // style is taken from the request, when it parses.
+    // A reconnect: the message (if any) is not needed. Only how to stream
+    // (heartbeat style, types) is taken from the request, when it parses.
     auto heartbeat = ParseHeartbeatQuery(params);
     if (!heartbeat.ok()) {
       return SendError(ex, heartbeat.status(), (*resume)->request_id);
     }
+    auto types = ParseTypesQuery(params);
+    if (!types.ok()) {
+      return SendError(ex, types.status(), (*resume)->request_id);
+    }
     HeartbeatStyle style = *heartbeat;
+    UpdateTypeSet type_set = *types;
     if (is_post) {
       if (auto body = ParseChatBody(req.body); body.ok()) {
         style = body->heartbeat;
+        type_set = body->types;
       }
     }
     AttachTarget target{.request_id = (*resume)->request_id,
                         .after_seq = (*resume)->after_seq,
                         .has_resume_point = true};
-    return ServeAttach(ex, target, style);
+    return ServeAttach(ex, target, style, type_set);
   }
 
   const std::string rid = RequestIdFor(req);
@@ -58,7 +64,8 @@ void GatewayServer::Impl::HandleChatStream(const ExchangePtr& ex,
   params_out.on_disconnect = chat->on_disconnect;
   auto state = std::make_shared<StreamState>(
       metrics_, std::move(slot), client_->StartRun(params_out),
-      ChatStreamEncoder(rid, chat->heartbeat, options_.retry_ms));
+      ChatStreamEncoder(rid, chat->heartbeat, options_.retry_ms, std::nullopt,
+                        chat->types));
 
   // Answer with a status code only once the orchestrator accepted the run:
   // its INVALID_ARGUMENT (an unknown specialist) is a 400, not a stream. The

@@ -215,6 +215,33 @@ TEST(DisconnectPolicyTest, QueryAndBody) {
               StatusIs(kInvalid, HasSubstr("on_disconnect must be a string")));
 }
 
+TEST(ChatRequestTypesTest, QueryAndBodyNameTheTypes) {
+  auto get = ParseChatQuery({{"message", "q"}, {"types", "progress,complete"}});
+  ASSERT_TRUE(get.ok()) << get.status();
+  EXPECT_THAT(get->types.Names(), ElementsAre("progress", "complete"));
+  auto absent = ParseChatQuery({{"message", "q"}});
+  ASSERT_TRUE(absent.ok());
+  EXPECT_TRUE(absent->types.all());
+  auto array = ParseChatBody(R"({"message":"q","types":["thinking"]})");
+  ASSERT_TRUE(array.ok()) << array.status();
+  EXPECT_THAT(array->types.Names(), ElementsAre("thinking"));
+  auto text = ParseChatBody(R"({"message":"q","types":"thinking,progress"})");
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_THAT(text->types.Names(), ElementsAre("progress", "thinking"));
+}
+
+TEST(ChatRequestTypesTest, BadTypesAreRefused) {
+  auto unknown = ParseChatQuery({{"message", "q"}, {"types", "progress,nope"}});
+  EXPECT_THAT(unknown, StatusIs(kInvalid));
+  EXPECT_THAT(unknown.status().message(), HasSubstr("nope"));
+  EXPECT_THAT(ParseChatBody(R"({"message":"q","types":[1]})"),
+              StatusIs(kInvalid));
+  EXPECT_THAT(ParseChatBody(R"({"message":"q","types":{}})"),
+              StatusIs(kInvalid));
+  EXPECT_THAT(ParseChatBody(R"({"message":"q","types":[]})"),
+              StatusIs(kInvalid));
+}
+
 TEST(ParseHeartbeatQueryTest, AloneWithoutAMessage) {
   EXPECT_EQ(*ParseHeartbeatQuery({}), HeartbeatStyle::kComment);
   EXPECT_EQ(*ParseHeartbeatQuery({{"heartbeat", "event"}}),

@@ -158,6 +158,39 @@ TEST_F(ChatStreamTest, FullRunShape) {
   for (const auto& e : events) EXPECT_EQ(e.json["request_id"], "rid");
 }
 
+// Selective updates: only the types asked for, with the run's own ids (so
+// seqs have holes), errors and timeouts always; `done` still says how the
+// run ended although its `complete` update was not sent.
+TEST_F(ChatStreamTest, OnlyTheSelectedTypesGoWithTheRunsIds) {
+  ScriptedRun run(
+      clock_,
+      {{Next::kUpdates,
+        {ProgressUpdate(2, "DataAnalyst", 10, "a"),
+         ErrorUpdate(3, "unavailable", "x"), TimeoutUpdate(4, "slow"),
+         ProgressUpdate(5, "DataAnalyst", 90, "b")}},
+       {Next::kUpdates, {CompleteUpdate(6, "ok")}}},
+      absl::OkStatus());
+  auto types = ParseTypeList("progress");
+  ASSERT_TRUE(types.ok());
+  ChatStreamEncoder encoder("rid", HeartbeatStyle::kComment, 1500,
+                            std::nullopt, *types);
+  const ChatStreamResult result =
+      RunChatStream(run, encoder, {StatusUpdate(1, "analyzing")}, sink_,
+                    clock_, options_, stop_);
+  EXPECT_EQ(result.end, StreamEnd::kDone);
+  EXPECT_EQ(result.done, DoneStatus::kComplete);
+  auto events = Parse(sink_.All());
+  EXPECT_THAT(Names(events),
+              ElementsAre("connected", "message", "message", "error",
+                          "message", "timeout", "message", "done"));
+  std::vector<std::string> ids;
+  for (const auto& e : events) ids.push_back(e.has_id ? e.id : "-");
+  EXPECT_THAT(ids, ElementsAre("rid:0", "rid:2", "rid:3", "-", "rid:4", "-",
+                               "rid:5", "-"));
+  EXPECT_EQ(result.events_sent, 8);
+  EXPECT_EQ(encoder.last_seq(), 6u);
+}
+
 TEST_F(ChatStreamTest, QueuedUpdatesGoOutInOneWrite) {
   ScriptedRun run(
       clock_,

@@ -1,0 +1,142 @@
+// How a client asks for its stream (issue 12; docs/GATEWAY.md, "Selective
+// updates"), through the whole path with every process real: the real
+// question on the real specialists, `types` on GET, POST and attach, a
+// filtered stream cut and resumed by Last-Event-ID, and bad names refused.
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/integration/whole_path_fixture.h"
+#include "tests/testing/sse_client.h"
+
+namespace agentstream::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kQuestion[] =
+    "Assess the risk and AML compliance of account ACC-1042 over the last 6 "
+    "months";
+
+class StreamFormatsTest : public WholePathTest {};
+
+// The seq of an event's `<rid>:<seq>` id.
+uint64_t SeqOf(const SseEvent& e) {
+  uint64_t seq = 0;
+  const size_t colon = e.id.rfind(':');
+  EXPECT_NE(colon, std::string::npos) << e.id;
+  EXPECT_TRUE(absl::SimpleAtoi(e.id.substr(colon + 1), &seq)) << e.id;
+  return seq;
+}
+
+// Every `message` of `r`: only the allowed types (and errors/timeouts),
+// ids increasing; returns their seqs.
+std::vector<uint64_t> CheckMessages(const SseResponse& r,
+                                    const std::set<std::string>& allowed) {
+  std::vector<uint64_t> seqs;
+  for (const SseEvent& e : r.events) {
+    if (e.event != "message") continue;
+    const std::string type = e.json.value("type", "");
+    if (type != "error" && type != "timeout") {
+      EXPECT_TRUE(allowed.count(type) > 0) << "a " << type << " was sent";
+    }
+    const uint64_t seq = SeqOf(e);
+    EXPECT_EQ(e.json.value("seq", uint64_t{0}), seq);
+    if (!seqs.empty()) {
+      EXPECT_GT(seq, seqs.back());
+    }
+    seqs.push_back(seq);
+  }
+  return seqs;
+}
+
+TEST_F(StreamFormatsTest, OnlyTheSelectedTypesWithTheRunsSeqsAndAResume) {
+  const std::set<std::string> allowed = {"progress", "complete"};
+  // The whole run, filtered, for reference.
+  const SseResponse whole = Ask("message=" + UrlEncode(kQuestion) +
+                                "&types=progress,complete");
+  ASSERT_EQ(whole.status, 200) << whole.raw;
+  ASSERT_FALSE(whole.events.empty());
+  EXPECT_EQ(whole.events.front().event, "connected");
+  EXPECT_EQ(whole.events.back().event, "done");
+  EXPECT_EQ(whole.events.back().json["status"], "complete");
+  const std::vector<uint64_t> seqs = CheckMessages(whole, allowed);
+  ASSERT_GE(seqs.size(), 4u);
+  EXPECT_EQ(whole.events[whole.events.size() - 2].json["type"], "complete");
+  // Holes: the statuses, thinking, partial results... were not sent.
+  EXPECT_GT(seqs.back(), seqs.size());
+
+  // Another run, cut after its third progress and resumed with the id the
+  // client saw last: the rest comes once, filtered the same way.
+  SseRequest first;
+  first.port = topology_->gateway_port();
+  first.path = "/api/chat/stream?message=" + UrlEncode(kQuestion) +
+               "&types=progress,complete";
+  int progress = 0;
+  first.stop = [&](const SseEvent& e, const SseResponse&) {
+    return e.event == "message" && e.json.value("type", "") == "progress" &&
+           ++progress == 3;
+  };
+  const SseResponse cut = StreamSse(first);
+  ASSERT_EQ(cut.status, 200) << cut.raw;
+  ASSERT_TRUE(cut.stopped_by_client) << cut.raw;
+  const std::vector<uint64_t> before = CheckMessages(cut, allowed);
+  ASSERT_FALSE(before.empty());
+  const std::string rid = cut.Header("X-Request-Id");
+  SseRequest again;
+  again.port = topology_->gateway_port();
+  again.path = "/api/runs/" + rid + "/stream?types=progress,complete";
+  again.headers.emplace("Last-Event-ID", cut.events.back().id);
+  const SseResponse rest = StreamSse(again);
+  ASSERT_EQ(rest.status, 200) << rest.raw;
+  EXPECT_EQ(rest.events.front().json["status"], "resumed");
+  EXPECT_EQ(rest.events.back().event, "done");
+  const std::vector<uint64_t> after = CheckMessages(rest, allowed);
+  ASSERT_FALSE(after.empty());
+  EXPECT_GT(after.front(), before.back());
+  // Both parts together: what one uncut filtered stream of a run sends.
+  EXPECT_EQ(before.size() + after.size(), seqs.size());
+}
+
+TEST_F(StreamFormatsTest, ThePostBodyNamesTheTypes) {
+  SseRequest post;
+  post.method = "POST";
+  post.port = topology_->gateway_port();
+  post.path = "/api/chat/stream";
+  post.body = nlohmann::json({{"message", kQuestion},
+                              {"types", {"thinking", "specialist_complete"}}})
+                  .dump();
+  const SseResponse r = StreamSse(post);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  const std::vector<uint64_t> seqs =
+      CheckMessages(r, {"thinking", "specialist_complete"});
+  EXPECT_GE(seqs.size(), 3u);
+  EXPECT_EQ(r.events.back().event, "done");
+  EXPECT_EQ(r.events.back().json["status"], "complete");
+}
+
+TEST_F(StreamFormatsTest, UnknownTypesAre400NamingThem) {
+  for (const std::string path :
+       {"/api/chat/stream?message=hi&types=progress,progres",
+        "/api/runs/req_0123456789abcdef/stream?types=progres"}) {
+    SseRequest r;
+    r.port = topology_->gateway_port();
+    r.path = path;
+    const SseResponse answer = StreamSse(r);
+    EXPECT_EQ(answer.status, 400) << path << "\n" << answer.raw;
+    EXPECT_THAT(answer.raw, HasSubstr("progres")) << path;
+    const nlohmann::json body = nlohmann::json::parse(answer.raw, nullptr,
+                                                      /*allow_exceptions=*/false);
+    ASSERT_TRUE(body.is_object()) << answer.raw;
+    EXPECT_THAT(body.value("message", ""), HasSubstr("unknown update type"));
+  }
+}
+
+}  // namespace
+}  // namespace agentstream::testing
