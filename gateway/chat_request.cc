@@ -42,13 +42,6 @@ absl::Status AddSpecialist(std::string_view raw, ChatRequest& request) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<HeartbeatStyle> ParseHeartbeat(std::string_view value) {
-  if (value.empty() || value == "comment") return HeartbeatStyle::kComment;
-  if (value == "event") return HeartbeatStyle::kEvent;
-  return absl::InvalidArgumentError(
-      "heartbeat must be \"event\" or \"comment\"");
-}
-
 // nlohmann::json reads a NUL byte as the end of its input, so that
 // `{"message":"hi"}\0<anything>` would parse as the text before the NUL.
 // JSON text never holds a raw NUL (control characters in strings are
@@ -86,36 +79,6 @@ absl::StatusOr<agentstream::v1::DisconnectPolicy> ParseDisconnectPolicy(
   if (value == "continue") return agentstream::v1::DISCONNECT_POLICY_CONTINUE;
   return absl::InvalidArgumentError(
       "on_disconnect must be \"grace\", \"cancel\" or \"continue\"");
-}
-
-absl::StatusOr<UpdateTypeSet> ParseTypesJson(const nlohmann::json& value) {
-  if (value.is_string()) {
-    return ParseTypeList(value.get_ref<const std::string&>());
-  }
-  if (!value.is_array()) {
-    return absl::InvalidArgumentError(
-        "types must be an array of strings or a comma-separated string");
-  }
-  if (value.size() > kMaxTypeNames) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "types names ", value.size(), " types; at most ", kMaxTypeNames));
-  }
-  std::vector<std::string_view> names;
-  for (const auto& name : value) {
-    if (!name.is_string()) {
-      return absl::InvalidArgumentError(
-          "types must be an array of strings or a comma-separated string");
-    }
-    names.push_back(name.get_ref<const std::string&>());
-  }
-  return UpdateTypeSet::FromNames(names);
-}
-
-absl::StatusOr<HeartbeatStyle> ParseHeartbeatQuery(
-    const std::multimap<std::string, std::string>& params) {
-  auto hb = params.find("heartbeat");
-  if (hb == params.end()) return HeartbeatStyle::kComment;
-  return ParseHeartbeat(hb->second);
 }
 
 bool IsValidUtf8(std::string_view s) {
@@ -210,12 +173,9 @@ absl::StatusOr<ChatRequest> ParseChatQuery(
     if (!parsed.ok()) return parsed.status();
     request.options = *std::move(parsed);
   }
-  auto style = ParseHeartbeatQuery(params);
-  if (!style.ok()) return style.status();
-  request.heartbeat = *style;
-  auto types = ParseTypesQuery(params);
-  if (!types.ok()) return types.status();
-  request.types = *types;
+  auto format = ParseStreamFormatQuery(params);
+  if (!format.ok()) return format.status();
+  request.format = *format;
   if (auto policy = params.find("on_disconnect"); policy != params.end()) {
     auto parsed = ParseDisconnectPolicy(policy->second);
     if (!parsed.ok()) return parsed.status();
@@ -276,18 +236,8 @@ absl::StatusOr<ChatRequest> ParseChatBody(std::string_view body) {
     }
     request.options = *it;
   }
-  if (auto it = json.find("heartbeat"); it != json.end() && !it->is_null()) {
-    if (!it->is_string()) {
-      return absl::InvalidArgumentError("heartbeat must be a string");
-    }
-    auto style = ParseHeartbeat(it->get_ref<const std::string&>());
-    if (!style.ok()) return style.status();
-    request.heartbeat = *style;
-  }
-  if (auto it = json.find("types"); it != json.end() && !it->is_null()) {
-    auto types = ParseTypesJson(*it);
-    if (!types.ok()) return types.status();
-    request.types = *types;
+  if (absl::Status s = MergeStreamFormatJson(json, &request.format); !s.ok()) {
+    return s;
   }
   if (auto it = json.find("on_disconnect");
       it != json.end() && !it->is_null()) {

@@ -1,16 +1,16 @@
 // Parsing and validation of a chat request, for both forms of
 // /api/chat/stream, before anything is sent to the orchestrator:
 //
-//   GET  ?message=...&specialists=A,B&options=<json object>&heartbeat=event
-//        &on_disconnect=grace|cancel|continue&types=progress,complete
+//   GET  ?message=...&specialists=A,B&options=<json object>
+//        &on_disconnect=grace|cancel|continue  (+ stream_format.h's)
 //   POST {"message": "...", "specialists": ["A"], "options": {...},
-//         "heartbeat": "event", "on_disconnect": "cancel",
-//         "types": ["progress", "complete"] (or "progress,complete")}
+//         "on_disconnect": "cancel"}  (+ stream_format.h's fields)
 //
 // Errors (absl codes, mapped to HTTP by http_status.h):
 //   kInvalidArgument    missing or empty message, malformed JSON, wrong types,
 //                       invalid UTF-8, too deeply nested options, bad names,
-//                       an on_disconnect other than grace|cancel|continue
+//                       an on_disconnect other than grace|cancel|continue,
+//                       a bad stream format (stream_format.h)
 //   kOutOfRange         message over 16 KiB (GET) or body over 256 KiB (POST)
 //
 // Pure functions, thread-safe.
@@ -24,8 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "agentstream/v1/orchestrator.pb.h"
-#include "gateway/sse_encoder.h"
-#include "gateway/update_types.h"
+#include "gateway/stream_format.h"
 #include "nlohmann/json.hpp"
 
 namespace agentstream::gateway {
@@ -43,9 +42,8 @@ struct ChatRequest {
   // Forced specialist set (empty: let the orchestrator plan).
   std::vector<std::string> specialists;
   nlohmann::json options = nlohmann::json::object();
-  HeartbeatStyle heartbeat = HeartbeatStyle::kComment;
-  // The update types the stream sends (`types`; gateway/update_types.h).
-  UpdateTypeSet types = UpdateTypeSet::All();
+  // How the stream is sent (heartbeat, types, batching; stream_format.h).
+  StreamFormat format;
   // What the orchestrator does when the last follower of the run goes away.
   agentstream::v1::DisconnectPolicy on_disconnect =
       agentstream::v1::DISCONNECT_POLICY_UNSPECIFIED;
@@ -62,14 +60,6 @@ absl::StatusOr<ChatRequest> ParseChatBody(std::string_view body);
 // "cancel" -> CANCEL, "continue" -> CONTINUE; anything else kInvalidArgument.
 absl::StatusOr<agentstream::v1::DisconnectPolicy> ParseDisconnectPolicy(
     std::string_view value);
-
-// The `heartbeat` query parameter alone (for resumed streams, which need no
-// message): comment when absent.
-absl::StatusOr<HeartbeatStyle> ParseHeartbeatQuery(
-    const std::multimap<std::string, std::string>& params);
-
-// A POST body's `types`: an array of names or a comma-separated string.
-absl::StatusOr<UpdateTypeSet> ParseTypesJson(const nlohmann::json& value);
 
 // Helpers exposed for tests.
 bool IsValidUtf8(std::string_view s);

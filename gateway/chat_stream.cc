@@ -55,14 +55,12 @@ std::string DoneStatusName(DoneStatus status) {
 }
 
 ChatStreamEncoder::ChatStreamEncoder(std::string request_id,
-                                     HeartbeatStyle heartbeat, int64_t retry_ms,
-                                     std::optional<uint64_t> resumed_after,
-                                     UpdateTypeSet types)
+                                     StreamFormat format, int64_t retry_ms,
+                                     std::optional<uint64_t> resumed_after)
     : request_id_(std::move(request_id)),
-      heartbeat_(heartbeat),
+      format_(std::move(format)),
       retry_ms_(retry_ms),
       resumed_after_(resumed_after),
-      types_(types),
       last_seq_(resumed_after.value_or(0)) {}
 
 std::string ChatStreamEncoder::Open() const {
@@ -94,11 +92,36 @@ int ChatStreamEncoder::AppendUpdate(const Update& update, std::string* out) {
       break;
   }
   last_seq_ = std::max<uint64_t>(last_seq_, update.seq());
-  if (!types_.Sends(update)) return 0;
+  if (!format_.types.Sends(update)) return 0;
   // Every payload names the stream's request id, whatever the producer set.
   // Encoded once, without a JSON document (docs/BENCHMARKS.md).
   data_.clear();
   AppendUpdateJson(update, request_id_, &data_);
+  if (format_.batch.on()) {
+    if (batch_count_ > 0) batch_json_.push_back(',');
+    batch_json_.append(data_);
+    ++batch_count_;
+    batch_last_seq_ = update.seq();
+    switch (update.kind_case()) {
+      case Update::kError:
+        AppendEvent("", "error", data_, &batch_copies_);
+        ++batch_copy_events_;
+        batch_due_ = true;
+        break;
+      case Update::kTimeout:
+        AppendEvent("", "timeout", data_, &batch_copies_);
+        ++batch_copy_events_;
+        batch_due_ = true;
+        break;
+      case Update::kComplete:
+        batch_due_ = true;
+        break;
+      default:
+        break;
+    }
+    if (batch_count_ >= format_.batch.max_updates) batch_due_ = true;
+    return 0;
+  }
   id_.clear();
   absl::StrAppend(&id_, request_id_, ":", update.seq());
   AppendEvent(id_, "message", data_, out);
@@ -112,6 +135,25 @@ int ChatStreamEncoder::AppendUpdate(const Update& update, std::string* out) {
     default:
       return 1;
   }
+}
+
+int ChatStreamEncoder::FlushBatch(std::string* out) {
+  if (batch_count_ == 0) return 0;
+  data_.clear();
+  absl::StrAppend(&data_, R"({"type":"batch","request_id":)",
+                  nlohmann::json(request_id_).dump(), R"(,"updates":[)",
+                  batch_json_, "]}");
+  id_.clear();
+  absl::StrAppend(&id_, request_id_, ":", batch_last_seq_);
+  AppendEvent(id_, "batch", data_, out);
+  out->append(batch_copies_);
+  const int events = 1 + batch_copy_events_;
+  batch_json_.clear();
+  batch_copies_.clear();
+  batch_count_ = 0;
+  batch_copy_events_ = 0;
+  batch_due_ = false;
+  return events;
 }
 
 std::string ChatStreamEncoder::Error(std::string_view code,
@@ -149,7 +191,7 @@ std::string ChatStreamEncoder::Gap(const absl::Status& status) const {
 
 std::string ChatStreamEncoder::Heartbeat() const {
   return EncodeHeartbeat(
-      heartbeat_,
+      format_.heartbeat,
       Dump(OrderedJson{{"type", "heartbeat"}, {"request_id", request_id_}}));
 }
 
@@ -228,12 +270,24 @@ StreamEnd AppendEnding(const absl::Status& status, ChatStreamEncoder& encoder,
 }  // namespace
 
 ChatStreamPump::ChatStreamPump(RunStream& run, ChatStreamEncoder& encoder,
-                               const ChatStreamOptions& options, absl::Time now)
+                               const ChatStreamOptions& options,
+                               const Clock& clock)
     : run_(run),
       encoder_(encoder),
+      clock_(clock),
       options_(options),
       heartbeat_(std::max(options.heartbeat_interval, absl::Milliseconds(1))),
-      next_heartbeat_(now + heartbeat_) {}
+      next_heartbeat_(clock.Now() + heartbeat_) {}
+
+absl::Time ChatStreamPump::next_wake() const {
+  if (!encoder_.batch_pending()) return next_heartbeat_;
+  return std::min(next_heartbeat_, batch_since_ + encoder_.batch().max_wait);
+}
+
+int64_t ChatStreamPump::Flush(std::string* out) {
+  batch_since_ = absl::InfiniteFuture();
+  return encoder_.FlushBatch(out);
+}
 
 void ChatStreamPump::Count(int64_t events) {
   result_.events_sent += events;
@@ -276,7 +330,13 @@ void ChatStreamPump::Take(RunStream::Next next, std::vector<Update>* batch,
     case RunStream::Next::kUpdates: {
       int64_t events = 0;
       for (const Update& update : *batch) {
+        const bool was_empty = !encoder_.batch_pending();
         events += encoder_.AppendUpdate(update, out);
+        if (encoder_.batch_due()) {
+          events += Flush(out);
+        } else if (was_empty && encoder_.batch_pending()) {
+          batch_since_ = clock_.Now();
+        }
         if (encoder_.saw_complete()) break;  // Nothing follows the final one.
       }
       batch->clear();
@@ -293,7 +353,7 @@ void ChatStreamPump::Take(RunStream::Next next, std::vector<Update>* batch,
       return;
     }
     case RunStream::Next::kFinished: {
-      int64_t events = 0;
+      int64_t events = Flush(out);
       const StreamEnd end =
           AppendEnding(run_.status(), encoder_, result_, &events, out);
       Count(events);
@@ -309,6 +369,7 @@ void ChatStreamPump::Tick(absl::Time now, bool stop, std::string* out) {
     // Only this call ends: the run goes on in the orchestrator, and the
     // client resumes it through another gateway.
     run_.Cancel();
+    Count(Flush(out));
     out->append(encoder_.Error(
         "unavailable",
         absl::StrCat("the gateway is shutting down; reconnect (Last-Event-ID: ",
@@ -318,6 +379,10 @@ void ChatStreamPump::Tick(absl::Time now, bool stop, std::string* out) {
     Count(1);
     End(StreamEnd::kStopped);
     return;
+  }
+  if (encoder_.batch_pending() &&
+      now >= batch_since_ + encoder_.batch().max_wait) {
+    Count(Flush(out));
   }
   if (now < next_heartbeat_) return;
   out->append(encoder_.Heartbeat());
@@ -342,7 +407,7 @@ ChatStreamResult RunChatStream(RunStream& run, ChatStreamEncoder& encoder,
                                const Clock& clock,
                                const ChatStreamOptions& options,
                                const std::atomic<bool>& stop) {
-  ChatStreamPump pump(run, encoder, options, clock.Now());
+  ChatStreamPump pump(run, encoder, options, clock);
   std::string buffer;
   pump.Open(std::move(first), &buffer);
   std::vector<Update> batch;
@@ -374,7 +439,7 @@ ChatStreamResult RunChatStream(RunStream& run, ChatStreamEncoder& encoder,
     pump.Tick(now, stop.load(std::memory_order_relaxed), &buffer);
     if (!buffer.empty()) continue;
     const absl::Duration wait =
-        std::min(options.poll_interval, pump.next_heartbeat() - now);
+        std::min(options.poll_interval, pump.next_wake() - now);
     const RunStream::Next next = run.Wait(wait, &batch);
     if (next == RunStream::Next::kTimeout) {
       if (sink.PeerGone()) {

@@ -16,6 +16,13 @@
 //   (no id)          : heartbeat  or  event: heartbeat
 //   (no id)          event: done        data: {"type":"done","status":...}
 //
+// With batching (StreamFormat::batch), the updates go as
+//   id: <rid>:<last seq inside>  event: batch
+//                     data: {"type":"batch","request_id":...,"updates":[...]}
+// followed by the named copies of the error/timeout updates inside; a
+// batch goes once it holds batch_max updates, its oldest waited batch_ms,
+// or it holds an error, timeout or complete, and before any ending.
+//
 // Named copies, heartbeats, errors and `done` carry no id so that they never
 // move the client's resume point (EventSource keeps the last id it saw).
 //
@@ -40,7 +47,7 @@
 #include "gateway/metrics.h"
 #include "gateway/orchestrator_client.h"
 #include "gateway/sse_encoder.h"
-#include "gateway/update_types.h"
+#include "gateway/stream_format.h"
 
 namespace agentstream::gateway {
 
@@ -69,18 +76,25 @@ class ChatStreamEncoder final {
   // `resumed_after`: the stream resumes a run after that seq; its
   // `connected` event then carries that id, so the resume point never moves
   // back.
-  // `types`: the update types this stream sends (gateway/update_types.h);
-  // the others are read (how the run ends) but not sent.
-  ChatStreamEncoder(std::string request_id, HeartbeatStyle heartbeat,
+  // `format`: heartbeats, the update types sent (the others are read, for
+  // how the run ends, but not sent) and batching (stream_format.h).
+  ChatStreamEncoder(std::string request_id, StreamFormat format,
                     int64_t retry_ms,
-                    std::optional<uint64_t> resumed_after = std::nullopt,
-                    UpdateTypeSet types = UpdateTypeSet::All());
+                    std::optional<uint64_t> resumed_after = std::nullopt);
 
   // `retry:` and the `connected` event.
   std::string Open() const;
   // One update (and its named copy for error/timeout). Appends to `out`;
-  // returns the number of events appended (0 for a type not sent).
+  // returns the number of events appended (0 for a type not sent, and for
+  // an update that went into the pending batch).
   int AppendUpdate(const agentstream::v1::Update& update, std::string* out);
+  // Batching: whether updates wait in the batch, whether it must go now
+  // (full, or it holds an error, timeout or complete), and the batch event
+  // with its named copies (returns the events appended; 0 when empty).
+  bool batch_pending() const { return batch_count_ > 0; }
+  bool batch_due() const { return batch_due_; }
+  int FlushBatch(std::string* out);
+  const BatchSpec& batch() const { return format_.batch; }
   // An `error` event from the gateway (no id).
   std::string Error(std::string_view code, std::string_view message,
                     bool retryable) const;
@@ -103,11 +117,18 @@ class ChatStreamEncoder final {
 
  private:
   const std::string request_id_;
-  const HeartbeatStyle heartbeat_;
+  const StreamFormat format_;
   const int64_t retry_ms_;
   const std::optional<uint64_t> resumed_after_;
-  const UpdateTypeSet types_;
   uint64_t last_seq_ = 0;
+  // The pending batch: its updates' JSON, comma-separated; the named copies
+  // that follow it; the seq of its last update.
+  std::string batch_json_;
+  std::string batch_copies_;
+  int batch_count_ = 0;
+  int batch_copy_events_ = 0;
+  uint64_t batch_last_seq_ = 0;
+  bool batch_due_ = false;
   // Scratch space of AppendUpdate, kept between updates.
   std::string data_;
   std::string id_;
@@ -162,8 +183,9 @@ struct ChatStreamResult {
 // Not thread-safe; one driver at a time.
 class ChatStreamPump final {
  public:
+  // `clock` times heartbeats and batches.
   ChatStreamPump(RunStream& run, ChatStreamEncoder& encoder,
-                 const ChatStreamOptions& options, absl::Time now);
+                 const ChatStreamOptions& options, const Clock& clock);
 
   // `retry`, `connected` and `first` (updates already received). Once,
   // before anything else.
@@ -172,8 +194,9 @@ class ChatStreamPump final {
   // kFinished (the pump reads run.status()); kTimeout adds nothing.
   void Take(RunStream::Next next, std::vector<agentstream::v1::Update>* batch,
             std::string* out);
-  // A heartbeat when one is due at `now`; with `stop`, the gateway's
-  // shutdown ending (the call is cancelled, the run is not).
+  // A heartbeat when one is due at `now`, and the pending batch when its
+  // wait is over; with `stop`, the gateway's shutdown ending (the call is
+  // cancelled, the run is not).
   void Tick(absl::Time now, bool stop, std::string* out);
   // The client is gone: the call (not the run) is cancelled at once.
   void ClientGone();
@@ -183,14 +206,20 @@ class ChatStreamPump final {
   // it `finish_grace` to end by itself, then cancel it.
   bool ended_on_complete() const { return ended_on_complete_; }
   absl::Time next_heartbeat() const { return next_heartbeat_; }
+  // When Tick has something to do next: a heartbeat, or a batch's wait.
+  absl::Time next_wake() const;
   const ChatStreamResult& result() const { return result_; }
 
  private:
   void Count(int64_t events);
   void End(StreamEnd end);
+  // Sends the pending batch, if any.
+  int64_t Flush(std::string* out);
 
   RunStream& run_;
   ChatStreamEncoder& encoder_;
+  const Clock& clock_;
+  absl::Time batch_since_ = absl::InfiniteFuture();  // Its oldest update.
   const ChatStreamOptions& options_;
   const absl::Duration heartbeat_;
   absl::Time next_heartbeat_;

@@ -31,8 +31,7 @@ LiveStream::LiveStream(std::shared_ptr<http::Exchange> exchange,
     : context_(context),
       exchange_(std::move(exchange)),
       state_(std::move(state)),
-      pump_(*state_->run, state_->encoder, context_.options,
-            context_.clock->Now()),
+      pump_(*state_->run, state_->encoder, context_.options, *context_.clock),
       opener_(std::move(opener)),
       opening_deadline_(opening_deadline),
       on_end_(std::move(on_end)) {}
@@ -115,7 +114,7 @@ void LiveStream::Drive() {
         state_->run->Wait(absl::ZeroDuration(), &batch_);
     if (next == RunStream::Next::kTimeout) {
       // Idle: the listener, the exchange or the timer brings the next news.
-      ArmTimer(pump_.next_heartbeat());
+      ArmTimer(pump_.next_wake());
       return;
     }
     NoteEmitted(batch_);

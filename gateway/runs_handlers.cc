@@ -25,19 +25,14 @@ void GatewayServer::Impl::HandleRunStream(const ExchangePtr& ex) {
         IsValidRequestId(path_id) ? path_id : RequestIdFor(req);
     return SendError(ex, target.status(), rid);
   }
-  auto heartbeat = ParseHeartbeatQuery(params);
-  if (!heartbeat.ok()) {
-    return SendError(ex, heartbeat.status(), target->request_id);
-  }
-  auto types = ParseTypesQuery(params);
-  if (!types.ok()) return SendError(ex, types.status(), target->request_id);
-  ServeAttach(ex, *target, *heartbeat, *types);
+  auto format = ParseStreamFormatQuery(params);
+  if (!format.ok()) return SendError(ex, format.status(), target->request_id);
+  ServeAttach(ex, *target, *format);
 }
 
 void GatewayServer::Impl::ServeAttach(const ExchangePtr& ex,
                                       const AttachTarget& target,
-                                      HeartbeatStyle heartbeat,
-                                      const UpdateTypeSet& types) {
+                                      const StreamFormat& format) {
   const std::string& rid = target.request_id;
   std::unique_ptr<ClientLimiter::StreamSlot> slot = ReserveStreamSlots(ex, rid);
   if (!slot) return;
@@ -46,8 +41,7 @@ void GatewayServer::Impl::ServeAttach(const ExchangePtr& ex,
                               : std::nullopt;
   auto state = std::make_shared<StreamState>(
       metrics_, std::move(slot), client_->StartAttach(rid, target.after_seq),
-      ChatStreamEncoder(rid, heartbeat, options_.retry_ms, resumed_after,
-                        types));
+      ChatStreamEncoder(rid, format, options_.retry_ms, resumed_after));
   // The orchestrator accepts an attach with its initial metadata at once,
   // even when the run has nothing new yet, and refuses one with a status
   // alone: the response starts as soon as either comes.

@@ -84,7 +84,7 @@ class GatewayServer::Impl {
   // Follows an existing run (resume or second observer) and maps the first
   // answer of Attach onto the response (resume.h).
   void ServeAttach(const ExchangePtr& ex, const AttachTarget& target,
-                   HeartbeatStyle heartbeat, const UpdateTypeSet& types);
+                   const StreamFormat& format);
   void HandleCancel(const ExchangePtr& ex);
 
   const GatewayOptions options_;

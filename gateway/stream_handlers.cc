@@ -22,27 +22,20 @@ void GatewayServer::Impl::HandleChatStream(const ExchangePtr& ex,
   if (!resume.ok()) return SendError(ex, resume.status(), RequestIdFor(req));
   if (resume->has_value()) {
     // A reconnect: the message (if any) is not needed. Only how to stream
-    // (heartbeat style, types) is taken from the request, when it parses.
-    auto heartbeat = ParseHeartbeatQuery(params);
-    if (!heartbeat.ok()) {
-      return SendError(ex, heartbeat.status(), (*resume)->request_id);
+    // (stream_format.h) is taken from the request, when it parses.
+    auto format = ParseStreamFormatQuery(params);
+    if (!format.ok()) {
+      return SendError(ex, format.status(), (*resume)->request_id);
     }
-    auto types = ParseTypesQuery(params);
-    if (!types.ok()) {
-      return SendError(ex, types.status(), (*resume)->request_id);
-    }
-    HeartbeatStyle style = *heartbeat;
-    UpdateTypeSet type_set = *types;
     if (is_post) {
       if (auto body = ParseChatBody(req.body); body.ok()) {
-        style = body->heartbeat;
-        type_set = body->types;
+        *format = body->format;
       }
     }
     AttachTarget target{.request_id = (*resume)->request_id,
                         .after_seq = (*resume)->after_seq,
                         .has_resume_point = true};
-    return ServeAttach(ex, target, style, type_set);
+    return ServeAttach(ex, target, *format);
   }
 
   const std::string rid = RequestIdFor(req);
@@ -64,8 +57,7 @@ void GatewayServer::Impl::HandleChatStream(const ExchangePtr& ex,
   params_out.on_disconnect = chat->on_disconnect;
   auto state = std::make_shared<StreamState>(
       metrics_, std::move(slot), client_->StartRun(params_out),
-      ChatStreamEncoder(rid, chat->heartbeat, options_.retry_ms, std::nullopt,
-                        chat->types));
+      ChatStreamEncoder(rid, chat->format, options_.retry_ms));
 
   // Answer with a status code only once the orchestrator accepted the run:
   // its INVALID_ARGUMENT (an unknown specialist) is a 400, not a stream. The

@@ -16,8 +16,8 @@ namespace {
 using agentstream::v1::Update;
 
 struct Kinds {
-  std::vector<std::string> names;                  // Oneof order.
-  std::vector<int> numbers;                        // Same order.
+  std::vector<std::string> names;                 // Oneof order.
+  std::vector<int> numbers;                       // Same order.
   absl::flat_hash_map<std::string, int> by_name;  // Name -> field number.
 };
 
@@ -73,9 +73,8 @@ std::vector<std::string> UpdateTypeSet::Names() const {
 absl::StatusOr<UpdateTypeSet> UpdateTypeSet::FromNames(
     const std::vector<std::string_view>& names) {
   if (names.size() > kMaxTypeNames) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("types names ", names.size(), " types; at most ",
-                     kMaxTypeNames));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "types names ", names.size(), " types; at most ", kMaxTypeNames));
   }
   const Kinds& kinds = AllKinds();
   UpdateTypeSet set;
@@ -90,15 +89,15 @@ absl::StatusOr<UpdateTypeSet> UpdateTypeSet::FromNames(
     set.bits_ |= uint64_t{1} << it->second;
   }
   if (!unknown.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown update type", unknown.size() > 1 ? "s" : "", " in types: ",
-        absl::StrJoin(unknown, ", "), " (known: ",
-        absl::StrJoin(kinds.names, ", "), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown update type", unknown.size() > 1 ? "s" : "",
+                     " in types: ", absl::StrJoin(unknown, ", "),
+                     " (known: ", absl::StrJoin(kinds.names, ", "), ")"));
   }
   if (set.bits_ == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("types names no update type (known: ",
-                     absl::StrJoin(kinds.names, ", "), ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "types names no update type (known: ", absl::StrJoin(kinds.names, ", "),
+        ")"));
   }
   return set;
 }

@@ -167,7 +167,7 @@ void CheckSame(const gw::ChatRequest& a, const gw::ChatRequest& b) {
   FUZZ_CHECK(a.message == b.message, "message changed");
   FUZZ_CHECK(a.specialists == b.specialists, "specialists changed");
   FUZZ_CHECK(a.options == b.options, "options changed");
-  FUZZ_CHECK(a.heartbeat == b.heartbeat, "heartbeat changed");
+  FUZZ_CHECK(a.format.heartbeat == b.format.heartbeat, "heartbeat changed");
   FUZZ_CHECK(a.on_disconnect == b.on_disconnect, "on_disconnect changed");
 }
 
@@ -210,7 +210,7 @@ void FuzzBody(std::string_view body) {
       {"specialists", r->specialists},
       {"options", r->options},
       {"heartbeat",
-       r->heartbeat == gw::HeartbeatStyle::kEvent ? "event" : "comment"},
+       r->format.heartbeat == gw::HeartbeatStyle::kEvent ? "event" : "comment"},
       {"on_disconnect", PolicyName(r->on_disconnect)}};
   absl::StatusOr<gw::ChatRequest> r2 = gw::ParseChatBody(again.dump());
   FUZZ_CHECK(r2.ok(), r2.status().ToString());
@@ -227,7 +227,7 @@ void FuzzQuery(std::string_view query) {
       {"message", r->message},
       {"options", r->options.dump()},
       {"heartbeat",
-       r->heartbeat == gw::HeartbeatStyle::kEvent ? "event" : "comment"},
+       r->format.heartbeat == gw::HeartbeatStyle::kEvent ? "event" : "comment"},
       {"on_disconnect", PolicyName(r->on_disconnect)}};
   if (!r->specialists.empty()) {
     again.emplace("specialists", absl::StrJoin(r->specialists, ","));

@@ -59,8 +59,8 @@ std::vector<uint64_t> CheckMessages(const SseResponse& r,
 TEST_F(StreamFormatsTest, OnlyTheSelectedTypesWithTheRunsSeqsAndAResume) {
   const std::set<std::string> allowed = {"progress", "complete"};
   // The whole run, filtered, for reference.
-  const SseResponse whole = Ask("message=" + UrlEncode(kQuestion) +
-                                "&types=progress,complete");
+  const SseResponse whole =
+      Ask("message=" + UrlEncode(kQuestion) + "&types=progress,complete");
   ASSERT_EQ(whole.status, 200) << whole.raw;
   ASSERT_FALSE(whole.events.empty());
   EXPECT_EQ(whole.events.front().event, "connected");
@@ -121,6 +121,70 @@ TEST_F(StreamFormatsTest, ThePostBodyNamesTheTypes) {
   EXPECT_EQ(r.events.back().json["status"], "complete");
 }
 
+// Every update of a batch stream, in order, from its `batch` events.
+std::vector<uint64_t> BatchedSeqs(const SseResponse& r) {
+  std::vector<uint64_t> seqs;
+  for (const SseEvent& e : r.events) {
+    EXPECT_NE(e.event, "message") << "an update outside a batch";
+    if (e.event != "batch") continue;
+    EXPECT_EQ(e.json["type"], "batch");
+    const auto& updates = e.json["updates"];
+    EXPECT_TRUE(updates.is_array() && !updates.empty()) << e.data;
+    for (const auto& u : updates) seqs.push_back(u["seq"].get<uint64_t>());
+    // The batch's id is its last update's.
+    EXPECT_EQ(SeqOf(e), seqs.back());
+  }
+  return seqs;
+}
+
+TEST_F(StreamFormatsTest, BatchesCarryEveryUpdateOnceAcrossAResume) {
+  const std::string query =
+      "message=" + UrlEncode(kQuestion) + "&batch_max=4&batch_ms=50";
+  SseRequest first;
+  first.port = topology_->gateway_port();
+  first.path = "/api/chat/stream?" + query;
+  int batches = 0;
+  first.stop = [&](const SseEvent& e, const SseResponse&) {
+    return e.event == "batch" && ++batches == 2;
+  };
+  const SseResponse cut = StreamSse(first);
+  ASSERT_EQ(cut.status, 200) << cut.raw;
+  ASSERT_TRUE(cut.stopped_by_client) << cut.raw;
+  std::vector<uint64_t> seqs = BatchedSeqs(cut);
+  ASSERT_FALSE(seqs.empty());
+  for (const SseEvent& e : cut.events) {
+    if (e.event == "batch") {
+      EXPECT_LE(e.json["updates"].size(), 4u);
+    }
+  }
+  SseRequest again;
+  again.port = topology_->gateway_port();
+  again.path = "/api/chat/stream?" + query;
+  again.headers.emplace("Last-Event-ID", cut.events.back().id);
+  const SseResponse rest = StreamSse(again);
+  ASSERT_EQ(rest.status, 200) << rest.raw;
+  EXPECT_EQ(rest.events.front().json["status"], "resumed");
+  ASSERT_EQ(rest.events.back().event, "done");
+  EXPECT_EQ(rest.events.back().json["status"], "complete");
+  const std::vector<uint64_t> after = BatchedSeqs(rest);
+  seqs.insert(seqs.end(), after.begin(), after.end());
+  // Every seq of the run once, in order: 1..N with no hole.
+  ASSERT_GE(seqs.size(), 10u);
+  for (size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], i + 1);
+}
+
+TEST_F(StreamFormatsTest, BadBatchValuesAre400) {
+  for (const std::string q :
+       {"batch_max=0", "batch_max=1001", "batch_ms=x", "batch_ms=10001"}) {
+    SseRequest r;
+    r.port = topology_->gateway_port();
+    r.path = "/api/chat/stream?message=hi&" + q;
+    const SseResponse answer = StreamSse(r);
+    EXPECT_EQ(answer.status, 400) << q << "\n" << answer.raw;
+    EXPECT_THAT(answer.raw, HasSubstr("must be an integer from 1 to")) << q;
+  }
+}
+
 TEST_F(StreamFormatsTest, UnknownTypesAre400NamingThem) {
   for (const std::string path :
        {"/api/chat/stream?message=hi&types=progress,progres",
@@ -131,8 +195,9 @@ TEST_F(StreamFormatsTest, UnknownTypesAre400NamingThem) {
     const SseResponse answer = StreamSse(r);
     EXPECT_EQ(answer.status, 400) << path << "\n" << answer.raw;
     EXPECT_THAT(answer.raw, HasSubstr("progres")) << path;
-    const nlohmann::json body = nlohmann::json::parse(answer.raw, nullptr,
-                                                      /*allow_exceptions=*/false);
+    const nlohmann::json body =
+        nlohmann::json::parse(answer.raw, nullptr,
+                              /*allow_exceptions=*/false);
     ASSERT_TRUE(body.is_object()) << answer.raw;
     EXPECT_THAT(body.value("message", ""), HasSubstr("unknown update type"));
   }

@@ -25,7 +25,7 @@ TEST(ParseChatQueryTest, MessageOnly) {
   EXPECT_EQ(r->message, "Assess ACC-1042");
   EXPECT_TRUE(r->specialists.empty());
   EXPECT_EQ(r->options, nlohmann::json::object());
-  EXPECT_EQ(r->heartbeat, HeartbeatStyle::kComment);
+  EXPECT_EQ(r->format.heartbeat, HeartbeatStyle::kComment);
 }
 
 TEST(ParseChatQueryTest, AllParameters) {
@@ -38,7 +38,7 @@ TEST(ParseChatQueryTest, AllParameters) {
   EXPECT_THAT(r->specialists,
               ElementsAre("DataAnalyst", "RiskAnalyst", "Synthetic"));
   EXPECT_EQ(r->options["count"], 3);
-  EXPECT_EQ(r->heartbeat, HeartbeatStyle::kEvent);
+  EXPECT_EQ(r->format.heartbeat, HeartbeatStyle::kEvent);
 }
 
 TEST(ParseChatQueryTest, BadInputMatrix) {
@@ -94,7 +94,7 @@ TEST(ParseChatBodyTest, FullBody) {
   EXPECT_EQ(r->message, "hi");
   EXPECT_THAT(r->specialists, ElementsAre("RiskAnalyst"));
   EXPECT_EQ(r->options["n"], 1);
-  EXPECT_EQ(r->heartbeat, HeartbeatStyle::kEvent);
+  EXPECT_EQ(r->format.heartbeat, HeartbeatStyle::kEvent);
 }
 
 TEST(ParseChatBodyTest, NullsMeanAbsent) {
@@ -218,16 +218,16 @@ TEST(DisconnectPolicyTest, QueryAndBody) {
 TEST(ChatRequestTypesTest, QueryAndBodyNameTheTypes) {
   auto get = ParseChatQuery({{"message", "q"}, {"types", "progress,complete"}});
   ASSERT_TRUE(get.ok()) << get.status();
-  EXPECT_THAT(get->types.Names(), ElementsAre("progress", "complete"));
+  EXPECT_THAT(get->format.types.Names(), ElementsAre("progress", "complete"));
   auto absent = ParseChatQuery({{"message", "q"}});
   ASSERT_TRUE(absent.ok());
-  EXPECT_TRUE(absent->types.all());
+  EXPECT_TRUE(absent->format.types.all());
   auto array = ParseChatBody(R"({"message":"q","types":["thinking"]})");
   ASSERT_TRUE(array.ok()) << array.status();
-  EXPECT_THAT(array->types.Names(), ElementsAre("thinking"));
+  EXPECT_THAT(array->format.types.Names(), ElementsAre("thinking"));
   auto text = ParseChatBody(R"({"message":"q","types":"thinking,progress"})");
   ASSERT_TRUE(text.ok()) << text.status();
-  EXPECT_THAT(text->types.Names(), ElementsAre("progress", "thinking"));
+  EXPECT_THAT(text->format.types.Names(), ElementsAre("progress", "thinking"));
 }
 
 TEST(ChatRequestTypesTest, BadTypesAreRefused) {

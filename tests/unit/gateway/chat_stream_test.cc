@@ -100,7 +100,9 @@ class ChatStreamTest : public ::testing::Test {
  protected:
   ChatStreamResult Drive(ScriptedRun& run, std::vector<Update> first = {},
                          HeartbeatStyle style = HeartbeatStyle::kComment) {
-    ChatStreamEncoder encoder("rid", style, 1500);
+    StreamFormat format;
+    format.heartbeat = style;
+    ChatStreamEncoder encoder("rid", format, 1500);
     return RunChatStream(run, encoder, std::move(first), sink_, clock_,
                          options_, stop_);
   }
@@ -172,23 +174,94 @@ TEST_F(ChatStreamTest, OnlyTheSelectedTypesGoWithTheRunsIds) {
       absl::OkStatus());
   auto types = ParseTypeList("progress");
   ASSERT_TRUE(types.ok());
-  ChatStreamEncoder encoder("rid", HeartbeatStyle::kComment, 1500,
-                            std::nullopt, *types);
+  StreamFormat format;
+  format.types = *types;
+  ChatStreamEncoder encoder("rid", format, 1500);
   const ChatStreamResult result =
-      RunChatStream(run, encoder, {StatusUpdate(1, "analyzing")}, sink_,
-                    clock_, options_, stop_);
+      RunChatStream(run, encoder, {StatusUpdate(1, "analyzing")}, sink_, clock_,
+                    options_, stop_);
   EXPECT_EQ(result.end, StreamEnd::kDone);
   EXPECT_EQ(result.done, DoneStatus::kComplete);
   auto events = Parse(sink_.All());
   EXPECT_THAT(Names(events),
-              ElementsAre("connected", "message", "message", "error",
-                          "message", "timeout", "message", "done"));
+              ElementsAre("connected", "message", "message", "error", "message",
+                          "timeout", "message", "done"));
   std::vector<std::string> ids;
   for (const auto& e : events) ids.push_back(e.has_id ? e.id : "-");
   EXPECT_THAT(ids, ElementsAre("rid:0", "rid:2", "rid:3", "-", "rid:4", "-",
                                "rid:5", "-"));
   EXPECT_EQ(result.events_sent, 8);
   EXPECT_EQ(encoder.last_seq(), 6u);
+}
+
+// Batching: updates go as `event: batch` once batch_max wait, or the
+// oldest waited batch_ms (on the fake clock), or an error, timeout or
+// complete is among them; the batch's id is its last seq; named copies
+// follow their batch; the batch goes before `done`.
+TEST_F(ChatStreamTest, BatchesByCountTimeAndEnding) {
+  ScriptedRun run(
+      clock_,
+      {// Nothing more for a while: the first update goes alone once it
+       // waited 50 ms (on the fake clock).
+       {Next::kTimeout, {}},
+       // Three together: a batch of 2 goes, the third waits.
+       {Next::kUpdates,
+        {ProgressUpdate(2, "A", 10, "a"), ProgressUpdate(3, "A", 20, "b"),
+         ProgressUpdate(4, "A", 30, "c")}},
+       // An error flushes the batch at once, and its copy follows.
+       {Next::kUpdates, {ErrorUpdate(5, "unavailable", "x")}},
+       // complete flushes, then done.
+       {Next::kUpdates,
+        {ProgressUpdate(6, "A", 50, "e"), CompleteUpdate(7, "ok")}}},
+      absl::OkStatus());
+  StreamFormat format;
+  format.batch = {.max_updates = 2, .max_wait = absl::Milliseconds(50)};
+  options_.poll_interval = absl::Milliseconds(80);
+  ChatStreamEncoder encoder("rid", format, 1500);
+  const ChatStreamResult result =
+      RunChatStream(run, encoder, {StatusUpdate(1, "analyzing")}, sink_, clock_,
+                    options_, stop_);
+  EXPECT_EQ(result.end, StreamEnd::kDone);
+  EXPECT_EQ(result.done, DoneStatus::kComplete);
+  auto events = Parse(sink_.All());
+  EXPECT_THAT(Names(events), ElementsAre("connected", "batch", "batch", "batch",
+                                         "error", "batch", "done"));
+  std::vector<std::string> ids;
+  for (const auto& e : events) ids.push_back(e.has_id ? e.id : "-");
+  EXPECT_THAT(
+      ids, ElementsAre("rid:0", "rid:1", "rid:3", "rid:5", "-", "rid:7", "-"));
+  std::vector<std::vector<uint64_t>> seqs;
+  for (const auto& e : events) {
+    if (e.event != "batch") continue;
+    EXPECT_EQ(e.json["type"], "batch");
+    EXPECT_EQ(e.json["request_id"], "rid");
+    seqs.emplace_back();
+    for (const auto& u : e.json["updates"]) seqs.back().push_back(u["seq"]);
+  }
+  EXPECT_THAT(seqs, ElementsAre(ElementsAre(1), ElementsAre(2, 3),
+                                ElementsAre(4, 5), ElementsAre(6, 7)));
+  EXPECT_EQ(events[4].json["type"], "error");
+  EXPECT_EQ(events[4].json["seq"], 5);
+  // The lone first update went on its timer, in a write of its own, after
+  // waiting its 50 ms.
+  ASSERT_GE(sink_.writes.size(), 2u);
+  EXPECT_THAT(Names(Parse(sink_.writes[0])), ElementsAre("connected"));
+  EXPECT_THAT(Names(Parse(sink_.writes[1])), ElementsAre("batch"));
+  EXPECT_EQ(run.waits.front(), absl::Milliseconds(50));
+}
+
+TEST_F(ChatStreamTest, APendingBatchGoesBeforeTheStreamEnds) {
+  ScriptedRun run(clock_, {{Next::kFinished, {}}},
+                  absl::UnavailableError("lost"));
+  StreamFormat format;
+  format.batch = {.max_updates = 10, .max_wait = absl::Seconds(5)};
+  ChatStreamEncoder encoder("rid", format, 1500);
+  RunChatStream(run, encoder, {StatusUpdate(1, "a"), StatusUpdate(2, "b")},
+                sink_, clock_, options_, stop_);
+  auto events = Parse(sink_.All());
+  EXPECT_THAT(Names(events), ElementsAre("connected", "batch", "error"));
+  EXPECT_EQ(events[1].id, "rid:2");
+  EXPECT_EQ(events[2].json["code"], "unavailable");
 }
 
 TEST_F(ChatStreamTest, QueuedUpdatesGoOutInOneWrite) {
@@ -376,7 +449,7 @@ TEST(ClassifyCallEndingTest, EveryCode) {
 TEST_F(ChatStreamTest, ResumedStreamConnectsAtItsResumePoint) {
   ScriptedRun run(clock_, {{Next::kUpdates, {CompleteUpdate(8, "ok")}}},
                   absl::OkStatus());
-  ChatStreamEncoder encoder("rid", HeartbeatStyle::kComment, 1500, uint64_t{6});
+  ChatStreamEncoder encoder("rid", StreamFormat(), 1500, uint64_t{6});
   RunChatStream(run, encoder, {TimeoutUpdate(7, "slow")}, sink_, clock_,
                 options_, stop_);
   auto events = Events();
@@ -394,8 +467,7 @@ TEST_F(ChatStreamTest, ResumeThatEndsAtOnceKeepsTheResumePoint) {
   // Lost again before anything new came: the hint names the same point.
   ScriptedRun run(clock_, {{Next::kFinished, {}}},
                   absl::UnavailableError("gone"));
-  ChatStreamEncoder encoder("rid", HeartbeatStyle::kComment, 1500,
-                            uint64_t{42});
+  ChatStreamEncoder encoder("rid", StreamFormat(), 1500, uint64_t{42});
   EXPECT_EQ(RunChatStream(run, encoder, {}, sink_, clock_, options_, stop_).end,
             StreamEnd::kReconnect);
   auto events = Events();
@@ -406,7 +478,7 @@ TEST_F(ChatStreamTest, ResumeThatEndsAtOnceKeepsTheResumePoint) {
 }
 
 TEST(GapStreamTest, ConnectedGapErrorAndFailedDone) {
-  ChatStreamEncoder encoder("rid", HeartbeatStyle::kComment, 2000, uint64_t{3});
+  ChatStreamEncoder encoder("rid", StreamFormat(), 2000, uint64_t{3});
   const std::string wire =
       GapStream(encoder, absl::NotFoundError("no such run"));
   auto events = Parse(wire);

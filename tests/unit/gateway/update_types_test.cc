@@ -18,11 +18,11 @@ TEST(UpdateTypesTest, EveryKindHasItsWireName) {
   // The names come from the proto's oneof through UpdateType: a kind added
   // to the proto is selectable at once, under its wire name.
   const std::vector<std::string>& names = UpdateTypeNames();
-  EXPECT_THAT(names, ::testing::IsSupersetOf(
-                         {"status", "specialist_activated", "progress",
-                          "thinking", "tool_call", "partial_result",
-                          "synthesis", "specialist_complete", "complete",
-                          "error", "timeout"}));
+  EXPECT_THAT(names,
+              ::testing::IsSupersetOf(
+                  {"status", "specialist_activated", "progress", "thinking",
+                   "tool_call", "partial_result", "synthesis",
+                   "specialist_complete", "complete", "error", "timeout"}));
   EXPECT_THAT(names, ::testing::Not(::testing::Contains("unknown")));
 }
 
