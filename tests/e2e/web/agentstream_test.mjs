@@ -1,0 +1,539 @@
+// Tests of the client library gateway/web/agentstream.js with Node's built-in
+// runner: reconnects that resume and never repeat or lose a seq, backoff,
+// jitter and the retry limit, the heartbeat watchdog, batch and gzip
+// payloads, the URLs and POST bodies of every option, cancel and close. The
+// gateway is faked by real Response/ReadableStream bodies (agentstream_fakes.mjs)
+// or by MockEventSource; the clock is virtual. The wire's own parsing and
+// MockEventSource are in agentstream_wire_test.mjs.
+
+import assert from 'node:assert/strict';
+import {describe, test} from 'node:test';
+
+import {attach, MockEventSource, RETRY_POLICY, startRun} from '../../../gateway/web/agentstream.js';
+import {retryDelayMs} from '../../../gateway/web/session.js';
+
+import {afterOf, chunkedResponse, compressed, fakeClock, makeRun, pushableResponse, randomChunks, recordingFetch, seededRandom, settle, sseText} from './agentstream_fakes.mjs';
+
+const RID = 'req_5b1e0c';
+const N = 60;
+
+// Watches what a consumer sees: every seq once, in order.
+function consumer(run) {
+  const seen = [];
+  const events = [];
+  run.onUpdate((u) => {
+    events.push(u.type);
+    if (Number.isInteger(u.seq) && u.seq > 0) seen.push(u.seq);
+  });
+  return {seen, events};
+}
+
+function range(from, to) {
+  return Array.from({length: to - from + 1}, (_, i) => from + i);
+}
+
+describe('reconnects: each seq once, in order', () => {
+  // A gateway that cuts each response at a random byte `cuts` times (EOF or
+  // a reset), then serves the rest; every request must resume exactly after
+  // the last seq the consumer has seen.
+  async function cutRun(seed, cuts, {batchEvery = 1, eol = '\n', compress = false} = {}) {
+    const random = seededRandom(seed);
+    const clock = fakeClock();
+    let updates = makeRun(RID, N);
+    if (compress) updates = updates.map((u) => (u.seq % 4 === 0 ? compressed(u) : u));
+    let delivered = 0;
+    const fetch = recordingFetch((call) => {
+      const after = afterOf(call.url) || 0;
+      if (call.index > 0) {
+        assert.equal(after, delivered, 'a reconnect resumes after the last seq seen');
+        assert.equal(call.headers['Last-Event-ID'], after > 0 ? `${RID}:${after}` : undefined);
+        assert.match(call.url, new RegExp(`^api/runs/${RID}/stream\\?after=\\d+`));
+      }
+      let text = sseText(RID, updates, {after, batchEvery, eol});
+      let endWith = 'eof';
+      if (call.index < cuts) {
+        // Past the connected event most of the time, so the run is named.
+        const connectedEnd = text.indexOf('\n\n', text.indexOf('connected')) + 2;
+        const at = connectedEnd + Math.floor(random() * (text.length - connectedEnd));
+        text = text.slice(0, at);
+        endWith = random() < 0.5 ? 'eof' : 'error';
+      }
+      return chunkedResponse(randomChunks(text, random), {
+        endWith,
+        signal: call.signal,
+        headers: {'X-Request-Id': RID},
+      });
+    });
+    const run = startRun('Assess ACC-1042', {
+      transport: 'fetch', fetch, timers: clock.timers, random, retry: {maxAttempts: cuts + 2},
+      watchdog: !compress,
+    });
+    const {seen, events} = consumer(run);
+    run.onUpdate((u) => {
+      if (Number.isInteger(u.seq)) delivered = u.seq;
+    });
+    let finished = null;
+    run.finished.then((r) => {
+      finished = r;
+    });
+    // Inflates run on zlib's threads: a little real time between steps.
+    await clock.runUntil(() => finished !== null, {realMs: compress ? 2 : 0});
+    return {seen, events, finished, fetch, run};
+  }
+
+  for (const [seed, cuts] of [[1, 3], [2, 3], [3, 5], [4, 10], [5, 1]]) {
+    test(`seed ${seed}, ${cuts} cuts at random points: seq 1..${N} once each`, async () => {
+      const {seen, events, finished, fetch, run} = await cutRun(seed, cuts);
+      assert.deepEqual(seen, range(1, N));
+      assert.equal(finished.status, 'closed');
+      // A cut between `complete` and `done` ends quietly (onSourceClosed:
+      // finished), as a resume then would be answered 204.
+      assert.ok(['done', 'complete'].includes(events[events.length - 1]));
+      assert.ok(fetch.calls.length <= cuts + 1);
+      assert.equal(run.state.answer, 'All done.');
+      assert.equal(run.state.status, 'complete');
+    });
+  }
+
+  test('batched and CRLF streams cut at random points: seq 1..N once each', async () => {
+    const {seen, finished} = await cutRun(11, 4, {batchEvery: 4, eol: '\r\n'});
+    assert.deepEqual(seen, range(1, N));
+    assert.equal(finished.status, 'closed');
+  });
+
+  test('compressed payloads cut at random points: seq 1..N once each, inflated', async () => {
+    const {seen, finished, run} = await cutRun(12, 3, {compress: true, batchEvery: 3});
+    assert.deepEqual(seen, range(1, N));
+    assert.equal(finished.status, 'closed');
+    assert.equal(run.state.answer, 'All done.');
+  });
+
+  test('MockEventSource cut three times: the library resumes it by after=', async () => {
+    const clock = fakeClock();
+    const text = sseText(RID, makeRun(RID, N), {heartbeats: true});
+    const Source = MockEventSource.from(text, {timers: clock.timers, speed: 100, cuts: [7, 19, 3]});
+    const run = startRun('q', {EventSource: Source, timers: clock.timers, random: () => 0.5});
+    const {seen} = consumer(run);
+    let finished = null;
+    run.finished.then((r) => {
+      finished = r;
+    });
+    await clock.runUntil(() => finished !== null);
+    assert.deepEqual(seen, range(1, N));
+    assert.equal(Source.opened.length, 4);
+    assert.match(Source.opened[0].url, /^api\/chat\/stream\?message=q&heartbeat=event$/);
+    const afters = Source.opened.slice(1).map((es) => afterOf(es.url));
+    assert.ok(afters.every((a, i) => a > 0 && (i === 0 || a > afters[i - 1])), String(afters));
+  });
+});
+
+describe('backoff, jitter and the retry limit', () => {
+  // Every connection of run RID fails at once; returns the delays chosen.
+  async function failing(random, options = {}, answer = () => Promise.reject(new TypeError('refused'))) {
+    const clock = fakeClock();
+    const fetch = recordingFetch((call) => answer(call));
+    const run = attach(RID, {transport: 'fetch', fetch, timers: clock.timers, random, ...options});
+    const delays = [];
+    const statuses = [];
+    run.onStatus((status, detail) => {
+      statuses.push(status);
+      if (status === 'reconnecting') delays.push(detail.delayMs);
+    });
+    let finished = null;
+    run.finished.then((r) => {
+      finished = r;
+    });
+    const times = [];
+    await clock.runUntil(() => {
+      while (times.length < fetch.calls.length) times.push(clock.now);
+      return finished !== null;
+    });
+    return {delays, statuses, finished, fetch, run, times};
+  }
+
+  test('doubles up to maxMs, gives up after maxAttempts (jitter low)', async () => {
+    const {delays, finished, fetch, run, times} = await failing(() => 0);
+    // factor 1 - jitter = 0.8 of 1000, 2000, 4000, 8000, 8000, 8000.
+    assert.deepEqual(delays, [800, 1600, 3200, 6400, 6400, 6400]);
+    assert.equal(fetch.calls.length, RETRY_POLICY.maxAttempts + 1);
+    assert.deepEqual(times, [0, 800, 2400, 5600, 12000, 18400, 24800]);
+    assert.equal(finished.status, 'failed');
+    assert.equal(run.state.connection, 'error');
+    assert.match(run.state.errors[0].message, /6 attempts/);
+  });
+
+  test('jitter high stays within maxMs; delays follow session.js retryDelayMs', async () => {
+    const random = () => 0.75;
+    const {delays} = await failing(random);
+    const expected = range(1, 6).map((a) => retryDelayMs(a, RETRY_POLICY, random));
+    assert.deepEqual(delays, expected);
+    assert.deepEqual(delays, [1100, 2200, 4400, 8000, 8000, 8000]);
+  });
+
+  test('the retry option replaces the policy', async () => {
+    const {delays, fetch} = await failing(() => 0.5, {retry: {initialMs: 100, maxMs: 300, maxAttempts: 3, jitter: 0}});
+    assert.deepEqual(delays, [100, 200, 300]);
+    assert.equal(fetch.calls.length, 4);
+  });
+
+  test('a 503 waits at least its Retry-After', async () => {
+    const {delays} = await failing(() => 0, {retry: {maxAttempts: 2}}, (call) =>
+      chunkedResponse([], {status: 503, headers: {'Retry-After': '5'}, signal: call.signal}));
+    assert.deepEqual(delays, [5000, 5000]);
+  });
+
+  test('a 400 is final: no retry', async () => {
+    const {delays, finished, fetch} = await failing(() => 0, {}, (call) =>
+      chunkedResponse(['{"error":"invalid_argument"}'], {status: 400, signal: call.signal}));
+    assert.deepEqual(delays, []);
+    assert.equal(fetch.calls.length, 1);
+    assert.equal(finished.status, 'failed');
+  });
+
+  test('a 204 on resume ends the run quietly once complete arrived', async () => {
+    const clock = fakeClock();
+    const updates = makeRun(RID, 5);
+    const fetch = recordingFetch((call) => {
+      if (call.index === 0) {
+        // Everything up to complete, then the connection breaks before done.
+        const text = sseText(RID, updates);
+        return chunkedResponse([text.slice(0, text.indexOf('event: done'))], {endWith: 'error', signal: call.signal});
+      }
+      return chunkedResponse([], {status: 204, signal: call.signal});
+    });
+    const run = startRun('q', {transport: 'fetch', fetch, timers: clock.timers, random: () => 0.5});
+    let finished = null;
+    run.finished.then((r) => {
+      finished = r;
+    });
+    await clock.runUntil(() => finished !== null);
+    // `complete` arrived: onSourceClosed says finished, no reconnect needed.
+    assert.equal(fetch.calls.length, 1);
+    assert.equal(finished.status, 'closed');
+    assert.equal(run.state.status, 'complete');
+    assert.equal(run.state.errors.length, 0);
+  });
+
+  test('a new run refused before it is named is not started again', async () => {
+    const clock = fakeClock();
+    const fetch = recordingFetch(() => Promise.reject(new TypeError('refused')));
+    const run = startRun('q', {transport: 'fetch', fetch, timers: clock.timers});
+    const finished = await run.finished;
+    assert.equal(finished.status, 'failed');
+    assert.equal(fetch.calls.length, 1);
+  });
+
+  test('attempts count again from zero after a connected', async () => {
+    const clock = fakeClock();
+    const updates = makeRun(RID, 30);
+    const fetch = recordingFetch((call) => {
+      // Odd calls: refused; even calls: connected and one more update, then a cut.
+      if (call.index % 2 === 1) return Promise.reject(new TypeError('refused'));
+      const after = afterOf(call.url) || 0;
+      const text = sseText(RID, updates, {after, heartbeats: false});
+      const cut = text.indexOf(`id: ${RID}:${after + 2}`);
+      return chunkedResponse([cut > 0 ? text.slice(0, cut) : text], {signal: call.signal});
+    });
+    const run = attach(RID, {transport: 'fetch', fetch, timers: clock.timers, random: () => 0, retry: {maxAttempts: 2}});
+    const attempts = [];
+    run.onStatus((s, d) => {
+      if (s === 'reconnecting') attempts.push(d.attempt);
+    });
+    const {seen} = consumer(run);
+    const finished = await (async () => {
+      let f = null;
+      run.finished.then((r) => {
+        f = r;
+      });
+      await clock.runUntil(() => f !== null);
+      return f;
+    })();
+    assert.equal(finished.status, 'closed');
+    assert.deepEqual(seen, range(1, 30));
+    assert.ok(attempts.every((a) => a <= 2), String(attempts));
+    assert.ok(attempts.filter((a) => a === 2).length > 5);
+  });
+});
+
+describe('heartbeat watchdog', () => {
+  test('silence for 2.5 heartbeat intervals closes and resumes with after=', async () => {
+    const clock = fakeClock();
+    const updates = makeRun(RID, 10);
+    const bodies = [];
+    const fetch = recordingFetch((call) => {
+      const body = pushableResponse({signal: call.signal});
+      bodies.push(body);
+      const after = afterOf(call.url) || 0;
+      const text = sseText(RID, updates, {after, heartbeats: false});
+      // The first connection sends up to seq 4, then goes silent (half-open).
+      body.push(call.index === 0 ? text.slice(0, text.indexOf(`id: ${RID}:5`)) : text);
+      if (call.index > 0) body.end();
+      return body.response;
+    });
+    const run = startRun('q', {transport: 'fetch', fetch, timers: clock.timers, random: () => 0.5, heartbeatMs: 1000});
+    const {seen} = consumer(run);
+    const reasons = [];
+    run.onStatus((s, d) => {
+      if (s === 'reconnecting') reasons.push(d.reason);
+    });
+    await clock.advance(0);
+    assert.deepEqual(seen, [1, 2, 3, 4]);
+    // Heartbeat comments keep a connection alive, whatever the gap.
+    for (let i = 0; i < 5; i++) {
+      await clock.advance(2000);
+      bodies[0].push(': heartbeat\n\n');
+    }
+    await clock.advance(2499);
+    assert.equal(fetch.calls.length, 1);
+    await clock.advance(1);
+    assert.deepEqual(reasons, ['watchdog']);
+    await clock.advance(RETRY_POLICY.maxMs);
+    assert.equal(fetch.calls.length, 2);
+    assert.equal(afterOf(fetch.calls[1].url), 4);
+    await run.finished;
+    assert.deepEqual(seen, range(1, 10));
+  });
+
+  test('over EventSource it asks for heartbeat events and counts them', async () => {
+    const clock = fakeClock();
+    const opened = [];
+    // An EventSource that opens, sends connected, then only heartbeat
+    // events for a while, then nothing.
+    class Source {
+      constructor(url) {
+        this.url = url;
+        this.listeners = {};
+        this.readyState = 0;
+        opened.push(this);
+      }
+      addEventListener(type, fn) {
+        (this.listeners[type] ||= []).push(fn);
+      }
+      fire(type, data, lastEventId = '') {
+        for (const fn of this.listeners[type] || []) fn({type, data, lastEventId});
+      }
+      close() {
+        this.readyState = 2;
+      }
+    }
+    const run = startRun('q', {EventSource: Source, timers: clock.timers, heartbeatMs: 1000, random: () => 0.5});
+    await clock.advance(0);
+    assert.match(opened[0].url, /heartbeat=event/);
+    opened[0].fire('connected', JSON.stringify({type: 'connected', status: 'connected', request_id: RID}), `${RID}:0`);
+    let heartbeats = 0;
+    run.on('heartbeat', () => heartbeats++);
+    for (let i = 0; i < 4; i++) {
+      await clock.advance(2000);
+      opened[0].fire('heartbeat', JSON.stringify({type: 'heartbeat', request_id: RID}));
+    }
+    assert.equal(heartbeats, 4);
+    assert.equal(opened.length, 1);
+    assert.equal(run.state.eventCount, 1, 'heartbeats do not reach the reducer');
+    await clock.advance(2500);
+    assert.equal(opened[0].readyState, 2, 'the silent connection is closed');
+    await clock.advance(RETRY_POLICY.initialMs);
+    assert.equal(opened.length, 2);
+    assert.match(opened[1].url, new RegExp(`^api/runs/${RID}/stream\\?after=0&heartbeat=event$`));
+    run.close();
+  });
+
+  test('watchdog: false neither asks for heartbeat events nor fires', async () => {
+    const clock = fakeClock();
+    const Source = MockEventSource.from('', {timers: clock.timers});
+    const run = attach(RID, {EventSource: Source, timers: clock.timers, watchdog: false});
+    await clock.advance(0);
+    assert.equal(Source.opened[0].url, `api/runs/${RID}/stream?after=0`);
+    run.close();
+  });
+});
+
+describe('batches and compressed payloads', () => {
+  test('a batch is split into its updates; replayed seqs inside are dropped', async () => {
+    const updates = makeRun(RID, 12);
+    let text = sseText(RID, updates.slice(0, 6), {batchEvery: 3, heartbeats: false});
+    text = text.slice(0, text.indexOf('event: done'));
+    // A second batch overlapping the first (seq 5..9), then the rest.
+    text += `id: ${RID}:9\nevent: batch\ndata: ${JSON.stringify({type: 'batch', request_id: RID, updates: updates.slice(4, 9)})}\n\n`;
+    text += sseText(RID, updates, {after: 9, heartbeats: false}).split('\n\n').slice(2).join('\n\n');
+    const fetch = recordingFetch((call) => chunkedResponse([text], {signal: call.signal}));
+    const run = startRun('q', {transport: 'fetch', fetch, watchdog: false});
+    const {seen} = consumer(run);
+    await run.finished;
+    assert.deepEqual(seen, range(1, 12));
+    assert.equal(run.duplicates, 2);
+    assert.equal(run.lastSeq, 12);
+  });
+
+  test('gzip payloads are inflated in stream order, inside batches too', async () => {
+    const updates = makeRun(RID, 20).map((u) => (u.type === 'partial_result' ? {...u, result: {part: 'x'.repeat(3000), seq: u.seq}} : u));
+    const wire = updates.map((u) => (u.type === 'partial_result' || u.seq === 3 ? compressed(u) : u));
+    const text = sseText(RID, wire, {batchEvery: 2, heartbeats: false});
+    const fetch = recordingFetch((call) => chunkedResponse([text], {signal: call.signal}));
+    const run = startRun('q', {transport: 'fetch', fetch, watchdog: false, compress: true});
+    const got = [];
+    run.onUpdate((u) => got.push(u));
+    await run.finished;
+    const seqUpdates = got.filter((u) => Number.isInteger(u.seq));
+    assert.deepEqual(seqUpdates, updates);
+    assert.equal(run.state.results.Synthetic.part, 'x'.repeat(3000));
+  });
+
+  test('an undecodable payload is reported and skipped; the next seqs follow', async () => {
+    const updates = makeRun(RID, 6);
+    const bad = {type: 'partial_result', seq: 3, compressed: true, encoding: 'gzip', data: 'bm90IGd6aXA='};
+    const wire = updates.map((u) => (u.seq === 3 ? bad : u));
+    const fetch = recordingFetch((call) => chunkedResponse([sseText(RID, wire)], {signal: call.signal}));
+    const errors = [];
+    const run = startRun('q', {transport: 'fetch', fetch, watchdog: false, onError: (e, d) => errors.push(d.where)});
+    const {seen} = consumer(run);
+    await run.finished;
+    assert.deepEqual(seen, [1, 2, 4, 5, 6]);
+    assert.deepEqual(errors, ['inflate']);
+  });
+
+  test('types: other kinds are not delivered even by a gateway that ignores the filter', async () => {
+    const updates = makeRun(RID, 30);
+    const fetch = recordingFetch((call) => chunkedResponse([sseText(RID, updates)], {signal: call.signal}));
+    const run = startRun('q', {transport: 'fetch', fetch, watchdog: false, types: ['partial_result', 'complete']});
+    const {events} = consumer(run);
+    await run.finished;
+    assert.deepEqual([...new Set(events)].sort(), ['complete', 'connected', 'done', 'error', 'partial_result']);
+    assert.equal(run.lastSeq, 30);
+  });
+});
+
+describe('URLs and POST bodies', () => {
+  test('GET through EventSource carries every stream option', async () => {
+    const clock = fakeClock();
+    const Source = MockEventSource.from('', {timers: clock.timers});
+    const run = startRun('risk of ACC-1042', {
+      EventSource: Source, timers: clock.timers, baseUrl: 'http://gw:8080', specialists: ['RiskAnalyst', 'DataAnalyst'],
+      types: ['progress', 'partial_result'], batchMax: 8, batchMs: 50, compress: true, onDisconnect: 'cancel',
+      runOptions: {depth: 2},
+    });
+    await clock.advance(0);
+    const url = new URL(Source.opened[0].url);
+    assert.equal(url.origin + url.pathname, 'http://gw:8080/api/chat/stream');
+    assert.deepEqual(Object.fromEntries(url.searchParams), {
+      message: 'risk of ACC-1042', specialists: 'RiskAnalyst,DataAnalyst', options: '{"depth":2}',
+      on_disconnect: 'cancel', types: 'progress,partial_result', batch_max: '8', batch_ms: '50',
+      compress: '1', heartbeat: 'event',
+    });
+    run.close();
+  });
+
+  test('POST sends them in the JSON body; a resume keeps them in the query', async () => {
+    const clock = fakeClock();
+    const updates = makeRun(RID, 8);
+    const fetch = recordingFetch((call) => {
+      const after = afterOf(call.url) || 0;
+      const text = sseText(RID, updates, {after, heartbeats: false});
+      const cut = call.index === 0 ? text.indexOf(`id: ${RID}:4`) : text.length;
+      return chunkedResponse([text.slice(0, cut)], {signal: call.signal, endWith: call.index === 0 ? 'error' : 'eof'});
+    });
+    const run = startRun('q', {
+      method: 'POST', fetch, timers: clock.timers, random: () => 0.5, baseUrl: 'http://gw/',
+      types: ['progress', 'complete'], batchMax: 4, batchMs: 20, compress: true, specialists: ['RiskAnalyst'],
+    });
+    let finished = null;
+    run.finished.then((r) => {
+      finished = r;
+    });
+    await clock.runUntil(() => finished !== null);
+    const [post, resume] = fetch.calls;
+    assert.equal(post.method, 'POST');
+    assert.equal(post.url, 'http://gw/api/chat/stream');
+    assert.equal(post.headers['Content-Type'], 'application/json');
+    assert.deepEqual(JSON.parse(post.body), {
+      message: 'q', specialists: ['RiskAnalyst'], types: ['progress', 'complete'], batch_max: 4,
+      batch_ms: 20, compress: true,
+    });
+    assert.equal(resume.method, 'GET');
+    assert.equal(resume.url, `http://gw/api/runs/${RID}/stream?after=3&types=progress%2Ccomplete&batch_max=4&batch_ms=20&compress=1`);
+    assert.equal(resume.headers['Last-Event-ID'], `${RID}:3`);
+  });
+
+  test('a question too long for a GET URL goes as a POST', async () => {
+    const fetch = recordingFetch((call) => chunkedResponse([sseText(RID, makeRun(RID, 2))], {signal: call.signal}));
+    class NeverUsed {
+      constructor() {
+        assert.fail('EventSource used for a long question');
+      }
+    }
+    const run = startRun('é'.repeat(2000), {EventSource: NeverUsed, fetch, watchdog: false});
+    await run.finished;
+    assert.equal(fetch.calls[0].method, 'POST');
+    assert.equal(JSON.parse(fetch.calls[0].body).message, 'é'.repeat(2000));
+  });
+
+  test('attach follows from after=N and counts those seqs as seen', async () => {
+    const fetch = recordingFetch((call) => chunkedResponse([sseText(RID, makeRun(RID, 9), {after: afterOf(call.url)})], {signal: call.signal}));
+    const run = attach(RID, {after: 5, transport: 'fetch', fetch, watchdog: false});
+    const {seen} = consumer(run);
+    await run.finished;
+    assert.equal(fetch.calls[0].url, `api/runs/${RID}/stream?after=5`);
+    assert.deepEqual(seen, [6, 7, 8, 9]);
+  });
+
+  test('unknown types are refused before any request', () => {
+    assert.throws(() => startRun('q', {types: ['progress', 'bogus'], fetch: () => {}}), /unknown update types: bogus/);
+  });
+});
+
+describe('cancel and close', () => {
+  test('cancel() sends DELETE and the stream brings the cancelled ending', async () => {
+    const clock = fakeClock();
+    let body = null;
+    const fetch = recordingFetch((call) => {
+      if (call.method === 'DELETE') return new Response('{"cancelled":true}', {status: 202});
+      body = pushableResponse({signal: call.signal});
+      body.push(sseText(RID, makeRun(RID, 3)).split('event: message')[0]);
+      return body.response;
+    });
+    const run = startRun('q', {transport: 'fetch', fetch, timers: clock.timers});
+    await clock.advance(0);
+    assert.equal(run.requestId, RID);
+    const result = await run.cancel();
+    assert.deepEqual(result, {outcome: 'accepted', note: result.note, status: 202});
+    assert.equal(fetch.calls[1].method, 'DELETE');
+    assert.equal(fetch.calls[1].url, `api/runs/${RID}`);
+    assert.equal(run.state.cancel.state, 'accepted');
+    body.push(`event: done\ndata: {"type":"done","status":"cancelled","request_id":"${RID}"}\n\n`);
+    const finished = await run.finished;
+    assert.equal(finished.status, 'closed');
+    assert.equal(run.state.status, 'cancelled');
+  });
+
+  test('cancel() of a run the gateway no longer knows stops following', async () => {
+    const clock = fakeClock();
+    const fetch = recordingFetch((call) => (call.method === 'DELETE' ? new Response('{}', {status: 404}) :
+        pushableResponse({signal: call.signal}).response));
+    const run = attach(RID, {transport: 'fetch', fetch, timers: clock.timers});
+    await clock.advance(0);
+    const result = await run.cancel();
+    assert.equal(result.outcome, 'unknown');
+    assert.equal((await run.finished).status, 'closed');
+    assert.ok(fetch.calls[0].signal.aborted, 'the stream request was aborted');
+  });
+
+  test('close() stops: no more updates, no reconnect, no timers left', async () => {
+    const clock = fakeClock();
+    let body = null;
+    const fetch = recordingFetch((call) => {
+      body = pushableResponse({signal: call.signal});
+      return body.response;
+    });
+    const run = startRun('q', {transport: 'fetch', fetch, timers: clock.timers});
+    const {seen} = consumer(run);
+    await clock.advance(0);
+    body.push(sseText(RID, makeRun(RID, 6)).split(`id: ${RID}:3`)[0]);
+    await settle();
+    run.close();
+    assert.equal(clock.pending, 0);
+    await clock.advance(60000);
+    assert.deepEqual(seen, [1, 2]);
+    assert.equal(fetch.calls.length, 1);
+    assert.equal(run.status, 'closed');
+    assert.equal(run.state.stopped.cancelled, false);
+  });
+});
