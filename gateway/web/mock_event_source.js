@@ -151,7 +151,8 @@ export class MockEventSource {
       if (timed) {
         delayMs = 0;
         if (event.atMs !== null) {
-          if (lastAt !== null) delayMs = Math.max(0, event.atMs - lastAt);
+          // Whole ms: nanosecond clocks as doubles are not exact below.
+          if (lastAt !== null) delayMs = Math.max(0, Math.round(event.atMs - lastAt));
           lastAt = event.atMs;
         }
       }

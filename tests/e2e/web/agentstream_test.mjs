@@ -391,6 +391,32 @@ describe('batches and compressed payloads', () => {
     assert.deepEqual(errors, ['inflate']);
   });
 
+  test('an event whose data is unreadable is reported; its id still moves the resume point', async () => {
+    const clock = fakeClock();
+    const updates = makeRun(RID, 6);
+    const fetch = recordingFetch((call) => {
+      const after = afterOf(call.url) || 0;
+      let text = sseText(RID, updates, {after, heartbeats: false});
+      let endWith = 'eof';
+      if (call.index === 0) {
+        text = `${text.slice(0, text.indexOf(`id: ${RID}:3`))}id: ${RID}:3\nevent: message\ndata: {broken\n\n`;
+        endWith = 'error';
+      }
+      return chunkedResponse([text], {signal: call.signal, endWith});
+    });
+    const errors = [];
+    const run = startRun('q', {transport: 'fetch', fetch, timers: clock.timers, random: () => 0.5, onError: (e, d) => errors.push(d.where)});
+    const {seen} = consumer(run);
+    let finished = null;
+    run.finished.then((r) => {
+      finished = r;
+    });
+    await clock.runUntil(() => finished !== null);
+    assert.deepEqual(errors, ['decode']);
+    assert.equal(afterOf(fetch.calls[1].url), 3);
+    assert.deepEqual(seen, [1, 2, 4, 5, 6]);
+  });
+
   test('types: other kinds are not delivered even by a gateway that ignores the filter', async () => {
     const updates = makeRun(RID, 30);
     const fetch = recordingFetch((call) => chunkedResponse([sseText(RID, updates)], {signal: call.signal}));
