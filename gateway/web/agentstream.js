@@ -174,7 +174,7 @@ export class AgentStream {
     // startRun() returns see the first status too.
     Promise.resolve().then(() => {
       if (this.finishedFlag) return;
-      this.emit('status', this.status, {attempt: 0});
+      this.emit('*status', this.status, {attempt: 0});
       this.connect();
     });
   }
@@ -208,20 +208,20 @@ export class AgentStream {
     return this.on('*error', fn);
   }
 
-  emit(kind, ...args) {
-    const key = kind === 'update' || kind === 'state' || kind === 'status' || kind === 'error' ?
-        `*${kind}` :
-        kind;
+  // Calls the handlers under `key`: an update type, or one of the internal
+  // '*update', '*state', '*status', '*error' (a prefix no update type has, so
+  // a `status` or `error` update never reaches onStatus or onError).
+  emit(key, ...args) {
     const set = this.handlers.get(key);
     if (!set) return;
     for (const fn of [...set]) {
       try {
         fn(...args);
       } catch (e) {
-        if (kind === 'error') {
+        if (key === '*error') {
           console.error('agentstream: an onError handler threw', e);
         } else {
-          this.reportError(e, {where: `${kind} handler`});
+          this.reportError(e, {where: `${key} handler`});
         }
       }
     }
@@ -233,19 +233,19 @@ export class AgentStream {
       console.error('agentstream:', error, detail);
       return;
     }
-    this.emit('error', error, detail);
+    this.emit('*error', error, detail);
   }
 
   setStatus(status, detail = {}) {
     if (status === this.status && status !== 'reconnecting') return;
     this.status = status;
-    this.emit('status', status, detail);
+    this.emit('*status', status, detail);
   }
 
   // Folds a client event (reset, retry_scheduled, ...) into the state.
   dispatch(event) {
     this.state = reduce(this.state, event);
-    this.emit('state', this.state, event);
+    this.emit('*state', this.state, event);
   }
 
   // ------------------------------------------------------------------- URLs
@@ -577,8 +577,8 @@ export class AgentStream {
     this.state = reduce(this.state, update);
     if (update.type === 'connected') this.setStatus('open', {resumed: update.status === 'resumed'});
     this.emit(update.type, update);
-    this.emit('update', update);
-    this.emit('state', this.state, update);
+    this.emit('*update', update);
+    this.emit('*state', this.state, update);
     if (update.type === 'done') {
       this.finish('closed', {done: update.status});
     } else if (isReconnectError(update)) {

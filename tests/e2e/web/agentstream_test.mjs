@@ -506,6 +506,52 @@ describe('URLs and POST bodies', () => {
   });
 });
 
+describe('handlers', () => {
+  test('on(type) gets only its kind; status and error updates never reach onStatus or onError', async () => {
+    const updates = makeRun(RID, 15);
+    const fetch = recordingFetch((call) => chunkedResponse([sseText(RID, updates)], {signal: call.signal}));
+    const byType = {};
+    const statuses = [];
+    const errors = [];
+    const states = [];
+    const run = startRun('q', {
+      transport: 'fetch', fetch, watchdog: false,
+      on: {status: (u) => (byType.status ||= []).push(u.seq)},
+      onStatus: (s) => statuses.push(s),
+      onError: (e) => errors.push(e),
+    });
+    run.on('error', (u) => (byType.error ||= []).push(u.seq));
+    const off = run.on('progress', (u) => (byType.progress ||= []).push(u.seq));
+    run.on('progress', (u) => {
+      if (u.seq === 3) off();
+    });
+    run.onState((state, u) => states.push([u.type, state.lastSeq]));
+    await run.finished;
+    assert.deepEqual(byType.status, [1]);
+    assert.deepEqual(byType.error, [7, 14], 'once each: the named copies are repeats');
+    assert.deepEqual(byType.progress, [2, 3], 'unsubscribed after seq 3');
+    assert.deepEqual(statuses, ['connecting', 'open', 'closed']);
+    assert.deepEqual(errors, []);
+    // onState: the client's reset was before any handler; then every update.
+    assert.deepEqual(states[0], ['connected', 0]);
+    assert.deepEqual(states[states.length - 1], ['done', 15]);
+    assert.equal(states.length, 17);
+  });
+
+  test('a handler that throws is reported to onError; delivery goes on', async () => {
+    const fetch = recordingFetch((call) => chunkedResponse([sseText(RID, makeRun(RID, 4))], {signal: call.signal}));
+    const errors = [];
+    const run = startRun('q', {transport: 'fetch', fetch, watchdog: false, onError: (e, d) => errors.push([e.message, d.where])});
+    run.on('progress', () => {
+      throw new Error('boom');
+    });
+    const {seen} = consumer(run);
+    await run.finished;
+    assert.deepEqual(seen, [1, 2, 3, 4]);
+    assert.deepEqual(errors, [['boom', 'progress handler'], ['boom', 'progress handler']]);
+  });
+});
+
 describe('cancel and close', () => {
   test('cancel() sends DELETE and the stream brings the cancelled ending', async () => {
     const clock = fakeClock();
