@@ -393,8 +393,11 @@ export class AgentStream {
   decideAfterEnd(info) {
     if (this.finishedFlag) return;
     if (info.reason === 'http' && info.status === 204) {
-      // Nothing follows our last seq and the run is over.
-      this.fail('', 'closed');
+      // Nothing follows our last seq and the run is over (its `complete` was
+      // received, or filtered out by `types`).
+      this.fail(this.state.finalResult !== null ? '' :
+                    `The run had ended; nothing followed seq ${this.lastSeq}.`,
+                'closed');
       return;
     }
     const retryable = info.reason !== 'http' || info.status === 408 || info.status === 429 ||

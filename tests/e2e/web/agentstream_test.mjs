@@ -214,6 +214,25 @@ describe('backoff, jitter and the retry limit', () => {
     assert.equal(run.state.errors.length, 0);
   });
 
+  test('a 204 on resume ends following (the run is over; nothing follows)', async () => {
+    const clock = fakeClock();
+    const fetch = recordingFetch((call) => {
+      if (call.index > 0) return chunkedResponse([], {status: 204, signal: call.signal});
+      const text = sseText(RID, makeRun(RID, 9), {heartbeats: false});
+      return chunkedResponse([text.slice(0, text.indexOf(`id: ${RID}:4`))], {endWith: 'error', signal: call.signal});
+    });
+    const run = startRun('q', {transport: 'fetch', fetch, timers: clock.timers, random: () => 0.5});
+    let finished = null;
+    run.finished.then((r) => {
+      finished = r;
+    });
+    await clock.runUntil(() => finished !== null);
+    assert.equal(fetch.calls.length, 2);
+    assert.equal(afterOf(fetch.calls[1].url), 3);
+    assert.equal(finished.status, 'closed');
+    assert.match(run.state.errors[0].message, /nothing followed seq 3/);
+  });
+
   test('a new run refused before it is named is not started again', async () => {
     const clock = fakeClock();
     const fetch = recordingFetch(() => Promise.reject(new TypeError('refused')));

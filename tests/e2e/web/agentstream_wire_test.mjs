@@ -243,3 +243,11 @@ describe('agentstream.d.ts follows the proto', () => {
     }
   });
 });
+
+describe('docs/CLIENT.md', () => {
+  test('shows gateway/web/minimal.html as it is', () => {
+    const doc = readFileSync(new URL('../../../docs/CLIENT.md', import.meta.url), 'utf8');
+    const page = readFileSync(new URL('../../../gateway/web/minimal.html', import.meta.url), 'utf8');
+    assert.ok(doc.includes('```html\n' + page + '```\n'), 'the page in docs/CLIENT.md differs from minimal.html');
+  });
+});
