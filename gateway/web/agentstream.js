@@ -51,24 +51,17 @@
 // the first connection.
 
 import {initialState, reduce} from './reducer.js';
-import {cancelOutcome, cancelUrl, chatUrl, isReconnectError, onSourceClosed, RETRY_POLICY, resumeUrl, retryDelayMs} from './session.js';
+import {cancelOutcome, isReconnectError, onSourceClosed, RETRY_POLICY, retryDelayMs} from './session.js';
 import {inflateUpdate, needsInflate, parseEventId, seqOf, splitEvent} from './stream_decode.js';
+import {ALWAYS_SENT_TYPES, checkTypes, deleteUrl, followUrl, postBody, postUrl, startUrl} from './stream_request.js';
 import {openEventSource, openFetch} from './stream_transport.js';
 
+export {MockEventSource, parseRecording} from './mock_event_source.js';
 export {initialState, reduce} from './reducer.js';
 export {RETRY_POLICY} from './session.js';
-export {MockEventSource, parseRecording} from './mock_event_source.js';
-export {SseParser, parseSse} from './sse_parser.js';
+export {parseSse, SseParser} from './sse_parser.js';
 export {parseEventId} from './stream_decode.js';
-
-/** The update kinds of the contract (proto/agentstream/v1/update.proto, oneof kind). */
-export const UPDATE_TYPES = Object.freeze([
-  'status', 'specialist_activated', 'progress', 'thinking', 'tool_call', 'partial_result',
-  'synthesis', 'specialist_complete', 'complete', 'error', 'timeout',
-]);
-
-/** What the gateway sends whatever `types` says. */
-export const ALWAYS_SENT_TYPES = Object.freeze(['connected', 'done', 'error', 'timeout']);
+export {ALWAYS_SENT_TYPES, UPDATE_TYPES} from './stream_request.js';
 
 /** The gateway's default --heartbeat-ms (docs/GATEWAY.md "Flags"). */
 export const DEFAULT_HEARTBEAT_MS = 15000;
@@ -101,21 +94,6 @@ export const DEFAULT_OPTIONS = Object.freeze({
   random: Math.random,
 });
 
-function joinUrl(baseUrl, path) {
-  if (!baseUrl) return path;
-  return baseUrl.endsWith('/') ? baseUrl + path : `${baseUrl}/${path}`;
-}
-
-function checkTypes(types) {
-  if (types === undefined || types === null) return null;
-  if (!Array.isArray(types) || types.length === 0) {
-    throw new TypeError('types must be a non-empty array of update kinds');
-  }
-  const unknown = types.filter((t) => !UPDATE_TYPES.includes(t));
-  if (unknown.length > 0) throw new TypeError(`unknown update types: ${unknown.join(', ')}`);
-  return [...types];
-}
-
 /** A follower of one run: what startRun() and attach() return. */
 export class AgentStream {
   constructor({question, runId, after}, options = {}) {
@@ -143,14 +121,19 @@ export class AgentStream {
 
     this.usePost = false;
     if (this.question !== null) {
-      this.usePost = String(o.method).toUpperCase() === 'POST' ||
-          this.startGetUrl().length > o.maxGetUrlLength;
+      // The longest the GET could be: with heartbeat events asked for.
+      const longest = startUrl(this.question, o, this.types, o.heartbeat || 'event');
+      this.usePost =
+          String(o.method).toUpperCase() === 'POST' || longest.length > o.maxGetUrlLength;
     }
-    this.useEventSource = !this.usePost && o.transport !== 'fetch' && this.EventSourceClass !== null;
+    this.useEventSource =
+        !this.usePost && o.transport !== 'fetch' && this.EventSourceClass !== null;
     if (o.transport === 'eventsource' && !this.useEventSource) {
       throw new TypeError('transport "eventsource": no EventSource class (or a POST run)');
     }
     if (!this.useEventSource && !this.fetchFn) throw new TypeError('no fetch to stream with');
+    // EventSource cannot see comments: the watchdog needs heartbeat events.
+    this.heartbeat = o.heartbeat || (this.useEventSource && o.watchdog ? 'event' : null);
 
     this.conn = null;
     this.retryTimer = null;
@@ -248,67 +231,6 @@ export class AgentStream {
     this.emit('*state', this.state, event);
   }
 
-  // ------------------------------------------------------------------- URLs
-
-  streamParams() {
-    const o = this.options;
-    const params = new URLSearchParams();
-    if (this.types) params.set('types', this.types.join(','));
-    if (o.batchMax !== undefined) params.set('batch_max', String(o.batchMax));
-    if (o.batchMs !== undefined) params.set('batch_ms', String(o.batchMs));
-    if (o.compress) params.set('compress', '1');
-    const heartbeat = this.heartbeatStyle();
-    if (heartbeat) params.set('heartbeat', heartbeat);
-    return params;
-  }
-
-  // EventSource cannot see comments: the watchdog needs heartbeat events.
-  heartbeatStyle() {
-    if (this.options.heartbeat) return this.options.heartbeat;
-    return this.useEventSource && this.options.watchdog ? 'event' : null;
-  }
-
-  startGetUrl() {
-    const o = this.options;
-    const url = new URL(chatUrl(this.question, o.specialists || []), 'http://x/');
-    if (o.runOptions !== undefined) url.searchParams.set('options', JSON.stringify(o.runOptions));
-    if (o.onDisconnect) url.searchParams.set('on_disconnect', o.onDisconnect);
-    // heartbeatStyle() needs the transport, not yet known here: the length
-    // check counts the parameter as if present.
-    const params = this.useEventSource === undefined ?
-        new URLSearchParams([...this.streamParamsWithoutHeartbeat(), ['heartbeat', 'event']]) :
-        this.streamParams();
-    for (const [k, v] of params) url.searchParams.set(k, v);
-    return joinUrl(o.baseUrl, `${url.pathname.slice(1)}${url.search}`);
-  }
-
-  streamParamsWithoutHeartbeat() {
-    const params = this.streamParams();
-    params.delete('heartbeat');
-    return params;
-  }
-
-  resumeUrl() {
-    const url = new URL(resumeUrl(this.requestId, this.lastSeq), 'http://x/');
-    for (const [k, v] of this.streamParams()) url.searchParams.set(k, v);
-    return joinUrl(this.options.baseUrl, `${url.pathname.slice(1)}${url.search}`);
-  }
-
-  postBody() {
-    const o = this.options;
-    const body = {message: this.question};
-    if (o.specialists && o.specialists.length > 0) body.specialists = [...o.specialists];
-    if (o.runOptions !== undefined) body.options = o.runOptions;
-    if (o.onDisconnect) body.on_disconnect = o.onDisconnect;
-    if (this.types) body.types = [...this.types];
-    if (o.batchMax !== undefined) body.batch_max = o.batchMax;
-    if (o.batchMs !== undefined) body.batch_ms = o.batchMs;
-    if (o.compress) body.compress = true;
-    const heartbeat = this.heartbeatStyle();
-    if (heartbeat) body.heartbeat = heartbeat;
-    return body;
-  }
-
   // ------------------------------------------------------------ connections
 
   connect() {
@@ -325,39 +247,30 @@ export class AgentStream {
     };
     callbacks.onEnd = (info) => this.connectionEnded(conn, info);
 
-    const resuming = this.requestId !== null;
+    const o = this.options;
     const headers = {Accept: 'text/event-stream'};
-    if (resuming) {
-      const url = this.resumeUrl();
-      if (this.useEventSource) {
-        conn = {pending: true};
-        this.conn = conn;
-        Object.assign(conn, openEventSource(this.EventSourceClass, url, callbacks));
-      } else {
-        if (this.lastSeq > 0) headers['Last-Event-ID'] = `${this.requestId}:${this.lastSeq}`;
-        conn = {pending: true};
-        this.conn = conn;
-        Object.assign(conn, openFetch(this.fetchFn, url, {method: 'GET', headers}, callbacks));
-      }
+    let url = null;
+    let init = {method: 'GET', headers};
+    if (this.requestId !== null) {
+      // The run is known: follow it after what was received.
+      url = followUrl(this.requestId, this.lastSeq, o, this.types, this.heartbeat);
+      if (this.lastSeq > 0) headers['Last-Event-ID'] = `${this.requestId}:${this.lastSeq}`;
     } else if (this.usePost) {
+      url = postUrl(o);
       headers['Content-Type'] = 'application/json';
-      conn = {pending: true};
-      this.conn = conn;
-      const url = joinUrl(this.options.baseUrl, 'api/chat/stream');
-      Object.assign(
-          conn,
-          openFetch(
-              this.fetchFn, url, {method: 'POST', headers, body: JSON.stringify(this.postBody())},
-              callbacks));
+      init = {
+        method: 'POST',
+        headers,
+        body: JSON.stringify(postBody(this.question, o, this.types, this.heartbeat)),
+      };
     } else {
-      conn = {pending: true};
-      this.conn = conn;
-      const url = this.startGetUrl();
-      Object.assign(
-          conn,
-          this.useEventSource ? openEventSource(this.EventSourceClass, url, callbacks) :
-                                openFetch(this.fetchFn, url, {method: 'GET', headers}, callbacks));
+      url = startUrl(this.question, o, this.types, this.heartbeat);
     }
+    conn = {close() {}};
+    this.conn = conn;
+    const opened = this.useEventSource ? openEventSource(this.EventSourceClass, url, callbacks) :
+                                         openFetch(this.fetchFn, url, init, callbacks);
+    conn.close = opened.close;
     this.armWatchdog(conn);
   }
 
@@ -395,13 +308,15 @@ export class AgentStream {
     if (info.reason === 'http' && info.status === 204) {
       // Nothing follows our last seq and the run is over (its `complete` was
       // received, or filtered out by `types`).
-      this.fail(this.state.finalResult !== null ? '' :
-                    `The run had ended; nothing followed seq ${this.lastSeq}.`,
-                'closed');
+      this.fail(
+          this.state.finalResult !== null ?
+              '' :
+              `The run had ended; nothing followed seq ${this.lastSeq}.`,
+          'closed');
       return;
     }
-    const retryable = info.reason !== 'http' || info.status === 408 || info.status === 429 ||
-        info.status >= 500;
+    const retryable =
+        info.reason !== 'http' || info.status === 408 || info.status === 429 || info.status >= 500;
     if (!retryable) {
       this.fail(`The gateway refused the request (HTTP ${info.status}).`);
       return;
@@ -417,9 +332,10 @@ export class AgentStream {
         this.scheduleRetry(info);
         return;
       default:
-        this.fail(this.state.connection === 'connecting' ?
-                      'The gateway did not accept the request (it may be unreachable, overloaded or the input invalid).' :
-                      'The connection to the gateway was lost before the run was named.');
+        this.fail(
+            this.state.connection === 'connecting' ?
+                'The gateway did not accept the request (it may be unreachable, overloaded or the input invalid).' :
+                'The connection to the gateway was lost before the run was named.');
     }
   }
 
@@ -523,10 +439,12 @@ export class AgentStream {
       if (!this.wanted(u)) continue;
       if (needsInflate(u)) {
         return inflateUpdate(u)
-            .then((full) => this.deliver(full), (e) => {
-              this.reportError(e, {where: 'inflate', update: u});
-              this.markSeen(seqOf(u));
-            })
+            .then(
+                (full) => this.deliver(full),
+                (e) => {
+                  this.reportError(e, {where: 'inflate', update: u});
+                  this.markSeen(seqOf(u));
+                })
             .then(() => this.deliverFrom(updates, i + 1, lastEventId));
       }
       this.deliver(u);
@@ -607,7 +525,11 @@ export class AgentStream {
   async cancel() {
     const requestId = this.requestId;
     if (!requestId) {
-      return {outcome: 'failed', note: 'The run has no id yet; try again in a moment.', status: null};
+      return {
+        outcome: 'failed',
+        note: 'The run has no id yet; try again in a moment.',
+        status: null
+      };
     }
     if (!this.fetchFn) throw new TypeError('no fetch to cancel with');
     if (!this.finishedFlag) this.dispatch({type: 'cancel_requested'});
@@ -616,8 +538,7 @@ export class AgentStream {
     let status = null;
     try {
       const response = await this.fetchFn(
-          joinUrl(this.options.baseUrl, cancelUrl(requestId)),
-          {method: 'DELETE', signal: abort.signal});
+          deleteUrl(requestId, this.options), {method: 'DELETE', signal: abort.signal});
       status = response.status;
     } catch (e) {
       status = null;

@@ -81,7 +81,13 @@ function resumePoint(url) {
   return id ? id.seq : 0;
 }
 
-const DEFAULTS = {recording: '', speed: 1, intervalMs: 100, timers: null, cuts: []};
+const DEFAULTS = {
+  recording: '',
+  speed: 1,
+  intervalMs: 100,
+  timers: null,
+  cuts: []
+};
 
 export class MockEventSource {
   /**

@@ -24,8 +24,8 @@ import {SseParser} from './sse_parser.js';
 
 // Every event name the gateway sends (docs/GATEWAY.md "The wire"), plus
 // `batch` (batching) and `heartbeat` (heartbeat=event).
-export const EVENT_NAMES = Object.freeze(
-    ['connected', 'message', 'batch', 'error', 'timeout', 'done', 'heartbeat']);
+export const EVENT_NAMES =
+    Object.freeze(['connected', 'message', 'batch', 'error', 'timeout', 'done', 'heartbeat']);
 
 /** Opens `url` with an EventSource class (the browser's, or MockEventSource). */
 export function openEventSource(EventSourceClass, url, callbacks) {

@@ -48,7 +48,8 @@ export function fakeClock() {
         await settle();
         let first = null;
         for (const t of timers.values()) {
-          if (t.at <= end && (first === null || t.at < first.at || (t.at === first.at && t.id < first.id))) {
+          if (t.at <= end &&
+              (first === null || t.at < first.at || (t.at === first.at && t.id < first.id))) {
             first = t;
           }
         }
@@ -72,7 +73,8 @@ export function fakeClock() {
         if (done()) return;
         let first = null;
         for (const t of timers.values()) {
-          if (first === null || t.at < first.at || (t.at === first.at && t.id < first.id)) first = t;
+          if (first === null || t.at < first.at || (t.at === first.at && t.id < first.id))
+            first = t;
         }
         if (first === null) {
           if (realMs > 0) continue;  // Work on other threads may still come.
@@ -106,21 +108,33 @@ export function seededRandom(seed) {
 export function makeRun(rid, n) {
   const updates = [];
   for (let seq = 1; seq <= n; seq++) {
-    const base = {request_id: rid, seq, emitted_at_ns: 1_700_000_000_000_000_000 + seq * 10_000_000};
+    const base = {
+      request_id: rid,
+      seq,
+      emitted_at_ns: 1_700_000_000_000_000_000 + seq * 10_000_000
+    };
     if (seq === 1) {
       updates.push({type: 'status', ...base, status: 'analyzing', message: 'Reading'});
     } else if (seq === n) {
       updates.push({type: 'complete', ...base, result: {answer: 'All done.'}, outcome: 'ok'});
     } else if (seq % 7 === 0) {
       updates.push({
-        type: 'error', ...base, specialist: 'Synthetic', code: 'internal',
-        message: `e${seq}`, retryable: false,
+        type: 'error',
+        ...base,
+        specialist: 'Synthetic',
+        code: 'internal',
+        message: `e${seq}`,
+        retryable: false,
       });
     } else if (seq % 5 === 0) {
-      updates.push({type: 'partial_result', ...base, specialist: 'Synthetic', result: {part: `p${seq}`}});
+      updates.push(
+          {type: 'partial_result', ...base, specialist: 'Synthetic', result: {part: `p${seq}`}});
     } else {
       updates.push({
-        type: 'progress', ...base, specialist: 'Synthetic', progress: Math.floor(seq * 100 / n),
+        type: 'progress',
+        ...base,
+        specialist: 'Synthetic',
+        progress: Math.floor(seq * 100 / n),
         current_action: 'working',
       });
     }
@@ -145,7 +159,8 @@ export function compressed(update) {
  * named event without id), `batch` events where `batchEvery` > 1 (their id
  * is the last seq inside), a heartbeat comment now and then, `done` last.
  */
-export function sseText(rid, updates, {after = 0, batchEvery = 1, heartbeats = true, eol = '\n'} = {}) {
+export function sseText(
+    rid, updates, {after = 0, batchEvery = 1, heartbeats = true, eol = '\n'} = {}) {
   const lines = [];
   const event = (fields) => {
     for (const f of fields) lines.push(f);
@@ -162,7 +177,8 @@ export function sseText(rid, updates, {after = 0, batchEvery = 1, heartbeats = t
     const last = group[group.length - 1];
     if (group.length > 1) {
       event([
-        `id: ${rid}:${last.seq}`, 'event: batch',
+        `id: ${rid}:${last.seq}`,
+        'event: batch',
         `data: ${JSON.stringify({type: 'batch', request_id: rid, updates: group})}`,
       ]);
     } else {
@@ -175,7 +191,9 @@ export function sseText(rid, updates, {after = 0, batchEvery = 1, heartbeats = t
     }
     if (heartbeats && i % 3 === 0) lines.push(': heartbeat', '');
   }
-  event(['event: done', `data: ${JSON.stringify({type: 'done', status: 'complete', request_id: rid})}`]);
+  event([
+    'event: done', `data: ${JSON.stringify({type: 'done', status: 'complete', request_id: rid})}`
+  ]);
   return lines.join(eol) + eol;
 }
 
@@ -195,7 +213,8 @@ export function pushableResponse({status = 200, headers = {}, signal} = {}) {
     signal.addEventListener('abort', () => {
       try {
         controller.error(new Error('aborted'));
-      } catch (e) { /* already closed */ }
+      } catch (e) { /* already closed */
+      }
     });
   }
   const response = new Response(body, {status, headers});
@@ -208,7 +227,8 @@ export function pushableResponse({status = 200, headers = {}, signal} = {}) {
 }
 
 /** A response that sends `chunks` as they are read, then ends ('eof') or breaks ('error'). */
-export function chunkedResponse(chunks, {status = 200, headers = {}, endWith = 'eof', signal} = {}) {
+export function chunkedResponse(
+    chunks, {status = 200, headers = {}, endWith = 'eof', signal} = {}) {
   const enc = new TextEncoder();
   let i = 0;
   let aborted = false;
@@ -219,7 +239,8 @@ export function chunkedResponse(chunks, {status = 200, headers = {}, endWith = '
           aborted = true;
           try {
             c.error(new Error('aborted'));
-          } catch (e) { /* already closed */ }
+          } catch (e) { /* already closed */
+          }
         });
       }
     },

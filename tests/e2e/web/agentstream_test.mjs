@@ -65,7 +65,11 @@ describe('reconnects: each seq once, in order', () => {
       });
     });
     const run = startRun('Assess ACC-1042', {
-      transport: 'fetch', fetch, timers: clock.timers, random, retry: {maxAttempts: cuts + 2},
+      transport: 'fetch',
+      fetch,
+      timers: clock.timers,
+      random,
+      retry: {maxAttempts: cuts + 2},
       watchdog: !compress,
     });
     const {seen, events} = consumer(run);
@@ -129,7 +133,8 @@ describe('reconnects: each seq once, in order', () => {
 
 describe('backoff, jitter and the retry limit', () => {
   // Every connection of run RID fails at once; returns the delays chosen.
-  async function failing(random, options = {}, answer = () => Promise.reject(new TypeError('refused'))) {
+  async function failing(
+      random, options = {}, answer = () => Promise.reject(new TypeError('refused'))) {
     const clock = fakeClock();
     const fetch = recordingFetch((call) => answer(call));
     const run = attach(RID, {transport: 'fetch', fetch, timers: clock.timers, random, ...options});
@@ -171,20 +176,25 @@ describe('backoff, jitter and the retry limit', () => {
   });
 
   test('the retry option replaces the policy', async () => {
-    const {delays, fetch} = await failing(() => 0.5, {retry: {initialMs: 100, maxMs: 300, maxAttempts: 3, jitter: 0}});
+    const {delays, fetch} =
+        await failing(() => 0.5, {retry: {initialMs: 100, maxMs: 300, maxAttempts: 3, jitter: 0}});
     assert.deepEqual(delays, [100, 200, 300]);
     assert.equal(fetch.calls.length, 4);
   });
 
   test('a 503 waits at least its Retry-After', async () => {
-    const {delays} = await failing(() => 0, {retry: {maxAttempts: 2}}, (call) =>
-      chunkedResponse([], {status: 503, headers: {'Retry-After': '5'}, signal: call.signal}));
+    const {delays} = await failing(
+        () => 0, {retry: {maxAttempts: 2}},
+        (call) =>
+            chunkedResponse([], {status: 503, headers: {'Retry-After': '5'}, signal: call.signal}));
     assert.deepEqual(delays, [5000, 5000]);
   });
 
   test('a 400 is final: no retry', async () => {
-    const {delays, finished, fetch} = await failing(() => 0, {}, (call) =>
-      chunkedResponse(['{"error":"invalid_argument"}'], {status: 400, signal: call.signal}));
+    const {delays, finished, fetch} = await failing(
+        () => 0, {},
+        (call) =>
+            chunkedResponse(['{"error":"invalid_argument"}'], {status: 400, signal: call.signal}));
     assert.deepEqual(delays, []);
     assert.equal(fetch.calls.length, 1);
     assert.equal(finished.status, 'failed');
@@ -197,7 +207,8 @@ describe('backoff, jitter and the retry limit', () => {
       if (call.index === 0) {
         // Everything up to complete, then the connection breaks before done.
         const text = sseText(RID, updates);
-        return chunkedResponse([text.slice(0, text.indexOf('event: done'))], {endWith: 'error', signal: call.signal});
+        return chunkedResponse(
+            [text.slice(0, text.indexOf('event: done'))], {endWith: 'error', signal: call.signal});
       }
       return chunkedResponse([], {status: 204, signal: call.signal});
     });
@@ -219,7 +230,8 @@ describe('backoff, jitter and the retry limit', () => {
     const fetch = recordingFetch((call) => {
       if (call.index > 0) return chunkedResponse([], {status: 204, signal: call.signal});
       const text = sseText(RID, makeRun(RID, 9), {heartbeats: false});
-      return chunkedResponse([text.slice(0, text.indexOf(`id: ${RID}:4`))], {endWith: 'error', signal: call.signal});
+      return chunkedResponse(
+          [text.slice(0, text.indexOf(`id: ${RID}:4`))], {endWith: 'error', signal: call.signal});
     });
     const run = startRun('q', {transport: 'fetch', fetch, timers: clock.timers, random: () => 0.5});
     let finished = null;
@@ -253,7 +265,13 @@ describe('backoff, jitter and the retry limit', () => {
       const cut = text.indexOf(`id: ${RID}:${after + 2}`);
       return chunkedResponse([cut > 0 ? text.slice(0, cut) : text], {signal: call.signal});
     });
-    const run = attach(RID, {transport: 'fetch', fetch, timers: clock.timers, random: () => 0, retry: {maxAttempts: 2}});
+    const run = attach(RID, {
+      transport: 'fetch',
+      fetch,
+      timers: clock.timers,
+      random: () => 0,
+      retry: {maxAttempts: 2}
+    });
     const attempts = [];
     run.onStatus((s, d) => {
       if (s === 'reconnecting') attempts.push(d.attempt);
@@ -289,7 +307,9 @@ describe('heartbeat watchdog', () => {
       if (call.index > 0) body.end();
       return body.response;
     });
-    const run = startRun('q', {transport: 'fetch', fetch, timers: clock.timers, random: () => 0.5, heartbeatMs: 1000});
+    const run = startRun(
+        'q',
+        {transport: 'fetch', fetch, timers: clock.timers, random: () => 0.5, heartbeatMs: 1000});
     const {seen} = consumer(run);
     const reasons = [];
     run.onStatus((s, d) => {
@@ -335,10 +355,13 @@ describe('heartbeat watchdog', () => {
         this.readyState = 2;
       }
     }
-    const run = startRun('q', {EventSource: Source, timers: clock.timers, heartbeatMs: 1000, random: () => 0.5});
+    const run = startRun(
+        'q', {EventSource: Source, timers: clock.timers, heartbeatMs: 1000, random: () => 0.5});
     await clock.advance(0);
     assert.match(opened[0].url, /heartbeat=event/);
-    opened[0].fire('connected', JSON.stringify({type: 'connected', status: 'connected', request_id: RID}), `${RID}:0`);
+    opened[0].fire(
+        'connected', JSON.stringify({type: 'connected', status: 'connected', request_id: RID}),
+        `${RID}:0`);
     let heartbeats = 0;
     run.on('heartbeat', () => heartbeats++);
     for (let i = 0; i < 4; i++) {
@@ -372,8 +395,10 @@ describe('batches and compressed payloads', () => {
     let text = sseText(RID, updates.slice(0, 6), {batchEvery: 3, heartbeats: false});
     text = text.slice(0, text.indexOf('event: done'));
     // A second batch overlapping the first (seq 5..9), then the rest.
-    text += `id: ${RID}:9\nevent: batch\ndata: ${JSON.stringify({type: 'batch', request_id: RID, updates: updates.slice(4, 9)})}\n\n`;
-    text += sseText(RID, updates, {after: 9, heartbeats: false}).split('\n\n').slice(2).join('\n\n');
+    text += `id: ${RID}:9\nevent: batch\ndata: ${
+        JSON.stringify({type: 'batch', request_id: RID, updates: updates.slice(4, 9)})}\n\n`;
+    text +=
+        sseText(RID, updates, {after: 9, heartbeats: false}).split('\n\n').slice(2).join('\n\n');
     const fetch = recordingFetch((call) => chunkedResponse([text], {signal: call.signal}));
     const run = startRun('q', {transport: 'fetch', fetch, watchdog: false});
     const {seen} = consumer(run);
@@ -384,8 +409,12 @@ describe('batches and compressed payloads', () => {
   });
 
   test('gzip payloads are inflated in stream order, inside batches too', async () => {
-    const updates = makeRun(RID, 20).map((u) => (u.type === 'partial_result' ? {...u, result: {part: 'x'.repeat(3000), seq: u.seq}} : u));
-    const wire = updates.map((u) => (u.type === 'partial_result' || u.seq === 3 ? compressed(u) : u));
+    const updates = makeRun(RID, 20).map(
+        (u) =>
+            (u.type === 'partial_result' ? {...u, result: {part: 'x'.repeat(3000), seq: u.seq}} :
+                                           u));
+    const wire =
+        updates.map((u) => (u.type === 'partial_result' || u.seq === 3 ? compressed(u) : u));
     const text = sseText(RID, wire, {batchEvery: 2, heartbeats: false});
     const fetch = recordingFetch((call) => chunkedResponse([text], {signal: call.signal}));
     const run = startRun('q', {transport: 'fetch', fetch, watchdog: false, compress: true});
@@ -399,52 +428,71 @@ describe('batches and compressed payloads', () => {
 
   test('an undecodable payload is reported and skipped; the next seqs follow', async () => {
     const updates = makeRun(RID, 6);
-    const bad = {type: 'partial_result', seq: 3, compressed: true, encoding: 'gzip', data: 'bm90IGd6aXA='};
+    const bad =
+        {type: 'partial_result', seq: 3, compressed: true, encoding: 'gzip', data: 'bm90IGd6aXA='};
     const wire = updates.map((u) => (u.seq === 3 ? bad : u));
-    const fetch = recordingFetch((call) => chunkedResponse([sseText(RID, wire)], {signal: call.signal}));
+    const fetch =
+        recordingFetch((call) => chunkedResponse([sseText(RID, wire)], {signal: call.signal}));
     const errors = [];
-    const run = startRun('q', {transport: 'fetch', fetch, watchdog: false, onError: (e, d) => errors.push(d.where)});
+    const run = startRun(
+        'q', {transport: 'fetch', fetch, watchdog: false, onError: (e, d) => errors.push(d.where)});
     const {seen} = consumer(run);
     await run.finished;
     assert.deepEqual(seen, [1, 2, 4, 5, 6]);
     assert.deepEqual(errors, ['inflate']);
   });
 
-  test('an event whose data is unreadable is reported; its id still moves the resume point', async () => {
-    const clock = fakeClock();
-    const updates = makeRun(RID, 6);
-    const fetch = recordingFetch((call) => {
-      const after = afterOf(call.url) || 0;
-      let text = sseText(RID, updates, {after, heartbeats: false});
-      let endWith = 'eof';
-      if (call.index === 0) {
-        text = `${text.slice(0, text.indexOf(`id: ${RID}:3`))}id: ${RID}:3\nevent: message\ndata: {broken\n\n`;
-        endWith = 'error';
-      }
-      return chunkedResponse([text], {signal: call.signal, endWith});
-    });
-    const errors = [];
-    const run = startRun('q', {transport: 'fetch', fetch, timers: clock.timers, random: () => 0.5, onError: (e, d) => errors.push(d.where)});
-    const {seen} = consumer(run);
-    let finished = null;
-    run.finished.then((r) => {
-      finished = r;
-    });
-    await clock.runUntil(() => finished !== null);
-    assert.deepEqual(errors, ['decode']);
-    assert.equal(afterOf(fetch.calls[1].url), 3);
-    assert.deepEqual(seen, [1, 2, 4, 5, 6]);
-  });
+  test(
+      'an event whose data is unreadable is reported; its id still moves the resume point',
+      async () => {
+        const clock = fakeClock();
+        const updates = makeRun(RID, 6);
+        const fetch = recordingFetch((call) => {
+          const after = afterOf(call.url) || 0;
+          let text = sseText(RID, updates, {after, heartbeats: false});
+          let endWith = 'eof';
+          if (call.index === 0) {
+            text = `${text.slice(0, text.indexOf(`id: ${RID}:3`))}id: ${
+                RID}:3\nevent: message\ndata: {broken\n\n`;
+            endWith = 'error';
+          }
+          return chunkedResponse([text], {signal: call.signal, endWith});
+        });
+        const errors = [];
+        const run = startRun('q', {
+          transport: 'fetch',
+          fetch,
+          timers: clock.timers,
+          random: () => 0.5,
+          onError: (e, d) => errors.push(d.where)
+        });
+        const {seen} = consumer(run);
+        let finished = null;
+        run.finished.then((r) => {
+          finished = r;
+        });
+        await clock.runUntil(() => finished !== null);
+        assert.deepEqual(errors, ['decode']);
+        assert.equal(afterOf(fetch.calls[1].url), 3);
+        assert.deepEqual(seen, [1, 2, 4, 5, 6]);
+      });
 
-  test('types: other kinds are not delivered even by a gateway that ignores the filter', async () => {
-    const updates = makeRun(RID, 30);
-    const fetch = recordingFetch((call) => chunkedResponse([sseText(RID, updates)], {signal: call.signal}));
-    const run = startRun('q', {transport: 'fetch', fetch, watchdog: false, types: ['partial_result', 'complete']});
-    const {events} = consumer(run);
-    await run.finished;
-    assert.deepEqual([...new Set(events)].sort(), ['complete', 'connected', 'done', 'error', 'partial_result']);
-    assert.equal(run.lastSeq, 30);
-  });
+  test(
+      'types: other kinds are not delivered even by a gateway that ignores the filter',
+      async () => {
+        const updates = makeRun(RID, 30);
+        const fetch = recordingFetch(
+            (call) => chunkedResponse([sseText(RID, updates)], {signal: call.signal}));
+        const run = startRun(
+            'q',
+            {transport: 'fetch', fetch, watchdog: false, types: ['partial_result', 'complete']});
+        const {events} = consumer(run);
+        await run.finished;
+        assert.deepEqual(
+            [...new Set(events)].sort(),
+            ['complete', 'connected', 'done', 'error', 'partial_result']);
+        assert.equal(run.lastSeq, 30);
+      });
 });
 
 describe('URLs and POST bodies', () => {
@@ -452,17 +500,30 @@ describe('URLs and POST bodies', () => {
     const clock = fakeClock();
     const Source = MockEventSource.from('', {timers: clock.timers});
     const run = startRun('risk of ACC-1042', {
-      EventSource: Source, timers: clock.timers, baseUrl: 'http://gw:8080', specialists: ['RiskAnalyst', 'DataAnalyst'],
-      types: ['progress', 'partial_result'], batchMax: 8, batchMs: 50, compress: true, onDisconnect: 'cancel',
+      EventSource: Source,
+      timers: clock.timers,
+      baseUrl: 'http://gw:8080',
+      specialists: ['RiskAnalyst', 'DataAnalyst'],
+      types: ['progress', 'partial_result'],
+      batchMax: 8,
+      batchMs: 50,
+      compress: true,
+      onDisconnect: 'cancel',
       runOptions: {depth: 2},
     });
     await clock.advance(0);
     const url = new URL(Source.opened[0].url);
     assert.equal(url.origin + url.pathname, 'http://gw:8080/api/chat/stream');
     assert.deepEqual(Object.fromEntries(url.searchParams), {
-      message: 'risk of ACC-1042', specialists: 'RiskAnalyst,DataAnalyst', options: '{"depth":2}',
-      on_disconnect: 'cancel', types: 'progress,partial_result', batch_max: '8', batch_ms: '50',
-      compress: '1', heartbeat: 'event',
+      message: 'risk of ACC-1042',
+      specialists: 'RiskAnalyst,DataAnalyst',
+      options: '{"depth":2}',
+      on_disconnect: 'cancel',
+      types: 'progress,partial_result',
+      batch_max: '8',
+      batch_ms: '50',
+      compress: '1',
+      heartbeat: 'event',
     });
     run.close();
   });
@@ -474,11 +535,20 @@ describe('URLs and POST bodies', () => {
       const after = afterOf(call.url) || 0;
       const text = sseText(RID, updates, {after, heartbeats: false});
       const cut = call.index === 0 ? text.indexOf(`id: ${RID}:4`) : text.length;
-      return chunkedResponse([text.slice(0, cut)], {signal: call.signal, endWith: call.index === 0 ? 'error' : 'eof'});
+      return chunkedResponse(
+          [text.slice(0, cut)], {signal: call.signal, endWith: call.index === 0 ? 'error' : 'eof'});
     });
     const run = startRun('q', {
-      method: 'POST', fetch, timers: clock.timers, random: () => 0.5, baseUrl: 'http://gw/',
-      types: ['progress', 'complete'], batchMax: 4, batchMs: 20, compress: true, specialists: ['RiskAnalyst'],
+      method: 'POST',
+      fetch,
+      timers: clock.timers,
+      random: () => 0.5,
+      baseUrl: 'http://gw/',
+      types: ['progress', 'complete'],
+      batchMax: 4,
+      batchMs: 20,
+      compress: true,
+      specialists: ['RiskAnalyst'],
     });
     let finished = null;
     run.finished.then((r) => {
@@ -490,16 +560,24 @@ describe('URLs and POST bodies', () => {
     assert.equal(post.url, 'http://gw/api/chat/stream');
     assert.equal(post.headers['Content-Type'], 'application/json');
     assert.deepEqual(JSON.parse(post.body), {
-      message: 'q', specialists: ['RiskAnalyst'], types: ['progress', 'complete'], batch_max: 4,
-      batch_ms: 20, compress: true,
+      message: 'q',
+      specialists: ['RiskAnalyst'],
+      types: ['progress', 'complete'],
+      batch_max: 4,
+      batch_ms: 20,
+      compress: true,
     });
     assert.equal(resume.method, 'GET');
-    assert.equal(resume.url, `http://gw/api/runs/${RID}/stream?after=3&types=progress%2Ccomplete&batch_max=4&batch_ms=20&compress=1`);
+    assert.equal(
+        resume.url,
+        `http://gw/api/runs/${
+            RID}/stream?after=3&types=progress%2Ccomplete&batch_max=4&batch_ms=20&compress=1`);
     assert.equal(resume.headers['Last-Event-ID'], `${RID}:3`);
   });
 
   test('a question too long for a GET URL goes as a POST', async () => {
-    const fetch = recordingFetch((call) => chunkedResponse([sseText(RID, makeRun(RID, 2))], {signal: call.signal}));
+    const fetch = recordingFetch(
+        (call) => chunkedResponse([sseText(RID, makeRun(RID, 2))], {signal: call.signal}));
     class NeverUsed {
       constructor() {
         assert.fail('EventSource used for a long question');
@@ -512,7 +590,9 @@ describe('URLs and POST bodies', () => {
   });
 
   test('attach follows from after=N and counts those seqs as seen', async () => {
-    const fetch = recordingFetch((call) => chunkedResponse([sseText(RID, makeRun(RID, 9), {after: afterOf(call.url)})], {signal: call.signal}));
+    const fetch = recordingFetch(
+        (call) => chunkedResponse(
+            [sseText(RID, makeRun(RID, 9), {after: afterOf(call.url)})], {signal: call.signal}));
     const run = attach(RID, {after: 5, transport: 'fetch', fetch, watchdog: false});
     const {seen} = consumer(run);
     await run.finished;
@@ -521,46 +601,59 @@ describe('URLs and POST bodies', () => {
   });
 
   test('unknown types are refused before any request', () => {
-    assert.throws(() => startRun('q', {types: ['progress', 'bogus'], fetch: () => {}}), /unknown update types: bogus/);
+    assert.throws(
+        () => startRun('q', {types: ['progress', 'bogus'], fetch: () => {}}),
+        /unknown update types: bogus/);
   });
 });
 
 describe('handlers', () => {
-  test('on(type) gets only its kind; status and error updates never reach onStatus or onError', async () => {
-    const updates = makeRun(RID, 15);
-    const fetch = recordingFetch((call) => chunkedResponse([sseText(RID, updates)], {signal: call.signal}));
-    const byType = {};
-    const statuses = [];
-    const errors = [];
-    const states = [];
-    const run = startRun('q', {
-      transport: 'fetch', fetch, watchdog: false,
-      on: {status: (u) => (byType.status ||= []).push(u.seq)},
-      onStatus: (s) => statuses.push(s),
-      onError: (e) => errors.push(e),
-    });
-    run.on('error', (u) => (byType.error ||= []).push(u.seq));
-    const off = run.on('progress', (u) => (byType.progress ||= []).push(u.seq));
-    run.on('progress', (u) => {
-      if (u.seq === 3) off();
-    });
-    run.onState((state, u) => states.push([u.type, state.lastSeq]));
-    await run.finished;
-    assert.deepEqual(byType.status, [1]);
-    assert.deepEqual(byType.error, [7, 14], 'once each: the named copies are repeats');
-    assert.deepEqual(byType.progress, [2, 3], 'unsubscribed after seq 3');
-    assert.deepEqual(statuses, ['connecting', 'open', 'closed']);
-    assert.deepEqual(errors, []);
-    // onState: the client's reset was before any handler; then every update.
-    assert.deepEqual(states[0], ['connected', 0]);
-    assert.deepEqual(states[states.length - 1], ['done', 15]);
-    assert.equal(states.length, 17);
-  });
+  test(
+      'on(type) gets only its kind; status and error updates never reach onStatus or onError',
+      async () => {
+        const updates = makeRun(RID, 15);
+        const fetch = recordingFetch(
+            (call) => chunkedResponse([sseText(RID, updates)], {signal: call.signal}));
+        const byType = {};
+        const statuses = [];
+        const errors = [];
+        const states = [];
+        const run = startRun('q', {
+          transport: 'fetch',
+          fetch,
+          watchdog: false,
+          on: {status: (u) => (byType.status ||= []).push(u.seq)},
+          onStatus: (s) => statuses.push(s),
+          onError: (e) => errors.push(e),
+        });
+        run.on('error', (u) => (byType.error ||= []).push(u.seq));
+        const off = run.on('progress', (u) => (byType.progress ||= []).push(u.seq));
+        run.on('progress', (u) => {
+          if (u.seq === 3) off();
+        });
+        run.onState((state, u) => states.push([u.type, state.lastSeq]));
+        await run.finished;
+        assert.deepEqual(byType.status, [1]);
+        assert.deepEqual(byType.error, [7, 14], 'once each: the named copies are repeats');
+        assert.deepEqual(byType.progress, [2, 3], 'unsubscribed after seq 3');
+        assert.deepEqual(statuses, ['connecting', 'open', 'closed']);
+        assert.deepEqual(errors, []);
+        // onState: the client's reset was before any handler; then every update.
+        assert.deepEqual(states[0], ['connected', 0]);
+        assert.deepEqual(states[states.length - 1], ['done', 15]);
+        assert.equal(states.length, 17);
+      });
 
   test('a handler that throws is reported to onError; delivery goes on', async () => {
-    const fetch = recordingFetch((call) => chunkedResponse([sseText(RID, makeRun(RID, 4))], {signal: call.signal}));
+    const fetch = recordingFetch(
+        (call) => chunkedResponse([sseText(RID, makeRun(RID, 4))], {signal: call.signal}));
     const errors = [];
-    const run = startRun('q', {transport: 'fetch', fetch, watchdog: false, onError: (e, d) => errors.push([e.message, d.where])});
+    const run = startRun('q', {
+      transport: 'fetch',
+      fetch,
+      watchdog: false,
+      onError: (e, d) => errors.push([e.message, d.where])
+    });
     run.on('progress', () => {
       throw new Error('boom');
     });
@@ -597,8 +690,10 @@ describe('cancel and close', () => {
 
   test('cancel() of a run the gateway no longer knows stops following', async () => {
     const clock = fakeClock();
-    const fetch = recordingFetch((call) => (call.method === 'DELETE' ? new Response('{}', {status: 404}) :
-        pushableResponse({signal: call.signal}).response));
+    const fetch = recordingFetch(
+        (call) =>
+            (call.method === 'DELETE' ? new Response('{}', {status: 404}) :
+                                        pushableResponse({signal: call.signal}).response));
     const run = attach(RID, {transport: 'fetch', fetch, timers: clock.timers});
     await clock.advance(0);
     const result = await run.cancel();

@@ -66,12 +66,15 @@ describe('SSE parser', () => {
   });
 
   test('a CR ending a piece and the LF starting the next make one line break', () => {
-    assert.deepEqual(collect(['data: a\r', '\ndata: b\r', '\n\r', '\n']), [['event', 'message', 'a\nb', '', null]]);
+    assert.deepEqual(
+        collect(['data: a\r', '\ndata: b\r', '\n\r', '\n']),
+        [['event', 'message', 'a\nb', '', null]]);
   });
 
   test('parseSse lists a recording', () => {
     const items = parseSse(sseText(RID, makeRun(RID, 3)));
-    assert.deepEqual(items.map((i) => i.kind === 'event' ? i.type : i.kind),
+    assert.deepEqual(
+        items.map((i) => i.kind === 'event' ? i.type : i.kind),
         ['retry', 'connected', 'message', 'comment', 'message', 'message', 'done']);
   });
 });
@@ -80,14 +83,16 @@ describe('event decoding', () => {
   test('ids: <request_id>:<seq>', () => {
     assert.deepEqual(parseEventId(`${RID}:42`), {requestId: RID, seq: 42});
     assert.deepEqual(parseEventId('a:b:7'), {requestId: 'a:b', seq: 7});
-    for (const bad of ['', ':5', `${RID}:`, `${RID}:-1`, `${RID}:1e3`, null, undefined, 'nocolon']) {
+    for (const bad
+             of ['', ':5', `${RID}:`, `${RID}:-1`, `${RID}:1e3`, null, undefined, 'nocolon']) {
       assert.equal(parseEventId(bad), null, String(bad));
     }
   });
 
   test('a batch splits into its updates in order; bad data throws', () => {
     const updates = makeRun(RID, 4);
-    assert.deepEqual(splitEvent('batch', JSON.stringify({type: 'batch', request_id: RID, updates})), updates);
+    assert.deepEqual(
+        splitEvent('batch', JSON.stringify({type: 'batch', request_id: RID, updates})), updates);
     assert.deepEqual(splitEvent('message', JSON.stringify(updates[1])), [updates[1]]);
     assert.throws(() => splitEvent('message', 'not json'));
     assert.throws(() => splitEvent('message', '[1,2]'));
@@ -95,14 +100,25 @@ describe('event decoding', () => {
   });
 
   test('a gzip envelope inflates to the update (node:zlib made it)', async () => {
-    const update = {type: 'partial_result', request_id: RID, seq: 9, specialist: 'DataAnalyst',
-      emitted_at_ns: 1, result: {rows: Array.from({length: 200}, (_, i) => ({i, v: `row ${i}`}))}};
+    const update = {
+      type: 'partial_result',
+      request_id: RID,
+      seq: 9,
+      specialist: 'DataAnalyst',
+      emitted_at_ns: 1,
+      result: {rows: Array.from({length: 200}, (_, i) => ({i, v: `row ${i}`}))}
+    };
     const envelope = compressed(update);
     assert.ok(envelope.data.length < JSON.stringify(update).length / 2);
     assert.deepEqual(await inflateUpdate(envelope), update);
     // The envelope's routing fields fill in what the payload lacks.
-    const bare = {type: 'progress', seq: 3, compressed: true, encoding: 'gzip',
-      data: gzipSync('{"progress":50}').toString('base64')};
+    const bare = {
+      type: 'progress',
+      seq: 3,
+      compressed: true,
+      encoding: 'gzip',
+      data: gzipSync('{"progress":50}').toString('base64')
+    };
     assert.deepEqual(await inflateUpdate(bare), {progress: 50, type: 'progress', seq: 3});
     await assert.rejects(inflateUpdate({...envelope, encoding: 'br'}), /unknown payload encoding/);
     await assert.rejects(inflateUpdate({...envelope, data: 'bm90IGd6aXA='}));
@@ -119,9 +135,11 @@ describe('MockEventSource', () => {
     const got = [];
     const states = [es.readyState];
     for (const name of ['connected', 'done', 'error', 'timeout']) {
-      es.addEventListener(name, (e) => got.push({at: clock.now, type: name, data: e.data, id: e.lastEventId}));
+      es.addEventListener(
+          name, (e) => got.push({at: clock.now, type: name, data: e.data, id: e.lastEventId}));
     }
-    es.onmessage = (e) => got.push({at: clock.now, type: 'message', data: e.data, id: e.lastEventId});
+    es.onmessage = (e) =>
+        got.push({at: clock.now, type: 'message', data: e.data, id: e.lastEventId});
     es.onopen = () => states.push(es.readyState);
     await clock.runUntil(() => es.readyState === MockEventSource.CLOSED);
     states.push(es.readyState);
@@ -130,16 +148,21 @@ describe('MockEventSource', () => {
 
   const timed = sseText(RID, makeRun(RID, 5), {heartbeats: true});
 
-  test('plays a recording with its original timing (emitted_at_ns), heartbeats hidden', async () => {
-    const {got, states} = await play(timed);
-    assert.deepEqual(got.map((g) => g.type), ['connected', 'message', 'message', 'message', 'message', 'message', 'done', 'error']);
-    // Updates were emitted 10 ms apart; connected and done have no timestamp.
-    assert.deepEqual(got.map((g) => g.at), [0, 0, 10, 20, 30, 40, 40, 40]);
-    assert.deepEqual(got.slice(1, 6).map((g) => JSON.parse(g.data).seq), [1, 2, 3, 4, 5]);
-    assert.deepEqual(got.slice(1, 6).map((g) => g.id), [1, 2, 3, 4, 5].map((s) => `${RID}:${s}`));
-    assert.equal(got[7].data, undefined, 'the end is an error without data');
-    assert.deepEqual(states, [MockEventSource.CONNECTING, MockEventSource.OPEN, MockEventSource.CLOSED]);
-  });
+  test(
+      'plays a recording with its original timing (emitted_at_ns), heartbeats hidden', async () => {
+        const {got, states} = await play(timed);
+        assert.deepEqual(
+            got.map((g) => g.type),
+            ['connected', 'message', 'message', 'message', 'message', 'message', 'done', 'error']);
+        // Updates were emitted 10 ms apart; connected and done have no timestamp.
+        assert.deepEqual(got.map((g) => g.at), [0, 0, 10, 20, 30, 40, 40, 40]);
+        assert.deepEqual(got.slice(1, 6).map((g) => JSON.parse(g.data).seq), [1, 2, 3, 4, 5]);
+        assert.deepEqual(
+            got.slice(1, 6).map((g) => g.id), [1, 2, 3, 4, 5].map((s) => `${RID}:${s}`));
+        assert.equal(got[7].data, undefined, 'the end is an error without data');
+        assert.deepEqual(
+            states, [MockEventSource.CONNECTING, MockEventSource.OPEN, MockEventSource.CLOSED]);
+      });
 
   test('speed divides the delays', async () => {
     const {got} = await play(timed, {speed: 10});
@@ -150,8 +173,9 @@ describe('MockEventSource', () => {
     const text = 'data: a\n\ndata: b\r\n\r\nevent: done\ndata: {}\n\n';
     assert.equal(parseRecording(text).timed, false);
     const {got} = await play(text, {intervalMs: 50});
-    assert.deepEqual(got.map((g) => [g.at, g.type, g.data]),
-        [[50, 'message', 'a'], [100, 'message', 'b'], [150, 'done', '{}'], [150, 'error', undefined]]);
+    assert.deepEqual(got.map((g) => [g.at, g.type, g.data]), [
+      [50, 'message', 'a'], [100, 'message', 'b'], [150, 'done', '{}'], [150, 'error', undefined]
+    ]);
     const fast = await play(text, {intervalMs: 50, speed: 5});
     assert.deepEqual(fast.got.map((g) => g.at), [10, 20, 30, 30]);
   });
@@ -159,11 +183,14 @@ describe('MockEventSource', () => {
   test('resumes after=N like the gateway: connected resumed, then what follows N', async () => {
     const {got} = await play(timed, {}, `/api/runs/${RID}/stream?after=3`);
     assert.deepEqual(got.map((g) => g.type), ['connected', 'message', 'message', 'done', 'error']);
-    assert.deepEqual(JSON.parse(got[0].data), {type: 'connected', status: 'resumed', request_id: RID, after_seq: 3});
+    assert.deepEqual(
+        JSON.parse(got[0].data),
+        {type: 'connected', status: 'resumed', request_id: RID, after_seq: 3});
     assert.equal(got[0].id, `${RID}:3`);
     assert.deepEqual(got.slice(1, 3).map((g) => JSON.parse(g.data).seq), [4, 5]);
     const past = await play(timed, {}, `/api/runs/${RID}/stream?after=5`);
-    assert.deepEqual(past.got.map((g) => g.type), ['error'], 'nothing after the last seq: fails at once (204)');
+    assert.deepEqual(
+        past.got.map((g) => g.type), ['error'], 'nothing after the last seq: fails at once (204)');
   });
 
   test('an error update plays twice (message and its own event), as recorded', async () => {
@@ -190,7 +217,8 @@ describe('MockEventSource', () => {
 
   test('a plain instance takes the recording in its init', async () => {
     const clock = fakeClock();
-    const es = new MockEventSource('/x', {recording: 'data: hi\n\n', timers: clock.timers, intervalMs: 1});
+    const es =
+        new MockEventSource('/x', {recording: 'data: hi\n\n', timers: clock.timers, intervalMs: 1});
     const got = [];
     es.addEventListener('message', (e) => got.push(e.data));
     await clock.advance(10);
@@ -199,18 +227,23 @@ describe('MockEventSource', () => {
 });
 
 describe('agentstream.d.ts follows the proto', () => {
-  const proto = readFileSync(new URL('../../../proto/agentstream/v1/update.proto', import.meta.url), 'utf8');
-  const dts = readFileSync(new URL('../../../gateway/web/agentstream.d.ts', import.meta.url), 'utf8');
+  const proto =
+      readFileSync(new URL('../../../proto/agentstream/v1/update.proto', import.meta.url), 'utf8');
+  const dts =
+      readFileSync(new URL('../../../gateway/web/agentstream.d.ts', import.meta.url), 'utf8');
 
   function messageFields(name) {
     const body = proto.match(new RegExp(`message ${name} \\{([^}]*)\\}`));
     assert.ok(body, `message ${name} in update.proto`);
     // The Update message's own fields are the envelope, before its oneof.
-    return [...body[1].split('oneof')[0].matchAll(/^\s*(?:repeated\s+)?[\w.]+\s+(\w+)\s*=\s*\d+;/gm)].map((m) => m[1]);
+    return [
+      ...body[1].split('oneof')[0].matchAll(/^\s*(?:repeated\s+)?[\w.]+\s+(\w+)\s*=\s*\d+;/gm)
+    ].map((m) => m[1]);
   }
 
-  const kinds = [...proto.match(/oneof kind \{([^}]*)\}/)[1].matchAll(/^\s*(\w+)\s+(\w+)\s*=\s*\d+;/gm)]
-      .map((m) => ({message: m[1], type: m[2]}));
+  const kinds =
+      [...proto.match(/oneof kind \{([^}]*)\}/)[1].matchAll(/^\s*(\w+)\s+(\w+)\s*=\s*\d+;/gm)].map(
+          (m) => ({message: m[1], type: m[2]}));
 
   test('UPDATE_TYPES is the oneof kind', () => {
     assert.deepEqual([...UPDATE_TYPES], kinds.map((k) => k.type));
@@ -219,7 +252,8 @@ describe('agentstream.d.ts follows the proto', () => {
   test('one interface per kind with each of its fields; all in RunUpdate', () => {
     const union = dts.match(/export type RunUpdate =([^;]*);/)[1];
     for (const {message, type} of kinds) {
-      const iface = dts.match(new RegExp(`export interface (\\w+) extends UpdateEnvelope \\{\\s*type: '${type}';([^}]*)\\}`));
+      const iface = dts.match(new RegExp(
+          `export interface (\\w+) extends UpdateEnvelope \\{\\s*type: '${type}';([^}]*)\\}`));
       assert.ok(iface, `an interface with type '${type}'`);
       for (const field of messageFields(message)) {
         assert.match(iface[2], new RegExp(`\\n\\s*${field}\\??:`), `${type}.${field}`);
@@ -235,9 +269,13 @@ describe('agentstream.d.ts follows the proto', () => {
       const name = field === 'emitted_at' ? 'emitted_at_ns' : field;
       assert.match(envelope, new RegExp(`\\n\\s*${name}\\??:`), name);
     }
-    for (const [enumName, prefix] of [['RunStatus', 'RUN_STATUS_'], ['Outcome', 'OUTCOME_'], ['TimeoutAction', 'TIMEOUT_ACTION_']]) {
-      const values = [...proto.match(new RegExp(`enum ${enumName} \\{([^}]*)\\}`))[1].matchAll(new RegExp(`${prefix}(\\w+)\\s*=`, 'g'))]
-          .map((m) => m[1].toLowerCase());
+    for (const [enumName, prefix] of [
+             ['RunStatus', 'RUN_STATUS_'], ['Outcome', 'OUTCOME_'],
+             ['TimeoutAction', 'TIMEOUT_ACTION_']]) {
+      const values = [
+        ...proto.match(new RegExp(`enum ${enumName} \\{([^}]*)\\}`))[1].matchAll(
+            new RegExp(`${prefix}(\\w+)\\s*=`, 'g'))
+      ].map((m) => m[1].toLowerCase());
       const type = dts.match(new RegExp(`export type ${enumName} =([^;]*);`))[1];
       assert.deepEqual([...type.matchAll(/'(\w+)'/g)].map((m) => m[1]), values, enumName);
     }
@@ -247,7 +285,10 @@ describe('agentstream.d.ts follows the proto', () => {
 describe('docs/CLIENT.md', () => {
   test('shows gateway/web/minimal.html as it is', () => {
     const doc = readFileSync(new URL('../../../docs/CLIENT.md', import.meta.url), 'utf8');
-    const page = readFileSync(new URL('../../../gateway/web/minimal.html', import.meta.url), 'utf8');
-    assert.ok(doc.includes('```html\n' + page + '```\n'), 'the page in docs/CLIENT.md differs from minimal.html');
+    const page =
+        readFileSync(new URL('../../../gateway/web/minimal.html', import.meta.url), 'utf8');
+    assert.ok(
+        doc.includes('```html\n' + page + '```\n'),
+        'the page in docs/CLIENT.md differs from minimal.html');
   });
 });
