@@ -360,7 +360,9 @@ export interface AttachOptions extends Omit<StreamOptions, 'method'|'specialists
 
 export type CancelOutcome = 'accepted'|'ended'|'unknown'|'failed';
 
-export interface AgentStream {
+/** What startRun() and attach() return (construct it through them). */
+export class AgentStream {
+  constructor(target: {question?: string; runId?: string; after?: number}, options?: StreamOptions);
   readonly state: RunState;
   readonly status: StreamStatus;
   readonly requestId: string|null;
