@@ -296,3 +296,18 @@ export function afterOf(url) {
   const v = new URLSearchParams(q).get('after');
   return v === null ? null : Number(v);
 }
+
+/** Watches what a consumer of `run` sees: {seen: [seq...], events: [type...]}. */
+export function consumer(run) {
+  const seen = [];
+  const events = [];
+  run.onUpdate((u) => {
+    events.push(u.type);
+    if (Number.isInteger(u.seq) && u.seq > 0) seen.push(u.seq);
+  });
+  return {seen, events};
+}
+
+export function range(from, to) {
+  return Array.from({length: to - from + 1}, (_, i) => from + i);
+}

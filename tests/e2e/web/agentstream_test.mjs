@@ -1,10 +1,10 @@
 // Tests of the client library gateway/web/agentstream.js with Node's built-in
 // runner: reconnects that resume and never repeat or lose a seq, backoff,
-// jitter and the retry limit, the heartbeat watchdog, batch and gzip
-// payloads, the URLs and POST bodies of every option, cancel and close. The
-// gateway is faked by real Response/ReadableStream bodies (agentstream_fakes.mjs)
-// or by MockEventSource; the clock is virtual. The wire's own parsing and
-// MockEventSource are in agentstream_wire_test.mjs.
+// jitter and the retry limit, the heartbeat watchdog, typed handlers, cancel
+// and close. The gateway is faked by real Response/ReadableStream bodies
+// (agentstream_fakes.mjs) or by MockEventSource; the clock is virtual. The
+// wire (parsing, batches, gzip, URLs and bodies, MockEventSource, the types)
+// is in agentstream_wire_test.mjs.
 
 import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
@@ -12,25 +12,10 @@ import {describe, test} from 'node:test';
 import {attach, MockEventSource, RETRY_POLICY, startRun} from '../../../gateway/web/agentstream.js';
 import {retryDelayMs} from '../../../gateway/web/session.js';
 
-import {afterOf, chunkedResponse, compressed, fakeClock, makeRun, pushableResponse, randomChunks, recordingFetch, seededRandom, settle, sseText} from './agentstream_fakes.mjs';
+import {afterOf, chunkedResponse, compressed, consumer, fakeClock, makeRun, pushableResponse, randomChunks, range, recordingFetch, seededRandom, settle, sseText} from './agentstream_fakes.mjs';
 
 const RID = 'req_5b1e0c';
 const N = 60;
-
-// Watches what a consumer sees: every seq once, in order.
-function consumer(run) {
-  const seen = [];
-  const events = [];
-  run.onUpdate((u) => {
-    events.push(u.type);
-    if (Number.isInteger(u.seq) && u.seq > 0) seen.push(u.seq);
-  });
-  return {seen, events};
-}
-
-function range(from, to) {
-  return Array.from({length: to - from + 1}, (_, i) => from + i);
-}
 
 describe('reconnects: each seq once, in order', () => {
   // A gateway that cuts each response at a random byte `cuts` times (EOF or
@@ -386,224 +371,6 @@ describe('heartbeat watchdog', () => {
     await clock.advance(0);
     assert.equal(Source.opened[0].url, `api/runs/${RID}/stream?after=0`);
     run.close();
-  });
-});
-
-describe('batches and compressed payloads', () => {
-  test('a batch is split into its updates; replayed seqs inside are dropped', async () => {
-    const updates = makeRun(RID, 12);
-    let text = sseText(RID, updates.slice(0, 6), {batchEvery: 3, heartbeats: false});
-    text = text.slice(0, text.indexOf('event: done'));
-    // A second batch overlapping the first (seq 5..9), then the rest.
-    text += `id: ${RID}:9\nevent: batch\ndata: ${
-        JSON.stringify({type: 'batch', request_id: RID, updates: updates.slice(4, 9)})}\n\n`;
-    text +=
-        sseText(RID, updates, {after: 9, heartbeats: false}).split('\n\n').slice(2).join('\n\n');
-    const fetch = recordingFetch((call) => chunkedResponse([text], {signal: call.signal}));
-    const run = startRun('q', {transport: 'fetch', fetch, watchdog: false});
-    const {seen} = consumer(run);
-    await run.finished;
-    assert.deepEqual(seen, range(1, 12));
-    assert.equal(run.duplicates, 2);
-    assert.equal(run.lastSeq, 12);
-  });
-
-  test('gzip payloads are inflated in stream order, inside batches too', async () => {
-    const updates = makeRun(RID, 20).map(
-        (u) =>
-            (u.type === 'partial_result' ? {...u, result: {part: 'x'.repeat(3000), seq: u.seq}} :
-                                           u));
-    const wire =
-        updates.map((u) => (u.type === 'partial_result' || u.seq === 3 ? compressed(u) : u));
-    const text = sseText(RID, wire, {batchEvery: 2, heartbeats: false});
-    const fetch = recordingFetch((call) => chunkedResponse([text], {signal: call.signal}));
-    const run = startRun('q', {transport: 'fetch', fetch, watchdog: false, compress: true});
-    const got = [];
-    run.onUpdate((u) => got.push(u));
-    await run.finished;
-    const seqUpdates = got.filter((u) => Number.isInteger(u.seq));
-    assert.deepEqual(seqUpdates, updates);
-    assert.equal(run.state.results.Synthetic.part, 'x'.repeat(3000));
-  });
-
-  test('an undecodable payload is reported and skipped; the next seqs follow', async () => {
-    const updates = makeRun(RID, 6);
-    const bad =
-        {type: 'partial_result', seq: 3, compressed: true, encoding: 'gzip', data: 'bm90IGd6aXA='};
-    const wire = updates.map((u) => (u.seq === 3 ? bad : u));
-    const fetch =
-        recordingFetch((call) => chunkedResponse([sseText(RID, wire)], {signal: call.signal}));
-    const errors = [];
-    const run = startRun(
-        'q', {transport: 'fetch', fetch, watchdog: false, onError: (e, d) => errors.push(d.where)});
-    const {seen} = consumer(run);
-    await run.finished;
-    assert.deepEqual(seen, [1, 2, 4, 5, 6]);
-    assert.deepEqual(errors, ['inflate']);
-  });
-
-  test(
-      'an event whose data is unreadable is reported; its id still moves the resume point',
-      async () => {
-        const clock = fakeClock();
-        const updates = makeRun(RID, 6);
-        const fetch = recordingFetch((call) => {
-          const after = afterOf(call.url) || 0;
-          let text = sseText(RID, updates, {after, heartbeats: false});
-          let endWith = 'eof';
-          if (call.index === 0) {
-            text = `${text.slice(0, text.indexOf(`id: ${RID}:3`))}id: ${
-                RID}:3\nevent: message\ndata: {broken\n\n`;
-            endWith = 'error';
-          }
-          return chunkedResponse([text], {signal: call.signal, endWith});
-        });
-        const errors = [];
-        const run = startRun('q', {
-          transport: 'fetch',
-          fetch,
-          timers: clock.timers,
-          random: () => 0.5,
-          onError: (e, d) => errors.push(d.where)
-        });
-        const {seen} = consumer(run);
-        let finished = null;
-        run.finished.then((r) => {
-          finished = r;
-        });
-        await clock.runUntil(() => finished !== null);
-        assert.deepEqual(errors, ['decode']);
-        assert.equal(afterOf(fetch.calls[1].url), 3);
-        assert.deepEqual(seen, [1, 2, 4, 5, 6]);
-      });
-
-  test(
-      'types: other kinds are not delivered even by a gateway that ignores the filter',
-      async () => {
-        const updates = makeRun(RID, 30);
-        const fetch = recordingFetch(
-            (call) => chunkedResponse([sseText(RID, updates)], {signal: call.signal}));
-        const run = startRun(
-            'q',
-            {transport: 'fetch', fetch, watchdog: false, types: ['partial_result', 'complete']});
-        const {events} = consumer(run);
-        await run.finished;
-        assert.deepEqual(
-            [...new Set(events)].sort(),
-            ['complete', 'connected', 'done', 'error', 'partial_result']);
-        assert.equal(run.lastSeq, 30);
-      });
-});
-
-describe('URLs and POST bodies', () => {
-  test('GET through EventSource carries every stream option', async () => {
-    const clock = fakeClock();
-    const Source = MockEventSource.from('', {timers: clock.timers});
-    const run = startRun('risk of ACC-1042', {
-      EventSource: Source,
-      timers: clock.timers,
-      baseUrl: 'http://gw:8080',
-      specialists: ['RiskAnalyst', 'DataAnalyst'],
-      types: ['progress', 'partial_result'],
-      batchMax: 8,
-      batchMs: 50,
-      compress: true,
-      onDisconnect: 'cancel',
-      runOptions: {depth: 2},
-    });
-    await clock.advance(0);
-    const url = new URL(Source.opened[0].url);
-    assert.equal(url.origin + url.pathname, 'http://gw:8080/api/chat/stream');
-    assert.deepEqual(Object.fromEntries(url.searchParams), {
-      message: 'risk of ACC-1042',
-      specialists: 'RiskAnalyst,DataAnalyst',
-      options: '{"depth":2}',
-      on_disconnect: 'cancel',
-      types: 'progress,partial_result',
-      batch_max: '8',
-      batch_ms: '50',
-      compress: '1',
-      heartbeat: 'event',
-    });
-    run.close();
-  });
-
-  test('POST sends them in the JSON body; a resume keeps them in the query', async () => {
-    const clock = fakeClock();
-    const updates = makeRun(RID, 8);
-    const fetch = recordingFetch((call) => {
-      const after = afterOf(call.url) || 0;
-      const text = sseText(RID, updates, {after, heartbeats: false});
-      const cut = call.index === 0 ? text.indexOf(`id: ${RID}:4`) : text.length;
-      return chunkedResponse(
-          [text.slice(0, cut)], {signal: call.signal, endWith: call.index === 0 ? 'error' : 'eof'});
-    });
-    const run = startRun('q', {
-      method: 'POST',
-      fetch,
-      timers: clock.timers,
-      random: () => 0.5,
-      baseUrl: 'http://gw/',
-      types: ['progress', 'complete'],
-      batchMax: 4,
-      batchMs: 20,
-      compress: true,
-      specialists: ['RiskAnalyst'],
-    });
-    let finished = null;
-    run.finished.then((r) => {
-      finished = r;
-    });
-    await clock.runUntil(() => finished !== null);
-    const [post, resume] = fetch.calls;
-    assert.equal(post.method, 'POST');
-    assert.equal(post.url, 'http://gw/api/chat/stream');
-    assert.equal(post.headers['Content-Type'], 'application/json');
-    assert.deepEqual(JSON.parse(post.body), {
-      message: 'q',
-      specialists: ['RiskAnalyst'],
-      types: ['progress', 'complete'],
-      batch_max: 4,
-      batch_ms: 20,
-      compress: true,
-    });
-    assert.equal(resume.method, 'GET');
-    assert.equal(
-        resume.url,
-        `http://gw/api/runs/${
-            RID}/stream?after=3&types=progress%2Ccomplete&batch_max=4&batch_ms=20&compress=1`);
-    assert.equal(resume.headers['Last-Event-ID'], `${RID}:3`);
-  });
-
-  test('a question too long for a GET URL goes as a POST', async () => {
-    const fetch = recordingFetch(
-        (call) => chunkedResponse([sseText(RID, makeRun(RID, 2))], {signal: call.signal}));
-    class NeverUsed {
-      constructor() {
-        assert.fail('EventSource used for a long question');
-      }
-    }
-    const run = startRun('é'.repeat(2000), {EventSource: NeverUsed, fetch, watchdog: false});
-    await run.finished;
-    assert.equal(fetch.calls[0].method, 'POST');
-    assert.equal(JSON.parse(fetch.calls[0].body).message, 'é'.repeat(2000));
-  });
-
-  test('attach follows from after=N and counts those seqs as seen', async () => {
-    const fetch = recordingFetch(
-        (call) => chunkedResponse(
-            [sseText(RID, makeRun(RID, 9), {after: afterOf(call.url)})], {signal: call.signal}));
-    const run = attach(RID, {after: 5, transport: 'fetch', fetch, watchdog: false});
-    const {seen} = consumer(run);
-    await run.finished;
-    assert.equal(fetch.calls[0].url, `api/runs/${RID}/stream?after=5`);
-    assert.deepEqual(seen, [6, 7, 8, 9]);
-  });
-
-  test('unknown types are refused before any request', () => {
-    assert.throws(
-        () => startRun('q', {types: ['progress', 'bogus'], fetch: () => {}}),
-        /unknown update types: bogus/);
   });
 });
 
