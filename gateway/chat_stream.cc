@@ -2,9 +2,11 @@
 
 #include <algorithm>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/update_json.h"
+#include "gateway/gzip.h"
 #include "gateway/http_status.h"
 #include "nlohmann/json.hpp"
 
@@ -97,6 +99,9 @@ int ChatStreamEncoder::AppendUpdate(const Update& update, std::string* out) {
   // Encoded once, without a JSON document (docs/BENCHMARKS.md).
   data_.clear();
   AppendUpdateJson(update, request_id_, &data_);
+  if (format_.compress && data_.size() > format_.compress_min_bytes) {
+    CompressData(update);
+  }
   if (format_.batch.on()) {
     if (batch_count_ > 0) batch_json_.push_back(',');
     batch_json_.append(data_);
@@ -135,6 +140,22 @@ int ChatStreamEncoder::AppendUpdate(const Update& update, std::string* out) {
     default:
       return 1;
   }
+}
+
+void ChatStreamEncoder::CompressData(const Update& update) {
+  const std::string gzipped = GzipOnce(data_);
+  if (gzipped.empty()) return;  // zlib failed: sent as it is.
+  // The envelope stays readable: a client routes and dedupes by it without
+  // decompressing (docs/GATEWAY.md, "Compression").
+  OrderedJson envelope = {{"type", UpdateType(update)},
+                          {"request_id", request_id_},
+                          {"seq", update.seq()}};
+  if (!update.specialist().empty())
+    envelope["specialist"] = update.specialist();
+  envelope["compressed"] = true;
+  envelope["encoding"] = "gzip";
+  envelope["data"] = absl::Base64Escape(gzipped);
+  data_ = Dump(envelope);
 }
 
 int ChatStreamEncoder::FlushBatch(std::string* out) {

@@ -95,6 +95,7 @@ class ChatStreamEncoder final {
   bool batch_due() const { return batch_due_; }
   int FlushBatch(std::string* out);
   const BatchSpec& batch() const { return format_.batch; }
+  const StreamFormat& format() const { return format_; }
   // An `error` event from the gateway (no id).
   std::string Error(std::string_view code, std::string_view message,
                     bool retryable) const;
@@ -116,6 +117,9 @@ class ChatStreamEncoder final {
   const std::string& request_id() const { return request_id_; }
 
  private:
+  // Replaces data_ (the update's JSON) by its compressed envelope.
+  void CompressData(const agentstream::v1::Update& update);
+
   const std::string request_id_;
   const StreamFormat format_;
   const int64_t retry_ms_;

@@ -72,6 +72,13 @@ struct GatewayOptions {
   // (/api/specialists, /readyz, DELETE). Streams hold none: they start on
   // the event loop and are driven by events (docs/GATEWAY.md, "Threads").
   int64_t handler_threads = 64;
+  // compress=1: updates whose JSON is larger than this go gzipped in an
+  // envelope (stream_format.h).
+  size_t compress_min_bytes = kDefaultCompressMinBytes;
+  // Whether a stream whose client sends `Accept-Encoding: gzip` is sent
+  // gzip-encoded (one deflate stream, sync-flushed after every write; some
+  // 16 KiB more per stream: docs/GATEWAY.md, "Compression").
+  bool stream_gzip = false;
   // Sent as Retry-After on every 503.
   int retry_after_seconds = 2;
   absl::Duration readiness_timeout = absl::Seconds(1);

@@ -89,10 +89,22 @@ void LiveStream::Drive() {
   }
   while (!finished_) {
     if (!pending_.empty()) {
+      if (state_->gzip != nullptr && !pending_encoded_) {
+        // Sync-flushed: the client can decode all of it at once. The last
+        // write carries the gzip trailer.
+        scratch_.clear();
+        if (!state_->gzip->Compress(pending_, pump_.ended(), &scratch_)) {
+          pump_.ClientGone();  // Cannot go on encoding: end it as a cut.
+          return Finish();
+        }
+        pending_.swap(scratch_);
+        pending_encoded_ = true;
+      }
       switch (exchange_->Write(pending_)) {
         case http::Exchange::WriteResult::kOk:
           Written();
           pending_.clear();
+          pending_encoded_ = false;
           break;
         case http::Exchange::WriteResult::kFull:
           // Nothing more is taken from the call until the client reads.

@@ -25,6 +25,7 @@
 #include "common/http/server.h"
 #include "gateway/chat_stream.h"
 #include "gateway/client_limits.h"
+#include "gateway/gzip.h"
 #include "gateway/metrics.h"
 #include "gateway/orchestrator_client.h"
 #include "gateway/timer_queue.h"
@@ -46,6 +47,9 @@ struct StreamState {
   std::unique_ptr<RunStream> run;
   ChatStreamEncoder encoder;
   std::vector<agentstream::v1::Update> first;
+  // Set when the response is gzip-encoded (gzip.h): every write goes
+  // through it.
+  std::unique_ptr<GzipStream> gzip;
 };
 
 // What every live stream of a gateway shares.
@@ -112,6 +116,8 @@ class LiveStream final : public std::enable_shared_from_this<LiveStream> {
 
   // Drive()'s own (one driver at a time).
   std::string pending_;
+  bool pending_encoded_ = false;  // pending_ went through state_->gzip.
+  std::string scratch_;           // The compressor's output.
   std::vector<agentstream::v1::Update> batch_;
   std::vector<int64_t> pending_emitted_;  // Of the updates in pending_.
   absl::Time timer_at_ = absl::InfinitePast();

@@ -46,6 +46,8 @@ int main(int argc, char** argv) {
   int64_t port = options.port;
   int64_t heartbeat_ms = Ms(options.heartbeat_interval);
   int64_t retry_ms = options.retry_ms;
+  int64_t compress_min_bytes = static_cast<int64_t>(options.compress_min_bytes);
+  bool stream_gzip = options.stream_gzip;
   int64_t max_streams = options.max_streams;
   int64_t first_update_timeout_ms = Ms(options.first_update_timeout);
   int64_t thread_stack_kib =
@@ -92,6 +94,15 @@ int main(int argc, char** argv) {
   flags.Int("retry-ms", &retry_ms,
             "The `retry:` (reconnection delay) sent to clients.",
             "AGENTSTREAM_RETRY_MS");
+  flags.Int("compress-min-bytes", &compress_min_bytes,
+            "With compress=1, updates whose JSON is larger than this go "
+            "gzipped and base64-encoded in a readable envelope.",
+            "AGENTSTREAM_COMPRESS_MIN_BYTES");
+  flags.Bool("stream-gzip", &stream_gzip,
+             "Send a stream gzip-encoded when its client sends "
+             "Accept-Encoding: gzip (one deflate stream per response, "
+             "flushed after every write; about 16 KiB more per stream).",
+             "AGENTSTREAM_STREAM_GZIP");
   flags.Int("max-streams", &max_streams,
             "Open SSE streams at most; more get 503 with Retry-After.",
             "AGENTSTREAM_MAX_STREAMS");
@@ -175,17 +186,19 @@ int main(int argc, char** argv) {
   agentstream::InitLogging("gateway", agentstream::ParseLogLevel(log_level));
 
   if (port < 0 || port > 65535 || heartbeat_ms <= 0 || retry_ms < 0 ||
-      max_streams <= 0 || max_streams_per_client < 0 ||
-      run_starts_per_second < 0 || run_start_burst < 1 ||
-      max_connections <= 0 || max_connections_per_client < 0 ||
-      max_request_line_bytes < 256 || max_header_bytes < 256 ||
-      max_headers < 1 || header_timeout_ms <= 0 || body_timeout_ms <= 0 ||
-      idle_timeout_ms <= 0 || first_update_timeout_ms <= 0 ||
-      thread_stack_kib < 64 || write_timeout_ms <= 0 || stream_buffer_kib < 1 ||
-      stream_queue <= 0 || stream_queue_kib < 1) {
+      compress_min_bytes < 0 || max_streams <= 0 ||
+      max_streams_per_client < 0 || run_starts_per_second < 0 ||
+      run_start_burst < 1 || max_connections <= 0 ||
+      max_connections_per_client < 0 || max_request_line_bytes < 256 ||
+      max_header_bytes < 256 || max_headers < 1 || header_timeout_ms <= 0 ||
+      body_timeout_ms <= 0 || idle_timeout_ms <= 0 ||
+      first_update_timeout_ms <= 0 || thread_stack_kib < 64 ||
+      write_timeout_ms <= 0 || stream_buffer_kib < 1 || stream_queue <= 0 ||
+      stream_queue_kib < 1) {
     AS_LOG(ERROR)
         << "invalid flag values: --port 0..65535, --heartbeat-ms > 0, "
-           "--retry-ms >= 0, --max-streams > 0, --max-streams-per-client "
+           "--retry-ms >= 0, --compress-min-bytes >= 0, --max-streams > 0, "
+           "--max-streams-per-client "
            ">= 0, --run-starts-per-second >= 0, --run-start-burst >= 1, "
            "--max-connections > 0, --max-connections-per-client >= 0, "
            "--max-request-line-bytes >= 256, --max-header-bytes >= 256, "
@@ -200,6 +213,8 @@ int main(int argc, char** argv) {
   options.port = static_cast<int>(port);
   options.heartbeat_interval = absl::Milliseconds(heartbeat_ms);
   options.retry_ms = retry_ms;
+  options.compress_min_bytes = static_cast<size_t>(compress_min_bytes);
+  options.stream_gzip = stream_gzip;
   options.max_streams = max_streams;
   options.first_update_timeout = absl::Milliseconds(first_update_timeout_ms);
   options.thread_stack_bytes = static_cast<size_t>(thread_stack_kib) * 1024;

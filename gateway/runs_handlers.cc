@@ -41,7 +41,9 @@ void GatewayServer::Impl::ServeAttach(const ExchangePtr& ex,
                               : std::nullopt;
   auto state = std::make_shared<StreamState>(
       metrics_, std::move(slot), client_->StartAttach(rid, target.after_seq),
-      ChatStreamEncoder(rid, format, options_.retry_ms, resumed_after));
+      ChatStreamEncoder(rid, ServerFormat(format), options_.retry_ms,
+                        resumed_after));
+  NegotiateGzip(ex->request(), *state);
   // The orchestrator accepts an attach with its initial metadata at once,
   // even when the run has nothing new yet, and refuses one with a status
   // alone: the response starts as soon as either comes.

@@ -85,6 +85,10 @@ class GatewayServer::Impl {
   // answer of Attach onto the response (resume.h).
   void ServeAttach(const ExchangePtr& ex, const AttachTarget& target,
                    const StreamFormat& format);
+  // The client's format with the server's part (the compression threshold).
+  StreamFormat ServerFormat(StreamFormat format) const;
+  // Makes `s` gzip-encoded when --stream-gzip and the client accepts it.
+  void NegotiateGzip(const http::HttpRequest& req, StreamState& s) const;
   void HandleCancel(const ExchangePtr& ex);
 
   const GatewayOptions options_;

@@ -54,6 +54,12 @@ absl::StatusOr<int64_t> BoundedJsonInt(const char* name,
   return v;
 }
 
+absl::StatusOr<bool> ParseFlag(std::string_view text) {
+  if (text == "1" || text == "true") return true;
+  if (text == "0" || text == "false") return false;
+  return absl::InvalidArgumentError("compress must be 1, 0, true or false");
+}
+
 // Either parameter turns batching on; the other takes its default.
 BatchSpec MakeBatch(std::optional<int64_t> max, std::optional<int64_t> ms) {
   BatchSpec batch;
@@ -114,6 +120,11 @@ absl::StatusOr<StreamFormat> ParseStreamFormatQuery(const Params& params) {
     ms = *v;
   }
   format.batch = MakeBatch(max, ms);
+  if (auto it = params.find("compress"); it != params.end()) {
+    auto v = ParseFlag(it->second);
+    if (!v.ok()) return v.status();
+    format.compress = *v;
+  }
   return format;
 }
 
@@ -144,6 +155,15 @@ absl::Status MergeStreamFormatJson(const nlohmann::json& body,
     ms = *v;
   }
   if (max.has_value() || ms.has_value()) format->batch = MakeBatch(max, ms);
+  if (auto it = body.find("compress"); it != body.end() && !it->is_null()) {
+    if (it->is_boolean()) {
+      format->compress = it->get<bool>();
+    } else if (it->is_number_integer() && (*it == 0 || *it == 1)) {
+      format->compress = *it == 1;
+    } else {
+      return absl::InvalidArgumentError("compress must be true, false, 1 or 0");
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -6,6 +6,9 @@
 //   types=progress,complete      only those update types (update_types.h)
 //   batch_max=N  batch_ms=T      updates gathered into `event: batch`
 //                                until N wait or the oldest waited T ms
+//   compress=1                   an update whose JSON is larger than the
+//                                gateway's --compress-min-bytes goes
+//                                gzipped, base64, in a readable envelope
 //
 // One parse for every endpoint, so that a reconnect that repeats its URL
 // gets the same stream it had. Pure functions; thread-safe.
@@ -31,6 +34,9 @@ inline constexpr int kDefaultBatchMax = 5;
 inline constexpr int kMaxBatchMax = 1000;
 inline constexpr int64_t kDefaultBatchMs = 100;
 inline constexpr int64_t kMaxBatchMs = 10000;
+// Updates whose JSON is larger than this go compressed with compress=1 (the
+// seed's 1,000; the gateway's --compress-min-bytes).
+inline constexpr size_t kDefaultCompressMinBytes = 1000;
 
 struct BatchSpec {
   int max_updates = 0;  // 0: no batching.
@@ -42,6 +48,10 @@ struct StreamFormat {
   HeartbeatStyle heartbeat = HeartbeatStyle::kComment;
   UpdateTypeSet types = UpdateTypeSet::All();
   BatchSpec batch;
+  bool compress = false;
+  // The server's threshold for `compress` (set by the gateway from its
+  // flag, never by the client).
+  size_t compress_min_bytes = kDefaultCompressMinBytes;
 };
 
 // The query's parameters (absent ones: the defaults above). Errors are
@@ -49,7 +59,8 @@ struct StreamFormat {
 absl::StatusOr<StreamFormat> ParseStreamFormatQuery(
     const std::multimap<std::string, std::string>& params);
 
-// A POST body's fields (`heartbeat`, `types`, `batch_max`, `batch_ms`) over
+// A POST body's fields (`heartbeat`, `types`, `batch_max`, `batch_ms`,
+// `compress`: true/false or 1/0) over
 // `format`; a field absent or null leaves it.
 absl::Status MergeStreamFormatJson(const nlohmann::json& body,
                                    StreamFormat* format);

@@ -57,7 +57,8 @@ void GatewayServer::Impl::HandleChatStream(const ExchangePtr& ex,
   params_out.on_disconnect = chat->on_disconnect;
   auto state = std::make_shared<StreamState>(
       metrics_, std::move(slot), client_->StartRun(params_out),
-      ChatStreamEncoder(rid, chat->format, options_.retry_ms));
+      ChatStreamEncoder(rid, ServerFormat(chat->format), options_.retry_ms));
+  NegotiateGzip(req, *state);
 
   // Answer with a status code only once the orchestrator accepted the run:
   // its INVALID_ARGUMENT (an unknown specialist) is a 400, not a stream. The
@@ -143,9 +144,25 @@ http::HttpHeaders GatewayServer::Impl::StreamHeaders(
   return h;
 }
 
+StreamFormat GatewayServer::Impl::ServerFormat(StreamFormat format) const {
+  format.compress_min_bytes = options_.compress_min_bytes;
+  return format;
+}
+
+void GatewayServer::Impl::NegotiateGzip(const http::HttpRequest& req,
+                                        StreamState& s) const {
+  if (options_.stream_gzip &&
+      AcceptsGzip(req.headers.GetOr("Accept-Encoding"))) {
+    s.gzip = GzipStream::Create();  // Null (plain) if zlib cannot.
+  }
+}
+
 bool GatewayServer::Impl::StartSse(const ExchangePtr& ex, StreamState& s) {
   metrics_.streams_total.fetch_add(1);
-  if (!ex->StartStream(200, StreamHeaders(s.encoder.request_id()))) {
+  http::HttpHeaders headers = StreamHeaders(s.encoder.request_id());
+  if (options_.stream_gzip) headers.Add("Vary", "Accept-Encoding");
+  if (s.gzip != nullptr) headers.Add("Content-Encoding", "gzip");
+  if (!ex->StartStream(200, headers)) {
     metrics_.client_disconnects_total.fetch_add(1);
     return false;  // The client is gone: ~StreamState cancels the call.
   }

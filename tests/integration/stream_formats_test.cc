@@ -2,17 +2,21 @@
 // updates"), through the whole path with every process real: the real
 // question on the real specialists, `types` on GET, POST and attach, a
 // filtered stream cut and resumed by Last-Event-ID, and bad names refused.
+#include <algorithm>
 #include <cstdint>
+#include <iostream>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/integration/whole_path_fixture.h"
+#include "tests/testing/gunzip.h"
 #include "tests/testing/sse_client.h"
 
 namespace agentstream::testing {
@@ -24,7 +28,16 @@ constexpr char kQuestion[] =
     "Assess the risk and AML compliance of account ACC-1042 over the last 6 "
     "months";
 
-class StreamFormatsTest : public WholePathTest {};
+// With transport gzip allowed (--stream-gzip): a client that does not ask
+// for it (no Accept-Encoding: gzip) gets plain streams, as every test but
+// the gzip one here.
+class StreamFormatsTest : public WholePathTest {
+ protected:
+  static void SetUpTestSuite() {
+    extra_gateway_args_ = {"--stream-gzip"};
+    WholePathTest::SetUpTestSuite();
+  }
+};
 
 // The seq of an event's `<rid>:<seq>` id.
 uint64_t SeqOf(const SseEvent& e) {
@@ -183,6 +196,110 @@ TEST_F(StreamFormatsTest, BadBatchValuesAre400) {
     EXPECT_EQ(answer.status, 400) << q << "\n" << answer.raw;
     EXPECT_THAT(answer.raw, HasSubstr("must be an integer from 1 to")) << q;
   }
+}
+
+// The payloads of a stream: every `message` and every update in a `batch`.
+std::vector<nlohmann::json> Payloads(const SseResponse& r) {
+  std::vector<nlohmann::json> out;
+  for (const SseEvent& e : r.events) {
+    if (e.event == "message") out.push_back(e.json);
+    if (e.event == "batch") {
+      for (const auto& u : e.json["updates"]) out.push_back(u);
+    }
+  }
+  return out;
+}
+
+// compress=1 on the real question: the large updates come as readable
+// envelopes that inflate to the update; the figure is printed.
+TEST_F(StreamFormatsTest, LargeUpdatesComeCompressedAndInflateToTheUpdate) {
+  const std::string q = "message=" + UrlEncode(kQuestion);
+  const SseResponse plain = Ask(q);
+  const SseResponse packed = Ask(q + "&compress=1");
+  ASSERT_EQ(plain.status, 200) << plain.raw;
+  ASSERT_EQ(packed.status, 200) << packed.raw;
+  EXPECT_EQ(packed.events.back().json["status"], "complete");
+  const std::vector<nlohmann::json> updates = Payloads(packed);
+  int compressed = 0;
+  std::vector<std::string> types;
+  for (const nlohmann::json& u : updates) {
+    types.push_back(u.value("type", ""));
+    if (!u.value("compressed", false)) {
+      EXPECT_FALSE(u.contains("encoding"));
+      continue;
+    }
+    ++compressed;
+    EXPECT_EQ(u["encoding"], "gzip");
+    std::string gz;
+    ASSERT_TRUE(absl::Base64Unescape(u["data"].get<std::string>(), &gz));
+    const std::string json = Gunzip(gz);
+    ASSERT_FALSE(json.empty()) << "not a gzip member";
+    EXPECT_GT(json.size(), 1000u);  // The gateway's default threshold.
+    const nlohmann::json inner = nlohmann::json::parse(json);
+    EXPECT_EQ(inner["type"], u["type"]);
+    EXPECT_EQ(inner["seq"], u["seq"]);
+    EXPECT_EQ(inner["request_id"], u["request_id"]);
+  }
+  EXPECT_GT(compressed, 0) << "no update of ACC-1042 passed 1,000 bytes";
+  // The same updates as without compression (the specialists run
+  // concurrently, so their order differs between two runs; the multiset
+  // of types does not).
+  std::vector<std::string> plain_types;
+  for (const nlohmann::json& u : Payloads(plain)) {
+    plain_types.push_back(u.value("type", ""));
+  }
+  std::sort(types.begin(), types.end());
+  std::sort(plain_types.begin(), plain_types.end());
+  EXPECT_EQ(types, plain_types);
+  std::cout << "[compression] ACC-1042: " << plain.raw.size()
+            << " bytes plain, " << packed.raw.size() << " with compress=1 ("
+            << compressed << " of " << updates.size()
+            << " updates compressed)\n";
+}
+
+// Transport gzip: with Accept-Encoding: gzip the body is one gzip stream
+// (Content-Encoding: gzip) that inflates to the plain stream's events; and
+// it is flushed after every write, so the first updates of a slow run
+// arrive (and decode) while the run still goes on.
+TEST_F(StreamFormatsTest, GzipStreamsDecodeAndHoldNothingBack) {
+  SseRequest encoded;
+  encoded.port = topology_->gateway_port();
+  encoded.path = "/api/chat/stream?message=" + UrlEncode(kQuestion);
+  encoded.headers.emplace("Accept-Encoding", "gzip");
+  encoded.decompress = false;
+  const SseResponse r = StreamSse(encoded);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.Header("Content-Encoding"), "gzip");
+  EXPECT_EQ(r.Header("Vary"), "Accept-Encoding");
+  const std::string body = Gunzip(r.raw);
+  ASSERT_FALSE(body.empty()) << "not one whole gzip stream";
+  std::vector<SseEvent> events;
+  SseParser parser;
+  parser.Feed(body, [&](SseEvent e) { events.push_back(std::move(e)); });
+  ASSERT_GE(events.size(), 3u);
+  EXPECT_EQ(events.front().event, "connected");
+  EXPECT_EQ(events.back().event, "done");
+  EXPECT_EQ(events.back().json["status"], "complete");
+  std::cout << "[compression] ACC-1042 over gzip: " << body.size()
+            << " bytes of events in " << r.raw.size() << " on the wire\n";
+
+  // A slow run (Synthetic: one update every 300 ms, 40 of them): its first
+  // partial results decode long before it ends.
+  SseRequest slow;
+  slow.port = topology_->gateway_port();
+  slow.path = "/api/chat/stream?message=slow&specialists=Synthetic&options=" +
+              UrlEncode(R"({"count":40,"rate":3.3,"size":200})");
+  slow.headers.emplace("Accept-Encoding", "gzip");
+  int partials = 0;
+  slow.stop = [&](const SseEvent& e, const SseResponse&) {
+    return e.event == "message" &&
+           e.json.value("type", "") == "partial_result" && ++partials == 2;
+  };
+  const SseResponse first = StreamSse(slow);
+  ASSERT_EQ(first.status, 200) << first.raw;
+  EXPECT_EQ(first.Header("Content-Encoding"), "gzip");
+  EXPECT_TRUE(first.stopped_by_client) << first.error;
+  for (const SseEvent& e : first.events) EXPECT_NE(e.event, "done");
 }
 
 TEST_F(StreamFormatsTest, UnknownTypesAre400NamingThem) {

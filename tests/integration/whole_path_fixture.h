@@ -9,6 +9,7 @@
 
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
@@ -24,6 +25,7 @@ class WholePathTest : public ::testing::Test {
   static void SetUpTestSuite() {
     TopologyOptions options;
     options.db_path = SharedTestDatabase();
+    options.extra_gateway_args = extra_gateway_args_;
     auto t = Topology::Start(options);
     if (!t.ok()) {
       setup_error_ = new std::string(t.status().ToString());
@@ -53,6 +55,9 @@ class WholePathTest : public ::testing::Test {
     return StreamSse(req);
   }
 
+  // A suite's own gateway flags: set them in its SetUpTestSuite before
+  // calling this one's.
+  static inline std::vector<std::string> extra_gateway_args_;
   static inline Topology* topology_ = nullptr;
   static inline std::string* setup_error_ = nullptr;
 };

@@ -86,6 +86,7 @@ SseResponse StreamSse(const SseRequest& request) {
   client.set_read_timeout(timeout_ms / 1000, (timeout_ms % 1000) * 1000);
   client.set_connection_timeout(5, 0);
   client.set_keep_alive(false);
+  client.set_decompress(request.decompress);
   const absl::Time deadline = absl::Now() + request.timeout;
 
   SseParser parser;

@@ -77,6 +77,10 @@ struct SseRequest {
   std::string content_type = "application/json";
   std::multimap<std::string, std::string> headers;
   absl::Duration timeout = absl::Seconds(60);
+  // Whether a Content-Encoding (gzip) body is decoded before it is parsed
+  // (false: `raw` keeps the bytes as sent, and no events are parsed from
+  // an encoded body).
+  bool decompress = true;
   // Called after each event; returning true closes the connection.
   std::function<bool(const SseEvent&, const SseResponse&)> stop;
 };

@@ -70,5 +70,31 @@ TEST(StreamFormatTest, ThePostBodysFields) {
   }
 }
 
+TEST(StreamFormatTest, Compress) {
+  EXPECT_FALSE(ParseStreamFormatQuery({})->compress);
+  EXPECT_TRUE(ParseStreamFormatQuery({{"compress", "1"}})->compress);
+  EXPECT_TRUE(ParseStreamFormatQuery({{"compress", "true"}})->compress);
+  EXPECT_FALSE(ParseStreamFormatQuery({{"compress", "0"}})->compress);
+  auto bad = ParseStreamFormatQuery({{"compress", "yes"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("compress must be"));
+  StreamFormat f;
+  ASSERT_TRUE(
+      MergeStreamFormatJson(nlohmann::json::parse(R"({"compress":true})"), &f)
+          .ok());
+  EXPECT_TRUE(f.compress);
+  ASSERT_TRUE(
+      MergeStreamFormatJson(nlohmann::json::parse(R"({"compress":0})"), &f)
+          .ok());
+  EXPECT_FALSE(f.compress);
+  EXPECT_FALSE(
+      MergeStreamFormatJson(nlohmann::json::parse(R"({"compress":"1"})"), &f)
+          .ok());
+  // The threshold is the server's: a client cannot set it.
+  EXPECT_EQ(
+      ParseStreamFormatQuery({{"compress_min_bytes", "1"}})->compress_min_bytes,
+      kDefaultCompressMinBytes);
+}
+
 }  // namespace
 }  // namespace agentstream::gateway
