@@ -45,6 +45,7 @@ import tempfile
 import time
 import urllib.parse
 
+import e2e_support
 from ci_policy import skip_or_fail
 from cut_proxy import CutProxy
 from e2e_support import (HOOK_SCRIPT, CheckFailed, DriverError, Gateway,
@@ -63,6 +64,7 @@ FAST_RETRY = {'initialMs': 200, 'maxMs': 1000}
 TYPES = ['progress', 'partial_result', 'complete']
 CUTS = 3
 HERE = os.path.dirname(os.path.abspath(__file__))
+e2e_support.LOG_TAG = 'client_lib_e2e'
 
 PROGRESS_SCRIPT = r"""
 const r = window.__lib, run = window.__libRun;

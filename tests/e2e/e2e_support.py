@@ -116,8 +116,12 @@ class DriverError(Exception):
     """The browser could not be driven (exit 2)."""
 
 
+# The tag of log(): the script that runs (client_lib_e2e.py sets its own).
+LOG_TAG = 'browser_e2e'
+
+
 def log(msg):
-    print(f'[browser_e2e] {msg}', flush=True)
+    print(f'[{LOG_TAG}] {msg}', flush=True)
 
 
 def free_port():
