@@ -109,8 +109,8 @@ function start(question) {
 // and the stream brings the run's cancelled ending (specialist_complete,
 // complete, done), or the library stops following after its grace period.
 function cancelRun() {
-  if (!following() || !state.requestId || (state.cancel && state.cancel.state === 'pending')) return;
-  run.cancel();
+  const pending = state.cancel && state.cancel.state === 'pending';
+  if (following() && state.requestId && !pending) run.cancel();
 }
 
 function resetView() {
