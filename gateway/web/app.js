@@ -1,15 +1,18 @@
-// The web client's view and wiring: opens the EventSource, feeds every event
-// to the pure reducer (reducer.js) and renders the state in place (elements
-// are created once and then updated, so progress bars animate). All text goes
-// in through textContent: nothing from the stream is ever parsed as HTML.
-// What to do when the stream breaks, and what a cancel's answer means, is
-// decided by the pure functions of session.js; this file only carries it out.
+// The web client's view and wiring, built on the client library
+// (agentstream.js, docs/CLIENT.md) the way a frontend is meant to use it:
+// startRun() starts and follows a run (reconnects, resume by Last-Event-ID,
+// each seq once, the heartbeat watchdog are the library's), onState() hands
+// over the reducer's state after every update, and run.cancel() sends the
+// DELETE. This file only renders that state in place (elements are created
+// once and then updated, so progress bars animate). All text goes in through
+// textContent: nothing from the stream is ever parsed as HTML.
 
+import {startRun} from './agentstream.js';
 import {OUTCOME_LABELS, SpecialistCard} from './cards.js';
 import {$, h, renderFigures, renderResult, setAttr, setText} from './dom.js';
 import {describeResult, humanizeKey, summarizeUpdate} from './format.js';
-import {initialState, phaseSteps, reduce, specialistList} from './reducer.js';
-import {cancelOutcome, cancelUrl, chatUrl, onSourceClosed, RETRY_POLICY, resumeUrl, retryDelayMs, streamNotice} from './session.js';
+import {initialState, phaseSteps, specialistList} from './reducer.js';
+import {streamNotice} from './session.js';
 
 const EXAMPLES = [
   'Assess the risk and AML compliance of account ACC-1042 over the last 6 months',
@@ -18,10 +21,6 @@ const EXAMPLES = [
 ];
 
 const MAX_QUESTION_BYTES = 16 * 1024;
-// After an accepted cancel, how long to wait for the run's cancelled ending
-// before the page stops following anyway.
-const CANCEL_GRACE_MS = 15000;
-const CANCEL_TIMEOUT_MS = 5000;
 
 const PHASE_LABELS = {
   analyzing: 'Analyzing',
@@ -45,13 +44,11 @@ const CONNECTION_LABELS = {
 // The page
 
 let state = initialState();
-let source = null;
+// The AgentStream of the current question (null before the first), and
+// whether it is still followed (its status is neither closed nor failed).
+let run = null;
+let running = false;
 let renderPending = false;
-// The client's own reconnect (after EventSource gave up), and how many were
-// tried since the last `connected`.
-let retryTimer = null;
-let retryAttempts = 0;
-let cancelTimer = null;
 const cards = new Map();
 const rendered = {
   orchestratorThoughts: 0,
@@ -62,166 +59,58 @@ const rendered = {
 };
 const forced = new Set();
 
-function dispatch(update) {
-  state = reduce(state, update);
-  if (!renderPending) {
-    renderPending = true;
-    requestAnimationFrame(() => {
-      renderPending = false;
-      render();
-    });
-  }
-}
-
-// Stops following the run: no EventSource, no pending reconnect.
-function closeSource() {
-  if (source) {
-    source.close();
-    source = null;
-  }
-  if (retryTimer) {
-    clearTimeout(retryTimer);
-    retryTimer = null;
-  }
-  if (cancelTimer) {
-    clearTimeout(cancelTimer);
-    cancelTimer = null;
-  }
+function scheduleRender() {
+  if (renderPending) return;
+  renderPending = true;
+  requestAnimationFrame(() => {
+    renderPending = false;
+    render();
+  });
 }
 
 // True while the page follows a run (streaming, or about to reconnect).
 function following() {
-  return source !== null || retryTimer !== null;
+  return run !== null && running;
 }
 
-function parseData(event) {
-  try {
-    const data = JSON.parse(event.data);
-    return data !== null && typeof data === 'object' ? data : null;
-  } catch (e) {
-    console.warn('agentstream: unparsable event data', event.data);
-    return null;
-  }
+// Stops following the current run (the run itself goes on: Cancel ends it).
+function stopFollowing() {
+  if (run) run.close();
 }
 
+// Asks `question`: the library starts the run and follows it to its end;
+// every state it reports is rendered (at most once a frame). The previous
+// run's handlers check `run === current`, so a late event of an earlier
+// question never reaches the view.
 function start(question) {
-  closeSource();
+  stopFollowing();
   resetView();
-  retryAttempts = 0;
-  dispatch({type: 'reset', question});
-  open(chatUrl(question, [...forced]));
-}
-
-// Follows the stream at `url`. EventSource reconnects by itself (with
-// Last-Event-ID) after a dropped connection or a stream that ended without
-// `done`; sourceClosed() takes over only when it gives up.
-function open(url) {
-  const es = new EventSource(url);
-  source = es;
-  const onData = (event) => {
-    const data = parseData(event);
-    if (!data || es !== source) return;
-    if (data.type === 'connected') retryAttempts = 0;
-    dispatch(data);
-  };
-  es.addEventListener('connected', onData);
-  es.addEventListener('message', onData);
-  es.addEventListener('timeout', onData);
-  es.addEventListener('done', (event) => {
-    onData(event);
-    if (es === source) closeSource();
-    renderNow();
+  const current = startRun(question, {
+    specialists: [...forced],
+    onState: (next) => {
+      if (run !== current) return;
+      state = next;
+      scheduleRender();
+    },
+    onStatus: (status) => {
+      if (run !== current) return;
+      running = status !== 'closed' && status !== 'failed';
+      scheduleRender();
+    },
   });
-  // One listener sees both the stream's `error` events (they carry data)
-  // and the EventSource's own connection errors (they do not).
-  es.addEventListener('error', (event) => {
-    if (es !== source) return;
-    if (typeof event.data === 'string') {
-      onData(event);
-      return;
-    }
-    if (es.readyState === EventSource.CLOSED) {
-      sourceClosed(es);
-    } else {
-      dispatch({type: 'transport_error', fatal: false});
-    }
-  });
+  run = current;
+  running = true;
+  state = current.state;
+  scheduleRender();
 }
 
-function fail(message) {
-  closeSource();
-  dispatch({type: 'transport_error', fatal: true, message});
-  renderNow();
-}
-
-// EventSource gave up (e.g. a 503 while the orchestrator is away).
-function sourceClosed(es) {
-  es.close();
-  source = null;
-  switch (onSourceClosed(state)) {
-    case 'ignore':
-      return;
-    case 'finished':
-      fail('');  // The reducer ends the run quietly: `complete` was received.
-      return;
-    case 'retry': {
-      retryAttempts += 1;
-      const delay = retryDelayMs(retryAttempts);
-      if (delay === null) {
-        fail(`The connection to the gateway was lost and ${
-            RETRY_POLICY.maxAttempts} attempts to resume failed.`);
-        return;
-      }
-      dispatch({type: 'retry_scheduled', attempt: retryAttempts, delayMs: delay});
-      retryTimer = setTimeout(() => {
-        retryTimer = null;
-        open(resumeUrl(state.requestId, state.lastSeq));
-      }, delay);
-      return;
-    }
-    default:
-      fail(state.connection === 'connecting' ?
-               'The gateway did not accept the request (it may be unreachable, overloaded or the input invalid).' :
-               'The connection to the gateway was lost.');
-  }
-}
-
-// The Cancel button: asks the gateway to cancel the run; the stream then
-// brings the run's cancelled ending (specialist_complete, complete, done).
-async function cancelRun() {
-  const requestId = state.requestId;
-  if (!following() || !requestId || (state.cancel && state.cancel.state === 'pending')) return;
-  dispatch({type: 'cancel_requested'});
-  let status = null;
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), CANCEL_TIMEOUT_MS);
-  try {
-    const response = await fetch(cancelUrl(requestId), {method: 'DELETE', signal: abort.signal});
-    status = response.status;
-  } catch (e) {
-    status = null;
-  } finally {
-    clearTimeout(timer);
-  }
-  if (state.requestId !== requestId) return;  // Another question meanwhile.
-  const {outcome, note} = cancelOutcome(status);
-  dispatch({type: 'cancel_result', outcome, note});
-  if (!following()) return;  // The run ended meanwhile.
-  if (outcome === 'unknown') {
-    closeSource();
-    dispatch({type: 'stopped', cancelled: false, note});
-  } else if (outcome === 'accepted') {
-    cancelTimer = setTimeout(() => {
-      cancelTimer = null;
-      if (!following()) return;
-      closeSource();
-      dispatch({
-        type: 'stopped',
-        cancelled: true,
-        note: 'Run cancelled; its final updates did not arrive in time.',
-      });
-    }, CANCEL_GRACE_MS);
-  }
+// The Cancel button: run.cancel() sends the DELETE; the library folds the
+// request and its answer into the state (cancel_requested, cancel_result)
+// and the stream brings the run's cancelled ending (specialist_complete,
+// complete, done), or the library stops following after its grace period.
+function cancelRun() {
+  const pending = state.cancel && state.cancel.state === 'pending';
+  if (following() && state.requestId && !pending) run.cancel();
 }
 
 function resetView() {
@@ -240,24 +129,19 @@ function resetView() {
   document.body.classList.add('has-run');
 }
 
-function renderNow() {
-  renderPending = false;
-  render();
-}
-
 function render() {
   const s = state;
-  const running = following();
+  const active = following();
 
   // Connection and controls.
   setAttr($('connection'), 'data-connection', s.connection);
   setText($('connection-label'), CONNECTION_LABELS[s.connection] || s.connection);
   const cancelling = s.cancel !== null && (s.cancel.state === 'pending' || s.cancel.state === 'accepted');
-  $('cancel').hidden = !running;
+  $('cancel').hidden = !active;
   $('cancel').disabled = !s.requestId || cancelling;
   setText($('cancel'), cancelling ? 'Cancelling…' : 'Cancel');
-  $('send').disabled = running;
-  $('send').textContent = running ? 'Running…' : 'Send';
+  $('send').disabled = active;
+  $('send').textContent = active ? 'Running…' : 'Send';
   const notice = streamNotice(s);
   $('stream-notice').hidden = !notice;
   setText($('stream-notice'), notice);
@@ -431,7 +315,7 @@ function showFormError(text) {
 
 function submit(event) {
   if (event) event.preventDefault();
-  if (source) return;
+  if (following()) return;
   const question = $('question').value.trim();
   if (!question) {
     showFormError('Type a question first, or pick one of the examples.');
@@ -532,7 +416,7 @@ function init() {
     $('question').value = state.question;
     start(state.question);
   });
-  window.addEventListener('pagehide', closeSource);
+  window.addEventListener('pagehide', stopFollowing);
   const preset = new URLSearchParams(location.search).get('q');
   if (preset) $('question').value = preset;
   loadRoster();

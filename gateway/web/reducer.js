@@ -5,11 +5,11 @@
 //
 // `update` is the parsed JSON of one SSE event (`type` is one of the contract's
 // kinds, or `connected` / `done` from the gateway), or one of the client's own
-// events: `reset` (a new question was sent), `transport_error` (the
-// EventSource lost or could not open its connection), `retry_scheduled` (the
-// client reconnects by itself after a backoff), `cancel_requested` /
-// `cancel_result` (the Cancel button and the answer to its DELETE) and
-// `stopped` (the page stopped following the run). Pure: never mutates its
+// events, which the client library (agentstream.js) folds in: `reset` (a
+// new question was sent), `transport_error` (the connection was lost or could
+// not be opened), `retry_scheduled` (the library reconnects after a backoff),
+// `cancel_requested` / `cancel_result` (cancel() and the answer to its
+// DELETE) and `stopped` (the client stopped following the run). Pure: never mutates its
 // inputs, no DOM, no clock, so Node tests it as it is
 // (tests/e2e/web/reducer_test.mjs).
 //
@@ -64,7 +64,7 @@ export function initialState() {
     stopped: null,
     // Why the stream is reconnecting ({code, message}), while it is.
     notice: null,
-    // The client's own reconnect after EventSource gave up: {attempt, delayMs}.
+    // The client's next reconnect, while it waits for it: {attempt, delayMs}.
     retry: null,
     // How many times the stream was resumed (connected with "resumed").
     resumes: 0,
@@ -327,7 +327,7 @@ function reduceUpdate(state, u) {
     case 'error': {
       const name = specialistOf(u);
       if (!name && isReconnectError(u)) {
-        // The stream ends without `done`; EventSource reconnects by itself.
+        // The stream ends without `done`; the client reconnects.
         return {
           ...state,
           connection: 'reconnecting',

@@ -1,18 +1,20 @@
-// How the web client keeps one run's stream alive, as pure functions (no DOM,
-// no EventSource, no clock): app.js asks them what to do and does it; Node
-// tests them as they are (tests/e2e/web/session_test.mjs).
+// How a run's stream is kept alive, as pure functions (no DOM, no
+// EventSource, no clock): the client library (agentstream.js) asks them what
+// to do and does it, the web client (app.js) takes its notice line from
+// streamNotice(); Node tests them as they are
+// (tests/e2e/web/session_test.mjs).
 //
-// The gateway's side (issue 4): every update carries `id: <rid>:<seq>`, so
-// EventSource's own reconnects send `Last-Event-ID` and the gateway resumes
-// the run after that seq, never starting it again. A stream that ends
-// without `done` (an `error` event with code `slow_consumer`, or a retryable
-// `unavailable`) is left to EventSource, which reconnects by itself. Only
-// when EventSource gives up (a non-200 answer such as 503 while the
-// orchestrator is away) does the client open a new one itself, after a
-// backoff, on `GET /api/runs/{rid}/stream?after=<last seq>`; the rid comes
-// from the `connected` event (EventSource cannot read response headers).
+// The gateway's side (issue 4): every update carries `id: <rid>:<seq>`, and
+// the gateway resumes a run after that seq, never starting it again. The
+// library never leaves reconnecting to EventSource: when a connection ends
+// without `done` (dropped, an `error` event with code `slow_consumer` or a
+// retryable `unavailable`, a non-200 answer such as 503 while the
+// orchestrator is away, a silent connection) it opens
+// `GET /api/runs/{rid}/stream?after=<last seq>` itself after a backoff; the
+// rid comes from the `connected` event (EventSource cannot read response
+// headers). docs/CLIENT.md ("The rules") has the whole policy.
 
-/** Backoff of the client's own reconnects (after EventSource gave up). */
+/** Backoff of the library's reconnects (its `retry` option replaces any part). */
 export const RETRY_POLICY = Object.freeze({
   initialMs: 1000,  // The first retry waits about this long,
   maxMs: 8000,      // doubling up to this,
@@ -51,8 +53,8 @@ export function retryDelayMs(attempt, policy = RETRY_POLICY, random = Math.rando
 
 /**
  * True for a gateway `error` event after which the stream ends without
- * `done` and EventSource reconnects by itself: `slow_consumer`, or
- * `unavailable` marked retryable. A specialist's error never is.
+ * `done` and the client reconnects: `slow_consumer`, or `unavailable`
+ * marked retryable. A specialist's error never is.
  */
 export function isReconnectError(data) {
   if (data === null || typeof data !== 'object' || data.type !== 'error') return false;
@@ -61,8 +63,8 @@ export function isReconnectError(data) {
 }
 
 /**
- * What to do when EventSource has given up (readyState CLOSED after an
- * error), given the reducer's state:
+ * What to do when a connection has ended without `done`, given the
+ * reducer's state:
  *  - 'ignore':   the run is over for this page (done received, or stopped);
  *  - 'finished': the final `complete` was received and only `done` is
  *                missing (a resume after the final event is answered 204);

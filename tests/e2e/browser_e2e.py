@@ -11,8 +11,9 @@ HTTP, spoken with urllib) against a running system, in three scenarios:
   resume  picks the Synthetic specialist on the page's roster (the system
           runs it slowly: ~9 s a run, see run_browser_e2e.sh), asks, and
           while the run streams kills the gateway (SIGKILL, by the PID this
-          script started) and starts a new one on the same port. The page's
-          EventSource reconnects by itself with Last-Event-ID. The page must
+          script started) and starts a new one on the same port. The
+          client library the page is built on (agentstream.js) reconnects
+          with its backoff and resumes after the last seq it had. The page must
           end with the complete answer, its raw event log must hold seq
           1..N once each (N = the updates the orchestrator appended), the
           Synthetic card exactly --synthetic-count results, the run must
@@ -282,7 +283,7 @@ def scenario_cancel(driver, ctx):
         problems.append(f'#status data-status is {state["status"]!r}, '
                         'expected "cancelled"')
     # data-outcome of the answer card comes only from the server's
-    # `complete` (the page's own fallback after CANCEL_GRACE_MS sets none).
+    # `complete` (the library's own ending after cancelGraceMs sets none).
     if state['answerOutcome'] != 'cancelled':
         problems.append(f'#answer-card data-outcome is '
                         f'{state["answerOutcome"]!r}, expected "cancelled" '

@@ -116,8 +116,12 @@ class DriverError(Exception):
     """The browser could not be driven (exit 2)."""
 
 
+# The tag of log(): the script that runs (client_lib_e2e.py sets its own).
+LOG_TAG = 'browser_e2e'
+
+
 def log(msg):
-    print(f'[browser_e2e] {msg}', flush=True)
+    print(f'[{LOG_TAG}] {msg}', flush=True)
 
 
 def free_port():
@@ -371,8 +375,9 @@ class Gateway:
     """A gateway process this script starts, kills and restarts by PID."""
 
     def __init__(self, binary, host, port, orchestrator, log_path,
-                 web_root=None, pid_file=None):
+                 web_root=None, pid_file=None, extra_args=()):
         self.binary = binary
+        self.extra_args = list(extra_args)  # e.g. ['--heartbeat-ms', '500']
         self.web_root = web_root
         self.pid_file = pid_file
         self.host = host
@@ -388,6 +393,7 @@ class Gateway:
                 '--orchestrator', self.orchestrator]
         if self.web_root:
             argv += ['--web-root', self.web_root]
+        argv += self.extra_args
         with open(self.log_path, 'ab') as log_file:
             self.proc = subprocess.Popen(
                 argv, stdout=log_file, stderr=subprocess.STDOUT,

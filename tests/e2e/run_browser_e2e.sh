@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# The browser end-to-end test (ctest: browser_e2e): starts the system with
-# deploy/local/launch.sh --no-gateway on free loopback ports (the specialists,
-# with Synthetic slowed to ~9 s a run, and the orchestrator), then
-# browser_e2e.py starts the gateway itself (it kills and restarts it in the
-# resume scenario) and drives the web client in headless Chromium: a real
-# question answered, a run resumed across a gateway restart, a run cancelled
-# with the Cancel button. The launcher is always stopped by its PID, which
-# stops every process it started; browser_e2e.py stops its gateway by PID.
+# The browser end-to-end tests: starts the system with deploy/local/launch.sh
+# --no-gateway on free loopback ports (the specialists, with Synthetic slowed
+# to ~9 s a run, and the orchestrator), then runs one of the Chromium scripts,
+# which starts the gateway itself:
+#
+#   run_browser_e2e.sh [browser_e2e.py]   (ctest: browser_e2e) the web client:
+#       a real question answered, a run resumed across a gateway restart (it
+#       kills and restarts the gateway), a run cancelled with the Cancel button
+#   run_browser_e2e.sh client_lib_e2e.py  (ctest: client_lib_e2e) the client
+#       library against the gateway through a TCP proxy that cuts and freezes
+#       its connections, and the plain page minimal.html
+#
+# The launcher is always stopped by its PID, which stops every process it
+# started; the script stops its gateway by PID.
 #
 # Environment:
 #   AGENTSTREAM_BIN_DIR        the built binaries (required; ctest sets it)
@@ -14,9 +20,8 @@
 #                              processes' logs go (default: ./e2e-artifacts)
 #   AGENTSTREAM_E2E_READY_S    seconds to wait for the system (default: 240;
 #                              the first start generates the data set)
-#   AGENTSTREAM_E2E_SCENARIOS  browser_e2e.py's --scenarios (default: all:
-#                              answer,resume,cancel)
-# Exit status: browser_e2e.py's (0 pass, 1 check failed, 2 browser trouble),
+#   AGENTSTREAM_E2E_SCENARIOS  the script's --scenarios (default: all of them)
+# Exit status: the script's (0 pass, 1 check failed, 2 browser trouble),
 # 1 if the system did not start; without chromium or chromedriver 77
 # (skipped), or 1 under CI (tests/e2e/ci_policy.sh).
 set -uo pipefail
@@ -32,13 +37,24 @@ BIN_DIR=${AGENTSTREAM_BIN_DIR:-}
 ARTIFACTS=${AGENTSTREAM_E2E_ARTIFACTS:-$PWD/e2e-artifacts}
 READY_S=${AGENTSTREAM_E2E_READY_S:-240}
 LAUNCH="$ROOT/deploy/local/launch.sh"
-SCENARIOS=${AGENTSTREAM_E2E_SCENARIOS:-answer,resume,cancel}
+SCRIPT=${1:-browser_e2e.py}
+SCENARIOS=${AGENTSTREAM_E2E_SCENARIOS:-}
 # Synthetic's defaults for this system (its --count and --rate, through their
 # environment variables, which no other binary reads): 90 partial results at
 # 10 a second, so a run streams for ~9 s; the web client cannot pass
-# per-request options, so this is how its runs are made long.
+# per-request options, so this is how its runs are made long
+# (client_lib_e2e.py passes its own in each run's `options`).
 SYNTHETIC_COUNT=90
 SYNTHETIC_RATE=10
+case $SCRIPT in
+  browser_e2e.py) SCRIPT_ARGS=(--synthetic-count "$SYNTHETIC_COUNT") ;;
+  client_lib_e2e.py) SCRIPT_ARGS=() ;;
+  *)
+    log "FAIL: unknown script $SCRIPT (browser_e2e.py or client_lib_e2e.py)"
+    exit 1
+    ;;
+esac
+[[ -n $SCENARIOS ]] && SCRIPT_ARGS+=(--scenarios "$SCENARIOS")
 
 # ./test.sh installs both; under CI a missing browser is a failure, not a
 # skip (tests/e2e/ci_policy.sh).
@@ -95,7 +111,7 @@ stop_launcher() {
     wait "$LAUNCH_PID" 2>/dev/null
   fi
   # Whatever the launcher left behind, by the PIDs it recorded, and the
-  # gateway browser_e2e.py started if it could not stop it itself.
+  # gateway the script started if it could not stop it itself.
   for file in "$DATA_DIR/pids" "$DATA_DIR/gateway.pid"; do
     [[ -s $file ]] || continue
     while read -r pid _; do
@@ -118,7 +134,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-log "starting the system: orchestrator :$ORCH_PORT, specialists :$SPEC_BASE+, metrics :$METRICS_BASE+ (the gateway :$GW_PORT comes with browser_e2e.py)"
+log "starting the system: orchestrator :$ORCH_PORT, specialists :$SPEC_BASE+, metrics :$METRICS_BASE+ (the gateway :$GW_PORT comes with $SCRIPT)"
 AGENTSTREAM_COUNT=$SYNTHETIC_COUNT AGENTSTREAM_RATE=$SYNTHETIC_RATE \
   "$LAUNCH" --bin-dir "$BIN_DIR" --data-dir "$DATA_DIR" --no-gateway \
   --gateway-port "$GW_PORT" --orchestrator-port "$ORCH_PORT" \
@@ -147,14 +163,14 @@ log "orchestrator and specialists ready"
 
 budget=$((deadline - SECONDS))
 ((budget < 30)) && budget=30
-"$PY" "$HERE/browser_e2e.py" --gateway-bin "$BIN_DIR/gateway" \
+"$PY" "$HERE/$SCRIPT" --gateway-bin "$BIN_DIR/gateway" \
   --gateway-port "$GW_PORT" --gateway-log "$DATA_DIR/logs/gateway.log" \
   --gateway-pid-file "$DATA_DIR/gateway.pid" \
   --orchestrator "127.0.0.1:$ORCH_PORT" \
   --orchestrator-metrics "http://127.0.0.1:$METRICS_BASE/metrics" \
   --chromium "$CHROMIUM" --chromedriver "$CHROMEDRIVER" \
-  --synthetic-count "$SYNTHETIC_COUNT" --scenarios "$SCENARIOS" \
-  --ready-timeout "$budget" --screenshot "$ARTIFACTS/browser_e2e.png"
+  --ready-timeout "$budget" --screenshot "$ARTIFACTS/${SCRIPT%.py}.png" \
+  "${SCRIPT_ARGS[@]}"
 status=$?
 if ((status != 0)); then
   KEEP_LOGS=1
