@@ -1,0 +1,355 @@
+#!/usr/bin/python3
+"""The React hook's page in real Chromium, against the real system (ctest:
+react_e2e; issue 12, "the React page with React from npm").
+
+  1. npm installs react@18 and react-dom@18 into a temp dir and serves them as
+     ES modules (vendor_react.py: their CommonJS development builds wrapped,
+     unchanged, in Node's module wrapper), never the public CDN.
+  2. A temp web root holds a copy of gateway/web, the vendor modules under
+     /vendor/, and react.html with its import map pointed there (the only
+     change; vendor_react.local_page checks the shipped map names https
+     URLs for exactly those specifiers).
+  3. deploy/local/launch.sh starts the specialists and the orchestrator on
+     free loopback ports (--no-gateway), as run_browser_e2e.sh does; this
+     script starts the gateway with --web-root on the temp dir. All are
+     stopped by PID (the launcher stops what it started; the leftovers by
+     the PIDs it recorded).
+  4. Headless Chromium opens /react.html (React in StrictMode, development
+     build: every effect runs twice), types the ACC-1042 question, clicks
+     Ask and waits (bounded) for the answer: the hook's status ends `done`,
+     the orchestrator's `complete`, every specialist card (at least
+     DataAnalyst, RiskAnalyst, ComplianceExpert) shows data-progress="100"
+     with outcome ok, the orchestrator counts exactly one run started (no
+     duplicate run from StrictMode's double effects), and the page logged no
+     error (React's development warnings included).
+
+Exit status: 0 pass, 1 a check failed (or the system did not start), 2 the
+browser could not be driven; without chromium, chromedriver, node or npm 77
+(skipped), or 1 under CI (tests/e2e/ci_policy.py).
+
+  AGENTSTREAM_BIN_DIR=build/bin /usr/bin/python3 tests/e2e/react/react_e2e.py
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+E2E = os.path.dirname(HERE)
+ROOT = os.path.dirname(os.path.dirname(E2E))
+sys.path.insert(0, E2E)
+sys.path.insert(0, os.path.join(E2E, 'launcher'))
+
+from ci_policy import skip_or_fail  # noqa: E402
+from e2e_support import (  # noqa: E402
+    HOOK_SCRIPT, CheckFailed, DriverError, Gateway, Metrics, log,
+    start_chromedriver, stop_process_group, wait_for, wait_specialists)
+from launcher_support import free_port_runs  # noqa: E402
+import vendor_react  # noqa: E402
+
+QUESTION = ('Assess the risk and AML compliance of account ACC-1042 over '
+            'the last 6 months')
+EXPECT = ('DataAnalyst', 'RiskAnalyst', 'ComplianceExpert')
+BINARIES = ('gateway', 'orchestrator', 'data_analyst', 'risk_analyst',
+            'compliance_expert', 'synthetic')
+VENDOR_PREFIX = '/vendor/'
+
+# The page as the hook renders it, read in one round trip.
+PAGE_SCRIPT = r"""
+const q = (s) => document.querySelector(s);
+const text = (s) => (q(s) ? q(s).textContent.trim() : null);
+return {
+  hookStatus: q('#hook-status') ? q('#hook-status').getAttribute('data-status') : null,
+  orchestrator: q('#orchestrator') ? q('#orchestrator').getAttribute('data-status') : null,
+  requestId: text('#request-id'),
+  answer: text('#answer'),
+  errors: text('#errors'),
+  updates: text('#update-count'),
+  cards: Array.from(document.querySelectorAll('.card')).map((c) => ({
+    name: c.getAttribute('data-specialist'),
+    progress: c.getAttribute('data-progress'),
+    outcome: c.getAttribute('data-outcome'),
+  })),
+  pageErrors: window.__e2eErrors || [],
+};
+"""
+
+
+def summarize(page):
+    if not page:
+        return '(nothing read)'
+    cards = ', '.join(f'{c["name"]}={c["progress"]}%/{c["outcome"] or "-"}'
+                      for c in page.get('cards', []))
+    return (f'hook={page.get("hookStatus")!r} '
+            f'orchestrator={page.get("orchestrator")!r} '
+            f'request={page.get("requestId")!r} updates={page.get("updates")} '
+            f'cards=[{cards}] errors={page.get("errors")!r} '
+            f'page_errors={page.get("pageErrors")}')
+
+
+class Launcher:
+    """deploy/local/launch.sh --no-gateway, stopped by its PID."""
+
+    def __init__(self, bin_dir, data_dir, log_path):
+        self.bin_dir = bin_dir
+        self.data_dir = data_dir
+        self.log_path = log_path
+        self.proc = None
+        gw, orch, spec, metrics = free_port_runs(1, 1, 4, 5)
+        self.gateway_port = gw
+        self.orchestrator = f'127.0.0.1:{orch}'
+        self.orchestrator_metrics = f'http://127.0.0.1:{metrics}/metrics'
+        self.argv = [os.path.join(ROOT, 'deploy/local/launch.sh'),
+                     '--bin-dir', bin_dir, '--data-dir', data_dir,
+                     '--no-gateway', '--gateway-port', str(gw),
+                     '--orchestrator-port', str(orch),
+                     '--specialist-base-port', str(spec),
+                     '--metrics-base-port', str(metrics)]
+
+    def start(self, timeout):
+        with open(self.log_path, 'wb') as log_file:
+            self.proc = subprocess.Popen(self.argv, stdout=log_file,
+                                         stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
+        log(f'launcher pid {self.proc.pid}: orchestrator {self.orchestrator}')
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise CheckFailed(f'the launcher exited with '
+                                  f'{self.proc.returncode}: {self.tail()}')
+            with open(self.log_path, errors='replace') as f:
+                return any(line.startswith('agentstream is running')
+                           for line in f)
+
+        wait_for('the orchestrator and specialists (launch.sh)', ready,
+                 timeout)
+
+    def tail(self):
+        with open(self.log_path, errors='replace') as f:
+            return ''.join(f.readlines()[-20:])
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                log('the launcher did not stop within 15 s; killing it')
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        # What it left behind, by the PIDs it recorded ("PID NAME" lines).
+        pids = os.path.join(self.data_dir, 'pids')
+        if os.path.exists(pids):
+            with open(pids) as f:
+                for line in f:
+                    field = line.split()[:1]
+                    if field and field[0].isdigit():
+                        try:
+                            os.kill(int(field[0]), signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
+
+
+def prepare_web_root(work, npm_timeout):
+    """gateway/web + React from npm under /vendor/ + the local import map."""
+    versions = vendor_react.npm_install(os.path.join(work, 'npm'),
+                                        npm_timeout)
+    log(f'npm: react {versions["react"]}, react-dom {versions["react-dom"]}')
+    web_root = os.path.join(work, 'web')
+    shutil.copytree(os.path.join(ROOT, 'gateway/web'), web_root)
+    vendor_react.write_vendor_modules(
+        os.path.join(work, 'npm', 'node_modules'),
+        os.path.join(web_root, VENDOR_PREFIX.strip('/')))
+    page = os.path.join(web_root, 'react.html')
+    with open(page, encoding='utf-8') as f:
+        html = f.read()
+    with open(page, 'w', encoding='utf-8') as f:
+        f.write(vendor_react.local_page(html, VENDOR_PREFIX))
+    return web_root
+
+
+def run_page(driver, url, metrics, timeout):
+    """The scenario: ask ACC-1042 on /react.html; returns problems found."""
+    driver.s('POST', '/url', {'url': url + 'react.html'}, timeout=60)
+    driver.execute(HOOK_SCRIPT + 'return true;')
+    last = {}
+
+    def read():
+        page = driver.execute(PAGE_SCRIPT)
+        last.clear()
+        last.update(page)
+        return page
+
+    try:
+        wait_for('React to render the form (#question, #ask)',
+                 lambda: driver.execute(
+                     "return !!document.querySelector('#question') && "
+                     "!!document.querySelector('#ask');"), 30)
+    except CheckFailed as e:
+        raise CheckFailed(f'{e}; page: {summarize(read())}') from None
+    if read()['hookStatus'] != 'idle':
+        raise CheckFailed(f'before asking: {summarize(last)}')
+    runs_before = metrics.orchestrator('runs_started_total')
+
+    field = driver.find('#question')
+    driver.s('POST', f'/element/{field}/clear', {})
+    driver.s('POST', f'/element/{field}/value', {'text': QUESTION})
+    typed = driver.execute("return document.querySelector('#question').value;")
+    if typed != QUESTION:
+        raise CheckFailed(f'#question holds {typed!r} after typing')
+    driver.s('POST', f'/element/{driver.find("#ask")}/click', {})
+    log(f'asked: {QUESTION}')
+    started = time.monotonic()
+
+    def ended():
+        page = read()
+        if page['hookStatus'] in ('error', 'cancelled'):
+            raise CheckFailed(f'the hook ended {page["hookStatus"]!r}: '
+                              f'{summarize(page)}')
+        return page if page['hookStatus'] == 'done' else None
+
+    try:
+        page = wait_for('the hook to reach status done', ended, timeout)
+    except CheckFailed as e:
+        if 'timed out' in str(e):
+            raise CheckFailed(f'{e}; page: {summarize(last)}') from None
+        raise
+    log(f'done after {time.monotonic() - started:.1f} s: {summarize(page)}')
+    log(f'answer: {(page["answer"] or "")[:300]}')
+
+    problems = []
+    if not page['answer']:
+        problems.append('#answer is empty')
+    if page['orchestrator'] != 'complete':
+        problems.append(f'orchestrator status {page["orchestrator"]!r}, '
+                        'expected "complete"')
+    if not (page['requestId'] or '').strip():
+        problems.append('#request-id is empty')
+    names = [c['name'] for c in page['cards']]
+    for name in EXPECT:
+        if name not in names:
+            problems.append(f'no card for {name} (cards: {names})')
+    for card in page['cards']:
+        if card['progress'] != '100' or card['outcome'] != 'ok':
+            problems.append(f'{card["name"]} card: data-progress='
+                            f'{card["progress"]!r}, outcome '
+                            f'{card["outcome"]!r} (expected "100", "ok")')
+    if page['pageErrors']:
+        problems.append(f'errors on the page: {page["pageErrors"]}')
+    runs = metrics.orchestrator('runs_started_total') - runs_before
+    if runs != 1:
+        problems.append(f'the orchestrator started {runs} runs for one '
+                        'question, expected 1 (StrictMode double effects?)')
+    return problems
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--bin-dir',
+                        default=os.environ.get('AGENTSTREAM_BIN_DIR', ''))
+    parser.add_argument('--chromium', default=os.environ.get(
+        'AGENTSTREAM_CHROMIUM', '/usr/bin/chromium'))
+    parser.add_argument('--chromedriver', default=os.environ.get(
+        'AGENTSTREAM_CHROMEDRIVER', shutil.which('chromedriver') or ''))
+    parser.add_argument('--artifacts', default=os.environ.get(
+        'AGENTSTREAM_E2E_ARTIFACTS', os.path.join(os.getcwd(),
+                                                  'e2e-artifacts')))
+    parser.add_argument('--ready-timeout', type=float, default=float(
+        os.environ.get('AGENTSTREAM_E2E_READY_S', '240')))
+    parser.add_argument('--timeout', type=float, default=90,
+                        help='seconds for the run to end on the page')
+    parser.add_argument('--npm-timeout', type=float, default=180)
+    args = parser.parse_args()
+
+    missing = [what for what, ok in (
+        (args.chromium, os.access(args.chromium, os.X_OK)),
+        ('chromedriver', bool(args.chromedriver) and
+         os.access(args.chromedriver, os.X_OK)),
+        ('node', shutil.which('node')), ('npm', shutil.which('npm'))) if not ok]
+    if missing:
+        return skip_or_fail('react_e2e', f'not installed: {", ".join(missing)}'
+                            ' (apt-get install chromium chromium-driver '
+                            'nodejs npm)')
+    if not args.bin_dir or not all(os.access(os.path.join(args.bin_dir, b),
+                                             os.X_OK) for b in BINARIES):
+        log(f'FAIL: the binaries {BINARIES} are not built in '
+            f'{args.bin_dir!r} (AGENTSTREAM_BIN_DIR)')
+        return 1
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    os.makedirs(args.artifacts, exist_ok=True)
+    work = tempfile.mkdtemp(prefix='agentstream-react-e2e-')
+    data_dir = os.path.join(work, 'data')
+    os.makedirs(os.path.join(data_dir, 'logs'))
+    launcher = gateway = proc = driver = None
+    status = 0
+    try:
+        try:
+            web_root = prepare_web_root(work, args.npm_timeout)
+        except (subprocess.SubprocessError, OSError, ValueError) as e:
+            out = getattr(e, 'stdout', None) or b''
+            raise CheckFailed(f'React from npm could not be prepared: {e} '
+                              f'{out[-2000:].decode(errors="replace")}')
+        launcher = Launcher(args.bin_dir, data_dir,
+                            os.path.join(args.artifacts, 'react_launch.log'))
+        launcher.start(args.ready_timeout)
+        gateway = Gateway(os.path.join(args.bin_dir, 'gateway'), '127.0.0.1',
+                          launcher.gateway_port, launcher.orchestrator,
+                          os.path.join(data_dir, 'logs', 'gateway.log'),
+                          web_root)
+        gateway.start()
+        wait_specialists(gateway.url, set(EXPECT), args.ready_timeout)
+        metrics = Metrics(launcher.orchestrator_metrics,
+                          gateway.url + 'metrics')
+        proc, driver = start_chromedriver(
+            args.chromedriver, os.path.join(work, 'chromedriver.log'))
+        driver.start_session(args.chromium, os.path.join(work, 'profile'))
+        try:  # The error hook before any of the page's scripts runs.
+            driver.s('POST', '/goog/cdp/execute', {
+                'cmd': 'Page.addScriptToEvaluateOnNewDocument',
+                'params': {'source': HOOK_SCRIPT}})
+        except DriverError as e:
+            log(f'the error hook is installed after load only: {e}')
+        problems = run_page(driver, gateway.url, metrics, args.timeout)
+        if problems:
+            raise CheckFailed('; '.join(problems))
+        log('PASS')
+    except CheckFailed as e:
+        log(f'FAIL: {e}')
+        status = 1
+    except DriverError as e:
+        log(f'ERROR: could not drive the browser: {e}')
+        status = 2
+    finally:
+        if driver is not None:
+            try:
+                driver.screenshot(os.path.join(args.artifacts, 'react_e2e.png'))
+                log(f'screenshot: {args.artifacts}/react_e2e.png')
+            except DriverError as e:
+                log(f'could not save the screenshot: {e}')
+            try:
+                driver.delete_session()
+            except DriverError as e:
+                log(f'deleting the session failed: {e}')
+        if proc is not None:
+            stop_process_group(proc)
+        if gateway is not None:
+            gateway.stop()
+        if launcher is not None:
+            launcher.stop()
+        if status != 0 and os.path.isdir(os.path.join(data_dir, 'logs')):
+            dest = os.path.join(args.artifacts, 'react_logs')
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(os.path.join(data_dir, 'logs'), dest)
+            log(f'process logs: {dest}/')
+        shutil.rmtree(work, ignore_errors=True)
+    return status
+
+
+if __name__ == '__main__':
+    sys.exit(main())
