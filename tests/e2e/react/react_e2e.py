@@ -15,8 +15,10 @@ react_e2e; issue 12, "the React page with React from npm").
      stopped by PID (the launcher stops what it started; the leftovers by
      the PIDs it recorded).
   4. Headless Chromium opens /react.html (React in StrictMode, development
-     build: every effect runs twice), types the ACC-1042 question, clicks
-     Ask and waits (bounded) for the answer: the hook's status ends `done`,
+     build), twice: "typed" types the ACC-1042 question and clicks Ask;
+     "preset" opens /react.html?q=<the question>, so the hook mounts with it
+     and StrictMode runs its effect twice (mount, unmount, mount). Each waits
+     (bounded) for the run to end on the page: the hook's status ends `done`,
      the orchestrator's `complete`, every specialist card (at least
      DataAnalyst, RiskAnalyst, ComplianceExpert) shows data-progress="100"
      with outcome ok, the orchestrator counts exactly one run started (no
@@ -38,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 E2E = os.path.dirname(HERE)
@@ -173,9 +176,15 @@ def prepare_web_root(work, npm_timeout):
     return web_root
 
 
-def run_page(driver, url, metrics, timeout):
-    """The scenario: ask ACC-1042 on /react.html; returns problems found."""
-    driver.s('POST', '/url', {'url': url + 'react.html'}, timeout=60)
+def run_page(driver, url, metrics, timeout, preset):
+    """Asks ACC-1042 on /react.html: typed into the form, or (preset) through
+    /react.html?q=..., which mounts the hook with the question, so that
+    StrictMode runs its effect twice; returns the problems found."""
+    page_url = url + 'react.html'
+    if preset:
+        page_url += '?q=' + urllib.parse.quote(QUESTION)
+    runs_before = metrics.orchestrator('runs_started_total')
+    driver.s('POST', '/url', {'url': page_url}, timeout=60)
     driver.execute(HOOK_SCRIPT + 'return true;')
     last = {}
 
@@ -192,18 +201,20 @@ def run_page(driver, url, metrics, timeout):
                      "!!document.querySelector('#ask');"), 30)
     except CheckFailed as e:
         raise CheckFailed(f'{e}; page: {summarize(read())}') from None
-    if read()['hookStatus'] != 'idle':
-        raise CheckFailed(f'before asking: {summarize(last)}')
-    runs_before = metrics.orchestrator('runs_started_total')
-
-    field = driver.find('#question')
-    driver.s('POST', f'/element/{field}/clear', {})
-    driver.s('POST', f'/element/{field}/value', {'text': QUESTION})
-    typed = driver.execute("return document.querySelector('#question').value;")
-    if typed != QUESTION:
-        raise CheckFailed(f'#question holds {typed!r} after typing')
-    driver.s('POST', f'/element/{driver.find("#ask")}/click', {})
-    log(f'asked: {QUESTION}')
+    if preset:
+        log(f'opened {page_url}')
+    else:
+        if read()['hookStatus'] != 'idle':
+            raise CheckFailed(f'before asking: {summarize(last)}')
+        field = driver.find('#question')
+        driver.s('POST', f'/element/{field}/clear', {})
+        driver.s('POST', f'/element/{field}/value', {'text': QUESTION})
+        typed = driver.execute(
+            "return document.querySelector('#question').value;")
+        if typed != QUESTION:
+            raise CheckFailed(f'#question holds {typed!r} after typing')
+        driver.s('POST', f'/element/{driver.find("#ask")}/click', {})
+        log(f'asked: {QUESTION}')
     started = time.monotonic()
 
     def ended():
@@ -241,7 +252,7 @@ def run_page(driver, url, metrics, timeout):
                             f'{card["outcome"]!r} (expected "100", "ok")')
     if page['pageErrors']:
         problems.append(f'errors on the page: {page["pageErrors"]}')
-    runs = metrics.orchestrator('runs_started_total') - runs_before
+    runs = int(metrics.orchestrator('runs_started_total') - runs_before)
     if runs != 1:
         problems.append(f'the orchestrator started {runs} runs for one '
                         'question, expected 1 (StrictMode double effects?)')
@@ -315,9 +326,12 @@ def main():
                 'params': {'source': HOOK_SCRIPT}})
         except DriverError as e:
             log(f'the error hook is installed after load only: {e}')
-        problems = run_page(driver, gateway.url, metrics, args.timeout)
-        if problems:
-            raise CheckFailed('; '.join(problems))
+        for scenario, preset in (('typed', False), ('preset', True)):
+            problems = run_page(driver, gateway.url, metrics, args.timeout,
+                                preset)
+            if problems:
+                raise CheckFailed(f'{scenario}: ' + '; '.join(problems))
+            log(f'PASS {scenario}')
         log('PASS')
     except CheckFailed as e:
         log(f'FAIL: {e}')
