@@ -6,9 +6,9 @@ react_e2e; issue 12, "the React page with React from npm").
      ES modules (vendor_react.py: their CommonJS development builds wrapped,
      unchanged, in Node's module wrapper), never the public CDN.
   2. A temp web root holds a copy of gateway/web, the vendor modules under
-     /vendor/, and react.html with its import map pointed there (the only
-     change; vendor_react.local_page checks the shipped map names https
-     URLs for exactly those specifiers).
+     /vendor/, and react.html (and the docs page of 5.) with its import map
+     pointed there (the only change; vendor_react.local_page checks that
+     the shipped map names https URLs for exactly those specifiers).
   3. deploy/local/launch.sh starts the specialists and the orchestrator on
      free loopback ports (--no-gateway), as run_browser_e2e.sh does; this
      script starts the gateway with --web-root on the temp dir. All are
@@ -24,16 +24,21 @@ react_e2e; issue 12, "the React page with React from npm").
      with outcome ok, the orchestrator counts exactly one run started (no
      duplicate run from StrictMode's double effects), and the page logged no
      error (React's development warnings included).
+  5. "docs page": the minimal React page of docs/CLIENT.md, extracted as
+     written (only its import map pointed at /vendor/), served at
+     /react_minimal_from_docs.html: Ask, then the answer, every specialist
+     at 100 %, "done · complete", one run, no error on the page.
 
 Exit status: 0 pass, 1 a check failed (or the system did not start), 2 the
-browser could not be driven; without chromium, chromedriver, node or npm 77
-(skipped), or 1 under CI (tests/e2e/ci_policy.py).
+browser could not be driven; without chromium, chromedriver, node or npm, or
+when npm cannot install React, 77 (skipped), or 1 under CI (tests/e2e/ci_policy.py).
 
   AGENTSTREAM_BIN_DIR=build/bin /usr/bin/python3 tests/e2e/react/react_e2e.py
 """
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -50,7 +55,7 @@ sys.path.insert(0, os.path.join(E2E, 'launcher'))
 
 from ci_policy import skip_or_fail  # noqa: E402
 from e2e_support import (  # noqa: E402
-    HOOK_SCRIPT, CheckFailed, DriverError, Gateway, Metrics, log,
+    ELEMENT_KEY, HOOK_SCRIPT, CheckFailed, DriverError, Gateway, Metrics, log,
     start_chromedriver, stop_process_group, wait_for, wait_specialists)
 from launcher_support import free_port_runs  # noqa: E402
 import vendor_react  # noqa: E402
@@ -61,6 +66,8 @@ EXPECT = ('DataAnalyst', 'RiskAnalyst', 'ComplianceExpert')
 BINARIES = ('gateway', 'orchestrator', 'data_analyst', 'risk_analyst',
             'compliance_expert', 'synthetic')
 VENDOR_PREFIX = '/vendor/'
+# Where the test serves docs/CLIENT.md's minimal React page.
+DOC_PAGE = 'react_minimal_from_docs.html'
 
 # The page as the hook renders it, read in one round trip.
 PAGE_SCRIPT = r"""
@@ -158,11 +165,9 @@ class Launcher:
                             pass
 
 
-def prepare_web_root(work, npm_timeout):
-    """gateway/web + React from npm under /vendor/ + the local import map."""
-    versions = vendor_react.npm_install(os.path.join(work, 'npm'),
-                                        npm_timeout)
-    log(f'npm: react {versions["react"]}, react-dom {versions["react-dom"]}')
+def prepare_web_root(work):
+    """gateway/web + React (npm-installed in work/npm) under /vendor/ + the
+    local import map."""
     web_root = os.path.join(work, 'web')
     shutil.copytree(os.path.join(ROOT, 'gateway/web'), web_root)
     vendor_react.write_vendor_modules(
@@ -173,7 +178,89 @@ def prepare_web_root(work, npm_timeout):
         html = f.read()
     with open(page, 'w', encoding='utf-8') as f:
         f.write(vendor_react.local_page(html, VENDOR_PREFIX))
+    with open(os.path.join(ROOT, 'docs/CLIENT.md'), encoding='utf-8') as f:
+        doc = doc_page(f.read())
+    with open(os.path.join(web_root, DOC_PAGE), 'w', encoding='utf-8') as f:
+        f.write(vendor_react.local_page(doc, VENDOR_PREFIX))
     return web_root
+
+
+def doc_page(markdown):
+    """The first html block under docs/CLIENT.md's "A minimal React page"."""
+    match = re.search(r'^### A minimal React page\n.*?^```html\n(.*?)^```$',
+                      markdown, re.S | re.M)
+    if not match:
+        raise ValueError('docs/CLIENT.md: no html block under "### A minimal '
+                         'React page"')
+    return match.group(1)
+
+
+# The minimal React page of docs/CLIENT.md, read in one round trip.
+DOC_SCRIPT = r"""
+const q = (s) => document.querySelector(s);
+return {
+  status: q('#status') ? q('#status').textContent.trim() : null,
+  answer: q('#answer') ? q('#answer').textContent.trim() : null,
+  items: Array.from(document.querySelectorAll('li')).map((li) => ({
+    text: li.textContent.trim(), progress: li.getAttribute('data-progress')})),
+  pageErrors: window.__e2eErrors || [],
+};
+"""
+
+
+def run_doc_page(driver, url, metrics, timeout):
+    """docs/CLIENT.md's minimal React page, as written: click Ask (its
+    input holds the ACC-1042 question); returns the problems found."""
+    runs_before = metrics.orchestrator('runs_started_total')
+    driver.s('POST', '/url', {'url': url + DOC_PAGE}, timeout=60)
+    driver.execute(HOOK_SCRIPT + 'return true;')
+    last = {}
+
+    def read():
+        page = driver.execute(DOC_SCRIPT)
+        last.clear()
+        last.update(page)
+        return page
+
+    try:
+        button = wait_for('the form of the minimal React page',
+                          lambda: driver.execute(
+                              "return document.querySelector('form button')"
+                              " || null;"), 30)
+        typed = driver.execute(
+            "return document.querySelector('input[name=q]').value;")
+        if typed != QUESTION:
+            raise CheckFailed(f'the input holds {typed!r}, expected the '
+                              'ACC-1042 question')
+        driver.s('POST', f'/element/{button[ELEMENT_KEY]}/click', {})
+        log(f'asked on {DOC_PAGE}: {QUESTION}')
+        page = wait_for('#status to start with "done"',
+                        lambda: (read()['status'] or '').startswith(
+                            ('done', 'error', 'cancelled')) and last,
+                        timeout)
+    except CheckFailed as e:
+        raise CheckFailed(f'{e}; page: {last or read()}') from None
+    log(f'{DOC_PAGE}: {page["status"]!r}, {page["items"]}')
+    problems = []
+    if page['status'] != 'done · complete':
+        problems.append(f'#status {page["status"]!r}, expected '
+                        '"done · complete"')
+    if not page['answer']:
+        problems.append('#answer is empty')
+    for name in EXPECT:
+        if not any(name in i['text'] or name in i['text'].replace(' ', '')
+                   for i in page['items']):
+            problems.append(f'no item for {name}: {page["items"]}')
+    for item in page['items']:
+        if item['progress'] != '100':
+            problems.append(f'{item["text"]!r}: data-progress '
+                            f'{item["progress"]!r}, expected "100"')
+    if page['pageErrors']:
+        problems.append(f'errors on the page: {page["pageErrors"]}')
+    runs = int(metrics.orchestrator('runs_started_total') - runs_before)
+    if runs != 1:
+        problems.append(f'the orchestrator started {runs} runs, expected 1')
+    return problems
 
 
 def run_page(driver, url, metrics, timeout, preset):
@@ -301,11 +388,24 @@ def main():
     status = 0
     try:
         try:
-            web_root = prepare_web_root(work, args.npm_timeout)
+            versions = vendor_react.npm_install(os.path.join(work, 'npm'),
+                                                args.npm_timeout)
+        except (subprocess.SubprocessError, OSError) as e:
+            # React is this test's dependency, as Chromium is: a registry
+            # that cannot be reached skips, or fails under CI.
+            out = (getattr(e, 'stdout', None) or b'')[-2000:]
+            what = ' '.join(vendor_react.PACKAGES)
+            status = skip_or_fail(
+                'react_e2e', f'npm install {what} failed: {e} '
+                f'{out.decode(errors="replace")}')
+            return status
+        log(f'npm: react {versions["react"]}, '
+            f'react-dom {versions["react-dom"]}')
+        try:
+            web_root = prepare_web_root(work)
         except (subprocess.SubprocessError, OSError, ValueError) as e:
-            out = getattr(e, 'stdout', None) or b''
-            raise CheckFailed(f'React from npm could not be prepared: {e} '
-                              f'{out[-2000:].decode(errors="replace")}')
+            raise CheckFailed(f'React from npm could not be served as ES '
+                              f'modules: {e}') from None
         launcher = Launcher(args.bin_dir, data_dir,
                             os.path.join(args.artifacts, 'react_launch.log'))
         launcher.start(args.ready_timeout)
@@ -332,6 +432,10 @@ def main():
             if problems:
                 raise CheckFailed(f'{scenario}: ' + '; '.join(problems))
             log(f'PASS {scenario}')
+        problems = run_doc_page(driver, gateway.url, metrics, args.timeout)
+        if problems:
+            raise CheckFailed('docs page: ' + '; '.join(problems))
+        log('PASS docs page')
         log('PASS')
     except CheckFailed as e:
         log(f'FAIL: {e}')
@@ -356,7 +460,7 @@ def main():
             gateway.stop()
         if launcher is not None:
             launcher.stop()
-        if status != 0 and os.path.isdir(os.path.join(data_dir, 'logs')):
+        if status != 0 and launcher is not None:
             dest = os.path.join(args.artifacts, 'react_logs')
             shutil.rmtree(dest, ignore_errors=True)
             shutil.copytree(os.path.join(data_dir, 'logs'), dest)

@@ -43,8 +43,10 @@ MODULES = {
     }),
 }
 
-# The import map of the page served from the vendor directory at `prefix`.
+
 def import_map(prefix):
+    """The import map of the page served from the vendor directory at
+    `prefix`."""
     return {'imports': {'react': f'{prefix}react.js',
                         'react-dom/client': f'{prefix}react-dom-client.js'}}
 
@@ -62,7 +64,8 @@ def npm_install(prefix, timeout):
                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     versions = {}
     for name in ('react', 'react-dom'):
-        with open(os.path.join(prefix, 'node_modules', name, 'package.json')) as f:
+        path = os.path.join(prefix, 'node_modules', name, 'package.json')
+        with open(path) as f:
             versions[name] = json.load(f)['version']
     return versions
 
@@ -102,7 +105,8 @@ def wrap(source, deps, names):
         'export default module.exports;',
     ]
     if names:
-        lines.append('export const {' + ', '.join(names) + '} = module.exports;')
+        lines.append('export const {' + ', '.join(names) +
+                     '} = module.exports;')
     return '\n'.join(lines) + '\n'
 
 
@@ -130,8 +134,8 @@ def local_page(html, prefix):
     shipped = json.loads(match.group(2))
     local = import_map(prefix)
     if set(shipped.get('imports', {})) != set(local['imports']):
-        raise ValueError(f'react.html maps {sorted(shipped.get("imports", {}))},'
-                         f' the test serves {sorted(local["imports"])}')
+        raise ValueError(f'react.html maps {sorted(shipped.get("imports", {}))}'
+                         f', the test serves {sorted(local["imports"])}')
     for specifier, url in shipped['imports'].items():
         if not url.startswith('https://'):
             raise ValueError(f'react.html maps {specifier} to {url!r}, '
