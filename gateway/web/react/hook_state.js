@@ -13,8 +13,8 @@ export const HOOK_DEFAULTS = Object.freeze({
 });
 
 /** Every value of the hook's `status`. */
-export const HOOK_STATUSES =
-    Object.freeze(['idle', 'connecting', 'streaming', 'reconnecting', 'done', 'error', 'cancelled']);
+export const HOOK_STATUSES = Object.freeze(
+    ['idle', 'connecting', 'streaming', 'reconnecting', 'done', 'error', 'cancelled']);
 
 // The hook's options that the library does not take.
 const HOOK_ONLY = ['maxUpdates', 'runId', 'after', 'restartKey'];
@@ -32,15 +32,16 @@ export function hookTarget(questionOrRunId, options = {}) {
   const arg = questionOrRunId;
   if (typeof o.runId === 'string' && o.runId !== '') {
     target = {kind: 'run', runId: o.runId, after: afterOf(o.after)};
-  } else if (arg !== null && typeof arg === 'object' && typeof arg.runId === 'string' &&
-             arg.runId !== '') {
+  } else if (
+      arg !== null && typeof arg === 'object' && typeof arg.runId === 'string' &&
+      arg.runId !== '') {
     target = {kind: 'run', runId: arg.runId, after: afterOf(arg.after ?? o.after)};
   } else if (typeof arg === 'string' && arg.trim() !== '') {
     target = {kind: 'question', question: arg};
   }
   const restart = o.restartKey === undefined ? null : String(o.restartKey);
-  const key = JSON.stringify([target.kind, target.question ?? target.runId ?? null,
-                              target.after ?? 0, restart]);
+  const key = JSON.stringify(
+      [target.kind, target.question ?? target.runId ?? null, target.after ?? 0, restart]);
   return {...target, key};
 }
 
@@ -97,7 +98,8 @@ export function appendBounded(list, item, max) {
 
 /** The library's state before the first update of `target`. */
 export function startState(target) {
-  if (target.kind === 'question') return reduce(initialState(), {type: 'reset', question: target.question});
+  if (target.kind === 'question')
+    return reduce(initialState(), {type: 'reset', question: target.question});
   if (target.kind === 'run') {
     return {...reduce(initialState(), {type: 'reset', question: ''}), requestId: target.runId};
   }
@@ -124,8 +126,9 @@ export function initialHookState(target) {
  */
 export function hookReducer(hs, action) {
   if (action.type === 'start') {
-    return action.target.key === hs.key && hs.libraryStatus === null ? hs :
-                                                                      initialHookState(action.target);
+    return action.target.key === hs.key && hs.libraryStatus === null ?
+        hs :
+        initialHookState(action.target);
   }
   if (action.key !== hs.key) return hs;
   switch (action.type) {
@@ -136,7 +139,8 @@ export function hookReducer(hs, action) {
       return next;
     }
     case 'update': {
-      const max = Number.isInteger(action.max) && action.max > 0 ? action.max : HOOK_DEFAULTS.maxUpdates;
+      const max =
+          Number.isInteger(action.max) && action.max > 0 ? action.max : HOOK_DEFAULTS.maxUpdates;
       const dropped = hs.updates.length + 1 > max ? hs.updates.length + 1 - max : 0;
       return {
         ...hs,

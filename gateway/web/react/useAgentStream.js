@@ -25,6 +25,7 @@
 import {useCallback, useEffect, useMemo, useReducer, useRef} from 'react';
 
 import {attach, startRun} from '../agentstream.js';
+
 import {hookReducer, hookTarget, initialHookState, libraryOptions, maxUpdatesOf} from './hook_state.js';
 
 export {HOOK_DEFAULTS, HOOK_STATUSES} from './hook_state.js';
@@ -65,12 +66,14 @@ export function useAgentStream(questionOrRunId, options = {}) {
     }
     if (o.on && typeof o.on === 'object') {
       o.on = Object.fromEntries(Object.keys(o.on).map((type) => [type, (u) => {
-        const fn = (optionsRef.current.on || {})[type];
-        if (live && typeof fn === 'function') fn(u);
-      }]));
+                                                        const fn =
+                                                            (optionsRef.current.on || {})[type];
+                                                        if (live && typeof fn === 'function') fn(u);
+                                                      }]));
     }
     const max = maxUpdatesOf(optionsRef.current);
-    const stream = t.kind === 'run' ? attach(t.runId, {...o, after: t.after}) : startRun(t.question, o);
+    const stream =
+        t.kind === 'run' ? attach(t.runId, {...o, after: t.after}) : startRun(t.question, o);
     streamRef.current = stream;
     stream.onUpdate((update) => {
       if (live) dispatch({type: 'update', key, update, max});

@@ -8,17 +8,7 @@ import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
 
 import {MockEventSource, startRun} from '../../../gateway/web/agentstream.js';
-import {
-  appendBounded,
-  HOOK_DEFAULTS,
-  HOOK_STATUSES,
-  hookReducer,
-  hookStatus,
-  hookTarget,
-  initialHookState,
-  libraryOptions,
-  maxUpdatesOf,
-} from '../../../gateway/web/react/hook_state.js';
+import {appendBounded, HOOK_DEFAULTS, HOOK_STATUSES, hookReducer, hookStatus, hookTarget, initialHookState, libraryOptions, maxUpdatesOf,} from '../../../gateway/web/react/hook_state.js';
 
 const RID = 'req_react1';
 const QUESTION = 'Assess the risk and AML compliance of account ACC-1042 over the last 6 months';
@@ -27,8 +17,9 @@ const QUESTION = 'Assess the risk and AML compliance of account ACC-1042 over th
 // them (docs/GATEWAY.md "The wire").
 function sse(events) {
   return events
-      .map(({event, id, data}) => `${id ? `id: ${id}\n` : ''}${
-               event ? `event: ${event}\n` : ''}data: ${JSON.stringify(data)}\n\n`)
+      .map(
+          ({event, id, data}) => `${id ? `id: ${id}\n` : ''}${
+              event ? `event: ${event}\n` : ''}data: ${JSON.stringify(data)}\n\n`)
       .join('');
 }
 
@@ -36,16 +27,23 @@ function sse(events) {
 function recording(extra = 0) {
   const updates = [
     {type: 'status', status: 'analyzing', message: 'Reading'},
-    {type: 'specialist_activated', specialist: 'DataAnalyst', display_name: 'Data Analyst', task: 't'},
+    {
+      type: 'specialist_activated',
+      specialist: 'DataAnalyst',
+      display_name: 'Data Analyst',
+      task: 't'
+    },
     {type: 'progress', specialist: 'DataAnalyst', progress: 50, current_action: 'querying'},
   ];
   for (let i = 0; i < extra; i++) {
     updates.push({type: 'thinking', agent: 'DataAnalyst', thought: `step ${i}`, visible: true});
   }
-  updates.push({type: 'progress', specialist: 'DataAnalyst', progress: 100, current_action: 'done'},
-               {type: 'specialist_complete', specialist: 'DataAnalyst', outcome: 'ok'},
-               {type: 'complete', outcome: 'ok', result: {answer: 'Risk is high.'}});
-  const events = [{event: 'connected', data: {type: 'connected', request_id: RID, status: 'started'}}];
+  updates.push(
+      {type: 'progress', specialist: 'DataAnalyst', progress: 100, current_action: 'done'},
+      {type: 'specialist_complete', specialist: 'DataAnalyst', outcome: 'ok'},
+      {type: 'complete', outcome: 'ok', result: {answer: 'Risk is high.'}});
+  const events =
+      [{event: 'connected', data: {type: 'connected', request_id: RID, status: 'started'}}];
   updates.forEach((u, i) => {
     events.push({id: `${RID}:${i + 1}`, data: {...u, request_id: RID, seq: i + 1}});
   });
@@ -76,7 +74,8 @@ describe('hookTarget', () => {
     assert.equal(hookTarget(QUESTION).kind, 'question');
     assert.equal(hookTarget(QUESTION).question, QUESTION);
     assert.deepEqual(
-        (({kind, runId, after}) => ({kind, runId, after}))(hookTarget(null, {runId: RID, after: 7})),
+        (({kind, runId, after}) =>
+             ({kind, runId, after}))(hookTarget(null, {runId: RID, after: 7})),
         {kind: 'run', runId: RID, after: 7});
     assert.equal(hookTarget({runId: RID}).kind, 'run');
     assert.equal(hookTarget({runId: RID}).after, 0);
@@ -93,8 +92,10 @@ describe('hookTarget', () => {
     assert.equal(hookTarget(QUESTION, {maxUpdates: 20, compress: true}).key, a);
     assert.notEqual(hookTarget(QUESTION + '?').key, a);
     assert.notEqual(hookTarget(QUESTION, {restartKey: 1}).key, a);
-    assert.notEqual(hookTarget(QUESTION, {restartKey: 1}).key, hookTarget(QUESTION, {restartKey: 2}).key);
-    assert.notEqual(hookTarget(null, {runId: RID}).key, hookTarget(null, {runId: RID, after: 3}).key);
+    assert.notEqual(
+        hookTarget(QUESTION, {restartKey: 1}).key, hookTarget(QUESTION, {restartKey: 2}).key);
+    assert.notEqual(
+        hookTarget(null, {runId: RID}).key, hookTarget(null, {runId: RID, after: 3}).key);
     assert.equal(hookTarget(null, {runId: RID}).key, hookTarget({runId: RID}).key);
   });
 });
@@ -173,7 +174,9 @@ describe('hookReducer', () => {
     assert.equal(hs.updatesDropped, n + 2 - max);
     assert.equal(hs.updates.at(-1).type, 'done');
     assert.equal(hs.updates.at(-2).type, 'complete');
-    assert.deepEqual(hs.updates.slice(0, -1).map((u) => u.seq), [...Array(max - 1).keys()].map((i) => n - max + 2 + i));
+    assert.deepEqual(
+        hs.updates.slice(0, -1).map((u) => u.seq),
+        [...Array(max - 1).keys()].map((i) => n - max + 2 + i));
   });
 
   test('a connection cut twice: reconnecting, then done, each seq once', async () => {
@@ -209,7 +212,10 @@ describe('hookReducer', () => {
   test('a cancelled ending is status cancelled; a failed start is error', async () => {
     const events = [
       {event: 'connected', data: {type: 'connected', request_id: RID, status: 'started'}},
-      {id: `${RID}:1`, data: {type: 'complete', request_id: RID, seq: 1, outcome: 'cancelled', result: {}}},
+      {
+        id: `${RID}:1`,
+        data: {type: 'complete', request_id: RID, seq: 1, outcome: 'cancelled', result: {}}
+      },
       {event: 'done', data: {type: 'done', status: 'cancelled'}},
     ];
     const Source = MockEventSource.from(sse(events), {intervalMs: 0});
