@@ -28,6 +28,12 @@ react_e2e; issue 12, "the React page with React from npm").
      written (only its import map pointed at /vendor/), served at
      /react_minimal_from_docs.html: Ask, then the answer, every specialist
      at 100 %, "done · complete", one run, no error on the page.
+  6. "switch and cancel": /react.html?specialists=Synthetic&q=... (the
+     launcher runs Synthetic slowly, ~9 s a run, as run_browser_e2e.sh
+     does); while it streams, a new question: the hook must close the first
+     stream (the gateway counts a client disconnect and one stream open)
+     and stream the second run; then Cancel: the hook ends `cancelled`, the
+     orchestrator's status `cancelled`, and the gateway closes every stream.
 
 Exit status: 0 pass, 1 a check failed (or the system did not start), 2 the
 browser could not be driven; without chromium, chromedriver, node or npm, or
@@ -66,6 +72,14 @@ EXPECT = ('DataAnalyst', 'RiskAnalyst', 'ComplianceExpert')
 BINARIES = ('gateway', 'orchestrator', 'data_analyst', 'risk_analyst',
             'compliance_expert', 'synthetic')
 VENDOR_PREFIX = '/vendor/'
+# Synthetic's --count and --rate (their environment variables, which no
+# other binary reads), as run_browser_e2e.sh sets them: 90 results at 10 a
+# second, so its runs stream for ~9 s, long enough to switch and cancel.
+SYNTHETIC_COUNT = 90
+SYNTHETIC_RATE = 10
+SYNTHETIC = 'Synthetic'
+SYNTHETIC_QUESTIONS = ('Run a synthetic load test and stream every update',
+                       'Run a second synthetic load test')
 # Where the test serves docs/CLIENT.md's minimal React page.
 DOC_PAGE = 'react_minimal_from_docs.html'
 
@@ -123,9 +137,11 @@ class Launcher:
 
     def start(self, timeout):
         with open(self.log_path, 'wb') as log_file:
-            self.proc = subprocess.Popen(self.argv, stdout=log_file,
-                                         stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                self.argv, stdout=log_file, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, 'AGENTSTREAM_COUNT': str(SYNTHETIC_COUNT),
+                     'AGENTSTREAM_RATE': str(SYNTHETIC_RATE)})
         log(f'launcher pid {self.proc.pid}: orchestrator {self.orchestrator}')
 
         def ready():
@@ -346,6 +362,76 @@ def run_page(driver, url, metrics, timeout, preset):
     return problems
 
 
+def run_switch_and_cancel(driver, url, metrics, timeout):
+    """A slow Synthetic run; a new question mid-run (the hook must close the
+    first stream: the gateway's streams_open drops back to 1); then Cancel
+    (the hook ends `cancelled`); returns the problems found."""
+    page_url = (url + 'react.html?specialists=' + SYNTHETIC + '&q=' +
+                urllib.parse.quote(SYNTHETIC_QUESTIONS[0]))
+    disconnects_before = metrics.gateway('client_disconnects_total')
+    driver.s('POST', '/url', {'url': page_url}, timeout=60)
+    driver.execute(HOOK_SCRIPT + 'return true;')
+    last = {}
+
+    def streaming(not_request=None):
+        def check():
+            page = driver.execute(PAGE_SCRIPT)
+            last.clear()
+            last.update(page)
+            if page['hookStatus'] in ('done', 'error', 'cancelled'):
+                raise CheckFailed(f'the run ended early: {summarize(page)}')
+            cards = [c for c in page['cards'] if c['name'] == SYNTHETIC]
+            return (page if page['hookStatus'] == 'streaming' and
+                    page['requestId'] and page['requestId'] != not_request and
+                    cards and int(cards[0]['progress'] or 0) > 0 else None)
+        return check
+
+    try:
+        first = wait_for('the Synthetic run to stream', streaming(), 30)
+        log(f'streaming {first["requestId"]}; asking a new question')
+        field = driver.find('#question')
+        driver.s('POST', f'/element/{field}/clear', {})
+        driver.s('POST', f'/element/{field}/value',
+                 {'text': SYNTHETIC_QUESTIONS[1]})
+        driver.s('POST', f'/element/{driver.find("#ask")}/click', {})
+        second = wait_for('the second run to stream',
+                          streaming(first['requestId']), 30)
+        log(f'streaming {second["requestId"]}')
+        wait_for('the gateway to see one stream open (the first closed)',
+                 lambda: metrics.gateway('streams_open') == 1, 15)
+        if metrics.gateway('client_disconnects_total') <= disconnects_before:
+            raise CheckFailed('the gateway counted no client disconnect '
+                              'when the question changed')
+        driver.s('POST', f'/element/{driver.find("#cancel")}/click', {})
+        log('clicked Cancel')
+
+        def cancelled():
+            page = driver.execute(PAGE_SCRIPT)
+            last.clear()
+            last.update(page)
+            if page['hookStatus'] in ('done', 'error'):
+                raise CheckFailed(f'expected cancelled: {summarize(page)}')
+            return page if page['hookStatus'] == 'cancelled' else None
+
+        page = wait_for('the hook to reach status cancelled', cancelled,
+                        timeout)
+    except CheckFailed as e:
+        raise CheckFailed(f'{e}; page: {summarize(last)}') from None
+    log(f'cancelled: {summarize(page)}')
+    problems = []
+    if page['orchestrator'] != 'cancelled':
+        problems.append(f'orchestrator status {page["orchestrator"]!r}, '
+                        'expected "cancelled"')
+    if page['pageErrors']:
+        problems.append(f'errors on the page: {page["pageErrors"]}')
+    try:
+        wait_for('the gateway to close every stream',
+                 lambda: metrics.gateway('streams_open') == 0, 15)
+    except CheckFailed as e:
+        problems.append(str(e))
+    return problems
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--bin-dir',
@@ -414,7 +500,8 @@ def main():
                           os.path.join(data_dir, 'logs', 'gateway.log'),
                           web_root)
         gateway.start()
-        wait_specialists(gateway.url, set(EXPECT), args.ready_timeout)
+        wait_specialists(gateway.url, set(EXPECT) | {SYNTHETIC},
+                         args.ready_timeout)
         metrics = Metrics(launcher.orchestrator_metrics,
                           gateway.url + 'metrics')
         proc, driver = start_chromedriver(
@@ -436,6 +523,11 @@ def main():
         if problems:
             raise CheckFailed('docs page: ' + '; '.join(problems))
         log('PASS docs page')
+        problems = run_switch_and_cancel(driver, gateway.url, metrics,
+                                         args.timeout)
+        if problems:
+            raise CheckFailed('switch and cancel: ' + '; '.join(problems))
+        log('PASS switch and cancel')
         log('PASS')
     except CheckFailed as e:
         log(f'FAIL: {e}')
