@@ -21,7 +21,7 @@ BUILD_PACKAGES=(
   libgtest-dev libgmock-dev libsqlite3-dev zlib1g-dev libssl-dev
   libbrotli-dev sqlite3 python3
 )
-TEST_PACKAGES=(chromium chromium-driver nodejs
+TEST_PACKAGES=(chromium chromium-driver nodejs npm
                docker.io docker-compose debootstrap iptables
                nginx python3-yaml curl kubernetes-client
                clang libclang-rt-dev llvm
@@ -38,6 +38,10 @@ for pkg in "${want[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
     # A command that is already on PATH counts (e.g. a node from elsewhere).
     if [[ "$pkg" == nodejs ]] && command -v node >/dev/null 2>&1; then
+      continue
+    fi
+    # Any npm does (a node from elsewhere ships its own; react_e2e uses it).
+    if [[ "$pkg" == npm ]] && command -v npm >/dev/null 2>&1; then
       continue
     fi
     # Any kubectl does (another package may own /usr/bin/kubectl).
