@@ -54,6 +54,16 @@ int Connect(int port) {
 
 // The JSON value after `"key":` in `line`, whichever separators the server's
 // encoder uses (`"k":v` or `"k": v`); npos when absent.
+// How many times `needle` occurs in `line`.
+int64_t CountOf(absl::string_view line, absl::string_view needle) {
+  int64_t n = 0;
+  for (size_t p = line.find(needle); p != absl::string_view::npos;
+       p = line.find(needle, p + needle.size())) {
+    ++n;
+  }
+  return n;
+}
+
 size_t ValueOf(absl::string_view line, absl::string_view key) {
   const std::string quoted = absl::StrCat("\"", key, "\":");
   size_t at = line.find(quoted);
@@ -117,6 +127,18 @@ void ParseLines(Conn& c, const LoopOptions& options, LoopResult* result) {
       c.error = std::string(line.substr(6, 200));
     } else if (absl::StartsWith(line, ": heartbeat")) {
       ++c.heartbeats;
+    } else if (absl::StartsWith(line, "data: ") &&
+               c.current_event == "batch") {
+      // A batch (batch_max/batch_ms): its updates are counted, not timed
+      // (each would need its JSON parsed; the batching figure is events/s).
+      const int64_t updates = CountOf(line, "\"seq\":");
+      c.messages += updates;
+      result->events += updates;
+      if (c.first_update_ns == 0) c.first_update_ns = now;
+      const int64_t partials = CountOf(line, "{\"type\":\"partial_result\"");
+      c.partials += partials;
+      result->partials += partials;
+      if (partials > 0 && c.first_partial_ns == 0) c.first_partial_ns = now;
     } else if (absl::StartsWith(line, "data: ") &&
                c.current_event == "message") {
       ++c.messages;

@@ -224,17 +224,22 @@ def check_resumes(rec, fetch):
     return problems
 
 
-def synthetic_options(count, rate, **more):
-    return {'specialists': [SYNTHETIC],
-            'runOptions': {'count': count, 'rate': rate},
+def synthetic_options(count, rate, size=None, **more):
+    run_options = {'count': count, 'rate': rate}
+    if size is not None:
+        run_options['size'] = size
+    return {'specialists': [SYNTHETIC], 'runOptions': run_options,
             'heartbeatMs': HEARTBEAT_MS, 'retry': FAST_RETRY, **more}
 
 
 def scenario_types(driver, ctx):
     count = 60
     before = ctx.metrics.snapshot()
+    # Updates of 1,500 bytes: past the gateway's 1,000, so compress: true
+    # sends them gzipped in their envelopes, which the library inflates.
     start_consumer(driver, ctx, synthetic_options(
-        count, 200, types=TYPES, batchMax=5, batchMs=50))
+        count, 200, size=1500, types=TYPES, batchMax=5, batchMs=50,
+        compress=True))
     rec, ref, appended, problems = finish(driver, ctx, before)
     want = [[t, s] for t, s in ref if t in TYPES + ['error', 'timeout']]
     got = [[t, s] for t, s in rec['updates'] if s is not None]
@@ -252,11 +257,18 @@ def scenario_types(driver, ctx):
     if raw.get('message', 0) != 0 or not 0 < raw.get('batch', 0) < len(got):
         problems.append(f'events on the wire: {raw} for {len(got)} updates '
                         '(expected batches of several, no single ones)')
+    if rec['compressedOnWire'] < count:
+        problems.append(f'{rec["compressedOnWire"]} compressed payloads on '
+                        f'the wire for {count} partial results of 1,500 B')
+    if rec['envelopesDelivered'] != 0:
+        problems.append(f'{rec["envelopesDelivered"]} updates reached the '
+                        'consumer still compressed')
     if problems:
         raise CheckFailed('; '.join(problems))
     log(f'{rec["finished"]["requestId"]}: {len(got)} of the run\'s '
         f'{appended} updates ({", ".join(TYPES)}) in {raw.get("batch")} '
-        f'batches, each seq once in order, then done')
+        f'batches, {rec["compressedOnWire"]} of them compressed on the '
+        f'wire, each seq once in order, then done')
 
 
 def run_with_cuts(driver, ctx, transport):

@@ -20,6 +20,8 @@ const rec = {
   statuses: [],
   connections: [],
   rawEvents: {},
+  compressedOnWire: 0,
+  envelopesDelivered: 0,
   errors: [],
   finished: null,
   importError: null,
@@ -58,8 +60,12 @@ import('/agentstream.js').then((lib) => {
         super(url, init);
         noteConnection(url, null);
         for (const name of ['connected', 'message', 'batch', 'heartbeat', 'done']) {
-          this.addEventListener(name, () => {
+          this.addEventListener(name, (ev) => {
             rec.rawEvents[name] = (rec.rawEvents[name] || 0) + 1;
+            // Payloads that came compressed (compress: true), before the
+            // library inflated them.
+            const packed = String(ev.data || '').match(/"compressed":true/g);
+            rec.compressedOnWire += packed ? packed.length : 0;
           });
         }
       }
@@ -67,7 +73,11 @@ import('/agentstream.js').then((lib) => {
   }
   run = lib.startRun(config.question, {
     ...options,
-    onUpdate: (u) => rec.updates.push([u.type, Number.isInteger(u.seq) ? u.seq : null]),
+    onUpdate: (u) => {
+      rec.updates.push([u.type, Number.isInteger(u.seq) ? u.seq : null]);
+      // An update that came compressed arrives inflated: no envelope left.
+      if (u.compressed) rec.envelopesDelivered += 1;
+    },
     onStatus: (status, detail) => rec.statuses.push({
       status,
       reason: detail.reason || null,
