@@ -281,10 +281,11 @@ ReplayPacer::Step ReplayPacer::Next(absl::Time now) {
       next_event_ < events_.size()) {
     step.bytes.append(heartbeat_);
     // The next one after `now` on the grid of `start`, however late we are.
-    next_heartbeat_ += heartbeat_interval_ *
-                       (absl::IDivDuration(now - next_heartbeat_,
-                                           heartbeat_interval_, nullptr) +
-                        1);
+    absl::Duration rem;
+    next_heartbeat_ +=
+        heartbeat_interval_ *
+        (absl::IDivDuration(now - next_heartbeat_, heartbeat_interval_, &rem) +
+         1);
   }
   while (next_event_ < events_.size() &&
          start_ + events_[next_event_].at <= now) {
