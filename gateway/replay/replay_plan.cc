@@ -25,7 +25,10 @@ std::string Dump(const OrderedJson& j) {
 absl::Status ParseFormat(const QueryParams& params,
                          const ReplayOptions& options, ReplayRequest* out) {
   for (const char* name : {"batch_max", "batch_ms", "compress"}) {
-    if (params.count(name) > 0) {
+    auto it = params.find(name);
+    // compress=0 asks for nothing a recording lacks.
+    if (it != params.end() && !(std::string_view(name) == "compress" &&
+                                (it->second == "0" || it->second == "false"))) {
       return absl::InvalidArgumentError(
           absl::StrCat(name,
                        " is not supported by the replay server: a recording is "
@@ -153,6 +156,57 @@ absl::StatusOr<ReplayRequest> ParseChatRequest(std::string_view header,
     r.run_id = run->second;
   }
   return r;
+}
+
+absl::StatusOr<QueryParams> ChatBodyParams(std::string_view body) {
+  const nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  if (!j.is_object()) {
+    return absl::InvalidArgumentError("the body must be a JSON object");
+  }
+  QueryParams params;
+  for (const char* name : {"message", "run", "last_event_id", "heartbeat"}) {
+    auto it = j.find(name);
+    if (it == j.end() || it->is_null()) continue;
+    if (!it->is_string()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " must be a string"));
+    }
+    params.emplace(name, it->get<std::string>());
+  }
+  if (auto it = j.find("types"); it != j.end() && !it->is_null()) {
+    std::string list;
+    if (it->is_string()) {
+      list = it->get<std::string>();
+    } else if (it->is_array()) {
+      for (const nlohmann::json& name : *it) {
+        if (!name.is_string()) {
+          return absl::InvalidArgumentError("types must be names");
+        }
+        absl::StrAppend(&list, list.empty() ? "" : ",",
+                        name.get<std::string>());
+      }
+    } else {
+      return absl::InvalidArgumentError(
+          "types must be an array of names or a string");
+    }
+    params.emplace("types", list);
+  }
+  if (auto it = j.find("speed"); it != j.end() && !it->is_null()) {
+    if (!it->is_number()) {
+      return absl::InvalidArgumentError("speed must be a number");
+    }
+    params.emplace("speed", absl::StrCat(it->get<double>()));
+  }
+  for (const char* name : {"batch_max", "batch_ms"}) {
+    if (auto it = j.find(name); it != j.end() && !it->is_null()) {
+      params.emplace(name, it->dump());
+    }
+  }
+  if (auto it = j.find("compress");
+      it != j.end() && !it->is_null() && *it != false && *it != 0) {
+    params.emplace("compress", it->dump());
+  }
+  return params;
 }
 
 absl::StatusOr<ReplayRequest> ParseRunStreamRequest(

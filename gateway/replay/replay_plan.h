@@ -69,6 +69,15 @@ absl::StatusOr<ReplayRequest> ParseChatRequest(std::string_view header,
                                                const QueryParams& params,
                                                const ReplayOptions& options);
 
+// POST /api/chat/stream's JSON body as the parameters of ParseChatRequest:
+// `message`, `run`, `last_event_id` and `heartbeat` (strings), `types` (an
+// array of names or "a,b"), `speed` (a number); `batch_max`, `batch_ms`
+// and a true `compress` are passed on to be refused; other fields (the
+// gateway's `specialists`, `options`, `on_disconnect`) are ignored: a
+// recording already ran. kInvalidArgument for malformed JSON or a field of
+// the wrong type.
+absl::StatusOr<QueryParams> ChatBodyParams(std::string_view body);
+
 // GET /api/runs/{id}/stream[?after=N]: `Last-Event-ID` wins over `after`
 // and must name the same run (the gateway's rules, gateway/resume.h).
 absl::StatusOr<ReplayRequest> ParseRunStreamRequest(

@@ -13,6 +13,8 @@ namespace agentstream::gateway::replay {
 namespace {
 
 constexpr int kRetryAfterSeconds = 2;
+// The gateway's bound on a POST body (docs/GATEWAY.md, "Limits").
+constexpr size_t kMaxBodyBytes = 256 * 1024;
 
 std::string RequestIdFor(const http::HttpRequest& req) {
   return AcceptOrGenerateRequestId(req.headers.GetOr("X-Request-Id"));
@@ -71,6 +73,7 @@ absl::Status ReplayServer::Start() {
   o.port = options_.port;
   o.write_timeout = options_.write_timeout;
   o.max_queued_response_bytes = options_.max_stream_buffer_bytes;
+  o.limits.max_body_bytes = kMaxBodyBytes;
   // A stream holds its handler thread while it plays; the bound on streams
   // is checked before (503), so a few more threads serve everything else.
   o.max_handler_threads = options_.max_streams + 8;
@@ -92,7 +95,9 @@ absl::Status ReplayServer::Start() {
   using Options = http::HttpServer::RouteOptions;
   const Options kInline{.inline_handler = true, .serves_head = true};
   server_->Route("GET", "/api/chat/stream",
-                 [this](ExchangePtr ex) { HandleChat(ex); });
+                 [this](ExchangePtr ex) { HandleChat(ex, /*is_post=*/false); });
+  server_->Route("POST", "/api/chat/stream",
+                 [this](ExchangePtr ex) { HandleChat(ex, /*is_post=*/true); });
   server_->Route("GET", "/api/runs/{id}/stream",
                  [this](ExchangePtr ex) { HandleRun(ex); });
   server_->Route(
@@ -141,10 +146,16 @@ void ReplayServer::SendError(const ExchangePtr& ex, const absl::Status& status,
   ex->Respond(std::move(r));
 }
 
-void ReplayServer::HandleChat(const ExchangePtr& ex) {
+void ReplayServer::HandleChat(const ExchangePtr& ex, bool is_post) {
   const http::HttpRequest& req = ex->request();
-  auto request = ParseChatRequest(req.headers.GetOr("Last-Event-ID"),
-                                  http::ParseQuery(req.query), options_.replay);
+  absl::StatusOr<QueryParams> params = http::ParseQuery(req.query);
+  if (is_post) params = ChatBodyParams(req.body);
+  if (!params.ok()) {
+    SendError(ex, params.status(), RequestIdFor(req));
+    return;
+  }
+  auto request = ParseChatRequest(req.headers.GetOr("Last-Event-ID"), *params,
+                                  options_.replay);
   if (!request.ok()) {
     SendError(ex, request.status(), RequestIdFor(req));
     return;

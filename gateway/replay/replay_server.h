@@ -4,6 +4,7 @@
 //
 //   GET /api/chat/stream?message=...[&run=ID]   a recorded run from the start
 //       (+ Last-Event-ID / last_event_id=: a resume)
+//   POST /api/chat/stream                       the same, a JSON body
 //   GET /api/runs/{id}/stream[?after=N]          the run, or a resume
 //   DELETE /api/runs/{id}                        409 (a recording has ended)
 //   GET /api/recordings                          what is served
@@ -63,7 +64,7 @@ class ReplayServer final {
   struct Waker;
   using ExchangePtr = std::shared_ptr<http::Exchange>;
 
-  void HandleChat(const ExchangePtr& ex);
+  void HandleChat(const ExchangePtr& ex, bool is_post);
   void HandleRun(const ExchangePtr& ex);
   void HandleCancel(const ExchangePtr& ex);
   void HandleList(const ExchangePtr& ex);

@@ -5,15 +5,19 @@
 // in the same order with the same ids, faster with `speed`, a resume
 // mid-way by Last-Event-ID and by `after=` that repeats and skips nothing,
 // and the gateway's answers to a resume at the end and to bad values.
+#include <csignal>
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -86,12 +90,23 @@ class ReplayTest : public WholePathTest {
     // Every byte of the body as it came: what `curl -N ... > run.sse` saves.
     std::ofstream(absl::StrCat(dir_, "/acc1042.sse"), std::ios::binary)
         << live_->raw;
+    StartReplay({});
+  }
+
+  // Starts `replay` on the recording with `extra` flags (replacing a
+  // running one).
+  void StartReplay(const std::vector<std::string>& extra) {
+    replay_.reset();
     const std::string port_file = absl::StrCat(dir_, "/port");
-    auto process = Subprocess::Start(
-        {.binary = "replay",
-         .args = {"--dir", dir_, "--port", "0", "--port-file", port_file},
-         .log_path = absl::StrCat(dir_, "/replay.log"),
-         .env = {}});
+    std::remove(port_file.c_str());
+    std::vector<std::string> args = {"--dir", dir_,          "--port",
+                                     "0",     "--port-file", port_file};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto process =
+        Subprocess::Start({.binary = "replay",
+                           .args = args,
+                           .log_path = absl::StrCat(dir_, "/replay.log"),
+                           .env = {}});
     ASSERT_TRUE(process.ok()) << process.status();
     replay_ = *std::move(process);
     auto port = WaitForPortFile(port_file, absl::Seconds(20));
@@ -106,7 +121,16 @@ class ReplayTest : public WholePathTest {
 
   SseResponse Get(const std::string& path,
                   const std::string& last_event_id = "") const {
+    return Send(path, last_event_id, "");
+  }
+  // A POST when `body` is not empty.
+  SseResponse Send(const std::string& path, const std::string& last_event_id,
+                   const std::string& body) const {
     SseRequest req;
+    if (!body.empty()) {
+      req.method = "POST";
+      req.body = body;
+    }
     req.port = port_;
     req.path = path;
     req.timeout = absl::Seconds(60);
@@ -232,6 +256,55 @@ TEST_F(ReplayTest, AnswersLikeTheGatewayAtTheEndAndToBadValues) {
   EXPECT_EQ(only.events[only.events.size() - 2].id,
             absl::StrCat(rid_, ":", last));
   EXPECT_EQ(only.events.back().event, "done");
+}
+
+TEST_F(ReplayTest, PostBoundsAndStopAreTheGateways) {
+  // POST with a JSON body, as the library sends long questions.
+  const SseResponse posted =
+      Send("/api/chat/stream", "",
+           nlohmann::json{{"message", kQuestion}, {"speed", 10}}.dump());
+  ASSERT_EQ(posted.status, 200) << posted.error;
+  EXPECT_EQ(Lines(posted.events), Lines(live_->events));
+
+  // One stream at most; it plays 100 times slower, with heartbeat events.
+  ASSERT_NO_FATAL_FAILURE(
+      StartReplay({"--max-streams", "1", "--heartbeat-ms", "100"}));
+  SseResponse held;
+  absl::Notification opened;
+  std::thread holder([&] {
+    SseRequest req;
+    req.port = port_;
+    req.path =
+        absl::StrCat("/api/runs/", rid_, "/stream?speed=0.01&heartbeat=event");
+    req.timeout = absl::Seconds(60);
+    req.stop = [&](const SseEvent& e, const SseResponse&) {
+      if (e.event == "heartbeat" && !opened.HasBeenNotified()) opened.Notify();
+      return false;
+    };
+    held = StreamSse(req);
+    if (!opened.HasBeenNotified()) opened.Notify();
+  });
+  if (!opened.WaitForNotificationWithTimeout(absl::Seconds(30))) {
+    replay_->Signal(SIGTERM);
+    holder.join();
+    FAIL() << "no heartbeat within 30 s: " << held.error;
+  }
+  const SseResponse refused = Get(absl::StrCat("/api/runs/", rid_, "/stream"));
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_EQ(refused.Header("Retry-After"), "2");
+  // SIGTERM: the open stream ends with the gateway's retryable error, no
+  // done, and the process exits 0.
+  replay_->Signal(SIGTERM);
+  holder.join();
+  auto code = replay_->Wait(absl::Seconds(20));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0);
+  ASSERT_EQ(held.status, 200) << held.error;
+  ASSERT_FALSE(held.events.empty());
+  EXPECT_EQ(held.events.back().event, "error");
+  EXPECT_EQ(held.events.back().json.value("code", ""), "unavailable");
+  EXPECT_TRUE(held.events.back().json.value("retryable", false));
+  for (const SseEvent& e : held.events) EXPECT_NE(e.event, "done");
 }
 
 }  // namespace

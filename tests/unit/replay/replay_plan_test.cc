@@ -271,6 +271,39 @@ TEST(ParseRequestTest, ChatStreamIsANewRunOrAResume) {
   EXPECT_EQ(hb->heartbeat, HeartbeatStyle::kEvent);
 }
 
+TEST(ParseRequestTest, APostBodyReadsAsTheQuery) {
+  auto params = ChatBodyParams(
+      R"({"message":"q","types":["progress","complete"],"speed":10,)"
+      R"("heartbeat":"event","specialists":["X"],"compress":false})");
+  ASSERT_TRUE(params.ok()) << params.status();
+  auto r = ParseChatRequest("", *params, ReplayOptions{});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->message, "q");
+  EXPECT_EQ(r->speed, 10);
+  EXPECT_EQ(r->heartbeat, HeartbeatStyle::kEvent);
+  EXPECT_THAT(r->types.Names(), ElementsAre("progress", "complete"));
+  auto csv = ChatBodyParams(R"({"message":"q","types":"progress"})");
+  ASSERT_TRUE(csv.ok());
+  EXPECT_EQ(csv->find("types")->second, "progress");
+
+  for (const char* bad : {"", "[]", "{", R"({"message":5})", R"({"types":[1]})",
+                          R"({"types":{}})", R"({"speed":"fast"})"}) {
+    EXPECT_EQ(ChatBodyParams(bad).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
+  for (const char* refused :
+       {R"({"message":"q","batch_max":5})",
+        R"({"message":"q","compress":true})", R"({"message":"q","speed":0})"}) {
+    auto p = ChatBodyParams(refused);
+    ASSERT_TRUE(p.ok()) << refused;
+    EXPECT_FALSE(ParseChatRequest("", *p, ReplayOptions{}).ok()) << refused;
+  }
+  EXPECT_TRUE(ParseChatRequest("", Q({{"message", "x"}, {"compress", "0"}}),
+                               ReplayOptions{})
+                  .ok());
+}
+
 TEST(ParseRequestTest, RunStreamFollowsTheGatewaysResumeRules) {
   const ReplayOptions options;
   auto all = ParseRunStreamRequest("req_a", "", {}, options);
