@@ -43,6 +43,9 @@ int main(int argc, char** argv) {
   int64_t max_file_mib = static_cast<int64_t>(
       agentstream::gateway::replay::kMaxRecordingBytes / (1024 * 1024));
 
+  int64_t max_total_mib = static_cast<int64_t>(
+      agentstream::gateway::replay::kMaxTotalRecordingBytes / (1024 * 1024));
+
   agentstream::FlagSet flags(
       "replay",
       "Serves recorded runs (SSE bodies of the gateway saved by `curl -N`, "
@@ -84,6 +87,10 @@ int main(int argc, char** argv) {
   flags.Int("max-file-mib", &max_file_mib,
             "Largest recording, MiB; larger files are skipped.",
             "AGENTSTREAM_REPLAY_MAX_FILE_MIB");
+  flags.Int("max-total-mib", &max_total_mib,
+            "All recordings together, MiB (they are held in memory); more: "
+            "the server does not start.",
+            "AGENTSTREAM_REPLAY_MAX_TOTAL_MIB");
   flags.String("log-level", &log_level, "debug, info, warning or error.",
                "AGENTSTREAM_LOG_LEVEL");
   agentstream::ParseFlagsOrExit(flags, argc, argv);
@@ -95,7 +102,11 @@ int main(int argc, char** argv) {
       write_timeout_ms <= 0 || max_runs <= 0 ||
       max_runs >
           static_cast<int64_t>(agentstream::gateway::replay::kMaxRecordings) ||
-      max_file_mib <= 0 ||
+      max_file_mib <= 0 || max_total_mib <= 0 ||
+      max_total_mib >
+          static_cast<int64_t>(
+              agentstream::gateway::replay::kMaxTotalRecordingBytes /
+              (1024 * 1024)) ||
       max_file_mib > static_cast<int64_t>(
                          agentstream::gateway::replay::kMaxRecordingBytes /
                          (1024 * 1024))) {
@@ -103,7 +114,7 @@ int main(int argc, char** argv) {
                      "0..65535, --speed 0.01..1000, --heartbeat-ms, "
                      "--max-gap-ms and --write-timeout-ms > 0, --retry-ms "
                      ">= 0, --max-streams 1..10000, --max-runs 1..1000, "
-                     "--max-file-mib 1..64";
+                     "--max-file-mib 1..64, --max-total-mib 1..512";
     return 2;
   }
   options.port = static_cast<int>(port);
@@ -116,7 +127,8 @@ int main(int argc, char** argv) {
 
   auto library =
       RecordingLibrary::Load(dir, static_cast<size_t>(max_runs),
-                             static_cast<size_t>(max_file_mib) * 1024 * 1024);
+                             static_cast<size_t>(max_file_mib) * 1024 * 1024,
+                             static_cast<size_t>(max_total_mib) * 1024 * 1024);
   if (!library.ok()) {
     AS_LOG(ERROR) << library.status();
     return 1;

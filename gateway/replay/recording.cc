@@ -195,7 +195,8 @@ RecordingLibrary::RecordingLibrary(std::vector<Recording> recordings) {
 }
 
 absl::StatusOr<std::unique_ptr<RecordingLibrary>> RecordingLibrary::Load(
-    const std::string& dir, size_t max_recordings, size_t max_bytes) {
+    const std::string& dir, size_t max_recordings, size_t max_bytes,
+    size_t max_total_bytes) {
   DIR* d = opendir(dir.c_str());
   if (d == nullptr) {
     return absl::NotFoundError(absl::StrCat("cannot read the directory ", dir));
@@ -218,6 +219,7 @@ absl::StatusOr<std::unique_ptr<RecordingLibrary>> RecordingLibrary::Load(
   }
   std::vector<Recording> parsed;
   std::vector<std::string> skipped;
+  size_t total = 0;
   for (const std::string& name : names) {
     const std::string path = absl::StrCat(dir, "/", name);
     struct stat st {};
@@ -245,6 +247,12 @@ absl::StatusOr<std::unique_ptr<RecordingLibrary>> RecordingLibrary::Load(
     if (!rec.ok()) {
       skipped.push_back(absl::StrCat(name, ": ", rec.status().message()));
       continue;
+    }
+    total += text.size();
+    if (total > max_total_bytes) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the recordings in ", dir, " hold more than ",
+                       max_total_bytes, " bytes together"));
     }
     rec->source = name;
     parsed.push_back(*std::move(rec));

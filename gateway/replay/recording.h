@@ -17,7 +17,8 @@
 //   - comments are skipped, except an optional `: question: <text>` line
 //     (anywhere), the question this run answers.
 //
-// Bounds: kMaxRecordingBytes per file, kMaxRecordings per directory.
+// Bounds: kMaxRecordingBytes per file, kMaxRecordings and
+// kMaxTotalRecordingBytes per directory.
 // Thread-safe: ParseRecording is pure; RecordingLibrary is immutable after
 // Load() but for its round-robin counter (guarded).
 #ifndef AGENTSTREAM_GATEWAY_REPLAY_RECORDING_H_
@@ -39,6 +40,8 @@ namespace agentstream::gateway::replay {
 
 inline constexpr size_t kMaxRecordingBytes = 64 * 1024 * 1024;
 inline constexpr size_t kMaxRecordings = 1000;
+// All recordings of a directory together (they are held in memory).
+inline constexpr size_t kMaxTotalRecordingBytes = 512 * 1024 * 1024;
 
 struct RecordedEvent {
   std::string event = "message";  // The `event:` name.
@@ -71,10 +74,12 @@ absl::StatusOr<Recording> ParseRecording(std::string_view text);
 class RecordingLibrary final {
  public:
   // kNotFound for an unreadable directory; kInvalidArgument when no file is
-  // a valid recording; kResourceExhausted past `max_recordings`.
+  // a valid recording; kResourceExhausted past `max_recordings` files or
+  // `max_total_bytes` of valid ones.
   static absl::StatusOr<std::unique_ptr<RecordingLibrary>> Load(
       const std::string& dir, size_t max_recordings = kMaxRecordings,
-      size_t max_bytes = kMaxRecordingBytes);
+      size_t max_bytes = kMaxRecordingBytes,
+      size_t max_total_bytes = kMaxTotalRecordingBytes);
   // From recordings already parsed (tests); duplicates are skipped.
   explicit RecordingLibrary(std::vector<Recording> recordings);
 

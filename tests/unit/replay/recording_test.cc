@@ -183,6 +183,13 @@ TEST(RecordingLibraryTest, LoadsTheSseFilesOfADirectoryAndSkipsTheRest) {
 
   EXPECT_EQ(RecordingLibrary::Load(*dir, 1).status().code(),
             absl::StatusCode::kResourceExhausted);
+  // Both valid files together are over 1.5 times one.
+  const size_t one = std::string(kRun).size();
+  EXPECT_EQ(RecordingLibrary::Load(*dir, kMaxRecordings, 4096, one * 3 / 2)
+                .status()
+                .code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(RecordingLibrary::Load(*dir, kMaxRecordings, 4096, one * 2).ok());
   EXPECT_EQ(RecordingLibrary::Load(absl::StrCat(*dir, "/none")).status().code(),
             absl::StatusCode::kNotFound);
   auto empty = testing::MakeTempDir("replay_empty");
