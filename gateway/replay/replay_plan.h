@@ -63,8 +63,8 @@ absl::StatusOr<double> ParseSpeed(const QueryParams& params, double fallback);
 // GET /api/chat/stream. `Last-Event-ID` (`header`) or `last_event_id=`: a
 // resume of that run (no message needed); else `message` is required and
 // `run=<id>` picks the recording. Also `types`, `heartbeat`, `speed`.
-// `batch_max`, `batch_ms` and `compress` are refused (kInvalidArgument): a
-// recording is replayed as it was recorded.
+// `batch_max`, `batch_ms` and `compress` (but `compress=0`) are refused
+// (kInvalidArgument): a recording is replayed as it was recorded.
 absl::StatusOr<ReplayRequest> ParseChatRequest(std::string_view header,
                                                const QueryParams& params,
                                                const ReplayOptions& options);
