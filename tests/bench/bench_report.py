@@ -34,6 +34,11 @@ def at_least(limit):
   return lambda v, ctx: v >= limit
 
 
+# The batching the throughput scenario is also run with (issue 12: events/s
+# with and without batching at the same 50 runs, side by side).
+BATCH_QUERY = 'batch_max=50&batch_ms=5'
+
+
 def rows(args):
   """(figure, target, scenario, key, higher is better, met(v, ctx))."""
   tput = f'{args.runs} runs x {args.count} x {args.size} B'
@@ -43,6 +48,9 @@ def rows(args):
        'throughput', 'events_per_s', True,
        lambda v, ctx: v >= 150000 and ctx['best_peer'] is not None and
        v >= 3 * ctx['best_peer']),
+      (f'events/s, the same with batching ({BATCH_QUERY})',
+       'a figure (issue 12)', 'throughput_batched', 'events_per_s', True,
+       None),
       (f'latency p50, {lat} (ms)', '<= 0.2', 'latency', 'latency_p50_ms',
        False, at_most(0.2)),
       (f'latency p99, {lat} (ms)', '<= 1', 'latency', 'latency_p99_ms',

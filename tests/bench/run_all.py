@@ -305,6 +305,10 @@ def main():
       for s in systems:
         keep(('throughput', s), bench.run(s, 'throughput', tput, ports[s],
                                           queries[s]))
+        if s == 'agentstream':
+          keep(('throughput_batched', s),
+               bench.run('agentstream batched', 'throughput', tput, ports[s],
+                         bench_report.BATCH_QUERY))
         keep(('latency', s), bench.run(s, 'throughput', lat, ports[s],
                                        queries[s]))
     saturated = {}
