@@ -127,18 +127,32 @@ void ParseLines(Conn& c, const LoopOptions& options, LoopResult* result) {
       c.error = std::string(line.substr(6, 200));
     } else if (absl::StartsWith(line, ": heartbeat")) {
       ++c.heartbeats;
-    } else if (absl::StartsWith(line, "data: ") &&
-               c.current_event == "batch") {
-      // A batch (batch_max/batch_ms): its updates are counted, not timed
-      // (each would need its JSON parsed; the batching figure is events/s).
+    } else if (absl::StartsWith(line, "data: ") && c.current_event == "batch") {
+      // A batch (batch_max/batch_ms): every update in it counts, and each
+      // partial result's latency is taken when its batch arrives (what a
+      // client of a batched stream sees, the batch's wait included).
       const int64_t updates = CountOf(line, "\"seq\":");
       c.messages += updates;
       result->events += updates;
       if (c.first_update_ns == 0) c.first_update_ns = now;
-      const int64_t partials = CountOf(line, "{\"type\":\"partial_result\"");
-      c.partials += partials;
-      result->partials += partials;
-      if (partials > 0 && c.first_partial_ns == 0) c.first_partial_ns = now;
+      constexpr absl::string_view kPartial = "{\"type\":\"partial_result\"";
+      constexpr absl::string_view kEmitted = "\"emitted_at_ns\":";
+      for (size_t p = line.find(kPartial); p != absl::string_view::npos;
+           p = line.find(kPartial, p + kPartial.size())) {
+        ++c.partials;
+        ++result->partials;
+        if (c.first_partial_ns == 0) c.first_partial_ns = now;
+        size_t e = line.find(kEmitted, p);
+        if (options.latencies_ns == nullptr || e == absl::string_view::npos) {
+          continue;
+        }
+        int64_t emitted = 0;
+        for (e += kEmitted.size();
+             e < line.size() && line[e] >= '0' && line[e] <= '9'; ++e) {
+          emitted = emitted * 10 + (line[e] - '0');
+        }
+        options.latencies_ns->push_back(now - emitted);
+      }
     } else if (absl::StartsWith(line, "data: ") &&
                c.current_event == "message") {
       ++c.messages;
