@@ -61,7 +61,8 @@ std::string ContentTypeForPath(std::string_view path) {
   if (ext == "gif") return "image/gif";
   if (ext == "webp") return "image/webp";
   if (ext == "ico") return "image/x-icon";
-  if (ext == "txt") return "text/plain; charset=utf-8";
+  // TypeScript declarations (agentstream.d.ts) are read, not run.
+  if (ext == "txt" || ext == "ts") return "text/plain; charset=utf-8";
   if (ext == "woff2") return "font/woff2";
   if (ext == "woff") return "font/woff";
   if (ext == "webmanifest") return "application/manifest+json";

@@ -80,6 +80,8 @@ TEST(ContentTypeTest, ByExtension) {
   EXPECT_EQ(ContentTypeForPath("s.css"), "text/css; charset=utf-8");
   EXPECT_EQ(ContentTypeForPath("i.svg"), "image/svg+xml");
   EXPECT_EQ(ContentTypeForPath("d.json"), "application/json");
+  EXPECT_EQ(ContentTypeForPath("agentstream.d.ts"),
+            "text/plain; charset=utf-8");
   EXPECT_EQ(ContentTypeForPath("noext"), "application/octet-stream");
 }
 
