@@ -3,13 +3,13 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
-#include <deque>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "common/grpc_status.h"
 #include "common/hash_table_shrink.h"
+#include "common/reactor_writer.h"
 #include "gateway/stream_inbox.h"
 #include "google/protobuf/io/coded_stream.h"
 
@@ -142,25 +142,29 @@ class SessionCall final
   // is over (the stream is not opened).
   bool Open(const std::shared_ptr<MuxStream>& stream,
             agentstream::v1::SessionOpen open) {
-    uint64_t id;
+    SessionRequest request;
+    *request.mutable_open() = std::move(open);
+    bool start;
     {
       absl::MutexLock lock(&mu_);
       if (over_) return false;
-      id = ++last_id_;
+      const uint64_t id = ++last_id_;
       streams_.emplace(id, stream);
+      // Attached before a frame of it can come back, and queued under the
+      // lock that numbered it: the orchestrator takes opens only in the
+      // order of their numbers (docs/CONTRACT.md, "Sessions").
+      stream->Attach(self_, id);
+      request.mutable_open()->set_stream(id);
+      start = writer_.Enqueue(std::move(request));
     }
-    stream->Attach(self_ref(), id);
-    open.set_stream(id);
-    SessionRequest request;
-    *request.mutable_open() = std::move(open);
-    Send(std::move(request));
+    if (start) writer_.Start();
     return true;
   }
   void Credit(uint64_t id, uint64_t bytes) {
     SessionRequest request;
     request.mutable_credit()->set_stream(id);
     request.mutable_credit()->set_bytes(bytes);
-    Send(std::move(request));
+    writer_.Send(std::move(request));
   }
   void Close(uint64_t id) {
     {
@@ -170,7 +174,7 @@ class SessionCall final
     }
     SessionRequest request;
     request.mutable_close()->set_stream(id);
-    Send(std::move(request));
+    writer_.Send(std::move(request));
   }
   void Cancel() { context_.TryCancel(); }
   bool over() const {
@@ -212,19 +216,11 @@ class SessionCall final
     StartRead(&incoming_);
   }
   void OnWriteDone(bool ok) override {
-    bool write;
-    {
+    if (!ok) {
       absl::MutexLock lock(&mu_);
-      writing_ = false;
-      if (!ok) over_ = true;
-      write = !over_ && !pending_.empty();
-      if (write) TakeNextLocked();
+      over_ = true;  // The call is broken: no stream opens on it.
     }
-    if (write) {
-      StartWrite(&out_);
-    } else {
-      MaybeDropHold();
-    }
+    writer_.WriteDone(ok);
   }
   void OnDone(const grpc::Status& status) override {
     absl::flat_hash_map<uint64_t, std::shared_ptr<MuxStream>> streams;
@@ -248,41 +244,13 @@ class SessionCall final
  private:
   SessionCall(CallCounter& calls, std::atomic<bool>* supported)
       : call_(calls), supported_(supported) {}
-  std::shared_ptr<SessionCall> self_ref() {
-    absl::MutexLock lock(&mu_);
-    return self_;
-  }
-
-  void Send(SessionRequest request) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (over_ || hold_dropped_) return;
-      pending_.push_back(std::move(request));
-      if (writing_) return;
-      TakeNextLocked();
-    }
-    StartWrite(&out_);
-  }
-  void TakeNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    out_ = std::move(pending_.front());
-    pending_.pop_front();
-    writing_ = true;
-  }
-  // No write starts after this; the hold goes once none is in flight.
+  // The read side ended: the call is over, and no write starts.
   void StopWriting() {
     {
       absl::MutexLock lock(&mu_);
       over_ = true;
     }
-    MaybeDropHold();
-  }
-  void MaybeDropHold() {
-    {
-      absl::MutexLock lock(&mu_);
-      if (!over_ || writing_ || hold_dropped_) return;
-      hold_dropped_ = true;
-    }
-    RemoveHold();
+    writer_.Stop();
   }
 
   // First, so that it is destroyed last: the call counts as ended only once
@@ -291,17 +259,14 @@ class SessionCall final
   std::atomic<bool>* const supported_;
   grpc::ClientContext context_;
   SessionMessage incoming_;  // Between StartRead and OnReadDone.
-  SessionRequest out_;       // Between StartWrite and OnWriteDone.
+  ReactorWriter<SessionCall, SessionRequest> writer_{this};
 
   mutable absl::Mutex mu_;
   std::shared_ptr<SessionCall> self_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, std::shared_ptr<MuxStream>> streams_
       ABSL_GUARDED_BY(mu_);
   uint64_t last_id_ ABSL_GUARDED_BY(mu_) = 0;
-  std::deque<SessionRequest> pending_ ABSL_GUARDED_BY(mu_);
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool over_ ABSL_GUARDED_BY(mu_) = false;
-  bool hold_dropped_ ABSL_GUARDED_BY(mu_) = false;
+  bool over_ ABSL_GUARDED_BY(mu_) = false;  // Takes no more streams.
   bool done_ ABSL_GUARDED_BY(mu_) = false;  // OnDone came, with final_.
   absl::Status final_ ABSL_GUARDED_BY(mu_);
 };

@@ -7,7 +7,6 @@
 #include <grpcpp/support/slice.h>
 
 #include <algorithm>
-#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,6 +16,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
 #include "common/grpc_status.h"
+#include "common/reactor_writer.h"
 #include "orchestrator/session_wire.h"
 
 namespace agentstream::orchestrator {
@@ -161,7 +161,7 @@ class SpecialistSessionCall final
     AnalyzeSessionRequest open;
     *open.mutable_open()->mutable_request() = request;
     open.mutable_open()->set_window_bytes(SpecialistSessions::kWindowBytes);
-    bool write;
+    bool start;
     {
       absl::MutexLock lock(&mu_);
       if (released_ || done_) return false;
@@ -173,16 +173,16 @@ class SpecialistSessionCall final
       // order of their ids (a stream id is never used twice).
       stream->Attach(self_, id);
       open.mutable_open()->set_stream(id);
-      write = SendLocked(Serialize(open));
+      start = writer_.Enqueue(Serialize(open));
     }
-    if (write) StartWrite(&out_);
+    if (start) writer_.Start();
     return true;
   }
   void Credit(uint64_t id, uint64_t bytes) {
     AnalyzeSessionRequest credit;
     credit.mutable_credit()->set_stream(id);
     credit.mutable_credit()->set_bytes(bytes);
-    Send(Serialize(credit));
+    writer_.Send(Serialize(credit));
   }
   // The stream's owner lets go of it.
   void Close(uint64_t id) {
@@ -193,7 +193,7 @@ class SpecialistSessionCall final
     shared_->open_streams.fetch_sub(1, std::memory_order_relaxed);
     AnalyzeSessionRequest close;
     close.mutable_close()->set_stream(id);
-    Send(Serialize(close));
+    writer_.Send(Serialize(close));
     MaybeRelease();
   }
   // Ends the call (its streams end CANCELLED, unless they had ended).
@@ -213,27 +213,13 @@ class SpecialistSessionCall final
       // The call is ending (or must: a malformed message); OnDone tells the
       // streams how.
       if (ok) context_.TryCancel();
-      StopWriting();
+      writer_.Stop();
       return;
     }
     incoming_.Clear();
     StartRead(&incoming_);
   }
-  void OnWriteDone(bool ok) override {
-    bool write;
-    {
-      absl::MutexLock lock(&mu_);
-      writing_ = false;
-      if (!ok) write_over_ = true;
-      write = !write_over_ && !pending_.empty();
-      if (write) TakeNextLocked();
-    }
-    if (write) {
-      StartWrite(&out_);
-    } else {
-      MaybeDropHold();
-    }
-  }
+  void OnWriteDone(bool ok) override { writer_.WriteDone(ok); }
   void OnDone(const grpc::Status& status) override {
     absl::flat_hash_map<uint64_t, std::shared_ptr<SessionAnalysis>> streams;
     std::shared_ptr<SpecialistSessionCall> self;
@@ -339,44 +325,6 @@ class SpecialistSessionCall final
     return true;
   }
 
-  void Send(grpc::ByteBuffer message) {
-    bool write;
-    {
-      absl::MutexLock lock(&mu_);
-      write = SendLocked(std::move(message));
-    }
-    if (write) StartWrite(&out_);
-  }
-  // Queues `message`; true when the caller is to start its write (after
-  // letting go of mu_).
-  bool SendLocked(grpc::ByteBuffer message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (write_over_ || hold_dropped_) return false;
-    pending_.push_back(std::move(message));
-    if (writing_) return false;
-    TakeNextLocked();
-    return true;
-  }
-  void TakeNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    out_ = std::move(pending_.front());
-    pending_.pop_front();
-    writing_ = true;
-  }
-  // No write starts after this; the hold goes once none is in flight.
-  void StopWriting() {
-    {
-      absl::MutexLock lock(&mu_);
-      write_over_ = true;
-    }
-    MaybeDropHold();
-  }
-  void MaybeDropHold() {
-    {
-      absl::MutexLock lock(&mu_);
-      if (!write_over_ || writing_ || hold_dropped_) return;
-      hold_dropped_ = true;
-    }
-    RemoveHold();
-  }
   // A draining call without streams is of no more use: cancelled (nothing
   // on it to lose).
   void MaybeRelease() {
@@ -394,7 +342,7 @@ class SpecialistSessionCall final
   const uint64_t max_streams_;  // Taken before it drains.
   grpc::ClientContext context_;
   grpc::ByteBuffer incoming_;  // Between StartRead and OnReadDone.
-  grpc::ByteBuffer out_;       // Between StartWrite and OnWriteDone.
+  ReactorWriter<SpecialistSessionCall, grpc::ByteBuffer> writer_{this};
   // Touched only by the reads' reactions, one at a time (and OnDone after).
   std::vector<SessionFrameView> frames_;
   absl::InlinedVector<std::string_view, 8> updates_;
@@ -405,10 +353,6 @@ class SpecialistSessionCall final
   absl::flat_hash_map<uint64_t, std::shared_ptr<SessionAnalysis>> streams_
       ABSL_GUARDED_BY(mu_);
   uint64_t last_id_ ABSL_GUARDED_BY(mu_) = 0;
-  std::deque<grpc::ByteBuffer> pending_ ABSL_GUARDED_BY(mu_);
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool write_over_ ABSL_GUARDED_BY(mu_) = false;
-  bool hold_dropped_ ABSL_GUARDED_BY(mu_) = false;
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   bool released_ ABSL_GUARDED_BY(mu_) = false;
   bool got_frame_ ABSL_GUARDED_BY(mu_) = false;
