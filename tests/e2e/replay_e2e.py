@@ -408,8 +408,8 @@ def scenario_cut(browser, replay, rid, live, duration_ms, seed):
         problems.append(f'it ended {rec["events"][-1]}')
     if problems:
         raise CheckFailed('; '.join(problems))
-    log(f'speed={speed}: cut at update {p["updates"]} (seq {p["lastSeq"]}; '
-        f'connection, bytes kept of the chunk, its size: {cuts}); '
+    log(f'speed={speed}: cut asked when the page had seq {p["lastSeq"]} '
+        f'(connection, bytes kept of the chunk, its size: {cuts}); '
         f'EventSource reconnected with Last-Event-ID {rid}:{point} and got '
         f'seq {point + 1}..{want[-1]}; 1..{want[-1]} once each, done')
 
