@@ -10,6 +10,9 @@
 #   run_browser_e2e.sh client_lib_e2e.py  (ctest: client_lib_e2e) the client
 #       library against the gateway through a TCP proxy that cuts and freezes
 #       its connections, and the plain page minimal.html
+#   run_browser_e2e.sh replay_e2e.py      (ctest: replay_e2e) the ACC-1042
+#       run recorded from the gateway, replayed by `replay` to the browser's
+#       EventSource: the same events, a resume by after= and by Last-Event-ID
 #
 # The launcher is always stopped by its PID, which stops every process it
 # started; the script stops its gateway by PID.
@@ -49,8 +52,9 @@ SYNTHETIC_RATE=10
 case $SCRIPT in
   browser_e2e.py) SCRIPT_ARGS=(--synthetic-count "$SYNTHETIC_COUNT") ;;
   client_lib_e2e.py) SCRIPT_ARGS=() ;;
+  replay_e2e.py) SCRIPT_ARGS=(--replay-bin "$BIN_DIR/replay") ;;
   *)
-    log "FAIL: unknown script $SCRIPT (browser_e2e.py or client_lib_e2e.py)"
+    log "FAIL: unknown script $SCRIPT (browser_e2e.py, client_lib_e2e.py or replay_e2e.py)"
     exit 1
     ;;
 esac
@@ -68,7 +72,9 @@ if [[ -z $BIN_DIR || ! -d $BIN_DIR ]]; then
   log "FAIL: AGENTSTREAM_BIN_DIR is not set to the directory of the built binaries"
   exit 1
 fi
-for bin in gateway orchestrator data_analyst risk_analyst compliance_expert synthetic; do
+BINS=(gateway orchestrator data_analyst risk_analyst compliance_expert synthetic)
+[[ $SCRIPT == replay_e2e.py ]] && BINS+=(replay)
+for bin in "${BINS[@]}"; do
   if [[ ! -x $BIN_DIR/$bin ]]; then
     log "FAIL: $BIN_DIR/$bin is not built"
     exit 1
