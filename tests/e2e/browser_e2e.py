@@ -266,8 +266,21 @@ def scenario_cancel(driver, ctx):
                        lambda s: s['connection'] in ('closed', 'error'), 20,
                        last)
     took = time.monotonic() - clicked
-    probe = driver.execute('return {clicks: window.__e2eCancelClicks || [],'
-                           ' fetches: window.__e2eFetches || []};')
+
+    def read_probe():
+        return driver.execute('return {clicks: window.__e2eCancelClicks || '
+                              '[], fetches: window.__e2eFetches || []};')
+
+    # The stream's cancelled ending can reach the page before the answer to
+    # its DELETE does (both are on their way at once): wait for that answer
+    # too, within a deadline, before judging it.
+    probe = read_probe()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(
+            f['method'] == 'DELETE' and f.get('end') is None
+            for f in probe['fetches']):
+        time.sleep(0.1)
+        probe = read_probe()
     log(f'page ended {took:.1f} s after the WebDriver click: status '
         f'{state["status"]!r}, answer outcome {state["answerOutcome"]!r}')
     after = m.snapshot()
