@@ -40,6 +40,8 @@ int main(int argc, char** argv) {
   int64_t hard_deadline_ms = 300000;
   std::vector<std::string> specialist_deadlines;
   std::string log_level = "info";
+  std::vector<std::string> trusted_peers =
+      agentstream::orchestrator::TrustOptions{}.trusted_peers;
 
   agentstream::FlagSet flags(
       "orchestrator",
@@ -56,6 +58,14 @@ int main(int argc, char** argv) {
                  "host:port, dns:///host:port or ipv4:h:p1,h:p2 (round-robin "
                  "over replicas).",
                  "AGENTSTREAM_SPECIALISTS");
+  flags.Repeated(
+      "trusted-peers", &trusted_peers,
+      "Client certificate names (with --tls-*) whose principal metadata "
+      "(x-agentstream-principal, x-agentstream-admin) is believed: the "
+      "gateways. '*': every peer (plaintext on loopback or a private "
+      "network). Anyone else acts as their certificate's name and sees only "
+      "their own runs (docs/SECURITY.md).",
+      "AGENTSTREAM_TRUSTED_PEERS");
   flags.Int("metrics-port", &metrics_port,
             "Port of the HTTP /metrics endpoint (-1: off, 0: ephemeral).",
             "AGENTSTREAM_METRICS_PORT");
@@ -187,6 +197,7 @@ int main(int argc, char** argv) {
   options.specialist_client.sessions = specialist_sessions;
   options.runs.deadlines_by_kind = *std::move(deadlines);
   options.follower_max_lag = static_cast<uint64_t>(follower_max_lag);
+  options.trust.trusted_peers = trusted_peers;
   options.runs.log_ttl = absl::Milliseconds(log_ttl_ms);
   options.runs.disconnect_grace = absl::Milliseconds(disconnect_grace_ms);
   options.runs.soft_deadline = absl::Milliseconds(soft_deadline_ms);

@@ -54,7 +54,7 @@ absl::StatusOr<std::unique_ptr<OrchestratorServer>> OrchestratorServer::Start(
       options.runs, self->registry_.get(), clock, &self->metrics_);
   self->service_ = std::make_unique<OrchestratorService>(
       self->manager_.get(), self->registry_.get(), &self->metrics_,
-      options.follower_max_lag);
+      options.follower_max_lag, options.trust);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/http/metrics_endpoint.h"
+#include "orchestrator/caller.h"
 #include "orchestrator/grpc_specialist_client.h"
 #include "orchestrator/metrics.h"
 #include "orchestrator/orchestrator_service.h"
@@ -46,6 +47,8 @@ struct OrchestratorServerOptions {
   // one of those is short (a tenth of the shortest, at least 10 ms). Between
   // those, the sweeper also wakes when the next pending one is due.
   absl::Duration sweep_interval = absl::Seconds(1);
+  // Whose principal metadata is believed (caller.h; --trusted-peers).
+  TrustOptions trust;
 };
 
 class OrchestratorServer final {

@@ -109,11 +109,22 @@ grpc::ByteBuffer MessageOf(
 }
 
 std::string MetadataValue(const grpc::CallbackServerContext& context,
-                          const char* key) {
+                          std::string_view key) {
   const auto& md = context.client_metadata();
-  auto it = md.find(key);
+  auto it = md.find(grpc::string_ref(key.data(), key.size()));
   if (it == md.end()) return "";
   return std::string(it->second.data(), it->second.size());
+}
+
+// The verified client certificate's name (its first DNS name, else its
+// common name, as gRPC's peer identity gives it); empty without TLS.
+std::string PeerIdentity(const grpc::CallbackServerContext& context) {
+  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  if (auth == nullptr || !auth->IsPeerAuthenticated()) return "";
+  for (const grpc::string_ref& value : auth->GetPeerIdentity()) {
+    return std::string(value.data(), value.size());
+  }
+  return "";
 }
 
 // A stream that ends at once (with an error, or OK and no message).
@@ -193,8 +204,12 @@ class FollowStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
 OrchestratorService::OrchestratorService(RunManager* manager,
                                          const SpecialistRegistry* registry,
                                          OrchestratorMetrics* metrics,
-                                         uint64_t follower_max_lag)
-    : manager_(manager), registry_(registry), metrics_(metrics) {
+                                         uint64_t follower_max_lag,
+                                         TrustOptions trust)
+    : manager_(manager),
+      trust_(std::move(trust)),
+      registry_(registry),
+      metrics_(metrics) {
   follower_options_.max_lag = follower_max_lag;
   follower_options_.metrics = metrics;
   batched_options_ = follower_options_;
@@ -229,8 +244,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* OrchestratorService::StartRun(
     return new FailedStream(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                          "malformed RunRequest"));
   }
-  absl::StatusOr<std::shared_ptr<orchestrator::Run>> run =
-      manager_->CreateRun(run_request, MetadataValue(*context, "x-request-id"));
+  absl::StatusOr<std::shared_ptr<orchestrator::Run>> run = manager_->CreateRun(
+      run_request, MetadataValue(*context, "x-request-id"), CallerOf(*context));
   if (!run.ok()) {
     AS_LOG(INFO) << "Run refused: " << run.status().ToString();
     return new FailedStream(ToGrpcStatus(run.status()));
@@ -251,8 +266,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* OrchestratorService::StartAttach(
     return new FailedStream(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                          "malformed AttachRequest"));
   }
-  absl::StatusOr<std::shared_ptr<orchestrator::Run>> run =
-      manager_->Attach(attach.request_id(), attach.after_seq());
+  absl::StatusOr<std::shared_ptr<orchestrator::Run>> run = manager_->Attach(
+      attach.request_id(), attach.after_seq(), CallerOf(*context));
   if (!run.ok()) return new FailedStream(ToGrpcStatus(run.status()));
   if (*run == nullptr) {
     // The run ended at after_seq: nothing more to send.
@@ -270,7 +285,8 @@ grpc::ServerUnaryReactor* OrchestratorService::Cancel(
     const agentstream::v1::CancelRequest* request,
     agentstream::v1::CancelResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<bool> cancelled = manager_->Cancel(request->request_id());
+  absl::StatusOr<bool> cancelled =
+      manager_->Cancel(request->request_id(), CallerOf(*context));
   if (!cancelled.ok()) {
     reactor->Finish(ToGrpcStatus(cancelled.status()));
   } else {
@@ -278,6 +294,13 @@ grpc::ServerUnaryReactor* OrchestratorService::Cancel(
     reactor->Finish(grpc::Status::OK);
   }
   return reactor;
+}
+
+Caller OrchestratorService::CallerOf(
+    const grpc::CallbackServerContext& context) const {
+  return ResolveCaller(
+      trust_, PeerIdentity(context), context.peer(),
+      [&context](std::string_view key) { return MetadataValue(context, key); });
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::ListSpecialists(
@@ -291,8 +314,16 @@ grpc::ServerUnaryReactor* OrchestratorService::ListSpecialists(
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
-OrchestratorService::Session(grpc::CallbackServerContext* /*context*/) {
-  auto* session = new SessionStream(manager_, metrics_, batched_options_);
+OrchestratorService::Session(grpc::CallbackServerContext* context) {
+  // Each stream acts for the principal its open names, believed as the
+  // session's peer is trusted.
+  CallerResolver resolve =
+      [trust = trust_, identity = PeerIdentity(*context),
+       peer = context->peer()](const MetadataLookup& metadata) {
+        return ResolveCaller(trust, identity, peer, metadata);
+      };
+  auto* session = new SessionStream(manager_, metrics_, batched_options_,
+                                    std::move(resolve));
   session->Begin();
   return session;
 }

@@ -23,6 +23,10 @@
 // Attach streams may also end with OUT_OF_RANGE "gap: ..." or
 // RESOURCE_EXHAUSTED "slow_consumer: ..." (LogFollower) without ending the run.
 //
+// Every call acts for a principal (caller.h, docs/SECURITY.md): a run
+// belongs to whoever started it, and Attach and Cancel of anyone else's run
+// are NOT_FOUND, as for an unknown run.
+//
 // The run's `x-request-id` is sent as initial metadata on Run, RunBatched,
 // Attach and AttachBatched (in a Session, in each stream's `accepted`).
 // Thread-safe; the referenced objects must outlive the service.
@@ -32,6 +36,7 @@
 #include <cstdint>
 
 #include "agentstream/v1/orchestrator.grpc.pb.h"
+#include "orchestrator/caller.h"
 #include "orchestrator/metrics.h"
 #include "orchestrator/run_log.h"
 #include "orchestrator/run_manager.h"
@@ -56,8 +61,10 @@ using OrchestratorServiceBase =
 class OrchestratorService final : public OrchestratorServiceBase {
  public:
   // `metrics` may be null. `follower_max_lag`: see FollowerOptions.
+  // `trust`: whose principal metadata is believed (caller.h).
   OrchestratorService(RunManager* manager, const SpecialistRegistry* registry,
-                      OrchestratorMetrics* metrics, uint64_t follower_max_lag);
+                      OrchestratorMetrics* metrics, uint64_t follower_max_lag,
+                      TrustOptions trust = {});
 
   // Orchestrator methods
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Run(
@@ -95,7 +102,11 @@ class OrchestratorService final : public OrchestratorServiceBase {
       grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
       const FollowerOptions& options);
 
+  // Who calls (caller.h), from the call's peer and metadata.
+  Caller CallerOf(const grpc::CallbackServerContext& context) const;
+
   RunManager* const manager_;
+  const TrustOptions trust_;
   const SpecialistRegistry* const registry_;
   OrchestratorMetrics* const metrics_;
   FollowerOptions follower_options_;  // One update per message.

@@ -77,6 +77,8 @@ struct RunOptions {
   // Charged with the run's bookkeeping and its log's entries while they are
   // alive; null: not accounted.
   std::shared_ptr<RunMemory> memory;
+  // The principal that started the run (caller.h); empty: anonymous.
+  std::string owner;
 };
 
 // Why a run was cancelled (the `reason` label of runs_cancelled_total).
@@ -133,6 +135,7 @@ class Run final : public std::enable_shared_from_this<Run> {
   std::optional<absl::Time> orphaned_since() const;
 
   const std::string& request_id() const { return request_id_; }
+  const std::string& owner() const { return run_options_.owner; }
   agentstream::v1::DisconnectPolicy on_disconnect() const {
     return run_options_.on_disconnect;
   }

@@ -5,14 +5,15 @@
 #include <utility>
 #include <vector>
 
-#include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/audit.h"
 #include "common/log.h"
+#include "common/run_id.h"
 #include "orchestrator/planner.h"
 
 namespace agentstream::orchestrator {
@@ -67,18 +68,32 @@ bool ValidRequestId(const std::string& id) {
   return true;
 }
 
-std::string GenerateRequestId() {
-  static absl::Mutex mu(absl::kConstInit);
-  static absl::BitGen* gen = new absl::BitGen();
-  uint64_t v;
-  {
-    absl::MutexLock lock(&mu);
-    v = absl::Uniform<uint64_t>(*gen);
-  }
-  return absl::StrFormat("req_%016x", v);
+namespace {
+
+absl::Status NoSuchRun(const std::string& request_id) {
+  return absl::NotFoundError(absl::StrCat("no run ", request_id));
 }
 
-namespace {
+nlohmann::json AuditFields(const Caller& caller, const std::string& run_id,
+                           const std::string& correlation_id,
+                           nlohmann::json fields) {
+  fields.update({{"principal", caller.principal},
+                 {"run", run_id},
+                 {"peer", caller.peer_address}});
+  if (caller.admin) fields["admin"] = true;
+  if (!caller.peer_identity.empty()) fields["peer_name"] = caller.peer_identity;
+  if (!caller.client_address.empty()) fields["client"] = caller.client_address;
+  if (!correlation_id.empty()) fields["correlation_id"] = correlation_id;
+  return fields;
+}
+
+// Someone else's run: answered as an unknown one, and audited.
+absl::Status Refused(const char* what, const Caller& caller,
+                     const std::string& request_id) {
+  Audit("access_refused", AuditFields(caller, request_id, caller.correlation_id,
+                                      {{"action", what}}));
+  return NoSuchRun(request_id);
+}
 
 RunManagerOptions Normalized(RunManagerOptions options) {
   if (options.max_total_log_bytes > 0) {
@@ -112,14 +127,19 @@ RunManager::~RunManager() {
 
 absl::StatusOr<std::shared_ptr<Run>> RunManager::CreateRun(
     const agentstream::v1::RunRequest& request,
-    const std::string& metadata_request_id) {
+    const std::string& metadata_request_id, const Caller& caller) {
   std::string id =
       request.request_id().empty() ? metadata_request_id : request.request_id();
-  if (id.empty()) {
-    id = GenerateRequestId();
-  } else if (!ValidRequestId(id)) {
+  if (!id.empty() && !ValidRequestId(id)) {
     return absl::InvalidArgumentError(
         "request_id must be 1 to 128 characters of [A-Za-z0-9._-]");
+  }
+  // Only a trusted caller chooses a run's id: anyone else could learn from
+  // kAlreadyExists which ids exist.
+  std::string correlation_id = caller.correlation_id;
+  if (!caller.trusted || id.empty()) {
+    if (correlation_id.empty()) correlation_id = id;
+    id = NewRunId();
   }
 
   std::vector<std::string> forced(request.specialists().begin(),
@@ -129,7 +149,9 @@ absl::StatusOr<std::shared_ptr<Run>> RunManager::CreateRun(
   if (!plan.ok()) return plan.status();
 
   std::vector<Run::Participant> participants;
+  nlohmann::json specialists = nlohmann::json::array();
   for (PlannedSpecialist& planned : plan->specialists) {
+    specialists.push_back(planned.card.name());
     std::shared_ptr<SpecialistClient> client =
         registry_->Client(planned.card.name());
     if (client == nullptr) {
@@ -158,6 +180,7 @@ absl::StatusOr<std::shared_ptr<Run>> RunManager::CreateRun(
   run_options.hard_deadline = options_.hard_deadline;
   run_options.deadlines_by_kind = options_.deadlines_by_kind;
   run_options.on_disconnect = request.on_disconnect();
+  run_options.owner = caller.principal;
   run_options.memory = memory_;
   // The callback needs the run, which does not exist yet.
   auto self = std::make_shared<std::weak_ptr<Run>>();
@@ -179,6 +202,8 @@ absl::StatusOr<std::shared_ptr<Run>> RunManager::CreateRun(
   runs_[id] = run;
   AS_LOG(INFO) << id << ": new run; " << live << " live, " << runs_.size()
                << " held, " << memory_->bytes() << " bytes charged";
+  Audit("run_start", AuditFields(caller, id, correlation_id,
+                                 {{"specialists", std::move(specialists)}}));
   return run;
 }
 
@@ -278,7 +303,8 @@ void RunManager::DropEndedLogsLocked(size_t target, absl::Time now,
         continue;
       }
       ended_bytes_ -= std::min(ended_bytes_, entry.bytes);
-      tombstones_.Add(run->request_id(), run->log()->last_seq(), now);
+      tombstones_.Add(run->request_id(), run->log()->last_seq(), now,
+                      OwnerKey(run->owner()));
       runs_.erase(run->request_id());
       run->log()->Drop();
       ++dropped;
@@ -365,7 +391,7 @@ std::shared_ptr<Run> RunManager::Find(const std::string& request_id) {
 }
 
 absl::StatusOr<std::shared_ptr<Run>> RunManager::Attach(
-    const std::string& request_id, uint64_t after_seq) {
+    const std::string& request_id, uint64_t after_seq, const Caller& caller) {
   if (metrics_ != nullptr) metrics_->Attached(after_seq > 0);
   SweepIfDue();
   std::shared_ptr<Run> run;
@@ -374,12 +400,17 @@ absl::StatusOr<std::shared_ptr<Run>> RunManager::Attach(
     auto it = runs_.find(request_id);
     if (it != runs_.end()) {
       run = it->second;
-    } else {
-      std::optional<uint64_t> last_seq =
-          tombstones_.Find(request_id, clock_->Now());
-      if (!last_seq.has_value()) {
-        return absl::NotFoundError(absl::StrCat("no run ", request_id));
+      if (!MayAccess(caller, run->owner())) {
+        return Refused("attach", caller, request_id);
       }
+    } else {
+      std::optional<TombstoneTable::Found> tombstone =
+          tombstones_.Lookup(request_id, clock_->Now());
+      if (!tombstone.has_value()) return NoSuchRun(request_id);
+      if (!MayAccessKey(caller, tombstone->owner_key)) {
+        return Refused("attach", caller, request_id);
+      }
+      const uint64_t* last_seq = &tombstone->last_seq;
       if (after_seq >= *last_seq) return nullptr;
       if (metrics_ != nullptr) metrics_->Gap();
       return absl::OutOfRangeError(absl::StrCat(
@@ -399,14 +430,27 @@ absl::StatusOr<std::shared_ptr<Run>> RunManager::Attach(
   return run;
 }
 
-absl::StatusOr<bool> RunManager::Cancel(const std::string& request_id) {
+absl::StatusOr<bool> RunManager::Cancel(const std::string& request_id,
+                                        const Caller& caller) {
   std::shared_ptr<Run> run = Find(request_id);
   if (run == nullptr) {
     absl::MutexLock lock(&mu_);
-    if (tombstones_.Find(request_id, clock_->Now()).has_value()) return false;
-    return absl::NotFoundError(absl::StrCat("no run ", request_id));
+    std::optional<TombstoneTable::Found> tombstone =
+        tombstones_.Lookup(request_id, clock_->Now());
+    if (!tombstone.has_value()) return NoSuchRun(request_id);
+    if (!MayAccessKey(caller, tombstone->owner_key)) {
+      return Refused("cancel", caller, request_id);
+    }
+    return false;
   }
-  return run->Cancel(CancelReason::kRequest, "cancelled by request");
+  if (!MayAccess(caller, run->owner())) {
+    return Refused("cancel", caller, request_id);
+  }
+  const bool cancelled =
+      run->Cancel(CancelReason::kRequest, "cancelled by request");
+  Audit("run_cancel", AuditFields(caller, request_id, caller.correlation_id,
+                                  {{"cancelled", cancelled}}));
+  return cancelled;
 }
 
 void RunManager::ReleaseFollower(const std::shared_ptr<Run>& run,
@@ -467,7 +511,8 @@ absl::Time RunManager::Sweep() {
       const std::shared_ptr<Run>& run = it->second;
       std::optional<absl::Time> ended = run->finished_at();
       if (ended.has_value() && now - *ended >= options_.log_ttl) {
-        tombstones_.Add(it->first, run->log()->last_seq(), now);
+        tombstones_.Add(it->first, run->log()->last_seq(), now,
+                        OwnerKey(run->owner()));
         // Freed now, even if a follower still holds the log (it gets a gap).
         run->log()->Drop();
         it = runs_.erase(it);

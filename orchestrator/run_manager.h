@@ -69,6 +69,7 @@
 #include "absl/time/time.h"
 #include "agentstream/v1/orchestrator.pb.h"
 #include "common/clock.h"
+#include "orchestrator/caller.h"
 #include "orchestrator/metrics.h"
 #include "orchestrator/run.h"
 #include "orchestrator/run_memory.h"
@@ -110,8 +111,6 @@ ParseSpecialistDeadlineFlags(const std::vector<std::string>& values);
 
 // Whether `id` is an acceptable request id: 1..128 of [A-Za-z0-9._-].
 bool ValidRequestId(const std::string& id);
-// "req_" and 16 random hex digits.
-std::string GenerateRequestId();
 
 class RunManager final {
  public:
@@ -123,19 +122,24 @@ class RunManager final {
   RunManager(const RunManager&) = delete;
   RunManager& operator=(const RunManager&) = delete;
 
-  // Plans and registers a run; the caller attaches its follower, then calls
-  // Run::Start(). The request id is request.request_id(), else
-  // `metadata_request_id`, else generated.
+  // Plans and registers a run owned by `caller.principal` (caller.h); the
+  // caller attaches its follower, then calls Run::Start(). A trusted caller
+  // may choose the run's id: request.request_id(), else
+  // `metadata_request_id`; otherwise (and for anyone else) it is a fresh
+  // NewRunId() and what the caller gave is only its correlation id.
   //
   // Errors: kInvalidArgument (empty or oversized message, unknown forced
-  // specialist, malformed request id), kAlreadyExists (the request id is
-  // taken), kUnavailable (no specialist to plan with), kResourceExhausted
-  // ("at_capacity: ... retry later": rules 1 and 2 of the file comment).
+  // specialist, malformed request id), kAlreadyExists (a trusted caller's
+  // chosen id is taken), kUnavailable (no specialist to plan with),
+  // kResourceExhausted ("at_capacity: ... retry later": rules 1 and 2 of
+  // the file comment).
   absl::StatusOr<std::shared_ptr<Run>> CreateRun(
       const agentstream::v1::RunRequest& request,
-      const std::string& metadata_request_id);
+      const std::string& metadata_request_id,
+      const Caller& caller = LocalCaller());
 
-  // Null when unknown or expired.
+  // Null when unknown or expired. Not checked against an owner: for the
+  // orchestrator's own use and tests.
   std::shared_ptr<Run> Find(const std::string& request_id);
 
   // What an Attach(request_id, after_seq) follows: the run (stream its
@@ -144,12 +148,16 @@ class RunManager final {
   // kNotFound (unknown run), kInvalidArgument (after_seq is ahead of the
   // run's last seq), kOutOfRange "gap: ..." (the run's log has expired and
   // after_seq is before its last seq). Counts the attach in the metrics.
-  absl::StatusOr<std::shared_ptr<Run>> Attach(const std::string& request_id,
-                                              uint64_t after_seq);
+  // A run `caller` may not access (caller.h) is kNotFound, word for word
+  // as an unknown one, and an audit line.
+  absl::StatusOr<std::shared_ptr<Run>> Attach(
+      const std::string& request_id, uint64_t after_seq,
+      const Caller& caller = LocalCaller());
 
-  // kNotFound for an unknown run; false when it had already ended (also
-  // when only its tombstone is left).
-  absl::StatusOr<bool> Cancel(const std::string& request_id);
+  // kNotFound for an unknown run (and for one `caller` may not access);
+  // false when it had already ended (also when only its tombstone is left).
+  absl::StatusOr<bool> Cancel(const std::string& request_id,
+                              const Caller& caller = LocalCaller());
 
   // A follower of `run` went away: applies the disconnect policy. A follower
   // the orchestrator itself cut off (`cut_off`: slow_consumer) is expected

@@ -135,8 +135,11 @@ class SessionStream::Stream final : public LogFollower::Sink {
 };
 
 SessionStream::SessionStream(RunManager* manager, OrchestratorMetrics* metrics,
-                             FollowerOptions options)
-    : manager_(manager), metrics_(metrics), options_(options) {}
+                             FollowerOptions options, CallerResolver resolve)
+    : manager_(manager),
+      metrics_(metrics),
+      options_(options),
+      resolve_(std::move(resolve)) {}
 
 SessionStream::~SessionStream() = default;
 
@@ -258,9 +261,15 @@ void SessionStream::Open(const agentstream::v1::SessionOpen& open,
   absl::StatusOr<std::shared_ptr<orchestrator::Run>> run;
   uint64_t after_seq = 0;
   bool start = false;
+  const auto& md = open.metadata();
+  auto lookup = [&md](std::string_view key) {
+    auto it = md.find(std::string(key));
+    return it == md.end() ? std::string() : it->second;
+  };
+  const Caller caller = resolve_ != nullptr ? resolve_(lookup) : LocalCaller();
   switch (open.what_case()) {
     case agentstream::v1::SessionOpen::kRun:
-      run = manager_->CreateRun(open.run(), "");
+      run = manager_->CreateRun(open.run(), lookup("x-request-id"), caller);
       if (!run.ok()) {
         AS_LOG(INFO) << "Run refused: " << run.status();
       }
@@ -268,7 +277,7 @@ void SessionStream::Open(const agentstream::v1::SessionOpen& open,
       break;
     case agentstream::v1::SessionOpen::kAttach:
       run = manager_->Attach(open.attach().request_id(),
-                             open.attach().after_seq());
+                             open.attach().after_seq(), caller);
       after_seq = open.attach().after_seq();
       break;
     case agentstream::v1::SessionOpen::WHAT_NOT_SET:

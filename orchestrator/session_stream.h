@@ -40,6 +40,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "orchestrator/caller.h"
 #include "orchestrator/metrics.h"
 #include "orchestrator/run_log.h"
 #include "orchestrator/run_manager.h"
@@ -61,9 +62,11 @@ class SessionStream final
     : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   // `options`: the followers' (batched: max_batch_bytes set). `metrics` may
-  // be null. The manager must outlive the call.
+  // be null. The manager must outlive the call. `resolve` gives each
+  // stream's caller from its open's metadata (null: a trusted anonymous
+  // caller, as in tests).
   SessionStream(RunManager* manager, OrchestratorMetrics* metrics,
-                FollowerOptions options);
+                FollowerOptions options, CallerResolver resolve = nullptr);
   ~SessionStream() override;
 
   // Starts reading requests.
@@ -107,6 +110,7 @@ class SessionStream final
   RunManager* const manager_;
   OrchestratorMetrics* const metrics_;
   const FollowerOptions options_;
+  const CallerResolver resolve_;
 
   absl::Mutex mu_;
   absl::flat_hash_map<uint64_t, std::shared_ptr<Stream>> streams_

@@ -50,8 +50,8 @@ size_t TombstoneTable::RecordBytesAt(uint64_t at) const {
   return RecordBytes(buffer_[at + kLengthAt]);
 }
 
-void TombstoneTable::Add(std::string_view id, uint64_t last_seq,
-                         absl::Time now) {
+void TombstoneTable::Add(std::string_view id, uint64_t last_seq, absl::Time now,
+                         uint64_t owner_key) {
   if (max_count_ == 0 || id.size() > kMaxIdBytes) return;
   if (auto it = set_.find(id); it != set_.end()) Kill(it);
   const uint64_t at = buffer_.size();
@@ -62,6 +62,7 @@ void TombstoneTable::Add(std::string_view id, uint64_t last_seq,
   const int64_t expires = absl::ToUnixNanos(now + ttl_);
   std::memcpy(record + kSeqAt, &last_seq, sizeof(last_seq));
   std::memcpy(record + kExpiresAt, &expires, sizeof(expires));
+  std::memcpy(record + kOwnerAt, &owner_key, sizeof(owner_key));
   record[kLengthAt] = static_cast<unsigned char>(id.size());
   record[kLiveAt] = 1;
   std::memcpy(record + kIdAt, id.data(), id.size());
@@ -73,14 +74,22 @@ void TombstoneTable::Add(std::string_view id, uint64_t last_seq,
   MaybeRewrite();
 }
 
-std::optional<uint64_t> TombstoneTable::Find(std::string_view id,
-                                             absl::Time now) const {
+std::optional<TombstoneTable::Found> TombstoneTable::Lookup(
+    std::string_view id, absl::Time now) const {
   auto it = set_.find(id);
   if (it == set_.end()) return std::nullopt;
   if (absl::ToUnixNanos(now) >= static_cast<int64_t>(U64At(*it + kExpiresAt))) {
     return std::nullopt;
   }
-  return U64At(*it + kSeqAt);
+  return Found{.last_seq = U64At(*it + kSeqAt),
+               .owner_key = U64At(*it + kOwnerAt)};
+}
+
+std::optional<uint64_t> TombstoneTable::Find(std::string_view id,
+                                             absl::Time now) const {
+  std::optional<Found> found = Lookup(id, now);
+  if (!found.has_value()) return std::nullopt;
+  return found->last_seq;
 }
 
 bool TombstoneTable::Erase(std::string_view id) {

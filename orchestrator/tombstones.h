@@ -7,7 +7,8 @@
 // thousands of them), and one small live chunk each, scattered over the
 // freed pages, keeps the allocator from giving those pages back to the
 // system. Here every tombstone is a packed record
-//   {last_seq: 8 bytes, expires: 8, id length: 1, live: 1, id bytes}
+//   {last_seq: 8 bytes, expires: 8, owner key: 8, id length: 1, live: 1,
+//    id bytes}
 // appended to one byte buffer in creation order (all share one TTL, so that
 // is expiry order too: expiry and the count bound pop from its front), and
 // one flat hash set holds the records' offsets, hashed and compared by the id
@@ -50,7 +51,16 @@ class TombstoneTable final {
   // tombstone of the same id (which then expires with this one). Beyond
   // max_count, the oldest goes. An id longer than kMaxIdBytes is not kept.
   // `now` must not go backwards between calls.
-  void Add(std::string_view id, uint64_t last_seq, absl::Time now);
+  // `owner_key` identifies the run's owner (OwnerKey in caller.h), so that
+  // an ended run stays invisible to others.
+  void Add(std::string_view id, uint64_t last_seq, absl::Time now,
+           uint64_t owner_key = 0);
+  struct Found {
+    uint64_t last_seq = 0;
+    uint64_t owner_key = 0;
+  };
+  // `id`'s tombstone, unless there is none or it has expired at `now`.
+  std::optional<Found> Lookup(std::string_view id, absl::Time now) const;
   // The last seq of `id`'s tombstone, unless there is none or it has expired
   // at `now` (whether or not Prune has removed it yet).
   std::optional<uint64_t> Find(std::string_view id, absl::Time now) const;
@@ -70,9 +80,10 @@ class TombstoneTable final {
   // Record layout (byte offsets; fields are memcpy'd, records are packed).
   static constexpr size_t kSeqAt = 0;
   static constexpr size_t kExpiresAt = 8;
-  static constexpr size_t kLengthAt = 16;
-  static constexpr size_t kLiveAt = 17;
-  static constexpr size_t kIdAt = 18;
+  static constexpr size_t kOwnerAt = 16;
+  static constexpr size_t kLengthAt = 24;
+  static constexpr size_t kLiveAt = 25;
+  static constexpr size_t kIdAt = 26;
   // Dead bytes below this are never worth a rewrite.
   static constexpr size_t kMinRewriteBytes = 4096;
 

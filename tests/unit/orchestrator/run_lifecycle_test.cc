@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_replace.h"
 #include "common/clock.h"
 #include "common/update_json.h"
 #include "gmock/gmock.h"
@@ -241,12 +242,102 @@ TEST_F(RunTest, RequestIdComesFromTheRequestTheMetadataOrIsGenerated) {
 
   run = manager_->CreateRun(request, "");
   ASSERT_THAT(run, IsOk());
-  EXPECT_TRUE(absl::StartsWith((*run)->request_id(), "req_"));
-  EXPECT_EQ((*run)->request_id().size(), 20u);
+  // 128 bits from the CSPRNG, in hex.
+  EXPECT_TRUE(absl::StartsWith((*run)->request_id(), "run_"));
+  EXPECT_EQ((*run)->request_id().size(), 4u + 32u);
+  EXPECT_NE((*manager_->CreateRun(request, ""))->request_id(),
+            (*run)->request_id());
 
   request.set_request_id("bad id\n");
   EXPECT_THAT(manager_->CreateRun(request, ""),
               StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// docs/SECURITY.md, "Runs belong to their owner".
+Caller As(const std::string& principal, bool trusted = true,
+          bool admin = false) {
+  Caller caller;
+  caller.principal = principal;
+  caller.trusted = trusted;
+  caller.admin = admin;
+  return caller;
+}
+
+TEST_F(RunTest, AnUntrustedCallerCannotChooseARunsId) {
+  agentstream::v1::RunRequest request;
+  request.set_message("risk");
+  request.set_request_id("req_taken");
+  ASSERT_THAT(manager_->CreateRun(request, "", As("alice")), IsOk());
+  // The same id from an untrusted caller is its correlation id: a new run
+  // with a generated id, and no ALREADY_EXISTS telling that the id exists.
+  auto run = manager_->CreateRun(request, "", As("peer:bob", false));
+  ASSERT_THAT(run, IsOk());
+  EXPECT_NE((*run)->request_id(), "req_taken");
+  EXPECT_TRUE(absl::StartsWith((*run)->request_id(), "run_"));
+  EXPECT_EQ((*run)->owner(), "peer:bob");
+}
+
+TEST_F(RunTest, OthersGetNotFoundWordForWordAsForAnUnknownRun) {
+  agentstream::v1::RunRequest request;
+  request.set_message("risk");
+  auto run = manager_->CreateRun(request, "", As("alice"));
+  ASSERT_THAT(run, IsOk());
+  (*run)->Start();
+  const std::string id = (*run)->request_id();
+  EXPECT_EQ((*run)->owner(), "alice");
+
+  const absl::Status unknown =
+      manager_->Attach("run_nobody", 0, As("bob")).status();
+  ASSERT_EQ(unknown.code(), absl::StatusCode::kNotFound);
+  const absl::Status attach = manager_->Attach(id, 0, As("bob")).status();
+  const absl::Status cancel = manager_->Cancel(id, As("bob")).status();
+  EXPECT_EQ(attach.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(cancel.code(), absl::StatusCode::kNotFound);
+  // Same text but for the id itself.
+  EXPECT_EQ(attach.message(),
+            absl::StrReplaceAll(unknown.message(), {{"run_nobody", id}}));
+  EXPECT_EQ(manager_->Attach(id, 0, As("")).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_FALSE((*run)->finished());
+
+  // The owner and an administrator may.
+  EXPECT_THAT(manager_->Attach(id, 0, As("alice")), IsOk());
+  EXPECT_THAT(manager_->Attach(id, 0, As("ops", true, true)), IsOk());
+  EXPECT_THAT(manager_->Cancel(id, As("ops", true, true)), IsOkAndHolds(true));
+  EXPECT_TRUE((*run)->finished());
+  // Ended: the owner learns it has ended, anyone else still nothing.
+  EXPECT_THAT(manager_->Cancel(id, As("alice")), IsOkAndHolds(false));
+  EXPECT_EQ(manager_->Cancel(id, As("bob")).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(RunTest, AnExpiredRunsTombstoneStaysItsOwners) {
+  agentstream::v1::RunRequest request;
+  request.set_message("risk");
+  auto run = manager_->CreateRun(request, "", As("alice"));
+  ASSERT_THAT(run, IsOk());
+  (*run)->Start();
+  const std::string id = (*run)->request_id();
+  const uint64_t last_seq_before = (*run)->log()->last_seq();
+  ASSERT_TRUE((*run)->Cancel(CancelReason::kRequest, "test"));
+  const uint64_t last_seq = (*run)->log()->last_seq();
+  ASSERT_GT(last_seq, last_seq_before);
+  run->reset();
+  clock_.Advance(absl::Minutes(10));  // Past the log's TTL.
+  manager_->Sweep();
+  ASSERT_EQ(manager_->tombstone_count(), 1u);
+  // The owner: a clean end from the last seq, a gap before it.
+  EXPECT_THAT(manager_->Attach(id, last_seq, As("alice")),
+              IsOkAndHolds(nullptr));
+  EXPECT_EQ(manager_->Attach(id, 1, As("alice")).status().code(),
+            absl::StatusCode::kOutOfRange);
+  // Anyone else: unknown.
+  EXPECT_EQ(manager_->Attach(id, last_seq, As("bob")).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(manager_->Attach(id, 1, As("bob")).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(manager_->Cancel(id, As("bob")).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(RunTest, BadInputIsRefusedBeforeAnyRunStarts) {
