@@ -4,6 +4,8 @@
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -53,16 +55,18 @@ absl::Status CheckPem(const std::string& flag, const std::string& path,
 std::shared_ptr<FileWatcherCertificateProvider> ProviderFor(
     const TlsFiles& tls) {
   static absl::Mutex mu(absl::kConstInit);
-  using Key = std::tuple<std::string, std::string, std::string>;
+  using Key = std::tuple<std::string, std::string, std::string, int64_t>;
   static auto* providers ABSL_GUARDED_BY(mu) =
       new std::map<Key, std::shared_ptr<FileWatcherCertificateProvider>>();
+  const int64_t refresh_s =
+      std::max<int64_t>(1, absl::ToInt64Seconds(tls.refresh_interval));
   absl::MutexLock lock(&mu);
   std::shared_ptr<FileWatcherCertificateProvider>& p =
-      (*providers)[Key(tls.cert_file, tls.key_file, tls.ca_file)];
+      (*providers)[Key(tls.cert_file, tls.key_file, tls.ca_file, refresh_s)];
   if (p == nullptr) {
     p = std::make_shared<FileWatcherCertificateProvider>(
         tls.key_file, tls.cert_file, tls.ca_file,
-        static_cast<unsigned int>(absl::ToInt64Seconds(kTlsRefreshInterval)));
+        static_cast<unsigned int>(refresh_s));
   }
   return p;
 }

@@ -13,11 +13,11 @@
 //    name against the target's host (a DNS or IP subject alternative name),
 //    and present our certificate.
 //
-// Rotation: the files are re-read every kTlsRefreshInterval (gRPC's
-// FileWatcherCertificateProvider), so replacing them (atomically: the key
-// and certificate must match whenever they are read) takes effect without a
-// restart for new connections; connections already open keep the
-// certificate they were made with.
+// Rotation: the files are re-read every TlsFiles::refresh_interval
+// (kTlsRefreshInterval; gRPC's FileWatcherCertificateProvider), so replacing
+// them (atomically: the key and certificate must match whenever they are read)
+// takes effect without a restart for new connections; connections already open
+// keep the certificate they were made with.
 #ifndef AGENTSTREAM_COMMON_TLS_H_
 #define AGENTSTREAM_COMMON_TLS_H_
 
@@ -43,6 +43,9 @@ struct TlsFiles {
   std::string cert_file;  // PEM: this service's certificate (chain).
   std::string key_file;   // PEM: its private key.
   std::string ca_file;    // PEM: the CA that signs every peer's certificate.
+  // How often the files are read again (rotation); whole seconds, at least
+  // one. Not a flag: tests shorten it.
+  absl::Duration refresh_interval = kTlsRefreshInterval;
 
   // Whether TLS is asked for: any of the three is set. A partial set is
   // enabled and fails Validate(), so it never silently means plaintext.

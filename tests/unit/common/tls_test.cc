@@ -14,6 +14,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/certs.h"
@@ -272,6 +274,56 @@ TEST_F(TlsTest, ClientChecksTheServersCaAndName) {
   EXPECT_TRUE(Call(named.port(), MakeChannelCredentials(client)).ok());
   EXPECT_TRUE(
       Call(named.port(), MakeChannelCredentials(client), "localhost").ok());
+}
+
+// Rotation without a restart: the server's files are replaced (a symlink
+// swapped, as Kubernetes does with a mounted Secret) by a set from another
+// CA; once they are read again, clients of the new CA are let in and those
+// of the old one refused.
+TEST_F(TlsTest, ReplacedFilesAreReadAgain) {
+  const std::string old_dir = dir_ + "/old";
+  const std::string new_dir = dir_ + "/new";
+  const std::string current = dir_ + "/current";
+  ASSERT_TRUE(
+      testing::RunShell(absl::StrCat("mkdir '", old_dir, "' '", new_dir, "'"))
+          .ok());
+  auto place = [](const TlsFiles& f, const std::string& dir) {
+    return testing::RunShell(absl::StrCat(
+        "cp '", f.cert_file, "' '", dir, "/tls.crt' && cp '", f.key_file, "' '",
+        dir, "/tls.key' && cp '", f.ca_file, "' '", dir, "/ca.crt'"));
+  };
+  ASSERT_TRUE(place(server_files_, old_dir).ok());
+  absl::StatusOr<TlsFiles> rogue_server = rogue_.IssueLoopback("orchestrator");
+  ASSERT_TRUE(rogue_server.ok()) << rogue_server.status();
+  ASSERT_TRUE(place(*rogue_server, new_dir).ok());
+  ASSERT_TRUE(
+      testing::RunShell(absl::StrCat("ln -s old '", current, "'")).ok());
+
+  TlsFiles files;
+  files.cert_file = current + "/tls.crt";
+  files.key_file = current + "/tls.key";
+  files.ca_file = current + "/ca.crt";
+  files.refresh_interval = absl::Seconds(1);
+  TlsServer server(files);
+  const TlsFiles old_client = Issue("gateway", {"DNS:gateway"});
+  const TlsFiles new_client = Issue("gateway", {"DNS:gateway"}, &rogue_);
+  ASSERT_TRUE(Call(server.port(), MakeChannelCredentials(old_client)).ok());
+  ASSERT_FALSE(Call(server.port(), MakeChannelCredentials(new_client)).ok());
+
+  ASSERT_TRUE(testing::RunShell(absl::StrCat("ln -s new '", current,
+                                             ".next' && mv -T '", current,
+                                             ".next' '", current, "'"))
+                  .ok());
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  absl::StatusOr<std::string> got;
+  do {
+    absl::SleepFor(absl::Milliseconds(200));
+    got = Call(server.port(), MakeChannelCredentials(new_client));
+  } while (!got.ok() && absl::Now() < deadline);
+  EXPECT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(
+      Call(server.port(), MakeChannelCredentials(old_client)).status().code(),
+      absl::StatusCode::kUnavailable);
 }
 
 }  // namespace
