@@ -7,6 +7,7 @@
 #include "common/flags.h"
 #include "common/log.h"
 #include "common/process_util.h"
+#include "common/tls.h"
 #include "gateway/http_server.h"
 #include "gateway/orchestrator_client.h"
 
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
   std::string port_file;
   std::string orchestrator = "127.0.0.1:50051";
   std::string log_level = "info";
+  agentstream::TlsFiles tls;
   int64_t port = options.port;
   int64_t heartbeat_ms = Ms(options.heartbeat_interval);
   int64_t retry_ms = options.retry_ms;
@@ -180,9 +182,11 @@ int main(int argc, char** argv) {
   flags.String("web-root", &options.web_root,
                "Directory of the web client served at /.",
                "AGENTSTREAM_WEB_ROOT");
+  agentstream::RegisterTlsFlags(flags, &tls);
   flags.String("log-level", &log_level, "debug, info, warning or error.",
                "AGENTSTREAM_LOG_LEVEL");
   agentstream::ParseFlagsOrExit(flags, argc, argv);
+  agentstream::ValidateTlsOrExit(tls);
   agentstream::InitLogging("gateway", agentstream::ParseLogLevel(log_level));
 
   if (port < 0 || port > 65535 || heartbeat_ms <= 0 || retry_ms < 0 ||
@@ -240,7 +244,7 @@ int main(int argc, char** argv) {
   RaiseFileLimit();
   std::shared_ptr<agentstream::gateway::OrchestratorClient> client =
       agentstream::gateway::NewGrpcOrchestratorClient(
-          agentstream::gateway::NewOrchestratorChannel(orchestrator),
+          agentstream::gateway::NewOrchestratorChannel(orchestrator, tls),
           client_options);
   agentstream::gateway::GatewayServer server(options, client);
   if (absl::Status s = server.Start(); !s.ok()) {

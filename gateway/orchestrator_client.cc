@@ -352,7 +352,7 @@ std::unique_ptr<OrchestratorClient> NewGrpcOrchestratorClient(
 }
 
 std::shared_ptr<grpc::Channel> NewOrchestratorChannel(
-    const std::string& address) {
+    const std::string& address, const TlsFiles& tls) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
@@ -362,8 +362,7 @@ std::shared_ptr<grpc::Channel> NewOrchestratorChannel(
   // from (docs/GATEWAY.md); gRPC's retry layer would cost every open stream
   // some 5 KiB for as long as it lasts.
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                   args);
+  return grpc::CreateCustomChannel(address, MakeChannelCredentials(tls), args);
 }
 
 }  // namespace agentstream::gateway

@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "agentstream/v1/orchestrator.pb.h"
 #include "agentstream/v1/update.pb.h"
+#include "common/tls.h"
 #include "gateway/metrics.h"
 #include "google/protobuf/struct.pb.h"
 
@@ -131,10 +132,11 @@ std::unique_ptr<OrchestratorClient> NewGrpcOrchestratorClient(
     std::shared_ptr<grpc::Channel> channel,
     GrpcOrchestratorClientOptions options = {});
 
-// An insecure channel to `address` that reconnects quickly (at most 2 s of
-// backoff) once an orchestrator comes back.
+// A channel to `address` that reconnects quickly (at most 2 s of backoff)
+// once an orchestrator comes back; plaintext, or mTLS with `tls`'s files
+// (common/tls.h).
 std::shared_ptr<grpc::Channel> NewOrchestratorChannel(
-    const std::string& address);
+    const std::string& address, const TlsFiles& tls = {});
 
 }  // namespace agentstream::gateway
 

@@ -201,7 +201,7 @@ class NoCall final : public AnalyzeCall {
 }  // namespace
 
 std::shared_ptr<grpc::Channel> CreateSpecialistChannel(
-    const std::string& address) {
+    const std::string& address, const TlsFiles& tls) {
   grpc::ChannelArguments args;
   args.SetServiceConfigJSON(R"({"loadBalancingConfig":[{"round_robin":{}}]})");
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
@@ -218,8 +218,7 @@ std::shared_ptr<grpc::Channel> CreateSpecialistChannel(
   // Reconnect quickly to a specialist that was restarted.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                   args);
+  return grpc::CreateCustomChannel(address, MakeChannelCredentials(tls), args);
 }
 
 namespace {
@@ -239,7 +238,7 @@ std::unique_ptr<AnalyzeCall> AnalyzeAsItsOwnCall(
 GrpcSpecialistClient::GrpcSpecialistClient(std::string address,
                                            GrpcSpecialistClientOptions options)
     : address_(std::move(address)),
-      channel_(CreateSpecialistChannel(address_)),
+      channel_(CreateSpecialistChannel(address_, options.tls)),
       stub_(agentstream::v1::Specialist::NewStub(channel_)),
       endpoint_(std::make_shared<Endpoint>(channel_)) {
   if (options.sessions) {

@@ -27,6 +27,7 @@
 
 #include "agentstream/v1/specialist.grpc.pb.h"
 #include "common/clock.h"
+#include "common/tls.h"
 #include "orchestrator/specialist_client.h"
 
 namespace agentstream::orchestrator {
@@ -42,6 +43,8 @@ struct GrpcSpecialistClientOptions {
   bool sessions = false;
   // Decides the sessions' rotation. Never null.
   Clock* clock = Clock::Real();
+  // mTLS to the specialists (common/tls.h); none of the files: plaintext.
+  TlsFiles tls;
 };
 
 class GrpcSpecialistClient final : public SpecialistClient {
@@ -81,9 +84,9 @@ class GrpcSpecialistClient final : public SpecialistClient {
 };
 
 // Creates the channel used above: round_robin, keepalive, unlimited receive
-// size. Exposed for tests.
+// size, credentials from `tls`. Exposed for tests.
 std::shared_ptr<grpc::Channel> CreateSpecialistChannel(
-    const std::string& address);
+    const std::string& address, const TlsFiles& tls = {});
 
 }  // namespace agentstream::orchestrator
 

@@ -9,6 +9,7 @@
 #include "common/flags.h"
 #include "common/log.h"
 #include "common/process_util.h"
+#include "common/tls.h"
 #include "orchestrator/grpc_specialist_client.h"
 #include "orchestrator/orchestrator_server.h"
 #include "orchestrator/run_manager.h"
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   std::vector<std::string> trusted_peers =
       agentstream::orchestrator::TrustOptions{}.trusted_peers;
+  agentstream::TlsFiles tls;
 
   agentstream::FlagSet flags(
       "orchestrator",
@@ -137,9 +139,11 @@ int main(int argc, char** argv) {
                  "(repeatable; overrides the two flags above for it; 0 turns "
                  "one off).",
                  "AGENTSTREAM_SPECIALIST_DEADLINE");
+  agentstream::RegisterTlsFlags(flags, &tls);
   flags.String("log-level", &log_level, "debug, info, warning or error.",
                "AGENTSTREAM_LOG_LEVEL");
   agentstream::ParseFlagsOrExit(flags, argc, argv);
+  agentstream::ValidateTlsOrExit(tls);
   agentstream::InitLogging("orchestrator",
                            agentstream::ParseLogLevel(log_level));
 
@@ -195,6 +199,7 @@ int main(int argc, char** argv) {
   options.runs.max_runs = static_cast<size_t>(max_runs);
   options.runs.max_attempts = static_cast<int>(max_attempts);
   options.specialist_client.sessions = specialist_sessions;
+  options.specialist_client.tls = tls;
   options.runs.deadlines_by_kind = *std::move(deadlines);
   options.follower_max_lag = static_cast<uint64_t>(follower_max_lag);
   options.trust.trusted_peers = trusted_peers;

@@ -40,6 +40,9 @@ absl::Duration SweepIntervalFor(const OrchestratorServerOptions& options) {
 
 absl::StatusOr<std::unique_ptr<OrchestratorServer>> OrchestratorServer::Start(
     OrchestratorServerOptions options, const Clock* clock) {
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options.specialist_client.tls);
+  if (!credentials.ok()) return credentials.status();
   std::unique_ptr<OrchestratorServer> self(new OrchestratorServer());
   SpecialistClientFactory factory = options.client_factory;
   if (!factory) {
@@ -63,8 +66,7 @@ absl::StatusOr<std::unique_ptr<OrchestratorServer>> OrchestratorServer::Start(
       options.host.find(':') != std::string::npos ? "[" + options.host + "]"
                                                   : options.host,
       ":", options.port);
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
-                           &self->port_);
+  builder.AddListeningPort(address, *credentials, &self->port_);
   builder.SetMaxReceiveMessageSize(options.max_request_bytes);
   builder.RegisterService(self->service_.get());
   self->server_ = builder.BuildAndStart();

@@ -42,6 +42,8 @@ struct OrchestratorServerOptions {
   SpecialistRegistry::Options registry;
   // Null: GrpcSpecialistClient, with these options.
   SpecialistClientFactory client_factory;
+  // Its `tls` also makes the server's credentials: the orchestrator is
+  // one identity to the gateway and to the specialists (common/tls.h).
   GrpcSpecialistClientOptions specialist_client;
   // At most this long between sweeps (deadlines, grace, TTLs); shorter when
   // one of those is short (a tenth of the shortest, at least 10 ms). Between
@@ -54,7 +56,8 @@ struct OrchestratorServerOptions {
 class OrchestratorServer final {
  public:
   // Describes the specialists (bounded by the registry's timeout), then
-  // listens. kUnavailable when a port cannot be bound.
+  // listens. kUnavailable when a port cannot be bound; kInvalidArgument for
+  // TLS files that are incomplete or unreadable.
   static absl::StatusOr<std::unique_ptr<OrchestratorServer>> Start(
       OrchestratorServerOptions options, const Clock* clock);
   ~OrchestratorServer();

@@ -15,6 +15,7 @@
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/metrics/metrics.h"
+#include "common/tls.h"
 #include "orchestrator/run_log.h"
 #include "orchestrator/session_stream.h"
 
@@ -114,17 +115,6 @@ std::string MetadataValue(const grpc::CallbackServerContext& context,
   auto it = md.find(grpc::string_ref(key.data(), key.size()));
   if (it == md.end()) return "";
   return std::string(it->second.data(), it->second.size());
-}
-
-// The verified client certificate's name (its first DNS name, else its
-// common name, as gRPC's peer identity gives it); empty without TLS.
-std::string PeerIdentity(const grpc::CallbackServerContext& context) {
-  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
-  if (auth == nullptr || !auth->IsPeerAuthenticated()) return "";
-  for (const grpc::string_ref& value : auth->GetPeerIdentity()) {
-    return std::string(value.data(), value.size());
-  }
-  return "";
 }
 
 // A stream that ends at once (with an error, or OK and no message).

@@ -16,6 +16,9 @@ KIND (default port in the container):
                      a specialist: gRPC (50061), metrics on 9090
                      (data-analyst, risk-analyst, ... are accepted too)
   dataset            make the shared data set (\$AGENTSTREAM_DB) and exit
+  certs [SERVICE...] make a CA and each SERVICE's certificate for gRPC mTLS
+                     in \$AGENTSTREAM_TLS_DIR [/tls] unless there, and exit
+                     (make_certs.sh; default: every compose service)
   health_probe       the HEALTHCHECK command
 Every binary takes --help. Configuration: environment AGENTSTREAM_<FLAG>.
 USAGE
@@ -57,6 +60,11 @@ case "$kind" in
     ;;
   health_probe)
     exec /usr/local/bin/health_probe "$@"
+    ;;
+  certs)
+    [ $# -gt 0 ] || set -- gateway orchestrator data-analyst risk-analyst \
+      compliance-expert synthetic
+    exec /usr/local/bin/agentstream-make-certs "${AGENTSTREAM_TLS_DIR:-/tls}" "$@"
     ;;
   *)
     echo "agentstream: unknown kind '$kind'" >&2

@@ -6,6 +6,8 @@
 //   grpc://HOST:PORT          grpc.health.v1.Health/Check for service ""
 //                             (SERVING is healthy).
 //   http://HOST:PORT/PATH     GET; a 2xx answer is healthy.
+// gRPC targets are asked over mTLS when --tls-cert, --tls-key and --tls-ca
+// (AGENTSTREAM_TLS_*, the service's own) are set.
 // The target comes from the argument, else --target /
 // AGENTSTREAM_HEALTH_TARGET, else the file the image's entry script writes for
 // the process it starts
@@ -23,6 +25,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/flags.h"
+#include "common/tls.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
@@ -35,10 +38,10 @@ constexpr char kTargetFile[] = "/tmp/agentstream-health-target";
 
 // grpc.health.v1.Health/Check with an empty HealthCheckRequest (service "").
 // The answer SERVING is field 1 = 1: the two bytes 08 01.
-bool CheckGrpc(const std::string& address, int64_t timeout_ms,
-               std::string* why) {
+bool CheckGrpc(const std::string& address, const agentstream::TlsFiles& tls,
+               int64_t timeout_ms, std::string* why) {
   auto channel =
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+      grpc::CreateChannel(address, agentstream::MakeChannelCredentials(tls));
   grpc::GenericStub stub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() +
@@ -134,7 +137,12 @@ int main(int argc, char** argv) {
   flags.String("target", &target, "What to ask (see above).",
                "AGENTSTREAM_HEALTH_TARGET");
   flags.Int("timeout-ms", &timeout_ms, "How long to wait for the answer.");
+  // The process's own TLS files (the same environment in its container):
+  // a gRPC service with mTLS on answers only a client with a certificate.
+  agentstream::TlsFiles tls;
+  agentstream::RegisterTlsFlags(flags, &tls);
   agentstream::ParseFlagsOrExit(flags, argc, argv);
+  agentstream::ValidateTlsOrExit(tls);
   if (!flags.positional().empty()) target = flags.positional().front();
   if (target.empty()) target = ReadTargetFile();
   if (target.empty()) {
@@ -148,7 +156,7 @@ int main(int argc, char** argv) {
   bool healthy = false;
   absl::string_view rest(target);
   if (absl::ConsumePrefix(&rest, "grpc://")) {
-    healthy = CheckGrpc(std::string(rest), timeout_ms, &why);
+    healthy = CheckGrpc(std::string(rest), tls, timeout_ms, &why);
   } else if (absl::ConsumePrefix(&rest, "http://")) {
     const size_t slash = rest.find('/');
     const std::string host_port(rest.substr(0, slash));

@@ -9,7 +9,8 @@
 #                           libFuzzer and llvm-symbolizer for the fuzz
 #                           targets, docs/FUZZING.md; FastAPI, uvicorn
 #                           and gnuplot for the benchmark's peer and plot,
-#                           docs/BENCHMARKS.md)
+#                           docs/BENCHMARKS.md; the openssl tool for the
+#                           mTLS tests' certificates)
 # Uses sudo when not root. Safe to run repeatedly: does nothing when all is
 # there.
 set -euo pipefail
@@ -26,7 +27,7 @@ TEST_PACKAGES=(chromium chromium-driver nodejs npm
                nginx python3-yaml curl kubernetes-client
                clang libclang-rt-dev llvm
                python3-fastapi python3-uvicorn python3-uvloop
-               python3-httptools gnuplot-nox)
+               python3-httptools gnuplot-nox openssl)
 
 want=("${BUILD_PACKAGES[@]}")
 if [[ "${1:-build}" == "test" ]]; then

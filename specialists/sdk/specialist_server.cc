@@ -96,6 +96,9 @@ absl::StatusOr<std::unique_ptr<SpecialistServer>> SpecialistServer::Start(
         "--worker-threads, --stream-queue-bytes and --stream-queue-updates "
         "must be >= 1, --max-waiting-analyses >= 0");
   }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->specialist = std::move(specialist);
@@ -111,8 +114,7 @@ absl::StatusOr<std::unique_ptr<SpecialistServer>> SpecialistServer::Start(
                        : impl->options.host,
                    ":", impl->options.port);
   int bound_port = 0;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
-                           &bound_port);
+  builder.AddListeningPort(address, *credentials, &bound_port);
   builder.AddChannelArgument(
       GRPC_ARG_MAX_CONNECTION_AGE_MS,
       static_cast<int>(impl->options.max_connection_age_ms));
@@ -213,6 +215,7 @@ void RegisterServerFlags(FlagSet& flags, ServerOptions* options,
             "Per call: updates emitted but not yet taken by gRPC before the "
             "analysis is held back.",
             "AGENTSTREAM_STREAM_QUEUE_UPDATES");
+  RegisterTlsFlags(flags, &options->tls);
   flags.String("log-level", log_level, "debug, info, warning or error.",
                "AGENTSTREAM_LOG_LEVEL");
 }
@@ -226,6 +229,7 @@ int RunSpecialistMain(int argc, char** argv, const SpecialistMain& main) {
   RegisterServerFlags(flags, &options, &log_level);
   if (main.register_flags) main.register_flags(flags);
   ParseFlagsOrExit(flags, argc, argv);
+  ValidateTlsOrExit(options.tls);
   InitLogging(main.program, ParseLogLevel(log_level));
 
   absl::StatusOr<std::unique_ptr<Specialist>> specialist = main.create();

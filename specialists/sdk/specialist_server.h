@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "common/flags.h"
+#include "common/tls.h"
 #include "specialists/sdk/metrics.h"
 #include "specialists/sdk/specialist.h"
 #include "specialists/sdk/specialist_service.h"
@@ -42,6 +43,8 @@ struct ServerOptions {
   int64_t max_connection_age_grace_ms = 60000;
   // Worker threads, waiting analyses, per-stream queue bounds.
   AnalysisLimits limits;
+  // mTLS (common/tls.h): none of the files means plaintext.
+  TlsFiles tls;
   const Clock* clock = Clock::Real();
 };
 
@@ -71,8 +74,9 @@ class SpecialistServer final {
 // Registers the standard flags of every specialist binary (--host, --port,
 // --port-file, --metrics-port, --metrics-port-file, --drain-timeout-ms,
 // --max-connection-age-ms, --max-connection-age-grace-ms, --worker-threads,
-// --max-waiting-analyses, --stream-queue-bytes, --stream-queue-updates;
-// environment AGENTSTREAM_<FLAG>). `log_level` receives --log-level.
+// --max-waiting-analyses, --stream-queue-bytes, --stream-queue-updates,
+// --tls-cert, --tls-key, --tls-ca; environment AGENTSTREAM_<FLAG>). `log_level`
+// receives --log-level.
 void RegisterServerFlags(FlagSet& flags, ServerOptions* options,
                          std::string* log_level);
 

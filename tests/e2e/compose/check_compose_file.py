@@ -20,7 +20,12 @@ checked offline:
     orchestrator at dns:///<service>:<port> with the port the service
     listens on, long-running services restart and start in health order,
     only the gateway (8080) and the edge (8443) publish ports, the image has
-    a HEALTHCHECK.
+    a HEALTHCHECK;
+  - gRPC is mTLS (docs/SECURITY.md, "Service-to-service TLS"): the one-shot
+    `certs` service makes a certificate for every gRPC service into the
+    `agentstream-tls` volume, and each of them (gateway, orchestrator, every
+    specialist kind) waits for it, mounts the volume and names its own
+    certificate (/tls/<service>/tls.crt), key and the CA.
 
 Exit status: 0 pass, 1 failure, 77 skipped (no docker-compose / PyYAML /
 jsonschema outside CI; under CI that is a failure: tests/e2e/ci_policy.py).
@@ -44,6 +49,7 @@ SPECIALISTS = {'data-analyst': 'DataAnalyst', 'risk-analyst': 'RiskAnalyst',
                'compliance-expert': 'ComplianceExpert',
                'synthetic': 'Synthetic'}
 PUBLISHED = {'gateway': '8080', 'edge': '8443'}
+ONE_SHOT = ('dataset', 'certs')
 
 errors = []
 
@@ -110,8 +116,9 @@ def check_rules(doc):
   if 'version' in doc:
     error('a top-level `version` is obsolete in v2 (a warning on every '
           'command) and pins v1 to an older schema: leave it out')
-  for name in ('dataset', 'data-analyst', 'risk-analyst', 'compliance-expert',
-               'synthetic', 'orchestrator', 'gateway', 'edge'):
+  for name in ('certs', 'dataset', 'data-analyst', 'risk-analyst',
+               'compliance-expert', 'synthetic', 'orchestrator', 'gateway',
+               'edge'):
     if name not in services:
       error(f'no service {name!r}')
   for name, svc in services.items():
@@ -126,8 +133,8 @@ def check_rules(doc):
     elif ports:
       error(f'{name}: publishes {ports}; only the gateway and the edge may '
             '(a published port stops --scale)')
-    if name != 'dataset' and svc.get('restart') not in ('unless-stopped',
-                                                         'always'):
+    if name not in ONE_SHOT and svc.get('restart') not in ('unless-stopped',
+                                                           'always'):
       error(f'{name}: restart {svc.get("restart")!r}')
   orch = services.get('orchestrator') or {}
   addrs = dict(item.split('=', 1) for item in env_of(orch).get(
@@ -158,12 +165,38 @@ def check_rules(doc):
     if (got.get('dataset') or {}).get('condition') != \
         'service_completed_successfully':
       error(f'{name}: does not wait for the data set')
+  check_tls(services)
   with open(os.path.join(ROOT, 'deploy', 'docker', 'Dockerfile'),
             encoding='utf-8') as f:
     if not re.search(r'^HEALTHCHECK ', f.read(), re.M):
       error('deploy/docker/Dockerfile has no HEALTHCHECK')
   if not errors:
     log('ok: scale, addressing, restart, health-order and port rules hold')
+
+
+def check_tls(services):
+  certs = services.get('certs') or {}
+  made = [str(a) for a in (certs.get('command') or [])[1:]]
+  if 'agentstream-tls:/tls' not in (certs.get('volumes') or []):
+    error('certs: does not write the agentstream-tls volume at /tls')
+  for name in ['gateway', 'orchestrator'] + list(SPECIALISTS):
+    svc = services.get(name) or {}
+    env = env_of(svc)
+    want = {'AGENTSTREAM_TLS_CERT': f'/tls/{name}/tls.crt',
+            'AGENTSTREAM_TLS_KEY': f'/tls/{name}/tls.key',
+            'AGENTSTREAM_TLS_CA': '/tls/ca.crt'}
+    for key, value in want.items():
+      if env.get(key) != value:
+        error(f'{name}: {key} {env.get(key)!r}, want {value!r}')
+    if name not in made:
+      error(f'{name}: the certs service makes no certificate for it '
+            f'(it makes {made})')
+    if 'agentstream-tls:/tls:ro' not in (svc.get('volumes') or []):
+      error(f'{name}: does not mount agentstream-tls at /tls read-only')
+    got = svc.get('depends_on') or {}
+    if (got.get('certs') or {}).get('condition') != \
+        'service_completed_successfully':
+      error(f'{name}: does not wait for the certs service')
 
 
 def main():

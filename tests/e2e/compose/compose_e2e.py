@@ -12,7 +12,11 @@ What it does, in order (every step bounded; the whole run by --budget-s):
      agentstream-edge:latest (deploy/nginx/Dockerfile);
   4. starts the compose project under a unique name, the gateway published on
      127.0.0.1:<free port>;
-  5. one question through the gateway: a complete stream;
+  5. one question through the gateway: a complete stream (over gRPC with
+     mTLS between the services, as the compose file configures); then, from
+     a container on the project's network, `openssl s_client` is refused by
+     the orchestrator and by a specialist without a client certificate and
+     let in with one from the project's CA (the `certs` service's);
   6. --scale risk-analyst=3, 30 questions needing RiskAnalyst: all three
      replicas used, none with more than half of the calls (instances from
      the updates' `instance` field, cross-checked with the orchestrator's
@@ -91,6 +95,48 @@ class ComposeE2E(ComposeEngine):
     self.figures["first_question_updates"] = len(seqs)
     log(f"first question: {len(seqs)} updates, every seed type, complete, "
         "done")
+
+  def step_mtls(self):
+    """The orchestrator and a specialist refuse a TLS client without a
+    certificate, and accept one with a certificate from the project's CA.
+    TLS 1.2, so that the refusal is part of the handshake (with TLS 1.3 the
+    client finishes first and reads the refusal later). s_client's report
+    (stderr with -brief) is kept, the bytes it reads are not."""
+    ids = self.docker.containers("orchestrator")
+    if len(ids) != 1:
+      raise TestFailure(f"mTLS: want one orchestrator, have {ids}")
+    info = self.docker.inspect(ids[0])
+    networks = list(info["NetworkSettings"]["Networks"])
+    volumes = [m.get("Name") for m in info["Mounts"]
+               if m.get("Destination") == "/tls"]
+    if not networks or not volumes or not volumes[0]:
+      raise TestFailure(f"mTLS: orchestrator networks {networks}, /tls "
+                        f"volume {volumes}")
+    for target in ("orchestrator:50051", "data-analyst:50061"):
+      host = target.split(":")[0]
+      base = ["docker", "run", "--rm", "--network", networks[0], "-v",
+              f"{volumes[0]}:/tls:ro", "--entrypoint", "/bin/sh",
+              "agentstream:latest", "-c",
+              'openssl s_client "$@" </dev/null 2>&1 >/dev/null', "sh",
+              "-brief", "-connect", target, "-servername", host,
+              "-CAfile", "/tls/ca.crt", "-verify_return_error", "-tls1_2",
+              "-alpn", "h2"]
+      refused = self.docker.run(base, timeout=60, check=False, quiet=True)
+      if refused.returncode == 0 or "CONNECTION ESTABLISHED" in \
+          refused.stdout:
+        raise TestFailure(f"mTLS: {target} accepted a client without a "
+                          f"certificate:\n{refused.stdout[-1500:]}")
+      served = self.docker.run(
+          base + ["-cert", "/tls/gateway/tls.crt", "-key",
+                  "/tls/gateway/tls.key"], timeout=60, check=False, quiet=True)
+      if served.returncode != 0 or "Verification: OK" not in served.stdout:
+        raise TestFailure(f"mTLS: {target} refused the gateway's "
+                          f"certificate (exit {served.returncode}):\n"
+                          f"{served.stdout[-1500:]}{served.stderr[-800:]}")
+      why = (refused.stdout.strip().splitlines() or ["?"])[-1]
+      log(f"mTLS: {target} refused a client without a certificate "
+          f"(exit {refused.returncode}: {why[-120:]}), served one with the "
+          "gateway's")
 
   def risk_question(self, i):
     return query(f"Assess the risk exposure and volatility of account "
@@ -471,6 +517,7 @@ class ComposeE2E(ComposeEngine):
       self.figures["compose_up_s"] = round(time.monotonic() - t0, 1)
       log(f"compose up and ready in {self.figures['compose_up_s']}s")
       self.step_first_question()
+      self.step_mtls()
       names3 = self.step_scale_3()
       names4 = self.step_scale_4(names3)
       self.step_kill(names4)

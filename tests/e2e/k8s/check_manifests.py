@@ -13,8 +13,11 @@ No cluster is needed, nor contacted:
   - they are the system the compose file runs: the images, container ports
     and DNS names of docker-compose.yml when it exists, otherwise the fixed
     names and ports of the issue's contract; every specialist kind has a
-    Deployment with gRPC readiness and liveness probes and a headless
-    Service, and the three data-backed kinds an autoscaler;
+    Deployment with gRPC readiness and liveness probes (the image's
+    health_probe, which speaks mTLS) and a headless Service, and the three
+    data-backed kinds an autoscaler; every service mounts its own TLS
+    Secret (agentstream-tls-<name>) read-only and names its files in
+    AGENTSTREAM_TLS_CERT/_KEY/_CA;
   - `kubectl kustomize` renders the same objects (kubectl works offline for
     that; `kubectl create/apply --dry-run=client` need an API server's
     discovery and are not used);
@@ -192,10 +195,15 @@ def check_consistency(objs, compose):
     if name != 'gateway':
       if METRICS_PORT not in container_ports(dep):
         error(f'Deployment/{name}: no metrics containerPort {METRICS_PORT}')
+      # The kubelet's grpc: probe speaks plaintext, which the services'
+      # mTLS refuses: the image's health_probe asks, with their files.
+      want = f'grpc://127.0.0.1:{port}'
       for which in ('readinessProbe', 'livenessProbe'):
-        if get(probe(dep, which) or {}, 'grpc.port') != port:
-          error(f'Deployment/{name}: {which} must be a gRPC health probe on '
-                f'{port} (got {probe(dep, which)})')
+        command = get(probe(dep, which) or {}, 'exec.command') or []
+        if command[:1] != ['/usr/local/bin/health_probe'] or \
+            want not in command:
+          error(f'Deployment/{name}: {which} must run health_probe on '
+                f'{want} (got {probe(dep, which)})')
     else:
       for which, path in (('readinessProbe', '/readyz'),
                           ('livenessProbe', '/healthz')):
@@ -217,6 +225,7 @@ def check_consistency(objs, compose):
       inits = [c for c in get(dep, 'spec.template.spec.initContainers') or []]
       if not any(c.get('name') == 'dataset' for c in inits):
         error(f'Deployment/{svc_name}: no `dataset` init container')
+  check_tls(deployments, expected)
   for svc_name in ('gateway', 'orchestrator'):
     svc = services.get(svc_name)
     if svc is not None and get(svc, 'spec.clusterIP') == 'None':
@@ -253,6 +262,36 @@ def check_consistency(objs, compose):
 
   if compose is not None:
     check_against_compose(compose, deployments, env, container_ports)
+
+
+def check_tls(deployments, names):
+  """mTLS (docs/SECURITY.md, "Service-to-service TLS"): every service's
+  main container has --tls-cert/--tls-key/--tls-ca (environment) in a
+  read-only mount of its own Secret, agentstream-tls-<name>."""
+  for name in names:
+    dep = deployments.get(name)
+    if dep is None or not containers(dep):
+      continue
+    c0 = containers(dep)[0]
+    secret_vols = {v.get('name'): get(v, 'secret.secretName')
+                   for v in get(dep, 'spec.template.spec.volumes', []) or []
+                   if v.get('secret')}
+    mounts = {m.get('name'): m for m in c0.get('volumeMounts') or []}
+    vol = next((v for v, s in secret_vols.items()
+                if s == f'agentstream-tls-{name}'), None)
+    if vol is None or vol not in mounts:
+      error(f'Deployment/{name}: does not mount Secret agentstream-tls-{name}')
+      continue
+    if not mounts[vol].get('readOnly'):
+      error(f'Deployment/{name}: mounts its TLS Secret writable')
+    base = mounts[vol].get('mountPath', '').rstrip('/')
+    env = {e.get('name'): e.get('value') for e in c0.get('env') or []}
+    for key, file in (('AGENTSTREAM_TLS_CERT', 'tls.crt'),
+                      ('AGENTSTREAM_TLS_KEY', 'tls.key'),
+                      ('AGENTSTREAM_TLS_CA', 'ca.crt')):
+      if env.get(key) != f'{base}/{file}':
+        error(f'Deployment/{name}: {key} {env.get(key)!r}, want '
+              f'{base}/{file} (its Secret)')
 
 
 def interpolate(value):
