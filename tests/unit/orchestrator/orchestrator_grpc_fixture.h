@@ -176,7 +176,13 @@ class OverOneSpecialistTest : public OrchestratorServerTest {
  protected:
   std::vector<FakeServer*> Fakes() override { return {&a_}; }
 
-  void StartOverA(OrchestratorServerOptions options = {}) {
+  // A named default (not `= {}`): GCC 12 warns, wrongly, that a defaulted
+  // temporary's strings may be used uninitialized.
+  void StartOverA() {
+    OrchestratorServerOptions options;
+    StartOverA(std::move(options));
+  }
+  void StartOverA(OrchestratorServerOptions options) {
     options.specialists = {{"RiskAnalyst", a_.address()}};
     options.sweep_interval = absl::Milliseconds(20);
     StartOrchestrator(std::move(options));
