@@ -50,6 +50,14 @@ absl::StatusOr<std::string> ReadBoundedFile(const std::string& path,
   return out;
 }
 
+bool RacyStamp(const FileStamp& stamp, absl::Time read_at) {
+  // Linux file times advance with the kernel's tick (a few ms); two
+  // seconds is generous for any filesystem we run on but FAT.
+  constexpr int64_t kRacyWindowNs = int64_t{2} * 1000000000;
+  return stamp.mtime_ns >= absl::ToUnixNanos(read_at) - kRacyWindowNs ||
+         stamp.ctime_ns >= absl::ToUnixNanos(read_at) - kRacyWindowNs;
+}
+
 void LogReloadFailure(const std::string& path, const absl::Status& status) {
   AS_LOG(ERROR) << "auth: cannot reload " << path << " (keeping the "
                 << "previous contents): " << status.message();

@@ -3,9 +3,11 @@
 //
 // No thread: Get() looks at the file at most once per interval (by the
 // injected clock) and re-reads it when its identity, size or modification
-// time changed. A new file that does not parse is logged and the previous
-// value kept. Thread-safe; Get() is a mutex and a shared_ptr copy except on
-// the calls that check the file.
+// time changed, or while its modification time is too recent to tell two
+// writes apart (file times are coarser than writes: git's "racily clean"
+// case); then it is parsed only when its contents differ. A new file that
+// does not parse is logged and the previous value kept. Thread-safe; Get() is a
+// mutex and a shared_ptr copy except on the calls that check the file.
 #ifndef AGENTSTREAM_GATEWAY_AUTH_RELOADING_FILE_H_
 #define AGENTSTREAM_GATEWAY_AUTH_RELOADING_FILE_H_
 
@@ -44,6 +46,10 @@ absl::StatusOr<std::string> ReadBoundedFile(const std::string& path,
 
 // Logs a failed reload (one place for the message's form).
 void LogReloadFailure(const std::string& path, const absl::Status& status);
+
+// Whether a file with `stamp`, read at real time `read_at`, may still
+// change without its stamp changing.
+bool RacyStamp(const FileStamp& stamp, absl::Time read_at);
 
 template <typename T>
 class ReloadingFile final {
@@ -96,18 +102,28 @@ class ReloadingFile final {
   absl::Status LoadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     absl::StatusOr<FileStamp> stamp = StatFile(path_);
     if (!stamp.ok()) return stamp.status();
-    if (value_ != nullptr && *stamp == stamp_) return absl::OkStatus();
+    if (value_ != nullptr && *stamp == stamp_ && !racy_) {
+      return absl::OkStatus();
+    }
     absl::StatusOr<std::string> contents = ReadBoundedFile(path_, max_bytes_);
     if (!contents.ok()) return contents.status();
-    absl::StatusOr<std::shared_ptr<const T>> parsed =
-        parse_(std::move(*contents));
+    // File times are real time, whatever clock decides the interval.
+    const bool racy = RacyStamp(*stamp, Clock::Real()->Now());
+    if (value_ != nullptr && *contents == contents_) {
+      stamp_ = *stamp;
+      racy_ = racy;
+      return absl::OkStatus();
+    }
+    absl::StatusOr<std::shared_ptr<const T>> parsed = parse_(*contents);
     if (!parsed.ok()) {
       return absl::Status(
           parsed.status().code(),
           path_ + ": " + std::string(parsed.status().message()));
     }
     value_ = std::move(*parsed);
+    contents_ = std::move(*contents);
     stamp_ = *stamp;
+    racy_ = racy;
     ++loads_;
     return absl::OkStatus();
   }
@@ -120,6 +136,8 @@ class ReloadingFile final {
   mutable absl::Mutex mu_;
   absl::Time last_check_ ABSL_GUARDED_BY(mu_);
   FileStamp stamp_ ABSL_GUARDED_BY(mu_);
+  bool racy_ ABSL_GUARDED_BY(mu_) = false;
+  std::string contents_ ABSL_GUARDED_BY(mu_);  // what value_ was parsed from
   std::shared_ptr<const T> value_ ABSL_GUARDED_BY(mu_);
   uint64_t loads_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -62,6 +62,9 @@ bool WriteAll(int fd, std::string_view data) {
 
 int Add(const std::string& path, const std::string& name,
         const std::vector<std::string>& scopes) {
+  // Checks the name and scopes before touching the file.
+  absl::StatusOr<NewToken> token = MakeToken(name, scopes);
+  if (!token.ok()) return Fail(std::string(token.status().message()));
   // O_CREAT's mode applies only when the file is made: an existing file
   // keeps its own (the operator's choice).
   const int fd =
@@ -69,8 +72,9 @@ int Add(const std::string& path, const std::string& name,
   if (fd < 0) return Fail(Errno(path));
   // Two adds at once must not interleave (the gateway only reads).
   if (::flock(fd, LOCK_EX) != 0) {
+    const std::string why = Errno(path);
     ::close(fd);
-    return Fail(Errno(path));
+    return Fail(why);
   }
   std::string contents;
   if (!ReadAll(fd, &contents)) {
@@ -84,9 +88,9 @@ int Add(const std::string& path, const std::string& name,
     return Fail(path + ": " + std::string(table.status().message()) +
                 " (fix it before adding)");
   }
-  absl::StatusOr<NewToken> token = MakeToken(name, scopes);
+  const size_t id_hex = 2 * kTokenIdBytes;
   // A 64-bit id that is already there: draw again (practically never).
-  while (token.ok() && table->by_id.contains(token->line.substr(0, 16))) {
+  while (token.ok() && table->by_id.contains(token->line.substr(0, id_hex))) {
     token = MakeToken(name, scopes);
   }
   if (!token.ok()) {
@@ -105,7 +109,8 @@ int Add(const std::string& path, const std::string& name,
   std::fprintf(stderr,
                "gateway token: added %s (id %s) to %s; the token above is "
                "shown only now\n",
-               name.c_str(), token->line.substr(0, 16).c_str(), path.c_str());
+               name.c_str(), token->line.substr(0, id_hex).c_str(),
+               path.c_str());
   return 0;
 }
 
