@@ -90,6 +90,7 @@ inline constexpr size_t kMinHmacSecretBytes = 32;       // RFC 7518 3.2
 inline constexpr int kMinRsaBits = 2048;
 inline constexpr size_t kMaxTokenFileBytes = 4 * 1024 * 1024;
 inline constexpr size_t kMaxTokenFileEntries = 20000;
+inline constexpr size_t kMaxCachedTokens = 4096;  // verified JWTs remembered
 
 }  // namespace agentstream::gateway::auth
 

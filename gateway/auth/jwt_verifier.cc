@@ -1,6 +1,7 @@
 #include "gateway/auth/jwt_verifier.h"
 
 #include <jwt.h>
+#include <openssl/evp.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -226,7 +227,8 @@ absl::StatusOr<std::vector<std::string>> ResolveJwtAlgorithms(
 
 Result VerifyJwt(std::string_view token, const KeySet& keys,
                  const std::vector<std::string>& algorithms,
-                 const AuthOptions& options, absl::Time now) {
+                 const AuthOptions& options, absl::Time now,
+                 absl::Time* valid_until) {
   if (!WellFormed(token)) return Invalid("the token is not a JWT");
   const std::optional<Header> header = ParseHeader(token);
   if (!header) return Invalid("the token's header is malformed");
@@ -259,6 +261,13 @@ Result VerifyJwt(std::string_view token, const KeySet& keys,
   }
   std::optional<std::vector<std::string>> scopes = Scopes(*claims);
   if (!scopes) return Invalid("the token's scope or scp is malformed");
+  if (valid_until != nullptr) {
+    const auto exp = claims->find("exp");
+    *valid_until = exp == claims->end()
+                       ? absl::InfiniteFuture()
+                       : absl::UnixEpoch() + absl::Seconds(exp->get<double>()) +
+                             options.clock_skew;
+  }
   return MakePrincipal(sub->get<std::string>(), std::move(*scopes),
                        options.admin_scope, options.metrics_scope);
 }
@@ -295,8 +304,40 @@ absl::StatusOr<std::unique_ptr<JwtVerifier>> JwtVerifier::Create(
 }
 
 Result JwtVerifier::Verify(std::string_view token) const {
-  const std::shared_ptr<const KeySet> keys = keys_->Get();
-  return VerifyJwt(token, *keys, algorithms_, options_, clock_->Now());
+  std::shared_ptr<const KeySet> keys = keys_->Get();
+  const absl::Time now = clock_->Now();
+  // The cache is keyed by the token's SHA-256 (not the token: at most 32
+  // bytes an entry, and no tokens held in memory).
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  const bool hashed = EVP_Digest(token.data(), token.size(), md, &md_len,
+                                 EVP_sha256(), nullptr) == 1;
+  const std::string digest(reinterpret_cast<const char*>(md),
+                           hashed ? md_len : 0);
+  if (hashed) {
+    absl::MutexLock lock(&cache_mu_);
+    if (cache_keys_ != keys) {
+      // New keys: what the old ones verified is verified no more.
+      cache_.clear();
+      cache_keys_ = keys;
+    }
+    const auto it = cache_.find(digest);
+    if (it != cache_.end()) {
+      if (now < it->second.valid_until) return it->second.principal;
+      cache_.erase(it);
+    }
+  }
+  absl::Time valid_until;
+  Result r = VerifyJwt(token, *keys, algorithms_, options_, now, &valid_until);
+  if (hashed && std::holds_alternative<Principal>(r)) {
+    absl::MutexLock lock(&cache_mu_);
+    if (cache_keys_ == keys) {
+      // Bounded simply: a full cache starts over.
+      if (cache_.size() >= kMaxCachedTokens) cache_.clear();
+      cache_[digest] = CachedToken{std::get<Principal>(r), valid_until};
+    }
+  }
+  return r;
 }
 
 }  // namespace agentstream::gateway::auth

@@ -21,7 +21,9 @@
 #include <variant>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "gateway/auth/auth_options.h"
@@ -44,13 +46,19 @@ absl::StatusOr<std::vector<std::string>> ResolveJwtAlgorithms(
 // jwt_issuer and `aud` holding jwt_audience when those are set, `sub` a
 // valid principal name; scopes from `scope` (space-separated) or `scp`
 // (array of strings). Failures are invalid_token with a description that
-// never quotes the token. Pure and thread-safe.
+// never quotes the token. On success, `*valid_until` (when not null) is
+// when the token stops being valid (`exp` plus the skew; InfiniteFuture
+// without `exp`). Pure and thread-safe.
 std::variant<Principal, AuthFailure> VerifyJwt(
     std::string_view token, const KeySet& keys,
     const std::vector<std::string>& algorithms, const AuthOptions& options,
-    absl::Time now);
+    absl::Time now, absl::Time* valid_until = nullptr);
 
 // The configured key file, re-read when it changes, and VerifyJwt.
+// Verified tokens are cached (up to kMaxCachedTokens, keyed by their
+// SHA-256) until their `exp` plus the skew or until the keys change: a
+// signature check with libjwt costs hundreds of microseconds for RS256 and
+// ES256 (it parses the PEM key on every call), a cache hit about one.
 // Thread-safe.
 class JwtVerifier final {
  public:
@@ -70,10 +78,21 @@ class JwtVerifier final {
         keys_(std::move(keys)),
         clock_(clock) {}
 
+  struct CachedToken {
+    Principal principal;
+    absl::Time valid_until;
+  };
+
   const AuthOptions options_;
   const std::vector<std::string> algorithms_;
   const std::unique_ptr<ReloadingFile<KeySet>> keys_;
   Clock* const clock_;
+  mutable absl::Mutex cache_mu_;
+  // The keys the cached tokens were verified with (held, so that a new key
+  // set can never be mistaken for it).
+  mutable std::shared_ptr<const KeySet> cache_keys_ ABSL_GUARDED_BY(cache_mu_);
+  mutable absl::flat_hash_map<std::string, CachedToken> cache_
+      ABSL_GUARDED_BY(cache_mu_);
 };
 
 }  // namespace agentstream::gateway::auth
