@@ -239,13 +239,18 @@ Result VerifyJwt(std::string_view token, const KeySet& keys,
   const std::optional<KeyKind> kind = KeyKindForAlgorithm(header->alg);
   const std::string owned(token);
   std::optional<Json> claims;
-  bool kid_known = header->kid.empty();
+  // A kid picks the JWKS key of that kid. Keys without kids (secrets, PEM
+  // files) ignore it: each key of the kind is tried (several during a
+  // rotation).
+  const bool by_kid =
+      !header->kid.empty() &&
+      std::any_of(keys.keys.begin(), keys.keys.end(),
+                  [](const VerificationKey& k) { return !k.kid.empty(); });
+  bool kid_known = !by_kid;
   for (const VerificationKey& key : keys.keys) {
     if (key.kind != kind) continue;
     if (!key.alg.empty() && key.alg != header->alg) continue;
-    // With a kid, only the key of that kid; without, every key of the kind
-    // (several HMAC secrets or PEM keys during a rotation).
-    if (!header->kid.empty() && key.kid != header->kid) continue;
+    if (by_kid && key.kid != header->kid) continue;
     kid_known = true;
     claims = VerifiedClaims(owned, key, header->alg);
     if (claims) break;

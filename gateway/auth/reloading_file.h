@@ -76,7 +76,13 @@ class ReloadingFile final {
     if (now - last_check_ >= interval_) {
       last_check_ = now;
       absl::Status s = LoadLocked();
-      if (!s.ok()) LogReloadFailure(path_, s);
+      // Logged once per distinct failure, not once per interval.
+      if (!s.ok() && s.message() != last_error_) {
+        LogReloadFailure(path_, s);
+        last_error_ = std::string(s.message());
+      } else if (s.ok()) {
+        last_error_.clear();
+      }
     }
     return value_;
   }
@@ -137,7 +143,8 @@ class ReloadingFile final {
   absl::Time last_check_ ABSL_GUARDED_BY(mu_);
   FileStamp stamp_ ABSL_GUARDED_BY(mu_);
   bool racy_ ABSL_GUARDED_BY(mu_) = false;
-  std::string contents_ ABSL_GUARDED_BY(mu_);  // what value_ was parsed from
+  std::string last_error_ ABSL_GUARDED_BY(mu_);  // the last one logged
+  std::string contents_ ABSL_GUARDED_BY(mu_);    // what value_ was parsed from
   std::shared_ptr<const T> value_ ABSL_GUARDED_BY(mu_);
   uint64_t loads_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -137,6 +137,9 @@ TEST_F(JwtVerifierTest, Rs256AndEs256WithPemKeys) {
   // Signed by a key that is not configured.
   EXPECT_THAT(Refused(v->Verify(Sign("RS256", "rsa2.pem", Claims()))),
               HasSubstr("signature"));
+  // A kid means nothing to keys that have none: each key is tried.
+  EXPECT_EQ(Accepted(v->Verify(Sign("ES256", "ec.pem", Claims(), "k-1"))),
+            "alice");
 }
 
 TEST_F(JwtVerifierTest, TamperedTokensAreRefused) {
