@@ -40,10 +40,10 @@ struct AuthOptions {
   // --auth-jwks-file: a JSON Web Key Set (RSA n/e, EC P-256 x/y), keys
   // picked by the token's `kid`.
   std::string jwks_file;
-  // --auth-jwt-algorithms: the accepted `alg` values (comma-separated in
-  // the flag). Never taken from the token; `none` is always refused. Empty:
-  // HS256 with a secret file, RS256 and ES256 with a public key or JWKS.
-  // Known: HS256 HS384 HS512 RS256 RS384 RS512 ES256.
+  // --auth-jwt-algorithms: the accepted `alg` values (each entry may also
+  // be a comma-separated list). Never taken from the token; `none` is always
+  // refused. Empty: HS256 with a secret file, RS256 and ES256 with a public key
+  // or JWKS. Known: HS256 HS384 HS512 RS256 RS384 RS512 ES256.
   std::vector<std::string> jwt_algorithms;
   // --auth-jwt-issuer: the required `iss`; empty: `iss` is not checked.
   std::string jwt_issuer;

@@ -151,9 +151,14 @@ absl::StatusOr<VerificationKey> EcJwk(const nlohmann::json& jwk) {
   if (!x.ok()) return x.status();
   absl::StatusOr<std::string> y = Base64UrlField(jwk, "y");
   if (!y.ok()) return y.status();
-  if (x->size() != 32 || y->size() != 32) {
+  // RFC 7518 6.2.1.2 wants exactly 32 bytes, but some writers (Python's
+  // jwt 2.6 among them) drop leading zero bytes: the same number, padded
+  // back (OpenSSL then checks that the point is on the curve).
+  if (x->size() > 32 || y->size() > 32) {
     return absl::InvalidArgumentError("`x` and `y` must be 32 bytes");
   }
+  x->insert(0, 32 - x->size(), '\0');
+  y->insert(0, 32 - y->size(), '\0');
   // The uncompressed point: 0x04 || x || y (SEC 1, 2.3.3).
   std::string point = "\x04" + *x + *y;
   Owned<OSSL_PARAM_BLD> bld(OSSL_PARAM_BLD_new());

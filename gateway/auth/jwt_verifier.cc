@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/strings/escaping.h"
+#include "common/http/ascii.h"
 #include "nlohmann/json.hpp"
 
 namespace agentstream::gateway::auth {
@@ -201,7 +202,14 @@ absl::StatusOr<std::vector<std::string>> ResolveJwtAlgorithms(
         "--auth-jwt-public-key-file, --auth-jwks-file");
   }
   const bool hmac = !options.jwt_secret_file.empty();
-  std::vector<std::string> algs = options.jwt_algorithms;
+  // Repeated or comma-separated (the flag takes either form).
+  std::vector<std::string> algs;
+  for (const std::string& entry : options.jwt_algorithms) {
+    for (std::string_view a : http::SplitView(entry, ',')) {
+      a = http::StripOws(a);
+      if (!a.empty()) algs.emplace_back(a);
+    }
+  }
   if (algs.empty()) {
     algs = hmac ? std::vector<std::string>{"HS256"}
                 : std::vector<std::string>{"RS256", "ES256"};

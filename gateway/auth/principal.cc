@@ -83,8 +83,7 @@ Principal MakePrincipal(std::string name, std::vector<std::string> scopes,
 bool IsValidPrincipalName(std::string_view name) {
   if (name.empty() || name.size() > kMaxSubjectBytes) return false;
   for (char c : name) {
-    const auto b = static_cast<unsigned char>(c);
-    if (b < 0x20 || b == 0x7f) return false;
+    if (c < 0x21 || c > 0x7e) return false;
   }
   return true;
 }

@@ -11,7 +11,7 @@ namespace agentstream::gateway::auth {
 
 struct Principal {
   // `sub` of a JWT, the entry's name of an opaque token; empty for the
-  // anonymous principal of --auth=none. Printable, at most kMaxSubjectBytes.
+  // anonymous principal of --auth=none. IsValidPrincipalName otherwise.
   std::string name;
   std::vector<std::string> scopes;
   bool admin = false;    // holds the admin scope
@@ -60,8 +60,10 @@ Principal MakePrincipal(std::string name, std::vector<std::string> scopes,
                         std::string_view admin_scope,
                         std::string_view metrics_scope);
 
-// A principal's name: 1..kMaxSubjectBytes bytes, none a control character
-// (names are logged and compared as run owners).
+// A principal's name: 1..kMaxSubjectBytes of printable ASCII without
+// spaces (names are logged, compared as run owners and carried to the
+// orchestrator as gRPC metadata, whose values are printable ASCII; OIDC
+// subjects, e-mail addresses and "idp|123" forms all fit).
 bool IsValidPrincipalName(std::string_view name);
 
 // A scope of RFC 6749 section 3.3 (printable ASCII but space, '"' and

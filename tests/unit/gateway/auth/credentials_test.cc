@@ -153,7 +153,9 @@ TEST(PrincipalTest, ScopesAndNames) {
   p = MakePrincipal("a", {""}, "", "");
   EXPECT_FALSE(p.admin || p.metrics);
   EXPECT_TRUE(IsValidPrincipalName("user@example.com"));
-  EXPECT_TRUE(IsValidPrincipalName("Zoë"));
+  EXPECT_TRUE(IsValidPrincipalName("auth0|5f7c8ec7c33c6c004bbafe82"));
+  EXPECT_FALSE(IsValidPrincipalName("Zoë"));  // not ASCII: not metadata
+  EXPECT_FALSE(IsValidPrincipalName("John Doe"));
   EXPECT_FALSE(IsValidPrincipalName(""));
   EXPECT_FALSE(IsValidPrincipalName("a\nb"));
   EXPECT_FALSE(IsValidScope("a b"));

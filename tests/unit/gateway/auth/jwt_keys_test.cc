@@ -65,12 +65,25 @@ TEST_F(JwtKeysTest, JwksFromPythonBecomesTheSamePublicKeys) {
   EXPECT_EQ(set->keys[1].material, pem->keys[1].material);
 }
 
+TEST_F(JwtKeysTest, ShortCoordinatesArePaddedBack) {
+  absl::StatusOr<KeySet> set = ParseJwks(
+      agentstream::testing::ReadFileOrEmpty(dir_ + "/jwks_short.json"));
+  ASSERT_TRUE(set.ok()) << set.status();
+  absl::StatusOr<KeySet> pem = ParsePublicKeyPem(
+      agentstream::testing::ReadFileOrEmpty(dir_ + "/ec0.pub"));
+  ASSERT_TRUE(pem.ok()) << pem.status();
+  EXPECT_EQ(set->keys[0].material, pem->keys[0].material);
+}
+
 TEST_F(JwtKeysTest, BadJwksEntries) {
   Json off_curve = Key(1);
   std::string y = off_curve["y"];
   y[5] = y[5] == 'A' ? 'B' : 'A';
   off_curve["y"] = y;
   EXPECT_THAT(Error(ParseJwks(Set({off_curve}))), HasSubstr("keys[0]"));
+  Json long_x = Key(1);
+  long_x["x"] = std::string(long_x["x"]) + "AAAA";
+  EXPECT_THAT(Error(ParseJwks(Set({long_x}))), HasSubstr("32 bytes"));
   Json p384 = Key(1);
   p384["crv"] = "P-384";
   EXPECT_THAT(Error(ParseJwks(Set({p384}))), HasSubstr("P-256"));

@@ -7,7 +7,10 @@ refuses to make (alg none, and the key-confusion forgery).
   jwt_tool.py check                      exit 0 when jwt and cryptography import
   jwt_tool.py keys DIR                   rsa.pem/.pub, rsa2.pem/.pub, ec.pem/.pub,
                                          rsa1024.pub, jwks.json (kids rsa-1,
-                                         ec-1), jwks2.json (kid rsa-2)
+                                         ec-1), jwks2.json (kid rsa-2),
+                                         ec0.pem/.pub and jwks_short.json
+                                         (an x written without its leading
+                                         zero byte)
   jwt_tool.py sign ALG KEYFILE CLAIMS [KID]
                                          a token signed with KEYFILE's bytes
                                          (a PEM private key, or a secret)
@@ -65,6 +68,19 @@ def keys(out):
                             jwk(ECAlgorithm, ec1, "ec-1")]}, f)
     with open(os.path.join(out, "jwks2.json"), "w") as f:
         json.dump({"keys": [jwk(RSAAlgorithm, rsa2, "rsa-2")]}, f)
+
+    # An EC key whose x has a leading zero byte, written as some libraries
+    # do (and RFC 7518 forbids): without it.
+    while True:
+        key = ec.generate_private_key(ec.SECP256R1())
+        x = key.public_key().public_numbers().x
+        if x < 1 << 248:
+            break
+    write("ec0", key)
+    d = jwk(ECAlgorithm, key.public_key(), "ec-short")
+    d["x"] = b64(x.to_bytes(31, "big").lstrip(b"\0"))
+    with open(os.path.join(out, "jwks_short.json"), "w") as f:
+        json.dump({"keys": [d]}, f)
 
 
 def main(argv):

@@ -240,6 +240,9 @@ TEST_F(JwtVerifierTest, SubIsRequired) {
   c["sub"] = "";
   EXPECT_THAT(Refused(v->Verify(Sign("HS256", "hs1.key", c))),
               HasSubstr("sub"));
+  c["sub"] = "two words";
+  EXPECT_THAT(Refused(v->Verify(Sign("HS256", "hs1.key", c))),
+              HasSubstr("sub"));
   c["sub"] = std::string(kMaxSubjectBytes + 1, 'a');
   EXPECT_THAT(Refused(v->Verify(Sign("HS256", "hs1.key", c))),
               HasSubstr("sub"));
@@ -409,6 +412,9 @@ TEST_F(JwtVerifierTest, ConfigurationErrors) {
   EXPECT_FALSE(ResolveJwtAlgorithms(o).ok());
   o.jwt_algorithms.clear();
   EXPECT_THAT(*ResolveJwtAlgorithms(o), ::testing::ElementsAre("HS256"));
+  o.jwt_algorithms = {"HS256, HS512", "HS384"};
+  EXPECT_THAT(*ResolveJwtAlgorithms(o),
+              ::testing::ElementsAre("HS256", "HS512", "HS384"));
   o.jwt_secret_file = Path("missing");
   EXPECT_FALSE(JwtVerifier::Create(o, &clock_).ok());
 }
