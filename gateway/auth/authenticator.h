@@ -33,8 +33,9 @@ struct AuthResult {
 
 // Thread-safe: Authenticate() is called concurrently from the HTTP threads.
 // Per request: the credential's extraction, then for --auth=token one hash
-// lookup and one SHA-256, for --auth=jwt one signature check per candidate
-// key (one with a kid). Key and token files are re-checked at most every
+// lookup and one SHA-256, for --auth=jwt one SHA-256 and a cache lookup
+// (a token seen before), else one signature check per candidate key (one
+// with a kid). Key and token files are re-checked at most every
 // AuthOptions::reload_interval, on use.
 class Authenticator final {
  public:
