@@ -2,6 +2,7 @@
 #include "gateway/auth/token_command.h"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
@@ -109,6 +110,45 @@ TEST_F(TokenCommandTest, RefusesMalformedFilesAndBadArguments) {
   EXPECT_EQ(Token({"add", "--file", dir_ + "/t3", "--name", "a b"}).code, 1);
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/t3"));
   EXPECT_EQ(Token({"list", "--file", dir_ + "/missing"}).code, 1);
+}
+
+}  // namespace
+}  // namespace agentstream::gateway::auth
+
+namespace agentstream::gateway::auth {
+namespace {
+
+// The real binary's dispatch (gateway/main.cc): `gateway token ...` runs
+// the subcommand before any server setup, and --help names it.
+std::string RunBinary(const std::string& args, int* status) {
+  const std::string cmd = agentstream::testing::BinDir() + "/gateway " + args;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  if (p == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  *status = ::pclose(p);
+  return out;
+}
+
+TEST_F(TokenCommandTest, TheGatewayBinaryDispatchesTokenCommands) {
+  int status = -1;
+  const std::string token = RunBinary("token add --file " + file_ +
+                                          " --name ops --scope "
+                                          "agentstream:admin 2>/dev/null",
+                                      &status);
+  ASSERT_EQ(status, 0) << token;
+  ASSERT_TRUE(ParseOpaqueToken(token.substr(0, token.size() - 1)).has_value())
+      << token;
+  const std::string list = RunBinary("token list --file " + file_, &status);
+  EXPECT_EQ(status, 0);
+  EXPECT_THAT(list, HasSubstr(" ops agentstream:admin\n"));
+  RunBinary("token 2>/dev/null", &status);
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  const std::string help = RunBinary("--help", &status);
+  EXPECT_EQ(status, 0);
+  EXPECT_THAT(help, HasSubstr("gateway token add --file FILE --name NAME"));
 }
 
 }  // namespace
