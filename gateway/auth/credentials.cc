@@ -143,4 +143,27 @@ std::variant<Credential, AuthFailure> ExtractCredential(
   return Credential{};
 }
 
+std::string RedactQueryToken(std::string_view target) {
+  const size_t q = target.find('?');
+  if (q == std::string_view::npos) return std::string(target);
+  std::string out(target.substr(0, q + 1));
+  // Everything after the first '?' is the query, '?' and '#' included (as
+  // ParseQuery reads it: a client may send them).
+  const std::string_view query = target.substr(q + 1);
+  bool first = true;
+  for (std::string_view piece : http::SplitView(query, '&')) {
+    if (!first) out += '&';
+    first = false;
+    const size_t eq = piece.find('=');
+    const std::string_view name = piece.substr(0, eq);
+    if (http::PercentDecode(name, /*plus_as_space=*/true) == "access_token") {
+      out.append(name);
+      out += "=REDACTED";
+    } else {
+      out.append(piece);
+    }
+  }
+  return out;
+}
+
 }  // namespace agentstream::gateway::auth

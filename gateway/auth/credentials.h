@@ -47,6 +47,12 @@ struct Credential {
 std::variant<Credential, AuthFailure> ExtractCredential(
     const CredentialInput& input, const AuthOptions& options);
 
+// `target` (a request-target: path, then '?' and the query) with the value
+// of every `access_token` parameter replaced by "REDACTED", for logs: a query
+// token is never logged (docs/SECURITY.md). Parameter names are compared after
+// percent-decoding, as ExtractCredential reads them.
+std::string RedactQueryToken(std::string_view target);
+
 }  // namespace agentstream::gateway::auth
 
 #endif  // AGENTSTREAM_GATEWAY_AUTH_CREDENTIALS_H_

@@ -17,7 +17,8 @@
 //     cannot echo a token; WWW-Authenticate is printable ASCII;
 //   - an accepted principal has a valid name and valid scopes, and admin
 //     implies metrics;
-//   - a parsed token file or JWKS holds only valid entries, within bounds.
+//   - a parsed token file or JWKS holds only valid entries, within bounds;
+//   - RedactQueryToken leaves no access_token value but "REDACTED".
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -133,6 +134,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                  "token size");
       FUZZ_CHECK(Token68(c.token), "not token68");
       token = c.token;
+      if (c.source == Source::kQuery) {
+        // Every access_token value of the query is redacted: the chosen
+        // one, whatever its spelling, is gone from what a log would show.
+        const std::string redacted =
+            auth::RedactQueryToken("/p?" + std::string(query));
+        FUZZ_CHECK(redacted.substr(0, 3) == "/p?", redacted);
+        for (const auto& [name, value] :
+             agentstream::http::ParseQuery(redacted.substr(3))) {
+          if (name == "access_token") FUZZ_CHECK(value == "REDACTED", value);
+        }
+      }
     }
   }
 

@@ -124,6 +124,20 @@ TEST(CredentialsTest, FromAnHttpRequest) {
   EXPECT_EQ(in.query, "access_token=three");
 }
 
+TEST(CredentialsTest, RedactQueryToken) {
+  EXPECT_EQ(RedactQueryToken("/api/runs/r1/stream?access_token=sekrit&after=3"),
+            "/api/runs/r1/stream?access_token=REDACTED&after=3");
+  EXPECT_EQ(RedactQueryToken("/x?a=1&access%5Ftoken=sekrit&access_token"),
+            "/x?a=1&access%5Ftoken=REDACTED&access_token=REDACTED");
+  EXPECT_EQ(RedactQueryToken("/?x=?&access_token=sekrit"),
+            "/?x=?&access_token=REDACTED");
+  EXPECT_EQ(RedactQueryToken("/x?my_access_token=1"), "/x?my_access_token=1");
+  EXPECT_EQ(RedactQueryToken("/healthz"), "/healthz");
+  EXPECT_EQ(RedactQueryToken("/x?"), "/x?");
+  EXPECT_EQ(RedactQueryToken("/x?a=#&access_token=s"),
+            "/x?a=#&access_token=REDACTED");
+}
+
 TEST(PrincipalTest, WwwAuthenticate) {
   EXPECT_EQ(WwwAuthenticate(AuthFailure{}), "Bearer realm=\"agentstream\"");
   EXPECT_EQ(
