@@ -3,11 +3,13 @@
 
 #include <cstdlib>
 #include <memory>
+#include <string_view>
 
 #include "common/flags.h"
 #include "common/log.h"
 #include "common/process_util.h"
 #include "common/tls.h"
+#include "gateway/auth/token_command.h"
 #include "gateway/http_server.h"
 #include "gateway/orchestrator_client.h"
 
@@ -34,6 +36,11 @@ void RaiseFileLimit() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `gateway token add|list`: the --auth=token file's entries
+  // (docs/SECURITY.md, "Issuing tokens").
+  if (argc > 1 && std::string_view(argv[1]) == "token") {
+    return agentstream::gateway::auth::RunTokenCommand(argc - 1, argv + 1);
+  }
   agentstream::BlockTerminationSignals();
   agentstream::ConfigureServingRuntime();
 
@@ -79,7 +86,11 @@ int main(int argc, char** argv) {
       "gateway",
       "Serves the orchestrator's run streams to browsers as Server-Sent "
       "Events, plus the web client. Every bound is a flag (docs/GATEWAY.md, "
-      "\"Limits\").");
+      "\"Limits\").\n\n"
+      "Subcommands (the entries of an --auth=token file, docs/SECURITY.md, "
+      "\"Issuing tokens\"):\n"
+      "  gateway token add --file FILE --name NAME [--scope S]...\n"
+      "  gateway token list --file FILE");
   flags.String("host", &options.host, "Address to listen on.",
                "AGENTSTREAM_HOST");
   flags.Int("port", &port, "HTTP port (0: an ephemeral port).",

@@ -10,7 +10,9 @@
 #                           targets, docs/FUZZING.md; FastAPI, uvicorn
 #                           and gnuplot for the benchmark's peer and plot,
 #                           docs/BENCHMARKS.md; the openssl tool for the
-#                           mTLS tests' certificates)
+#                           mTLS tests' certificates; Python's jwt and
+#                           cryptography, which make the JWTs and keys of
+#                           the authentication tests, docs/SECURITY.md)
 # Uses sudo when not root. Safe to run repeatedly: does nothing when all is
 # there.
 set -euo pipefail
@@ -20,14 +22,15 @@ BUILD_PACKAGES=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libcpp-httplib-dev nlohmann-json3-dev libabsl-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libsqlite3-dev zlib1g-dev libssl-dev
-  libbrotli-dev sqlite3 python3
+  libbrotli-dev libjwt-dev sqlite3 python3
 )
 TEST_PACKAGES=(chromium chromium-driver nodejs npm
                docker.io docker-compose debootstrap iptables
                nginx python3-yaml curl kubernetes-client
                clang libclang-rt-dev llvm
                python3-fastapi python3-uvicorn python3-uvloop
-               python3-httptools gnuplot-nox openssl)
+               python3-httptools gnuplot-nox openssl
+               python3-jwt python3-cryptography)
 
 want=("${BUILD_PACKAGES[@]}")
 if [[ "${1:-build}" == "test" ]]; then

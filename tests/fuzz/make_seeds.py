@@ -192,6 +192,73 @@ PLANNER = {
 }
 
 
+# auth_token: flags (1 query allowed, 2 a second Authorization field, 4 an
+# Authorization field, 8 issuer checked, 16 audience checked), mode (0 JWT,
+# 1 opaque token, 2 token file, 3 JWKS), Authorization, Cookie and query
+# (length-prefixed), then the rest. JWTs are HS256 with the target's secret.
+AUTH_SECRET = b"fuzz-secret-0123456789abcdefghijk"
+KNOWN_TOKEN = ("ast_0123456789abcdef_"
+               "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+KNOWN_LINE = ("0123456789abcdef ci-bot agentstream:metrics,read "
+              "6465666768696a6b6c6d6e6f70717273 "
+              "b5b7acda24b967eacdce57c3e25699e6b8156e9379cd3907829a54ae4266415d\n")
+EC_JWK = {"kty": "EC", "crv": "P-256", "kid": "ec-1", "use": "sig",
+          "x": "K8xWVBipU49qoXJoQE5GHAmumU8RP_f7dQk49708si0",
+          "y": "5ngPcg16G1oLU_xvbL5f2Fi7aEVvtfDq_cJbkT73D5U"}
+
+
+def b64url(b):
+    import base64
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def jwt_hs256(claims, alg="HS256", key=AUTH_SECRET):
+    import hashlib
+    import hmac
+    msg = (b64url(json.dumps({"alg": alg, "typ": "JWT"}).encode()) + "." +
+           b64url(json.dumps(claims, separators=(",", ":")).encode()))
+    sig = hmac.new(key, msg.encode(), hashlib.sha256).digest()
+    return msg + "." + b64url(sig)
+
+
+def auth(flags=0, mode=0, authorization="", cookie="", query="", rest=b""):
+    if isinstance(rest, str):
+        rest = rest.encode()
+    return bytes([flags, mode]) + s(authorization) + s(cookie) + s(query) + rest
+
+
+def auth_seeds():
+    good = {"sub": "alice", "exp": 4102444800, "iss": "https://idp.example",
+            "aud": ["x", "agentstream"], "scope": "read agentstream:admin"}
+    short = {"sub": "alice", "exp": 4102444800}
+    expired = dict(short, exp=1600000000)
+    later = dict(short, nbf=1800000000)
+    return {
+        "jwt_full": auth(8 | 16, 0, rest=jwt_hs256(good)),
+        "jwt_header": auth(4, 0, "Bearer " + jwt_hs256(short)),
+        "jwt_cookie": auth(0, 0, "", "a=1; agentstream_token=" +
+                           jwt_hs256({"sub": "bob", "exp": 4102444800,
+                                      "scp": ["agentstream:metrics"]})),
+        "jwt_query": auth(1, 0, "", "", "x=1&access_token=" +
+                          jwt_hs256({"sub": "q", "exp": 4102444800})),
+        "jwt_expired": auth(4, 0, "bearer " + jwt_hs256(expired)),
+        "jwt_not_yet": auth(4, 0, "Bearer " + jwt_hs256(later)),
+        "jwt_none": auth(0, 0, rest=jwt_hs256(good, alg="none")[:-43]),
+        "jwt_wrong_key": auth(0, 0, rest=jwt_hs256(good, key=b"k" * 32)),
+        "jwt_bad_json": auth(0, 0, rest="eyJhbGciOiJIUzI1NiJ9.e30K.AAAA"),
+        "two_headers": auth(4 | 2, 0, "Bearer abc"),
+        "basic": auth(4, 0, "Basic dXNlcjpwYXNz"),
+        "quoted_cookie": auth(0, 1, "", 'agentstream_token="' + KNOWN_TOKEN[:100] + '"'),
+        "opaque_header": auth(4, 1, "Bearer " + KNOWN_TOKEN),
+        "opaque_wrong": auth(4, 1, "Bearer " + KNOWN_TOKEN[:-1] + "0"),
+        "token_file": auth(0, 2, rest="# tokens\n\n" + KNOWN_LINE),
+        "token_file_bad": auth(0, 2, rest=KNOWN_LINE + KNOWN_LINE + "x y\n"),
+        "jwks": auth(0, 3, rest=json.dumps({"keys": [EC_JWK]})),
+        "jwks_off_curve": auth(0, 3, rest=json.dumps(
+            {"keys": [dict(EC_JWK, y=EC_JWK["x"])]})),
+    }
+
+
 def main():
     for name, data in SSE.items():
         write("sse_encoder", name, data)
@@ -213,6 +280,8 @@ def main():
         write("csv_loader", name + ".csv", text)
     for name, text in PLANNER.items():
         write("planner", name, text)
+    for name, data in auth_seeds().items():
+        write("auth_token", name, data)
 
 
 if __name__ == "__main__":
