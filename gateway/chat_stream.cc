@@ -70,6 +70,7 @@ std::string ChatStreamEncoder::Open() const {
                       {"status", resumed_after_ ? "resumed" : "connected"},
                       {"request_id", request_id_}};
   if (resumed_after_) data["after_seq"] = *resumed_after_;
+  if (!correlation_id_.empty()) data["correlation_id"] = correlation_id_;
   return absl::StrCat(
       EncodeRetry(retry_ms_),
       EncodeEvent(absl::StrCat(request_id_, ":", resumed_after_.value_or(0)),

@@ -82,8 +82,10 @@ class ChatStreamEncoder final {
                     int64_t retry_ms,
                     std::optional<uint64_t> resumed_after = std::nullopt);
 
-  // `retry:` and the `connected` event.
+  // `retry:` and the `connected` event (with the client's correlation id,
+  // when set).
   std::string Open() const;
+  void set_correlation_id(std::string id) { correlation_id_ = std::move(id); }
   // One update (and its named copy for error/timeout). Appends to `out`;
   // returns the number of events appended (0 for a type not sent, and for
   // an update that went into the pending batch).
@@ -121,6 +123,7 @@ class ChatStreamEncoder final {
   void CompressData(const agentstream::v1::Update& update);
 
   const std::string request_id_;
+  std::string correlation_id_;
   const StreamFormat format_;
   const int64_t retry_ms_;
   const std::optional<uint64_t> resumed_after_;

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/audit.h"
 #include "common/log.h"
 #include "gateway/chat_request.h"
 #include "gateway/http_status.h"
@@ -45,6 +46,9 @@ absl::Status GatewayServer::Impl::Start() {
   auto trusted = http::TrustedProxies::Parse(options_.trusted_proxies);
   if (!trusted.ok()) return trusted.status();
   trusted_proxies_ = *trusted;
+  auto authenticator = auth::Authenticator::Create(options_.auth, clock_);
+  if (!authenticator.ok()) return authenticator.status();
+  auth_ = *std::move(authenticator);
 
   http::HttpServerOptions o;
   o.host = options_.host;
@@ -145,6 +149,47 @@ std::string GatewayServer::Impl::RequestIdFor(const http::HttpRequest& req) {
   return AcceptOrGenerateRequestId(req.headers.GetOr("X-Request-Id"));
 }
 
+std::optional<OnBehalfOf> GatewayServer::Impl::Authenticate(
+    const ExchangePtr& ex, Need need, const std::string& rid) {
+  const http::HttpRequest& req = ex->request();
+  OnBehalfOf who;
+  who.client_address = ClientKey(req);
+  who.correlation_id = rid;
+  if (need == Need::kNothing || auth_->mode() == auth::AuthMode::kNone) {
+    return who;
+  }
+  auth::AuthResult result = auth_->Authenticate(auth::CredentialInputFrom(req));
+  if (result.ok() && need == Need::kMetrics && !result.principal->metrics) {
+    result.failure = auth::InsufficientScope(auth_->options().metrics_scope);
+    result.principal.reset();
+  }
+  if (result.ok()) {
+    who.principal = result.principal->name;
+    who.admin = result.principal->admin;
+    return who;
+  }
+  const auth::AuthFailure& failure = result.failure;
+  const int code = auth::HttpStatusFor(failure);
+  // Who was refused, what and from where; never the credential.
+  Audit("auth_refused",
+        {{"error", failure.error.empty() ? "missing" : failure.error},
+         {"source", std::string(auth::CredentialSourceName(result.source))},
+         {"method", req.method},
+         {"path", req.path},
+         {"client", who.client_address},
+         {"status", code}});
+  const std::string message = failure.description.empty()
+                                  ? "authentication required"
+                                  : failure.description;
+  absl::Status status = code == 400   ? absl::InvalidArgumentError(message)
+                        : code == 403 ? absl::PermissionDeniedError(message)
+                                      : absl::UnauthenticatedError(message);
+  http::HttpResponse r = ErrorResponse(status, rid);
+  r.headers.Add("WWW-Authenticate", auth::WwwAuthenticate(failure));
+  ex->Respond(std::move(r));
+  return std::nullopt;
+}
+
 std::string GatewayServer::Impl::ClientKey(const http::HttpRequest& req) const {
   return trusted_proxies_.ClientAddress(req.peer.ip,
                                         req.headers.GetOr("X-Forwarded-For"));
@@ -185,24 +230,29 @@ void GatewayServer::Impl::Route() {
       "GET", "/readyz", [this](ExchangePtr ex) { HandleReady(ex); },
       Options{.serves_head = true});
   server_->Route(
-      "GET", "/metrics",
-      [this](ExchangePtr ex) {
-        http::HttpResponse r;
-        r.headers.Add("Content-Type",
-                      "text/plain; version=0.0.4; charset=utf-8");
-        r.headers.Add("Cache-Control", "no-store");
-        const http::HttpServerStats stats = server_->stats();
-        r.body = metrics_.RenderPrometheus(&stats);
-        ex->Respond(std::move(r));
-      },
+      "GET", "/metrics", [this](ExchangePtr ex) { HandleMetrics(ex); },
       kInline);
   server_->Route(
       "GET", "/{path...}", [this](ExchangePtr ex) { HandleStatic(ex); },
       kInline);
 }
 
+void GatewayServer::Impl::HandleMetrics(const ExchangePtr& ex) {
+  if (!Authenticate(ex, options_.auth_metrics ? Need::kMetrics : Need::kNothing,
+                    RequestIdFor(ex->request()))) {
+    return;
+  }
+  http::HttpResponse r;
+  r.headers.Add("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+  r.headers.Add("Cache-Control", "no-store");
+  const http::HttpServerStats stats = server_->stats();
+  r.body = metrics_.RenderPrometheus(&stats);
+  ex->Respond(std::move(r));
+}
+
 void GatewayServer::Impl::HandleSpecialists(const ExchangePtr& ex) {
   const std::string rid = RequestIdFor(ex->request());
+  if (!Authenticate(ex, Need::kUser, rid)) return;
   auto response = client_->ListSpecialists(absl::Seconds(5), rid);
   if (!response.ok()) return SendError(ex, response.status(), rid);
   nlohmann::json list = nlohmann::json::array();
@@ -228,6 +278,10 @@ void GatewayServer::Impl::HandleSpecialists(const ExchangePtr& ex) {
 
 void GatewayServer::Impl::HandleReady(const ExchangePtr& ex) {
   const std::string rid = RequestIdFor(ex->request());
+  if (!Authenticate(ex, options_.auth_readyz ? Need::kMetrics : Need::kNothing,
+                    rid)) {
+    return;
+  }
   auto response = client_->ListSpecialists(options_.readiness_timeout, rid);
   if (!response.ok()) {
     return SendError(

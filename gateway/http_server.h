@@ -2,6 +2,11 @@
 // server (common/http/server.h) that turns requests into calls on the
 // OrchestratorClient and RunChatStream.
 //
+// With authentication on (GatewayOptions::auth), every /api/* request needs
+// a valid credential (401 with WWW-Authenticate otherwise) and acts for its
+// principal: the runs it starts are its own, and those of others answer 404
+// (docs/SECURITY.md).
+//
 // Endpoints: GET/POST /api/chat/stream (SSE: a new run, or a resumed one
 // with Last-Event-ID / last_event_id=), GET /api/runs/{id}/stream (SSE:
 // attach, ?after=SEQ), DELETE /api/runs/{id} (cancel), GET /api/specialists,
@@ -35,6 +40,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/http/request_parser.h"
+#include "gateway/auth/auth_options.h"
 #include "gateway/chat_request.h"
 #include "gateway/client_limits.h"
 #include "gateway/metrics.h"
@@ -97,6 +103,12 @@ struct GatewayOptions {
   // Proxies whose X-Forwarded-For names the client (addresses or prefixes,
   // e.g. "127.0.0.1", "10.0.0.0/8"); none by default.
   std::vector<std::string> trusted_proxies;
+  // Authentication of /api/* (docs/SECURITY.md); off by default. /healthz
+  // and the web client's files stay open; /metrics and /readyz ask for the
+  // metrics scope when these say so.
+  auth::AuthOptions auth;
+  bool auth_metrics = false;
+  bool auth_readyz = false;
 };
 
 class GatewayServer final {
@@ -109,7 +121,8 @@ class GatewayServer final {
   GatewayServer& operator=(const GatewayServer&) = delete;
 
   // Binds and starts serving on a background thread. kUnavailable when the
-  // address cannot be bound; kInvalidArgument for bad trusted proxies.
+  // address cannot be bound; kInvalidArgument for bad trusted proxies or
+  // authentication settings (unreadable key or token files).
   absl::Status Start();
   // The bound port (after Start()).
   int port() const;

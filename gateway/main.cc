@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/process_util.h"
 #include "common/tls.h"
+#include "gateway/auth/auth_flags.h"
 #include "gateway/auth/token_command.h"
 #include "gateway/http_server.h"
 #include "gateway/orchestrator_client.h"
@@ -194,11 +195,21 @@ int main(int argc, char** argv) {
                "Directory of the web client served at /.",
                "AGENTSTREAM_WEB_ROOT");
   agentstream::RegisterTlsFlags(flags, &tls);
+  agentstream::gateway::auth::AuthFlagValues auth;
+  agentstream::gateway::auth::RegisterAuthFlags(flags, &auth);
   flags.String("log-level", &log_level, "debug, info, warning or error.",
                "AGENTSTREAM_LOG_LEVEL");
   agentstream::ParseFlagsOrExit(flags, argc, argv);
   agentstream::ValidateTlsOrExit(tls);
   agentstream::InitLogging("gateway", agentstream::ParseLogLevel(log_level));
+  if (absl::Status s = agentstream::gateway::auth::ApplyAuthFlags(&auth);
+      !s.ok()) {
+    AS_LOG(ERROR) << s.message();
+    return 2;
+  }
+  options.auth = auth.options;
+  options.auth_metrics = auth.protect_metrics;
+  options.auth_readyz = auth.protect_readyz;
 
   if (port < 0 || port > 65535 || heartbeat_ms <= 0 || retry_ms < 0 ||
       compress_min_bytes < 0 || max_streams <= 0 ||

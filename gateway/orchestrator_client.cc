@@ -48,6 +48,9 @@ class StreamReactor final : public grpc::ClientReadReactor<Message>,
     *r->run_request_.mutable_options() = params.options;
     r->run_request_.set_on_disconnect(params.on_disconnect);
     r->context_.AddMetadata("x-request-id", params.request_id);
+    for (const auto& [key, value] : CallerMetadata(params.on_behalf_of)) {
+      r->context_.AddMetadata(key, value);
+    }
     if constexpr (std::is_same_v<Message, UpdateBatch>) {
       stub->async()->RunBatched(&r->context_, &r->run_request_, r.get());
     } else {
@@ -58,13 +61,17 @@ class StreamReactor final : public grpc::ClientReadReactor<Message>,
   }
   static std::shared_ptr<StreamReactor> Attach(
       Orchestrator::Stub* stub, const std::string& request_id,
-      uint64_t after_seq, const GrpcOrchestratorClientOptions& bounds,
-      CallCounter& counter, std::shared_ptr<UpstreamCounters> counters) {
+      uint64_t after_seq, const OnBehalfOf& who,
+      const GrpcOrchestratorClientOptions& bounds, CallCounter& counter,
+      std::shared_ptr<UpstreamCounters> counters) {
     auto r = std::shared_ptr<StreamReactor>(
         new StreamReactor(bounds, counter, std::move(counters)));
     r->attach_request_.set_request_id(request_id);
     r->attach_request_.set_after_seq(after_seq);
     r->context_.AddMetadata("x-request-id", request_id);
+    for (const auto& [key, value] : CallerMetadata(who)) {
+      r->context_.AddMetadata(key, value);
+    }
     if constexpr (std::is_same_v<Message, UpdateBatch>) {
       stub->async()->AttachBatched(&r->context_, &r->attach_request_, r.get());
     } else {
@@ -261,6 +268,9 @@ class GrpcOrchestratorClient final : public OrchestratorClient {
       for (const auto& s : params.specialists) r.add_specialists(s);
       *r.mutable_options() = params.options;
       r.set_on_disconnect(params.on_disconnect);
+      for (const auto& [key, value] : CallerMetadata(params.on_behalf_of)) {
+        (*open.mutable_metadata())[key] = value;
+      }
       return sessions_.Open(std::move(open),
                             [this, params] { return StartRunCall(params); });
     }
@@ -268,16 +278,21 @@ class GrpcOrchestratorClient final : public OrchestratorClient {
   }
 
   std::unique_ptr<RunStream> StartAttach(const std::string& request_id,
-                                         uint64_t after_seq) override {
+                                         uint64_t after_seq,
+                                         const OnBehalfOf& who) override {
     if (options_.session && sessions_.supported()) {
       agentstream::v1::SessionOpen open;
       open.mutable_attach()->set_request_id(request_id);
       open.mutable_attach()->set_after_seq(after_seq);
-      return sessions_.Open(std::move(open), [this, request_id, after_seq] {
-        return StartAttachCall(request_id, after_seq);
-      });
+      for (const auto& [key, value] : CallerMetadata(who)) {
+        (*open.mutable_metadata())[key] = value;
+      }
+      return sessions_.Open(
+          std::move(open), [this, request_id, after_seq, who] {
+            return StartAttachCall(request_id, after_seq, who);
+          });
     }
-    return StartAttachCall(request_id, after_seq);
+    return StartAttachCall(request_id, after_seq, who);
   }
 
  private:
@@ -292,14 +307,15 @@ class GrpcOrchestratorClient final : public OrchestratorClient {
   }
 
   std::unique_ptr<RunStream> StartAttachCall(const std::string& request_id,
-                                             uint64_t after_seq) {
+                                             uint64_t after_seq,
+                                             const OnBehalfOf& who) {
     if (options_.batched) {
       return std::make_unique<GrpcRunStream<UpdateBatch>>(
           StreamReactor<UpdateBatch>::Attach(stub_.get(), request_id, after_seq,
-                                             options_, calls_, counters_));
+                                             who, options_, calls_, counters_));
     }
     return std::make_unique<GrpcRunStream<Update>>(
-        StreamReactor<Update>::Attach(stub_.get(), request_id, after_seq,
+        StreamReactor<Update>::Attach(stub_.get(), request_id, after_seq, who,
                                       options_, calls_, counters_));
   }
 
@@ -309,10 +325,14 @@ class GrpcOrchestratorClient final : public OrchestratorClient {
 
  public:
   absl::StatusOr<bool> Cancel(const std::string& request_id,
-                              absl::Duration timeout) override {
+                              absl::Duration timeout,
+                              const OnBehalfOf& who) override {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
     context.AddMetadata("x-request-id", request_id);
+    for (const auto& [key, value] : CallerMetadata(who)) {
+      context.AddMetadata(key, value);
+    }
     agentstream::v1::CancelRequest request;
     request.set_request_id(request_id);
     agentstream::v1::CancelResponse response;

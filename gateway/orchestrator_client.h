@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "agentstream/v1/orchestrator.pb.h"
 #include "agentstream/v1/update.pb.h"
+#include "common/caller_metadata.h"
 #include "common/tls.h"
 #include "gateway/metrics.h"
 #include "google/protobuf/struct.pb.h"
@@ -38,6 +39,8 @@ namespace agentstream::gateway {
 
 struct RunParams {
   std::string request_id;  // Sent in RunRequest.request_id and x-request-id.
+  // Who the run is for (the owner): sent as metadata (caller_metadata.h).
+  OnBehalfOf on_behalf_of;
   std::string message;
   std::vector<std::string> specialists;
   google::protobuf::Struct options;
@@ -96,12 +99,14 @@ class OrchestratorClient {
   // (0: from the start); never null. Failures (NOT_FOUND, OUT_OF_RANGE "gap:",
   // INVALID_ARGUMENT, UNAVAILABLE, ...) arrive through the stream.
   virtual std::unique_ptr<RunStream> StartAttach(const std::string& request_id,
-                                                 uint64_t after_seq) = 0;
+                                                 uint64_t after_seq,
+                                                 const OnBehalfOf& who) = 0;
   // The Cancel RPC: true when the run was cancelled, false when it had
   // already ended; NOT_FOUND for an unknown run, UNAVAILABLE or
   // DEADLINE_EXCEEDED when the orchestrator did not answer within `timeout`.
   virtual absl::StatusOr<bool> Cancel(const std::string& request_id,
-                                      absl::Duration timeout) = 0;
+                                      absl::Duration timeout,
+                                      const OnBehalfOf& who) = 0;
   virtual absl::StatusOr<agentstream::v1::ListSpecialistsResponse>
   ListSpecialists(absl::Duration timeout, const std::string& request_id) = 0;
   // What the client counts of the updates it receives (GatewayMetrics reads

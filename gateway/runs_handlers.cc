@@ -17,6 +17,9 @@ namespace agentstream::gateway {
 void GatewayServer::Impl::HandleRunStream(const ExchangePtr& ex) {
   const http::HttpRequest& req = ex->request();
   const std::string path_id(ex->param("id"));
+  std::optional<OnBehalfOf> who =
+      Authenticate(ex, Need::kUser, RequestIdFor(req));
+  if (!who) return;
   const auto params = http::ParseQuery(req.query);
   auto target =
       RunStreamTarget(path_id, req.headers.GetOr("Last-Event-ID"), params);
@@ -27,12 +30,13 @@ void GatewayServer::Impl::HandleRunStream(const ExchangePtr& ex) {
   }
   auto format = ParseStreamFormatQuery(params);
   if (!format.ok()) return SendError(ex, format.status(), target->request_id);
-  ServeAttach(ex, *target, *format);
+  ServeAttach(ex, *target, *format, *who);
 }
 
 void GatewayServer::Impl::ServeAttach(const ExchangePtr& ex,
                                       const AttachTarget& target,
-                                      const StreamFormat& format) {
+                                      const StreamFormat& format,
+                                      const OnBehalfOf& who) {
   const std::string& rid = target.request_id;
   std::unique_ptr<ClientLimiter::StreamSlot> slot = ReserveStreamSlots(ex, rid);
   if (!slot) return;
@@ -40,7 +44,8 @@ void GatewayServer::Impl::ServeAttach(const ExchangePtr& ex,
       target.has_resume_point ? std::optional<uint64_t>(target.after_seq)
                               : std::nullopt;
   auto state = std::make_shared<StreamState>(
-      metrics_, std::move(slot), client_->StartAttach(rid, target.after_seq),
+      metrics_, std::move(slot),
+      client_->StartAttach(rid, target.after_seq, who),
       ChatStreamEncoder(rid, ServerFormat(format), options_.retry_ms,
                         resumed_after));
   NegotiateGzip(ex->request(), *state);
@@ -100,13 +105,17 @@ void GatewayServer::Impl::ServeAttach(const ExchangePtr& ex,
 
 void GatewayServer::Impl::HandleCancel(const ExchangePtr& ex) {
   const std::string id(ex->param("id"));
+  std::optional<OnBehalfOf> who =
+      Authenticate(ex, Need::kUser, RequestIdFor(ex->request()));
+  if (!who) return;
   if (!IsValidRequestId(id)) {
     return SendError(ex,
                      absl::InvalidArgumentError(absl::StrCat(
                          "not a run id (1..64 characters of [A-Za-z0-9._-])")),
                      RequestIdFor(ex->request()));
   }
-  absl::StatusOr<bool> cancelled = client_->Cancel(id, options_.cancel_timeout);
+  absl::StatusOr<bool> cancelled =
+      client_->Cancel(id, options_.cancel_timeout, *who);
   if (cancelled.ok()) {
     if (*cancelled) {
       metrics_.cancels_total.fetch_add(1);

@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/http/client_address.h"
 #include "common/http/server.h"
+#include "gateway/auth/authenticator.h"
 #include "gateway/chat_stream.h"
 #include "gateway/client_limits.h"
 #include "gateway/http_server.h"
@@ -58,8 +59,21 @@ class GatewayServer::Impl {
   // Who the client is, for per-client bounds: the peer, or the address a
   // trusted proxy names in X-Forwarded-For.
   std::string ClientKey(const http::HttpRequest& req) const;
+  // What a request needs to be answered (docs/SECURITY.md).
+  enum class Need {
+    kNothing,  // Open (auth off, or /metrics and /readyz unprotected).
+    kUser,     // Any authenticated principal: /api/*.
+    kMetrics,  // The metrics scope (or admin).
+  };
+  // Whom the request acts for, with its correlation id `rid` and the
+  // client's address; nullopt once the refusal (401 with WWW-Authenticate,
+  // 400 for a malformed credential, 403 without the scope) has been sent
+  // and audited.
+  std::optional<OnBehalfOf> Authenticate(const ExchangePtr& ex, Need need,
+                                         const std::string& rid);
   void HandleSpecialists(const ExchangePtr& ex);
   void HandleReady(const ExchangePtr& ex);
+  void HandleMetrics(const ExchangePtr& ex);
   void HandleStatic(const ExchangePtr& ex);
 
   // stream_handlers.cc
@@ -84,7 +98,7 @@ class GatewayServer::Impl {
   // Follows an existing run (resume or second observer) and maps the first
   // answer of Attach onto the response (resume.h).
   void ServeAttach(const ExchangePtr& ex, const AttachTarget& target,
-                   const StreamFormat& format);
+                   const StreamFormat& format, const OnBehalfOf& who);
   // The client's format with the server's part (the compression threshold).
   StreamFormat ServerFormat(StreamFormat format) const;
   // Makes `s` gzip-encoded when --stream-gzip and the client accepts it.
@@ -96,6 +110,8 @@ class GatewayServer::Impl {
   const Clock* const clock_;
 
   GatewayMetrics metrics_;
+  // Null until Start().
+  std::unique_ptr<auth::Authenticator> auth_;
   ClientLimiter limiter_;
   http::TrustedProxies trusted_proxies_;
   std::atomic<bool> stopping_{false};

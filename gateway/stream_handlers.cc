@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/hash_table_shrink.h"
 #include "common/log.h"
+#include "common/run_id.h"
 #include "common/update_json.h"
 #include "gateway/chat_request.h"
 #include "gateway/http_status.h"
@@ -17,9 +18,14 @@ namespace agentstream::gateway {
 void GatewayServer::Impl::HandleChatStream(const ExchangePtr& ex,
                                            bool is_post) {
   const http::HttpRequest& req = ex->request();
+  // The client's X-Request-Id is its correlation id (logs, the `connected`
+  // event).
+  const std::string correlation_id = RequestIdFor(req);
+  std::optional<OnBehalfOf> who = Authenticate(ex, Need::kUser, correlation_id);
+  if (!who) return;
   const auto params = http::ParseQuery(req.query);
   auto resume = ChatResumePoint(req.headers.GetOr("Last-Event-ID"), params);
-  if (!resume.ok()) return SendError(ex, resume.status(), RequestIdFor(req));
+  if (!resume.ok()) return SendError(ex, resume.status(), correlation_id);
   if (resume->has_value()) {
     // A reconnect: the message (if any) is not needed. Only how to stream
     // (stream_format.h) is taken from the request, when it parses.
@@ -35,10 +41,16 @@ void GatewayServer::Impl::HandleChatStream(const ExchangePtr& ex,
     AttachTarget target{.request_id = (*resume)->request_id,
                         .after_seq = (*resume)->after_seq,
                         .has_resume_point = true};
-    return ServeAttach(ex, target, *format);
+    return ServeAttach(ex, target, *format, *who);
   }
 
-  const std::string rid = RequestIdFor(req);
+  // With authentication on, a run's id is always ours: no principal can
+  // take, or probe for, another's. (Off, every client is the same anonymous
+  // principal and a valid X-Request-Id still names the run; docs/WORKLOG.md
+  // has the plan to drop that too.)
+  const std::string rid = auth_->mode() == auth::AuthMode::kNone
+                              ? correlation_id
+                              : NewRunId();
   absl::StatusOr<ChatRequest> chat =
       is_post ? ParseChatBody(req.body) : ParseChatQuery(params);
   if (!chat.ok()) return SendError(ex, chat.status(), rid);
@@ -51,6 +63,7 @@ void GatewayServer::Impl::HandleChatStream(const ExchangePtr& ex,
   if (!slot) return;
   RunParams params_out;
   params_out.request_id = rid;
+  params_out.on_behalf_of = *who;
   params_out.message = chat->message;
   params_out.specialists = chat->specialists;
   params_out.options = JsonToStruct(chat->options);
@@ -58,6 +71,7 @@ void GatewayServer::Impl::HandleChatStream(const ExchangePtr& ex,
   auto state = std::make_shared<StreamState>(
       metrics_, std::move(slot), client_->StartRun(params_out),
       ChatStreamEncoder(rid, ServerFormat(chat->format), options_.retry_ms));
+  if (correlation_id != rid) state->encoder.set_correlation_id(correlation_id);
   NegotiateGzip(req, *state);
 
   // Answer with a status code only once the orchestrator accepted the run:

@@ -24,18 +24,10 @@
 #include <string_view>
 #include <vector>
 
+#include "common/caller_metadata.h"
+
 namespace agentstream::orchestrator {
 
-// The metadata keys a trusted gateway sets (lower case, as gRPC wants).
-inline constexpr char kPrincipalMetadata[] = "x-agentstream-principal";
-inline constexpr char kAdminMetadata[] = "x-agentstream-admin";
-// Where the end user's request came from (the gateway's client address), for
-// the audit log.
-inline constexpr char kClientAddressMetadata[] = "x-agentstream-client";
-// The client's correlation id (its X-Request-Id at the gateway), carried into
-// logs. (`x-request-id` metadata is a trusted caller's choice of a new run's
-// id: RunManager::CreateRun.)
-inline constexpr char kCorrelationMetadata[] = "x-correlation-id";
 // The longest principal kept (longer ones are refused by the gateway; here
 // they are cut, so that a log line stays bounded).
 inline constexpr size_t kMaxPrincipalBytes = 256;

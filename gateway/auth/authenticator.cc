@@ -25,7 +25,7 @@ std::string_view AuthModeName(AuthMode mode) {
 }
 
 absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
-    const AuthOptions& options, Clock* clock) {
+    const AuthOptions& options, const Clock* clock) {
   if (options.clock_skew < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--auth-clock-skew-s must be >= 0");
   }

@@ -43,7 +43,7 @@ class Authenticator final {
   // the flag or the file and line) when they are missing or malformed.
   // `clock` must outlive the authenticator.
   static absl::StatusOr<std::unique_ptr<Authenticator>> Create(
-      const AuthOptions& options, Clock* clock = Clock::Real());
+      const AuthOptions& options, const Clock* clock = Clock::Real());
 
   // --auth=none: the anonymous principal (empty name, no scopes, neither
   // admin nor metrics) for every request, whatever it carries. Otherwise:

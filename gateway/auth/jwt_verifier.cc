@@ -286,7 +286,7 @@ Result VerifyJwt(std::string_view token, const KeySet& keys,
 }
 
 absl::StatusOr<std::unique_ptr<JwtVerifier>> JwtVerifier::Create(
-    const AuthOptions& options, Clock* clock) {
+    const AuthOptions& options, const Clock* clock) {
   absl::StatusOr<std::vector<std::string>> algs = ResolveJwtAlgorithms(options);
   if (!algs.ok()) return algs.status();
   std::string path;

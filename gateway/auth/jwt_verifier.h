@@ -63,7 +63,7 @@ std::variant<Principal, AuthFailure> VerifyJwt(
 class JwtVerifier final {
  public:
   static absl::StatusOr<std::unique_ptr<JwtVerifier>> Create(
-      const AuthOptions& options, Clock* clock);
+      const AuthOptions& options, const Clock* clock);
 
   std::variant<Principal, AuthFailure> Verify(std::string_view token) const;
 
@@ -72,7 +72,7 @@ class JwtVerifier final {
 
  private:
   JwtVerifier(const AuthOptions& options, std::vector<std::string> algorithms,
-              std::unique_ptr<ReloadingFile<KeySet>> keys, Clock* clock)
+              std::unique_ptr<ReloadingFile<KeySet>> keys, const Clock* clock)
       : options_(options),
         algorithms_(std::move(algorithms)),
         keys_(std::move(keys)),
@@ -86,7 +86,7 @@ class JwtVerifier final {
   const AuthOptions options_;
   const std::vector<std::string> algorithms_;
   const std::unique_ptr<ReloadingFile<KeySet>> keys_;
-  Clock* const clock_;
+  const Clock* const clock_;
   mutable absl::Mutex cache_mu_;
   // The keys the cached tokens were verified with (held, so that a new key
   // set can never be mistaken for it).

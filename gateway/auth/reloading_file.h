@@ -60,7 +60,7 @@ class ReloadingFile final {
   // Reads and parses the file now: an error if it cannot.
   static absl::StatusOr<std::unique_ptr<ReloadingFile>> Open(
       std::string path, size_t max_bytes, Parser parse, absl::Duration interval,
-      Clock* clock) {
+      const Clock* clock) {
     auto file = std::unique_ptr<ReloadingFile>(new ReloadingFile(
         std::move(path), max_bytes, std::move(parse), interval, clock));
     absl::MutexLock lock(&file->mu_);
@@ -95,7 +95,7 @@ class ReloadingFile final {
 
  private:
   ReloadingFile(std::string path, size_t max_bytes, Parser parse,
-                absl::Duration interval, Clock* clock)
+                absl::Duration interval, const Clock* clock)
       : path_(std::move(path)),
         max_bytes_(max_bytes),
         parse_(std::move(parse)),
@@ -138,7 +138,7 @@ class ReloadingFile final {
   const size_t max_bytes_;
   const Parser parse_;
   const absl::Duration interval_;
-  Clock* const clock_;
+  const Clock* const clock_;
   mutable absl::Mutex mu_;
   absl::Time last_check_ ABSL_GUARDED_BY(mu_);
   FileStamp stamp_ ABSL_GUARDED_BY(mu_);

@@ -252,7 +252,7 @@ std::variant<Principal, AuthFailure> VerifyOpaqueToken(
 }
 
 absl::StatusOr<std::unique_ptr<TokenFileVerifier>> TokenFileVerifier::Create(
-    const AuthOptions& options, Clock* clock) {
+    const AuthOptions& options, const Clock* clock) {
   if (options.token_file.empty()) {
     return absl::InvalidArgumentError("--auth=token needs --auth-token-file");
   }

@@ -87,7 +87,7 @@ std::variant<Principal, AuthFailure> VerifyOpaqueToken(
 class TokenFileVerifier final {
  public:
   static absl::StatusOr<std::unique_ptr<TokenFileVerifier>> Create(
-      const AuthOptions& options, Clock* clock);
+      const AuthOptions& options, const Clock* clock);
 
   std::variant<Principal, AuthFailure> Verify(std::string_view token) const;
 

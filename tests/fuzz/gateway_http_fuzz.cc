@@ -92,7 +92,8 @@ class InMemoryOrchestrator final : public OrchestratorClient {
                                            absl::OkStatus());
   }
   std::unique_ptr<RunStream> StartAttach(const std::string& request_id,
-                                         uint64_t after_seq) override {
+                                         uint64_t after_seq,
+                                         const agentstream::OnBehalfOf&) override {
     if (after_seq == 0) {
       return std::make_unique<DoneRunStream>(ShortRun(request_id),
                                              absl::OkStatus());
@@ -104,8 +105,8 @@ class InMemoryOrchestrator final : public OrchestratorClient {
     return std::make_unique<DoneRunStream>(
         std::vector<Update>(), absl::OutOfRangeError("gap: no longer held"));
   }
-  absl::StatusOr<bool> Cancel(const std::string& request_id,
-                              absl::Duration) override {
+  absl::StatusOr<bool> Cancel(const std::string& request_id, absl::Duration,
+                              const agentstream::OnBehalfOf&) override {
     if (request_id.size() % 2 == 0) return true;
     return absl::NotFoundError("no such run");
   }
