@@ -7,7 +7,8 @@
 namespace agentstream {
 
 void Audit(std::string_view event, const nlohmann::json& fields) {
-  nlohmann::json line = {{"event", std::string(event)}};
+  // The event first, so that a reader sees at once what the line is.
+  nlohmann::ordered_json line = {{"event", std::string(event)}};
   if (fields.is_object()) {
     for (const auto& [key, value] : fields.items()) line[key] = value;
   }

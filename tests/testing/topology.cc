@@ -139,7 +139,11 @@ absl::StatusOr<std::unique_ptr<Topology>> Topology::Start(
       const absl::Time deadline = absl::Now() + absl::Seconds(60);
       while (true) {
         size_t available = 0;
-        if (auto res = client.Get("/api/specialists");
+        httplib::Headers headers;
+        if (!options.gateway_token.empty()) {
+          headers.emplace("Authorization", "Bearer " + options.gateway_token);
+        }
+        if (auto res = client.Get("/api/specialists", headers);
             res && res->status == 200) {
           auto j = nlohmann::json::parse(res->body, nullptr, false);
           if (j.is_object() && j["specialists"].is_array()) {

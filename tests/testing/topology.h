@@ -26,6 +26,9 @@ struct TopologyOptions {
   std::vector<std::string> extra_specialist_args;
   std::vector<std::string> extra_orchestrator_args;
   std::vector<std::string> extra_gateway_args;
+  // With the gateway's authentication on: the bearer token the readiness
+  // check (GET /api/specialists) sends.
+  std::string gateway_token;
   // Points the gateway at this orchestrator address instead of starting one.
   std::string orchestrator_address_override;
   // Processes per specialist kind (default 1). Replicas are named "<kind>",
