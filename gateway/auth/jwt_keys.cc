@@ -14,6 +14,7 @@
 
 #include "absl/strings/escaping.h"
 #include "gateway/auth/auth_options.h"
+#include "gateway/auth/lines.h"
 #include "nlohmann/json.hpp"
 
 namespace agentstream::gateway::auth {
@@ -190,10 +191,7 @@ absl::StatusOr<KeySet> ParseSecretFile(std::string_view contents) {
   size_t line_no = 0;
   while (!contents.empty()) {
     ++line_no;
-    const size_t nl = contents.find('\n');
-    std::string_view line = contents.substr(0, nl);
-    contents.remove_prefix(nl == std::string_view::npos ? contents.size()
-                                                        : nl + 1);
+    std::string_view line = TakeLine(&contents);
     while (!line.empty() &&
            (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
       line.remove_suffix(1);

@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+#include "gateway/auth/lines.h"
+
 namespace agentstream::gateway::auth {
 namespace {
 
@@ -143,11 +145,7 @@ absl::StatusOr<TokenTable> ParseTokenFile(std::string_view contents) {
   size_t line_no = 0;
   while (!contents.empty()) {
     ++line_no;
-    const size_t nl = contents.find('\n');
-    std::string_view line = contents.substr(0, nl);
-    contents.remove_prefix(nl == std::string_view::npos ? contents.size()
-                                                        : nl + 1);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    std::string_view line = TakeLine(&contents);
     const size_t first = line.find_first_not_of(" \t");
     if (first == std::string_view::npos || line[first] == '#') continue;
     std::variant<TokenEntry, std::string> parsed = ParseLine(line);
