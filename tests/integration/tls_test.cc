@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "agentstream/v1/orchestrator.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/certs.h"
@@ -119,6 +120,7 @@ class TlsTopologyTest : public ::testing::Test {
     absl::StatusOr<TlsFiles> rogue_client = rogue->IssueLoopback("gateway");
     if (!rogue_client.ok()) return rogue_client.status();
     orchestrator_files_ = new TlsFiles(orchestrator);
+    gateway_files_ = new TlsFiles(gateway);
     client_files_ = new TlsFiles(client);
     rogue_files_ = new TlsFiles(*rogue_client);
 
@@ -127,6 +129,9 @@ class TlsTopologyTest : public ::testing::Test {
     options.specialists = {"data_analyst", "risk_analyst", "compliance_expert"};
     options.extra_specialist_args = TlsArgs(specialist);
     options.extra_orchestrator_args = TlsArgs(orchestrator);
+    // Principal metadata is believed from the gateway's certificate only
+    // (docs/SECURITY.md, "Runs belong to their owner").
+    options.extra_orchestrator_args.push_back("--trusted-peers=gateway");
     options.extra_gateway_args = TlsArgs(gateway);
     // Ready only once the orchestrator has described every specialist over
     // mTLS, and the gateway has reached the orchestrator (topology.cc).
@@ -160,6 +165,7 @@ class TlsTopologyTest : public ::testing::Test {
   static inline std::string* dir_ = nullptr;
   static inline TlsFiles* orchestrator_files_ = nullptr;
   static inline TlsFiles* client_files_ = nullptr;
+  static inline TlsFiles* gateway_files_ = nullptr;
   static inline TlsFiles* rogue_files_ = nullptr;
 };
 
@@ -186,6 +192,93 @@ TEST_F(TlsTopologyTest, AQuestionIsAnsweredThroughTheGateway) {
   EXPECT_EQ((*last)["outcome"], "ok") << last->dump();
   EXPECT_EQ(activated, (std::set<std::string>{"DataAnalyst", "RiskAnalyst",
                                               "ComplianceExpert"}));
+}
+
+// A direct gRPC client with a certificate that is not the gateway's: its
+// principal metadata is ignored, it acts as `peer:tester`, cannot reach the
+// runs the gateway started for alice, and cannot choose its run's id.
+TEST_F(TlsTopologyTest, OnlyTheGatewaysCertificateMayActForAPrincipal) {
+  auto stub_with = [](const TlsFiles& files) {
+    return agentstream::v1::Orchestrator::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", topology_->orchestrator_port()),
+        MakeChannelCredentials(files)));
+  };
+  auto as = [](grpc::ClientContext& ctx, const std::string& principal) {
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(30));
+    ctx.AddMetadata("x-agentstream-principal", principal);
+  };
+  auto gateway = stub_with(*gateway_files_);
+  auto tester = stub_with(*client_files_);
+
+  // Alice's run, started through the gateway's certificate.
+  agentstream::v1::RunRequest run;
+  run.set_message("What is the risk of ACC-1042?");
+  run.add_specialists("RiskAnalyst");
+  grpc::ClientContext alice_ctx;
+  as(alice_ctx, "alice");
+  auto alice = gateway->Run(&alice_ctx, run);
+  agentstream::v1::Update first;
+  ASSERT_TRUE(alice->Read(&first));
+  const std::string rid = first.request_id();
+  ASSERT_THAT(rid, ::testing::StartsWith("run_"));
+
+  // The tester claims to be alice: NOT_FOUND, as for an unknown run.
+  agentstream::v1::AttachRequest attach;
+  attach.set_request_id(rid);
+  {
+    grpc::ClientContext ctx;
+    as(ctx, "alice");
+    auto reader = tester->Attach(&ctx, attach);
+    agentstream::v1::Update u;
+    EXPECT_FALSE(reader->Read(&u));
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext ctx;
+    as(ctx, "alice");
+    agentstream::v1::CancelRequest cancel;
+    cancel.set_request_id(rid);
+    agentstream::v1::CancelResponse response;
+    EXPECT_EQ(tester->Cancel(&ctx, cancel, &response).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+  // Through the gateway's certificate, bob cannot either; alice can.
+  {
+    grpc::ClientContext ctx;
+    as(ctx, "bob");
+    auto reader = gateway->Attach(&ctx, attach);
+    agentstream::v1::Update u;
+    EXPECT_FALSE(reader->Read(&u));
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext ctx;
+    as(ctx, "alice");
+    auto reader = gateway->Attach(&ctx, attach);
+    agentstream::v1::Update u;
+    ASSERT_TRUE(reader->Read(&u));
+    EXPECT_EQ(u.seq(), 1u);
+    ctx.TryCancel();
+    (void)reader->Finish();
+  }
+  // The tester's own run: a generated id whatever it asked for, and its own.
+  agentstream::v1::RunRequest own = run;
+  own.set_request_id("tester-chosen-id");
+  grpc::ClientContext own_ctx;
+  as(own_ctx, "alice");
+  auto mine = tester->Run(&own_ctx, own);
+  agentstream::v1::Update u;
+  ASSERT_TRUE(mine->Read(&u));
+  EXPECT_NE(u.request_id(), "tester-chosen-id");
+  EXPECT_THAT(u.request_id(), ::testing::StartsWith("run_"));
+  agentstream::v1::Update rest;
+  while (mine->Read(&rest)) {
+  }
+  EXPECT_TRUE(mine->Finish().ok());
+  while (alice->Read(&rest)) {
+  }
+  EXPECT_TRUE(alice->Finish().ok());
 }
 
 TEST_F(TlsTopologyTest, AClientWithAValidCertificateIsServed) {
