@@ -282,13 +282,20 @@ export type StreamStatus = 'connecting'|'open'|'reconnecting'|'closed'|'failed';
 export interface StatusDetail {
   attempt?: number;
   delayMs?: number;
-  /** Why it reconnects: 'transport' | 'network' | 'eof' | 'http' | 'watchdog' | an error code. */
+  /**
+   * Why it reconnects: 'transport' | 'network' | 'eof' | 'http' | 'watchdog' |
+   * an error code; why it failed: 'unauthorized' (a 401, never retried).
+   */
   reason?: string;
   httpStatus?: number|null;
   resumed?: boolean;
   done?: string;
   stopped?: boolean;
   message?: string;
+  /** With reason 'unauthorized': the WWW-Authenticate challenge. */
+  challenge?: AuthChallenge;
+  /** With reason 'unauthorized': whether the refused request carried a token. */
+  sentToken?: boolean;
 }
 
 export interface RetryPolicy {
@@ -321,6 +328,12 @@ export interface StreamOptions {
   method?: 'GET'|'POST';
   /** 'auto': EventSource for GET when there is one; 'fetch': fetch always. */
   transport?: 'auto'|'eventsource'|'fetch';
+  /**
+   * Sent as `Authorization: Bearer <token>` on every request (streams,
+   * resumes, cancel); a function is asked before each request ('' or null:
+   * none). With a token, streams go through fetch. Never put in a URL.
+   */
+  token?: TokenSource;
   /** Force these specialists. */
   specialists?: string[];
   /** Passed to the specialists (the gateway's `options`). */
@@ -358,7 +371,33 @@ export interface AttachOptions extends Omit<StreamOptions, 'method'|'specialists
   after?: number;
 }
 
-export type CancelOutcome = 'accepted'|'ended'|'unknown'|'failed';
+export type CancelOutcome = 'accepted'|'ended'|'unknown'|'unauthorized'|'failed';
+
+/** The `token` option: a token, or a function returning the current one. */
+export type TokenSource = string|null|(() => string | null | Promise<string|null>);
+
+/** A `WWW-Authenticate: Bearer` challenge's parameters ('' when absent). */
+export interface AuthChallenge {
+  error: string;
+  description: string;
+}
+
+/** A non-200 answer to fetchSpecialists(). */
+export class HttpError extends Error {
+  readonly status: number;
+  /** 'unauthorized' for a 401, else 'http'. */
+  readonly reason: 'unauthorized'|'http';
+  readonly challenge: AuthChallenge;
+  /** Whether the request carried a token. */
+  readonly sentToken: boolean;
+}
+
+/** `GET api/specialists` with the bearer token; rejects with HttpError (or fetch's error). */
+export function fetchSpecialists(options?: {baseUrl?: string; token?: TokenSource; fetch?: typeof fetch}):
+    Promise<unknown>;
+
+/** `WWW-Authenticate` -> {error, description}. */
+export function parseChallenge(header: string|null|undefined): AuthChallenge;
 
 /** What startRun() and attach() return (construct it through them). */
 export class AgentStream {
@@ -373,7 +412,7 @@ export class AgentStream {
   /** Reconnects made so far. */
   readonly reconnects: number;
   /** Resolves once the stream is closed or failed. */
-  readonly finished: Promise<{status: 'closed'|'failed'; state: RunState}>;
+  readonly finished: Promise<{status: 'closed'|'failed'; state: RunState; detail: StatusDetail}>;
   on<T extends keyof UpdateByType>(type: T, fn: (update: UpdateByType[T]) => void): () => void;
   onUpdate(fn: (update: StreamUpdate) => void): () => void;
   onState(fn: (state: RunState, update: StreamUpdate|ClientEvent) => void): () => void;

@@ -48,20 +48,25 @@
 // `maxGetUrlLength`) always through fetch, parsing the SSE of the body itself
 // (sse_parser.js). `transport: 'fetch'` uses fetch for GET too (it sees
 // heartbeat comments and response headers). Reconnects use the transport of
-// the first connection.
+// the first connection. With the `token` option every request carries
+// `Authorization: Bearer <token>` and streams go through fetch (EventSource
+// cannot set headers); a 401 ends following at once, never retried
+// (`failed` with `reason: 'unauthorized'`).
 
+import {hasTokenOption, parseChallenge, resolveToken, unauthorizedMessage, withBearer} from './auth.js';
 import {initialState, reduce} from './reducer.js';
 import {cancelOutcome, isReconnectError, onSourceClosed, RETRY_POLICY, retryDelayMs} from './session.js';
 import {inflateUpdate, needsInflate, parseEventId, seqOf, splitEvent} from './stream_decode.js';
 import {ALWAYS_SENT_TYPES, checkTypes, deleteUrl, followUrl, postBody, postUrl, startUrl} from './stream_request.js';
 import {openEventSource, openFetch} from './stream_transport.js';
 
+export {HttpError, parseChallenge} from './auth.js';
 export {MockEventSource, parseRecording} from './mock_event_source.js';
 export {initialState, reduce} from './reducer.js';
 export {RETRY_POLICY} from './session.js';
 export {parseSse, SseParser} from './sse_parser.js';
 export {parseEventId} from './stream_decode.js';
-export {ALWAYS_SENT_TYPES, UPDATE_TYPES} from './stream_request.js';
+export {ALWAYS_SENT_TYPES, fetchSpecialists, UPDATE_TYPES} from './stream_request.js';
 
 /** The gateway's default --heartbeat-ms (docs/GATEWAY.md "Flags"). */
 export const DEFAULT_HEARTBEAT_MS = 15000;
@@ -74,6 +79,7 @@ export const DEFAULT_OPTIONS = Object.freeze({
   baseUrl: '',
   method: 'GET',
   transport: 'auto',
+  token: undefined,
   specialists: [],
   runOptions: undefined,
   onDisconnect: undefined,
@@ -126,10 +132,13 @@ export class AgentStream {
       this.usePost =
           String(o.method).toUpperCase() === 'POST' || longest.length > o.maxGetUrlLength;
     }
-    this.useEventSource =
-        !this.usePost && o.transport !== 'fetch' && this.EventSourceClass !== null;
+    this.withToken = hasTokenOption(o.token);
+    this.sentToken = false;  // Whether the last request carried a token.
+    this.useEventSource = !this.usePost && !this.withToken && o.transport !== 'fetch' &&
+        this.EventSourceClass !== null;
     if (o.transport === 'eventsource' && !this.useEventSource) {
-      throw new TypeError('transport "eventsource": no EventSource class (or a POST run)');
+      throw new TypeError(
+          'transport "eventsource": no EventSource class (or a POST run, or a token)');
     }
     if (!this.useEventSource && !this.fetchFn) throw new TypeError('no fetch to stream with');
     // EventSource cannot see comments: the watchdog needs heartbeat events.
@@ -268,9 +277,22 @@ export class AgentStream {
     }
     conn = {close() {}};
     this.conn = conn;
-    const opened = this.useEventSource ? openEventSource(this.EventSourceClass, url, callbacks) :
-                                         openFetch(this.fetchFn, url, init, callbacks);
-    conn.close = opened.close;
+    const open = (token) => {
+      if (conn !== this.conn || this.finishedFlag) return;
+      this.sentToken = token !== '';
+      const opened = this.useEventSource ?
+          openEventSource(this.EventSourceClass, url, callbacks) :
+          openFetch(this.fetchFn, url, {...init, headers: withBearer(headers, token)}, callbacks);
+      conn.close = opened.close;
+    };
+    if (this.withToken) {
+      // The page's token function is asked before every connection.
+      resolveToken(o.token).then(open, (e) => {
+        if (conn === this.conn) this.fail(`No access token: ${e && e.message ? e.message : e}`);
+      });
+    } else {
+      open('');
+    }
     this.armWatchdog(conn);
   }
 
@@ -313,6 +335,17 @@ export class AgentStream {
               '' :
               `The run had ended; nothing followed seq ${this.lastSeq}.`,
           'closed');
+      return;
+    }
+    if (info.reason === 'http' && info.status === 401) {
+      // Another try with the same token would be refused the same way.
+      const challenge = parseChallenge(info.wwwAuthenticate);
+      this.fail(unauthorizedMessage(this.sentToken, challenge), 'failed', {
+        reason: 'unauthorized',
+        httpStatus: 401,
+        challenge,
+        sentToken: this.sentToken,
+      });
       return;
     }
     const retryable =
@@ -362,11 +395,12 @@ export class AgentStream {
     }, delayMs);
   }
 
-  // Ends following the run: `message` '' with status 'closed' is a quiet end.
-  fail(message, status = 'failed') {
+  // Ends following the run: `message` '' with status 'closed' is a quiet end;
+  // `extra` goes into the status detail (`reason` also into the state's error).
+  fail(message, status = 'failed', extra = {}) {
     if (this.finishedFlag) return;
-    this.dispatch({type: 'transport_error', fatal: true, message});
-    this.finish(status, {message});
+    this.dispatch({type: 'transport_error', fatal: true, message, code: extra.reason});
+    this.finish(status, {message, ...extra});
   }
 
   finish(status, detail = {}) {
@@ -379,7 +413,7 @@ export class AgentStream {
     this.clearTimer('retryTimer');
     this.clearTimer('graceTimer');
     this.setStatus(status, detail);
-    this.resolveFinished({status, state: this.state});
+    this.resolveFinished({status, state: this.state, detail});
   }
 
   // ----------------------------------------------------------------- events
@@ -519,7 +553,7 @@ export class AgentStream {
   /**
    * Cancels the run (DELETE /api/runs/{id}) and resolves to {outcome, note,
    * status}; outcome is session.js's cancelOutcome(): accepted | ended |
-   * unknown | failed. After `accepted` the stream brings the cancelled
+   * unknown | unauthorized | failed. After `accepted` the stream brings the cancelled
    * ending; if it does not within `cancelGraceMs`, following stops.
    */
   async cancel() {
@@ -536,16 +570,24 @@ export class AgentStream {
     const abort = new AbortController();
     const timer = this.timers.setTimeout(() => abort.abort(), this.options.cancelTimeoutMs);
     let status = null;
+    let token = '';
+    let challenge = null;
     try {
-      const response = await this.fetchFn(
-          deleteUrl(requestId, this.options), {method: 'DELETE', signal: abort.signal});
+      token = await resolveToken(this.options.token);
+      const response = await this.fetchFn(deleteUrl(requestId, this.options), {
+        method: 'DELETE',
+        headers: withBearer({}, token),
+        signal: abort.signal,
+      });
       status = response.status;
+      if (status === 401) challenge = parseChallenge(response.headers.get('WWW-Authenticate'));
     } catch (e) {
       status = null;
     } finally {
       this.timers.clearTimeout(timer);
     }
-    const {outcome, note} = cancelOutcome(status);
+    let {outcome, note} = cancelOutcome(status);
+    if (challenge) note = unauthorizedMessage(token !== '', challenge);
     if (this.finishedFlag) return {outcome, note, status};
     this.dispatch({type: 'cancel_result', outcome, note});
     if (outcome === 'unknown') {

@@ -7,7 +7,8 @@
 // once and then updated, so progress bars animate). All text goes in through
 // textContent: nothing from the stream is ever parsed as HTML.
 
-import {startRun} from './agentstream.js';
+import {askForToken, initAccessToken, tokenOption} from './access_token.js';
+import {fetchSpecialists, startRun} from './agentstream.js';
 import {OUTCOME_LABELS, SpecialistCard} from './cards.js';
 import {$, h, renderFigures, renderResult, setAttr, setText} from './dom.js';
 import {describeResult, humanizeKey, summarizeUpdate} from './format.js';
@@ -87,14 +88,16 @@ function start(question) {
   resetView();
   const current = startRun(question, {
     specialists: [...forced],
+    token: tokenOption(),
     onState: (next) => {
       if (run !== current) return;
       state = next;
       scheduleRender();
     },
-    onStatus: (status) => {
+    onStatus: (status, detail) => {
       if (run !== current) return;
       running = status !== 'closed' && status !== 'failed';
+      if (status === 'failed' && detail.reason === 'unauthorized') askForToken(detail);
       scheduleRender();
     },
   });
@@ -110,7 +113,10 @@ function start(question) {
 // complete, done), or the library stops following after its grace period.
 function cancelRun() {
   const pending = state.cancel && state.cancel.state === 'pending';
-  if (following() && state.requestId && !pending) run.cancel();
+  if (!following() || !state.requestId || pending) return;
+  run.cancel().then((result) => {
+    if (result.outcome === 'unauthorized') askForToken({sentToken: true, message: result.note});
+  });
 }
 
 function resetView() {
@@ -136,7 +142,8 @@ function render() {
   // Connection and controls.
   setAttr($('connection'), 'data-connection', s.connection);
   setText($('connection-label'), CONNECTION_LABELS[s.connection] || s.connection);
-  const cancelling = s.cancel !== null && (s.cancel.state === 'pending' || s.cancel.state === 'accepted');
+  const cancelling =
+      s.cancel !== null && (s.cancel.state === 'pending' || s.cancel.state === 'accepted');
   $('cancel').hidden = !active;
   $('cancel').disabled = !s.requestId || cancelling;
   setText($('cancel'), cancelling ? 'Cancelling…' : 'Cancel');
@@ -146,7 +153,9 @@ function render() {
   $('stream-notice').hidden = !notice;
   setText($('stream-notice'), notice);
   $('gap').hidden = !s.gap;
-  setText($('gap-message'), s.gap ? s.gap.message || 'Part of this run can no longer be replayed.' : '');
+  setText(
+      $('gap-message'),
+      s.gap ? s.gap.message || 'Part of this run can no longer be replayed.' : '');
 
   // Phase stepper.
   setAttr($('status'), 'data-status', s.status);
@@ -164,7 +173,7 @@ function render() {
   if (s.status === 'cancelled') message = (s.stopped && s.stopped.note) || 'The run was cancelled.';
   if (s.status === 'failed') {
     const runErrors = s.errors.filter((e) => !e.specialist);
-    message = s.gap           ? 'The rest of this run can no longer be replayed (see below).' :
+    message = s.gap      ? 'The rest of this run can no longer be replayed (see below).' :
         runErrors.length ? 'The run failed (see below).' :
                            'The run failed.';
   }
@@ -333,10 +342,10 @@ function submit(event) {
 async function loadRoster() {
   let body;
   try {
-    const response = await fetch('api/specialists', {headers: {Accept: 'application/json'}});
-    if (!response.ok) return;
-    body = await response.json();
+    body = await fetchSpecialists({token: tokenOption()});
   } catch (e) {
+    // The first request a page makes: a 401 here asks for the token.
+    if (e && e.reason === 'unauthorized') askForToken(e);
     return;
   }
   // Accept a bare list or {specialists: [...]}, flat cards or {card: ...}.
@@ -366,7 +375,7 @@ async function loadRoster() {
           type: 'button',
           class: 'roster-chip',
           'data-available': String(c.available),
-          'aria-pressed': 'false',
+          'aria-pressed': String(forced.has(c.name)),
           title: `${c.description}${c.available ? '' : ' (unavailable)'}${
               c.explicitOnly ? ' (only when selected)' : ''}`,
         },
@@ -417,6 +426,7 @@ function init() {
     start(state.question);
   });
   window.addEventListener('pagehide', stopFollowing);
+  initAccessToken(loadRoster);
   const preset = new URLSearchParams(location.search).get('q');
   if (preset) $('question').value = preset;
   loadRoster();

@@ -411,10 +411,11 @@ export function reduce(state, update) {
         };
       }
       const error = {
-        code: 'connection',
+        // 'unauthorized' (a 401: the library does not retry it), else 'connection'.
+        code: str(update.code) || 'connection',
         message: str(update.message) || 'The connection to the gateway failed.',
         specialist: null,
-        retryable: true,
+        retryable: update.code !== 'unauthorized',
         seq: null,
       };
       return {

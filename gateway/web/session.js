@@ -81,7 +81,8 @@ export function onSourceClosed(state) {
 
 /**
  * What the answer to `DELETE api/runs/{rid}` means: {outcome, note} with
- * outcome one of accepted | ended | unknown | failed. `status` is the HTTP
+ * outcome one of accepted | ended | unknown | unauthorized (401) | failed.
+ * `status` is the HTTP
  * status, or null when the gateway could not be reached.
  */
 export function cancelOutcome(status) {
@@ -91,6 +92,12 @@ export function cancelOutcome(status) {
   if (status === 409) return {outcome: 'ended', note: 'The run had already ended.'};
   if (status === 404) {
     return {outcome: 'unknown', note: 'The gateway no longer knows this run; stopped following it.'};
+  }
+  if (status === 401) {
+    return {
+      outcome: 'unauthorized',
+      note: 'The gateway refused the request: no access token, or a refused one.',
+    };
   }
   if (status === 503) {
     return {

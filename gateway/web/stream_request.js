@@ -3,6 +3,7 @@
 // "Options"; the parameters are docs/GATEWAY.md's "Endpoints"). Pure
 // functions on top of session.js's URLs.
 
+import {HttpError, parseChallenge, resolveToken, withBearer} from './auth.js';
 import {cancelUrl, chatUrl, resumeUrl} from './session.js';
 
 /** The update kinds of the contract (proto/agentstream/v1/update.proto, oneof kind). */
@@ -96,4 +97,27 @@ export function postBody(question, options, types, heartbeat) {
 /** The URL of `DELETE api/runs/{id}`. */
 export function deleteUrl(requestId, options) {
   return joinUrl(options.baseUrl, cancelUrl(requestId));
+}
+
+/** The URL of `GET api/specialists`. */
+export function specialistsUrl(options) {
+  return joinUrl(options.baseUrl || '', 'api/specialists');
+}
+
+/**
+ * `GET api/specialists` with the `token` option's bearer token: resolves to
+ * the parsed body; rejects with an HttpError for any other answer than 200
+ * (`reason: 'unauthorized'` and the challenge for a 401), or fetch's error.
+ */
+export async function fetchSpecialists(options = {}) {
+  const fetchFn = options.fetch || (typeof fetch === 'function' ? fetch.bind(globalThis) : null);
+  if (!fetchFn) throw new TypeError('no fetch to ask with');
+  const token = await resolveToken(options.token);
+  const response = await fetchFn(
+      specialistsUrl(options), {headers: withBearer({Accept: 'application/json'}, token)});
+  if (response.status !== 200) {
+    const header = response.headers ? response.headers.get('WWW-Authenticate') : null;
+    throw new HttpError(response.status, parseChallenge(header), token !== '');
+  }
+  return response.json();
 }

@@ -14,7 +14,8 @@
 //  - onEnd({reason, status, retryAfterMs, requestId}): the connection is over
 //    and will not come back by itself. reason: 'eof' (the response ended),
 //    'network' (fetch failed or the body broke), 'http' (a non-200 answer,
-//    `status` set), 'transport' (EventSource reported a connection error).
+//    `status` set, and `wwwAuthenticate`: that header's value or null),
+//    'transport' (EventSource reported a connection error).
 //
 // EventSource is never left to reconnect by itself: on its first connection
 // error it is closed and the caller decides (its own backoff, retry limit and
@@ -102,6 +103,7 @@ export function openFetch(fetchFn, url, init, callbacks) {
         status: response.status,
         retryAfterMs: retryAfterMs(response.headers),
         requestId,
+        wwwAuthenticate: response.headers ? response.headers.get('WWW-Authenticate') : null,
       });
       return;
     }

@@ -375,8 +375,12 @@ class Gateway:
     """A gateway process this script starts, kills and restarts by PID."""
 
     def __init__(self, binary, host, port, orchestrator, log_path,
-                 web_root=None, pid_file=None, extra_args=()):
+                 web_root=None, pid_file=None, extra_args=(),
+                 ready_path='readyz'):
         self.binary = binary
+        # What start() waits for: /readyz needs a token under --auth
+        # (docs/SECURITY.md "Scopes"), /healthz never does.
+        self.ready_path = ready_path
         self.extra_args = list(extra_args)  # e.g. ['--heartbeat-ms', '500']
         self.web_root = web_root
         self.pid_file = pid_file
@@ -388,7 +392,7 @@ class Gateway:
         self.url = f'http://{host}:{port}/'
 
     def start(self, timeout=30):
-        """Starts it and waits (bounded) until /readyz answers 200."""
+        """Starts it and waits (bounded) until ready_path answers 200."""
         argv = [self.binary, '--host', self.host, '--port', str(self.port),
                 '--orchestrator', self.orchestrator]
         if self.web_root:
@@ -408,9 +412,10 @@ class Gateway:
                 raise CheckFailed(f'the gateway exited with '
                                   f'{self.proc.returncode}; see '
                                   f'{self.log_path}')
-            return http_get(self.url + 'readyz', timeout=2)[0] == 200
+            return http_get(self.url + self.ready_path, timeout=2)[0] == 200
 
-        wait_for(f'{self.url}readyz', ready, timeout, interval=0.05)
+        wait_for(f'{self.url}{self.ready_path}', ready, timeout,
+                 interval=0.05)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

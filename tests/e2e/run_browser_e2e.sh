@@ -13,6 +13,9 @@
 #   run_browser_e2e.sh replay_e2e.py      (ctest: replay_e2e) the ACC-1042
 #       run recorded from the gateway, replayed by `replay` to the browser's
 #       EventSource: the same events, a resume by after= and by Last-Event-ID
+#   run_browser_e2e.sh auth_e2e.py        (ctest: auth_e2e) the web client
+#       against a gateway with --auth=jwt: the token field on a 401, a bad
+#       token refused, the good one answering, reload and cancel with it
 #
 # The launcher is always stopped by its PID, which stops every process it
 # started; the script stops its gateway by PID.
@@ -53,8 +56,9 @@ case $SCRIPT in
   browser_e2e.py) SCRIPT_ARGS=(--synthetic-count "$SYNTHETIC_COUNT") ;;
   client_lib_e2e.py) SCRIPT_ARGS=() ;;
   replay_e2e.py) SCRIPT_ARGS=(--replay-bin "$BIN_DIR/replay") ;;
+  auth_e2e.py) SCRIPT_ARGS=() ;;
   *)
-    log "FAIL: unknown script $SCRIPT (browser_e2e.py, client_lib_e2e.py or replay_e2e.py)"
+    log "FAIL: unknown script $SCRIPT (browser_e2e.py, client_lib_e2e.py, replay_e2e.py or auth_e2e.py)"
     exit 1
     ;;
 esac
