@@ -39,11 +39,23 @@ class AuthSteps:
 
   token = None  # the operator's (scope agentstream:admin)
 
+  def compose_as_typed(self, args, timeout):
+    """A compose command as an operator types it. docker-compose 1.29
+    runs `exec` and `run` through the docker CLI unless
+    COMPOSE_INTERACTIVE_NO_CLI is set (the engine's default for the other
+    steps); its own attach path can lose the output of a container that
+    exits at once (seen: `token add`'s stdout, the token, missing, its
+    stderr there), so these go through the CLI, as they do for a user."""
+    d = self.docker
+    cmd = list(d.compose_cmd) + ["-p", d.project, "-f", d.compose_file]
+    return d.run(cmd + list(args), timeout=timeout,
+                 env_extra={"COMPOSE_INTERACTIVE_NO_CLI": "0"})
+
   def read_operator_token(self):
     """docs/DEPLOY.md: `docker compose exec gateway cat
     /auth/operator.token` (-T: no terminal here)."""
-    p = self.docker.compose(["exec", "-T", "gateway", "cat",
-                             "/auth/operator.token"], timeout=60)
+    p = self.compose_as_typed(["exec", "-T", "gateway", "cat",
+                               "/auth/operator.token"], timeout=60)
     found = TOKEN_RE.findall(p.stdout)
     if len(found) != 1 or p.stdout.strip() != found[0]:
       raise TestFailure(f"/auth/operator.token holds {p.stdout[:200]!r}, "
@@ -55,9 +67,9 @@ class AuthSteps:
   def add_user(self, name):
     """docs/DEPLOY.md: `docker compose run --rm -T auth token add --file
     /auth/tokens --name NAME`; the token is the one line on stdout."""
-    p = self.docker.compose(["run", "--rm", "-T", "auth", "token", "add",
-                             "--file", "/auth/tokens", "--name", name],
-                            timeout=120)
+    p = self.compose_as_typed(["run", "--rm", "-T", "auth", "token", "add",
+                               "--file", "/auth/tokens", "--name", name],
+                              timeout=120)
     found = TOKEN_RE.findall(p.stdout)
     if len(found) != 1:
       raise TestFailure(f"token add {name}: stdout {p.stdout[-300:]!r}, "
@@ -107,9 +119,9 @@ class AuthSteps:
     self.wait_accepted(bob)
     self.figures["auth_users_added_and_accepted_s"] = round(
         time.monotonic() - t0, 1)
-    listing = self.docker.compose(["run", "--rm", "-T", "auth", "token",
-                                   "list", "--file", "/auth/tokens"],
-                                  timeout=120).stdout
+    listing = self.compose_as_typed(["run", "--rm", "-T", "auth", "token",
+                                     "list", "--file", "/auth/tokens"],
+                                    timeout=120).stdout
     names = sorted(line.split()[1] for line in listing.splitlines()
                    if len(line.split()) == 3)
     if names != ["alice", "bob", "operator"]:
