@@ -19,6 +19,10 @@ KIND (default port in the container):
   certs [SERVICE...] make a CA and each SERVICE's certificate for gRPC mTLS
                      in \$AGENTSTREAM_TLS_DIR [/tls] unless there, and exit
                      (make_certs.sh; default: every compose service)
+  auth               make the gateway's token file \$AGENTSTREAM_AUTH_DIR/tokens
+                     [/auth] with an operator entry, and its token in
+                     operator.token, unless there, and exit (make_auth.sh)
+  token add|list ... the gateway's token file subcommand (gateway token)
   health_probe       the HEALTHCHECK command
 Every binary takes --help. Configuration: environment AGENTSTREAM_<FLAG>.
 USAGE
@@ -65,6 +69,12 @@ case "$kind" in
     [ $# -gt 0 ] || set -- gateway orchestrator data-analyst risk-analyst \
       compliance-expert synthetic
     exec /usr/local/bin/agentstream-make-certs "${AGENTSTREAM_TLS_DIR:-/tls}" "$@"
+    ;;
+  auth)
+    exec /usr/local/bin/agentstream-make-auth "${AGENTSTREAM_AUTH_DIR:-/auth}"
+    ;;
+  token)
+    exec /usr/local/bin/gateway token "$@"
     ;;
   *)
     echo "agentstream: unknown kind '$kind'" >&2

@@ -25,7 +25,12 @@ checked offline:
     `certs` service makes a certificate for every gRPC service into the
     `agentstream-tls` volume, and each of them (gateway, orchestrator, every
     specialist kind) waits for it, mounts the volume and names its own
-    certificate (/tls/<service>/tls.crt), key and the CA.
+    certificate (/tls/<service>/tls.crt), key and the CA;
+  - authentication is on (docs/SECURITY.md, "Deployments"): the gateway
+    runs --auth=token with its token file in the `agentstream-auth` volume
+    (read-only), made by the one-shot `auth` service it waits for; the
+    orchestrator trusts the principal only from the gateway's certificate
+    (AGENTSTREAM_TRUSTED_PEERS=gateway, the name make_certs.sh gives it).
 
 Exit status: 0 pass, 1 failure, 77 skipped (no docker-compose / PyYAML /
 jsonschema outside CI; under CI that is a failure: tests/e2e/ci_policy.py).
@@ -49,7 +54,7 @@ SPECIALISTS = {'data-analyst': 'DataAnalyst', 'risk-analyst': 'RiskAnalyst',
                'compliance-expert': 'ComplianceExpert',
                'synthetic': 'Synthetic'}
 PUBLISHED = {'gateway': '8080', 'edge': '8443'}
-ONE_SHOT = ('dataset', 'certs')
+ONE_SHOT = ('dataset', 'certs', 'auth')
 
 errors = []
 
@@ -116,7 +121,7 @@ def check_rules(doc):
   if 'version' in doc:
     error('a top-level `version` is obsolete in v2 (a warning on every '
           'command) and pins v1 to an older schema: leave it out')
-  for name in ('certs', 'dataset', 'data-analyst', 'risk-analyst',
+  for name in ('certs', 'auth', 'dataset', 'data-analyst', 'risk-analyst',
                'compliance-expert', 'synthetic', 'orchestrator', 'gateway',
                'edge'):
     if name not in services:
@@ -166,6 +171,7 @@ def check_rules(doc):
         'service_completed_successfully':
       error(f'{name}: does not wait for the data set')
   check_tls(services)
+  check_auth(services)
   with open(os.path.join(ROOT, 'deploy', 'docker', 'Dockerfile'),
             encoding='utf-8') as f:
     if not re.search(r'^HEALTHCHECK ', f.read(), re.M):
@@ -197,6 +203,43 @@ def check_tls(services):
     if (got.get('certs') or {}).get('condition') != \
         'service_completed_successfully':
       error(f'{name}: does not wait for the certs service')
+
+
+def check_auth(services):
+  auth = services.get('auth') or {}
+  if auth.get('command') != ['auth']:
+    error(f'auth: command {auth.get("command")!r}, want [\'auth\'] (the '
+          'image\'s make_auth.sh)')
+  if 'agentstream-auth:/auth' not in (auth.get('volumes') or []):
+    error('auth: does not write the agentstream-auth volume at /auth')
+  gw = services.get('gateway') or {}
+  env = env_of(gw)
+  if env.get('AGENTSTREAM_AUTH') != 'token':
+    error(f'gateway: AGENTSTREAM_AUTH {env.get("AGENTSTREAM_AUTH")!r}, want '
+          "'token' (authentication on in compose)")
+  if env.get('AGENTSTREAM_AUTH_TOKEN_FILE') != '/auth/tokens':
+    error('gateway: AGENTSTREAM_AUTH_TOKEN_FILE '
+          f'{env.get("AGENTSTREAM_AUTH_TOKEN_FILE")!r}, want /auth/tokens')
+  for key in ('AGENTSTREAM_AUTH_PROTECT_READYZ',):
+    if default_of(env.get(key, 'false')) != 'false':
+      error(f'gateway: {key}: the health-ordered start and the compose test '
+            'read /readyz without a token')
+  if 'agentstream-auth:/auth:ro' not in (gw.get('volumes') or []):
+    error('gateway: does not mount agentstream-auth at /auth read-only')
+  got = gw.get('depends_on') or {}
+  if (got.get('auth') or {}).get('condition') != \
+      'service_completed_successfully':
+    error('gateway: does not wait for the auth service')
+  orch = env_of(services.get('orchestrator') or {})
+  if orch.get('AGENTSTREAM_TRUSTED_PEERS') != 'gateway':
+    error('orchestrator: AGENTSTREAM_TRUSTED_PEERS '
+          f'{orch.get("AGENTSTREAM_TRUSTED_PEERS")!r}, want \'gateway\' (the '
+          'gateway certificate\'s name; the default `*` believes anyone)')
+  for name, svc in services.items():
+    if name not in ('auth', 'gateway') and any(
+        str(v).startswith('agentstream-auth:') for v in
+        svc.get('volumes') or []):
+      error(f'{name}: mounts the token volume; only auth and the gateway may')
 
 
 def main():

@@ -11,12 +11,16 @@ What it does, in order (every step bounded; the whole run by --budget-s):
   3. builds agentstream:latest (deploy/docker/Dockerfile) and
      agentstream-edge:latest (deploy/nginx/Dockerfile);
   4. starts the compose project under a unique name, the gateway published on
-     127.0.0.1:<free port>;
+     127.0.0.1:<free port>, and reads the operator's token from the gateway
+     container (authentication is on: every request below carries it);
   5. one question through the gateway: a complete stream (over gRPC with
      mTLS between the services, as the compose file configures); then, from
      a container on the project's network, `openssl s_client` is refused by
      the orchestrator and by a specialist without a client certificate and
      let in with one from the project's CA (the `certs` service's);
+     authentication (compose_auth.py): no token or an unknown one gets 401,
+     /healthz stays open, users added with `token add` are let in, a run of
+     one is 404 to another (attach, cancel) and open to the operator;
   6. --scale risk-analyst=3, 30 questions needing RiskAnalyst: all three
      replicas used, none with more than half of the calls (instances from
      the updates' `instance` field, cross-checked with the orchestrator's
@@ -25,7 +29,8 @@ What it does, in order (every step bounded; the whole run by --budget-s):
   8. kills (docker rm -f) one RiskAnalyst replica while runs are in flight:
      every run still ends with `complete` and `done`; runs started after it
      use only the survivors;
-  9. the edge (profile edge) over HTTPS and HTTP/2: the first update arrives
+  9. the edge (profile edge) over HTTPS and HTTP/2: 401 without a token,
+     the token passes as cookie or header; the first update arrives
      before the run has finished (no buffering);
  10. takes everything down and checks that no container, network or volume
      of the project is left; stops dockerd by PID (always, also on failure).
@@ -48,6 +53,7 @@ import threading
 import time
 import http.client
 
+from compose_auth import AuthSteps
 from compose_engine import (
     ComposeEngine,
     QUESTION,
@@ -61,6 +67,7 @@ from compose_engine import (
     parse_sse_lines,
     Stream,
     ask,
+    bearer,
     query,
 )
 
@@ -69,13 +76,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(
 from ci_policy import skip_or_fail  # pylint: disable=wrong-import-position
 
 
-class ComposeE2E(ComposeEngine):
+class ComposeE2E(AuthSteps, ComposeEngine):
   """The steps of the test, in order (see the module's docstring)."""
 
   # -- steps -----------------------------------------------------------------
 
   def step_first_question(self):
-    s = ask(self.http_port, query(QUESTION), timeout=60)
+    s = ask(self.http_port, query(QUESTION), timeout=60, token=self.token)
     if s.status != 200:
       raise TestFailure(f"first question: {s.summary()}")
     if not s.events or s.events[0]["event"] != "connected":
@@ -155,7 +162,8 @@ class ComposeE2E(ComposeEngine):
           nxt[0] += 1
         if i >= n:
           return
-        results[i] = ask(self.http_port, make_query(i), timeout=90)
+        results[i] = ask(self.http_port, make_query(i), timeout=90,
+                         token=self.token)
 
     threads = [threading.Thread(target=worker) for _ in range(workers)]
     for t in threads:
@@ -232,7 +240,8 @@ class ComposeE2E(ComposeEngine):
           i = counter[0]
           counter[0] += 1
         started = time.time()
-        s = ask(self.http_port, self.risk_question(i), timeout=90)
+        s = ask(self.http_port, self.risk_question(i), timeout=90,
+                token=self.token)
         with lock:
           results.append((started, s))
         stop.wait(max(0.0, period - (time.time() - started)))
@@ -383,7 +392,7 @@ class ComposeE2E(ComposeEngine):
       with contextlib.suppress(OSError, http.client.HTTPException, ValueError):
         conn = http.client.HTTPConnection("127.0.0.1", self.http_port,
                                           timeout=5)
-        conn.request("GET", "/api/specialists")
+        conn.request("GET", "/api/specialists", headers=bearer(self.token))
         last = json.loads(conn.getresponse().read())
         conn.close()
         if any(c.get("name") == name and c.get("available")
@@ -397,6 +406,7 @@ class ComposeE2E(ComposeEngine):
       raise TestFailure("edge: " + self.edge_missing)
     self.up("--no-recreate", "edge", profiles=("edge", "synthetic"))
     self.wait_specialist_available("Synthetic")
+    self.step_edge_auth()
     # Synthetic: 20 partial results at 10/s, a run of about 2 s.
     opts = json.dumps({"count": 20, "rate": 10})
     url = (f"https://127.0.0.1:{self.https_port}/api/chat/stream?" +
@@ -439,7 +449,8 @@ class ComposeE2E(ComposeEngine):
     hdr = os.path.join(self.tmp, "edge-headers.txt")
     p = subprocess.Popen(
         ["curl", "-sS", "-N", "-k", "--http2", "--max-time", "60",
-         "-D", hdr, "-H", "Accept: text/event-stream", url],
+         "-D", hdr, "-H", "Accept: text/event-stream", "-H",
+         f"Authorization: Bearer {self.token}", url],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def lines():
@@ -516,8 +527,10 @@ class ComposeE2E(ComposeEngine):
       self.wait_ready()
       self.figures["compose_up_s"] = round(time.monotonic() - t0, 1)
       log(f"compose up and ready in {self.figures['compose_up_s']}s")
+      self.read_operator_token()
       self.step_first_question()
       self.step_mtls()
+      self.step_auth()
       names3 = self.step_scale_3()
       names4 = self.step_scale_4(names3)
       self.step_kill(names4)

@@ -199,15 +199,21 @@ class Stream:
             f"{self.events[-1]['event'] if self.events else None}")
 
 
-def ask(port, query, timeout=60):
-  """GET /api/chat/stream?<query> on 127.0.0.1:port; reads to the end."""
+def bearer(token):
+  """The request headers that carry `token` (none for None)."""
+  return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def ask(port, query, timeout=60, token=None, path=None):
+  """GET /api/chat/stream?<query> (or `path`) on 127.0.0.1:port with
+  `token` as the bearer token; reads to the end."""
   s = Stream()
   s.started = time.time()
   conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
   deadline = time.monotonic() + timeout
   try:
-    conn.request("GET", "/api/chat/stream?" + query,
-                 headers={"Accept": "text/event-stream"})
+    conn.request("GET", path or "/api/chat/stream?" + query,
+                 headers={"Accept": "text/event-stream", **bearer(token)})
     resp = conn.getresponse()
     s.status = resp.status
     s.headers = {k.lower(): v for k, v in resp.getheaders()}

@@ -17,7 +17,9 @@ No cluster is needed, nor contacted:
     health_probe, which speaks mTLS) and a headless Service, and the three
     data-backed kinds an autoscaler; every service mounts its own TLS
     Secret (agentstream-tls-<name>) read-only and names its files in
-    AGENTSTREAM_TLS_CERT/_KEY/_CA;
+    AGENTSTREAM_TLS_CERT/_KEY/_CA; the gateway authenticates with its token
+    file from the Secret agentstream-auth and the orchestrator trusts only
+    the gateway's certificate, as in docker-compose.yml (k8s_auth.py);
   - `kubectl kustomize` renders the same objects (kubectl works offline for
     that; `kubectl create/apply --dry-run=client` need an API server's
     discovery and are not used);
@@ -40,6 +42,7 @@ import sys
 import tempfile
 import time
 
+from k8s_auth import check_auth
 from k8s_schema import (
     errors,
     error,
@@ -262,6 +265,8 @@ def check_consistency(objs, compose):
 
   if compose is not None:
     check_against_compose(compose, deployments, env, container_ports)
+  check_auth(deployments, None if compose is None else lambda svc: compose_env(
+      (compose.get('services') or {}).get(svc) or {}))
 
 
 def check_tls(deployments, names):
