@@ -1,6 +1,7 @@
-// Request ids: a client's `X-Request-Id` is kept only when it is a short
-// token (1..64 characters of [A-Za-z0-9._-]); anything else is replaced by a
-// fresh `req_<16 hex digits>` and never echoed. Thread-safe.
+// Correlation ids: a client's `X-Request-Id` is kept only when it is a
+// short token (1..64 characters of [A-Za-z0-9._-]); anything else is
+// replaced by a fresh `req_<16 hex digits>` and never echoed. It is never a
+// run's id (common/run_id.h; docs/GATEWAY.md, "Request ids"). Thread-safe.
 #ifndef AGENTSTREAM_GATEWAY_REQUEST_ID_H_
 #define AGENTSTREAM_GATEWAY_REQUEST_ID_H_
 

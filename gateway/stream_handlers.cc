@@ -11,6 +11,7 @@
 #include "common/update_json.h"
 #include "gateway/chat_request.h"
 #include "gateway/http_status.h"
+#include "gateway/request_id.h"
 #include "gateway/resume.h"
 #include "gateway/server_impl.h"
 
@@ -44,22 +45,20 @@ void GatewayServer::Impl::HandleChatStream(const ExchangePtr& ex,
     return ServeAttach(ex, target, *format, *who);
   }
 
-  // With authentication on, a run's id is always ours: no principal can
-  // take, or probe for, another's. (Off, every client is the same anonymous
-  // principal and a valid X-Request-Id still names the run; docs/WORKLOG.md
-  // has the plan to drop that too.)
-  const std::string rid = auth_->mode() == auth::AuthMode::kNone
-                              ? correlation_id
-                              : NewRunId();
+  // A run's id is always ours (common/run_id.h), so no client can take, or
+  // probe for, another's; the client's X-Request-Id is its correlation id,
+  // which also names the request in any refusal (no run came of it).
+  const std::string rid = NewRunId();
   absl::StatusOr<ChatRequest> chat =
       is_post ? ParseChatBody(req.body) : ParseChatQuery(params);
-  if (!chat.ok()) return SendError(ex, chat.status(), rid);
+  if (!chat.ok()) return SendError(ex, chat.status(), correlation_id);
   const ClientLimiter::Refusal rate = limiter_.TakeRunStart(ClientKey(req));
   if (!rate.status.ok()) {
     metrics_.client_run_rate_refusals_total.fetch_add(1);
-    return SendError(ex, rate.status, rid, rate.retry_after_seconds);
+    return SendError(ex, rate.status, correlation_id, rate.retry_after_seconds);
   }
-  std::unique_ptr<ClientLimiter::StreamSlot> slot = ReserveStreamSlots(ex, rid);
+  std::unique_ptr<ClientLimiter::StreamSlot> slot =
+      ReserveStreamSlots(ex, correlation_id);
   if (!slot) return;
   RunParams params_out;
   params_out.request_id = rid;
@@ -71,13 +70,18 @@ void GatewayServer::Impl::HandleChatStream(const ExchangePtr& ex,
   auto state = std::make_shared<StreamState>(
       metrics_, std::move(slot), client_->StartRun(params_out),
       ChatStreamEncoder(rid, ServerFormat(chat->format), options_.retry_ms));
-  if (correlation_id != rid) state->encoder.set_correlation_id(correlation_id);
+  // The client's own id, when it sent one, comes back in `connected`.
+  if (IsValidRequestId(req.headers.GetOr("X-Request-Id"))) {
+    state->encoder.set_correlation_id(correlation_id);
+  }
   NegotiateGzip(req, *state);
 
   // Answer with a status code only once the orchestrator accepted the run:
   // its INVALID_ARGUMENT (an unknown specialist) is a 400, not a stream. The
   // handler returns now; the stream decides when the first answer comes.
-  auto opener = [this, ex, rid](StreamState& s, bool timed_out) {
+  // Refusals name the request by its correlation id: no run came of it.
+  auto opener = [this, ex, rid = correlation_id](StreamState& s,
+                                                 bool timed_out) {
     switch (s.run->Wait(absl::ZeroDuration(), &s.first)) {
       case RunStream::Next::kUpdates:
         return StartSse(ex, s) ? OpenResult::kStreaming : OpenResult::kAnswered;

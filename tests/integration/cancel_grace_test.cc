@@ -56,16 +56,19 @@ class CancelGraceTest : public TopologyTest {
 };
 
 TEST_F(CancelGraceTest, DeleteCancelsRunAndSpecialistStopsWithin100ms) {
-  const std::string rid = "cancel-me-1";
+  std::string rid;  // The gateway's, from `connected`.
   const int port = topology_->gateway_port();
   absl::Notification working;
   RawSseResult stream;
   std::thread reader([&] {
     RawSseRequest req = NewRunRequest(
-        port, SyntheticChatPath({{"count", 10000}, {"rate", 100}}), rid,
-        absl::Seconds(60));
+        port, SyntheticChatPath({{"count", 10000}, {"rate", 100}}),
+        "cancel-me-1", absl::Seconds(60));
     int partials = 0;
     req.on_event = [&](const SseEvent& e) {
+      if (e.event == "connected" && rid.empty()) {
+        rid = e.json.value("request_id", "");
+      }
       if (e.json.is_object() && e.json.value("type", "") == "partial_result" &&
           ++partials == 5) {
         working.Notify();
@@ -180,11 +183,12 @@ TEST_F(CancelGraceTest, DeleteCancelsRunAndSpecialistStopsWithin100ms) {
 }
 
 TEST_F(CancelGraceTest, ClientBackWithinGraceGetsTheWholeRest) {
-  const std::string rid = "grace-back-1";
+  const std::string correlation = "grace-back-1";
   // About 3 s of updates, longer than the grace period.
   const nlohmann::json options = {{"count", 300}, {"rate", 100}};
-  const RawSseResult first = StartAndDrop(rid, options, 30);
+  const RawSseResult first = StartAndDrop(correlation, options, 30);
   ASSERT_EQ(first.status, 200) << first.body;
+  const std::string rid = first.RunId();
   ASSERT_TRUE(first.cut);
   absl::SleepFor(absl::Milliseconds(kGraceMs / 2));
   EXPECT_EQ(Active(), 1) << "the run did not live on after the disconnect";
@@ -207,10 +211,11 @@ TEST_F(CancelGraceTest, ClientBackWithinGraceGetsTheWholeRest) {
 }
 
 TEST_F(CancelGraceTest, ClientThatNeverReturnsLeavesACancelledRun) {
-  const std::string rid = "grace-gone-1";
+  const std::string correlation = "grace-gone-1";
   const RawSseResult first =
-      StartAndDrop(rid, {{"count", 3000}, {"rate", 100}}, 20);
+      StartAndDrop(correlation, {{"count", 3000}, {"rate", 100}}, 20);
   ASSERT_EQ(first.status, 200) << first.body;
+  const std::string rid = first.RunId();
   const absl::Time dropped = absl::Now();
   // Nobody attaches (an observer would keep the run alive): watch the
   // specialist instead.
@@ -238,10 +243,12 @@ TEST_F(CancelGraceTest, ClientThatNeverReturnsLeavesACancelledRun) {
 }
 
 TEST_F(CancelGraceTest, OnDisconnectCancelEndsTheRunAtOnce) {
-  const std::string rid = "drop-cancel-1";
-  const RawSseResult first = StartAndDrop(rid, {{"count", 3000}, {"rate", 100}},
-                                          20, "&on_disconnect=cancel");
+  const std::string correlation = "drop-cancel-1";
+  const RawSseResult first =
+      StartAndDrop(correlation, {{"count", 3000}, {"rate", 100}}, 20,
+                   "&on_disconnect=cancel");
   ASSERT_EQ(first.status, 200) << first.body;
+  const std::string rid = first.RunId();
   const absl::Time dropped = absl::Now();
   ASSERT_TRUE(WaitFor([&] { return Active() == 0; }, absl::Seconds(5)));
   const absl::Duration lived = absl::Now() - dropped;
@@ -261,11 +268,13 @@ TEST_F(CancelGraceTest, OnDisconnectCancelEndsTheRunAtOnce) {
 }
 
 TEST_F(CancelGraceTest, OnDisconnectContinueOutlivesTheGrace) {
-  const std::string rid = "drop-continue-1";
+  const std::string correlation = "drop-continue-1";
   // About 3 s: twice the grace period.
-  const RawSseResult first = StartAndDrop(rid, {{"count", 300}, {"rate", 100}},
-                                          20, "&on_disconnect=continue");
+  const RawSseResult first =
+      StartAndDrop(correlation, {{"count", 300}, {"rate", 100}}, 20,
+                   "&on_disconnect=continue");
   ASSERT_EQ(first.status, 200) << first.body;
+  const std::string rid = first.RunId();
   const absl::Time dropped = absl::Now();
   ASSERT_TRUE(WaitFor([&] { return Active() == 0; }, absl::Seconds(15)));
   const absl::Duration lived = absl::Now() - dropped;

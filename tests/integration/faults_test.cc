@@ -74,12 +74,12 @@ TEST_F(FaultsTest, ReplicaKilledBeforeFirstUpdateIsRetriedOnTheOther) {
   TopologyOptions options = SyntheticOnlyOptions();
   options.replicas = {{"synthetic", 2}};
   ASSERT_NO_FATAL_FAILURE(StartTopology(options));
-  const std::string rid = "kill-before-1";
+  const std::string correlation = "kill-before-1";
   const RawSseRequest req = NewRunRequest(
       topology_->gateway_port(),
       SyntheticChatPath(
           {{"count", 50}, {"rate", 200}, {"start_delay_ms", 1500}}),
-      rid, absl::Seconds(60));
+      correlation, absl::Seconds(60));
   RawSseResult r;
   absl::Notification started;
   std::thread reader = Stream(req, &r, &started, [](const SseEvent& e) {
@@ -101,7 +101,7 @@ TEST_F(FaultsTest, ReplicaKilledBeforeFirstUpdateIsRetriedOnTheOther) {
 
   ASSERT_EQ(r.status, 200) << r.body;
   const auto msgs = MessagesOf(r);
-  EXPECT_EQ(CheckDenseRun(msgs, rid), "");
+  EXPECT_EQ(CheckDenseRun(msgs, r.RunId()), "");
   EXPECT_TRUE(r.EndedWithDone());
   EXPECT_EQ(CountType(msgs, "error"), 0) << "a retry is not an error";
   EXPECT_EQ(CountType(msgs, "partial_result", "Synthetic"), 50);
@@ -129,14 +129,14 @@ TEST_F(FaultsTest, ReplicaKilledAfterFirstUpdateIsNamedAndTheRunGoesOn) {
   options.db_path = SharedTestDatabase();
   options.replicas = {{"synthetic", 2}};
   ASSERT_NO_FATAL_FAILURE(StartTopology(options));
-  const std::string rid = "kill-after-1";
+  const std::string correlation = "kill-after-1";
   const RawSseRequest req = NewRunRequest(
       topology_->gateway_port(),
       absl::StrCat(
           "/api/chat/stream?specialists=Synthetic,DataAnalyst&message=",
           UrlEncode("What are the totals for ACC-1042?"), "&options=",
           UrlEncode(nlohmann::json({{"count", 1000}, {"rate", 50}}).dump())),
-      rid, absl::Seconds(60));
+      correlation, absl::Seconds(60));
   RawSseResult r;
   absl::Notification first;
   std::thread reader = Stream(req, &r, &first, [](const SseEvent& e) {
@@ -157,7 +157,7 @@ TEST_F(FaultsTest, ReplicaKilledAfterFirstUpdateIsNamedAndTheRunGoesOn) {
 
   ASSERT_EQ(r.status, 200) << r.body;
   const auto msgs = MessagesOf(r);
-  EXPECT_EQ(CheckDenseRun(msgs, rid), "");
+  EXPECT_EQ(CheckDenseRun(msgs, r.RunId()), "");
   EXPECT_TRUE(r.EndedWithDone());
   // The error update names the specialist and says whether to retry.
   nlohmann::json error;
@@ -202,14 +202,14 @@ TEST_F(FaultsTest, HangPastSoftThenHardDeadline) {
   options.extra_orchestrator_args = {
       "--specialist-deadline=Synthetic=600:1500"};
   ASSERT_NO_FATAL_FAILURE(StartTopology(options));
-  const std::string rid = "hang-1";
+  const std::string correlation = "hang-1";
   const RawSseResult r = RawSse(NewRunRequest(
       topology_->gateway_port(),
       SyntheticChatPath({{"count", 100}, {"rate", 100}, {"stall_after", 5}}),
-      rid, absl::Seconds(30)));
+      correlation, absl::Seconds(30)));
   ASSERT_EQ(r.status, 200) << r.body;
   const auto msgs = MessagesOf(r);
-  EXPECT_EQ(CheckDenseRun(msgs, rid), "");
+  EXPECT_EQ(CheckDenseRun(msgs, r.RunId()), "");
   EXPECT_TRUE(r.EndedWithDone());
   EXPECT_EQ(CountType(msgs, "partial_result", "Synthetic"), 5);
 
@@ -275,11 +275,11 @@ TEST_F(FaultsTest, HangPastSoftThenHardDeadline) {
 
 TEST_F(FaultsTest, OrchestratorKilledMidStreamEndsCleanlyThen503) {
   ASSERT_NO_FATAL_FAILURE(StartTopology(SyntheticOnlyOptions()));
-  const std::string rid = "orch-dies-1";
+  const std::string correlation = "orch-dies-1";
   const RawSseRequest req =
       NewRunRequest(topology_->gateway_port(),
-                    SyntheticChatPath({{"count", 3000}, {"rate", 100}}), rid,
-                    absl::Seconds(30));
+                    SyntheticChatPath({{"count", 3000}, {"rate", 100}}),
+                    correlation, absl::Seconds(30));
   RawSseResult r;
   absl::Notification going;
   std::thread reader = Stream(req, &r, &going, [](const SseEvent& e) {
@@ -318,11 +318,11 @@ TEST_F(FaultsTest, OrchestratorKilledMidStreamEndsCleanlyThen503) {
 
 TEST_F(FaultsTest, GatewayRestartedMidRunClientResumesThroughTheNewOne) {
   ASSERT_NO_FATAL_FAILURE(StartTopology(SyntheticOnlyOptions()));
-  const std::string rid = "gw-restart-1";
+  const std::string correlation = "gw-restart-1";
   const nlohmann::json synth = {{"count", 400}, {"rate", 100}};
   const RawSseRequest req =
-      NewRunRequest(topology_->gateway_port(), SyntheticChatPath(synth), rid,
-                    absl::Seconds(30));
+      NewRunRequest(topology_->gateway_port(), SyntheticChatPath(synth),
+                    correlation, absl::Seconds(30));
   RawSseResult first;
   absl::Notification going;
   std::thread reader = Stream(req, &first, &going, [](const SseEvent& e) {
@@ -350,7 +350,7 @@ TEST_F(FaultsTest, GatewayRestartedMidRunClientResumesThroughTheNewOne) {
   std::cout << "[faults] gateway restarted in " << restart_ms
             << " ms; before=" << MessagesOf(first).size()
             << " after=" << MessagesOf(rest).size() << std::endl;
-  EXPECT_EQ(CheckDenseRun(joined, rid), "");
+  EXPECT_EQ(CheckDenseRun(joined, first.RunId()), "");
   EXPECT_TRUE(rest.EndedWithDone());
   EXPECT_EQ(joined.back().json.value("outcome", ""), "ok");
   EXPECT_EQ(CountType(joined, "partial_result", "Synthetic"), 400);

@@ -47,7 +47,7 @@ TEST_F(HeartbeatsTest, CommentHeartbeatsAtTheIntervalWithoutIds) {
       rid, absl::Seconds(30)));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_TRUE(r.EndedWithDone());
-  EXPECT_EQ(CheckDenseRun(MessagesOf(r), rid), "");
+  EXPECT_EQ(CheckDenseRun(MessagesOf(r), r.RunId()), "");
   const double median = MedianGapMs(r.comment_times);
   std::cout << "[heartbeats] comment heartbeats=" << r.comments
             << " median_gap_ms=" << median << " over an idle stretch of "
@@ -81,7 +81,7 @@ TEST_F(HeartbeatsTest, EventHeartbeatsCarryNoIdAndKeepTheResumePoint) {
   const RawSseResult r = RawSse(req);
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_TRUE(r.EndedWithDone());
-  EXPECT_EQ(CheckDenseRun(MessagesOf(r), rid), "");
+  EXPECT_EQ(CheckDenseRun(MessagesOf(r), r.RunId()), "");
   std::vector<absl::Time> times;
   for (const SseEvent& e : r.events) {
     if (e.event != "heartbeat") continue;
@@ -104,13 +104,14 @@ TEST_F(HeartbeatsTest, EventHeartbeatsCarryNoIdAndKeepTheResumePoint) {
   for (const SseEvent& e : r.events) {
     if (e.event == "message") ++updates_before;
     if (e.event == "heartbeat") {
-      want_at_heartbeat.push_back(absl::StrCat(rid, ":", updates_before));
+      want_at_heartbeat.push_back(absl::StrCat(r.RunId(), ":", updates_before));
     }
   }
   EXPECT_EQ(id_at_heartbeat, want_at_heartbeat);
   // And the stream's last event id (the parser's, as EventSource keeps it)
   // is that of the last update, whatever heartbeats followed it.
-  EXPECT_EQ(r.last_event_id, absl::StrCat(rid, ":", MessagesOf(r).size()));
+  EXPECT_EQ(r.last_event_id,
+            absl::StrCat(r.RunId(), ":", MessagesOf(r).size()));
   // The idle stretch: the resume point did not move while heartbeats went.
   ASSERT_FALSE(id_at_heartbeat.empty());
   EXPECT_EQ(id_at_heartbeat.front(),

@@ -52,7 +52,8 @@ std::vector<std::pair<std::string, std::string>> IdsAndData(
 }
 
 TEST_F(ObserversTest, ObserversSeeIdenticalSequencesAndLateOneGetsReplay) {
-  const std::string rid = "observed-run-1";
+  // The run's id is the gateway's, learnt from `connected`.
+  std::string rid;
   const int port = topology_->gateway_port();
   // About 2.5 s of updates: long enough to attach in the middle.
   const nlohmann::json options = {{"count", 500}, {"size", 100}, {"rate", 200}};
@@ -61,10 +62,11 @@ TEST_F(ObserversTest, ObserversSeeIdenticalSequencesAndLateOneGetsReplay) {
   std::atomic<int64_t> a_seen{0};
   RawSseResult a;
   std::thread starter([&] {
-    RawSseRequest req =
-        NewRunRequest(port, SyntheticChatPath(options), rid, absl::Seconds(60));
+    RawSseRequest req = NewRunRequest(port, SyntheticChatPath(options),
+                                      "observed-run-1", absl::Seconds(60));
     req.on_event = [&](const SseEvent& e) {
       if (e.event == "connected" && !a_started.HasBeenNotified()) {
+        rid = e.json.value("request_id", "");
         a_started.Notify();
       }
       if (e.event == "message") {
@@ -186,13 +188,13 @@ class GapTest : public TopologyTest {
 };
 
 TEST_F(GapTest, EvictedOrExpiredResumePointIsAnExplicitGap) {
-  const std::string rid = "gap-run-1";
   // Paced, so that this live follower never lags 50 updates behind.
   const RawSseResult whole =
       RawSse(NewRunRequest(topology_->gateway_port(),
                            SyntheticChatPath({{"count", 300}, {"rate", 500}}),
-                           rid, absl::Seconds(20)));
+                           "gap-run-1", absl::Seconds(20)));
   ASSERT_EQ(whole.status, 200);
+  const std::string rid = whole.RunId();
   const auto msgs = MessagesOf(whole);
   ASSERT_EQ(CheckDenseRun(msgs, rid), "");
   const uint64_t last = msgs.back().json.value("seq", uint64_t{0});

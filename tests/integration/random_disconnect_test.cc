@@ -75,7 +75,7 @@ TEST_F(RandomDisconnectTest, EveryRunJoinsToDenseSeqStartedOnce) {
       calib_rid));
   ASSERT_EQ(whole.status, 200) << whole.body;
   ASSERT_TRUE(whole.EndedWithDone()) << whole.error;
-  ASSERT_EQ(CheckDenseRun(MessagesOf(whole), calib_rid), "");
+  ASSERT_EQ(CheckDenseRun(MessagesOf(whole), whole.RunId()), "");
   const int64_t whole_bytes = static_cast<int64_t>(whole.body.size());
   const size_t whole_updates = whole.Messages().size();
   std::cout << "[random-disconnect] one run: " << whole_updates << " updates, "
@@ -102,7 +102,6 @@ TEST_F(RandomDisconnectTest, EveryRunJoinsToDenseSeqStartedOnce) {
           {"count", kCount}, {"size", 64}, {"rate", rate}};
 
       ResumeOptions ro;
-      ro.request_id = rid;
       ro.first = NewRunRequest(port, SyntheticChatPath(options), rid,
                                absl::Seconds(30));
       if (post) {
@@ -114,10 +113,10 @@ TEST_F(RandomDisconnectTest, EveryRunJoinsToDenseSeqStartedOnce) {
                             .dump();
       }
       std::vector<bool> via_run_stream;
-      ro.resume_path = [&](int) -> std::string {
+      ro.resume_path = [&](int, const std::string& run_id) -> std::string {
         const bool run_stream = uniform(0, 1) == 1;
         via_run_stream.push_back(run_stream);
-        return run_stream ? RunStreamPath(rid) : "";
+        return run_stream ? RunStreamPath(run_id) : "";
       };
       ro.cut_for_attempt =
           [&](int attempt,
@@ -135,10 +134,13 @@ TEST_F(RandomDisconnectTest, EveryRunJoinsToDenseSeqStartedOnce) {
         return uniform(0, left);
       };
       ResumeResult r = ResumeUntilEnd(ro);
+      // The gateway's id of the run (`rid` went as the correlation id).
+      const std::string& run_id = r.run_id;
 
       std::vector<std::string> problems;
       if (!r.error.empty()) problems.push_back("ended: " + r.error);
-      if (std::string dense = CheckDenseRun(r.messages, rid); !dense.empty()) {
+      if (std::string dense = CheckDenseRun(r.messages, run_id);
+          !dense.empty()) {
         problems.push_back(dense);
       }
       if (r.got_done) {
@@ -169,7 +171,8 @@ TEST_F(RandomDisconnectTest, EveryRunJoinsToDenseSeqStartedOnce) {
       }
       // After the final event: 204, through either URL.
       const RawSseResult after_end = RawSse(ResumeRequest(
-          port, uniform(0, 1) ? RunStreamPath(rid) : SyntheticChatPath(options),
+          port,
+          uniform(0, 1) ? RunStreamPath(run_id) : SyntheticChatPath(options),
           r.last_event_id, absl::Seconds(10)));
       if (after_end.status != 204) {
         problems.push_back(absl::StrCat(

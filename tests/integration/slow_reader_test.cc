@@ -113,7 +113,6 @@ TEST_F(SlowReaderTest, SlowReaderIsCutOffResumesAndOthersAreUnaffected) {
                                   {"rate", kRate},
                                   {"progress_every", 1}};
   ResumeOptions ro;
-  ro.request_id = rid;
   ro.first = NewRunRequest(port, SyntheticChatPath(options), rid,
                            absl::Seconds(kSeconds + 60));
   ro.first.rcvbuf_bytes = 4096;
@@ -140,7 +139,8 @@ TEST_F(SlowReaderTest, SlowReaderIsCutOffResumesAndOthersAreUnaffected) {
   ASSERT_GT(samples, 0);
 
   // What the run's log holds, read at full speed from the start.
-  const RawSseResult reference = ReplayRun(port, rid, absl::Seconds(60));
+  const RawSseResult reference =
+      ReplayRun(port, slow.run_id, absl::Seconds(60));
   ASSERT_EQ(reference.status, 200) << reference.body.substr(0, 500);
   // A replay of a whole run is itself a follower far behind: its progress
   // updates may be coalesced too, nothing else. Every partial result must be
@@ -277,7 +277,7 @@ TEST_F(SlowReaderTest, SlowReaderIsCutOffResumesAndOthersAreUnaffected) {
 
   // The other run: every seq, no stall while the slow one was stuck.
   EXPECT_EQ(steady.status, 200);
-  EXPECT_EQ(CheckDenseRun(steady_msgs, steady_rid), "");
+  EXPECT_EQ(CheckDenseRun(steady_msgs, steady.RunId()), "");
   EXPECT_TRUE(steady.EndedWithDone());
   EXPECT_LT(steady_max_gap_ms, 2000);
 

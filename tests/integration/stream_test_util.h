@@ -50,7 +50,9 @@ inline RawSseRequest SseGet(int port, const std::string& path,
   return req;
 }
 
-// A request that starts run `rid` (its X-Request-Id) at `path`.
+// A request that starts a run at `path`, with `rid` as its X-Request-Id:
+// the client's correlation id, never the run's id, which is the gateway's
+// (RawSseResult::RunId(), ResumeResult::run_id; docs/SECURITY.md).
 inline RawSseRequest NewRunRequest(int port, const std::string& path,
                                    const std::string& rid,
                                    absl::Duration timeout = absl::Seconds(60)) {

@@ -176,7 +176,7 @@ TEST_F(WholePathTest, ManyRunsAtOnceAllComplete) {
   EXPECT_EQ(ids.size(), static_cast<size_t>(kRuns));
 }
 
-TEST_F(WholePathTest, ValidRequestIdIsCarriedEverywhere) {
+TEST_F(WholePathTest, AClientsRequestIdIsCarriedAsTheCorrelationId) {
   SseRequest req;
   req.port = topology_->gateway_port();
   req.path = "/api/chat/stream?specialists=DataAnalyst&message=" +
@@ -184,15 +184,17 @@ TEST_F(WholePathTest, ValidRequestIdIsCarriedEverywhere) {
   req.headers.emplace("X-Request-Id", "my-trace.42_A");
   const SseResponse r = StreamSse(req);
   ASSERT_EQ(r.status, 200);
-  EXPECT_EQ(r.Header("X-Request-Id"), "my-trace.42_A");
+  // The client's id is its correlation id; the run's is the gateway's.
+  const std::string rid = r.Header("X-Request-Id");
+  EXPECT_THAT(rid, ::testing::MatchesRegex("run_[0-9a-f]{32}"));
   // A whole run, so that the loop below checks every kind of event.
   ASSERT_FALSE(r.events.empty()) << r.error;
+  EXPECT_EQ(r.events.front().json.value("correlation_id", ""), "my-trace.42_A");
   EXPECT_EQ(r.events.back().event, "done");
   for (const auto& e : r.events) {
-    EXPECT_EQ(e.json["request_id"], "my-trace.42_A") << e.data;
+    EXPECT_EQ(e.json["request_id"], rid) << e.data;
     if (e.event == "message") {
-      EXPECT_EQ(e.id, absl::StrCat("my-trace.42_A:", e.json.value("seq", 0)))
-          << e.data;
+      EXPECT_EQ(e.id, absl::StrCat(rid, ":", e.json.value("seq", 0))) << e.data;
     }
   }
 }

@@ -192,6 +192,14 @@ bool RawSseResult::EndedWithDone() const {
   return !events.empty() && events.back().event == "done";
 }
 
+std::string RawSseResult::RunId() const {
+  std::string id = FindHeader(headers, "X-Request-Id");
+  if (id.empty() && !events.empty() && events.front().json.is_object()) {
+    id = events.front().json.value("request_id", "");
+  }
+  return id;
+}
+
 std::string HttpResult::Header(const std::string& name) const {
   return FindHeader(headers, name);
 }
@@ -345,20 +353,21 @@ ResumeResult ResumeUntilEnd(const ResumeOptions& options) {
         absl::SleepFor(options.reconnect_delay);
       }
       const std::string path =
-          options.resume_path ? options.resume_path(attempt) : "";
+          options.resume_path ? options.resume_path(attempt, out.run_id) : "";
       if (!path.empty()) {
         req.path = path;
         req.method = "GET";
         req.body.clear();
       }
       const std::string id =
-          last_id.empty() ? absl::StrCat(options.request_id, ":0") : last_id;
+          last_id.empty() ? absl::StrCat(out.run_id, ":0") : last_id;
       req.headers.emplace_back("Last-Event-ID", id);
     }
     req.cut_after_bytes = options.cut_for_attempt
                               ? options.cut_for_attempt(attempt, out)
                               : std::nullopt;
     RawSseResult r = RawSse(req);
+    if (out.run_id.empty()) out.run_id = r.RunId();
     if (!r.last_event_id.empty()) last_id = r.last_event_id;
     for (const SseEvent& e : r.events) {
       if (e.event == "message") {

@@ -74,6 +74,9 @@ struct RawSseResult {
   std::vector<const SseEvent*> Messages() const;
   // True if the last event dispatched is `done`.
   bool EndedWithDone() const;
+  // The run's id: the response's X-Request-Id (the gateway's id of a new
+  // run), else the first event's `request_id`.
+  std::string RunId() const;
 };
 
 // One request on its own TCP connection to 127.0.0.1:port; returns when the
@@ -85,13 +88,14 @@ struct ResumeResult;
 struct ResumeOptions {
   // Used for the first connection.
   RawSseRequest first;
-  // The request id the client set (X-Request-Id): resumes that happen before
-  // any id was dispatched send "<request_id>:0".
-  std::string request_id;
-  // Path (with query) of reconnect `attempt` (1, 2, ...), sent as GET; an
-  // empty function or an empty string: the first request again (same
-  // method, path and body, as EventSource does), plus Last-Event-ID.
-  std::function<std::string(int attempt)> resume_path;
+  // Path (with query) of reconnect `attempt` (1, 2, ...) of run `run_id`
+  // (the id the gateway gave it), sent as GET; an empty function or an
+  // empty string: the first request again (same method, path and body, as
+  // EventSource does), plus Last-Event-ID. A reconnect before any event id
+  // was dispatched sends "<run_id>:0", the run's id taken from the first
+  // response's X-Request-Id.
+  std::function<std::string(int attempt, const std::string& run_id)>
+      resume_path;
   // Cut point for connection `attempt` (0 = the first), given what was
   // received so far; nullopt: no cut.
   std::function<std::optional<int64_t>(int attempt, const ResumeResult& so_far)>
@@ -102,6 +106,8 @@ struct ResumeOptions {
 };
 
 struct ResumeResult {
+  // The run's id, from the first response's X-Request-Id.
+  std::string run_id;
   std::vector<RawSseResult> connections;
   // Every `message` event of every connection, joined in arrival order.
   std::vector<SseEvent> messages;

@@ -13,7 +13,7 @@ streams through it with `curl --http2 -k -N`. It checks that:
     the run finishes, and its updates arrive spread over the run (no
     buffering anywhere), with no gzip on text/event-stream;
   - heartbeats pass;
-  - X-Request-Id reaches the gateway (the run carries the client's id), and
+  - X-Request-Id reaches the gateway (the run carries it as its correlation id), and
     the edge makes a valid one when the client sends none or a bad one;
   - Last-Event-ID reaches the gateway: a stream cut in the middle and resumed
     through the edge continues right after the given seq, nothing lost,
@@ -153,8 +153,8 @@ def run(args, tmp, procs):
   # 2. A Synthetic run of ~COUNT/RATE seconds, streamed through the edge.
   url = (f'{edge}/api/chat/stream?message=edge%20streaming%20check'
          '&specialists=Synthetic')
-  rid = 'edge-run-' + secrets.token_hex(6)
-  s = Stream(args.curl, url, [f'X-Request-Id: {rid}', 'Accept-Encoding: gzip'],
+  corr = 'edge-run-' + secrets.token_hex(6)
+  s = Stream(args.curl, url, [f'X-Request-Id: {corr}', 'Accept-Encoding: gzip'],
              os.path.join(tmp, 'stream1.headers'))
   rc = s.finish(timeout=COUNT / RATE + 30)
   check(rc == 0, f'the stream ended cleanly (curl exit {rc})')
@@ -165,13 +165,18 @@ def run(args, tmp, procs):
         f'content-type {headers.get("content-type")}')
   check('content-encoding' not in headers,
         'no gzip on text/event-stream although the client accepts it')
-  check(headers.get('x-request-id') == rid, 'the response carries our id')
+  # The run's id is the gateway's; ours is the correlation id
+  # (docs/SECURITY.md, "Runs belong to their owner").
+  rid = headers.get('x-request-id', '')
+  check(re.fullmatch(r'run_[0-9a-f]{32}', rid),
+        f'the response carries the run\'s id ({rid})')
   events = s.payloads()
   check(events and events[0][2].get('type') == 'connected' and
-        events[0][2].get('request_id') == rid,
-        'the run was started with the X-Request-Id sent through the edge')
+        events[0][2].get('request_id') == rid and
+        events[0][2].get('correlation_id') == corr,
+        'the X-Request-Id sent through the edge is the run\'s correlation id')
   check(all(ev.get('id', '').startswith(rid + ':') for _, ev, _ in events
-            if 'id' in ev), 'every event id is <our id>:<seq>')
+            if 'id' in ev), 'every event id is <run id>:<seq>')
   partial = [t for t, _, d in events if d.get('type') == 'partial_result']
   done = [t for t, ev, d in events if ev.get('event') == 'done']
   check(len(partial) == COUNT, f'{len(partial)} of {COUNT} partial results')
@@ -196,8 +201,7 @@ def run(args, tmp, procs):
         f'{t_done:.1f} s at {HEARTBEAT_MS} ms)')
 
   # 3. Cut a stream in the middle, resume it through the edge.
-  rid2 = 'edge-resume-' + secrets.token_hex(6)
-  s1 = Stream(args.curl, url, [f'X-Request-Id: {rid2}'],
+  s1 = Stream(args.curl, url, ['X-Request-Id: edge-resume'],
               os.path.join(tmp, 'stream2.headers'))
   got = s1.wait_until(
       lambda st: sum(1 for _, ev in st.events
@@ -206,6 +210,7 @@ def run(args, tmp, procs):
   check(got, 'the second run streamed 15 partial results before the cut')
   ids1 = [ev['id'] for _, ev in s1.events if 'id' in ev]
   last = ids1[-1]
+  rid2 = last.rsplit(':', 1)[0]
   last_seq = seq_of(last, rid2)
   parts1 = [json.loads(ev['data']).get('seq') for _, ev in s1.events
             if '"partial_result"' in ev.get('data', '')]
@@ -247,16 +252,16 @@ def run(args, tmp, procs):
         'the gateway counted exactly one resume (Last-Event-ID received; '
         f'resumes_total {resumes.group(1) if resumes else None})')
 
-  # 4. The edge's access log names the run with the gateway's id.
+  # 4. The edge's access log ties the correlation id to the run's id.
   def logged():
     try:
       with open(os.path.join(tmp, 'edge_access.log')) as f:
-        return f'rid={rid} upstream_rid={rid}' in f.read()
+        return f'rid={corr} upstream_rid={rid}' in f.read()
     except OSError:
       return False
 
   check(wait_for('access log', logged, 5, procs),
-        'the edge access log names the run by the same id as the gateway')
+        'the edge access log names the correlation id and the run\'s id')
   procs.check_alive()
 
   # 5. The gateway gone: the edge answers as the gateway does when it cannot

@@ -50,17 +50,26 @@ TEST_F(GatewayTest, WireShape) {
   EXPECT_EQ(r.Header("Content-Type"), "text/event-stream; charset=utf-8");
   EXPECT_EQ(r.Header("Cache-Control"), "no-cache");
   EXPECT_EQ(r.Header("X-Accel-Buffering"), "no");
-  EXPECT_EQ(r.Header("X-Request-Id"), "req_4f1c9a");
+  // The run's id is the gateway's (128 random bits); the client's
+  // X-Request-Id is its correlation id, in `connected`.
+  const std::string rid = r.Header("X-Request-Id");
+  EXPECT_THAT(rid, MatchesRegex("run_[0-9a-f]{32}"));
   EXPECT_EQ(r.Header("Content-Encoding"), "");
   EXPECT_EQ(r.Header("Transfer-Encoding"), "chunked");
 
   const std::string expected_start =
       "retry: 2000\n\n"
-      "id: req_4f1c9a:0\n"
+      "id: " +
+      rid +
+      ":0\n"
       "event: connected\n"
       "data: {\"type\":\"connected\",\"status\":\"connected\","
-      "\"request_id\":\"req_4f1c9a\"}\n\n"
-      "id: req_4f1c9a:1\n"
+      "\"request_id\":\"" +
+      rid +
+      "\",\"correlation_id\":\"req_4f1c9a\"}\n\n"
+      "id: " +
+      rid +
+      ":1\n"
       "event: message\n"
       "data: {\"type\":\"status\",";
   EXPECT_EQ(r.raw.substr(0, expected_start.size()), expected_start);
@@ -70,9 +79,8 @@ TEST_F(GatewayTest, WireShape) {
                           "message", "timeout", "message", "done"));
   std::vector<std::string> ids;
   for (const auto& e : r.events) ids.push_back(e.has_id ? e.id : "-");
-  EXPECT_THAT(ids, ElementsAre("req_4f1c9a:0", "req_4f1c9a:1", "req_4f1c9a:2",
-                               "req_4f1c9a:3", "-", "req_4f1c9a:4", "-",
-                               "req_4f1c9a:5", "-"));
+  EXPECT_THAT(ids, ElementsAre(rid + ":0", rid + ":1", rid + ":2", rid + ":3",
+                               "-", rid + ":4", "-", rid + ":5", "-"));
   // The named copies carry their message's payload.
   EXPECT_EQ(r.events[4].data, r.events[3].data);
   EXPECT_EQ(r.events[6].data, r.events[5].data);
@@ -81,15 +89,16 @@ TEST_F(GatewayTest, WireShape) {
   EXPECT_EQ(r.events[2].json["progress"], 65);
   EXPECT_EQ(r.events[7].json["result"]["answer"], "all good — ✓");
   for (const auto& e : r.events) {
-    EXPECT_EQ(e.json["request_id"], "req_4f1c9a") << e.data;
+    EXPECT_EQ(e.json["request_id"], rid) << e.data;
   }
-  EXPECT_EQ(r.events.back().json,
-            nlohmann::json::parse(R"({"type":"done","status":"complete",)"
-                                  R"("request_id":"req_4f1c9a"})"));
+  EXPECT_EQ(r.events.back().json, nlohmann::json({{"type", "done"},
+                                                  {"status", "complete"},
+                                                  {"request_id", rid}}));
   EXPECT_TRUE(absl::EndsWith(
       r.raw,
       "event: done\ndata: {\"type\":\"done\",\"status\":\"complete\","
-      "\"request_id\":\"req_4f1c9a\"}\n\n"));
+      "\"request_id\":\"" +
+          rid + "\"}\n\n"));
   EXPECT_EQ(StreamsOpenSettled(), 0);
   EXPECT_EQ(gateway_->metrics().streams_total.load(), 1);
   EXPECT_EQ(gateway_->metrics().events_sent_total.load(), 9);
@@ -211,7 +220,7 @@ TEST_F(GatewayTest, InvalidRequestIdIsReplacedAndNeverEchoed) {
       Stream("/api/chat/stream?message=hi", {{"X-Request-Id", bad}});
   ASSERT_EQ(r.status, 200);
   const std::string rid = r.Header("X-Request-Id");
-  EXPECT_THAT(rid, MatchesRegex("req_[0-9a-f]{16}"));
+  EXPECT_THAT(rid, MatchesRegex("run_[0-9a-f]{32}"));
   EXPECT_EQ(r.raw.find("evil"), std::string::npos);
   for (const auto& [k, v] : r.headers)
     EXPECT_EQ(v.find("evil"), std::string::npos);
@@ -219,6 +228,8 @@ TEST_F(GatewayTest, InvalidRequestIdIsReplacedAndNeverEchoed) {
   ASSERT_TRUE(fake_.WaitForCalls(1, absl::Seconds(5)));
   EXPECT_EQ(fake_.calls()[0].metadata_request_id, rid);
   EXPECT_EQ(fake_.calls()[0].request.request_id(), rid);
+  EXPECT_EQ(r.events.front().json.value("correlation_id", "").find("evil"),
+            std::string::npos);
 
   // Also on error responses.
   auto res = [&] {
@@ -232,14 +243,20 @@ TEST_F(GatewayTest, InvalidRequestIdIsReplacedAndNeverEchoed) {
               MatchesRegex("req_[0-9a-f]{16}"));
 }
 
-TEST_F(GatewayTest, ValidRequestIdTravelsEverywhere) {
+// A client's X-Request-Id is its correlation id, never the run's id
+// (docs/SECURITY.md): it comes back in `connected` and goes to the
+// orchestrator as `x-correlation-id`; the run's id is the gateway's, on
+// every event.
+TEST_F(GatewayTest, AClientsRequestIdIsACorrelationIdAndTheRunIdIsOurs) {
   StartGateway();
-  const std::string rid = "client.ID_42-x";
+  const std::string correlation = "client.ID_42-x";
   SseResponse r =
-      Stream("/api/chat/stream?message=hi", {{"X-Request-Id", rid}});
+      Stream("/api/chat/stream?message=hi", {{"X-Request-Id", correlation}});
   ASSERT_EQ(r.status, 200);
-  EXPECT_EQ(r.Header("X-Request-Id"), rid);
+  const std::string rid = r.Header("X-Request-Id");
+  EXPECT_THAT(rid, MatchesRegex("run_[0-9a-f]{32}"));
   ASSERT_FALSE(r.events.empty());
+  EXPECT_EQ(r.events.front().json.value("correlation_id", ""), correlation);
   int messages = 0;
   for (const auto& e : r.events) {
     EXPECT_EQ(e.json["request_id"], rid) << e.data;
