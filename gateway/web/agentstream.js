@@ -54,6 +54,7 @@
 // (`failed` with `reason: 'unauthorized'`).
 
 import {hasTokenOption, parseChallenge, resolveToken, unauthorizedMessage, withBearer} from './auth.js';
+import {DEFAULT_OPTIONS, WATCHDOG_INTERVALS} from './options.js';
 import {initialState, reduce} from './reducer.js';
 import {cancelOutcome, isReconnectError, onSourceClosed, RETRY_POLICY, retryDelayMs} from './session.js';
 import {inflateUpdate, needsInflate, parseEventId, seqOf, splitEvent} from './stream_decode.js';
@@ -62,43 +63,12 @@ import {openEventSource, openFetch} from './stream_transport.js';
 
 export {HttpError, parseChallenge} from './auth.js';
 export {MockEventSource, parseRecording} from './mock_event_source.js';
+export {DEFAULT_HEARTBEAT_MS, DEFAULT_OPTIONS, WATCHDOG_INTERVALS} from './options.js';
 export {initialState, reduce} from './reducer.js';
 export {RETRY_POLICY} from './session.js';
 export {parseSse, SseParser} from './sse_parser.js';
 export {parseEventId} from './stream_decode.js';
 export {ALWAYS_SENT_TYPES, fetchSpecialists, UPDATE_TYPES} from './stream_request.js';
-
-/** The gateway's default --heartbeat-ms (docs/GATEWAY.md "Flags"). */
-export const DEFAULT_HEARTBEAT_MS = 15000;
-
-/** Silence for this many heartbeat intervals means a dead connection. */
-export const WATCHDOG_INTERVALS = 2.5;
-
-/** The defaults of every option (docs/CLIENT.md describes each). */
-export const DEFAULT_OPTIONS = Object.freeze({
-  baseUrl: '',
-  method: 'GET',
-  transport: 'auto',
-  token: undefined,
-  specialists: [],
-  runOptions: undefined,
-  onDisconnect: undefined,
-  types: undefined,
-  batchMax: undefined,
-  batchMs: undefined,
-  compress: false,
-  heartbeat: undefined,
-  heartbeatMs: DEFAULT_HEARTBEAT_MS,
-  watchdog: true,
-  retry: RETRY_POLICY,
-  maxGetUrlLength: 8000,
-  cancelTimeoutMs: 5000,
-  cancelGraceMs: 15000,
-  EventSource: undefined,
-  fetch: undefined,
-  timers: undefined,
-  random: Math.random,
-});
 
 /** A follower of one run: what startRun() and attach() return. */
 export class AgentStream {

@@ -91,7 +91,10 @@ export function cancelOutcome(status) {
   }
   if (status === 409) return {outcome: 'ended', note: 'The run had already ended.'};
   if (status === 404) {
-    return {outcome: 'unknown', note: 'The gateway no longer knows this run; stopped following it.'};
+    return {
+      outcome: 'unknown',
+      note: 'The gateway no longer knows this run; stopped following it.'
+    };
   }
   if (status === 401) {
     return {

@@ -91,9 +91,9 @@ class InMemoryOrchestrator final : public OrchestratorClient {
     return std::make_unique<DoneRunStream>(ShortRun(params.request_id),
                                            absl::OkStatus());
   }
-  std::unique_ptr<RunStream> StartAttach(const std::string& request_id,
-                                         uint64_t after_seq,
-                                         const agentstream::OnBehalfOf&) override {
+  std::unique_ptr<RunStream> StartAttach(
+      const std::string& request_id, uint64_t after_seq,
+      const agentstream::OnBehalfOf&) override {
     if (after_seq == 0) {
       return std::make_unique<DoneRunStream>(ShortRun(request_id),
                                              absl::OkStatus());

@@ -99,7 +99,8 @@ TEST_F(RunStreamOpeningTest, StreamsOpenedWhileANewClientLearnsFallBack) {
     auto client =
         NewGrpcOrchestratorClient(NewOrchestratorChannel(fake_.address()));
     std::vector<std::unique_ptr<RunStream>> streams;
-    for (int k = 0; k < 6; ++k) streams.push_back(client->StartAttach("r1", 3, {}));
+    for (int k = 0; k < 6; ++k)
+      streams.push_back(client->StartAttach("r1", 3, {}));
     for (auto& stream : streams) {
       ASSERT_EQ(stream->WaitOpening(absl::Seconds(10)), Opening::kAccepted)
           << "client " << i << ": " << stream->status();
