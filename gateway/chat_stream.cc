@@ -44,62 +44,35 @@ CallEnding ClassifyCallEnding(const absl::Status& status, bool resumed) {
   }
 }
 
-std::string DoneStatusName(DoneStatus status) {
-  switch (status) {
-    case DoneStatus::kComplete:
-      return "complete";
-    case DoneStatus::kCancelled:
-      return "cancelled";
-    case DoneStatus::kFailed:
-      return "failed";
-  }
-  return "failed";
-}
-
 ChatStreamEncoder::ChatStreamEncoder(std::string request_id,
                                      StreamFormat format, int64_t retry_ms,
                                      std::optional<uint64_t> resumed_after)
-    : request_id_(std::move(request_id)),
+    : StreamEncoder(std::move(request_id), resumed_after.has_value(),
+                    resumed_after.value_or(0)),
       format_(std::move(format)),
       retry_ms_(retry_ms),
-      resumed_after_(resumed_after),
-      last_seq_(resumed_after.value_or(0)) {}
+      resumed_after_(resumed_after) {}
 
-std::string ChatStreamEncoder::Open() const {
+std::string ChatStreamEncoder::Open() {
   OrderedJson data = {{"type", "connected"},
                       {"status", resumed_after_ ? "resumed" : "connected"},
-                      {"request_id", request_id_}};
+                      {"request_id", request_id()}};
   if (resumed_after_) data["after_seq"] = *resumed_after_;
   if (!correlation_id_.empty()) data["correlation_id"] = correlation_id_;
   return absl::StrCat(
       EncodeRetry(retry_ms_),
-      EncodeEvent(absl::StrCat(request_id_, ":", resumed_after_.value_or(0)),
+      EncodeEvent(absl::StrCat(request_id(), ":", resumed_after_.value_or(0)),
                   "connected", Dump(data)));
 }
 
 int ChatStreamEncoder::AppendUpdate(const Update& update, std::string* out) {
   // How the run ends is read from every update, sent or not.
-  switch (update.kind_case()) {
-    case Update::kComplete:
-      saw_complete_ = true;
-      if (update.complete().outcome() == agentstream::v1::OUTCOME_CANCELLED) {
-        saw_cancelled_ = true;
-      }
-      break;
-    case Update::kStatus:
-      if (update.status().status() == agentstream::v1::RUN_STATUS_CANCELLED) {
-        saw_cancelled_ = true;
-      }
-      break;
-    default:
-      break;
-  }
-  last_seq_ = std::max<uint64_t>(last_seq_, update.seq());
+  Observe(update);
   if (!format_.types.Sends(update)) return 0;
   // Every payload names the stream's request id, whatever the producer set.
   // Encoded once, without a JSON document (docs/BENCHMARKS.md).
   data_.clear();
-  AppendUpdateJson(update, request_id_, &data_);
+  AppendUpdateJson(update, request_id(), &data_);
   if (format_.compress && data_.size() > format_.compress_min_bytes) {
     CompressData(update);
   }
@@ -129,7 +102,7 @@ int ChatStreamEncoder::AppendUpdate(const Update& update, std::string* out) {
     return 0;
   }
   id_.clear();
-  absl::StrAppend(&id_, request_id_, ":", update.seq());
+  absl::StrAppend(&id_, request_id(), ":", update.seq());
   AppendEvent(id_, "message", data_, out);
   switch (update.kind_case()) {
     case Update::kError:
@@ -149,7 +122,7 @@ void ChatStreamEncoder::CompressData(const Update& update) {
   // The envelope stays readable: a client routes and dedupes by it without
   // decompressing (docs/GATEWAY.md, "Compression").
   OrderedJson envelope = {{"type", UpdateType(update)},
-                          {"request_id", request_id_},
+                          {"request_id", request_id()},
                           {"seq", update.seq()}};
   if (!update.specialist().empty())
     envelope["specialist"] = update.specialist();
@@ -163,10 +136,10 @@ int ChatStreamEncoder::FlushBatch(std::string* out) {
   if (batch_count_ == 0) return 0;
   data_.clear();
   absl::StrAppend(&data_, R"({"type":"batch","request_id":)",
-                  nlohmann::json(request_id_).dump(), R"(,"updates":[)",
+                  nlohmann::json(request_id()).dump(), R"(,"updates":[)",
                   batch_json_, "]}");
   id_.clear();
-  absl::StrAppend(&id_, request_id_, ":", batch_last_seq_);
+  absl::StrAppend(&id_, request_id(), ":", batch_last_seq_);
   AppendEvent(id_, "batch", data_, out);
   out->append(batch_copies_);
   const int events = 1 + batch_copy_events_;
@@ -179,67 +152,33 @@ int ChatStreamEncoder::FlushBatch(std::string* out) {
 }
 
 std::string ChatStreamEncoder::Error(std::string_view code,
-                                     std::string_view message,
-                                     bool retryable) const {
+                                     std::string_view message, bool retryable,
+                                     bool /*final*/) const {
   const OrderedJson data = {
-      {"type", "error"},    {"request_id", request_id_}, {"code", code},
-      {"message", message}, {"retryable", retryable},    {"source", "gateway"},
+      {"type", "error"},    {"request_id", request_id()}, {"code", code},
+      {"message", message}, {"retryable", retryable},     {"source", "gateway"},
   };
   return EncodeEvent("", "error", Dump(data));
-}
-
-std::string ChatStreamEncoder::Failure(const absl::Status& status) const {
-  return Error(ErrorCodeName(status.code()), std::string(status.message()),
-               IsRetryable(status.code()));
-}
-
-std::string ChatStreamEncoder::Gap(const absl::Status& status) const {
-  const std::string point = absl::StrCat(request_id_, ":", last_seq_);
-  std::string message;
-  if (status.code() == absl::StatusCode::kNotFound) {
-    message = absl::StrCat(
-        "run ", request_id_,
-        " is no longer known to the orchestrator (it ended too long ago, or "
-        "the orchestrator restarted): the updates after ",
-        point, " cannot be replayed; start the question again");
-  } else {
-    message =
-        absl::StrCat("the run's log no longer holds the updates after ", point,
-                     " (", std::string(status.message()),
-                     "): they cannot be replayed; start the question again");
-  }
-  return Error("gap", message, false);
 }
 
 std::string ChatStreamEncoder::Heartbeat() const {
   return EncodeHeartbeat(
       format_.heartbeat,
-      Dump(OrderedJson{{"type", "heartbeat"}, {"request_id", request_id_}}));
+      Dump(OrderedJson{{"type", "heartbeat"}, {"request_id", request_id()}}));
 }
 
-std::string ChatStreamEncoder::Done(DoneStatus status) const {
+std::string ChatStreamEncoder::Done(DoneStatus status) {
   const OrderedJson data = {{"type", "done"},
                             {"status", DoneStatusName(status)},
-                            {"request_id", request_id_}};
+                            {"request_id", request_id()}};
   return EncodeEvent("", "done", Dump(data));
-}
-
-DoneStatus ChatStreamEncoder::FinalStatusFromUpdates() const {
-  if (saw_cancelled_) return DoneStatus::kCancelled;
-  return saw_complete_ ? DoneStatus::kComplete : DoneStatus::kFailed;
-}
-
-std::string GapStream(const ChatStreamEncoder& encoder,
-                      const absl::Status& status) {
-  return absl::StrCat(encoder.Open(), encoder.Gap(status),
-                      encoder.Done(DoneStatus::kFailed));
 }
 
 namespace {
 
 // The bytes that end a stream whose call ended with `status` (after every
 // update was sent), and how it ends. Returns the events appended.
-StreamEnd AppendEnding(const absl::Status& status, ChatStreamEncoder& encoder,
+StreamEnd AppendEnding(const absl::Status& status, StreamEncoder& encoder,
                        ChatStreamResult& result, int64_t* events,
                        std::string* buffer) {
   const CallEnding ending = ClassifyCallEnding(status, encoder.resumed());
@@ -257,7 +196,7 @@ StreamEnd AppendEnding(const absl::Status& status, ChatStreamEncoder& encoder,
           absl::StrCat("this stream fell too far behind the run and was cut "
                        "off; ",
                        resume_hint),
-          true));
+          true, /*final=*/false));
       *events += 1;
       return StreamEnd::kReconnect;
     case CallEnding::kUpstreamLost:
@@ -265,7 +204,7 @@ StreamEnd AppendEnding(const absl::Status& status, ChatStreamEncoder& encoder,
           "unavailable",
           absl::StrCat("lost the orchestrator (", std::string(status.message()),
                        "); ", resume_hint),
-          true));
+          true, /*final=*/false));
       *events += 1;
       return StreamEnd::kReconnect;
     case CallEnding::kGap:
@@ -291,7 +230,7 @@ StreamEnd AppendEnding(const absl::Status& status, ChatStreamEncoder& encoder,
 
 }  // namespace
 
-ChatStreamPump::ChatStreamPump(RunStream& run, ChatStreamEncoder& encoder,
+ChatStreamPump::ChatStreamPump(RunStream& run, StreamEncoder& encoder,
                                const ChatStreamOptions& options,
                                const Clock& clock)
     : run_(run),
@@ -303,7 +242,7 @@ ChatStreamPump::ChatStreamPump(RunStream& run, ChatStreamEncoder& encoder,
 
 absl::Time ChatStreamPump::next_wake() const {
   if (!encoder_.batch_pending()) return next_heartbeat_;
-  return std::min(next_heartbeat_, batch_since_ + encoder_.batch().max_wait);
+  return std::min(next_heartbeat_, batch_since_ + encoder_.batch_max_wait());
 }
 
 int64_t ChatStreamPump::Flush(std::string* out) {
@@ -397,13 +336,13 @@ void ChatStreamPump::Tick(absl::Time now, bool stop, std::string* out) {
         absl::StrCat("the gateway is shutting down; reconnect (Last-Event-ID: ",
                      encoder_.request_id(), ":", encoder_.last_seq(),
                      ") to resume"),
-        true));
+        true, /*final=*/false));
     Count(1);
     End(StreamEnd::kStopped);
     return;
   }
   if (encoder_.batch_pending() &&
-      now >= batch_since_ + encoder_.batch().max_wait) {
+      now >= batch_since_ + encoder_.batch_max_wait()) {
     Count(Flush(out));
   }
   if (now < next_heartbeat_) return;
@@ -424,7 +363,7 @@ void ChatStreamPump::ClientGone() {
   result_.done = DoneStatus::kCancelled;
 }
 
-ChatStreamResult RunChatStream(RunStream& run, ChatStreamEncoder& encoder,
+ChatStreamResult RunChatStream(RunStream& run, StreamEncoder& encoder,
                                std::vector<Update> first, EventSink& sink,
                                const Clock& clock,
                                const ChatStreamOptions& options,

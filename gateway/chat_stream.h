@@ -47,13 +47,10 @@
 #include "gateway/metrics.h"
 #include "gateway/orchestrator_client.h"
 #include "gateway/sse_encoder.h"
+#include "gateway/stream_encoder.h"
 #include "gateway/stream_format.h"
 
 namespace agentstream::gateway {
-
-// How a stream ended, as sent in `done`.
-enum class DoneStatus { kComplete, kCancelled, kFailed };
-std::string DoneStatusName(DoneStatus status);
 
 // How the gRPC call's final status ends the SSE stream.
 enum class CallEnding {
@@ -70,8 +67,8 @@ enum class CallEnding {
 // then a gap).
 CallEnding ClassifyCallEnding(const absl::Status& status, bool resumed);
 
-// Not thread-safe; one per stream.
-class ChatStreamEncoder final {
+// Our own wire (the comment above). Not thread-safe; one per stream.
+class ChatStreamEncoder final : public StreamEncoder {
  public:
   // `resumed_after`: the stream resumes a run after that seq; its
   // `connected` event then carries that id, so the resume point never moves
@@ -84,50 +81,32 @@ class ChatStreamEncoder final {
 
   // `retry:` and the `connected` event (with the client's correlation id,
   // when set).
-  std::string Open() const;
+  std::string Open() override;
   void set_correlation_id(std::string id) { correlation_id_ = std::move(id); }
-  // One update (and its named copy for error/timeout). Appends to `out`;
-  // returns the number of events appended (0 for a type not sent, and for
-  // an update that went into the pending batch).
-  int AppendUpdate(const agentstream::v1::Update& update, std::string* out);
-  // Batching: whether updates wait in the batch, whether it must go now
-  // (full, or it holds an error, timeout or complete), and the batch event
-  // with its named copies (returns the events appended; 0 when empty).
-  bool batch_pending() const { return batch_count_ > 0; }
-  bool batch_due() const { return batch_due_; }
-  int FlushBatch(std::string* out);
-  const BatchSpec& batch() const { return format_.batch; }
+  // One update (and its named copy for error/timeout).
+  int AppendUpdate(const agentstream::v1::Update& update,
+                   std::string* out) override;
+  bool batch_pending() const override { return batch_count_ > 0; }
+  bool batch_due() const override { return batch_due_; }
+  absl::Duration batch_max_wait() const override {
+    return format_.batch.max_wait;
+  }
+  int FlushBatch(std::string* out) override;
   const StreamFormat& format() const { return format_; }
-  // An `error` event from the gateway (no id).
+  // An `error` event from the gateway (no id), final or not.
   std::string Error(std::string_view code, std::string_view message,
-                    bool retryable) const;
-  // The gRPC call failed after the stream started (code from the status).
-  std::string Failure(const absl::Status& status) const;
-  // The `gap` error: `status` is what the orchestrator answered (OUT_OF_RANGE
-  // or NOT_FOUND); the message says what happened and what to do.
-  std::string Gap(const absl::Status& status) const;
-  std::string Heartbeat() const;
-  std::string Done(DoneStatus status) const;
-
-  // Whether a `complete` update was seen, and how the run ended by it.
-  bool saw_complete() const { return saw_complete_; }
-  DoneStatus FinalStatusFromUpdates() const;
-  // The seq of the last update read, sent or filtered out (the resume point
-  // when none was).
-  uint64_t last_seq() const { return last_seq_; }
-  bool resumed() const { return resumed_after_.has_value(); }
-  const std::string& request_id() const { return request_id_; }
+                    bool retryable, bool final = true) const override;
+  std::string Heartbeat() const override;
+  std::string Done(DoneStatus status) override;
 
  private:
   // Replaces data_ (the update's JSON) by its compressed envelope.
   void CompressData(const agentstream::v1::Update& update);
 
-  const std::string request_id_;
   std::string correlation_id_;
   const StreamFormat format_;
   const int64_t retry_ms_;
   const std::optional<uint64_t> resumed_after_;
-  uint64_t last_seq_ = 0;
   // The pending batch: its updates' JSON, comma-separated; the named copies
   // that follow it; the seq of its last update.
   std::string batch_json_;
@@ -139,8 +118,6 @@ class ChatStreamEncoder final {
   // Scratch space of AppendUpdate, kept between updates.
   std::string data_;
   std::string id_;
-  bool saw_complete_ = false;
-  bool saw_cancelled_ = false;
 };
 
 // Where the bytes go. Called from the stream's thread only.
@@ -191,7 +168,7 @@ struct ChatStreamResult {
 class ChatStreamPump final {
  public:
   // `clock` times heartbeats and batches.
-  ChatStreamPump(RunStream& run, ChatStreamEncoder& encoder,
+  ChatStreamPump(RunStream& run, StreamEncoder& encoder,
                  const ChatStreamOptions& options, const Clock& clock);
 
   // `retry`, `connected` and `first` (updates already received). Once,
@@ -224,7 +201,7 @@ class ChatStreamPump final {
   int64_t Flush(std::string* out);
 
   RunStream& run_;
-  ChatStreamEncoder& encoder_;
+  StreamEncoder& encoder_;
   const Clock& clock_;
   absl::Time batch_since_ = absl::InfiniteFuture();  // Its oldest update.
   const ChatStreamOptions& options_;
@@ -240,16 +217,11 @@ class ChatStreamPump final {
 // When the client goes away, the call (not the run) is cancelled at once.
 // When `stop` becomes true, the stream ends with an `error` (unavailable,
 // retryable) and no `done`; the call is cancelled, the run is not.
-ChatStreamResult RunChatStream(RunStream& run, ChatStreamEncoder& encoder,
+ChatStreamResult RunChatStream(RunStream& run, StreamEncoder& encoder,
                                std::vector<agentstream::v1::Update> first,
                                EventSink& sink, const Clock& clock,
                                const ChatStreamOptions& options,
                                const std::atomic<bool>& stop);
-
-// The whole body of a stream that resumes from a point the log no longer
-// holds: `retry`, `connected`, the `gap` error and `done` failed.
-std::string GapStream(const ChatStreamEncoder& encoder,
-                      const absl::Status& status);
 
 }  // namespace agentstream::gateway
 

@@ -31,7 +31,7 @@ LiveStream::LiveStream(std::shared_ptr<http::Exchange> exchange,
     : context_(context),
       exchange_(std::move(exchange)),
       state_(std::move(state)),
-      pump_(*state_->run, state_->encoder, context_.options, *context_.clock),
+      pump_(*state_->run, *state_->encoder, context_.options, *context_.clock),
       opener_(std::move(opener)),
       opening_deadline_(opening_deadline),
       on_end_(std::move(on_end)) {}
@@ -165,16 +165,16 @@ void LiveStream::ArmTimer(absl::Time at) {
 void LiveStream::Finish() {
   finished_ = true;
   const ChatStreamResult& result = pump_.result();
-  const std::string& rid = state_->encoder.request_id();
+  const std::string& rid = state_->encoder->request_id();
   switch (answered_ ? StreamEnd::kDone : result.end) {
     case StreamEnd::kClientGone:
       context_.metrics->client_disconnects_total.fetch_add(1);
       AS_LOG(INFO) << "client of " << rid << " went away after seq "
-                   << state_->encoder.last_seq() << "; call cancelled";
+                   << state_->encoder->last_seq() << "; call cancelled";
       break;
     case StreamEnd::kReconnect:
       AS_LOG(INFO) << "stream of " << rid << " ended after seq "
-                   << state_->encoder.last_seq()
+                   << state_->encoder->last_seq()
                    << " for the client to resume ("
                    << (result.ending == CallEnding::kSlowConsumer
                            ? "slow_consumer"

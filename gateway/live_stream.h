@@ -36,7 +36,7 @@ namespace agentstream::gateway {
 // slots and one of its client's stream slots until destroyed.
 struct StreamState {
   StreamState(GatewayMetrics& m, std::unique_ptr<ClientLimiter::StreamSlot> c,
-              std::unique_ptr<RunStream> r, ChatStreamEncoder e)
+              std::unique_ptr<RunStream> r, std::unique_ptr<StreamEncoder> e)
       : metrics(m),
         client_slot(std::move(c)),
         run(std::move(r)),
@@ -45,7 +45,8 @@ struct StreamState {
   GatewayMetrics& metrics;
   std::unique_ptr<ClientLimiter::StreamSlot> client_slot;
   std::unique_ptr<RunStream> run;
-  ChatStreamEncoder encoder;
+  // Our wire or a dialect's (stream_encoder.h).
+  std::unique_ptr<StreamEncoder> encoder;
   std::vector<agentstream::v1::Update> first;
   // Set when the response is gzip-encoded (gzip.h): every write goes
   // through it.

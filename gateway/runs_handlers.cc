@@ -37,17 +37,26 @@ void GatewayServer::Impl::ServeAttach(const ExchangePtr& ex,
                                       const AttachTarget& target,
                                       const StreamFormat& format,
                                       const OnBehalfOf& who) {
+  ServeAttach(
+      ex, target, who,
+      std::make_unique<ChatStreamEncoder>(
+          target.request_id, ServerFormat(format), options_.retry_ms,
+          target.has_resume_point ? std::optional<uint64_t>(target.after_seq)
+                                  : std::nullopt),
+      target.after_seq);
+}
+
+void GatewayServer::Impl::ServeAttach(const ExchangePtr& ex,
+                                      const AttachTarget& target,
+                                      const OnBehalfOf& who,
+                                      std::unique_ptr<StreamEncoder> encoder,
+                                      uint64_t attach_after_seq) {
   const std::string& rid = target.request_id;
   std::unique_ptr<ClientLimiter::StreamSlot> slot = ReserveStreamSlots(ex, rid);
   if (!slot) return;
-  const std::optional<uint64_t> resumed_after =
-      target.has_resume_point ? std::optional<uint64_t>(target.after_seq)
-                              : std::nullopt;
   auto state = std::make_shared<StreamState>(
       metrics_, std::move(slot),
-      client_->StartAttach(rid, target.after_seq, who),
-      ChatStreamEncoder(rid, ServerFormat(format), options_.retry_ms,
-                        resumed_after));
+      client_->StartAttach(rid, attach_after_seq, who), std::move(encoder));
   NegotiateGzip(ex->request(), *state);
   // The orchestrator accepts an attach with its initial metadata at once,
   // even when the run has nothing new yet, and refuses one with a status
@@ -88,8 +97,8 @@ void GatewayServer::Impl::ServeAttach(const ExchangePtr& ex,
         AS_LOG(INFO) << "resume of " << rid << " after " << after_seq
                      << ": gap (" << decision.status << ")";
         http::HttpResponse r;
-        r.headers = StreamHeaders(rid);
-        r.body = GapStream(s.encoder, decision.status);
+        r.headers = StreamHeaders(*s.encoder);
+        r.body = GapStream(*s.encoder, decision.status);
         ex->Respond(std::move(r));
         return OpenResult::kAnswered;
       }

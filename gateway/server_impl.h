@@ -19,6 +19,7 @@
 #include "common/http/client_address.h"
 #include "common/http/server.h"
 #include "gateway/auth/authenticator.h"
+#include "gateway/chat_request.h"
 #include "gateway/chat_stream.h"
 #include "gateway/client_limits.h"
 #include "gateway/http_server.h"
@@ -78,6 +79,12 @@ class GatewayServer::Impl {
 
   // stream_handlers.cc
   void HandleChatStream(const ExchangePtr& ex, bool is_post);
+  // Starts a new run (`chat`) for `who`, rendered by `encoder` (which names
+  // the run's id), once the client's run rate and stream slots allow it;
+  // refusals name the request by `correlation_id`.
+  void StartRun(const ExchangePtr& ex, const std::string& correlation_id,
+                const OnBehalfOf& who, const ChatRequest& chat,
+                std::unique_ptr<StreamEncoder> encoder);
   // Takes one of the client's stream slots and one of the --max-streams
   // slots (both released by ~StreamState); null (and 429 or 503 answered)
   // when either is taken.
@@ -91,7 +98,7 @@ class GatewayServer::Impl {
   // Answers 200 with the SSE headers; false when the client is gone.
   bool StartSse(const ExchangePtr& ex, StreamState& state);
   // The headers of every SSE response.
-  static http::HttpHeaders StreamHeaders(const std::string& request_id);
+  static http::HttpHeaders StreamHeaders(const StreamEncoder& encoder);
 
   // runs_handlers.cc
   void HandleRunStream(const ExchangePtr& ex);
@@ -99,6 +106,13 @@ class GatewayServer::Impl {
   // answer of Attach onto the response (resume.h).
   void ServeAttach(const ExchangePtr& ex, const AttachTarget& target,
                    const StreamFormat& format, const OnBehalfOf& who);
+  // The same, rendered by `encoder`, attaching after `attach_after_seq`
+  // (a dialect replays from 0 up to the client's point to rebuild its
+  // state, gateway/dialects/).
+  void ServeAttach(const ExchangePtr& ex, const AttachTarget& target,
+                   const OnBehalfOf& who,
+                   std::unique_ptr<StreamEncoder> encoder,
+                   uint64_t attach_after_seq);
   // The client's format with the server's part (the compression threshold).
   StreamFormat ServerFormat(StreamFormat format) const;
   // Makes `s` gzip-encoded when --stream-gzip and the client accepts it.

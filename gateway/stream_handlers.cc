@@ -52,6 +52,21 @@ void GatewayServer::Impl::HandleChatStream(const ExchangePtr& ex,
   absl::StatusOr<ChatRequest> chat =
       is_post ? ParseChatBody(req.body) : ParseChatQuery(params);
   if (!chat.ok()) return SendError(ex, chat.status(), correlation_id);
+  auto encoder = std::make_unique<ChatStreamEncoder>(
+      rid, ServerFormat(chat->format), options_.retry_ms);
+  // The client's own id, when it sent one, comes back in `connected`.
+  if (IsValidRequestId(req.headers.GetOr("X-Request-Id"))) {
+    encoder->set_correlation_id(correlation_id);
+  }
+  StartRun(ex, correlation_id, *who, *chat, std::move(encoder));
+}
+
+void GatewayServer::Impl::StartRun(const ExchangePtr& ex,
+                                   const std::string& correlation_id,
+                                   const OnBehalfOf& who,
+                                   const ChatRequest& chat,
+                                   std::unique_ptr<StreamEncoder> encoder) {
+  const http::HttpRequest& req = ex->request();
   const ClientLimiter::Refusal rate = limiter_.TakeRunStart(ClientKey(req));
   if (!rate.status.ok()) {
     metrics_.client_run_rate_refusals_total.fetch_add(1);
@@ -61,19 +76,15 @@ void GatewayServer::Impl::HandleChatStream(const ExchangePtr& ex,
       ReserveStreamSlots(ex, correlation_id);
   if (!slot) return;
   RunParams params_out;
-  params_out.request_id = rid;
-  params_out.on_behalf_of = *who;
-  params_out.message = chat->message;
-  params_out.specialists = chat->specialists;
-  params_out.options = JsonToStruct(chat->options);
-  params_out.on_disconnect = chat->on_disconnect;
-  auto state = std::make_shared<StreamState>(
-      metrics_, std::move(slot), client_->StartRun(params_out),
-      ChatStreamEncoder(rid, ServerFormat(chat->format), options_.retry_ms));
-  // The client's own id, when it sent one, comes back in `connected`.
-  if (IsValidRequestId(req.headers.GetOr("X-Request-Id"))) {
-    state->encoder.set_correlation_id(correlation_id);
-  }
+  params_out.request_id = encoder->request_id();
+  params_out.on_behalf_of = who;
+  params_out.message = chat.message;
+  params_out.specialists = chat.specialists;
+  params_out.options = JsonToStruct(chat.options);
+  params_out.on_disconnect = chat.on_disconnect;
+  auto state = std::make_shared<StreamState>(metrics_, std::move(slot),
+                                             client_->StartRun(params_out),
+                                             std::move(encoder));
   NegotiateGzip(req, *state);
 
   // Answer with a status code only once the orchestrator accepted the run:
@@ -153,12 +164,12 @@ GatewayServer::Impl::ReserveStreamSlots(const ExchangePtr& ex,
 }
 
 http::HttpHeaders GatewayServer::Impl::StreamHeaders(
-    const std::string& request_id) {
+    const StreamEncoder& encoder) {
   http::HttpHeaders h;
-  h.Add("Content-Type", "text/event-stream; charset=utf-8");
+  encoder.AddHeaders(&h);
   h.Add("Cache-Control", "no-cache");
   h.Add("X-Accel-Buffering", "no");
-  h.Add("X-Request-Id", request_id);
+  h.Add("X-Request-Id", encoder.request_id());
   return h;
 }
 
@@ -177,7 +188,7 @@ void GatewayServer::Impl::NegotiateGzip(const http::HttpRequest& req,
 
 bool GatewayServer::Impl::StartSse(const ExchangePtr& ex, StreamState& s) {
   metrics_.streams_total.fetch_add(1);
-  http::HttpHeaders headers = StreamHeaders(s.encoder.request_id());
+  http::HttpHeaders headers = StreamHeaders(*s.encoder);
   if (options_.stream_gzip) headers.Add("Vary", "Accept-Encoding");
   if (s.gzip != nullptr) headers.Add("Content-Encoding", "gzip");
   if (!ex->StartStream(200, headers)) {
