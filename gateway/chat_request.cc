@@ -184,7 +184,7 @@ absl::StatusOr<ChatRequest> ParseChatQuery(
   return request;
 }
 
-absl::StatusOr<ChatRequest> ParseChatBody(std::string_view body) {
+absl::StatusOr<nlohmann::json> ParseJsonBody(std::string_view body) {
   if (body.size() > kMaxPostBodyBytes) {
     return absl::OutOfRangeError(absl::StrCat("body is ", body.size(),
                                               " bytes; the limit is ",
@@ -201,6 +201,16 @@ absl::StatusOr<ChatRequest> ParseChatBody(std::string_view body) {
   if (!json.is_object()) {
     return absl::InvalidArgumentError("body must be a JSON object");
   }
+  return json;
+}
+
+absl::StatusOr<ChatRequest> ParseChatBody(std::string_view body) {
+  absl::StatusOr<nlohmann::json> json = ParseJsonBody(body);
+  if (!json.ok()) return json.status();
+  return ChatRequestFromJson(*json);
+}
+
+absl::StatusOr<ChatRequest> ChatRequestFromJson(const nlohmann::json& json) {
   ChatRequest request;
   auto message = json.find("message");
   if (message == json.end() || message->is_null()) {

@@ -56,6 +56,13 @@ absl::StatusOr<ChatRequest> ParseChatQuery(
 // `body` is the raw POST body.
 absl::StatusOr<ChatRequest> ParseChatBody(std::string_view body);
 
+// The two halves of ParseChatBody, for the dialects (gateway/dialects/),
+// whose bodies are other JSON documents that carry a chat request:
+// a body within the size and nesting bounds that is a JSON object, and the
+// chat request read from such an object's fields.
+absl::StatusOr<nlohmann::json> ParseJsonBody(std::string_view body);
+absl::StatusOr<ChatRequest> ChatRequestFromJson(const nlohmann::json& json);
+
 // "grace" (or empty) -> UNSPECIFIED (the orchestrator's grace period),
 // "cancel" -> CANCEL, "continue" -> CONTINUE; anything else kInvalidArgument.
 absl::StatusOr<agentstream::v1::DisconnectPolicy> ParseDisconnectPolicy(

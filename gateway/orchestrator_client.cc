@@ -15,6 +15,14 @@
 #include "gateway/stream_inbox.h"
 
 namespace agentstream::gateway {
+
+agentstream::v1::AttachRequest AttachFrom(const std::string& request_id,
+                                          uint64_t after_seq) {
+  agentstream::v1::AttachRequest attach;
+  attach.set_request_id(request_id);
+  attach.set_after_seq(after_seq);
+  return attach;
+}
 namespace {
 
 using agentstream::v1::Orchestrator;
@@ -60,15 +68,13 @@ class StreamReactor final : public grpc::ClientReadReactor<Message>,
     return r;
   }
   static std::shared_ptr<StreamReactor> Attach(
-      Orchestrator::Stub* stub, const std::string& request_id,
-      uint64_t after_seq, const OnBehalfOf& who,
-      const GrpcOrchestratorClientOptions& bounds, CallCounter& counter,
-      std::shared_ptr<UpstreamCounters> counters) {
+      Orchestrator::Stub* stub, const agentstream::v1::AttachRequest& attach,
+      const OnBehalfOf& who, const GrpcOrchestratorClientOptions& bounds,
+      CallCounter& counter, std::shared_ptr<UpstreamCounters> counters) {
     auto r = std::shared_ptr<StreamReactor>(
         new StreamReactor(bounds, counter, std::move(counters)));
-    r->attach_request_.set_request_id(request_id);
-    r->attach_request_.set_after_seq(after_seq);
-    r->context_.AddMetadata("x-request-id", request_id);
+    r->attach_request_ = attach;
+    r->context_.AddMetadata("x-request-id", attach.request_id());
     for (const auto& [key, value] : CallerMetadata(who)) {
       r->context_.AddMetadata(key, value);
     }
@@ -277,22 +283,20 @@ class GrpcOrchestratorClient final : public OrchestratorClient {
     return StartRunCall(params);
   }
 
-  std::unique_ptr<RunStream> StartAttach(const std::string& request_id,
-                                         uint64_t after_seq,
-                                         const OnBehalfOf& who) override {
+  std::unique_ptr<RunStream> StartAttach(
+      const agentstream::v1::AttachRequest& attach,
+      const OnBehalfOf& who) override {
     if (options_.session && sessions_.supported()) {
       agentstream::v1::SessionOpen open;
-      open.mutable_attach()->set_request_id(request_id);
-      open.mutable_attach()->set_after_seq(after_seq);
+      *open.mutable_attach() = attach;
       for (const auto& [key, value] : CallerMetadata(who)) {
         (*open.mutable_metadata())[key] = value;
       }
-      return sessions_.Open(
-          std::move(open), [this, request_id, after_seq, who] {
-            return StartAttachCall(request_id, after_seq, who);
-          });
+      return sessions_.Open(std::move(open), [this, attach, who] {
+        return StartAttachCall(attach, who);
+      });
     }
-    return StartAttachCall(request_id, after_seq, who);
+    return StartAttachCall(attach, who);
   }
 
  private:
@@ -306,17 +310,16 @@ class GrpcOrchestratorClient final : public OrchestratorClient {
         stub_.get(), params, options_, calls_, counters_));
   }
 
-  std::unique_ptr<RunStream> StartAttachCall(const std::string& request_id,
-                                             uint64_t after_seq,
-                                             const OnBehalfOf& who) {
+  std::unique_ptr<RunStream> StartAttachCall(
+      const agentstream::v1::AttachRequest& attach, const OnBehalfOf& who) {
     if (options_.batched) {
       return std::make_unique<GrpcRunStream<UpdateBatch>>(
-          StreamReactor<UpdateBatch>::Attach(stub_.get(), request_id, after_seq,
-                                             who, options_, calls_, counters_));
+          StreamReactor<UpdateBatch>::Attach(stub_.get(), attach, who, options_,
+                                             calls_, counters_));
     }
     return std::make_unique<GrpcRunStream<Update>>(
-        StreamReactor<Update>::Attach(stub_.get(), request_id, after_seq, who,
-                                      options_, calls_, counters_));
+        StreamReactor<Update>::Attach(stub_.get(), attach, who, options_,
+                                      calls_, counters_));
   }
 
   std::shared_ptr<const UpstreamCounters> upstream_counters() const override {

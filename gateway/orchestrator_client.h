@@ -90,17 +90,21 @@ class RunStream {
 };
 
 // Thread-safe.
+// An AttachRequest following `request_id` after `after_seq`.
+agentstream::v1::AttachRequest AttachFrom(const std::string& request_id,
+                                          uint64_t after_seq);
+
 class OrchestratorClient {
  public:
   virtual ~OrchestratorClient() = default;
   // Starts a Run call; never null. Failures arrive through the stream.
   virtual std::unique_ptr<RunStream> StartRun(const RunParams& params) = 0;
-  // Starts an Attach call following run `request_id` from after `after_seq`
-  // (0: from the start); never null. Failures (NOT_FOUND, OUT_OF_RANGE "gap:",
+  // Starts an Attach call following run `attach.request_id()` from after
+  // `attach.after_seq()` (0: from the start; with `replay_only`, what the
+  // log holds now); never null. Failures (NOT_FOUND, OUT_OF_RANGE "gap:",
   // INVALID_ARGUMENT, UNAVAILABLE, ...) arrive through the stream.
-  virtual std::unique_ptr<RunStream> StartAttach(const std::string& request_id,
-                                                 uint64_t after_seq,
-                                                 const OnBehalfOf& who) = 0;
+  virtual std::unique_ptr<RunStream> StartAttach(
+      const agentstream::v1::AttachRequest& attach, const OnBehalfOf& who) = 0;
   // The Cancel RPC: true when the run was cancelled, false when it had
   // already ended; NOT_FOUND for an unknown run, UNAVAILABLE or
   // DEADLINE_EXCEEDED when the orchestrator did not answer within `timeout`.

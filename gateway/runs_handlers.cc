@@ -56,7 +56,8 @@ void GatewayServer::Impl::ServeAttach(const ExchangePtr& ex,
   if (!slot) return;
   auto state = std::make_shared<StreamState>(
       metrics_, std::move(slot),
-      client_->StartAttach(rid, attach_after_seq, who), std::move(encoder));
+      client_->StartAttach(AttachFrom(rid, attach_after_seq), who),
+      std::move(encoder));
   NegotiateGzip(ex->request(), *state);
   // The orchestrator accepts an attach with its initial metadata at once,
   // even when the run has nothing new yet, and refuses one with a status

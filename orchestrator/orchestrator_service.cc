@@ -134,8 +134,11 @@ class FollowStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
       : run_(std::move(run)),
         manager_(manager),
         metrics_(options.metrics),
-        batched_(options.max_batch_bytes > 0) {
-    run_->AddFollower();
+        batched_(options.max_batch_bytes > 0),
+        follows_(!options.replay_only) {
+    // A replay-only read is no follower: it neither keeps an orphaned run
+    // alive nor, when it ends, leaves it.
+    if (follows_) run_->AddFollower();
     if (metrics_ != nullptr) metrics_->FollowerAdded();
     follower_ =
         std::make_shared<LogFollower>(run_->log(), after_seq, this, options);
@@ -174,7 +177,7 @@ class FollowStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   void OnDone() override {
     follower_->Stop();
     if (metrics_ != nullptr) metrics_->FollowerRemoved();
-    manager_->ReleaseFollower(run_, cut_off_.load());
+    if (follows_) manager_->ReleaseFollower(run_, cut_off_.load());
     delete this;
   }
 
@@ -183,6 +186,7 @@ class FollowStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   RunManager* const manager_;
   OrchestratorMetrics* const metrics_;
   const bool batched_;  // UpdateBatch messages, else one Update each.
+  const bool follows_;  // Not replay_only.
   std::shared_ptr<LogFollower> follower_;
   grpc::ByteBuffer buffer_;
   // Ended as slow_consumer: the client is expected back.
@@ -264,7 +268,9 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* OrchestratorService::StartAttach(
     return new FailedStream(grpc::Status::OK);
   }
   context->AddInitialMetadata("x-request-id", (*run)->request_id());
-  auto* stream = new FollowStream(*run, attach.after_seq(), manager_, options);
+  FollowerOptions follow = options;
+  follow.replay_only = attach.replay_only();
+  auto* stream = new FollowStream(*run, attach.after_seq(), manager_, follow);
   stream->StartSendInitialMetadata();
   stream->Begin();
   return stream;

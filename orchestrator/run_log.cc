@@ -312,7 +312,9 @@ void LogFollower::Pump() {
       auto take = [&](const RunLog::View& view) ABSL_EXCLUSIVE_LOCKS_REQUIRED(
                       mu_) {
         const uint64_t max_lag = options_.max_lag;
-        const uint64_t last_seq = view.last_seq();
+        if (options_.replay_only && !stop_at_) stop_at_ = view.last_seq();
+        const uint64_t last_seq =
+            stop_at_ ? std::min(*stop_at_, view.last_seq()) : view.last_seq();
         if (cursor_ + 1 < view.first_seq()) {
           finish = absl::OutOfRangeError(absl::StrCat(
               "gap: the run's log no longer holds seq ", cursor_ + 1,
@@ -358,7 +360,7 @@ void LogFollower::Pump() {
         }
         if (!batch.empty()) {
           more_follows = cursor_ < last_seq;
-        } else if (view.ended()) {
+        } else if (view.ended() || (stop_at_ && cursor_ >= *stop_at_)) {
           finish = absl::OkStatus();
         } else {
           idle = true;  // Everything read (or coalesced); nothing to write.

@@ -38,6 +38,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -240,6 +241,9 @@ struct FollowerOptions {
   // 0: one update per write (Run, Attach); else the batched form (RunBatched,
   // AttachBatched), each write bounded by this many bytes.
   size_t max_batch_bytes = 0;
+  // Send what the log holds at the first read, then end OK (an Attach with
+  // replay_only).
+  bool replay_only = false;
 };
 
 // Streams a RunLog from a cursor to one Sink, one write at a time.
@@ -299,6 +303,8 @@ class LogFollower final : public LogListener,
   mutable absl::Mutex mu_;
   uint64_t cursor_ ABSL_GUARDED_BY(mu_);
   uint64_t coalesced_ ABSL_GUARDED_BY(mu_) = 0;
+  // replay_only: the log's last seq at the first read, where it ends.
+  std::optional<uint64_t> stop_at_ ABSL_GUARDED_BY(mu_);
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool write_failed_ ABSL_GUARDED_BY(mu_) = false;

@@ -130,7 +130,9 @@ class SessionStream::Stream final : public LogFollower::Sink {
   bool end_in_flight = false;  // ... in the message being written.
   absl::Status end_status;
   bool cut_off = false;  // Ended as slow_consumer.
-  bool closed = false;   // No more frames: the client let go.
+  // An Attach with replay_only: no follower of its run (orchestrator.proto).
+  bool replay_only = false;
+  bool closed = false;  // No more frames: the client let go.
   bool retired = false;
 };
 
@@ -279,6 +281,7 @@ void SessionStream::Open(const agentstream::v1::SessionOpen& open,
       run = manager_->Attach(open.attach().request_id(),
                              open.attach().after_seq(), caller);
       after_seq = open.attach().after_seq();
+      s->replay_only = open.attach().replay_only();
       break;
     case agentstream::v1::SessionOpen::WHAT_NOT_SET:
       run =
@@ -289,10 +292,12 @@ void SessionStream::Open(const agentstream::v1::SessionOpen& open,
     s->run = *run;
     s->request_id = s->run->request_id();
     s->accept_pending = true;
-    s->run->AddFollower();
+    if (!s->replay_only) s->run->AddFollower();
     if (metrics_ != nullptr) metrics_->FollowerAdded();
+    FollowerOptions follow = options_;
+    follow.replay_only = s->replay_only;
     s->follower = std::make_shared<LogFollower>(s->run->log(), after_seq,
-                                                s.get(), options_);
+                                                s.get(), follow);
   } else {
     // Refused, or (an Attach at the run's end) nothing to send: the single
     // call would end with this status and no initial metadata.
@@ -512,7 +517,7 @@ void SessionStream::RetireLocked(Stream* stream, Actions& actions) {
   actions.calls.push_back([s, manager = manager_, metrics = metrics_] {
     s->follower->Stop();
     if (metrics != nullptr) metrics->FollowerRemoved();
-    manager->ReleaseFollower(s->run, s->cut_off);
+    if (!s->replay_only) manager->ReleaseFollower(s->run, s->cut_off);
   });
 }
 

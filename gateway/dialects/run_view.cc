@@ -11,11 +11,9 @@ namespace {
 using agentstream::v1::Update;
 
 Json NewSpecialist(const std::string& name) {
-  return Json{{"name", name},       {"displayName", name},
-              {"icon", ""},         {"task", ""},
-              {"progress", 0},      {"currentAction", ""},
-              {"toolCalls", 0},     {"outcome", nullptr},
-              {"durationMs", nullptr}};
+  return Json{{"name", name},   {"displayName", name}, {"icon", ""},
+              {"task", ""},     {"progress", 0},       {"currentAction", ""},
+              {"toolCalls", 0}, {"outcome", nullptr},  {"durationMs", nullptr}};
 }
 
 std::string StatusForOutcome(agentstream::v1::Outcome outcome) {
@@ -104,14 +102,14 @@ void RunView::Put(std::initializer_list<std::string_view> tokens, Json value,
   (*parent)[last] = std::move(value);
 }
 
-void RunView::Append(std::initializer_list<std::string_view> tokens,
-                     Json value, ViewChange* change) {
+void RunView::Append(std::initializer_list<std::string_view> tokens, Json value,
+                     ViewChange* change) {
   Json* parent = nullptr;
   std::string last;
   Json* at = Find(state_, tokens, &parent, &last);
   if (at == nullptr || !at->is_array()) return;
-  change->patch.push_back(Json{
-      {"op", "add"}, {"path", Pointer(tokens) + "/-"}, {"value", value}});
+  change->patch.push_back(
+      Json{{"op", "add"}, {"path", Pointer(tokens) + "/-"}, {"value", value}});
   at->push_back(std::move(value));
 }
 
@@ -191,8 +189,7 @@ ViewChange RunView::Apply(const Update& update) {
       if (name.empty()) break;
       Specialist(name, &change);
       change.result = true;
-      const Json partial =
-          StructToJson(update.partial_result().result());
+      const Json partial = StructToJson(update.partial_result().result());
       if (!state_["results"].contains(name)) {
         Put({"results", name}, Json::object(), &change);
       }
@@ -206,12 +203,12 @@ ViewChange RunView::Apply(const Update& update) {
       const auto& s = update.synthesis();
       Put({"synthesis"},
           Json{{"message", s.message()},
-               {"complete", Json(std::vector<std::string>(
-                                s.specialists_complete().begin(),
-                                s.specialists_complete().end()))},
-               {"pending", Json(std::vector<std::string>(
-                               s.specialists_pending().begin(),
-                               s.specialists_pending().end()))}},
+               {"complete",
+                Json(std::vector<std::string>(s.specialists_complete().begin(),
+                                              s.specialists_complete().end()))},
+               {"pending",
+                Json(std::vector<std::string>(s.specialists_pending().begin(),
+                                              s.specialists_pending().end()))}},
           &change);
       break;
     }

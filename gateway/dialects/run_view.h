@@ -40,11 +40,11 @@ inline constexpr std::string_view kOrchestratorAgent = "Orchestrator";
 struct ViewChange {
   // JSON Patch operations (an array), empty when nothing changed.
   Json patch = Json::array();
-  bool status = false;      // status / statusMessage / outcome / answer.
-  std::string specialist;   // Its entry changed (empty: none).
-  bool result = false;      // results[specialist] changed.
+  bool status = false;     // status / statusMessage / outcome / answer.
+  std::string specialist;  // Its entry changed (empty: none).
+  bool result = false;     // results[specialist] changed.
   bool synthesis = false;
-  bool answer = false;      // `complete` came.
+  bool answer = false;  // `complete` came.
 };
 
 class RunView {

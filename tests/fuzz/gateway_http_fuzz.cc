@@ -92,8 +92,10 @@ class InMemoryOrchestrator final : public OrchestratorClient {
                                            absl::OkStatus());
   }
   std::unique_ptr<RunStream> StartAttach(
-      const std::string& request_id, uint64_t after_seq,
+      const agentstream::v1::AttachRequest& attach,
       const agentstream::OnBehalfOf&) override {
+    const std::string& request_id = attach.request_id();
+    const uint64_t after_seq = attach.after_seq();
     if (after_seq == 0) {
       return std::make_unique<DoneRunStream>(ShortRun(request_id),
                                              absl::OkStatus());

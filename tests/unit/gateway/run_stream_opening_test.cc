@@ -47,7 +47,7 @@ class RunStreamOpeningTest : public ::testing::Test {
 TEST_F(RunStreamOpeningTest, AnAcceptedIdleCallOpensOnItsMetadataAlone) {
   auto release = std::make_shared<absl::Notification>();
   HoldUpdateUntil(release, InitialMetadata::kAuto);
-  auto stream = client_->StartAttach("r1", 3, {});
+  auto stream = client_->StartAttach(AttachFrom("r1", 3), {});
   ASSERT_EQ(stream->WaitOpening(absl::Seconds(10)), Opening::kAccepted);
   // Accepted before any update exists: the fake has written none.
   std::vector<Update> updates;
@@ -66,16 +66,16 @@ TEST_F(RunStreamOpeningTest, AnAcceptedIdleCallOpensOnItsMetadataAlone) {
 
 TEST_F(RunStreamOpeningTest, ARefusalIsAStatusWithoutAcceptance) {
   // Default attach script: NOT_FOUND for "unknown..." ids, at once.
-  auto unknown = client_->StartAttach("unknown1", 2, {});
+  auto unknown = client_->StartAttach(AttachFrom("unknown1", 2), {});
   EXPECT_EQ(unknown->WaitOpening(absl::Seconds(10)), Opening::kFinished);
   EXPECT_EQ(unknown->status().code(), absl::StatusCode::kNotFound);
   // INVALID_ARGUMENT past seq 5.
-  auto ahead = client_->StartAttach("r1", 9, {});
+  auto ahead = client_->StartAttach(AttachFrom("r1", 9), {});
   EXPECT_EQ(ahead->WaitOpening(absl::Seconds(10)), Opening::kFinished);
   EXPECT_EQ(ahead->status().code(), absl::StatusCode::kInvalidArgument);
   // After the final event: OK and nothing.
   fake_.SetAttachScript([](const auto&) { return RunScript(); });
-  auto ended = client_->StartAttach("r1", 5, {});
+  auto ended = client_->StartAttach(AttachFrom("r1", 5), {});
   EXPECT_EQ(ended->WaitOpening(absl::Seconds(10)), Opening::kFinished);
   EXPECT_TRUE(ended->status().ok());
 }
@@ -83,7 +83,7 @@ TEST_F(RunStreamOpeningTest, ARefusalIsAStatusWithoutAcceptance) {
 TEST_F(RunStreamOpeningTest, NoAnswerAtAllIsATimeoutUntilOneComes) {
   auto release = std::make_shared<absl::Notification>();
   HoldUpdateUntil(release, InitialMetadata::kWithFirstUpdate);
-  auto stream = client_->StartAttach("r1", 3, {});
+  auto stream = client_->StartAttach(AttachFrom("r1", 3), {});
   ASSERT_TRUE(fake_.WaitForAttachCalls(1, absl::Seconds(10)));
   EXPECT_EQ(stream->WaitOpening(absl::Milliseconds(100)), Opening::kTimeout);
   release->Notify();
@@ -100,7 +100,7 @@ TEST_F(RunStreamOpeningTest, StreamsOpenedWhileANewClientLearnsFallBack) {
         NewGrpcOrchestratorClient(NewOrchestratorChannel(fake_.address()));
     std::vector<std::unique_ptr<RunStream>> streams;
     for (int k = 0; k < 6; ++k)
-      streams.push_back(client->StartAttach("r1", 3, {}));
+      streams.push_back(client->StartAttach(AttachFrom("r1", 3), {}));
     for (auto& stream : streams) {
       ASSERT_EQ(stream->WaitOpening(absl::Seconds(10)), Opening::kAccepted)
           << "client " << i << ": " << stream->status();
@@ -111,7 +111,7 @@ TEST_F(RunStreamOpeningTest, StreamsOpenedWhileANewClientLearnsFallBack) {
 TEST_F(RunStreamOpeningTest, OrchestratorDownIsUnavailableAtOnce) {
   auto client =
       NewGrpcOrchestratorClient(NewOrchestratorChannel("127.0.0.1:1"));
-  auto stream = client->StartAttach("r1", 3, {});
+  auto stream = client->StartAttach(AttachFrom("r1", 3), {});
   EXPECT_EQ(stream->WaitOpening(absl::Seconds(10)), Opening::kFinished);
   EXPECT_EQ(stream->status().code(), absl::StatusCode::kUnavailable);
 }

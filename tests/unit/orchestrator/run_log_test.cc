@@ -403,6 +403,37 @@ TEST(LogFollowerTest, ResumingAtTheEndOfAnEndedLogEndsOkWithNothing) {
   follower->Stop();
 }
 
+TEST(LogFollowerTest, AReplayOnlyFollowerSendsWhatTheLogHeldAndEnds) {
+  auto log = std::make_shared<RunLog>(100);
+  for (uint32_t i = 1; i <= 3; ++i) log->Append(Progress(i));
+  RecordingSink sink;
+  FollowerOptions options;
+  options.replay_only = true;
+  auto follower = std::make_shared<LogFollower>(log, 0, &sink, options);
+  follower->Start();
+  // An update appended after the first read is not the replay's.
+  log->Append(Progress(4));
+  log->Notify();
+  Drain(sink, *follower, 4);
+  EXPECT_THAT(sink.sent(), ::testing::ElementsAre(1, 2, 3));
+  EXPECT_EQ(sink.ends(), 1);
+  EXPECT_TRUE(sink.end_status().ok());
+  follower->Stop();
+}
+
+TEST(LogFollowerTest, AReplayOnlyFollowerOfAnEmptyLogEndsAtOnce) {
+  auto log = std::make_shared<RunLog>(100);
+  RecordingSink sink;
+  FollowerOptions options;
+  options.replay_only = true;
+  auto follower = std::make_shared<LogFollower>(log, 0, &sink, options);
+  follower->Start();
+  EXPECT_TRUE(sink.sent().empty());
+  EXPECT_EQ(sink.ends(), 1);
+  EXPECT_TRUE(sink.end_status().ok());
+  follower->Stop();
+}
+
 // Batched followers (RunBatched, AttachBatched): every write carries what the
 // log holds past the cursor, bounded in bytes; the RecordingSink checks that
 // each write's batch_bytes() concatenate into an UpdateBatch of exactly its

@@ -80,8 +80,8 @@ TEST(RunViewTest, AReplayChangesNothingTwice) {
 
 TEST(RunViewTest, WhatEachUpdateTouches) {
   RunView view;
-  EXPECT_TRUE(view.Apply(Status(1, agentstream::v1::RUN_STATUS_ANALYZING))
-                  .status);
+  EXPECT_TRUE(
+      view.Apply(Status(1, agentstream::v1::RUN_STATUS_ANALYZING)).status);
   ViewChange c = view.Apply(Progress(2, "A/B~C", 40, "x"));
   EXPECT_EQ(c.specialist, "A/B~C");
   // A name with / and ~ is escaped in the pointer.
