@@ -201,6 +201,14 @@ class Host:
           + (f' error="{outcome["error"].message}"' if 'error' in outcome
              else ''))
 
+  def unimplemented(self, method, context):
+    """Ends an optional form's call UNIMPLEMENTED, with a log line: the
+    orchestrator then uses Analyze for this endpoint (docs/CONTRACT.md)."""
+    log(f'{method} answered UNIMPLEMENTED (optional; the client falls back '
+        'to Analyze)')
+    context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                  f'{self.card.name} implements Analyze only')
+
   # --- shutdown -------------------------------------------------------------
 
   def begin_shutdown(self):
@@ -300,8 +308,8 @@ def _health_handler(host):
 
 
 def _servicer(host):
-  """The generated servicer with Describe and Analyze; AnalyzeBatched and
-  AnalyzeSession keep the generated UNIMPLEMENTED."""
+  """The generated servicer: Describe and Analyze; AnalyzeBatched and
+  AnalyzeSession answer UNIMPLEMENTED (optional forms, docs/CONTRACT.md)."""
 
   class Servicer(api.pb.specialist_pb2_grpc.SpecialistServicer):
 
@@ -310,6 +318,12 @@ def _servicer(host):
 
     def Analyze(self, request, context):  # noqa: N802
       return host.analyze(request, context)
+
+    def AnalyzeBatched(self, request, context):  # noqa: N802
+      host.unimplemented('AnalyzeBatched', context)
+
+    def AnalyzeSession(self, request_iterator, context):  # noqa: N802
+      host.unimplemented('AnalyzeSession', context)
 
   return Servicer()
 
