@@ -98,6 +98,10 @@ class Host:
   def stopping(self):
     return self._stopping.is_set()
 
+  def wait_stopping(self, timeout_s):
+    """True once shutdown has begun (waits up to `timeout_s` for it)."""
+    return self._stopping.wait(timeout_s)
+
   # --- agentstream.v1.Specialist -------------------------------------------
 
   def describe(self, request, context):  # pylint: disable=unused-argument
@@ -143,23 +147,20 @@ class Host:
     thread = threading.Thread(
         target=self._run, args=(call, request, sink, stream, outcome),
         name=f'analysis-{request.request_id}', daemon=True)
+    if not context.add_callback(on_terminated):
+      call.cancel.cancel('client cancelled')  # Already gone.
+    thread.start()
     try:
-      if not context.add_callback(on_terminated):
-        call.cancel.cancel('client cancelled')  # Already gone.
-      thread.start()
       while True:
         item = stream.get()
         if item is _Stream.END:
           break
         yield item
     finally:
-      # Also reached when gRPC stops pulling (the call is gone).
+      # Also reached when gRPC drops this generator (the call is gone).
       if not call.done.is_set():
         call.cancel.cancel('stream closed')
       stream.close()
-      call.done.wait()
-      with self._lock:
-        self._calls.discard(call)
     if call.cancel.cancelled():
       if call.cancel.reason == 'shutdown':
         context.set_code(grpc.StatusCode.UNAVAILABLE)
@@ -189,8 +190,11 @@ class Host:
       result = 'failed'
     finally:
       end = time.monotonic()
+      # `outcome` is final before `done` is set; the call's status reads it.
       call.done.set()
       stream.finish()
+      with self._lock:
+        self._calls.discard(call)
     if call.cancel.cancelled():
       stop_ms = (end - call.cancel.cancelled_at) * 1000
       log(f'analysis cancelled request_id={request.request_id} '
@@ -292,8 +296,10 @@ def _health_handler(host):
     yield response_type(status=3 if status is None else status)
     if status is None:
       return
-    while context.is_active() and not host.stopping:
-      host._stopping.wait(0.5)  # pylint: disable=protected-access
+    # Polled: gRPC Python offers no wait on a call's end besides callbacks,
+    # and a health watcher is one call per prober.
+    while context.is_active() and not host.wait_stopping(0.5):
+      pass
     if context.is_active():
       yield response_type(status=host.health_status(request.service))
 
