@@ -37,9 +37,11 @@ tests/e2e/ci_policy.py).
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -255,9 +257,8 @@ def main():
                  help='start the orchestrator with --specialist-sessions')
   p.add_argument('--keep', action='store_true', help='keep the logs')
   args = p.parse_args()
-  try:
-    import grpc  # noqa: F401 pylint: disable=import-outside-toplevel,unused-import
-  except ImportError:
+  # The Forecaster runs under this same /usr/bin/python3.
+  if importlib.util.find_spec('grpc') is None:
     return skip_or_fail('python_specialist_e2e',
                         'python3-grpcio is not installed (deploy/local/'
                         'install_deps.sh test)')
@@ -283,7 +284,6 @@ def main():
   finally:
     procs.stop_all()
   if ok and not args.keep:
-    import shutil  # pylint: disable=import-outside-toplevel
     shutil.rmtree(tmp, ignore_errors=True)
   else:
     log(f'logs in {tmp}')
