@@ -47,12 +47,11 @@ import tempfile
 import time
 import urllib.request
 
-from py_e2e_support import (Failure, Processes, Stream, check, log, read_port,
-                            wait_for)
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/e2e: ci_policy
+from process_support import (Failure, Processes, Stream, check, log,  # noqa: E402
+                             read_port, wait_for)
 from ci_policy import skip_or_fail  # noqa: E402 pylint: disable=wrong-import-position
 
 FORECASTER = os.path.join(ROOT, 'specialists', 'python', 'forecaster.py')

@@ -1,6 +1,7 @@
-"""Helpers for python_specialist_e2e.py: processes stopped by PID, bounded
-waits, and one SSE response of the gateway read event by event over
-http.client. Stdlib only."""
+"""Helpers for the e2e scripts that start the real binaries themselves
+(python_specialist/, dialects/): processes stopped by PID, bounded waits,
+and one SSE response of the gateway read event by event over http.client.
+Stdlib only."""
 
 import ctypes
 import http.client
@@ -8,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 # A read on a stream that takes longer is a failure (the gateway's
@@ -16,7 +18,7 @@ READ_TIMEOUT_S = 30
 
 
 def log(msg):
-  print(f'[python_specialist_e2e] {msg}', flush=True)
+  print(f'[{os.path.basename(sys.argv[0])}] {msg}', flush=True)
 
 
 class Failure(Exception):
