@@ -60,8 +60,9 @@ std::string SpecialistOf(const Update& update) {
   return "";
 }
 
-RunView::RunView()
-    : state_(Json{{"status", "idle"},
+RunView::RunView(std::string run_id)
+    : state_(Json{{"runId", std::move(run_id)},
+                  {"status", "idle"},
                   {"statusMessage", ""},
                   {"specialists", Json::object()},
                   {"order", Json::array()},

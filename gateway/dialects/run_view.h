@@ -4,7 +4,7 @@
 // web client's reducer (gateway/web/reducer.js) in C++, reduced to what a
 // client of another ecosystem shows without knowing our types:
 //
-//   {"status": "delegating", "statusMessage": "...",
+//   {"runId": "run_...", "status": "delegating", "statusMessage": "...",
 //    "specialists": {"DataAnalyst": {"name", "displayName", "icon", "task",
 //                    "progress", "currentAction", "toolCalls", "outcome",
 //                    "durationMs"}, ...},
@@ -49,7 +49,9 @@ struct ViewChange {
 
 class RunView {
  public:
-  RunView();
+  // `run_id`: our id of the run (what a client passes to our own
+  // endpoints, e.g. to resume or cancel it).
+  explicit RunView(std::string run_id = "");
 
   // Folds `update` in. Updates at or below the last seq applied are
   // ignored (a replay never changes anything twice).
