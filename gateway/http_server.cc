@@ -217,6 +217,9 @@ void GatewayServer::Impl::Route() {
   server_->Route("DELETE", "/api/runs/{id}",
                  [this](ExchangePtr ex) { HandleCancel(ex); });
   server_->Route(
+      "POST", "/api/ag-ui", [this](ExchangePtr ex) { HandleAgUi(ex); },
+      kInlineStream);
+  server_->Route(
       "GET", "/api/specialists",
       [this](ExchangePtr ex) { HandleSpecialists(ex); },
       Options{.serves_head = true});

@@ -119,6 +119,9 @@ class GatewayServer::Impl {
   void NegotiateGzip(const http::HttpRequest& req, StreamState& s) const;
   void HandleCancel(const ExchangePtr& ex);
 
+  // ag_ui_handlers.cc: POST /api/ag-ui (docs/PROTOCOLS.md, "AG-UI").
+  void HandleAgUi(const ExchangePtr& ex);
+
   const GatewayOptions options_;
   const std::shared_ptr<OrchestratorClient> client_;
   const Clock* const clock_;
