@@ -12,7 +12,8 @@
 #                           docs/BENCHMARKS.md; the openssl tool for the
 #                           mTLS tests' certificates; Python's jwt and
 #                           cryptography, which make the JWTs and keys of
-#                           the authentication tests, docs/SECURITY.md)
+#                           the authentication tests, docs/SECURITY.md;
+#                           tmux for the terminal client's test)
 # Uses sudo when not root. Safe to run repeatedly: does nothing when all is
 # there.
 set -euo pipefail
@@ -30,7 +31,7 @@ TEST_PACKAGES=(chromium chromium-driver nodejs npm
                clang libclang-rt-dev llvm
                python3-fastapi python3-uvicorn python3-uvloop
                python3-httptools gnuplot-nox openssl
-               python3-jwt python3-cryptography)
+               python3-jwt python3-cryptography tmux)
 
 want=("${BUILD_PACKAGES[@]}")
 if [[ "${1:-build}" == "test" ]]; then
