@@ -57,6 +57,15 @@ int CodePointWidth(int32_t cp) {
   return 1;
 }
 
+// The columns `cp` adds after a character that took `previous`: the emoji
+// presentation selector (U+FE0F) makes a one-column symbol before it two
+// columns wide (⚠️), as terminals draw it.
+int WidthAfter(int32_t cp, int previous) {
+  if (cp < 0) return 1;
+  if (cp == 0xfe0f) return previous == 1 ? 1 : 0;
+  return CodePointWidth(cp);
+}
+
 std::string Str(const Json& j, const char* key) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return "";
@@ -136,10 +145,12 @@ std::string Sanitize(std::string_view text) {
 
 int DisplayWidth(std::string_view text) {
   int width = 0;
+  int last = 0;
   size_t i = 0;
   while (i < text.size()) {
     const int32_t cp = NextCodePoint(text, &i);
-    width += cp < 0 ? 1 : CodePointWidth(cp);
+    last = WidthAfter(cp, last);
+    width += last;
   }
   return width;
 }
@@ -151,13 +162,14 @@ std::string FitWidth(std::string_view text, int columns) {
   if (room <= 0) return std::string(ellipsis.substr(0, std::max(0, columns)));
   std::string out;
   int width = 0;
+  int last = 0;
   size_t i = 0;
   while (i < text.size()) {
     const size_t start = i;
     const int32_t cp = NextCodePoint(text, &i);
-    const int w = cp < 0 ? 1 : CodePointWidth(cp);
-    if (width + w > room) break;
-    width += w;
+    last = WidthAfter(cp, last);
+    if (width + last > room) break;
+    width += last;
     out.append(text.substr(start, i - start));
   }
   return out + std::string(ellipsis);

@@ -75,18 +75,19 @@ NextStep StreamFollower::OnConnectionEnd(std::string_view error_view,
         transport_error.empty() ? "" : ": ", transport_error);
     return step;
   }
-  absl::Duration base = server_retry_ms_.has_value()
-                            ? absl::Milliseconds(*server_retry_ms_)
-                            : options_.retry_delay;
-  if (retry_after_s_.has_value()) {
-    base = std::max(base, absl::Seconds(*retry_after_s_));
-  }
-  absl::Duration delay = base;
+  absl::Duration delay = server_retry_ms_.has_value()
+                             ? absl::Milliseconds(*server_retry_ms_)
+                             : options_.retry_delay;
   for (int i = 1; i < failures_ && delay < options_.max_retry_delay; ++i) {
     delay *= 2;
   }
+  delay = std::min(delay, options_.max_retry_delay);
+  // A 503's or 429's Retry-After is the gateway's own word on when.
+  if (retry_after_s_.has_value()) {
+    delay = std::max(delay, absl::Seconds(*retry_after_s_));
+  }
   step.kind = NextStep::Kind::kReconnect;
-  step.delay = std::min(delay, options_.max_retry_delay);
+  step.delay = delay;
   step.attempt = failures_;
   step.reason = !view_.notice.empty()      ? view_.notice
                 : !transport_error.empty() ? transport_error
