@@ -89,7 +89,7 @@ class App {
       }
       if (SigintCount() > handled_sigints) {
         handled_sigints = SigintCount();
-        exit_code = OnInterrupt(handled_sigints);
+        exit_code = OnInterrupt();
         if (exit_code.has_value()) break;
         handled_sigints = SigintCount();
       }
@@ -185,9 +185,10 @@ class App {
     WriteOut(painter_.Paint(lines));
   }
 
-  // A Ctrl-C (the `count`th): asks, cancels, or not. Returns the exit code
-  // when the client is to exit now.
-  std::optional<int> OnInterrupt(int count) {
+  // A Ctrl-C: asks (each time; a second one while asking is the "cancel
+  // now"), cancels, or not. Returns the exit code when the client is to exit
+  // now.
+  std::optional<int> OnInterrupt() {
     std::string run_id;
     {
       absl::MutexLock lock(&mu_);
@@ -197,7 +198,7 @@ class App {
       WriteErr("agentstream: interrupted before the run started\n");
       return kExitCancelled;
     }
-    if (ask_ && count == 1) {
+    if (ask_) {
       Paint(/*final=*/false);
       {
         absl::MutexLock lock(&mu_);

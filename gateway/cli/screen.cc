@@ -214,8 +214,10 @@ std::vector<std::string> ScreenLines(const RunView& view, int columns,
     lines.push_back(FitWidth(Sanitize(text), columns));
   };
   std::string head = absl::StrCat(
-      "agentstream  ", view.run_id.empty() ? "(starting)" : view.run_id, "  ",
-      view.status);
+      "agentstream  ", view.run_id.empty() ? "(starting)" : view.run_id);
+  // Before the status message, which may be cut at the edge.
+  if (view.resumes > 0) absl::StrAppend(&head, "  resumed x", view.resumes);
+  absl::StrAppend(&head, "  ", view.status);
   if (!view.status_message.empty()) {
     absl::StrAppend(&head, ": ", view.status_message);
   }
