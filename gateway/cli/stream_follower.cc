@@ -62,8 +62,8 @@ NextStep StreamFollower::OnConnectionEnd(std::string_view error_view,
     // by retrying.
     step.kind = NextStep::Kind::kGiveUp;
     step.reason = status_ == 0
-                      ? absl::StrCat("no answer from ", options_.gateway, ": ",
-                                     transport_error)
+                      ? absl::StrCat("no answer from ", options_.gateway, " (",
+                                     transport_error, ")")
                       : absl::StrCat("HTTP ", status_, ": ", body);
     return step;
   }

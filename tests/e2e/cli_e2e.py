@@ -24,7 +24,9 @@ with `capture-pane -p`:
     the client resumes (the gateway's `connected` says "resumed" after the
     last seq the client had, which it sends only for a Last-Event-ID), the
     final screen is complete with one line per specialist; and the same
-    with --json: no seq twice, none missing.
+    with --json: no seq twice, none missing;
+  - auth: against a second gateway with --auth=token, no token is an exit 1
+    naming the 401, AGENTSTREAM_TOKEN's token completes the run.
 
 Every wait has a deadline; every process is stopped by its PID. Exit status:
 0 pass, 1 failure, 77 skipped (no tmux, outside CI; under CI a failure:
@@ -40,6 +42,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -362,7 +365,6 @@ def scenario_resume(args, tmux, gw, work, procs):
           return
         time.sleep(0.1)
 
-    import threading  # pylint: disable=import-outside-toplevel
     t = threading.Thread(target=cutter, daemon=True)
     t.start()
     proc, updates = run_json(args, via)
@@ -388,8 +390,48 @@ def scenario_resume(args, tmux, gw, work, procs):
     proxy.close()
 
 
+def scenario_auth(args, tmux, gw, work, procs):
+  """A second gateway with --auth=token (docs/SECURITY.md "Opaque tokens"):
+  the token from AGENTSTREAM_TOKEN goes as Authorization: Bearer."""
+  del tmux
+  tokens = os.path.join(work, 'tokens')
+  gateway = os.path.join(args.bin_dir, 'gateway')
+  made = subprocess.run([gateway, 'token', 'add', '--file', tokens, '--name',
+                         'cli'], capture_output=True, timeout=30, check=False)
+  check(made.returncode == 0 and made.stdout.strip(), 'gateway token add')
+  token = made.stdout.decode().strip().splitlines()[-1]
+  orch = read_port(os.path.join(work, 'ports', 'orchestrator'))
+  port_file = os.path.join(work, 'ports', 'gateway_auth')
+  procs.start('gateway_auth', [
+      gateway, '--host', '127.0.0.1', '--port', '0', '--port-file', port_file,
+      '--orchestrator', f'127.0.0.1:{orch}', '--auth', 'token',
+      '--auth-token-file', tokens])
+  port = wait_for('the --auth gateway listening', lambda: read_port(port_file),
+                  30, procs)
+  url = f'http://127.0.0.1:{port}'
+  wait_for('the --auth gateway up', lambda: http_ok(f'{url}/healthz'), 30,
+           procs)
+  argv = [args.cli, '--json', '--gateway', url, '--specialists',
+          'DataAnalyst', QUESTION]
+  env = {k: v for k, v in os.environ.items() if k != 'AGENTSTREAM_TOKEN'}
+  refused = subprocess.run(argv, capture_output=True, timeout=60, check=False,
+                           stdin=subprocess.DEVNULL, env=env)
+  check(refused.returncode == 1 and b'HTTP 401' in refused.stderr,
+        f'without a token: exit 1, HTTP 401 (got {refused.returncode}, '
+        f'{refused.stderr.decode()[-200:]!r})')
+  env['AGENTSTREAM_TOKEN'] = token
+  ok = subprocess.run(argv, capture_output=True, timeout=60, check=False,
+                      stdin=subprocess.DEVNULL, env=env)
+  types = [json.loads(l).get('type') for l in ok.stdout.decode().splitlines()]
+  check(ok.returncode == 0 and 'complete' in types and types[-1] == 'done',
+        f'with AGENTSTREAM_TOKEN: the run completes (exit {ok.returncode})')
+  check(token.encode() not in ok.stdout + ok.stderr,
+        'the token appears nowhere in the output')
+
+
 SCENARIOS = {'screen': scenario_screen, 'json': scenario_json,
-             'cancel': scenario_cancel, 'resume': scenario_resume}
+             'cancel': scenario_cancel, 'resume': scenario_resume,
+             'auth': scenario_auth}
 
 
 def start_system(args, tmp, procs):
