@@ -24,7 +24,8 @@ namespace {
 
 using Json = nlohmann::json;
 
-// Redraws at most this often on a terminal (updates come faster).
+// Redraws at most this often on a terminal (updates come faster), and
+// looks for a Ctrl-C as often.
 constexpr absl::Duration kRepaintInterval = absl::Milliseconds(80);
 
 enum class Mode { kTty, kPlain, kJson };
@@ -80,12 +81,16 @@ class App {
     std::optional<int> exit_code;
     while (true) {
       {
+        // Wakes for the end, else every kRepaintInterval: a Ctrl-C is seen
+        // within that, and the screen is redrawn at most that often.
         absl::MutexLock lock(&mu_);
-        auto wake = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-          return finished_ || dirty_;
+        auto finished = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+          return finished_;
         };
-        mu_.AwaitWithTimeout(absl::Condition(&wake), kRepaintInterval);
-        if (finished_) break;
+        if (mu_.AwaitWithTimeout(absl::Condition(&finished),
+                                 kRepaintInterval)) {
+          break;
+        }
       }
       if (SigintCount() > handled_sigints) {
         handled_sigints = SigintCount();
@@ -230,6 +235,7 @@ class App {
       stopping_ = true;
       return kExitCancelled;
     }
+    footer_.clear();
     // It may have completed before the cancel reached it.
     return follower_.ExitCode() == kExitComplete ? kExitComplete
                                                  : kExitCancelled;
