@@ -20,6 +20,9 @@ with `capture-pane -p`:
     `n` goes on (the bar keeps moving), a second Ctrl-C and `y` cancel it:
     the gateway's replay of the run ends `done cancelled`, the screen says
     so and the client exits 130;
+  - cancel_now: a second Ctrl-C while asking cancels and exits 130 at once;
+  - sigint: with standard input not a terminal (--json, a pipe), SIGINT
+    cancels without asking: exit 130, the lines end with done cancelled;
   - resume: through tests/e2e/cut_proxy.py, which cuts the stream mid-event:
     the client resumes (the gateway's `connected` says "resumed" after the
     last seq the client had, which it sends only for a Last-Event-ID), the
@@ -334,6 +337,62 @@ def scenario_cancel(args, tmux, gw, work, procs):
   check(pct is not None and pct < 100, f'Synthetic stopped at {pct} %')
 
 
+def scenario_cancel_now(args, tmux, gw, work, procs):
+  """A second Ctrl-C while the question is asked cancels and exits at once."""
+  run = Run(tmux, 'cancel_now', [args.cli, '--gateway', gw, '--specialists',
+                                 'Synthetic', QUESTION], work)
+  run.wait_screen('Synthetic under way', lambda s: (synthetic_pct(s) or 0) > 5,
+                  30, procs)
+  tmux.keys('cancel_now', 'C-c')
+  run.wait_screen('the cancel prompt', lambda s: 'Cancel the run? [y/N]' in s,
+                  10, procs)
+  tmux.keys('cancel_now', 'C-c')
+  code = run.wait_exit(15, procs)
+  check(code == 130, f'the second Ctrl-C: exit 130 (got {code})')
+  rid = RUN_ID.search(run.last).group(1)
+  complete, done = final_of(replay(gw, rid))
+  check(done is not None and done.get('status') == 'cancelled' and
+        complete.get('outcome') == 'cancelled',
+        f'and run {rid} was cancelled (DELETE before the exit)')
+
+
+def scenario_sigint(args, tmux, gw, work, procs):
+  """Standard input not a terminal: SIGINT cancels without asking."""
+  del tmux, work
+  proc = subprocess.Popen([args.cli, '--json', '--gateway', gw,
+                           '--specialists', 'Synthetic', QUESTION],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE)
+  lines = []
+  # A thread reads the lines, so that no wait here blocks past its deadline.
+  reader = threading.Thread(target=lambda: lines.extend(iter(
+      proc.stdout.readline, b'')), daemon=True)
+  reader.start()
+  try:
+    def under_way():
+      if proc.poll() is not None:
+        raise Failure('agentstream --json ended before Synthetic started')
+      return any(u.get('type') == 'progress' and u.get('progress', 0) > 5
+                 for u in map(json.loads, list(lines)))
+
+    wait_for('Synthetic under way (--json)', under_way, 30, procs)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+    reader.join(timeout=10)
+    err = proc.stderr.read()
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+      proc.wait(timeout=10)
+  updates = [json.loads(l) for l in lines]
+  check(proc.returncode == 130, f'SIGINT: exit 130 without asking (got '
+        f'{proc.returncode}; {err.decode()[-200:]!r})')
+  check(b'Cancel the run?' not in err, 'nothing was asked')
+  check(updates[-1].get('type') == 'done' and
+        updates[-1].get('status') == 'cancelled',
+        f'the --json lines end with done cancelled: {updates[-1]}')
+
+
 def scenario_resume(args, tmux, gw, work, procs):
   proxy = CutProxy(int(gw.rsplit(':', 1)[1]))
   try:
@@ -430,7 +489,8 @@ def scenario_auth(args, tmux, gw, work, procs):
 
 
 SCENARIOS = {'screen': scenario_screen, 'json': scenario_json,
-             'cancel': scenario_cancel, 'resume': scenario_resume,
+             'cancel': scenario_cancel, 'cancel_now': scenario_cancel_now,
+             'sigint': scenario_sigint, 'resume': scenario_resume,
              'auth': scenario_auth}
 
 
