@@ -14,7 +14,8 @@
 #                           cryptography, which make the JWTs and keys of
 #                           the authentication tests, docs/SECURITY.md;
 #                           gRPC and protobuf for Python, which the Python
-#                           specialist's tests run, docs/SPECIALISTS.md)
+#                           specialist's tests run, docs/SPECIALISTS.md;
+#                           tmux for the terminal client's test)
 # Uses sudo when not root. Safe to run repeatedly: does nothing when all is
 # there.
 set -euo pipefail
@@ -33,7 +34,7 @@ TEST_PACKAGES=(chromium chromium-driver nodejs npm
                python3-fastapi python3-uvicorn python3-uvloop
                python3-httptools gnuplot-nox openssl
                python3-jwt python3-cryptography
-               python3-grpcio python3-protobuf)
+               python3-grpcio python3-protobuf tmux)
 
 want=("${BUILD_PACKAGES[@]}")
 if [[ "${1:-build}" == "test" ]]; then

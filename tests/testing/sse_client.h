@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/sse_parser.h"
 #include "nlohmann/json.hpp"
 
 namespace agentstream::testing {
@@ -27,32 +28,22 @@ struct SseEvent {
   nlohmann::json json;
 };
 
-// Not thread-safe.
+// Not thread-safe. The parsing is common/sse_parser.h's; this adds the
+// arrival time and the parsed JSON to each event.
 class SseParser final {
  public:
   // Feeds raw bytes; calls `on_event` for every complete event.
   void Feed(std::string_view bytes,
             const std::function<void(SseEvent)>& on_event);
-  int comments() const { return comments_; }
-  std::optional<int> retry_ms() const { return retry_ms_; }
-  // The EventSource "last event ID string": the last `id:` field seen,
-  // committed only when a blank line ends its event (dispatched or not), and
-  // kept across events without an `id:` line.
-  const std::string& last_event_id() const { return last_event_id_; }
+  int comments() const { return parser_.comments(); }
+  std::optional<int> retry_ms() const { return parser_.retry_ms(); }
+  // The EventSource "last event ID string" (common/sse_parser.h).
+  const std::string& last_event_id() const { return parser_.last_event_id(); }
   // Called with each comment line (without the leading ':').
   std::function<void(std::string_view)> on_comment;
 
  private:
-  void Line(std::string_view line,
-            const std::function<void(SseEvent)>& on_event);
-  std::string buffer_;
-  SseEvent current_;
-  bool has_data_ = false;
-  bool pending_cr_ = false;
-  std::string id_buffer_;
-  std::string last_event_id_;
-  int comments_ = 0;
-  std::optional<int> retry_ms_;
+  SseStreamParser parser_;
 };
 
 struct SseResponse {
