@@ -259,7 +259,31 @@ def auth_seeds():
     }
 
 
+# dialect_request: a byte choosing the dialect (0: AG-UI), then the body.
+DIALECT = {
+    "ag_ui_minimal": (0, {
+        "threadId": "t", "runId": "r", "state": {}, "tools": [],
+        "context": [], "forwardedProps": {},
+        "messages": [{"id": "u1", "role": "user",
+                      "content": "Assess ACC-1042"}]}),
+    "ag_ui_parts": (0, {
+        "messages": [{"role": "user",
+                      "content": [{"type": "text", "text": "a"},
+                                  {"type": "text", "text": "b"}]}],
+        "forwardedProps": {"specialists": ["DataAnalyst"],
+                           "options": {"count": 3},
+                           "on_disconnect": "cancel"}}),
+    "ag_ui_no_user": (0, {"messages": [{"role": "assistant",
+                                        "content": "x"}]}),
+    "ag_ui_control": (0, {"threadId": "\u0001",
+                          "messages": [{"role": "user", "content": "x"}]}),
+}
+
+
 def main():
+    for name, (which, body) in DIALECT.items():
+        write("dialect_request", name,
+              bytes([which]) + json.dumps(body, ensure_ascii=False).encode())
     for name, data in SSE.items():
         write("sse_encoder", name, data)
     for name, body in POST.items():
