@@ -166,8 +166,29 @@ async function cancelled() {
   check(agent.state.status === 'cancelled', 'the final state says cancelled');
 }
 
+async function specialistFailed() {
+  log('5. a specialist that fails: its error in the state; the run ends partial');
+  const agent = newAgent('Run a synthetic load test and stream every update');
+  const props = slowRun(20, 50);
+  props.options.fail_after = 3;
+  const {events, result} = await run(agent, props);
+  const last = events[events.length - 1];
+  // Our outcome `partial` (an answer that names what is missing) is a
+  // finished AG-UI run; only a run that fails as a whole is a RUN_ERROR.
+  check(last.type === 'RUN_FINISHED' && agent.state.outcome === 'partial',
+        `the stream ends RUN_FINISHED, outcome partial (${last.type} ${agent.state.outcome})`);
+  check(result && Array.isArray(result.missing) &&
+            JSON.stringify(result.missing).includes('Synthetic'),
+        `RUN_FINISHED.result names Synthetic as missing (${JSON.stringify(result && result.missing)})`);
+  const errors = agent.state.errors.filter((e) => e.specialist === 'Synthetic');
+  check(errors.length >= 1, `Synthetic's error is in the state (${JSON.stringify(errors[0])})`);
+  check(agent.state.specialists.Synthetic.outcome === 'failed', 'its outcome failed');
+  check(Object.keys(agent.state.results.Synthetic || {}).length > 0,
+        'its partial results before the failure are kept');
+}
+
 async function badInput() {
-  log('5. bad input: 400 with a JSON body');
+  log('6. bad input: 400 with a JSON body');
   const post = (body, headers = {}) => fetch(URL_, {
     method: 'POST', headers: {'Content-Type': 'application/json', ...headers},
     body: typeof body === 'string' ? body : JSON.stringify(body)});
@@ -202,5 +223,6 @@ main('ag_ui_client_test', async () => {
   await cutAndResumed();
   await protobufFraming(state);
   await cancelled();
+  await specialistFailed();
   await badInput();
 });
