@@ -7,8 +7,8 @@
 // and bad input is a 400.
 import {HttpAgent} from '@ag-ui/client';
 
-import {BASE, EXPECTED_SPECIALISTS, QUESTION, check, log, main, ourComplete,
-        slowRun, waitFor} from './dialect_support.mjs';
+import {AUTH, BASE, EXPECTED_SPECIALISTS, QUESTION, TOKEN, check, log, main,
+        ourComplete, slowRun, waitFor} from './dialect_support.mjs';
 
 const URL_ = `${BASE}/api/ag-ui`;
 const PROTO = 'application/vnd.ag-ui.event+proto';
@@ -19,7 +19,7 @@ let nextId = 0;
 function newAgent(question, headers = {}, Agent = HttpAgent) {
   nextId += 1;
   return new Agent({
-    url: URL_, threadId: `thread-${nextId}`, headers,
+    url: URL_, threadId: `thread-${nextId}`, headers: {...AUTH, ...headers},
     initialMessages: [{id: `u${nextId}`, role: 'user', content: question}],
     initialState: {},
   });
@@ -155,7 +155,7 @@ async function cancelled() {
     if (!deleted && event.type === 'STATE_DELTA' && a.state.runId &&
         a.state.specialists.Synthetic && a.state.specialists.Synthetic.progress >= 5) {
       deleted = true;
-      fetch(`${BASE}/api/runs/${a.state.runId}`, {method: 'DELETE'})
+      fetch(`${BASE}/api/runs/${a.state.runId}`, {method: 'DELETE', headers: AUTH})
           .then((r) => log(`DELETE: ${r.status}`));
     }
   });
@@ -190,7 +190,7 @@ async function specialistFailed() {
 async function badInput() {
   log('6. bad input: 400 with a JSON body');
   const post = (body, headers = {}) => fetch(URL_, {
-    method: 'POST', headers: {'Content-Type': 'application/json', ...headers},
+    method: 'POST', headers: {'Content-Type': 'application/json', ...AUTH, ...headers},
     body: typeof body === 'string' ? body : JSON.stringify(body)});
   for (const [what, body] of [
     ['not JSON', '{'],
@@ -217,6 +217,24 @@ async function badInput() {
   check(threw, 'HttpAgent rejects an empty question with the 400');
 }
 
+async function authenticated() {
+  log('7. --auth: no token is a 401; HttpAgent rejects with it');
+  const r = await fetch(URL_, {
+    method: 'POST', headers: {'Content-Type': 'application/json'},
+    body: JSON.stringify({messages: [{id: 'u', role: 'user', content: 'x'}]})});
+  check(r.status === 401 && r.headers.get('www-authenticate'),
+        `without a token: 401 with WWW-Authenticate (${r.status})`);
+  const agent = new HttpAgent({
+    url: URL_, initialMessages: [{id: 'u', role: 'user', content: QUESTION}]});
+  let threw = false;
+  try {
+    await agent.runAgent();
+  } catch (e) {
+    threw = /401/.test(String(e.message));
+  }
+  check(threw, 'HttpAgent without the token rejects with the 401');
+}
+
 main('ag_ui_client_test', async () => {
   await waitFor('the gateway', async () => (await fetch(`${BASE}/healthz`)).ok);
   const state = await answered();
@@ -225,4 +243,5 @@ main('ag_ui_client_test', async () => {
   await cancelled();
   await specialistFailed();
   await badInput();
+  if (TOKEN) await authenticated();
 });

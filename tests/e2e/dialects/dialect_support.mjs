@@ -9,6 +9,11 @@ if (!BASE) {
   process.exit(2);
 }
 
+// Under --auth (dialects_e2e.py --auth) the token every request carries;
+// AUTH is the header to add ({} without auth).
+export const TOKEN = process.env.AGENTSTREAM_TOKEN || '';
+export const AUTH = TOKEN ? {Authorization: `Bearer ${TOKEN}`} : {};
+
 // The question of the web page's demo: planned onto DataAnalyst,
 // RiskAnalyst and ComplianceExpert.
 export const QUESTION =
@@ -49,7 +54,7 @@ export async function ourUpdates(runId, timeoutMs = 60000) {
   const timer = setTimeout(() => ctl.abort(), timeoutMs);
   try {
     const r = await fetch(`${BASE}/api/runs/${encodeURIComponent(runId)}/stream`,
-                          {signal: ctl.signal});
+                          {signal: ctl.signal, headers: AUTH});
     if (r.status !== 200) throw new Error(`GET our stream of ${runId}: ${r.status}`);
     const text = await r.text();
     const updates = [];

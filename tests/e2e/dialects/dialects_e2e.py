@@ -104,6 +104,10 @@ def main():
                       help='where the clients are installed (build tree)')
   parser.add_argument('--gateway-arg', action='append', default=[],
                       help='an extra gateway flag (repeatable)')
+  parser.add_argument('--auth', action='store_true',
+                      help='the gateway runs --auth=token; the client gets '
+                           'a token made by `gateway token add` in '
+                           'AGENTSTREAM_TOKEN')
   args = parser.parse_args()
   tag = f'{args.client}_e2e'
   for tool in ('node', 'npm'):
@@ -118,11 +122,25 @@ def main():
   tmp = tempfile.mkdtemp(prefix=f'agentstream-{args.client}-')
   procs = Processes(tmp)
   ok = False
+  token = ''
+  gateway_args = list(args.gateway_arg)
+  if args.auth:
+    tokens = os.path.join(tmp, 'tokens')
+    made = subprocess.run(
+        [os.path.join(args.bin_dir, 'gateway'), 'token', 'add', '--file',
+         tokens, '--name', 'dialect-client'], capture_output=True, text=True,
+        timeout=30, check=False)
+    if made.returncode != 0 or not made.stdout.strip():
+      log(f'FAIL: gateway token add: {made.stderr}')
+      return 1
+    token = made.stdout.strip().splitlines()[-1]
+    gateway_args += ['--auth', 'token', '--auth-token-file', tokens]
   try:
-    url = start_topology(args.bin_dir, tmp, procs, args.gateway_arg)
+    url = start_topology(args.bin_dir, tmp, procs, gateway_args)
     log(f'gateway at {url}')
     script = os.path.join(HERE, f'{args.client}_client_test.mjs')
-    env = {**os.environ, 'AGENTSTREAM_URL': url, 'NODE_PATH': modules}
+    env = {**os.environ, 'AGENTSTREAM_URL': url, 'NODE_PATH': modules,
+           'AGENTSTREAM_TOKEN': token}
     # ESM resolves bare imports from the script's folder upwards, not from
     # NODE_PATH: the script is run from a copy next to node_modules.
     runner = os.path.join(os.path.dirname(modules),
