@@ -170,11 +170,13 @@ class HostTest(unittest.TestCase):
 
   def test_client_cancel_trips_the_token_and_ends_the_call(self):
     seen = {}
+    recorded = threading.Event()
 
     def body(req, sink, cancel):
       sink.progress(1, 'waiting')
       seen['woke'] = cancel.wait_for(60)
       seen['reason'] = cancel.reason
+      recorded.set()
 
     ctx = FakeContext()
     gen = self.host(body).analyze(request(), ctx)
@@ -190,6 +192,9 @@ class HostTest(unittest.TestCase):
     ctx.terminate()
     self.assertTrue(done.wait(DEADLINE_S), 'the call did not end')
     self.assertEqual(rest, [])
+    # The call ends once the token trips; the analysis' thread records what
+    # it saw right after, on its own time.
+    self.assertTrue(recorded.wait(DEADLINE_S), 'the analysis did not wake')
     self.assertEqual(seen, {'woke': True, 'reason': 'client cancelled'})
     self.assertEqual(ctx.code, grpc.StatusCode.CANCELLED)
 
