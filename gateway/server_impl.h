@@ -22,6 +22,7 @@
 #include "gateway/chat_request.h"
 #include "gateway/chat_stream.h"
 #include "gateway/client_limits.h"
+#include "gateway/dialects/chat_index.h"
 #include "gateway/http_server.h"
 #include "gateway/live_stream.h"
 #include "gateway/resume.h"
@@ -119,6 +120,19 @@ class GatewayServer::Impl {
   void NegotiateGzip(const http::HttpRequest& req, StreamState& s) const;
   void HandleCancel(const ExchangePtr& ex);
 
+  // ai_sdk_handlers.cc: the AI SDK's UI message stream (docs/PROTOCOLS.md).
+  // POST /api/ai-sdk/chat: a new run of the chat's last user message.
+  void HandleAiSdkChat(const ExchangePtr& ex);
+  // GET /api/ai-sdk/chat/{chatId}/stream: the chat's run again (replayed
+  // from its start, or continued after Last-Event-ID), 204 when none is
+  // left to send.
+  void HandleAiSdkReconnect(const ExchangePtr& ex);
+  // The encoder of a stream of `run_id` for `chat_id`, which keeps the chat
+  // index told.
+  std::unique_ptr<StreamEncoder> AiSdkStream(
+      const OnBehalfOf& who, const std::string& chat_id,
+      const std::string& run_id, std::optional<uint64_t> resume_after);
+
   const GatewayOptions options_;
   const std::shared_ptr<OrchestratorClient> client_;
   const Clock* const clock_;
@@ -129,6 +143,10 @@ class GatewayServer::Impl {
   ClientLimiter limiter_;
   http::TrustedProxies trusted_proxies_;
   std::atomic<bool> stopping_{false};
+  // The AI SDK's chats -> their runs (shared with the streams' encoders).
+  std::shared_ptr<dialects::ChatIndex> ai_sdk_chats_ =
+      std::make_shared<dialects::ChatIndex>(dialects::ChatIndexOptions{},
+                                            clock_);
   // Declared before server_: the server's event loop calls into live
   // streams, so it stops (and joins) before they and the timers go.
   TimerQueue timers_;
