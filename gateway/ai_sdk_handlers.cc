@@ -21,19 +21,17 @@ namespace agentstream::gateway {
 
 std::unique_ptr<StreamEncoder> GatewayServer::Impl::AiSdkStream(
     const OnBehalfOf& who, const std::string& chat_id,
-    const std::string& run_id, std::optional<uint64_t> resume_after) {
+    const std::string& run_id, bool new_run,
+    std::optional<uint64_t> resume_after) {
   // The hooks hold the index, not the server: a stream may end after it.
   std::shared_ptr<dialects::ChatIndex> chats = ai_sdk_chats_;
   dialects::AiSdkEncoder::Hooks hooks;
-  if (!resume_after) {
+  if (new_run) {
     // A new run becomes the chat's run once its stream starts (not when a
-    // refused request named it); a replay names the same run again.
+    // refused request named it). A replay or a continuation leaves the
+    // chat's run as it is: a newer run may have started meanwhile.
     hooks.opened = [chats, principal = who.principal, chat_id, run_id] {
-      if (chats->Find(principal, chat_id)
-              .value_or(dialects::ChatIndex::Entry{})
-              .run_id != run_id) {
-        chats->Started(principal, chat_id, run_id);
-      }
+      chats->Started(principal, chat_id, run_id);
     };
   }
   hooks.finished = [chats, principal = who.principal, chat_id,
@@ -54,8 +52,9 @@ void GatewayServer::Impl::HandleAiSdkChat(const ExchangePtr& ex) {
   if (!chat.ok()) return SendError(ex, chat.status(), correlation_id);
   // A regenerate is a new run of the same question: a run never restarts.
   const std::string rid = NewRunId();
-  StartRun(ex, correlation_id, *who, chat->chat,
-           AiSdkStream(*who, chat->chat_id, rid, std::nullopt));
+  StartRun(
+      ex, correlation_id, *who, chat->chat,
+      AiSdkStream(*who, chat->chat_id, rid, /*new_run=*/true, std::nullopt));
 }
 
 void GatewayServer::Impl::HandleAiSdkReconnect(const ExchangePtr& ex) {
@@ -106,7 +105,7 @@ void GatewayServer::Impl::HandleAiSdkReconnect(const ExchangePtr& ex) {
                             .after_seq = point ? point->after_seq : 0,
                             .has_resume_point = true};
   ServeAttach(ex, target, *who,
-              AiSdkStream(*who, chat_id, run_id,
+              AiSdkStream(*who, chat_id, run_id, /*new_run=*/false,
                           point ? std::optional<uint64_t>(point->after_seq)
                                 : std::nullopt),
               /*attach_after_seq=*/0);

@@ -128,10 +128,12 @@ class GatewayServer::Impl {
   // left to send.
   void HandleAiSdkReconnect(const ExchangePtr& ex);
   // The encoder of a stream of `run_id` for `chat_id`, which keeps the chat
-  // index told.
+  // index told: `new_run` becomes the chat's run when its stream starts;
+  // every stream that is sent to the end marks the run's end.
   std::unique_ptr<StreamEncoder> AiSdkStream(
       const OnBehalfOf& who, const std::string& chat_id,
-      const std::string& run_id, std::optional<uint64_t> resume_after);
+      const std::string& run_id, bool new_run,
+      std::optional<uint64_t> resume_after);
 
   const GatewayOptions options_;
   const std::shared_ptr<OrchestratorClient> client_;
