@@ -182,6 +182,30 @@ TEST_F(AiSdkHandlersTest, ARunTheOrchestratorNoLongerHoldsIsAGapStream) {
   EXPECT_EQ(Reconnect("chat-4").status, 204);
 }
 
+TEST_F(AiSdkHandlersTest, ARegenerateIsANewRunAndTheChatFollowsIt) {
+  fake_.SetScript(Script(dialects::testing::TwoSpecialistRun()));
+  fake_.SetAttachScript(Script(dialects::testing::TwoSpecialistRun()));
+  StartGateway();
+  SseResponse first = Post(Body("chat-6"));
+  ASSERT_EQ(first.status, 200) << first.raw;
+  nlohmann::json regenerate = nlohmann::json::parse(Body("chat-6"));
+  regenerate["trigger"] = "regenerate-message";
+  regenerate["messageId"] = "msg_old";
+  fake_.SetScript(
+      Script(FirstOf(4), grpc::Status(grpc::StatusCode::UNAVAILABLE, "gone")));
+  SseResponse second = Post(regenerate.dump());
+  ASSERT_EQ(second.status, 200) << second.raw;
+  const std::string run = second.Header("X-Request-Id");
+  EXPECT_NE(run, first.Header("X-Request-Id"));
+  ASSERT_TRUE(fake_.WaitForCalls(2, absl::Seconds(5)));
+  EXPECT_EQ(fake_.calls()[1].request.message(), "Assess ACC-1042");
+  // The chat's run is the new one, cut before its end: replayed.
+  SseResponse replay = Reconnect("chat-6");
+  ASSERT_EQ(replay.status, 200) << replay.raw;
+  ASSERT_TRUE(fake_.WaitForAttachCalls(1, absl::Seconds(5)));
+  EXPECT_EQ(fake_.attach_calls()[0].attach_request.request_id(), run);
+}
+
 TEST_F(AiSdkHandlersTest, ARefusedRunIsNotTheChatsRun) {
   fake_.SetScript(Script({}, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                           "unknown specialist")));
