@@ -2,7 +2,7 @@
 // readUIMessageStream), against the gateway's AI SDK UI message stream
 // (docs/PROTOCOLS.md, "AI SDK UI message stream"). Run by dialects_e2e.py
 // --client ai_sdk.
-import {DefaultChatTransport, readUIMessageStream} from 'ai';
+import {AbstractChat, DefaultChatTransport, readUIMessageStream} from 'ai';
 
 import {BASE, check, EXPECTED_SPECIALISTS, log, main, ourComplete, ourUpdates,
         QUESTION, slowRun} from './dialect_support.mjs';
@@ -26,10 +26,12 @@ async function consume(stream, message = undefined) {
 
 // A fetch that passes a response through until it has given `events` SSE
 // events and the last was a data part (a whole update: docs/PROTOCOLS.md),
-// then cuts the connection. `state` has the last `id:` the client got.
-function cuttingFetch(events) {
+// then cuts the connection (once; later requests pass): the body ends (`close`) or fails as a lost
+// network does (`network`). `state` has the last `id:` the client got.
+function cuttingFetch(events, how = 'close') {
   const state = {lastId: null, events: 0, cut: false, runId: null};
   const fetchImpl = async (url, init) => {
+    if (state.cut) return fetch(url, init);  // Cuts once.
     const ctl = new AbortController();
     const response = await fetch(url, {...init, signal: ctl.signal});
     state.runId = response.headers.get('x-request-id');
@@ -54,7 +56,11 @@ function cuttingFetch(events) {
               if (state.events >= events && data[1].startsWith('{"type":"data-')) {
                 state.cut = true;
                 ctl.abort();
-                controller.close();
+                if (how === 'network') {
+                  controller.error(new TypeError('fetch failed: network connection lost'));
+                } else {
+                  controller.close();
+                }
               }
             }
             return;
@@ -208,6 +214,44 @@ main('ai_sdk_client_test', async () => {
           'the cut message + its continuation equal a reading of the whole run');
     check(await new DefaultChatTransport({api: API}).reconnectToStream({chatId: chat}) === null,
           'after the continuation was read to the end: null (204)');
+  }
+
+  // (5) useChat's own logic (AbstractChat, what useChat wraps): a stream
+  // lost mid-way, then resumeStream() (resumeStreamIsReplay, the default):
+  // one assistant message, the same as a reading of the whole run.
+  {
+    const cut = cuttingFetch(10, 'network');
+    class NodeChat extends AbstractChat {
+      constructor(init) {
+        super({...init, state: {
+          status: 'ready', error: undefined, messages: [],
+          pushMessage(m) { this.messages = this.messages.concat(m); },
+          popMessage() { this.messages = this.messages.slice(0, -1); },
+          replaceMessage(i, m) {
+            this.messages = [...this.messages.slice(0, i), m, ...this.messages.slice(i + 1)];
+          },
+          snapshot: (thing) => structuredClone(thing),
+        }});
+      }
+    }
+    const chatErrors = [];
+    const chat = new NodeChat({
+      id: 'chat-usechat',
+      transport: new DefaultChatTransport({api: API, fetch: cut.fetchImpl, body: slowRun()}),
+      onError: (e) => chatErrors.push(e.message),
+    });
+    await chat.sendMessage({text: 'Emit synthetic results'});
+    check(cut.state.cut && chat.status === 'error',
+          `useChat: the stream was lost after ${cut.state.events} events (status ${chat.status})`);
+    await chat.resumeStream();
+    check(chat.status === 'ready',
+          `useChat: resumed to the end (status ${chat.status} ${chat.error?.message ?? ''})`);
+    const roles = chat.messages.map((m) => m.role);
+    check(JSON.stringify(roles) === '["user","assistant"]',
+          `useChat: one user and one assistant message (${roles})`);
+    await checkMessage('useChat', chat.messages[1], cut.state.runId);
+    check(sameParts(chat.messages[1], await reference(cut.state.runId)),
+          'useChat: the resumed message equals a reading of the whole run');
   }
 
   // (4) Bad requests: 400 with a JSON body.
