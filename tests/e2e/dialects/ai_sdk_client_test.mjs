@@ -1,10 +1,18 @@
 // The `ai` package's own client, unchanged (DefaultChatTransport +
 // readUIMessageStream), against the gateway's AI SDK UI message stream
 // (docs/PROTOCOLS.md, "AI SDK UI message stream"). Run by dialects_e2e.py
-// --client ai_sdk.
+// --client ai_sdk:
+//   (1) the ACC-1042 question into one UI message (the answer of our
+//       `complete`, a data part per specialist at 100%, reasoning, tool
+//       parts output-available), then reconnectToStream -> null (204);
+//   (2) a slow run cut mid-way, reconnectToStream (a replay) -> the same
+//       message as a reading of the whole run, no part twice; then 204;
+//   (2b) the same, continued after Last-Event-ID into the kept message;
+//   (5) useChat's core (AbstractChat): a lost stream and resumeStream();
+//   (4) bad requests: 400 with our JSON error.
 import {AbstractChat, DefaultChatTransport, readUIMessageStream} from 'ai';
 
-import {BASE, check, EXPECTED_SPECIALISTS, log, main, ourComplete, ourUpdates,
+import {BASE, check, EXPECTED_SPECIALISTS, log, main, ourUpdates,
         QUESTION, slowRun} from './dialect_support.mjs';
 
 const API = `${BASE}/api/ai-sdk/chat`;
