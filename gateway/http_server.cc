@@ -214,6 +214,13 @@ void GatewayServer::Impl::Route() {
   server_->Route(
       "GET", "/api/runs/{id}/stream",
       [this](ExchangePtr ex) { HandleRunStream(ex); }, kInlineStream);
+  // The AI SDK's UI message stream (ai_sdk_handlers.cc).
+  server_->Route(
+      "POST", "/api/ai-sdk/chat",
+      [this](ExchangePtr ex) { HandleAiSdkChat(ex); }, kInlineStream);
+  server_->Route(
+      "GET", "/api/ai-sdk/chat/{chatId}/stream",
+      [this](ExchangePtr ex) { HandleAiSdkReconnect(ex); }, kInlineStream);
   server_->Route("DELETE", "/api/runs/{id}",
                  [this](ExchangePtr ex) { HandleCancel(ex); });
   server_->Route(

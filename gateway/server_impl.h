@@ -22,6 +22,7 @@
 #include "gateway/chat_request.h"
 #include "gateway/chat_stream.h"
 #include "gateway/client_limits.h"
+#include "gateway/dialects/chat_index.h"
 #include "gateway/http_server.h"
 #include "gateway/live_stream.h"
 #include "gateway/resume.h"
@@ -122,6 +123,21 @@ class GatewayServer::Impl {
   // ag_ui_handlers.cc: POST /api/ag-ui (docs/PROTOCOLS.md, "AG-UI").
   void HandleAgUi(const ExchangePtr& ex);
 
+  // ai_sdk_handlers.cc: the AI SDK's UI message stream (docs/PROTOCOLS.md).
+  // POST /api/ai-sdk/chat: a new run of the chat's last user message.
+  void HandleAiSdkChat(const ExchangePtr& ex);
+  // GET /api/ai-sdk/chat/{chatId}/stream: the chat's run again (replayed
+  // from its start, or continued after Last-Event-ID), 204 when none is
+  // left to send.
+  void HandleAiSdkReconnect(const ExchangePtr& ex);
+  // The encoder of a stream of `run_id` for `chat_id`, which keeps the chat
+  // index told: `new_run` becomes the chat's run when its stream starts;
+  // every stream that is sent to the end marks the run's end.
+  std::unique_ptr<StreamEncoder> AiSdkStream(
+      const OnBehalfOf& who, const std::string& chat_id,
+      const std::string& run_id, bool new_run,
+      std::optional<uint64_t> resume_after);
+
   const GatewayOptions options_;
   const std::shared_ptr<OrchestratorClient> client_;
   const Clock* const clock_;
@@ -132,6 +148,10 @@ class GatewayServer::Impl {
   ClientLimiter limiter_;
   http::TrustedProxies trusted_proxies_;
   std::atomic<bool> stopping_{false};
+  // The AI SDK's chats -> their runs (shared with the streams' encoders).
+  std::shared_ptr<dialects::ChatIndex> ai_sdk_chats_ =
+      std::make_shared<dialects::ChatIndex>(dialects::ChatIndexOptions{},
+                                            clock_);
   // Declared before server_: the server's event loop calls into live
   // streams, so it stops (and joins) before they and the timers go.
   TimerQueue timers_;
