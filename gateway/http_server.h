@@ -109,6 +109,10 @@ struct GatewayOptions {
   auth::AuthOptions auth;
   bool auth_metrics = false;
   bool auth_readyz = false;
+  // A2A (docs/PROTOCOLS.md): the URL clients reach the gateway at
+  // ("https://agents.example.com"), named in the agent card; empty: the
+  // request's Host, over http.
+  std::string public_url;
 };
 
 class GatewayServer final {

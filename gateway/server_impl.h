@@ -22,6 +22,8 @@
 #include "gateway/chat_request.h"
 #include "gateway/chat_stream.h"
 #include "gateway/client_limits.h"
+#include "gateway/dialects/a2a_contexts.h"
+#include "gateway/dialects/a2a_rpc.h"
 #include "gateway/http_server.h"
 #include "gateway/live_stream.h"
 #include "gateway/resume.h"
@@ -119,6 +121,25 @@ class GatewayServer::Impl {
   void NegotiateGzip(const http::HttpRequest& req, StreamState& s) const;
   void HandleCancel(const ExchangePtr& ex);
 
+  // a2a_handlers.cc: A2A (docs/PROTOCOLS.md, "A2A").
+  void HandleA2aCard(const ExchangePtr& ex);
+  void HandleA2aRpc(const ExchangePtr& ex);
+  void A2aSendStreaming(const ExchangePtr& ex, const dialects::A2aRequest& rpc,
+                        const std::string& correlation_id,
+                        const OnBehalfOf& who);
+  void A2aSubscribe(const ExchangePtr& ex, const dialects::A2aRequest& rpc,
+                    const std::string& task_id, const OnBehalfOf& who);
+  void A2aGetTask(const ExchangePtr& ex, const dialects::A2aRequest& rpc,
+                  const std::string& task_id, const OnBehalfOf& who);
+  void A2aCancelTask(const ExchangePtr& ex, const dialects::A2aRequest& rpc,
+                     const std::string& task_id, const OnBehalfOf& who);
+  // What run `run_id`'s log holds now (an Attach with replay_only), within
+  // a bounded wait; the orchestrator's status when it refuses.
+  absl::StatusOr<std::vector<agentstream::v1::Update>> ReadRunLog(
+      const std::string& run_id, const OnBehalfOf& who);
+  void SendA2a(const ExchangePtr& ex, const dialects::Json& body,
+               const std::string& request_id) const;
+
   const GatewayOptions options_;
   const std::shared_ptr<OrchestratorClient> client_;
   const Clock* const clock_;
@@ -127,6 +148,8 @@ class GatewayServer::Impl {
   // Null until Start().
   std::unique_ptr<auth::Authenticator> auth_;
   ClientLimiter limiter_;
+  // A2A: the contextIds clients gave their tasks.
+  dialects::A2aContexts a2a_contexts_;
   http::TrustedProxies trusted_proxies_;
   std::atomic<bool> stopping_{false};
   // Declared before server_: the server's event loop calls into live
