@@ -101,7 +101,7 @@ std::string A2aEncoder::Fold(const Update& update, const Artifact** artifact,
         case agentstream::v1::RUN_STATUS_CANCELLED:
         case agentstream::v1::RUN_STATUS_FAILED:
           // The run's end is the terminal statusUpdate of Done().
-          if (!s.message().empty()) final_error_ = s.message();
+          if (!s.message().empty()) final_text_ = s.message();
           return "";
         default:
           return s.message().empty() ? RunStatusName(s.status()) : s.message();
@@ -234,7 +234,7 @@ Json A2aEncoder::Task() const {
   task["id"] = request_id();
   task["contextId"] = context_id_;
   task["status"] =
-      Status(state(), final_error_.empty() ? status_text_ : final_error_,
+      Status(state(), final_text_.empty() ? status_text_ : final_text_,
              absl::StrCat(request_id(), ":status:", last_seq()));
   Json artifacts = Json::array();
   for (const Artifact& a : artifacts_) artifacts.push_back(ArtifactJson(a));
@@ -311,7 +311,7 @@ int A2aEncoder::AppendUpdate(const Update& update, std::string* out) {
 std::string A2aEncoder::Error(std::string_view code, std::string_view message,
                               bool /*retryable*/, bool final) const {
   if (final) {
-    final_error_ = absl::StrCat(std::string(code), ": ", std::string(message));
+    final_text_ = absl::StrCat(std::string(code), ": ", std::string(message));
     return "";
   }
   // The stream ends for the client to resubscribe: no state that ends the
@@ -340,7 +340,7 @@ std::string A2aEncoder::Done(DoneStatus status) {
       break;
     }
   }
-  std::string text = final_error_;
+  std::string text = final_text_;
   if (text.empty()) {
     const Json& outcome = view_.state()["outcome"];
     text = outcome.is_string()

@@ -118,9 +118,10 @@ class A2aEncoder final : public StreamEncoder {
   std::string timestamp_;
   // Set by Done() or MarkCanceled(): the state the run ended in.
   std::optional<A2aState> terminal_;
-  // A final error's text, for Done()'s status message (Error() is const
-  // in the interface, and Done() always follows a final error).
-  mutable std::string final_error_;
+  // What the end's status says: a final error (Error() is const in the
+  // interface, and Done() always follows a final error), or the run's own
+  // final status message.
+  mutable std::string final_text_;
 };
 
 }  // namespace agentstream::gateway::dialects
