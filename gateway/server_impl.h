@@ -1,8 +1,8 @@
 // Internal to the gateway's HTTP server: GatewayServer::Impl, whose handlers
 // are split by responsibility across http_server.cc (lifecycle, routing,
-// small endpoints), stream_handlers.cc (new runs and the SSE response) and
-// runs_handlers.cc (existing runs: resume, attach, cancel). Include only from
-// those files.
+// small endpoints), stream_handlers.cc (new runs and the SSE response),
+// runs_handlers.cc (existing runs: resume, attach, cancel) and the dialects'
+// (a2a_handlers.cc: A2A). Include only from those files.
 #ifndef AGENTSTREAM_GATEWAY_SERVER_IMPL_H_
 #define AGENTSTREAM_GATEWAY_SERVER_IMPL_H_
 
