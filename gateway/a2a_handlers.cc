@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/run_id.h"
+#include "common/update_json.h"
 #include "gateway/chat_request.h"
 #include "gateway/dialects/a2a_encoder.h"
 #include "gateway/dialects/a2a_rpc.h"
@@ -111,13 +112,7 @@ void GatewayServer::Impl::HandleA2aRpc(const ExchangePtr& ex) {
     case dialects::A2aMethod::kSendStreamingMessage:
       return A2aSendStreaming(ex, rpc, correlation_id, *who);
     case dialects::A2aMethod::kSendMessage:
-      return SendA2a(ex,
-                     dialects::A2aErrorResponse(
-                         {.code = dialects::kA2aUnsupportedOperation,
-                          .message = "a task streams: use SendStreamingMessage "
-                                     "(message/stream), then GetTask",
-                          .id = rpc.id}),
-                     correlation_id);
+      return A2aSend(ex, rpc, correlation_id, *who);
     default:
       break;
   }
@@ -143,6 +138,90 @@ void GatewayServer::Impl::HandleA2aRpc(const ExchangePtr& ex) {
     default:
       return;
   }
+}
+
+void GatewayServer::Impl::A2aSend(const ExchangePtr& ex, const A2aRequest& rpc,
+                                  const std::string& correlation_id,
+                                  const OnBehalfOf& who) {
+  auto message = dialects::ParseA2aMessage(rpc);
+  if (auto* error = std::get_if<A2aError>(&message)) {
+    return SendA2a(ex, dialects::A2aErrorResponse(*error), correlation_id);
+  }
+  const dialects::A2aMessage& m = std::get<dialects::A2aMessage>(message);
+  absl::StatusOr<ChatRequest> chat =
+      ChatRequestFromJson(nlohmann::json(m.chat));
+  if (!chat.ok()) {
+    return SendA2a(ex,
+                   dialects::A2aErrorResponse(
+                       {.code = dialects::kJsonRpcInvalidParams,
+                        .message = std::string(chat.status().message()),
+                        .id = rpc.id}),
+                   correlation_id);
+  }
+  const ClientLimiter::Refusal rate =
+      limiter_.TakeRunStart(ClientKey(ex->request()));
+  if (!rate.status.ok()) {
+    metrics_.client_run_rate_refusals_total.fetch_add(1);
+    return SendError(ex, rate.status, correlation_id, rate.retry_after_seconds);
+  }
+  // The answer comes at once, with the task as it starts; nobody follows
+  // the run after it, so by default it must not end for lack of followers.
+  RunParams params;
+  params.request_id = NewRunId();
+  params.on_behalf_of = who;
+  params.message = chat->message;
+  params.specialists = chat->specialists;
+  params.options = JsonToStruct(chat->options);
+  params.on_disconnect =
+      chat->on_disconnect == agentstream::v1::DISCONNECT_POLICY_UNSPECIFIED
+          ? agentstream::v1::DISCONNECT_POLICY_CONTINUE
+          : chat->on_disconnect;
+  const std::string rid = params.request_id;
+  const std::string context_id = m.context_id.empty() ? rid : m.context_id;
+  a2a_contexts_.Put(rid, context_id);
+  std::unique_ptr<RunStream> run = client_->StartRun(params);
+  // Until the orchestrator accepted the run (its first update) or refused
+  // it.
+  const absl::Time deadline = clock_->Now() + options_.first_update_timeout;
+  std::vector<agentstream::v1::Update> first;
+  absl::Status refused;
+  while (first.empty()) {
+    const absl::Duration left = deadline - clock_->Now();
+    if (left <= absl::ZeroDuration()) {
+      refused = absl::DeadlineExceededError(
+          absl::StrCat("the orchestrator did not answer within ",
+                       absl::FormatDuration(options_.first_update_timeout)));
+      break;
+    }
+    if (run->Wait(left, &first) == RunStream::Next::kFinished) {
+      refused = run->status();
+      break;
+    }
+  }
+  // Only this call ends; the run goes on (its disconnect policy).
+  run->Cancel();
+  if (first.empty() && !refused.ok()) {
+    const bool bad = refused.code() == absl::StatusCode::kInvalidArgument;
+    return SendA2a(
+        ex,
+        dialects::A2aErrorResponse(
+            {.code = bad ? dialects::kJsonRpcInvalidParams
+                         : dialects::kJsonRpcInternalError,
+             .message = bad ? std::string(refused.message())
+                            : absl::StrCat("orchestrator unavailable: ",
+                                           refused.message()),
+             .id = rpc.id}),
+        correlation_id);
+  }
+  A2aEncoder encoder(rid, context_id, rpc.version, rpc.id);
+  encoder.Seed(first);
+  // 1.0's SendMessageResponse wraps the task ({"task": ...}); 0.3's result
+  // is the task itself (with its `kind`).
+  Json result = encoder.Task();
+  if (rpc.version == dialects::A2aVersion::kV1) {
+    result = Json{{"task", std::move(result)}};
+  }
+  SendA2a(ex, dialects::A2aResult(rpc.id, std::move(result)), rid);
 }
 
 void GatewayServer::Impl::A2aSendStreaming(const ExchangePtr& ex,

@@ -124,6 +124,9 @@ class GatewayServer::Impl {
   // a2a_handlers.cc: A2A (docs/PROTOCOLS.md, "A2A").
   void HandleA2aCard(const ExchangePtr& ex);
   void HandleA2aRpc(const ExchangePtr& ex);
+  // SendMessage: starts the run and answers its task at once.
+  void A2aSend(const ExchangePtr& ex, const dialects::A2aRequest& rpc,
+               const std::string& correlation_id, const OnBehalfOf& who);
   void A2aSendStreaming(const ExchangePtr& ex, const dialects::A2aRequest& rpc,
                         const std::string& correlation_id,
                         const OnBehalfOf& who);

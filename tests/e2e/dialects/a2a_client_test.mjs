@@ -192,7 +192,20 @@ main('a2a_client_test', async () => {
   check(canon([...snapshot, ...after]) === canon(ours3),
         `snapshot + after = the run's ${ours3.length} partial results, each once, in order`);
 
-  // 4. An unknown task.
+  // 4. SendMessage answers the task at once; the run goes on without a
+  // follower, to the same answer.
+  const sent = await client.sendMessage(message(QUESTION));
+  check(sent.id && [TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING]
+      .includes(sent.status.state), 'SendMessage: the task, as it starts');
+  const done = await waitFor('the sent task to complete', async () => {
+    const t = await client.getTask({id: sent.id});
+    return t.status.state === TaskState.TASK_STATE_COMPLETED && t;
+  }, 60000, 200);
+  check(partValue(done.artifacts.find((a) => a.artifactId === 'answer').parts[0]) ===
+        (await ourComplete(sent.id)).result.answer,
+        'the sent task completes with the run\'s answer');
+
+  // 5. An unknown task.
   try {
     await client.getTask({id: 'run_no_such_task'});
     check(false, 'GetTask of an unknown task is refused');
@@ -200,7 +213,7 @@ main('a2a_client_test', async () => {
     check(e.name === 'TaskNotFoundError', `GetTask of an unknown task: ${e.name}`);
   }
 
-  // 5. A2A 0.3's names answer in 0.3's shapes.
+  // 6. A2A 0.3's names answer in 0.3's shapes.
   const v03 = await rpc('tasks/get', {id: taskId});
   const v03Task = JSON.parse(v03.text).result;
   check(v03Task.kind === 'task' && v03Task.status.state === 'completed' &&

@@ -80,8 +80,8 @@ TEST_F(A2aServerTest, JsonRpcErrorsOnTheWire) {
   std::tie(status, body) = Rpc(
       Call("SendStreamingMessage", R"({"message":{"parts":[{"text":""}]}})"));
   EXPECT_EQ(body["error"]["code"], dialects::kJsonRpcInvalidParams);
-  std::tie(status, body) =
-      Rpc(Call("SendMessage", R"({"message":{"parts":[{"text":"hi"}]}})"));
+  std::tie(status, body) = Rpc(Call(
+      "SendMessage", R"({"message":{"parts":[{"text":"hi"}],"taskId":"t"}})"));
   EXPECT_EQ(body["error"]["code"], dialects::kA2aUnsupportedOperation);
   EXPECT_TRUE(fake_.calls().empty());  // No run came of any of them.
 }
@@ -129,6 +129,32 @@ TEST_F(A2aServerTest, StreamsATaskToCompleted) {
   ASSERT_FALSE(fake_.attach_calls().empty());
   EXPECT_TRUE(fake_.attach_calls().back().attach_request.replay_only());
   EXPECT_EQ(fake_.attach_calls().back().attach_request.after_seq(), 0u);
+}
+
+TEST_F(A2aServerTest, SendMessageAnswersTheTaskAtOnceAndTheRunGoesOn) {
+  fake_.SetScript(SlowScript(absl::Seconds(1), 5));
+  StartGateway();
+  auto [status, body] =
+      Rpc(Call("message/send",
+               R"({"message":{"kind":"message","messageId":"m","role":"user",)"
+               R"("parts":[{"kind":"text","text":"hi"}]}})"));
+  EXPECT_EQ(status, 200);
+  const Json& task = body["result"];
+  EXPECT_EQ(task["kind"], "task");
+  EXPECT_EQ(task["status"]["state"], "working");
+  EXPECT_EQ(task["contextId"], task["id"]);  // None given: the run id.
+  ASSERT_EQ(fake_.calls().size(), 1u);
+  EXPECT_EQ(fake_.calls()[0].request.request_id(), task["id"]);
+  // Nobody follows it: it must not end for that.
+  EXPECT_EQ(fake_.calls()[0].request.on_disconnect(),
+            agentstream::v1::DISCONNECT_POLICY_CONTINUE);
+  std::tie(status, body) =
+      Rpc(Call("SendMessage", R"({"message":{"parts":[{"text":"hi"}]}})"));
+  EXPECT_EQ(body["result"]["task"]["status"]["state"], "TASK_STATE_WORKING");
+  // The gateway's call ends once the task is answered.
+  const auto call = fake_.WaitForEnd(0, absl::Seconds(5));
+  ASSERT_TRUE(call.has_value());
+  EXPECT_TRUE(call->cancelled);
 }
 
 TEST_F(A2aServerTest, CancelTaskAnswersTheTaskCanceled) {
