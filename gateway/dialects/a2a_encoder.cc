@@ -238,7 +238,9 @@ Json A2aEncoder::Task() const {
              absl::StrCat(request_id(), ":status:", last_seq()));
   Json artifacts = Json::array();
   for (const Artifact& a : artifacts_) artifacts.push_back(ArtifactJson(a));
-  if (view_.state()["answer"].is_string()) {
+  // As in the stream: an empty answer (a cancelled run's) is no artifact.
+  const Json& answer = view_.state()["answer"];
+  if (answer.is_string() && !answer.get_ref<const std::string&>().empty()) {
     artifacts.push_back(AnswerArtifact());
   }
   if (!artifacts.empty()) task["artifacts"] = std::move(artifacts);

@@ -1,5 +1,6 @@
 #include "gateway/dialects/a2a_rpc.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 

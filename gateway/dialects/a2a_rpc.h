@@ -14,8 +14,8 @@
 // Errors: -32700 (not JSON), -32600 (not a JSON-RPC 2.0 request object with
 // an id: batches and notifications are not served), -32601 (unknown
 // method), -32602 (bad params), -32001 (no such task, also another
-// principal's), -32002 (the task has ended), -32004 (a message naming a taskId),
-// -32005 (a part that is not text). Pure functions, thread-safe.
+// principal's), -32002 (the task has ended), -32004 (a message naming a
+// taskId), -32005 (a part that is not text). Pure functions, thread-safe.
 #ifndef AGENTSTREAM_GATEWAY_DIALECTS_A2A_RPC_H_
 #define AGENTSTREAM_GATEWAY_DIALECTS_A2A_RPC_H_
 

@@ -240,6 +240,8 @@ TEST(A2aEncoderTest, CancelledAndFailedRunsEndSo) {
     const Json& end = events.back().data["result"]["statusUpdate"]["status"];
     EXPECT_EQ(end["state"], "TASK_STATE_CANCELED");
     EXPECT_EQ(end["message"]["parts"][0]["text"], "cancelled by request");
+    // Nor in the task: an empty answer is no artifact.
+    EXPECT_FALSE(encoder.Task().contains("artifacts"));
   }
   {
     A2aEncoder encoder("run_test", "ctx", A2aVersion::kV1, Json(1));
