@@ -350,6 +350,7 @@ void GatewayServer::Impl::A2aSubscribe(const ExchangePtr& ex,
   if (encoder->saw_complete()) {
     // Ended: the task and its terminal status, and the response ends.
     metrics_.streams_total.fetch_add(1);
+    metrics_.events_sent_total.fetch_add(2);
     http::HttpResponse r;
     r.headers = StreamHeaders(*encoder);
     r.body = encoder->Open();
