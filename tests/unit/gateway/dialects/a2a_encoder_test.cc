@@ -1,5 +1,6 @@
 #include "gateway/dialects/a2a_encoder.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 

@@ -2,11 +2,15 @@
 // fake orchestrator: the card, JSON-RPC errors on the wire, a streamed task,
 // GetTask, CancelTask and a resubscribe that reads the log and attaches
 // after it.
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
+#include "gateway/auth/token_file.h"
 #include "gateway/dialects/a2a_rpc.h"
 #include "gtest/gtest.h"
+#include "tests/testing/subprocess.h"
 #include "tests/unit/gateway/gateway_fixture.h"
 
 namespace agentstream::gateway::testing {
@@ -211,6 +215,37 @@ TEST_F(A2aServerTest, ResubscribeToAnEndedTaskIsItsTaskAndItsEnd) {
   EXPECT_EQ(end["kind"], "status-update");
   EXPECT_EQ(end["final"], true);
   EXPECT_EQ(fake_.attach_calls().size(), 1u);  // The read only.
+}
+
+TEST_F(A2aServerTest, WithAuthTheCardIsOpenAndSaysBearerAndCallsNeedIt) {
+  absl::StatusOr<std::string> dir = agentstream::testing::MakeTempDir("a2a");
+  ASSERT_TRUE(dir.ok());
+  absl::StatusOr<auth::NewToken> token = auth::MakeToken("alice", {});
+  ASSERT_TRUE(token.ok());
+  std::ofstream(*dir + "/tokens") << token->line << "\n";
+  GatewayOptions options;
+  options.auth.mode = auth::AuthMode::kToken;
+  options.auth.token_file = *dir + "/tokens";
+  StartGateway(options);
+  auto card = Get("/.well-known/agent-card.json");
+  ASSERT_TRUE(card);
+  EXPECT_EQ(card->status, 200);
+  EXPECT_EQ(Json::parse(card->body)["securitySchemes"]["bearer"]["scheme"],
+            "bearer");
+  httplib::Client client("127.0.0.1", gateway_->port());
+  client.set_read_timeout(10, 0);
+  const std::string get = Call("GetTask", R"({"id":"unknown_1"})");
+  auto refused = client.Post("/api/a2a", get, "application/json");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 401);
+  auto answered =
+      client.Post("/api/a2a", {{"Authorization", "Bearer " + token->token}},
+                  get, "application/json");
+  ASSERT_TRUE(answered);
+  EXPECT_EQ(answered->status, 200);
+  EXPECT_EQ(Json::parse(answered->body)["error"]["code"],
+            dialects::kA2aTaskNotFound);
+  std::filesystem::remove_all(*dir);
 }
 
 }  // namespace
