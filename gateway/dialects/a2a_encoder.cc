@@ -110,9 +110,12 @@ std::string A2aEncoder::Fold(const Update& update, const Artifact** artifact,
     case Update::kThinking: {
       const auto& t = update.thinking();
       if (!t.visible() || t.thought().empty()) return "";
-      return absl::StrCat(
-          t.agent().empty() ? std::string(kOrchestratorAgent) : t.agent(), ": ",
-          t.thought());
+      // A specialist by its display name, as in the other statuses.
+      const std::string agent = !who.empty() ? who
+                                : !t.agent().empty()
+                                    ? t.agent()
+                                    : std::string(kOrchestratorAgent);
+      return absl::StrCat(agent, ": ", t.thought());
     }
     case Update::kSpecialistActivated:
       if (who.empty()) return "";

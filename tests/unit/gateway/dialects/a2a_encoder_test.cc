@@ -100,6 +100,9 @@ TEST(A2aEncoderTest, TwoSpecialistRunInV1) {
   EXPECT_NE(std::find(texts.begin(), texts.end(),
                       "Orchestrator: Two specialists are needed."),
             texts.end());
+  EXPECT_NE(std::find(texts.begin(), texts.end(),
+                      "RiskAnalyst (display): Volatility is high."),
+            texts.end());
   ASSERT_EQ(chunks.size(), 3u);  // Two partials and the answer.
   EXPECT_EQ(chunks[0]["artifact"]["artifactId"], "result-DataAnalyst");
   EXPECT_EQ(chunks[0]["artifact"]["parts"][0]["data"]["rows"], 3);
