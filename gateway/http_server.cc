@@ -30,7 +30,8 @@ GatewayServer::Impl::Impl(GatewayOptions options,
     : options_(std::move(options)),
       client_(std::move(client)),
       clock_(clock),
-      limiter_(options_.client_limits, clock) {
+      limiter_(options_.client_limits, clock),
+      a2a_contexts_(clock) {
   metrics_.SetUpstream(client_->upstream_counters());
   live_context_.metrics = &metrics_;
   live_context_.timers = &timers_;
@@ -242,6 +243,14 @@ void GatewayServer::Impl::Route() {
   server_->Route(
       "GET", "/metrics", [this](ExchangePtr ex) { HandleMetrics(ex); },
       kInline);
+  // A2A (docs/PROTOCOLS.md): on handler threads, as they read the
+  // orchestrator before answering.
+  server_->Route(
+      "GET", "/.well-known/agent-card.json",
+      [this](ExchangePtr ex) { HandleA2aCard(ex); },
+      Options{.serves_head = true});
+  server_->Route("POST", "/api/a2a",
+                 [this](ExchangePtr ex) { HandleA2aRpc(ex); });
   server_->Route(
       "GET", "/{path...}", [this](ExchangePtr ex) { HandleStatic(ex); },
       kInline);

@@ -11,7 +11,8 @@
 // with Last-Event-ID / last_event_id=), GET /api/runs/{id}/stream (SSE:
 // attach, ?after=SEQ), DELETE /api/runs/{id} (cancel), GET /api/specialists,
 // GET /healthz, GET /readyz, GET /metrics, GET / and static files from the
-// web root. Unknown paths are 404, known paths with another method 405 with
+// web root; A2A's GET /.well-known/agent-card.json and POST /api/a2a
+// (a2a_handlers.cc, docs/PROTOCOLS.md). Unknown paths are 404, known paths with another method 405 with
 // Allow; every error has a JSON body. See docs/GATEWAY.md.
 //
 // The handlers live in three files by responsibility: http_server.cc
@@ -109,6 +110,10 @@ struct GatewayOptions {
   auth::AuthOptions auth;
   bool auth_metrics = false;
   bool auth_readyz = false;
+  // A2A (docs/PROTOCOLS.md): the URL clients reach the gateway at
+  // ("https://agents.example.com"), named in the agent card; empty: the
+  // request's Host, over http.
+  std::string public_url;
 };
 
 class GatewayServer final {

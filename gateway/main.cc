@@ -194,6 +194,11 @@ int main(int argc, char** argv) {
   flags.String("web-root", &options.web_root,
                "Directory of the web client served at /.",
                "AGENTSTREAM_WEB_ROOT");
+  flags.String("public-url", &options.public_url,
+               "The URL clients reach this gateway at (e.g. "
+               "https://agents.example.com), named in the A2A agent card; "
+               "empty: the request's Host header, over http.",
+               "AGENTSTREAM_PUBLIC_URL");
   agentstream::RegisterTlsFlags(flags, &tls);
   agentstream::gateway::auth::AuthFlagValues auth;
   agentstream::gateway::auth::RegisterAuthFlags(flags, &auth);

@@ -1,8 +1,8 @@
 // Internal to the gateway's HTTP server: GatewayServer::Impl, whose handlers
 // are split by responsibility across http_server.cc (lifecycle, routing,
-// small endpoints), stream_handlers.cc (new runs and the SSE response) and
-// runs_handlers.cc (existing runs: resume, attach, cancel). Include only from
-// those files.
+// small endpoints), stream_handlers.cc (new runs and the SSE response),
+// runs_handlers.cc (existing runs: resume, attach, cancel) and the dialects'
+// (a2a_handlers.cc: A2A). Include only from those files.
 #ifndef AGENTSTREAM_GATEWAY_SERVER_IMPL_H_
 #define AGENTSTREAM_GATEWAY_SERVER_IMPL_H_
 
@@ -23,6 +23,8 @@
 #include "gateway/chat_stream.h"
 #include "gateway/client_limits.h"
 #include "gateway/dialects/chat_index.h"
+#include "gateway/dialects/a2a_contexts.h"
+#include "gateway/dialects/a2a_rpc.h"
 #include "gateway/http_server.h"
 #include "gateway/live_stream.h"
 #include "gateway/resume.h"
@@ -138,6 +140,28 @@ class GatewayServer::Impl {
       const std::string& run_id, bool new_run,
       std::optional<uint64_t> resume_after);
 
+  // a2a_handlers.cc: A2A (docs/PROTOCOLS.md, "A2A").
+  void HandleA2aCard(const ExchangePtr& ex);
+  void HandleA2aRpc(const ExchangePtr& ex);
+  // SendMessage: starts the run and answers its task at once.
+  void A2aSend(const ExchangePtr& ex, const dialects::A2aRequest& rpc,
+               const std::string& correlation_id, const OnBehalfOf& who);
+  void A2aSendStreaming(const ExchangePtr& ex, const dialects::A2aRequest& rpc,
+                        const std::string& correlation_id,
+                        const OnBehalfOf& who);
+  void A2aSubscribe(const ExchangePtr& ex, const dialects::A2aRequest& rpc,
+                    const std::string& task_id, const OnBehalfOf& who);
+  void A2aGetTask(const ExchangePtr& ex, const dialects::A2aRequest& rpc,
+                  const std::string& task_id, const OnBehalfOf& who);
+  void A2aCancelTask(const ExchangePtr& ex, const dialects::A2aRequest& rpc,
+                     const std::string& task_id, const OnBehalfOf& who);
+  // What run `run_id`'s log holds now (an Attach with replay_only), within
+  // a bounded wait; the orchestrator's status when it refuses.
+  absl::StatusOr<std::vector<agentstream::v1::Update>> ReadRunLog(
+      const std::string& run_id, const OnBehalfOf& who);
+  void SendA2a(const ExchangePtr& ex, const dialects::Json& body,
+               const std::string& request_id) const;
+
   const GatewayOptions options_;
   const std::shared_ptr<OrchestratorClient> client_;
   const Clock* const clock_;
@@ -146,6 +170,8 @@ class GatewayServer::Impl {
   // Null until Start().
   std::unique_ptr<auth::Authenticator> auth_;
   ClientLimiter limiter_;
+  // A2A: the contextIds clients gave their tasks.
+  dialects::A2aContexts a2a_contexts_;
   http::TrustedProxies trusted_proxies_;
   std::atomic<bool> stopping_{false};
   // The AI SDK's chats -> their runs (shared with the streams' encoders).
