@@ -12,77 +12,36 @@
 // AGENTSTREAM_HEALTH_TARGET, else the file the image's entry script writes for
 // the process it starts
 // (/tmp/agentstream-health-target), so one image serves every kind.
-#include <chrono>
 #include <cstdint>
 #include <fstream>
 #include <iostream>
 #include <string>
-#include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/strip.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/flags.h"
+#include "common/grpc_health.h"
 #include "common/tls.h"
 #include "grpcpp/create_channel.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
-#include "grpcpp/support/byte_buffer.h"
 #include "httplib.h"
 
 namespace {
 
 constexpr char kTargetFile[] = "/tmp/agentstream-health-target";
 
-// grpc.health.v1.Health/Check with an empty HealthCheckRequest (service "").
-// The answer SERVING is field 1 = 1: the two bytes 08 01.
+// grpc.health.v1.Health/Check for service "" (common/grpc_health.h):
+// SERVING is healthy.
 bool CheckGrpc(const std::string& address, const agentstream::TlsFiles& tls,
                int64_t timeout_ms, std::string* why) {
-  auto channel =
-      grpc::CreateChannel(address, agentstream::MakeChannelCredentials(tls));
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() +
-                   std::chrono::milliseconds(timeout_ms));
-  grpc::Slice empty;
-  grpc::ByteBuffer request(&empty, 1);
-  grpc::ByteBuffer response;
-  grpc::Status status;
-  absl::Notification done;
-  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
-                 &request, &response, [&](grpc::Status s) {
-                   status = std::move(s);
-                   done.Notify();
-                 });
-  // The call's own deadline ends it; the margin only guards against a hang.
-  if (!done.WaitForNotificationWithTimeout(
-          absl::Milliseconds(timeout_ms + 1000))) {
-    ctx.TryCancel();
-    done.WaitForNotification();
-    *why = "no answer";
-    return false;
-  }
-  if (!status.ok()) {
-    *why = "gRPC status " + std::to_string(status.error_code()) + ": " +
-           status.error_message();
-    return false;
-  }
-  std::vector<grpc::Slice> slices;
-  if (!response.Dump(&slices).ok()) {
-    *why = "unreadable answer";
-    return false;
-  }
-  std::string bytes;
-  for (const grpc::Slice& s : slices) {
-    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  if (bytes != std::string("\x08\x01", 2)) {
-    *why = "not SERVING";
-    return false;
-  }
-  return true;
+  const absl::Status status = agentstream::GrpcHealthCheck(
+      grpc::CreateChannel(address, agentstream::MakeChannelCredentials(tls)),
+      absl::Milliseconds(timeout_ms));
+  if (!status.ok()) *why = status.ToString();
+  return status.ok();
 }
 
 bool CheckHttp(const std::string& host_port, const std::string& path,

@@ -48,12 +48,13 @@ import urllib.error
 import urllib.request
 
 from browser_e2e import SYNTHETIC, SYNTHETIC_QUESTION
+from browser_support import (add_browser_args, browser_session,
+                             install_error_hook, missing_browser_tools)
 from ci_policy import skip_or_fail
 import e2e_support
-from e2e_support import (HOOK_SCRIPT, CheckFailed, DriverError, Gateway,
-                         ask, card_of, log, open_page, pick_specialist,
-                         start_chromedriver, stop_process_group, summarize,
-                         wait_for, wait_state)
+from e2e_support import (CheckFailed, DriverError, Gateway, ask, card_of, log,
+                         open_page, pick_specialist, summarize, wait_for,
+                         wait_state)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 JWT_TOOL = os.path.join(HERE, '..', 'unit', 'gateway', 'auth', 'jwt_tool.py')
@@ -309,18 +310,13 @@ def main():
     parser.add_argument('--timeout', type=float, default=90,
                         help='seconds to wait for the answer')
     parser.add_argument('--screenshot', default='auth_e2e.png')
-    parser.add_argument('--chromium', default=os.environ.get(
-        'AGENTSTREAM_CHROMIUM', '/usr/bin/chromium'))
-    parser.add_argument('--chromedriver', default=os.environ.get(
-        'AGENTSTREAM_CHROMEDRIVER', shutil.which('chromedriver') or
-        '/usr/bin/chromedriver'))
+    add_browser_args(parser)
     args = parser.parse_args()
     e2e_support.LOG_TAG = 'auth_e2e'
 
-    for tool in (args.chromium, args.chromedriver):
-        if not (os.path.isfile(tool) and os.access(tool, os.X_OK)):
-            return skip_or_fail('auth_e2e', f'{tool} is not installed '
-                                '(apt-get install chromium chromium-driver)')
+    missing = missing_browser_tools(args)
+    if missing:
+        return skip_or_fail('auth_e2e', missing)
     check = subprocess.run(['/usr/bin/python3', JWT_TOOL, 'check'],
                            capture_output=True, timeout=60)
     if check.returncode != 0:
@@ -330,8 +326,7 @@ def main():
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = tempfile.mkdtemp(prefix='agentstream-auth-e2e-')
-    driver_log = os.path.join(work, 'chromedriver.log')
-    proc = driver = gateway = None
+    gateway = None
     status = 0
     try:
         secret = os.path.join(work, 'hs256.secret')
@@ -362,22 +357,16 @@ def main():
                          args.ready_timeout)
         log(f'system ready at {url} (--auth=jwt)')
 
-        proc, driver = start_chromedriver(args.chromedriver, driver_log)
-        driver.start_session(args.chromium, os.path.join(work, 'profile'))
-        try:
-            driver.s('POST', '/goog/cdp/execute', {
-                'cmd': 'Page.addScriptToEvaluateOnNewDocument',
-                'params': {'source': HOOK_SCRIPT}})
-        except DriverError as e:
-            log(f'the error hook is installed after load only: {e}')
-        try:
-            steps(driver, url, good, bad, args)
-        finally:
+        with browser_session(args, work) as driver:
+            install_error_hook(driver)
             try:
-                driver.screenshot(args.screenshot)
-                log(f'screenshot: {os.path.abspath(args.screenshot)}')
-            except DriverError as e:
-                log(f'could not save the screenshot: {e}')
+                steps(driver, url, good, bad, args)
+            finally:
+                try:
+                    driver.screenshot(args.screenshot)
+                    log(f'screenshot: {os.path.abspath(args.screenshot)}')
+                except DriverError as e:
+                    log(f'could not save the screenshot: {e}')
 
         gateway.stop()
         with open(args.gateway_log, 'rb') as f:
@@ -401,19 +390,8 @@ def main():
         log(f'ERROR: could not drive the browser: {e}')
         status = 2
     finally:
-        if driver is not None:
-            try:
-                driver.delete_session()
-            except DriverError as e:
-                log(f'deleting the session failed: {e}')
-        if proc is not None:
-            stop_process_group(proc)
         if gateway is not None:
             gateway.stop()
-        if status == 2 and os.path.exists(driver_log):
-            with open(driver_log, 'rb') as f:
-                log('chromedriver log (tail):\n' +
-                    f.read()[-3000:].decode(errors='replace'))
         shutil.rmtree(work, ignore_errors=True)
     return status
 

@@ -45,15 +45,13 @@ import sys
 import tempfile
 import time
 
+from browser_support import (add_browser_args, browser_session,
+                             install_error_hook, missing_browser_tools)
 from ci_policy import skip_or_fail
 from e2e_support import (
-    HOOK_SCRIPT,
     CheckFailed,
     DriverError,
     log,
-    WebDriver,
-    start_chromedriver,
-    stop_process_group,
     metric,
     Metrics,
     Gateway,
@@ -426,11 +424,7 @@ def main():
                              'card at 100%%')
     parser.add_argument('--timeout', type=float, default=90,
                         help='seconds to wait for an answer')
-    parser.add_argument('--chromium', default=os.environ.get(
-        'AGENTSTREAM_CHROMIUM', '/usr/bin/chromium'))
-    parser.add_argument('--chromedriver', default=os.environ.get(
-        'AGENTSTREAM_CHROMEDRIVER', shutil.which('chromedriver') or
-        '/usr/bin/chromedriver'))
+    add_browser_args(parser)
     args = parser.parse_args()
     scenarios = [s for s in args.scenarios.split(',') if s]
     unknown = set(scenarios) - set(SCENARIOS)
@@ -445,17 +439,13 @@ def main():
             not args.orchestrator_metrics:
         parser.error('resume and cancel need --orchestrator-metrics')
 
-    for tool in (args.chromium, args.chromedriver):
-        if not (os.path.isfile(tool) and os.access(tool, os.X_OK)):
-            return skip_or_fail('browser_e2e', f'{tool} is not installed '
-                                '(apt-get install chromium chromium-driver)')
+    missing = missing_browser_tools(args)
+    if missing:
+        return skip_or_fail('browser_e2e', missing)
 
     # SIGTERM (e.g. a ctest timeout) still stops what this script started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = tempfile.mkdtemp(prefix='agentstream-e2e-')
-    driver_log = os.path.join(work, 'chromedriver.log')
-    proc = None
-    driver = None
     gateway = None
     status = 0
     try:
@@ -479,30 +469,26 @@ def main():
             if args.orchestrator_metrics else None
         ctx = Context(args, url, gateway, metrics)
 
-        proc, driver = start_chromedriver(args.chromedriver, driver_log)
-        driver.start_session(args.chromium, os.path.join(work, 'profile'))
-        try:  # The error hook before any of the page's scripts runs.
-            driver.s('POST', '/goog/cdp/execute', {
-                'cmd': 'Page.addScriptToEvaluateOnNewDocument',
-                'params': {'source': HOOK_SCRIPT}})
-        except DriverError as e:
-            log(f'the error hook is installed after load only: {e}')
-        for scenario in scenarios:
-            if gateway is not None and not gateway.alive():
-                gateway.start()
-            started = time.monotonic()
-            try:
-                globals()['scenario_' + scenario](driver, ctx)
-                log(f'PASS {scenario} ({time.monotonic() - started:.1f} s)')
-            except CheckFailed as e:
-                log(f'FAIL {scenario}: {e}')
-                status = 1
-            path = screenshot_path(args.screenshot, scenario)
-            try:
-                driver.screenshot(path)
-                log(f'screenshot: {os.path.abspath(path)}')
-            except DriverError as e:
-                log(f'could not save the screenshot: {e}')
+        with browser_session(args, work) as driver:
+            # The error hook before any of the page's scripts runs.
+            install_error_hook(driver)
+            for scenario in scenarios:
+                if gateway is not None and not gateway.alive():
+                    gateway.start()
+                started = time.monotonic()
+                try:
+                    globals()['scenario_' + scenario](driver, ctx)
+                    log(f'PASS {scenario} '
+                        f'({time.monotonic() - started:.1f} s)')
+                except CheckFailed as e:
+                    log(f'FAIL {scenario}: {e}')
+                    status = 1
+                path = screenshot_path(args.screenshot, scenario)
+                try:
+                    driver.screenshot(path)
+                    log(f'screenshot: {os.path.abspath(path)}')
+                except DriverError as e:
+                    log(f'could not save the screenshot: {e}')
         if status == 0:
             log('PASS')
     except CheckFailed as e:
@@ -512,19 +498,8 @@ def main():
         log(f'ERROR: could not drive the browser: {e}')
         status = 2
     finally:
-        if driver is not None:
-            try:
-                driver.delete_session()
-            except DriverError as e:
-                log(f'deleting the session failed: {e}')
-        if proc is not None:
-            stop_process_group(proc)
         if gateway is not None:
             gateway.stop()
-        if status == 2 and os.path.exists(driver_log):
-            with open(driver_log, 'rb') as f:
-                tail = f.read()[-3000:].decode(errors='replace')
-            log('chromedriver log (tail):\n' + tail)
         shutil.rmtree(work, ignore_errors=True)
     return status
 

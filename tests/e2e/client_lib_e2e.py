@@ -46,11 +46,12 @@ import time
 import urllib.parse
 
 import e2e_support
+from browser_support import (add_browser_args, browser_session,
+                             missing_browser_tools)
 from ci_policy import skip_or_fail
 from cut_proxy import CutProxy
 from e2e_support import (HOOK_SCRIPT, CheckFailed, DriverError, Gateway,
-                         Metrics, WebDriver, log, metric, start_chromedriver,
-                         stop_process_group, wait_for, wait_specialists)
+                         Metrics, log, metric, wait_for, wait_specialists)
 
 SCENARIOS = ('types', 'cuts', 'cuts_fetch', 'halfopen', 'minimal')
 SYNTHETIC = 'Synthetic'
@@ -424,27 +425,21 @@ def main():
                         help='where to save the last page as a PNG')
     parser.add_argument('--seed', type=int,
                         help='the random cut points\' seed (default: logged)')
-    parser.add_argument('--chromium', default=os.environ.get(
-        'AGENTSTREAM_CHROMIUM', '/usr/bin/chromium'))
-    parser.add_argument('--chromedriver', default=os.environ.get(
-        'AGENTSTREAM_CHROMEDRIVER', shutil.which('chromedriver') or
-        '/usr/bin/chromedriver'))
+    add_browser_args(parser)
     args = parser.parse_args()
     scenarios = [s for s in args.scenarios.split(',') if s]
     if not scenarios or set(scenarios) - set(SCENARIOS):
         parser.error(f'unknown scenarios in {args.scenarios!r}')
-    for tool in (args.chromium, args.chromedriver):
-        if not (os.path.isfile(tool) and os.access(tool, os.X_OK)):
-            return skip_or_fail('client_lib_e2e', f'{tool} is not installed '
-                                '(apt-get install chromium chromium-driver)')
+    missing = missing_browser_tools(args)
+    if missing:
+        return skip_or_fail('client_lib_e2e', missing)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     random.seed(seed)
     log(f'seed {seed}')
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = tempfile.mkdtemp(prefix='agentstream-lib-e2e-')
-    driver_log = os.path.join(work, 'chromedriver.log')
-    proc = driver = gateway = proxy = None
+    gateway = proxy = None
     status = 0
     try:
         gateway = Gateway(args.gateway_bin, '127.0.0.1', args.gateway_port,
@@ -462,20 +457,20 @@ def main():
         ctx = Context(args, gateway, proxy,
                       Metrics(args.orchestrator_metrics,
                               gateway.url + 'metrics'))
-        proc, driver = start_chromedriver(args.chromedriver, driver_log)
-        driver.start_session(args.chromium, os.path.join(work, 'profile'))
-        for scenario in scenarios:
-            started = time.monotonic()
+        with browser_session(args, work) as driver:
+            for scenario in scenarios:
+                started = time.monotonic()
+                try:
+                    globals()['scenario_' + scenario](driver, ctx)
+                    log(f'PASS {scenario} '
+                        f'({time.monotonic() - started:.1f} s)')
+                except CheckFailed as e:
+                    log(f'FAIL {scenario}: {e}')
+                    status = 1
             try:
-                globals()['scenario_' + scenario](driver, ctx)
-                log(f'PASS {scenario} ({time.monotonic() - started:.1f} s)')
-            except CheckFailed as e:
-                log(f'FAIL {scenario}: {e}')
-                status = 1
-        try:
-            driver.screenshot(args.screenshot)
-        except DriverError as e:
-            log(f'could not save the screenshot: {e}')
+                driver.screenshot(args.screenshot)
+            except DriverError as e:
+                log(f'could not save the screenshot: {e}')
         if status == 0:
             log('PASS')
     except CheckFailed as e:
@@ -485,21 +480,10 @@ def main():
         log(f'ERROR: could not drive the browser: {e}')
         status = 2
     finally:
-        if driver is not None:
-            try:
-                driver.delete_session()
-            except DriverError as e:
-                log(f'deleting the session failed: {e}')
-        if proc is not None:
-            stop_process_group(proc)
         if proxy is not None:
             proxy.close()
         if gateway is not None:
             gateway.stop()
-        if status == 2 and os.path.exists(driver_log):
-            with open(driver_log, 'rb') as f:
-                log('chromedriver log (tail):\n' +
-                    f.read()[-3000:].decode(errors='replace'))
         shutil.rmtree(work, ignore_errors=True)
     return status
 

@@ -1,9 +1,9 @@
 #!/usr/bin/python3
-"""Support for browser_e2e.py: WebDriver over urllib, chromedriver and
-process handling, the gateway this test owns, Prometheus metrics, and
-reading the page's state."""
+"""Support for the browser e2e scripts (browser_e2e.py and its kin): the
+exceptions that decide their exit status, bounded waits, the gateway a
+script owns, Prometheus metrics, and reading the page's state. Chromium and
+chromedriver themselves: browser_support.py."""
 
-import base64
 import json
 import os
 import re
@@ -14,12 +14,6 @@ import time
 import urllib.error
 import urllib.request
 
-CHROMIUM_ARGS = [
-    '--headless', '--no-sandbox', '--disable-gpu',
-    '--disable-background-networking', '--disable-component-update',
-    '--disable-sync', '--no-first-run', '--disable-dev-shm-usage',
-    '--window-size=1400,1000',
-]
 # How W3C WebDriver names an element reference in JSON.
 ELEMENT_KEY = 'element-6066-11e4-a52e-4f735466cecf'
 
@@ -130,94 +124,6 @@ def free_port():
         return s.getsockname()[1]
 
 
-class WebDriver:
-    """A minimal W3C WebDriver client over urllib."""
-
-    def __init__(self, base):
-        self.base = base.rstrip('/')
-        self.session = None
-
-    def call(self, method, path, body=None, timeout=30):
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={'Content-Type':
-                                              'application/json'})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                payload = json.loads(resp.read() or b'{}')
-        except urllib.error.HTTPError as e:
-            try:
-                payload = json.loads(e.read() or b'{}')
-                value = payload.get('value', {})
-                detail = f"{value.get('error')}: {value.get('message')}"
-            except (ValueError, AttributeError):
-                detail = str(e)
-            raise DriverError(f'{method} {path}: HTTP {e.code}: '
-                              f'{detail[:500]}') from None
-        except (urllib.error.URLError, OSError) as e:
-            raise DriverError(f'{method} {path}: {e}') from None
-        return payload.get('value')
-
-    def s(self, method, path, body=None, timeout=30):
-        return self.call(method, f'/session/{self.session}{path}', body,
-                         timeout)
-
-    def start_session(self, binary, user_data_dir):
-        caps = {
-            'capabilities': {
-                'alwaysMatch': {
-                    'browserName': 'chrome',
-                    'pageLoadStrategy': 'normal',
-                    'goog:chromeOptions': {
-                        'binary': binary,
-                        'args': CHROMIUM_ARGS +
-                                [f'--user-data-dir={user_data_dir}'],
-                    },
-                },
-            },
-        }
-        value = self.call('POST', '/session', caps, timeout=60)
-        self.session = value['sessionId']
-        return value
-
-    def delete_session(self):
-        if self.session:
-            try:
-                self.call('DELETE', f'/session/{self.session}', timeout=15)
-            finally:
-                self.session = None
-
-    def find(self, css):
-        value = self.s('POST', '/element', {'using': 'css selector',
-                                            'value': css})
-        return value[ELEMENT_KEY]
-
-    def execute(self, script, *args):
-        return self.s('POST', '/execute/sync', {'script': script,
-                                                'args': list(args)})
-
-    def screenshot(self, path):
-        """A full-page PNG (CDP), or the viewport if CDP is refused."""
-        png = None
-        try:
-            metrics = self.s('POST', '/goog/cdp/execute', {
-                'cmd': 'Page.getLayoutMetrics', 'params': {}})
-            size = metrics.get('cssContentSize') or metrics['contentSize']
-            width = max(1, int(size['width']))
-            height = max(1, min(int(size['height']), 12000))
-            shot = self.s('POST', '/goog/cdp/execute', {
-                'cmd': 'Page.captureScreenshot',
-                'params': {'format': 'png', 'captureBeyondViewport': True,
-                           'clip': {'x': 0, 'y': 0, 'width': width,
-                                    'height': height, 'scale': 1}}})
-            png = shot['data']
-        except (DriverError, KeyError, TypeError):
-            png = self.s('GET', '/screenshot')
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with open(path, 'wb') as f:
-            f.write(base64.b64decode(png))
-
-
 def wait_for(what, fn, timeout, interval=0.25):
     """Polls fn() until it returns a truthy value; bounded by timeout."""
     deadline = time.monotonic() + timeout
@@ -232,60 +138,6 @@ def wait_for(what, fn, timeout, interval=0.25):
         time.sleep(interval)
     raise CheckFailed(f'timed out after {timeout:.0f} s waiting for {what}' +
                       (f' (last error: {last_error})' if last_error else ''))
-
-
-def start_chromedriver(chromedriver, log_path):
-    port = free_port()
-    log_file = open(log_path, 'wb')
-    proc = subprocess.Popen(
-        [chromedriver, f'--port={port}', '--allowed-ips=127.0.0.1',
-         '--allowed-origins=*'],
-        stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True)
-    log_file.close()
-    driver = WebDriver(f'http://127.0.0.1:{port}')
-
-    def ready():
-        if proc.poll() is not None:
-            raise DriverError(f'chromedriver exited with {proc.returncode}')
-        try:
-            return driver.call('GET', '/status', timeout=2).get('ready')
-        except DriverError:
-            return False
-
-    try:
-        wait_for('chromedriver to be ready', ready, 20)
-    except (CheckFailed, DriverError):
-        stop_process_group(proc)
-        raise DriverError('chromedriver did not become ready; see ' + log_path)
-    return proc, driver
-
-
-def stop_process_group(proc):
-    """Ends chromedriver and its children (Chromium) by the group we made."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-    # Chromium's own processes may outlive chromedriver for a moment.
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    if proc.poll() is None:
-        proc.wait(timeout=5)
 
 
 # ---------------------------------------------------------------------------

@@ -48,11 +48,12 @@ import time
 import urllib.parse
 
 import e2e_support
+from browser_support import (add_browser_args, browser_session,
+                             missing_browser_tools)
 from ci_policy import skip_or_fail
 from cut_proxy import CutProxy
 from e2e_support import (CheckFailed, DriverError, Gateway, Metrics,
-                         http_get, log, metric, start_chromedriver,
-                         stop_process_group, wait_for, wait_specialists)
+                         http_get, log, metric, wait_for, wait_specialists)
 
 QUESTION = ('Assess the risk and AML compliance of account ACC-1042 over '
             'the last 6 months')
@@ -434,19 +435,14 @@ def main():
                         help='after the recording: of replay, resume, cut')
     parser.add_argument('--seed', type=int,
                         help='the cut\'s seed (default: logged)')
-    parser.add_argument('--chromium', default=os.environ.get(
-        'AGENTSTREAM_CHROMIUM', '/usr/bin/chromium'))
-    parser.add_argument('--chromedriver', default=os.environ.get(
-        'AGENTSTREAM_CHROMEDRIVER', shutil.which('chromedriver') or
-        '/usr/bin/chromedriver'))
+    add_browser_args(parser)
     args = parser.parse_args()
     scenarios = [s for s in args.scenarios.split(',') if s]
     if set(scenarios) - {'replay', 'resume', 'cut'}:
         parser.error(f'unknown scenarios in {args.scenarios!r}')
-    for tool in (args.chromium, args.chromedriver):
-        if not (os.path.isfile(tool) and os.access(tool, os.X_OK)):
-            return skip_or_fail('replay_e2e', f'{tool} is not installed '
-                                '(apt-get install chromium chromium-driver)')
+    missing = missing_browser_tools(args)
+    if missing:
+        return skip_or_fail('replay_e2e', missing)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     log(f'seed {seed}')
 
@@ -454,10 +450,9 @@ def main():
     work = tempfile.mkdtemp(prefix='agentstream-replay-e2e-')
     recordings = os.path.join(work, 'recordings')
     os.mkdir(recordings)
-    driver_log = os.path.join(work, 'chromedriver.log')
     replay_log = os.path.join(os.path.dirname(os.path.abspath(
         args.gateway_log)), 'replay.log')
-    proc = driver = gateway = replay = None
+    gateway = replay = None
     status = 0
     try:
         gateway = Gateway(args.gateway_bin, '127.0.0.1', args.gateway_port,
@@ -466,50 +461,50 @@ def main():
         gateway.start(timeout=args.ready_timeout)
         wait_specialists(gateway.url, EXPECT, args.ready_timeout)
         metrics = Metrics(args.orchestrator_metrics, gateway.url + 'metrics')
-        proc, driver = start_chromedriver(args.chromedriver, driver_log)
-        driver.start_session(args.chromium, os.path.join(work, 'profile'))
-        browser = Browser(driver, args.timeout)
+        with browser_session(args, work) as driver:
+            browser = Browser(driver, args.timeout)
 
-        name = 'agentstream_orchestrator_updates_total'
-        before = metric(metrics.snapshot(), name)
-        rid, live, body = record_and_watch(
-            gateway, browser, os.path.join(recordings, 'acc1042.sse'),
-            args.timeout)
-        appended = int(metric(metrics.snapshot(), name) - before)
-        check_live(rid, live, body, appended)
-        log(f'PASS record: {len(live["events"])} events live, seq '
-            f'1..{appended}, the same as the {len(body)}-byte recording')
+            name = 'agentstream_orchestrator_updates_total'
+            before = metric(metrics.snapshot(), name)
+            rid, live, body = record_and_watch(
+                gateway, browser, os.path.join(recordings, 'acc1042.sse'),
+                args.timeout)
+            appended = int(metric(metrics.snapshot(), name) - before)
+            check_live(rid, live, body, appended)
+            log(f'PASS record: {len(live["events"])} events live, seq '
+                f'1..{appended}, the same as the {len(body)}-byte recording')
 
-        replay = Replay(args.replay_bin, recordings, replay_log, work)
-        replay.wait_ready(args.ready_timeout)
-        status_code, listing = http_get(replay.url + 'api/recordings')
-        served = json.loads(listing).get('recordings', []) \
-            if status_code == 200 else []
-        if [r.get('request_id') for r in served] != [rid] or \
-                served[0].get('updates') != appended:
-            raise CheckFailed(f'replay serves {served} ({status_code}), '
-                              f'expected {rid} with {appended} updates')
-        duration_ms = served[0].get('duration_ms') or 0
-        log(f'replay {replay.url} serves {rid}: {appended} updates over '
-            f'{duration_ms} ms as recorded')
-        for scenario in scenarios:
-            started = time.monotonic()
+            replay = Replay(args.replay_bin, recordings, replay_log, work)
+            replay.wait_ready(args.ready_timeout)
+            status_code, listing = http_get(replay.url + 'api/recordings')
+            served = json.loads(listing).get('recordings', []) \
+                if status_code == 200 else []
+            if [r.get('request_id') for r in served] != [rid] or \
+                    served[0].get('updates') != appended:
+                raise CheckFailed(f'replay serves {served} ({status_code}), '
+                                  f'expected {rid} with {appended} updates')
+            duration_ms = served[0].get('duration_ms') or 0
+            log(f'replay {replay.url} serves {rid}: {appended} updates over '
+                f'{duration_ms} ms as recorded')
+            for scenario in scenarios:
+                started = time.monotonic()
+                try:
+                    if scenario == 'replay':
+                        scenario_replay(browser, replay, live)
+                    elif scenario == 'resume':
+                        scenario_resume(browser, replay, rid, live)
+                    else:
+                        scenario_cut(browser, replay, rid, live, duration_ms,
+                                     seed)
+                    log(f'PASS {scenario} '
+                        f'({time.monotonic() - started:.1f} s)')
+                except CheckFailed as e:
+                    log(f'FAIL {scenario}: {e}')
+                    status = 1
             try:
-                if scenario == 'replay':
-                    scenario_replay(browser, replay, live)
-                elif scenario == 'resume':
-                    scenario_resume(browser, replay, rid, live)
-                else:
-                    scenario_cut(browser, replay, rid, live, duration_ms,
-                                 seed)
-                log(f'PASS {scenario} ({time.monotonic() - started:.1f} s)')
-            except CheckFailed as e:
-                log(f'FAIL {scenario}: {e}')
-                status = 1
-        try:
-            driver.screenshot(args.screenshot)
-        except DriverError as e:
-            log(f'could not save the screenshot: {e}')
+                driver.screenshot(args.screenshot)
+            except DriverError as e:
+                log(f'could not save the screenshot: {e}')
         if status == 0:
             log('PASS')
     except CheckFailed as e:
@@ -519,21 +514,10 @@ def main():
         log(f'ERROR: could not drive the browser: {e}')
         status = 2
     finally:
-        if driver is not None:
-            try:
-                driver.delete_session()
-            except DriverError as e:
-                log(f'deleting the session failed: {e}')
-        if proc is not None:
-            stop_process_group(proc)
         if replay is not None:
             replay.stop()
         if gateway is not None:
             gateway.stop()
-        if status == 2 and os.path.exists(driver_log):
-            with open(driver_log, 'rb') as f:
-                log('chromedriver log (tail):\n' +
-                    f.read()[-3000:].decode(errors='replace'))
         shutil.rmtree(work, ignore_errors=True)
     return status
 

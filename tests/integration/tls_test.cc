@@ -6,7 +6,6 @@
 // answered through the gateway; gRPC clients without a certificate, with one
 // from another CA, or in plaintext refused by the orchestrator and by a
 // specialist; the image's health probe with the service's files.
-#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
@@ -19,9 +18,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "agentstream/v1/orchestrator.grpc.pb.h"
+#include "common/grpc_health.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/certs.h"
@@ -49,40 +48,13 @@ std::vector<std::string> TlsArgs(const TlsFiles& f) {
           "--tls-ca=" + f.ca_file};
 }
 
-// grpc.health.v1.Health/Check (service "") at 127.0.0.1:port: OK when the
-// answer is SERVING, else the call's status.
+// The standard health check (common/grpc_health.h) at 127.0.0.1:port with
+// `creds`: OK when the answer is SERVING, else why not.
 absl::Status HealthCheck(int port,
                          std::shared_ptr<grpc::ChannelCredentials> creds) {
-  auto channel =
-      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), std::move(creds));
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  grpc::Slice empty;
-  grpc::ByteBuffer request(&empty, 1);
-  grpc::ByteBuffer response;
-  grpc::Status status;
-  absl::Notification done;
-  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
-                 &request, &response, [&](grpc::Status s) {
-                   status = std::move(s);
-                   done.Notify();
-                 });
-  done.WaitForNotification();  // Bounded by the call's deadline.
-  if (!status.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                        status.error_message());
-  }
-  std::vector<grpc::Slice> slices;
-  std::string bytes;
-  if (response.Dump(&slices).ok()) {
-    for (const grpc::Slice& s : slices) {
-      bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-    }
-  }
-  return bytes == std::string("\x08\x01", 2)
-             ? absl::OkStatus()
-             : absl::InternalError("not SERVING");
+  return GrpcHealthCheck(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), std::move(creds)),
+      absl::Seconds(10));
 }
 
 class TlsTopologyTest : public ::testing::Test {

@@ -5,18 +5,18 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/grpc_health.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/whole_path_fixture.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/topology.h"
 
 namespace agentstream::testing {
@@ -31,38 +31,13 @@ TEST_F(WholePathTest, EveryServiceServesHealthAndReflection) {
     ports.push_back(topology_->specialist_port(kind));
   }
   for (int port : ports) {
-    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                       grpc::InsecureChannelCredentials());
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::seconds(5));
-    // grpc.health.v1.Health/Check with an empty request (service "").
-    grpc::ByteBuffer request;
-    grpc::ByteBuffer response;
-    grpc::GenericStub generic(channel);
-    grpc::Status status;
-    std::atomic<bool> done{false};
-    grpc::Slice empty;
-    request = grpc::ByteBuffer(&empty, 1);
-    generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
-                      &request, &response, [&](grpc::Status s) {
-                        status = s;
-                        done = true;
-                      });
-    const absl::Time deadline = absl::Now() + absl::Seconds(5);
-    while (!done && absl::Now() < deadline)
-      absl::SleepFor(absl::Milliseconds(5));
-    ASSERT_TRUE(done) << "port " << port;
-    EXPECT_TRUE(status.ok())
-        << "port " << port << ": " << status.error_message();
-    // Health response: field 1 (status) = 1 (SERVING): bytes 08 01.
-    std::vector<grpc::Slice> slices;
-    ASSERT_TRUE(response.Dump(&slices).ok());
-    std::string bytes;
-    for (const auto& s : slices) {
-      bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-    }
-    EXPECT_EQ(bytes, std::string("\x08\x01", 2)) << "port " << port;
+    // grpc.health.v1.Health/Check (service ""): SERVING.
+    EXPECT_THAT(
+        GrpcHealthCheck(grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                            grpc::InsecureChannelCredentials()),
+                        absl::Seconds(5)),
+        IsOk())
+        << "port " << port;
   }
 }
 

@@ -59,10 +59,13 @@ ROOT = os.path.dirname(os.path.dirname(E2E))
 sys.path.insert(0, E2E)
 sys.path.insert(0, os.path.join(E2E, 'launcher'))
 
+from browser_support import (  # noqa: E402
+    add_browser_args, browser_session, install_error_hook,
+    missing_browser_tools)
 from ci_policy import skip_or_fail  # noqa: E402
 from e2e_support import (  # noqa: E402
     ELEMENT_KEY, HOOK_SCRIPT, CheckFailed, DriverError, Gateway, Metrics, log,
-    start_chromedriver, stop_process_group, wait_for, wait_specialists)
+    wait_for, wait_specialists)
 from launcher_support import free_port_runs  # noqa: E402
 import vendor_react  # noqa: E402
 
@@ -432,14 +435,29 @@ def run_switch_and_cancel(driver, url, metrics, timeout):
     return problems
 
 
+def run_scenarios(driver, url, metrics, timeout):
+    """Steps 4 to 6 of the module's docstring, in order; the first that
+    fails raises CheckFailed."""
+    for scenario, preset in (('typed', False), ('preset', True)):
+        problems = run_page(driver, url, metrics, timeout, preset)
+        if problems:
+            raise CheckFailed(f'{scenario}: ' + '; '.join(problems))
+        log(f'PASS {scenario}')
+    problems = run_doc_page(driver, url, metrics, timeout)
+    if problems:
+        raise CheckFailed('docs page: ' + '; '.join(problems))
+    log('PASS docs page')
+    problems = run_switch_and_cancel(driver, url, metrics, timeout)
+    if problems:
+        raise CheckFailed('switch and cancel: ' + '; '.join(problems))
+    log('PASS switch and cancel')
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--bin-dir',
                         default=os.environ.get('AGENTSTREAM_BIN_DIR', ''))
-    parser.add_argument('--chromium', default=os.environ.get(
-        'AGENTSTREAM_CHROMIUM', '/usr/bin/chromium'))
-    parser.add_argument('--chromedriver', default=os.environ.get(
-        'AGENTSTREAM_CHROMEDRIVER', shutil.which('chromedriver') or ''))
+    add_browser_args(parser)
     parser.add_argument('--artifacts', default=os.environ.get(
         'AGENTSTREAM_E2E_ARTIFACTS', os.path.join(os.getcwd(),
                                                   'e2e-artifacts')))
@@ -450,15 +468,11 @@ def main():
     parser.add_argument('--npm-timeout', type=float, default=180)
     args = parser.parse_args()
 
-    missing = [what for what, ok in (
-        (args.chromium, os.access(args.chromium, os.X_OK)),
-        ('chromedriver', bool(args.chromedriver) and
-         os.access(args.chromedriver, os.X_OK)),
-        ('node', shutil.which('node')), ('npm', shutil.which('npm'))) if not ok]
+    missing = missing_browser_tools(
+        args, also=(('node', shutil.which('node')),
+                    ('npm', shutil.which('npm'))), packages='nodejs npm')
     if missing:
-        return skip_or_fail('react_e2e', f'not installed: {", ".join(missing)}'
-                            ' (apt-get install chromium chromium-driver '
-                            'nodejs npm)')
+        return skip_or_fail('react_e2e', missing)
     if not args.bin_dir or not all(os.access(os.path.join(args.bin_dir, b),
                                              os.X_OK) for b in BINARIES):
         log(f'FAIL: the binaries {BINARIES} are not built in '
@@ -470,7 +484,7 @@ def main():
     work = tempfile.mkdtemp(prefix='agentstream-react-e2e-')
     data_dir = os.path.join(work, 'data')
     os.makedirs(os.path.join(data_dir, 'logs'))
-    launcher = gateway = proc = driver = None
+    launcher = gateway = None
     status = 0
     try:
         try:
@@ -504,30 +518,18 @@ def main():
                          args.ready_timeout)
         metrics = Metrics(launcher.orchestrator_metrics,
                           gateway.url + 'metrics')
-        proc, driver = start_chromedriver(
-            args.chromedriver, os.path.join(work, 'chromedriver.log'))
-        driver.start_session(args.chromium, os.path.join(work, 'profile'))
-        try:  # The error hook before any of the page's scripts runs.
-            driver.s('POST', '/goog/cdp/execute', {
-                'cmd': 'Page.addScriptToEvaluateOnNewDocument',
-                'params': {'source': HOOK_SCRIPT}})
-        except DriverError as e:
-            log(f'the error hook is installed after load only: {e}')
-        for scenario, preset in (('typed', False), ('preset', True)):
-            problems = run_page(driver, gateway.url, metrics, args.timeout,
-                                preset)
-            if problems:
-                raise CheckFailed(f'{scenario}: ' + '; '.join(problems))
-            log(f'PASS {scenario}')
-        problems = run_doc_page(driver, gateway.url, metrics, args.timeout)
-        if problems:
-            raise CheckFailed('docs page: ' + '; '.join(problems))
-        log('PASS docs page')
-        problems = run_switch_and_cancel(driver, gateway.url, metrics,
-                                         args.timeout)
-        if problems:
-            raise CheckFailed('switch and cancel: ' + '; '.join(problems))
-        log('PASS switch and cancel')
+        with browser_session(args, work) as driver:
+            # The error hook before any of the page's scripts runs.
+            install_error_hook(driver)
+            try:
+                run_scenarios(driver, gateway.url, metrics, args.timeout)
+            finally:
+                shot = os.path.join(args.artifacts, 'react_e2e.png')
+                try:
+                    driver.screenshot(shot)
+                    log(f'screenshot: {shot}')
+                except DriverError as e:
+                    log(f'could not save the screenshot: {e}')
         log('PASS')
     except CheckFailed as e:
         log(f'FAIL: {e}')
@@ -536,18 +538,6 @@ def main():
         log(f'ERROR: could not drive the browser: {e}')
         status = 2
     finally:
-        if driver is not None:
-            try:
-                driver.screenshot(os.path.join(args.artifacts, 'react_e2e.png'))
-                log(f'screenshot: {args.artifacts}/react_e2e.png')
-            except DriverError as e:
-                log(f'could not save the screenshot: {e}')
-            try:
-                driver.delete_session()
-            except DriverError as e:
-                log(f'deleting the session failed: {e}')
-        if proc is not None:
-            stop_process_group(proc)
         if gateway is not None:
             gateway.stop()
         if launcher is not None:

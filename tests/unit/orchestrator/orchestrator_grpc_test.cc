@@ -4,7 +4,6 @@
 // Cancel RPC), Attach, ListSpecialists, health, /metrics, start order, and
 // the `orchestrator` binary itself.
 #include <grpcpp/create_channel.h>
-#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
@@ -19,11 +18,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "agentstream/v1/orchestrator.grpc.pb.h"
 #include "agentstream/v1/specialist.grpc.pb.h"
 #include "common/clock.h"
+#include "common/grpc_health.h"
 #include "common/update_json.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -235,27 +234,9 @@ TEST_F(OrchestratorGrpcTest, ListSpecialistsHealthAndMetrics) {
   EXPECT_EQ(list.specialists(0).address(), risk_.address());
   EXPECT_TRUE(list.specialists(0).available());
 
-  // grpc.health.v1.Health/Check with an empty request: SERVING (1).
-  grpc::GenericStub generic(channel_);
-  grpc::ClientContext health_context;
-  grpc::ByteBuffer health_request(nullptr, 0);
-  grpc::ByteBuffer health_response;
-  absl::Notification done;
-  grpc::Status health_status;
-  generic.UnaryCall(&health_context, "/grpc.health.v1.Health/Check",
-                    grpc::StubOptions(), &health_request, &health_response,
-                    [&](grpc::Status s) {
-                      health_status = std::move(s);
-                      done.Notify();
-                    });
-  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(5)));
-  ASSERT_TRUE(health_status.ok()) << health_status.error_message();
-  std::vector<grpc::Slice> slices;
-  ASSERT_TRUE(health_response.Dump(&slices).ok());
-  std::string bytes;
-  for (auto& s : slices)
-    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  EXPECT_EQ(bytes, std::string("\x08\x01", 2));
+  // grpc.health.v1.Health/Check (service ""): SERVING.
+  EXPECT_THAT(GrpcHealthStatus(channel_, absl::Seconds(5)),
+              ::agentstream::testing::IsOkAndHolds(kHealthServing));
 
   httplib::Client http("127.0.0.1", server_->metrics_port());
   http.set_read_timeout(5, 0);

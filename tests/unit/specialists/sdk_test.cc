@@ -1,7 +1,6 @@
 // The SDK: update stamping, cancellation tokens, request validation, and
 // the gRPC host in-process (client cancel, drain and shutdown, metrics).
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/impl/codegen/client_unary_call.h>
 #include <httplib.h>
 
 #include <atomic>
@@ -11,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "agentstream/v1/specialist.grpc.pb.h"
 #include "common/clock.h"
+#include "common/grpc_health.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "specialists/sdk/metrics.h"
@@ -23,6 +23,7 @@ namespace agentstream::specialists {
 namespace {
 
 using ::agentstream::testing::IsOk;
+using ::agentstream::testing::IsOkAndHolds;
 using ::agentstream::testing::StatusIs;
 using agentstream::v1::Update;
 using ::testing::HasSubstr;
@@ -396,34 +397,14 @@ TEST(SpecialistServerTest, ShutdownCancelsAnalysesPastTheDrainTimeout) {
   EXPECT_EQ(h.server->metrics().completed(AnalysisOutcome::kCancelled), 1);
 }
 
-// grpc.health.v1.Health/Check for the whole server, without generated
-// stubs (Debian ships no health.proto): the response's first field is the
-// status enum, 1 = SERVING, 2 = NOT_SERVING.
-int HealthStatus(const std::shared_ptr<grpc::Channel>& channel) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  grpc::Slice empty("");
-  grpc::ByteBuffer request(&empty, 1);
-  grpc::ByteBuffer response;
-  const grpc::Status status =
-      grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
-          channel.get(),
-          grpc::internal::RpcMethod("/grpc.health.v1.Health/Check",
-                                    grpc::internal::RpcMethod::NORMAL_RPC),
-          &ctx, request, &response);
-  if (!status.ok()) return -static_cast<int>(status.error_code());
-  std::vector<grpc::Slice> slices;
-  if (!response.Dump(&slices).ok()) return -100;
-  std::string bytes;
-  for (const grpc::Slice& s : slices) {
-    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  return bytes.size() == 2 && bytes[0] == 0x08 ? bytes[1] : -101;
+// The whole server's health (common/grpc_health.h): SERVING, NOT_SERVING.
+absl::StatusOr<int> HealthStatus(std::shared_ptr<grpc::Channel> channel) {
+  return GrpcHealthStatus(std::move(channel), absl::Seconds(5));
 }
 
 TEST(SpecialistServerTest, DrainingRefusesNewAnalysesAndReportsNotServing) {
   Harness h = StartServer(20, absl::Milliseconds(25), /*drain_ms=*/5000);
-  EXPECT_EQ(HealthStatus(h.channel), 1);
+  EXPECT_THAT(HealthStatus(h.channel), IsOkAndHolds(kHealthServing));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   StreamResult result;
@@ -433,10 +414,11 @@ TEST(SpecialistServerTest, DrainingRefusesNewAnalysesAndReportsNotServing) {
   std::thread stopper([&] { h.server->Shutdown(); });
   // While the first analysis drains: NOT_SERVING, and new ones are refused.
   const absl::Time deadline = absl::Now() + absl::Seconds(5);
-  while (HealthStatus(h.channel) != 2 && absl::Now() < deadline) {
+  while (HealthStatus(h.channel).value_or(-1) != kHealthNotServing &&
+         absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(5));
   }
-  EXPECT_EQ(HealthStatus(h.channel), 2);
+  EXPECT_THAT(HealthStatus(h.channel), IsOkAndHolds(kHealthNotServing));
   grpc::ClientContext late;
   late.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   AnalyzeRequest req;
