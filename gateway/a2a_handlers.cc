@@ -140,24 +140,39 @@ void GatewayServer::Impl::HandleA2aRpc(const ExchangePtr& ex) {
   }
 }
 
+std::optional<GatewayServer::Impl::A2aChat> GatewayServer::Impl::ParseA2aChat(
+    const ExchangePtr& ex, const A2aRequest& rpc,
+    const std::string& correlation_id) {
+  auto message = dialects::ParseA2aMessage(rpc);
+  if (auto* error = std::get_if<A2aError>(&message)) {
+    SendA2a(ex, dialects::A2aErrorResponse(*error), correlation_id);
+    return std::nullopt;
+  }
+  A2aChat out;
+  out.message = std::get<dialects::A2aMessage>(std::move(message));
+  // Our limits and names decide, as for /api/chat/stream.
+  absl::StatusOr<ChatRequest> chat =
+      ChatRequestFromJson(nlohmann::json(out.message.chat));
+  if (!chat.ok()) {
+    SendA2a(ex,
+            dialects::A2aErrorResponse(
+                {.code = dialects::kJsonRpcInvalidParams,
+                 .message = std::string(chat.status().message()),
+                 .id = rpc.id}),
+            correlation_id);
+    return std::nullopt;
+  }
+  out.chat = *std::move(chat);
+  return out;
+}
+
 void GatewayServer::Impl::A2aSend(const ExchangePtr& ex, const A2aRequest& rpc,
                                   const std::string& correlation_id,
                                   const OnBehalfOf& who) {
-  auto message = dialects::ParseA2aMessage(rpc);
-  if (auto* error = std::get_if<A2aError>(&message)) {
-    return SendA2a(ex, dialects::A2aErrorResponse(*error), correlation_id);
-  }
-  const dialects::A2aMessage& m = std::get<dialects::A2aMessage>(message);
-  absl::StatusOr<ChatRequest> chat =
-      ChatRequestFromJson(nlohmann::json(m.chat));
-  if (!chat.ok()) {
-    return SendA2a(ex,
-                   dialects::A2aErrorResponse(
-                       {.code = dialects::kJsonRpcInvalidParams,
-                        .message = std::string(chat.status().message()),
-                        .id = rpc.id}),
-                   correlation_id);
-  }
+  std::optional<A2aChat> parsed = ParseA2aChat(ex, rpc, correlation_id);
+  if (!parsed) return;
+  const dialects::A2aMessage& m = parsed->message;
+  const ChatRequest* chat = &parsed->chat;
   const ClientLimiter::Refusal rate =
       limiter_.TakeRunStart(ClientKey(ex->request()));
   if (!rate.status.ok()) {
@@ -166,16 +181,10 @@ void GatewayServer::Impl::A2aSend(const ExchangePtr& ex, const A2aRequest& rpc,
   }
   // The answer comes at once, with the task as it starts; nobody follows
   // the run after it, so by default it must not end for lack of followers.
-  RunParams params;
-  params.request_id = NewRunId();
-  params.on_behalf_of = who;
-  params.message = chat->message;
-  params.specialists = chat->specialists;
-  params.options = JsonToStruct(chat->options);
-  params.on_disconnect =
-      chat->on_disconnect == agentstream::v1::DISCONNECT_POLICY_UNSPECIFIED
-          ? agentstream::v1::DISCONNECT_POLICY_CONTINUE
-          : chat->on_disconnect;
+  RunParams params = RunParamsFor(NewRunId(), who, *chat);
+  if (params.on_disconnect == agentstream::v1::DISCONNECT_POLICY_UNSPECIFIED) {
+    params.on_disconnect = agentstream::v1::DISCONNECT_POLICY_CONTINUE;
+  }
   const std::string rid = params.request_id;
   const std::string context_id = m.context_id.empty() ? rid : m.context_id;
   a2a_contexts_.Put(rid, context_id);
@@ -228,22 +237,10 @@ void GatewayServer::Impl::A2aSendStreaming(const ExchangePtr& ex,
                                            const A2aRequest& rpc,
                                            const std::string& correlation_id,
                                            const OnBehalfOf& who) {
-  auto message = dialects::ParseA2aMessage(rpc);
-  if (auto* error = std::get_if<A2aError>(&message)) {
-    return SendA2a(ex, dialects::A2aErrorResponse(*error), correlation_id);
-  }
-  const dialects::A2aMessage& m = std::get<dialects::A2aMessage>(message);
-  // Our limits and names decide, as for /api/chat/stream.
-  absl::StatusOr<ChatRequest> chat =
-      ChatRequestFromJson(nlohmann::json(m.chat));
-  if (!chat.ok()) {
-    return SendA2a(ex,
-                   dialects::A2aErrorResponse(
-                       {.code = dialects::kJsonRpcInvalidParams,
-                        .message = std::string(chat.status().message()),
-                        .id = rpc.id}),
-                   correlation_id);
-  }
+  std::optional<A2aChat> parsed = ParseA2aChat(ex, rpc, correlation_id);
+  if (!parsed) return;
+  const dialects::A2aMessage& m = parsed->message;
+  const ChatRequest* chat = &parsed->chat;
   const std::string rid = NewRunId();
   const std::string context_id = m.context_id.empty() ? rid : m.context_id;
   a2a_contexts_.Put(rid, context_id);

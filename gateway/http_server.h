@@ -12,8 +12,9 @@
 // attach, ?after=SEQ), DELETE /api/runs/{id} (cancel), GET /api/specialists,
 // GET /healthz, GET /readyz, GET /metrics, GET / and static files from the
 // web root; A2A's GET /.well-known/agent-card.json and POST /api/a2a
-// (a2a_handlers.cc, docs/PROTOCOLS.md). Unknown paths are 404, known paths with another method 405 with
-// Allow; every error has a JSON body. See docs/GATEWAY.md.
+// (a2a_handlers.cc, docs/PROTOCOLS.md). Unknown paths are 404, known paths with
+// another method 405 with Allow; every error has a JSON body. See
+// docs/GATEWAY.md.
 //
 // The handlers live in three files by responsibility: http_server.cc
 // (lifecycle, routing, small endpoints), stream_handlers.cc (new runs and the

@@ -22,9 +22,9 @@
 #include "gateway/chat_request.h"
 #include "gateway/chat_stream.h"
 #include "gateway/client_limits.h"
-#include "gateway/dialects/chat_index.h"
 #include "gateway/dialects/a2a_contexts.h"
 #include "gateway/dialects/a2a_rpc.h"
+#include "gateway/dialects/chat_index.h"
 #include "gateway/http_server.h"
 #include "gateway/live_stream.h"
 #include "gateway/resume.h"
@@ -85,6 +85,9 @@ class GatewayServer::Impl {
   // Starts a new run (`chat`) for `who`, rendered by `encoder` (which names
   // the run's id), once the client's run rate and stream slots allow it;
   // refusals name the request by `correlation_id`.
+  // The orchestrator's request for run `run_id` of `chat`, for `who`.
+  static RunParams RunParamsFor(const std::string& run_id,
+                                const OnBehalfOf& who, const ChatRequest& chat);
   void StartRun(const ExchangePtr& ex, const std::string& correlation_id,
                 const OnBehalfOf& who, const ChatRequest& chat,
                 std::unique_ptr<StreamEncoder> encoder);
@@ -143,6 +146,14 @@ class GatewayServer::Impl {
   // a2a_handlers.cc: A2A (docs/PROTOCOLS.md, "A2A").
   void HandleA2aCard(const ExchangePtr& ex);
   void HandleA2aRpc(const ExchangePtr& ex);
+  // A message's chat request, or nullopt once its JSON-RPC error is sent.
+  struct A2aChat {
+    dialects::A2aMessage message;
+    ChatRequest chat;
+  };
+  std::optional<A2aChat> ParseA2aChat(const ExchangePtr& ex,
+                                      const dialects::A2aRequest& rpc,
+                                      const std::string& correlation_id);
   // SendMessage: starts the run and answers its task at once.
   void A2aSend(const ExchangePtr& ex, const dialects::A2aRequest& rpc,
                const std::string& correlation_id, const OnBehalfOf& who);

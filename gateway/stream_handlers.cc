@@ -75,16 +75,10 @@ void GatewayServer::Impl::StartRun(const ExchangePtr& ex,
   std::unique_ptr<ClientLimiter::StreamSlot> slot =
       ReserveStreamSlots(ex, correlation_id);
   if (!slot) return;
-  RunParams params_out;
-  params_out.request_id = encoder->request_id();
-  params_out.on_behalf_of = who;
-  params_out.message = chat.message;
-  params_out.specialists = chat.specialists;
-  params_out.options = JsonToStruct(chat.options);
-  params_out.on_disconnect = chat.on_disconnect;
-  auto state = std::make_shared<StreamState>(metrics_, std::move(slot),
-                                             client_->StartRun(params_out),
-                                             std::move(encoder));
+  auto state = std::make_shared<StreamState>(
+      metrics_, std::move(slot),
+      client_->StartRun(RunParamsFor(encoder->request_id(), who, chat)),
+      std::move(encoder));
   NegotiateGzip(req, *state);
 
   // Answer with a status code only once the orchestrator accepted the run:
@@ -133,6 +127,19 @@ void GatewayServer::Impl::StartRun(const ExchangePtr& ex,
   };
   ServeStream(ex, std::move(state), std::move(opener),
               options_.first_update_timeout);
+}
+
+RunParams GatewayServer::Impl::RunParamsFor(const std::string& run_id,
+                                            const OnBehalfOf& who,
+                                            const ChatRequest& chat) {
+  RunParams params;
+  params.request_id = run_id;
+  params.on_behalf_of = who;
+  params.message = chat.message;
+  params.specialists = chat.specialists;
+  params.options = JsonToStruct(chat.options);
+  params.on_disconnect = chat.on_disconnect;
+  return params;
 }
 
 std::unique_ptr<ClientLimiter::StreamSlot>

@@ -8,13 +8,11 @@
 #define AGENTSTREAM_GATEWAY_DIALECTS_A2A_CONTEXTS_H_
 
 #include <cstddef>
-#include <deque>
 #include <string>
 
-#include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "gateway/dialects/expiring_map.h"
 
 namespace agentstream::gateway::dialects {
 
@@ -38,19 +36,8 @@ class A2aContexts {
   size_t size() const;
 
  private:
-  // Drops what expired or is over the bound (oldest first).
-  void Evict(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
-  const Clock* const clock_;
-  const A2aContextsOptions options_;
-  mutable absl::Mutex mu_;
-  struct Entry {
-    std::string context_id;
-    absl::Time added;
-  };
-  absl::flat_hash_map<std::string, Entry> by_run_ ABSL_GUARDED_BY(mu_);
-  // Run ids in the order they were added.
-  std::deque<std::string> order_ ABSL_GUARDED_BY(mu_);
+  // Mutable: a look-up also drops what expired.
+  mutable ExpiringMap<std::string> context_by_run_;
 };
 
 }  // namespace agentstream::gateway::dialects

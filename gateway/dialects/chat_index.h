@@ -18,16 +18,13 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <list>
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "gateway/dialects/expiring_map.h"
 
 namespace agentstream::gateway::dialects {
 
@@ -67,21 +64,9 @@ class ChatIndex {
   size_t size() const;
 
  private:
-  struct Item {
-    Entry entry;
-    absl::Time written;
-    std::list<std::string>::iterator age;  // In ages_.
-  };
   static std::string Key(std::string_view principal, std::string_view chat_id);
-  // Drops the entries past their TTL and, beyond the bound, the oldest.
-  void Trim(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  const ChatIndexOptions options_;
-  const Clock* const clock_;
-  mutable absl::Mutex mu_;
-  absl::flat_hash_map<std::string, Item> items_ ABSL_GUARDED_BY(mu_);
-  // Keys, the one written longest ago first.
-  std::list<std::string> ages_ ABSL_GUARDED_BY(mu_);
+  ExpiringMap<Entry> entries_;
 };
 
 }  // namespace agentstream::gateway::dialects
