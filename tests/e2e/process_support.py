@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -50,10 +51,10 @@ class Processes:
   def path(self, name):
     return os.path.join(self.log_dir, f'{name}.log')
 
-  def start(self, name, argv):
+  def start(self, name, argv, env=None):
     with open(self.path(name), 'wb') as out:
       proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL,
+                              stdin=subprocess.DEVNULL, env=env,
                               preexec_fn=die_with_parent)
     self.procs.append((name, proc))
     log(f'started {name} (pid {proc.pid})')
@@ -65,6 +66,18 @@ class Processes:
         return f.read().decode('utf-8', 'replace')
     except OSError:
       return ''
+
+  def stop(self, name):
+    """SIGTERM to `name` (SIGKILL after 15 s); it is then forgotten."""
+    for n, proc in self.procs:
+      if n == name and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+          proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+          proc.kill()
+          proc.wait(timeout=5)
+    self.procs = [(n, p) for n, p in self.procs if n != name]
 
   def check_alive(self):
     for name, proc in self.procs:
@@ -103,6 +116,12 @@ def wait_for(what, predicate, timeout, procs):
       return value
     time.sleep(0.05)
   raise Failure(f'{what}: not within {timeout} s')
+
+
+def free_port():
+  with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
 
 
 def read_port(path):

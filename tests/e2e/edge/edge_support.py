@@ -1,123 +1,20 @@
 """Helpers for edge_e2e.py: processes stopped by PID, deadlines, an SSE
-reader over `curl --http2 -N`. (Skip or fail: tests/e2e/ci_policy.py.)"""
+reader over `curl --http2 -N`. (Skip or fail: tests/e2e/ci_policy.py.)
+The process helpers are tests/e2e/process_support.py's."""
 
-import ctypes
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
 
-def log(msg):
-  print(f'[edge_e2e] {msg}', flush=True)
-
-
-class Failure(Exception):
-  pass
-
-
-def check(cond, msg):
-  if not cond:
-    raise Failure(msg)
-  log(f'ok: {msg}')
-
-
-def die_with_parent():
-  # The child gets SIGTERM when this script ends, however it ends.
-  try:
-    libc = ctypes.CDLL('libc.so.6', use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-  except OSError:
-    pass
-
-
-def free_port():
-  with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-    s.bind(('127.0.0.1', 0))
-    return s.getsockname()[1]
-
-
-class Processes:
-  """Processes this test started; stopped by PID, last started first."""
-
-  def __init__(self, log_dir):
-    self.log_dir = log_dir
-    self.procs = []  # (name, Popen)
-
-  def start(self, name, argv, env=None):
-    out = open(os.path.join(self.log_dir, f'{name}.log'), 'wb')
-    proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, env=env,
-                            preexec_fn=die_with_parent)
-    out.close()
-    self.procs.append((name, proc))
-    log(f'started {name} (pid {proc.pid})')
-    return proc
-
-  def stop(self, name):
-    for n, proc in self.procs:
-      if n == name and proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-          proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-          proc.kill()
-          proc.wait(timeout=5)
-    self.procs = [(n, p) for n, p in self.procs if n != name]
-
-  def check_alive(self):
-    for name, proc in self.procs:
-      if proc.poll() is not None:
-        raise Failure(f'{name} exited with {proc.returncode}')
-
-  def stop_all(self):
-    for name, proc in reversed(self.procs):
-      if proc.poll() is None:
-        # nginx: SIGTERM is its fast shutdown (workers included).
-        proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for name, proc in reversed(self.procs):
-      try:
-        proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-      except subprocess.TimeoutExpired:
-        log(f'{name} (pid {proc.pid}) did not stop; killing it')
-        proc.kill()
-        proc.wait(timeout=5)
-    self.procs = []
-
-  def dump_logs(self):
-    for name, _ in self.procs or []:
-      path = os.path.join(self.log_dir, f'{name}.log')
-      try:
-        with open(path, 'rb') as f:
-          tail = f.read()[-3000:].decode('utf-8', 'replace')
-      except OSError:
-        continue
-      log(f'--- {name}.log (tail) ---\n{tail}')
-
-
-def wait_for(what, predicate, timeout, procs):
-  deadline = time.monotonic() + timeout
-  while time.monotonic() < deadline:
-    procs.check_alive()
-    value = predicate()
-    if value:
-      return value
-    time.sleep(0.1)
-  raise Failure(f'{what}: not within {timeout}s')
-
-
-def read_port(path):
-  try:
-    with open(path) as f:
-      text = f.read().strip()
-    return int(text) if text else None
-  except (OSError, ValueError):
-    return None
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))  # tests/e2e
+from process_support import (Failure, Processes, check, die_with_parent,  # noqa: E402,F401 pylint: disable=wrong-import-position,unused-import
+                             free_port, log, read_port, wait_for)
 
 
 def http_ok(url):
