@@ -18,7 +18,9 @@
 #include "absl/strings/str_cat.h"
 #include "common/update_json.h"
 #include "gateway/chat_stream.h"
+#include "gateway/dialects/a2a_encoder.h"
 #include "gateway/dialects/ag_ui_encoder.h"
+#include "gateway/dialects/ai_sdk_encoder.h"
 
 namespace {
 
@@ -160,6 +162,15 @@ int main(int argc, char** argv) {
          return std::make_unique<dialects::AgUiEncoder>(
              rid, dialects::AgUiRunNames{"t", "r"},
              dialects::AgUiFraming::kProto);
+       }},
+      {"AI SDK UI stream",
+       [](const std::string& rid) {
+         return std::make_unique<dialects::AiSdkEncoder>(rid);
+       }},
+      {"A2A v1.0",
+       [](const std::string& rid) {
+         return std::make_unique<dialects::A2aEncoder>(
+             rid, "ctx", dialects::A2aVersion::kV1, dialects::Json(1));
        }},
   };
   std::printf(
