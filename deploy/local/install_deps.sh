@@ -15,7 +15,9 @@
 #                           the authentication tests, docs/SECURITY.md;
 #                           gRPC and protobuf for Python, which the Python
 #                           specialist's tests run, docs/SPECIALISTS.md;
-#                           tmux for the terminal client's test)
+#                           tmux for the terminal client's test;
+#                           redis-server for the Redis run store's tests,
+#                           which start their own on loopback)
 # Uses sudo when not root. Safe to run repeatedly: does nothing when all is
 # there.
 set -euo pipefail
@@ -25,7 +27,7 @@ BUILD_PACKAGES=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libcpp-httplib-dev nlohmann-json3-dev libabsl-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libsqlite3-dev zlib1g-dev libssl-dev
-  libbrotli-dev libjwt-dev sqlite3 python3
+  libbrotli-dev libjwt-dev libhiredis-dev sqlite3 python3
 )
 TEST_PACKAGES=(chromium chromium-driver nodejs npm
                docker.io docker-compose debootstrap iptables
@@ -34,7 +36,7 @@ TEST_PACKAGES=(chromium chromium-driver nodejs npm
                python3-fastapi python3-uvicorn python3-uvloop
                python3-httptools gnuplot-nox openssl
                python3-jwt python3-cryptography
-               python3-grpcio python3-protobuf tmux)
+               python3-grpcio python3-protobuf tmux redis-server)
 
 want=("${BUILD_PACKAGES[@]}")
 if [[ "${1:-build}" == "test" ]]; then
@@ -74,11 +76,15 @@ if [[ $(id -u) -ne 0 ]]; then
   SUDO=(sudo)
 fi
 
-# The tests start their own dockerd and nginx on loopback and stop them by
-# PID; installing the packages must not also start Debian's services (nginx
-# on :80, a system dockerd). Unless the machine already has a policy (Docker
-# images ship one that denies every start), a temporary policy-rc.d denies
-# starting exactly those services during this install and is removed after.
+# The tests start their own dockerd, nginx and redis-server on loopback and
+# stop them by PID; installing the packages must not also start Debian's
+# services (nginx on :80, a system dockerd, a system redis-server on :6379).
+# Unless the machine already has a policy (Docker images ship one that
+# denies every start), a temporary policy-rc.d denies starting exactly those
+# services during this install and is removed after. (redis-server's
+# maintainer scripts start it through deb-systemd-invoke / invoke-rc.d, as
+# its unit redis-server.service, alias redis.service, or the init script
+# redis-server: all four names are denied.)
 POLICY=/usr/sbin/policy-rc.d
 own_policy=0
 cleanup() {
@@ -92,12 +98,13 @@ if [[ "${1:-build}" == "test" && ! -e "$POLICY" ]]; then
   cat >"$policy" <<'POLICY_EOF'
 #!/bin/sh
 # Written by agentstream's install_deps.sh for the length of one apt-get
-# install: the test suite starts its own nginx and dockerd.
+# install: the test suite starts its own nginx, dockerd and redis-server.
 for arg in "$@"; do
   case "$arg" in
     --*) ;;
     nginx | nginx.service | docker | docker.service | docker.socket | \
-      containerd | containerd.service) exit 101 ;;
+      containerd | containerd.service | redis-server | \
+      redis-server.service | redis | redis.service) exit 101 ;;
     *) exit 0 ;;
   esac
 done
