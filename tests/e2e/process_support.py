@@ -1,7 +1,7 @@
 """Helpers for the e2e scripts that start the real binaries themselves
 (python_specialist/, dialects/): processes stopped by PID, bounded waits,
-and one SSE response of the gateway read event by event over http.client.
-Stdlib only."""
+a real redis-server (start_redis), and one SSE response of the gateway read
+event by event over http.client. Stdlib only."""
 
 import ctypes
 import http.client
@@ -122,6 +122,66 @@ def free_port():
   with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
     s.bind(('127.0.0.1', 0))
     return s.getsockname()[1]
+
+
+REDIS_SERVER = '/usr/bin/redis-server'
+
+
+def redis_answers_ping(port):
+  """True when 127.0.0.1:port answers PING as a ready redis-server does:
+  +PONG, or -NOAUTH from one with a password (not -LOADING, while it
+  replays its AOF)."""
+  try:
+    with socket.create_connection(('127.0.0.1', port), timeout=0.5) as s:
+      s.sendall(b'PING\r\n')
+      reply = b''
+      while b'\r\n' not in reply:
+        chunk = s.recv(256)
+        if not chunk:
+          break
+        reply += chunk
+  except OSError:
+    return False
+  return reply.startswith(b'+PONG') or reply.startswith(b'-NOAUTH')
+
+
+def start_redis(procs, data_dir, port=None, appendonly=True, name='redis',
+                extra_args=()):
+  """A real redis-server on 127.0.0.1 (the twin of
+  tests/testing/redis_server.h): data in `data_dir`, no RDB snapshots, the
+  AOF on unless appendonly=False, added to `procs` as `name` (stopped by PID
+  with the rest, or alone with procs.stop(name)). Waits (10 s) until it
+  answers PING; returns its port (redis_url(port) for --run-store).
+  Restart: procs.stop(name), then start_redis again with the same data_dir
+  and port; the AOF is replayed. With port=None a free port is chosen (and
+  another if the server could not bind it)."""
+  attempts = 3 if port is None else 1
+  for attempt in range(attempts):
+    p = port if port is not None else free_port()
+    argv = [REDIS_SERVER, '--bind', '127.0.0.1', '--port', str(p),
+            '--dir', data_dir, '--save', '',
+            '--appendonly', 'yes' if appendonly else 'no',
+            '--appendfsync', 'everysec', '--daemonize', 'no',
+            '--protected-mode', 'yes', *extra_args]
+    proc = procs.start(name, argv)
+    deadline = time.monotonic() + 10
+    while proc.poll() is None and time.monotonic() < deadline:
+      # Its own log says so too: a PING answer alone may come from another
+      # server on that port.
+      if ('Ready to accept connections' in procs.log_text(name) and
+          redis_answers_ping(p)):
+        return p
+      time.sleep(0.02)
+    text = procs.log_text(name)
+    procs.stop(name)
+    if proc.returncode is None or attempt == attempts - 1:
+      raise Failure(f'{name}: redis-server on port {p} did not answer PING '
+                    f'(exit {proc.returncode}); its log:\n{text[-2000:]}')
+  raise Failure(f'{name}: no redis-server started')  # not reached
+
+
+def redis_url(port):
+  return f'redis://127.0.0.1:{port}'
 
 
 def read_port(path):

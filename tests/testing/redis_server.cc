@@ -15,6 +15,7 @@ namespace {
 
 constexpr char kRedisServer[] = "/usr/bin/redis-server";
 constexpr absl::Duration kReadyTimeout = absl::Seconds(10);
+constexpr char kReadyLine[] = "Ready to accept connections";
 
 // One PING over a fresh raw connection: true when the server answers it
 // (+PONG, or -NOAUTH from a server with a password; not -LOADING).
@@ -108,6 +109,18 @@ absl::Status RedisServer::Launch() {
   o.args.insert(o.args.end(), options_.extra_args.begin(),
                 options_.extra_args.end());
   o.log_path = absl::StrCat(dir_, "/redis-server.log");
+  // Ready: its own log says so (after an AOF replay), and the port answers
+  // PING (a PING answer alone may come from another server on the port).
+  const auto ready_lines = [this] {
+    const std::string log = ReadLog();
+    size_t n = 0;
+    for (size_t at = log.find(kReadyLine); at != std::string::npos;
+         at = log.find(kReadyLine, at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  const size_t ready_before = ready_lines();
   absl::StatusOr<std::unique_ptr<Subprocess>> p = Subprocess::Start(o);
   if (!p.ok()) return p.status();
   process_ = *std::move(p);
@@ -121,7 +134,9 @@ absl::Status RedisServer::Launch() {
           code.ok() ? absl::StrCat(*code) : code.status().ToString(),
           ") before answering PING; its log:\n", ReadLog()));
     }
-    if (AnswersPing(port_)) return absl::OkStatus();
+    if (ready_lines() > ready_before && AnswersPing(port_)) {
+      return absl::OkStatus();
+    }
     if (absl::Now() >= deadline) {
       process_.reset();
       return absl::DeadlineExceededError(absl::StrCat(

@@ -5,10 +5,12 @@
 // Started with --bind 127.0.0.1, --port, --dir, --save "" (no RDB
 // snapshots), --appendonly yes|no (--appendfsync everysec), --daemonize no,
 // --protected-mode yes, then Options::extra_args (e.g. "--requirepass",
-// "secret"). Readiness is a PING over a raw socket answered "+PONG" (or
-// "-NOAUTH", which a server with a password gives): no dependency on the
-// orchestrator's Redis client, which this helper tests. Restart() starts
-// the server again on the same port and dir, so the AOF is replayed.
+// "secret"). Ready: the server's log says "Ready to accept connections"
+// (once more than before this start) and a PING over a raw socket is
+// answered "+PONG" (or "-NOAUTH", which a server with a password gives): no
+// dependency on the orchestrator's Redis client, which this helper tests.
+// Restart() starts the server again on the same port and dir, so the AOF is
+// replayed.
 //
 // Not thread-safe; one owner.
 #ifndef AGENTSTREAM_TESTS_TESTING_REDIS_SERVER_H_

@@ -488,5 +488,15 @@ TEST_F(RedisConnectionTest, PasswordAndUser) {
   EXPECT_THAT(wrong, StatusIs(kUnavailable, Not(HasSubstr("wrong-one"))));
 }
 
+// The helper itself: a server that cannot bind its port is an error, not
+// the other server's PING answer taken for its own.
+TEST_F(RedisConnectionTest, HelperRefusesAPortTakenByAnotherServer) {
+  RedisServer::Options options;
+  options.port = server_->port();
+  EXPECT_THAT(RedisServer::Start(std::move(options)),
+              StatusIs(kUnavailable, HasSubstr("Address already in use")));
+  EXPECT_GT(server_->pid(), 0);
+}
+
 }  // namespace
 }  // namespace agentstream::orchestrator::store
