@@ -33,6 +33,10 @@
 // throughout (poll() with a deadline, send(MSG_NOSIGNAL): a closed peer
 // never raises SIGPIPE).
 //
+// Limits (hiredis 0.14's reader): arrays nested at most 8 deep (XREAD,
+// XREADGROUP and XINFO STREAM FULL are within it); a deeper reply is a
+// protocol error that breaks the connection. RESP2 only (no HELLO 3).
+//
 // Thread-safety: none. A RedisConnection has one owner thread (or is used
 // under the owner's mutex). The one cross-thread pattern Redis offers is
 // another connection: a blocked XREAD BLOCK on this one is released by

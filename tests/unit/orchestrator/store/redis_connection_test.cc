@@ -488,6 +488,35 @@ TEST_F(RedisConnectionTest, PasswordAndUser) {
   EXPECT_THAT(wrong, StatusIs(kUnavailable, Not(HasSubstr("wrong-one"))));
 }
 
+TEST_F(RedisConnectionTest, HostNameAndDeepReplies) {
+  absl::StatusOr<RedisAddress> a =
+      ParseRedisUrl(absl::StrCat("redis://localhost:", server_->port()));
+  ASSERT_THAT(a, IsOk());
+  absl::StatusOr<std::unique_ptr<RedisConnection>> c =
+      RedisConnection::Connect(*a);
+  ASSERT_THAT(c, IsOk());
+  // XREADGROUP's and XINFO STREAM FULL's nesting.
+  EXPECT_EQ(
+      Must((*c)->Command({"XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"})).str,
+      "OK");
+  EXPECT_EQ(Must((*c)->Command({"XADD", "s", "0-1", "f", "v"})).str, "0-1");
+  RedisReply read = Must(
+      (*c)->Command({"XREADGROUP", "GROUP", "g", "me", "STREAMS", "s", ">"}));
+  EXPECT_THAT(read.DebugString(), HasSubstr("\"0-1\""));
+  RedisReply full = Must((*c)->Command({"XINFO", "STREAM", "s", "FULL"}));
+  EXPECT_EQ(full.type, Type::kArray) << full.DebugString();
+  EXPECT_FALSE((*c)->broken()) << (*c)->broken_reason();
+
+  // hiredis 0.14 reads arrays nested 8 deep, not 9: a protocol error that
+  // breaks the connection, said so.
+  EXPECT_EQ(Must((*c)->Command({"EVAL", "return {{{{{{{{1}}}}}}}}", "0"}))
+                .DebugString(),
+            "[[[[[[[[(integer) 1]]]]]]]]");
+  EXPECT_THAT((*c)->Command({"EVAL", "return {{{{{{{{{1}}}}}}}}}", "0"}),
+              StatusIs(kUnavailable, HasSubstr("depth")));
+  EXPECT_TRUE((*c)->broken());
+}
+
 // The helper itself: a server that cannot bind its port is an error, not
 // the other server's PING answer taken for its own.
 TEST_F(RedisConnectionTest, HelperRefusesAPortTakenByAnotherServer) {
