@@ -385,6 +385,10 @@ std::shared_ptr<grpc::Channel> NewOrchestratorChannel(
   // from (docs/GATEWAY.md); gRPC's retry layer would cost every open stream
   // some 5 KiB for as long as it lasts.
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  // Round robin over every address the target resolves to: with several
+  // orchestrator replicas (dns:///orchestrator:50051 with a shared run
+  // store, docs/SCALING.md) each call may go to any of them.
+  args.SetServiceConfigJSON(R"({"loadBalancingConfig":[{"round_robin":{}}]})");
   return grpc::CreateCustomChannel(address, MakeChannelCredentials(tls), args);
 }
 

@@ -44,6 +44,11 @@ int main(int argc, char** argv) {
   std::vector<std::string> trusted_peers =
       agentstream::orchestrator::TrustOptions{}.trusted_peers;
   agentstream::TlsFiles tls;
+  const agentstream::orchestrator::OrchestratorServerOptions server_defaults;
+  std::string run_store = server_defaults.run_store;
+  std::string replica_id = server_defaults.replica_id;
+  std::string run_store_prefix = server_defaults.run_store_prefix;
+  int64_t run_lease_ms = absl::ToInt64Milliseconds(server_defaults.run_lease);
 
   agentstream::FlagSet flags(
       "orchestrator",
@@ -139,6 +144,25 @@ int main(int argc, char** argv) {
                  "(repeatable; overrides the two flags above for it; 0 turns "
                  "one off).",
                  "AGENTSTREAM_SPECIALIST_DEADLINE");
+  flags.String("run-store", &run_store,
+               "Where runs live: memory (this process alone) or "
+               "redis://[[USER]:PASSWORD@]HOST:PORT[/DB] (Redis Streams, "
+               "shared by every orchestrator replica: any replica serves any "
+               "run, and a stopped replica's runs are taken over; "
+               "docs/SCALING.md).",
+               "AGENTSTREAM_RUN_STORE");
+  flags.String("replica-id", &replica_id,
+               "This replica's name in the run store (unique per replica; "
+               "empty: HOSTNAME-PID).",
+               "AGENTSTREAM_REPLICA_ID");
+  flags.String("run-store-prefix", &run_store_prefix,
+               "Prefix of the run store's Redis keys (one per deployment).",
+               "AGENTSTREAM_RUN_STORE_PREFIX");
+  flags.Int("run-lease-ms", &run_lease_ms,
+            "How long a replica holds a run without renewing its lease; "
+            "another replica takes a run over within about this long after "
+            "its owner stops (renewed every third of it; at least 300).",
+            "AGENTSTREAM_RUN_LEASE_MS");
   agentstream::RegisterTlsFlags(flags, &tls);
   flags.String("log-level", &log_level, "debug, info, warning or error.",
                "AGENTSTREAM_LOG_LEVEL");
@@ -207,6 +231,10 @@ int main(int argc, char** argv) {
   options.runs.disconnect_grace = absl::Milliseconds(disconnect_grace_ms);
   options.runs.soft_deadline = absl::Milliseconds(soft_deadline_ms);
   options.runs.hard_deadline = absl::Milliseconds(hard_deadline_ms);
+  options.run_store = run_store;
+  options.replica_id = replica_id;
+  options.run_store_prefix = run_store_prefix;
+  options.run_lease = absl::Milliseconds(run_lease_ms);
 
   auto server = agentstream::orchestrator::OrchestratorServer::Start(
       std::move(options), agentstream::Clock::Real());

@@ -13,6 +13,25 @@ OrchestratorMetrics::OrchestratorMetrics()
     : registry_(kMetricsPrefix),
       runs_started_(
           One(registry_.Counter("runs_started_total", "Runs started."))),
+      runs_taken_over_(One(registry_.Counter(
+          "runs_taken_over_total",
+          "Runs continued here after their owner stopped renewing its lease "
+          "(run store; docs/SCALING.md)."))),
+      runs_lost_(One(registry_.Counter(
+          "runs_lost_total",
+          "Runs stopped here because another replica took them over while "
+          "this one could not reach the run store."))),
+      store_up_(registry_
+                    .Gauge("run_store_up",
+                           "1 while the run store answers (always 1 for the "
+                           "in-memory store).")
+                    .Add({})),
+      store_errors_(One(registry_.Counter(
+          "run_store_errors_total",
+          "Run store commands that failed (unreachable, timed out)."))),
+      store_appended_(One(registry_.Counter(
+          "run_store_updates_total",
+          "Updates the run store acknowledged (then shown to followers)."))),
       runs_active_(
           registry_.Gauge("runs_active", "Runs not yet complete.").Add({})),
       runs_completed_(registry_.Counter("runs_completed_total",
@@ -30,6 +49,10 @@ OrchestratorMetrics::OrchestratorMetrics()
       attaches_(One(registry_.Counter("attaches_total", "Attach calls."))),
       resumes_(One(registry_.Counter("resumes_total",
                                      "Attach calls with after_seq > 0."))),
+      store_attaches_(One(registry_.Counter(
+          "store_attaches_total",
+          "Attach calls of runs another replica holds, served from the run "
+          "store."))),
       gaps_(One(registry_.Counter(
           "gaps_total",
           "Followers ended with OUT_OF_RANGE (the log no longer held their "
@@ -96,6 +119,7 @@ OrchestratorMetrics::OrchestratorMetrics()
                     "Bytes held by all runs' logs and bookkeeping, against "
                     "--max-total-log-bytes.",
                     [this] { return static_cast<double>(log_bytes()); });
+  store_up_.Set(1);
   // Rendered from the start, so that a scraper sees zeros, not absences.
   for (const char* reason : {"request", "disconnect", "grace", "shutdown"}) {
     runs_cancelled_.Add({{"reason", reason}});
@@ -114,6 +138,28 @@ int64_t OrchestratorMetrics::Get(CounterFamily& family,
 void OrchestratorMetrics::RunStarted() {
   runs_started_.Increment();
   runs_active_.Increment();
+}
+
+void OrchestratorMetrics::AttachedThroughStore() {
+  store_attaches_.Increment();
+}
+
+void OrchestratorMetrics::RunTakenOver() {
+  runs_taken_over_.Increment();
+  runs_active_.Increment();
+}
+
+void OrchestratorMetrics::RunLost() {
+  runs_lost_.Increment();
+  runs_active_.Decrement();
+}
+
+void OrchestratorMetrics::StoreUp(bool up) { store_up_.Set(up ? 1 : 0); }
+
+void OrchestratorMetrics::StoreError() { store_errors_.Increment(); }
+
+void OrchestratorMetrics::StoreAppended(int64_t n) {
+  store_appended_.Increment(static_cast<double>(n));
 }
 
 void OrchestratorMetrics::RunCompleted(const std::string& outcome) {

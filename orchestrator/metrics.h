@@ -25,6 +25,15 @@ class OrchestratorMetrics final {
   OrchestratorMetrics();
 
   void RunStarted();
+  // Run store (docs/SCALING.md): a run continued here after its owner was
+  // lost; a run stopped here because another replica took it over.
+  void RunTakenOver();
+  void RunLost();
+  // The store's connection went up or down; a command that failed; updates
+  // the store acknowledged.
+  void StoreUp(bool up);
+  void StoreError();
+  void StoreAppended(int64_t n);
   // `outcome` is a lower-case outcome name ("ok", "partial", "cancelled").
   void RunCompleted(const std::string& outcome);
   // `reason`: "request", "disconnect", "grace" or "shutdown".
@@ -41,6 +50,8 @@ class OrchestratorMetrics final {
   void FollowerRemoved();
   // An Attach call; a resume when it asks for updates after a seq > 0.
   void Attached(bool resume);
+  // An Attach of a run another replica holds, served from the run store.
+  void AttachedThroughStore();
   void Gap();
   void UpdatesCoalesced(int64_t n);
   void SlowConsumerCutOff();
@@ -88,6 +99,11 @@ class OrchestratorMetrics final {
   metrics::Registry registry_;
   std::atomic<int64_t> log_bytes_{0};
   prometheus::Counter& runs_started_;
+  prometheus::Counter& runs_taken_over_;
+  prometheus::Counter& runs_lost_;
+  prometheus::Gauge& store_up_;
+  prometheus::Counter& store_errors_;
+  prometheus::Counter& store_appended_;
   prometheus::Gauge& runs_active_;
   CounterFamily& runs_completed_;
   CounterFamily& runs_cancelled_;
@@ -95,6 +111,7 @@ class OrchestratorMetrics final {
   prometheus::Gauge& followers_active_;
   prometheus::Counter& attaches_;
   prometheus::Counter& resumes_;
+  prometheus::Counter& store_attaches_;
   prometheus::Counter& gaps_;
   prometheus::Counter& coalesced_;
   prometheus::Counter& cutoffs_;

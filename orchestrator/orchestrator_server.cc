@@ -4,13 +4,16 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "orchestrator/grpc_specialist_client.h"
+#include "orchestrator/store/redis_run_store.h"
 
 namespace agentstream::orchestrator {
 namespace {
@@ -36,6 +39,48 @@ absl::Duration SweepIntervalFor(const OrchestratorServerOptions& options) {
   return interval;
 }
 
+std::string DefaultReplicaId() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') {
+    std::snprintf(host, sizeof(host), "orchestrator");
+  }
+  return absl::StrCat(host, "-", getpid());
+}
+
+// The store `options.run_store` names; kInvalidArgument for a bad one.
+absl::StatusOr<std::unique_ptr<RunStore>> MakeRunStore(
+    const OrchestratorServerOptions& options, OrchestratorMetrics* metrics) {
+  if (options.run_store.empty() || options.run_store == "memory") {
+    return std::make_unique<LocalRunStore>();
+  }
+  absl::StatusOr<store::RedisAddress> address =
+      store::ParseRedisUrl(options.run_store);
+  if (!address.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--run-store wants memory or redis://HOST:PORT: ",
+                     address.status().message()));
+  }
+  if (options.run_lease < absl::Milliseconds(300)) {
+    return absl::InvalidArgumentError("--run-lease-ms is at least 300");
+  }
+  store::RedisRunStoreOptions redis;
+  redis.address = *address;
+  redis.replica_id =
+      options.replica_id.empty() ? DefaultReplicaId() : options.replica_id;
+  redis.key_prefix = options.run_store_prefix;
+  redis.lease = options.run_lease;
+  redis.max_log_events = options.runs.max_log_events;
+  redis.max_log_bytes = options.runs.max_log_bytes;
+  redis.log_ttl = options.runs.log_ttl;
+  redis.tombstone_ttl = options.runs.tombstone_ttl;
+  redis.metrics = metrics;
+  AS_LOG(INFO) << "run store " << store::RedisUrlForDisplay(*address)
+               << " (prefix " << redis.key_prefix << "), replica "
+               << redis.replica_id << ", lease "
+               << absl::FormatDuration(redis.lease);
+  return std::make_unique<store::RedisRunStore>(std::move(redis));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<OrchestratorServer>> OrchestratorServer::Start(
@@ -53,8 +98,14 @@ absl::StatusOr<std::unique_ptr<OrchestratorServer>> OrchestratorServer::Start(
   self->registry_ = std::make_unique<SpecialistRegistry>(
       options.specialists, std::move(factory), options.registry);
   self->registry_->Start();
-  self->manager_ = std::make_unique<RunManager>(
-      options.runs, self->registry_.get(), clock, &self->metrics_);
+  absl::StatusOr<std::unique_ptr<RunStore>> store =
+      MakeRunStore(options, &self->metrics_);
+  if (!store.ok()) return store.status();
+  self->store_ = *std::move(store);
+  self->manager_ =
+      std::make_unique<RunManager>(options.runs, self->registry_.get(), clock,
+                                   &self->metrics_, self->store_.get());
+  self->store_->Start(self->manager_.get());
   self->service_ = std::make_unique<OrchestratorService>(
       self->manager_.get(), self->registry_.get(), &self->metrics_,
       options.follower_max_lag, options.trust);
@@ -124,13 +175,25 @@ void OrchestratorServer::Shutdown(absl::Duration grace) {
     stopping_ = true;
   }
   if (sweeper_.joinable()) sweeper_.join();
-  if (manager_ != nullptr) manager_->CancelAll("the orchestrator is stopping");
+  if (store_ != nullptr && store_->shared()) {
+    // Handed over: the store releases the leases (another replica takes
+    // the runs over) and writes no more; then the runs stop here.
+    store_->Stop();
+    if (manager_ != nullptr) {
+      manager_->AbandonAll(absl::UnavailableError(
+          "run_moved: this orchestrator replica is stopping; the run "
+          "continues on another; attach again"));
+    }
+  } else if (manager_ != nullptr) {
+    manager_->CancelAll("the orchestrator is stopping");
+  }
   if (server_ != nullptr) {
     server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
     server_->Wait();
   }
   if (metrics_server_ != nullptr) metrics_server_->Stop();
   if (registry_ != nullptr) registry_->Stop();
+  if (store_ != nullptr) store_->Stop();
 }
 
 }  // namespace agentstream::orchestrator

@@ -21,6 +21,7 @@
 #include "orchestrator/metrics.h"
 #include "orchestrator/orchestrator_service.h"
 #include "orchestrator/run_manager.h"
+#include "orchestrator/run_store.h"
 #include "orchestrator/specialist_registry.h"
 
 namespace agentstream::orchestrator {
@@ -51,6 +52,14 @@ struct OrchestratorServerOptions {
   absl::Duration sweep_interval = absl::Seconds(1);
   // Whose principal metadata is believed (caller.h; --trusted-peers).
   TrustOptions trust;
+  // Where runs live (run_store.h): "memory" (this process alone) or
+  // "redis://HOST:PORT[/DB]" (shared by every replica; docs/SCALING.md).
+  std::string run_store = "memory";
+  // With a Redis store: this replica's name in it (empty: HOSTNAME-PID),
+  // the keys' prefix and the lease.
+  std::string replica_id;
+  std::string run_store_prefix = "agentstream";
+  absl::Duration run_lease = absl::Seconds(3);
 };
 
 class OrchestratorServer final {
@@ -65,7 +74,10 @@ class OrchestratorServer final {
   int port() const { return port_; }
   int metrics_port() const;
   // Cancels the runs still going (their streams end with `complete`), then
-  // stops the servers within `grace`.
+  // stops the servers within `grace`. With a shared run store, the runs are
+  // handed over instead: their leases are released for another replica to
+  // take them over, and their streams here end with UNAVAILABLE
+  // "run_moved: ..." (attach again).
   void Shutdown(absl::Duration grace = absl::Seconds(5));
 
   RunManager& manager() { return *manager_; }
@@ -77,6 +89,7 @@ class OrchestratorServer final {
 
   OrchestratorMetrics metrics_;
   std::unique_ptr<SpecialistRegistry> registry_;
+  std::unique_ptr<RunStore> store_;
   std::unique_ptr<RunManager> manager_;
   std::unique_ptr<OrchestratorService> service_;
   std::unique_ptr<grpc::Server> server_;

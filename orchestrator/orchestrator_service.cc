@@ -129,7 +129,7 @@ class FailedStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 class FollowStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                            public LogFollower::Sink {
  public:
-  FollowStream(std::shared_ptr<Run> run, uint64_t after_seq,
+  FollowStream(std::shared_ptr<FollowedRun> run, uint64_t after_seq,
                RunManager* manager, FollowerOptions options)
       : run_(std::move(run)),
         manager_(manager),
@@ -182,7 +182,7 @@ class FollowStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   }
 
  private:
-  const std::shared_ptr<Run> run_;
+  const std::shared_ptr<FollowedRun> run_;
   RunManager* const manager_;
   OrchestratorMetrics* const metrics_;
   const bool batched_;  // UpdateBatch messages, else one Update each.
@@ -260,7 +260,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* OrchestratorService::StartAttach(
     return new FailedStream(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                          "malformed AttachRequest"));
   }
-  absl::StatusOr<std::shared_ptr<orchestrator::Run>> run = manager_->Attach(
+  absl::StatusOr<std::shared_ptr<FollowedRun>> run = manager_->Attach(
       attach.request_id(), attach.after_seq(), CallerOf(*context));
   if (!run.ok()) return new FailedStream(ToGrpcStatus(run.status()));
   if (*run == nullptr) {

@@ -191,6 +191,126 @@ void Run::Start() {
   for (size_t i = 0; i < n; ++i) StartCall(i);
 }
 
+absl::Status Run::LoadStored(const std::vector<std::string>& stored) {
+  absl::MutexLock lock(&mu_);
+  if (started_ || finished_) {
+    return absl::FailedPreconditionError("the run has started");
+  }
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < calls_.size(); ++i) {
+    index[calls_[i].participant.planned.card.name()] = i;
+  }
+  bool completed = false;
+  for (const std::string& bytes : stored) {
+    absl::StatusOr<uint64_t> seq = log_->AppendStored(bytes);
+    if (!seq.ok()) return seq.status();
+    Update update;
+    update.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+    if (update.has_complete()) completed = true;
+    auto it = index.find(update.specialist());
+    if (it == index.end()) continue;
+    CallState& call = calls_[it->second];
+    if (call.done) continue;
+    if (update.has_specialist_complete()) {
+      call.done = true;
+      call.outcome = update.specialist_complete().outcome();
+    } else if (update.has_error()) {
+      call.error = update.error().message();
+    } else {
+      AcceptLocked(call, update);
+    }
+  }
+  const absl::Time now = clock_->Now();
+  for (CallState& call : calls_) {
+    if (call.done) continue;
+    // Called again from the start: what its earlier call said is in the
+    // log, but only the new call's results count.
+    call.merged = google::protobuf::Struct();
+    call.summary = google::protobuf::Struct();
+    call.error.clear();
+    call.instance.clear();
+    call.updates_seen = 0;
+    call.started_at = now;
+  }
+  loaded_complete_ = completed;
+  return absl::OkStatus();
+}
+
+std::vector<std::string> Run::DoneSpecialists(bool done) const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> names;
+  for (const CallState& call : calls_) {
+    if (call.done == done)
+      names.push_back(call.participant.planned.card.name());
+  }
+  return names;
+}
+
+void Run::Resume(const std::string& note) {
+  std::vector<size_t> to_call;
+  {
+    absl::MutexLock lock(&mu_);
+    if (started_ || finished_) return;
+    started_ = true;
+    orphaned_since_ =
+        followers_ == 0 ? std::optional(clock_->Now()) : std::nullopt;
+    if (loaded_complete_) {
+      // The previous owner finished it; only the end was not stored.
+      log_->End();
+      finished_ = true;
+      finished_at_ = clock_->Now();
+      orphaned_since_.reset();
+    } else {
+      std::vector<std::string> again;
+      for (size_t i = 0; i < calls_.size(); ++i) {
+        if (calls_[i].done) continue;
+        to_call.push_back(i);
+        again.push_back(calls_[i].participant.planned.card.name());
+      }
+      EmitStatusLocked(agentstream::v1::RUN_STATUS_DELEGATING, note);
+      Update thinking;
+      thinking.mutable_thinking()->set_agent(kOrchestrator);
+      thinking.mutable_thinking()->set_thought(
+          again.empty()
+              ? std::string("Every specialist had finished; combining their "
+                            "results.")
+              : absl::StrCat("Calling again: ", absl::StrJoin(again, ", "),
+                             " (their analyses are reads, safe to repeat)."));
+      thinking.mutable_thinking()->set_visible(true);
+      EmitLocked(std::move(thinking));
+      if (to_call.empty()) FinishLocked(false);
+    }
+  }
+  AfterUnlock();
+  for (size_t i : to_call) StartCall(i);
+}
+
+void Run::Abandon(const absl::Status& why) {
+  std::vector<std::shared_ptr<AnalyzeCall>> handles;
+  {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    finished_ = true;
+    cancelled_ = true;
+    finished_at_ = clock_->Now();
+    orphaned_since_.reset();
+    for (CallState& call : calls_) {
+      call.done = true;
+      if (call.handle != nullptr) handles.push_back(std::move(call.handle));
+    }
+    log_->End(why);
+  }
+  for (const auto& handle : handles) handle->Cancel();
+  AfterUnlock();
+}
+
+void Run::FollowedElsewhere(absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  if (followers_ == 0 && !finished_ && orphaned_since_.has_value()) {
+    orphaned_since_ = std::max(*orphaned_since_, now);
+  }
+}
+
 void Run::StartCall(size_t index) {
   std::shared_ptr<SpecialistClient> client;
   agentstream::v1::AnalyzeRequest request;

@@ -46,6 +46,7 @@
 #include "common/clock.h"
 #include "google/protobuf/struct.pb.h"
 #include "nlohmann/json.hpp"
+#include "orchestrator/followed_run.h"
 #include "orchestrator/metrics.h"
 #include "orchestrator/planner.h"
 #include "orchestrator/run_log.h"
@@ -90,7 +91,7 @@ enum class CancelReason {
 };
 const char* CancelReasonName(CancelReason reason);
 
-class Run final : public std::enable_shared_from_this<Run> {
+class Run final : public FollowedRun, public std::enable_shared_from_this<Run> {
  public:
   struct Participant {
     PlannedSpecialist planned;
@@ -112,6 +113,27 @@ class Run final : public std::enable_shared_from_this<Run> {
   // Emits the opening updates and starts every specialist call. Once.
   void Start();
 
+  // Takeover (docs/SCALING.md): instead of Start(), a run another replica
+  // started continues here. LoadStored puts the updates the store holds
+  // (serialized, in seq order) into the log, and marks each specialist whose
+  // `specialist_complete` is among them as done, with its results; the seq
+  // continues after the last. kInvalidArgument for bytes that are no Update.
+  // Then Resume emits a `status` and a `thinking` update saying what
+  // happened (`note`) and which specialists are called again, and calls
+  // them; a run whose stored log already holds its `complete` only ends.
+  absl::Status LoadStored(const std::vector<std::string>& stored);
+  void Resume(const std::string& note);
+  // The names of the specialists LoadStored found done, and the others.
+  std::vector<std::string> DoneSpecialists(bool done) const;
+
+  // Stops the run here without another update: its specialist calls are
+  // cancelled and its log ends with `why`, which its followers get (the
+  // run continues on another replica, or the store gave it up).
+  void Abandon(const absl::Status& why);
+  // A follower on another replica reads the run: while this replica has
+  // none, the grace period counts from `now`.
+  void FollowedElsewhere(absl::Time now);
+
   // Ends the run now (see above); `message` goes into the `status`
   // cancelled update. Returns false if it had already ended.
   bool Cancel(CancelReason reason, const std::string& message);
@@ -128,18 +150,18 @@ class Run final : public std::enable_shared_from_this<Run> {
 
   // Followers: the Run stream and Attach streams. RemoveFollower returns
   // true when it removed the last one of a run still going.
-  void AddFollower();
-  bool RemoveFollower();
-  int followers() const;
+  void AddFollower() override;
+  bool RemoveFollower() override;
+  int followers() const override;
   // When the last follower left a run still going; unset while it has one.
   std::optional<absl::Time> orphaned_since() const;
 
-  const std::string& request_id() const { return request_id_; }
+  const std::string& request_id() const override { return request_id_; }
   const std::string& owner() const { return run_options_.owner; }
   agentstream::v1::DisconnectPolicy on_disconnect() const {
     return run_options_.on_disconnect;
   }
-  const std::shared_ptr<RunLog>& log() const { return log_; }
+  const std::shared_ptr<RunLog>& log() const override { return log_; }
   // The bookkeeping charged to RunOptions::memory (not counting the log).
   size_t charged_bytes() const { return charged_bytes_; }
   bool finished() const;
@@ -213,6 +235,8 @@ class Run final : public std::enable_shared_from_this<Run> {
   mutable absl::Mutex mu_;
   std::vector<CallState> calls_ ABSL_GUARDED_BY(mu_);
   bool started_ ABSL_GUARDED_BY(mu_) = false;
+  // LoadStored found the run's `complete`.
+  bool loaded_complete_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<absl::Time> finished_at_ ABSL_GUARDED_BY(mu_);

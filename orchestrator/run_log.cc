@@ -91,12 +91,49 @@ uint64_t RunLog::StoreLocked(std::shared_ptr<LogEntry> entry) {
     entry->charged = charge;
   }
   bytes_ += charge;
+  if (store_sink_ != nullptr) store_sink_->OnAppended(entry);
   entries_.push_back(std::move(entry));
   while (entries_.size() > 1 &&
          (entries_.size() > max_events_ || bytes_ > max_bytes_)) {
     PopFrontLocked();
   }
   return last_seq_;
+}
+
+absl::StatusOr<uint64_t> RunLog::AppendStored(std::string_view bytes) {
+  agentstream::v1::Update update;
+  if (!update.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::InvalidArgumentError("a stored update does not parse");
+  }
+  if (update.seq() == 0) {
+    return absl::InvalidArgumentError("a stored update has no seq");
+  }
+  auto entry = std::make_shared<LogEntry>();
+  entry->seq = update.seq();
+  entry->kind = update.kind_case();
+  entry->specialist = update.specialist();
+  entry->emitted_at = update.emitted_at();
+  // Framed as Append frames it: the same bytes, behind field 1's header.
+  const uint32_t size32 = static_cast<uint32_t>(bytes.size());
+  const size_t header =
+      1 + google::protobuf::io::CodedOutputStream::VarintSize32(size32);
+  entry->framed.resize(header + bytes.size());
+  auto* p = reinterpret_cast<uint8_t*>(entry->framed.data());
+  *p++ = kBatchUpdatesTag;
+  google::protobuf::io::CodedOutputStream::WriteVarint32ToArray(size32, p);
+  std::copy(bytes.begin(), bytes.end(), entry->framed.begin() + header);
+  entry->header_size = static_cast<uint8_t>(header);
+  std::deque<std::shared_ptr<const LogEntry>> dropped;  // Freed unlocked.
+  absl::MutexLock lock(&mu_);
+  if (ended_ || entry->seq <= last_seq_) return 0;
+  if (entry->seq > last_seq_ + 1) {
+    dropped.swap(entries_);
+    bytes_ = 0;
+    latest_progress_.clear();
+    last_seq_ = entry->seq - 1;
+  }
+  ++last_seq_;
+  return StoreLocked(std::move(entry));
 }
 
 void RunLog::PopFrontLocked() {
@@ -124,9 +161,28 @@ size_t RunLog::TrimTo(size_t max_bytes) {
   return n;
 }
 
-void RunLog::End() {
+void RunLog::End(absl::Status status) {
   absl::MutexLock lock(&mu_);
+  if (ended_) return;
   ended_ = true;
+  end_status_ = std::move(status);
+  if (store_sink_ != nullptr) store_sink_->OnEnded(last_seq_);
+}
+
+void RunLog::EnableCommitGate() {
+  absl::MutexLock lock(&mu_);
+  gated_ = true;
+  committed_ = last_seq_;
+}
+
+void RunLog::Commit(uint64_t seq) {
+  absl::MutexLock lock(&mu_);
+  committed_ = std::max(committed_, std::min(seq, last_seq_));
+}
+
+void RunLog::SetStoreSink(std::shared_ptr<LogStoreSink> sink) {
+  absl::MutexLock lock(&mu_);
+  store_sink_ = std::move(sink);
 }
 
 void RunLog::Notify() {
@@ -145,7 +201,7 @@ void RunLog::Notify() {
 // The View only exists inside Read(), under the log's lock, which the
 // analysis cannot see through the reference.
 uint64_t RunLog::View::last_seq() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  return log_.last_seq_;
+  return log_.VisibleSeqLocked();
 }
 
 uint64_t RunLog::View::first_seq() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -153,7 +209,12 @@ uint64_t RunLog::View::first_seq() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
 }
 
 bool RunLog::View::ended() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  return log_.ended_;
+  return log_.EndedVisibleLocked();
+}
+
+const absl::Status& RunLog::View::end_status() const
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  return log_.end_status_;
 }
 
 uint64_t RunLog::View::non_progress_total() const
@@ -223,6 +284,16 @@ bool RunLog::has_listeners() const {
 uint64_t RunLog::last_seq() const {
   absl::MutexLock lock(&mu_);
   return last_seq_;
+}
+
+uint64_t RunLog::visible_seq() const {
+  absl::MutexLock lock(&mu_);
+  return VisibleSeqLocked();
+}
+
+bool RunLog::commit_gated() const {
+  absl::MutexLock lock(&mu_);
+  return gated_;
 }
 
 uint64_t RunLog::first_seq() const {
@@ -360,7 +431,9 @@ void LogFollower::Pump() {
         }
         if (!batch.empty()) {
           more_follows = cursor_ < last_seq;
-        } else if (view.ended() || (stop_at_ && cursor_ >= *stop_at_)) {
+        } else if (view.ended()) {
+          finish = view.end_status();
+        } else if (stop_at_ && cursor_ >= *stop_at_) {
           finish = absl::OkStatus();
         } else {
           idle = true;  // Everything read (or coalesced); nothing to write.

@@ -28,6 +28,14 @@
 // after a cut-off) is never cut off at once. The gRPC adapter implements
 // LogFollower::Sink; unit tests use a recording sink.
 //
+// A log may be commit-gated (EnableCommitGate): a RunStore keeps it (a run
+// store outside this process, run_store.h), and readers see an entry only
+// once the store has it (Commit), so that what any follower has seen is what
+// another replica continues from if this one is lost. The store learns of
+// each entry through the log's LogStoreSink. A log may also end with an error
+// (End(status)): its followers end with that status after the last entry
+// they may see.
+//
 // Thread-safety: both classes are thread-safe. Listener notifications are
 // delivered outside every lock of this file.
 #ifndef AGENTSTREAM_ORCHESTRATOR_RUN_LOG_H_
@@ -46,6 +54,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "agentstream/v1/update.pb.h"
@@ -115,6 +124,15 @@ class LogListener {
   virtual void OnLogChanged() = 0;
 };
 
+// Told of every entry a log stores and of its end, in log order, under the
+// log's lock: a sink only queues (it must not call back into the log).
+class LogStoreSink {
+ public:
+  virtual ~LogStoreSink() = default;
+  virtual void OnAppended(const std::shared_ptr<const LogEntry>& entry) = 0;
+  virtual void OnEnded(uint64_t last_seq) = 0;
+};
+
 class RunLog final {
  public:
   static constexpr size_t kDefaultMaxBytes = size_t{64} << 20;
@@ -135,8 +153,25 @@ class RunLog final {
                          const EncodedUpdate& encoded,
                          std::string_view request_id, int64_t emitted_at,
                          const std::string& specialist);
-  // Marks the log complete: followers finish after the last entry.
-  void End();
+  // An update as a store holds it (`update` serialized, its seq inside):
+  // the logs of runs followed from the store, and of a run taken over. An
+  // entry at or before last_seq() is ignored (returns 0); one after
+  // last_seq()+1 drops what the log holds first (followers that need the
+  // updates in between get a gap). kInvalidArgument if the bytes are no
+  // Update or the seq is 0. After End(), refused (returns 0).
+  absl::StatusOr<uint64_t> AppendStored(std::string_view update);
+  // Marks the log complete: followers finish after the last entry, with
+  // `status` (OK: the run's end; an error: why the log ends here, e.g. the
+  // run moved to another replica). Entries appended after are refused.
+  void End(absl::Status status = absl::OkStatus());
+  // Commit gate (see the file comment). Call before the first append.
+  void EnableCommitGate();
+  // The store holds every entry up to `seq` (capped at last_seq()).
+  // Followers are told by the next Notify().
+  void Commit(uint64_t seq);
+  // Where the store's copy goes; null: nowhere. `sink` is told of entries
+  // appended from now on.
+  void SetStoreSink(std::shared_ptr<LogStoreSink> sink);
   // Tells the listeners that the log changed, then has the RunMemory relieved
   // if it is over its limit. Call without holding any lock.
   void Notify();
@@ -152,9 +187,12 @@ class RunLog final {
   // What a reader sees of the log, under its lock: valid only inside Read().
   class View {
    public:
+    // The last seq a reader may see (visible_seq()).
     uint64_t last_seq() const;
     uint64_t first_seq() const;  // Oldest seq held (last_seq()+1 if none).
+    // Nothing more will be visible; end_status() says how it ended.
     bool ended() const;
+    const absl::Status& end_status() const;
     uint64_t non_progress_total() const;
     // The entry with `seq`, which must be in [first_seq(), last_seq()].
     const std::shared_ptr<const LogEntry>& At(uint64_t seq) const;
@@ -192,7 +230,11 @@ class RunLog final {
 
   // Whether a follower (listener) is still attached.
   bool has_listeners() const;
+  // The last seq appended, and the last one readers may see (the same
+  // unless the log is commit-gated).
   uint64_t last_seq() const;
+  uint64_t visible_seq() const;
+  bool commit_gated() const;
   uint64_t first_seq() const;  // Oldest seq held (last_seq()+1 when empty).
   bool ended() const;
   size_t size() const;
@@ -206,6 +248,12 @@ class RunLog final {
   // without reading the oldest entry (a cache miss on every read).
   uint64_t FirstSeqLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return last_seq_ + 1 - entries_.size();
+  }
+  uint64_t VisibleSeqLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return gated_ ? committed_ : last_seq_;
+  }
+  bool EndedVisibleLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return ended_ && VisibleSeqLocked() >= last_seq_;
   }
   // Indexes, charges and stores an entry whose seq and bytes are set, then
   // applies the bounds; returns its seq.
@@ -225,6 +273,10 @@ class RunLog final {
   // Per specialist, the seq of its latest progress update.
   std::map<std::string, uint64_t> latest_progress_ ABSL_GUARDED_BY(mu_);
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status end_status_ ABSL_GUARDED_BY(mu_);
+  bool gated_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t committed_ ABSL_GUARDED_BY(mu_) = 0;
+  std::shared_ptr<LogStoreSink> store_sink_ ABSL_GUARDED_BY(mu_);
   std::vector<std::weak_ptr<LogListener>> listeners_ ABSL_GUARDED_BY(mu_);
 };
 

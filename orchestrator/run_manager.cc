@@ -107,8 +107,11 @@ RunManagerOptions Normalized(RunManagerOptions options) {
 
 RunManager::RunManager(RunManagerOptions options,
                        const SpecialistRegistry* registry, const Clock* clock,
-                       OrchestratorMetrics* metrics)
+                       OrchestratorMetrics* metrics, RunStore* store)
     : options_(Normalized(std::move(options))),
+      owned_store_(store == nullptr ? std::make_unique<LocalRunStore>()
+                                    : nullptr),
+      store_(store == nullptr ? owned_store_.get() : store),
       registry_(registry),
       clock_(clock),
       metrics_(metrics),
@@ -162,16 +165,58 @@ absl::StatusOr<std::shared_ptr<Run>> RunManager::CreateRun(
   }
 
   SweepIfDue();
-  absl::MutexLock lock(&mu_);
-  if (runs_.count(id) != 0) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("a run with request id ", id, " exists"));
+  {
+    absl::MutexLock lock(&mu_);
+    if (runs_.count(id) != 0) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("a run with request id ", id, " exists"));
+    }
+    if (absl::Status admitted = AdmitLocked(clock_->Now()); !admitted.ok()) {
+      return admitted;
+    }
   }
-  if (absl::Status admitted = AdmitLocked(clock_->Now()); !admitted.ok()) {
-    return admitted;
+  if (store_->shared()) {
+    // Claimed store-wide before it starts: no other replica has the id, and
+    // another can continue the run from its record.
+    RunRecord record;
+    record.request_id = id;
+    record.principal = caller.principal;
+    record.question = request.message();
+    record.options = request.options();
+    record.reasoning = plan->reasoning;
+    record.on_disconnect = request.on_disconnect();
+    for (const Run::Participant& p : participants) {
+      record.participants.push_back({p.planned.card, p.planned.task});
+    }
+    if (absl::Status created = store_->Create(record); !created.ok()) {
+      return created;
+    }
   }
-  // A new run under the id of an expired one replaces its tombstone.
-  tombstones_.Erase(id);
+  std::shared_ptr<Run> run;
+  {
+    absl::MutexLock lock(&mu_);
+    if (runs_.count(id) != 0) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("a run with request id ", id, " exists"));
+    }
+    // A new run under the id of an expired one replaces its tombstone.
+    tombstones_.Erase(id);
+    run = MakeRunLocked(id, request.message(), request.options(),
+                        std::move(plan->reasoning), std::move(participants),
+                        request.on_disconnect(), caller.principal);
+  }
+  store_->Track(run, 1);
+  Audit("run_start", AuditFields(caller, id, correlation_id,
+                                 {{"specialists", std::move(specialists)}}));
+  return run;
+}
+
+std::shared_ptr<Run> RunManager::MakeRunLocked(
+    const std::string& id, const std::string& question,
+    const google::protobuf::Struct& options, std::string reasoning,
+    std::vector<Run::Participant> participants,
+    agentstream::v1::DisconnectPolicy on_disconnect,
+    const std::string& principal) {
   RunOptions run_options;
   run_options.max_log_events = options_.max_log_events;
   run_options.max_log_bytes = options_.max_log_bytes;
@@ -179,8 +224,8 @@ absl::StatusOr<std::shared_ptr<Run>> RunManager::CreateRun(
   run_options.soft_deadline = options_.soft_deadline;
   run_options.hard_deadline = options_.hard_deadline;
   run_options.deadlines_by_kind = options_.deadlines_by_kind;
-  run_options.on_disconnect = request.on_disconnect();
-  run_options.owner = caller.principal;
+  run_options.on_disconnect = on_disconnect;
+  run_options.owner = principal;
   run_options.memory = memory_;
   // The callback needs the run, which does not exist yet.
   auto self = std::make_shared<std::weak_ptr<Run>>();
@@ -189,8 +234,7 @@ absl::StatusOr<std::shared_ptr<Run>> RunManager::CreateRun(
     --lifecycle->live;
     lifecycle->ended.push_back(*self);
   };
-  auto run = std::make_shared<Run>(id, request.message(), request.options(),
-                                   std::move(plan->reasoning),
+  auto run = std::make_shared<Run>(id, question, options, std::move(reasoning),
                                    std::move(participants), clock_, run_options,
                                    metrics_, std::move(on_finished));
   *self = run;
@@ -202,8 +246,6 @@ absl::StatusOr<std::shared_ptr<Run>> RunManager::CreateRun(
   runs_[id] = run;
   AS_LOG(INFO) << id << ": new run; " << live << " live, " << runs_.size()
                << " held, " << memory_->bytes() << " bytes charged";
-  Audit("run_start", AuditFields(caller, id, correlation_id,
-                                 {{"specialists", std::move(specialists)}}));
   return run;
 }
 
@@ -390,7 +432,7 @@ std::shared_ptr<Run> RunManager::Find(const std::string& request_id) {
   return it == runs_.end() ? nullptr : it->second;
 }
 
-absl::StatusOr<std::shared_ptr<Run>> RunManager::Attach(
+absl::StatusOr<std::shared_ptr<FollowedRun>> RunManager::Attach(
     const std::string& request_id, uint64_t after_seq, const Caller& caller) {
   if (metrics_ != nullptr) metrics_->Attached(after_seq > 0);
   SweepIfDue();
@@ -403,21 +445,20 @@ absl::StatusOr<std::shared_ptr<Run>> RunManager::Attach(
       if (!MayAccess(caller, run->owner())) {
         return Refused("attach", caller, request_id);
       }
-    } else {
+    } else if (!store_->shared()) {
       std::optional<TombstoneTable::Found> tombstone =
           tombstones_.Lookup(request_id, clock_->Now());
       if (!tombstone.has_value()) return NoSuchRun(request_id);
       if (!MayAccessKey(caller, tombstone->owner_key)) {
         return Refused("attach", caller, request_id);
       }
-      const uint64_t* last_seq = &tombstone->last_seq;
-      if (after_seq >= *last_seq) return nullptr;
-      if (metrics_ != nullptr) metrics_->Gap();
-      return absl::OutOfRangeError(absl::StrCat(
-          "gap: run ", request_id, " has ended and its log has expired; seq ",
-          after_seq + 1, " to ", *last_seq, " are lost"));
+      return EndedAt(request_id, after_seq, tombstone->last_seq);
     }
   }
+  if (run == nullptr) return AttachStored(request_id, after_seq, caller);
+  // Against what the log holds, not only what it shows: with a shared
+  // store, a client may have read an update from the store (through another
+  // replica) before this one heard that it was stored.
   const uint64_t last_seq = run->log()->last_seq();
   if (after_seq > last_seq) {
     return absl::InvalidArgumentError(
@@ -426,13 +467,72 @@ absl::StatusOr<std::shared_ptr<Run>> RunManager::Attach(
   }
   // An ended run attached at its last seq: nothing to send, and the caller
   // answers at once without accepting a stream (the gateway's 204).
-  if (after_seq == last_seq && run->log()->ended()) return nullptr;
+  if (after_seq == last_seq && run->log()->ended() &&
+      run->log()->visible_seq() == last_seq) {
+    return nullptr;
+  }
   return run;
+}
+
+absl::StatusOr<std::shared_ptr<FollowedRun>> RunManager::EndedAt(
+    const std::string& request_id, uint64_t after_seq, uint64_t last_seq) {
+  // At or past the end (only the end is known): nothing more to send.
+  if (after_seq >= last_seq) return nullptr;
+  if (metrics_ != nullptr) metrics_->Gap();
+  return absl::OutOfRangeError(absl::StrCat(
+      "gap: run ", request_id, " has ended and its log has expired; seq ",
+      after_seq + 1, " to ", last_seq, " are lost"));
+}
+
+absl::StatusOr<std::shared_ptr<FollowedRun>> RunManager::AttachStored(
+    const std::string& request_id, uint64_t after_seq, const Caller& caller) {
+  absl::StatusOr<StoredRun> stored = store_->Lookup(request_id);
+  if (absl::IsNotFound(stored.status())) return NoSuchRun(request_id);
+  if (!stored.ok()) return stored.status();
+  if (!MayAccess(caller, stored->principal)) {
+    return Refused("attach", caller, request_id);
+  }
+  // As for a run held here: an ended run whose log is held answers as a
+  // live one would, one of which only the end is known as a tombstone.
+  const bool held = stored->first_seq <= stored->last_seq;
+  if (stored->ended && (!held || after_seq == stored->last_seq)) {
+    return EndedAt(request_id, after_seq, stored->last_seq);
+  }
+  if (after_seq > stored->last_seq) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("after_seq ", after_seq, " is ahead of run ", request_id,
+                     " (its last seq is ", stored->last_seq, ")"));
+  }
+  if (after_seq + 1 < stored->first_seq) {
+    if (metrics_ != nullptr) metrics_->Gap();
+    return absl::OutOfRangeError(
+        absl::StrCat("gap: the run's log no longer holds seq ", after_seq + 1,
+                     " (it starts at ", stored->first_seq, ")"));
+  }
+  absl::StatusOr<std::shared_ptr<FollowedRun>> followed =
+      store_->Follow(request_id);
+  if (followed.ok() && metrics_ != nullptr) metrics_->AttachedThroughStore();
+  return followed;
 }
 
 absl::StatusOr<bool> RunManager::Cancel(const std::string& request_id,
                                         const Caller& caller) {
   std::shared_ptr<Run> run = Find(request_id);
+  if (run == nullptr && store_->shared()) {
+    absl::StatusOr<StoredRun> stored = store_->Lookup(request_id);
+    if (absl::IsNotFound(stored.status())) return NoSuchRun(request_id);
+    if (!stored.ok()) return stored.status();
+    if (!MayAccess(caller, stored->principal)) {
+      return Refused("cancel", caller, request_id);
+    }
+    absl::StatusOr<bool> cancelled = store_->RequestCancel(request_id);
+    if (cancelled.ok()) {
+      Audit("run_cancel",
+            AuditFields(caller, request_id, caller.correlation_id,
+                        {{"cancelled", *cancelled}, {"through_store", true}}));
+    }
+    return cancelled;
+  }
   if (run == nullptr) {
     absl::MutexLock lock(&mu_);
     std::optional<TombstoneTable::Found> tombstone =
@@ -453,9 +553,100 @@ absl::StatusOr<bool> RunManager::Cancel(const std::string& request_id,
   return cancelled;
 }
 
-void RunManager::ReleaseFollower(const std::shared_ptr<Run>& run,
+void RunManager::OnCancelRequested(const std::string& id) {
+  std::shared_ptr<Run> run = Find(id);
+  if (run == nullptr) return;
+  if (run->Cancel(CancelReason::kRequest,
+                  "cancelled by request (through another replica)")) {
+    AS_LOG(INFO) << id << ": cancelled by a request through another replica";
+  }
+}
+
+void RunManager::OnFollowedElsewhere(const std::string& id) {
+  std::shared_ptr<Run> run = Find(id);
+  if (run != nullptr) run->FollowedElsewhere(clock_->Now());
+}
+
+void RunManager::OnLost(const std::string& id) {
+  std::shared_ptr<Run> run;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = runs_.find(id);
+    if (it == runs_.end()) return;
+    run = std::move(it->second);
+    runs_.erase(it);
+  }
+  AS_LOG(WARNING) << id
+                  << ": another replica took this run over while this one "
+                     "could not reach the run store; stopped here";
+  if (metrics_ != nullptr) metrics_->RunLost();
+  run->Abandon(absl::UnavailableError(absl::StrCat(
+      "run_moved: run ", id,
+      " continues on another orchestrator replica; attach again")));
+}
+
+absl::Status RunManager::OnTakeOver(const RunRecord& record,
+                                    const std::vector<std::string>& stored,
+                                    uint64_t version, const std::string& note) {
+  std::vector<Run::Participant> participants;
+  for (const RunRecord::Participant& p : record.participants) {
+    std::shared_ptr<SpecialistClient> client = registry_->Client(p.card.name());
+    if (client == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("run ", record.request_id, " needs ", p.card.name(),
+                       ", which this replica does not know"));
+    }
+    PlannedSpecialist planned;
+    planned.card = p.card;
+    planned.task = p.task;
+    participants.push_back({std::move(planned), client});
+  }
+  std::shared_ptr<Run> run;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = runs_.find(record.request_id);
+    if (it != runs_.end()) {
+      // This replica's own run, whose lease lapsed while the store was
+      // away: it goes on as it was, under the new lease.
+      if (!it->second->finished()) {
+        run = it->second;
+      } else {
+        runs_.erase(it);
+      }
+    }
+    if (run != nullptr) {
+      store_->Track(run, version);
+      AS_LOG(INFO) << record.request_id
+                   << ": this replica's lease on the run lapsed while the "
+                      "store was away; taken back (lease "
+                   << version << ")";
+      return absl::OkStatus();
+    }
+    run = MakeRunLocked(record.request_id, record.question, record.options,
+                        record.reasoning, std::move(participants),
+                        record.on_disconnect, record.principal);
+  }
+  if (absl::Status loaded = run->LoadStored(stored); !loaded.ok()) {
+    run->Abandon(loaded);
+    absl::MutexLock lock(&mu_);
+    runs_.erase(record.request_id);
+    return loaded;
+  }
+  store_->Track(run, version);
+  if (metrics_ != nullptr) metrics_->RunTakenOver();
+  AS_LOG(INFO) << record.request_id << ": taken over (lease " << version
+               << ") at seq " << run->log()->last_seq() << ": " << note;
+  run->Resume(note);
+  return absl::OkStatus();
+}
+
+void RunManager::ReleaseFollower(const std::shared_ptr<FollowedRun>& followed,
                                  bool cut_off) {
-  if (!run->RemoveFollower()) return;
+  if (!followed->RemoveFollower()) return;
+  // A run held elsewhere: its owner applies the policy (it hears of this
+  // replica's followers while there are any).
+  std::shared_ptr<Run> run = std::dynamic_pointer_cast<Run>(followed);
+  if (run == nullptr) return;
   agentstream::v1::DisconnectPolicy policy = run->on_disconnect();
   if (cut_off && policy == agentstream::v1::DISCONNECT_POLICY_CANCEL) {
     // Not the client's leaving: it was told to reconnect; the sweep cancels
@@ -568,6 +759,15 @@ void RunManager::CancelAll(const std::string& message) {
     for (const auto& [id, run] : runs_) runs.push_back(run);
   }
   for (const auto& run : runs) run->Cancel(CancelReason::kShutdown, message);
+}
+
+void RunManager::AbandonAll(const absl::Status& why) {
+  std::vector<std::shared_ptr<Run>> runs;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, run] : runs_) runs.push_back(run);
+  }
+  for (const auto& run : runs) run->Abandon(why);
 }
 
 size_t RunManager::run_count() const {

@@ -73,6 +73,7 @@
 #include "orchestrator/metrics.h"
 #include "orchestrator/run.h"
 #include "orchestrator/run_memory.h"
+#include "orchestrator/run_store.h"
 #include "orchestrator/specialist_registry.h"
 #include "orchestrator/tombstones.h"
 
@@ -112,11 +113,16 @@ ParseSpecialistDeadlineFlags(const std::vector<std::string>& values);
 // Whether `id` is an acceptable request id: 1..128 of [A-Za-z0-9._-].
 bool ValidRequestId(const std::string& id);
 
-class RunManager final {
+class RunManager final : public RunStoreEvents {
  public:
-  // `registry`, `clock` and `metrics` (nullable) must outlive the manager.
+  // `registry`, `clock`, `metrics` (nullable) and `store` (nullable: a
+  // LocalRunStore of its own) must outlive the manager. With a shared store
+  // (run_store.h), runs are created in it, and Attach and Cancel of a run
+  // this replica does not hold go to it; the caller starts the store with
+  // this manager as its RunStoreEvents.
   RunManager(RunManagerOptions options, const SpecialistRegistry* registry,
-             const Clock* clock, OrchestratorMetrics* metrics);
+             const Clock* clock, OrchestratorMetrics* metrics,
+             RunStore* store = nullptr);
   ~RunManager();
 
   RunManager(const RunManager&) = delete;
@@ -143,29 +149,44 @@ class RunManager final {
   std::shared_ptr<Run> Find(const std::string& request_id);
 
   // What an Attach(request_id, after_seq) follows: the run (stream its
-  // updates after after_seq), or null with OK (nothing after after_seq: the
+  // updates after after_seq; a run held by another replica is followed
+  // through the store), or null with OK (nothing after after_seq: the
   // run has ended at after_seq; end the stream with OK at once). Errors:
   // kNotFound (unknown run), kInvalidArgument (after_seq is ahead of the
   // run's last seq), kOutOfRange "gap: ..." (the run's log has expired and
   // after_seq is before its last seq). Counts the attach in the metrics.
   // A run `caller` may not access (caller.h) is kNotFound, word for word
   // as an unknown one, and an audit line.
-  absl::StatusOr<std::shared_ptr<Run>> Attach(
+  absl::StatusOr<std::shared_ptr<FollowedRun>> Attach(
       const std::string& request_id, uint64_t after_seq,
       const Caller& caller = LocalCaller());
 
   // kNotFound for an unknown run (and for one `caller` may not access);
   // false when it had already ended (also when only its tombstone is left).
+  // A run held by another replica is cancelled through the store (its owner
+  // hears of it at once).
   absl::StatusOr<bool> Cancel(const std::string& request_id,
                               const Caller& caller = LocalCaller());
 
   // A follower of `run` went away: applies the disconnect policy. A follower
   // the orchestrator itself cut off (`cut_off`: slow_consumer) is expected
   // back, so a CANCEL policy gives it the grace period instead.
-  void ReleaseFollower(const std::shared_ptr<Run>& run, bool cut_off = false);
+  void ReleaseFollower(const std::shared_ptr<FollowedRun>& run,
+                       bool cut_off = false);
+
+  // RunStoreEvents methods
+  void OnCancelRequested(const std::string& id) override;
+  void OnFollowedElsewhere(const std::string& id) override;
+  absl::Status OnTakeOver(const RunRecord& record,
+                          const std::vector<std::string>& stored,
+                          uint64_t version, const std::string& note) override;
+  void OnLost(const std::string& id) override;
 
   // Cancels every run still going (reason kShutdown).
   void CancelAll(const std::string& message);
+  // Stops every run still going here without a word (Run::Abandon): the
+  // store has handed them to another replica.
+  void AbandonAll(const absl::Status& why);
 
   // Rule 3 of the file comment; what the RunMemory runs when over its limit
   // (public for tests).
@@ -212,6 +233,19 @@ class RunManager final {
   // The run behind `entry` if it is still held (else null).
   std::shared_ptr<Run> HeldLocked(const Ended& entry) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Builds a run and holds it (counted live).
+  std::shared_ptr<Run> MakeRunLocked(
+      const std::string& id, const std::string& question,
+      const google::protobuf::Struct& options, std::string reasoning,
+      std::vector<Run::Participant> participants,
+      agentstream::v1::DisconnectPolicy on_disconnect,
+      const std::string& principal) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // An Attach of a run that ended at `last_seq`, its log gone.
+  absl::StatusOr<std::shared_ptr<FollowedRun>> EndedAt(
+      const std::string& request_id, uint64_t after_seq, uint64_t last_seq);
+  // An Attach of a run this replica does not hold: through the store.
+  absl::StatusOr<std::shared_ptr<FollowedRun>> AttachStored(
+      const std::string& request_id, uint64_t after_seq, const Caller& caller);
   // Rule 1 and 2: OK, or kResourceExhausted "at_capacity: ...".
   absl::Status AdmitLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops ended runs' logs, the run that ended first first, until the
@@ -225,6 +259,8 @@ class RunManager final {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const RunManagerOptions options_;
+  const std::unique_ptr<RunStore> owned_store_;  // When none was given.
+  RunStore* const store_;
   const SpecialistRegistry* const registry_;
   const Clock* const clock_;
   OrchestratorMetrics* const metrics_;

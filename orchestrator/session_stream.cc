@@ -116,8 +116,8 @@ class SessionStream::Stream final : public LogFollower::Sink {
  public:
   const uint64_t id;
   const uint64_t window;
-  std::shared_ptr<orchestrator::Run> run;  // Null for a refused open.
-  std::shared_ptr<LogFollower> follower;   // Null for a refused open.
+  std::shared_ptr<FollowedRun> run;       // Null for a refused open.
+  std::shared_ptr<LogFollower> follower;  // Null for a refused open.
 
   bool queued = false;          // In ready_.
   bool accept_pending = false;  // `accepted` not sent yet.
@@ -260,9 +260,9 @@ void SessionStream::Open(const agentstream::v1::SessionOpen& open,
   }
   // Outside the session's lock: starting a run takes the manager's locks,
   // and followers call the session from under theirs.
-  absl::StatusOr<std::shared_ptr<orchestrator::Run>> run;
+  absl::StatusOr<std::shared_ptr<FollowedRun>> run;
+  std::shared_ptr<orchestrator::Run> created;  // A run to start.
   uint64_t after_seq = 0;
-  bool start = false;
   const auto& md = open.metadata();
   auto lookup = [&md](std::string_view key) {
     auto it = md.find(std::string(key));
@@ -270,13 +270,18 @@ void SessionStream::Open(const agentstream::v1::SessionOpen& open,
   };
   const Caller caller = resolve_ != nullptr ? resolve_(lookup) : LocalCaller();
   switch (open.what_case()) {
-    case agentstream::v1::SessionOpen::kRun:
-      run = manager_->CreateRun(open.run(), lookup("x-request-id"), caller);
-      if (!run.ok()) {
-        AS_LOG(INFO) << "Run refused: " << run.status();
+    case agentstream::v1::SessionOpen::kRun: {
+      absl::StatusOr<std::shared_ptr<orchestrator::Run>> made =
+          manager_->CreateRun(open.run(), lookup("x-request-id"), caller);
+      if (made.ok()) {
+        created = *made;
+        run = std::shared_ptr<FollowedRun>(created);
+      } else {
+        AS_LOG(INFO) << "Run refused: " << made.status();
+        run = made.status();
       }
-      start = true;
       break;
+    }
     case agentstream::v1::SessionOpen::kAttach:
       run = manager_->Attach(open.attach().request_id(),
                              open.attach().after_seq(), caller);
@@ -309,9 +314,9 @@ void SessionStream::Open(const agentstream::v1::SessionOpen& open,
   streams_.emplace(s->id, s);
   QueueLocked(s.get());
   if (s->follower != nullptr) {
-    actions.calls.push_back([s, start] {
+    actions.calls.push_back([s, created] {
       s->follower->Start();
-      if (start) s->run->Start();
+      if (created != nullptr) created->Start();
     });
   }
 }

@@ -115,15 +115,38 @@ absl::StatusOr<std::unique_ptr<Topology>> Topology::Start(
                                      count > 1 ? "ipv4:" : "",
                                      absl::StrJoin(addresses, ",")));
   }
+  if (options.redis) {
+    RedisServer::Options redis;
+    redis.dir = absl::StrCat(t->dir_, "/redis");
+    std::filesystem::create_directories(redis.dir);
+    auto server = RedisServer::Start(redis);
+    if (!server.ok()) return server.status();
+    t->redis_ = std::move(*server);
+    orch_args.push_back("--run-store=" + t->redis_->url());
+  }
   std::string orchestrator_address = options.orchestrator_address_override;
   if (orchestrator_address.empty()) {
-    int mport = 0;
-    auto port =
-        t->StartProcess("orchestrator", "orchestrator", orch_args, &mport);
-    if (!port.ok()) return port.status();
-    t->orchestrator_port_ = *port;
-    t->orchestrator_metrics_port_ = mport;
-    orchestrator_address = absl::StrCat("127.0.0.1:", *port);
+    std::vector<std::string> addresses;
+    const int count = std::max(1, options.orchestrator_replicas);
+    for (int i = 1; i <= count; ++i) {
+      const std::string name =
+          i == 1 ? "orchestrator" : absl::StrCat("orchestrator#", i);
+      std::vector<std::string> args = orch_args;
+      if (options.redis) args.push_back("--replica-id=" + name);
+      int mport = 0;
+      auto port = t->StartProcess(name, "orchestrator", args, &mport);
+      if (!port.ok()) return port.status();
+      t->ports_[name] = *port;
+      t->metrics_ports_[name] = mport;
+      t->orchestrator_names_.push_back(name);
+      if (i == 1) {
+        t->orchestrator_port_ = *port;
+        t->orchestrator_metrics_port_ = mport;
+      }
+      addresses.push_back(absl::StrCat("127.0.0.1:", *port));
+    }
+    orchestrator_address =
+        absl::StrCat(count > 1 ? "ipv4:" : "", absl::StrJoin(addresses, ","));
   }
   if (options.start_gateway) {
     std::vector<std::string> args = {"--orchestrator=" + orchestrator_address};
@@ -168,6 +191,7 @@ Topology::~Topology() {
   for (auto it = start_order_.rbegin(); it != start_order_.rend(); ++it) {
     processes_.erase(*it);  // SIGTERM, wait, SIGKILL.
   }
+  redis_.reset();  // After the orchestrators, before its directory goes.
   // The directory (logs, port files, a fresh database) is kept when the
   // test failed, or when AGENTSTREAM_KEEP_TEST_DIRS is set; removed
   // otherwise.
@@ -193,6 +217,19 @@ absl::StatusOr<int> Topology::RestartGateway() {
   auto port = StartProcess("gateway", "gateway", gateway_args_, nullptr);
   if (!port.ok()) return port.status();
   gateway_port_ = *port;
+  return *port;
+}
+
+absl::StatusOr<int> Topology::StartGateway(
+    const std::string& name, const std::string& orchestrator_address) {
+  if (gateway_args_.empty()) {
+    return absl::FailedPreconditionError("no gateway was started");
+  }
+  std::vector<std::string> args = gateway_args_;
+  args[0] = "--orchestrator=" + orchestrator_address;
+  auto port = StartProcess(name, "gateway", args, nullptr);
+  if (!port.ok()) return port.status();
+  ports_[name] = *port;
   return *port;
 }
 

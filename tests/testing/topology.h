@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "tests/testing/redis_server.h"
 #include "tests/testing/subprocess.h"
 
 namespace agentstream::testing {
@@ -36,6 +37,14 @@ struct TopologyOptions {
   // listing every replica (`Name=ipv4:127.0.0.1:P1,127.0.0.1:P2`, which gRPC
   // balances round robin).
   std::map<std::string, int> replicas;
+  // Orchestrator replicas (default 1), named "orchestrator",
+  // "orchestrator#2", ...; the gateway reaches them round robin
+  // (`ipv4:127.0.0.1:P1,127.0.0.1:P2`). More than one needs a shared store.
+  int orchestrator_replicas = 1;
+  // Starts a redis-server (RedisServer: loopback, a free port, AOF on) and
+  // gives every orchestrator `--run-store=redis://...` and
+  // `--replica-id=<its name>`.
+  bool redis = false;
 };
 
 class Topology final {
@@ -48,12 +57,32 @@ class Topology final {
   // Stops the gateway by PID (SIGTERM, then SIGKILL after 5 s) and starts a
   // new one with the same flags; returns its port (also gateway_port()).
   absl::StatusOr<int> RestartGateway();
+  // Starts another gateway, `name` ("gateway#2"), with the first one's
+  // flags but reaching only `orchestrator_address`; returns its port.
+  absl::StatusOr<int> StartGateway(const std::string& name,
+                                   const std::string& orchestrator_address);
   // Sends `signal` to the process `name` ("gateway", "orchestrator",
   // "synthetic", "synthetic#2", ...) and waits up to `timeout` for it to
   // exit. NotFound for an unknown name; DeadlineExceeded if it lives on.
   absl::Status StopProcess(const std::string& name, int signal,
                            absl::Duration timeout = absl::Seconds(10));
   int orchestrator_port() const { return orchestrator_port_; }
+  // Replica `i` (0-based) of the orchestrator: its process name, gRPC port
+  // and metrics port.
+  int orchestrator_count() const {
+    return static_cast<int>(orchestrator_names_.size());
+  }
+  const std::string& orchestrator_name(int i) const {
+    return orchestrator_names_[i];
+  }
+  int orchestrator_port(int i) const {
+    return ports_.at(orchestrator_names_[i]);
+  }
+  int orchestrator_metrics_port(int i) const {
+    return metrics_ports_.at(orchestrator_names_[i]);
+  }
+  // The Redis server (options.redis), else null.
+  RedisServer* redis() { return redis_.get(); }
   // Process name ("synthetic", "synthetic#2") -> gRPC port / metrics port.
   int specialist_port(const std::string& kind) const;
   int specialist_metrics_port(const std::string& kind) const;
@@ -72,6 +101,9 @@ class Topology final {
                                    int* metrics_port);
 
   std::string dir_;
+  // Destroyed after the processes (declared before them).
+  std::unique_ptr<RedisServer> redis_;
+  std::vector<std::string> orchestrator_names_;
   std::vector<std::string> gateway_args_;
   std::string db_path_;
   std::map<std::string, std::unique_ptr<Subprocess>> processes_;
