@@ -304,10 +304,10 @@ void Run::Abandon(const absl::Status& why) {
   AfterUnlock();
 }
 
-void Run::FollowedElsewhere(absl::Time now) {
+void Run::FollowedElsewhere(absl::Time until) {
   absl::MutexLock lock(&mu_);
   if (followers_ == 0 && !finished_ && orphaned_since_.has_value()) {
-    orphaned_since_ = std::max(*orphaned_since_, now);
+    orphaned_since_ = std::max(*orphaned_since_, until);
   }
 }
 

@@ -131,8 +131,8 @@ class Run final : public FollowedRun, public std::enable_shared_from_this<Run> {
   // run continues on another replica, or the store gave it up).
   void Abandon(const absl::Status& why);
   // A follower on another replica reads the run: while this replica has
-  // none, the grace period counts from `now`.
-  void FollowedElsewhere(absl::Time now);
+  // none, the grace period counts from `until` at the earliest.
+  void FollowedElsewhere(absl::Time until);
 
   // Ends the run now (see above); `message` goes into the `status`
   // cancelled update. Returns false if it had already ended.

@@ -564,7 +564,9 @@ void RunManager::OnCancelRequested(const std::string& id) {
 
 void RunManager::OnFollowedElsewhere(const std::string& id) {
   std::shared_ptr<Run> run = Find(id);
-  if (run != nullptr) run->FollowedElsewhere(clock_->Now());
+  if (run != nullptr) {
+    run->FollowedElsewhere(clock_->Now() + kFollowedElsewhereHold);
+  }
 }
 
 void RunManager::OnLost(const std::string& id) {

@@ -25,6 +25,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "agentstream/v1/orchestrator.pb.h"
 #include "agentstream/v1/specialist.pb.h"
 #include "google/protobuf/struct.pb.h"
@@ -33,6 +34,13 @@
 namespace agentstream::orchestrator {
 
 class Run;
+
+// A replica with followers of a run held elsewhere says so this often
+// (RunStoreEvents::OnFollowedElsewhere); the owner counts the run as
+// followed for kFollowedElsewhereHold after each, so that a late message
+// never lets the grace period run out under a follower.
+inline constexpr absl::Duration kFollowedElsewhereEvery = absl::Seconds(1);
+inline constexpr absl::Duration kFollowedElsewhereHold = absl::Seconds(3);
 
 // What another replica needs to continue a run: the request as planned.
 struct RunRecord {
@@ -71,8 +79,8 @@ class RunStoreEvents {
   virtual ~RunStoreEvents() = default;
   // Someone asked, through any replica, to cancel run `id`.
   virtual void OnCancelRequested(const std::string& id) = 0;
-  // Run `id` has a follower on another replica (said about once a second
-  // while it has).
+  // Run `id` has a follower on another replica (said every
+  // kFollowedElsewhereEvery while it has).
   virtual void OnFollowedElsewhere(const std::string& id) = 0;
   // This replica now owns run `record.request_id` (its owner stopped
   // renewing the lease): continue it from `stored` (its updates as stored,

@@ -200,10 +200,9 @@ const RedisScript* const kAllScripts[] = {
 constexpr size_t kMaxAppendEntries = 512;
 constexpr size_t kMaxAppendBytes = size_t{4} << 20;
 constexpr size_t kRenewChunk = 256;
-// How long the reader's XREAD blocks; how often followers elsewhere are
-// announced.
-constexpr absl::Duration kReadBlock = absl::Seconds(1);
-constexpr absl::Duration kWatchEvery = absl::Seconds(1);
+// How long the reader's XREAD blocks (less than kFollowedElsewhereEvery,
+// so that followers here are announced on time).
+constexpr absl::Duration kReadBlock = absl::Milliseconds(500);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(1);
 
 std::string Ms(absl::Duration d) {
@@ -941,7 +940,7 @@ void RedisRunStore::ReaderLoop() {
     // Followers here keep the owner from cancelling for want of one.
     const absl::Time now = absl::Now();
     if (now >= next_watch) {
-      next_watch = now + kWatchEvery;
+      next_watch = now + kFollowedElsewhereEvery;
       std::vector<std::string> payloads;
       std::vector<RedisArgv> publishes;
       for (const Item& item : items) {

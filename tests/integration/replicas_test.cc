@@ -574,3 +574,72 @@ TEST_F(ReplicasTest, RedisStoppedAndRestartedMidRun) {
 
 }  // namespace
 }  // namespace agentstream::testing
+
+namespace agentstream::testing {
+namespace {
+
+// The owner's disconnect grace period counts followers on other replicas.
+class ReplicasGraceTest : public ReplicasTest {
+ protected:
+  void SetUp() override {
+    TopologyOptions options = SyntheticOnlyOptions();
+    options.redis = true;
+    options.orchestrator_replicas = 2;
+    options.extra_orchestrator_args = {
+        absl::StrCat("--run-lease-ms=", kLeaseMs),
+        absl::StrCat("--disconnect-grace-ms=", kGraceMs)};
+    StartTopology(options);
+  }
+  static constexpr int kGraceMs = 1000;
+};
+
+TEST_F(ReplicasGraceTest, AFollowerOnTheOtherReplicaKeepsTheRunAlive) {
+  auto owner = Stub(0);
+  auto other = Stub(1);
+  // The run's own stream on the owner: read a few updates, then gone.
+  std::string id;
+  {
+    grpc::ClientContext context;
+    auto reader = owner->Run(&context, SyntheticRun(10000, 100));
+    Update update;
+    for (int i = 0; i < 10 && reader->Read(&update); ++i) {
+      id = update.request_id();
+    }
+    context.TryCancel();
+    (void)reader->Finish();
+  }
+  ASSERT_FALSE(id.empty());
+  // Meanwhile followed through the other replica only.
+  std::atomic<int> received{0};
+  std::atomic<bool> stop{false};
+  grpc::ClientContext attach_context;
+  AttachRequest attach;
+  attach.set_request_id(id);
+  attach.set_after_seq(10);
+  grpc::Status attach_status;
+  std::thread follower([&] {
+    auto reader = other->Attach(&attach_context, attach);
+    Update update;
+    while (reader->Read(&update)) ++received;
+    attach_status = reader->Finish();
+  });
+  const JoinOnExit join_follower(follower);
+  auto active = [&] {
+    return SpecialistMetric(*topology_, "synthetic", "analyses_active");
+  };
+  // Three grace periods later the run still goes on for that follower.
+  absl::SleepFor(absl::Milliseconds(3 * kGraceMs));
+  EXPECT_EQ(active(), 1) << "cancelled although followed on the other replica";
+  const int before = received.load();
+  EXPECT_GT(before, 50);
+  EXPECT_EQ(ReplicaMetric(0, "runs_cancelled_total{reason=\"grace\"}"), 0);
+  // That follower gone too: cancelled within about the grace period.
+  attach_context.TryCancel();
+  follower.join();
+  EXPECT_TRUE(WaitFor([&] { return active() == 0; },
+                      absl::Milliseconds(kGraceMs + 3000)));
+  EXPECT_EQ(ReplicaMetric(0, "runs_cancelled_total{reason=\"grace\"}"), 1);
+}
+
+}  // namespace
+}  // namespace agentstream::testing
