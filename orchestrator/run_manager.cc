@@ -569,7 +569,7 @@ void RunManager::OnFollowedElsewhere(const std::string& id) {
   }
 }
 
-void RunManager::OnLost(const std::string& id) {
+void RunManager::OnLost(const std::string& id, const absl::Status& why) {
   std::shared_ptr<Run> run;
   {
     absl::MutexLock lock(&mu_);
@@ -578,13 +578,9 @@ void RunManager::OnLost(const std::string& id) {
     run = std::move(it->second);
     runs_.erase(it);
   }
-  AS_LOG(WARNING) << id
-                  << ": another replica took this run over while this one "
-                     "could not reach the run store; stopped here";
+  AS_LOG(WARNING) << id << ": stopped here: " << why;
   if (metrics_ != nullptr) metrics_->RunLost();
-  run->Abandon(absl::UnavailableError(absl::StrCat(
-      "run_moved: run ", id,
-      " continues on another orchestrator replica; attach again")));
+  run->Abandon(why);
 }
 
 absl::Status RunManager::OnTakeOver(const RunRecord& record,

@@ -180,7 +180,7 @@ class RunManager final : public RunStoreEvents {
   absl::Status OnTakeOver(const RunRecord& record,
                           const std::vector<std::string>& stored,
                           uint64_t version, const std::string& note) override;
-  void OnLost(const std::string& id) override;
+  void OnLost(const std::string& id, const absl::Status& why) override;
 
   // Cancels every run still going (reason kShutdown).
   void CancelAll(const std::string& message);

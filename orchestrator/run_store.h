@@ -91,9 +91,10 @@ class RunStoreEvents {
                                   const std::vector<std::string>& stored,
                                   uint64_t version,
                                   const std::string& note) = 0;
-  // This replica lost run `id` (another took it over while this one could
-  // not reach the store): stop it here without a word to the store.
-  virtual void OnLost(const std::string& id) = 0;
+  // This replica lost run `id`: stop it here without a word to the store;
+  // its followers end with `why` (UNAVAILABLE "run_moved: ..." when another
+  // replica took it over while this one could not reach the store).
+  virtual void OnLost(const std::string& id, const absl::Status& why) = 0;
 };
 
 class RunStore {

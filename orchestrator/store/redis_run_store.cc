@@ -87,8 +87,9 @@ return 1
 }
 
 // KEYS: leases. ARGV: prefix, lease_ms, live_ttl_ms, then ID, VERSION
-// pairs. Renews the leases still this replica's; returns the ids that are
-// not (taken over, or gone).
+// pairs. Renews the leases still this replica's; returns ID, REASON pairs
+// of those that are not: "moved" (taken over) or "gone" (no such run: a
+// Redis that restarted without its data).
 const RedisScript& RenewScript() {
   static const RedisScript script(AS_LUA_NOW R"lua(
 local lost = {}
@@ -102,6 +103,7 @@ for i = 4, #ARGV, 2 do
     end
   else
     table.insert(lost, ARGV[i])
+    table.insert(lost, m[1] and 'moved' or 'gone')
   end
 end
 return lost
@@ -251,6 +253,11 @@ const std::string* EntryUpdate(const RedisReply& entry, uint64_t* seq) {
 struct RedisRunStore::Tracked {
   std::shared_ptr<RunLog> log;
   uint64_t version = 0;
+  // What Create wrote (RunRecord JSON, principal): to create the run again
+  // in a Redis that lost it.
+  std::string record;
+  std::string principal;
+  bool recreate = false;  // Create it again before the next append.
   std::deque<std::shared_ptr<const LogEntry>> pending;
   std::optional<uint64_t> end_seq;
   // The stored copy's entries (seq, bytes) within the bounds, to trim by.
@@ -270,6 +277,9 @@ struct RedisRunStore::Shared {
   bool stopping ABSL_GUARDED_BY(mu) = false;
   bool work ABSL_GUARDED_BY(mu) = false;
   std::map<std::string, Tracked> tracked ABSL_GUARDED_BY(mu);
+  // Records of runs created or taken over, until Track() takes them.
+  std::map<std::string, std::pair<std::string, std::string>> records
+      ABSL_GUARDED_BY(mu);
   std::map<std::string, Mirror> mirrors ABSL_GUARDED_BY(mu);
   bool mirrors_changed ABSL_GUARDED_BY(mu) = false;
   int64_t reader_client_id ABSL_GUARDED_BY(mu) = 0;
@@ -401,6 +411,8 @@ absl::Status RedisRunStore::Create(const RunRecord& record) {
     return absl::AlreadyExistsError(
         absl::StrCat("a run with request id ", record.request_id, " exists"));
   }
+  absl::MutexLock shared_lock(&shared_->mu);
+  shared_->records[record.request_id] = {encoded, record.principal};
   return absl::OkStatus();
 }
 
@@ -414,6 +426,12 @@ void RedisRunStore::Track(const std::shared_ptr<Run>& run, uint64_t version) {
     if (inserted) {
       it->second.log = log;
       fresh = true;
+    }
+    auto record = shared_->records.find(run->request_id());
+    if (record != shared_->records.end()) {
+      it->second.record = std::move(record->second.first);
+      it->second.principal = std::move(record->second.second);
+      shared_->records.erase(record);
     }
     shared_->work = true;
   }
@@ -597,7 +615,7 @@ absl::Status RedisRunStore::WriterRound(RedisConnection& c,
   }
 
   // What this round sends, and how each reply is read.
-  enum class Kind { kAppend, kEnd, kRenew, kClaim };
+  enum class Kind { kCreate, kAppend, kEnd, kRenew, kClaim };
   struct Sent {
     Kind kind;
     std::string id;
@@ -620,6 +638,15 @@ absl::Status RedisRunStore::WriterRound(RedisConnection& c,
     absl::MutexLock lock(&shared_->mu);
     shared_->work = false;
     for (auto& [id, t] : shared_->tracked) {
+      if (t.recreate) {
+        t.recreate = false;
+        commands.push_back(CreateScript().EvalShaArgv(
+            {keep(Key(id, "meta")), keep(Key(id, "end")), leases},
+            {id, options_.replica_id, t.record, keep(Ms(options_.lease)),
+             live_ms, t.principal},
+            strings.emplace_back()));
+        sent.push_back({Kind::kCreate, id, 0, t.log});
+      }
       if (!t.pending.empty()) {
         RedisArgv args = {keep(absl::StrCat(t.version)), "", live_ms};
         size_t bytes = 0;
@@ -703,7 +730,8 @@ absl::Status RedisRunStore::WriterRound(RedisConnection& c,
   absl::StatusOr<std::vector<RedisReply>> replies = c.Pipeline(commands);
   if (!replies.ok()) return replies.status();
 
-  std::vector<std::string> lost;
+  std::vector<std::string> lost;  // Taken over by another replica.
+  std::vector<std::string> gone;  // Not in the store any more.
   struct Claimed {
     std::string id;
     uint64_t version;
@@ -726,10 +754,16 @@ absl::Status RedisRunStore::WriterRound(RedisConnection& c,
       return absl::UnavailableError("the run store lost its scripts");
     }
     switch (s.kind) {
+      case Kind::kCreate:
+        if (reply.is_error() || reply.integer != 1) {
+          AS_LOG(WARNING) << s.id << ": cannot create the run again in the "
+                          << "run store: " << reply.DebugString();
+        }
+        break;
       case Kind::kAppend:
       case Kind::kEnd: {
         if (IsFenced(reply)) {
-          lost.push_back(s.id);
+          (reply.str == "FENCED false" ? gone : lost).push_back(s.id);
           break;
         }
         if (reply.is_error()) {
@@ -760,7 +794,10 @@ absl::Status RedisRunStore::WriterRound(RedisConnection& c,
           AS_LOG(WARNING) << "run store: renewing leases: " << reply.str;
           break;
         }
-        for (const RedisReply& id : reply.elements) lost.push_back(id.str);
+        for (size_t k = 0; k + 1 < reply.elements.size(); k += 2) {
+          (reply.elements[k + 1].str == "gone" ? gone : lost)
+              .push_back(reply.elements[k].str);
+        }
         break;
       case Kind::kClaim:
         if (reply.is_error()) {
@@ -790,8 +827,12 @@ absl::Status RedisRunStore::WriterRound(RedisConnection& c,
       absl::MutexLock lock(&shared_->mu);
       if (shared_->tracked.erase(id) == 0) continue;
     }
-    events_->OnLost(id);
+    events_->OnLost(
+        id, absl::UnavailableError(absl::StrCat(
+                "run_moved: run ", id,
+                " continues on another orchestrator replica; attach again")));
   }
+  for (const std::string& id : gone) Recreate(id);
   for (const Claimed& claim : claimed) {
     TakeOver(c, claim.id, claim.version, claim.previous, claim.cancel);
     if (c.broken()) {
@@ -800,6 +841,68 @@ absl::Status RedisRunStore::WriterRound(RedisConnection& c,
     }
   }
   return absl::OkStatus();
+}
+
+void RedisRunStore::Recreate(const std::string& id) {
+  std::shared_ptr<RunLog> log;
+  {
+    absl::MutexLock lock(&shared_->mu);
+    auto it = shared_->tracked.find(id);
+    if (it == shared_->tracked.end() || it->second.recreate) return;
+    log = it->second.log;
+  }
+  // What the log holds, read outside the shared mutex (the log's lock comes
+  // first): the whole run, or the store cannot have it back.
+  std::vector<std::shared_ptr<const LogEntry>> entries;
+  bool whole = false;
+  log->Read([&](const RunLog::View& view) {
+    whole = view.first_seq() == 1;
+    if (!whole) return;
+    // Every entry appended, shown or not: the view's last seq is what
+    // followers may see; the rest is queued already.
+    for (uint64_t seq = 1; seq <= view.last_seq(); ++seq) {
+      entries.push_back(view.At(seq));
+    }
+  });
+  bool recreated = false;
+  {
+    absl::MutexLock lock(&shared_->mu);
+    auto it = shared_->tracked.find(id);
+    if (it == shared_->tracked.end()) return;
+    Tracked& t = it->second;
+    if (whole && !t.record.empty()) {
+      // The entries the store had: before what is still queued.
+      std::deque<std::shared_ptr<const LogEntry>> pending;
+      for (auto& e : entries) {
+        if (t.pending.empty() || e->seq < t.pending.front()->seq) {
+          pending.push_back(std::move(e));
+        }
+      }
+      for (auto& e : t.pending) pending.push_back(std::move(e));
+      t.pending = std::move(pending);
+      t.stored.clear();
+      t.stored_bytes = 0;
+      t.min_seq = 0;
+      t.version = 1;
+      t.recreate = true;
+      shared_->work = true;
+      recreated = true;
+    } else {
+      shared_->tracked.erase(it);
+    }
+  }
+  if (recreated) {
+    AS_LOG(WARNING) << id
+                    << ": the run store no longer had this run (Redis "
+                       "restarted without its data?); written again from "
+                       "memory";
+    return;
+  }
+  events_->OnLost(
+      id, absl::DataLossError(absl::StrCat(
+              "run_store_lost: the run store lost run ", id,
+              " (Redis restarted without its data?) and this replica no "
+              "longer holds all of it; start the question again")));
 }
 
 void RedisRunStore::TakeOver(RedisConnection& c, const std::string& id,
@@ -836,12 +939,20 @@ void RedisRunStore::TakeOver(RedisConnection& c, const std::string& id,
     if (page->elements.size() < 1000) break;
     from = absl::StrCat("(0-", last);
   }
+  {
+    absl::MutexLock lock(&shared_->mu);
+    shared_->records[id] = {record_reply->str, record->principal};
+  }
   const std::string note = absl::StrCat(
       "Orchestrator replica ", options_.replica_id, " took this run over",
       previous.empty() ? std::string()
                        : absl::StrCat(": replica ", previous,
                                       " stopped renewing its lease"));
   absl::Status taken = events_->OnTakeOver(*record, stored, version, note);
+  {
+    absl::MutexLock lock(&shared_->mu);
+    shared_->records.erase(id);  // Taken by Track, or not wanted.
+  }
   if (!taken.ok()) {
     AS_LOG(WARNING) << id << ": cannot take over: " << taken
                     << " (its lease lapses again)";

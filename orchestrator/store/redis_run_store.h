@@ -113,6 +113,11 @@ class RedisRunStore final : public RunStore {
   void SubscriberLoop();
   // One writer round: what is queued, renewals and claims when due.
   absl::Status WriterRound(RedisConnection& c, absl::Time connected_at);
+  // A run the store no longer has (a Redis restarted without its data):
+  // queued to be created and written again from this replica's log, or
+  // given up (RunStoreEvents::OnLost, DATA_LOSS "run_store_lost: ...")
+  // when the log no longer holds all of it.
+  void Recreate(const std::string& id);
   // Reads a claimed run's record and log, and hands it to the events.
   void TakeOver(RedisConnection& c, const std::string& id, uint64_t version,
                 const std::string& previous_owner, bool cancel);

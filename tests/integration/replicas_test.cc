@@ -643,3 +643,46 @@ TEST_F(ReplicasGraceTest, AFollowerOnTheOtherReplicaKeepsTheRunAlive) {
 
 }  // namespace
 }  // namespace agentstream::testing
+
+namespace agentstream::testing {
+namespace {
+
+// A Redis without persistence: restarted, it has lost every run.
+class ReplicasVolatileRedisTest : public ReplicasTest {
+ protected:
+  void SetUp() override {
+    TopologyOptions options = SyntheticOnlyOptions();
+    options.redis = true;
+    options.redis_appendonly = false;
+    options.orchestrator_replicas = 2;
+    options.extra_orchestrator_args = {
+        absl::StrCat("--run-lease-ms=", kLeaseMs)};
+    StartTopology(options);
+  }
+};
+
+TEST_F(ReplicasVolatileRedisTest, RunsAreWrittenAgainWhenRedisLostThem) {
+  constexpr int kRuns = 4;
+  Clients clients(topology_->gateway_port(), kRuns,
+                  {{"count", 200}, {"size", 64}, {"rate", 50}}, "volatile-", 5);
+  ASSERT_TRUE(
+      WaitFor([&] { return clients.started() == kRuns; }, absl::Seconds(30)));
+  ASSERT_TRUE(topology_->redis()->Restart().ok());
+  clients.Join();
+  const std::vector<Followed>& results = clients.results();
+  for (int i = 0; i < kRuns; ++i) {
+    SCOPED_TRACE(absl::StrCat("run ", i, " ", results[i].run_id));
+    EXPECT_EQ(CheckCompleted(results[i]), "");
+    // In the store again, whole, under its owner.
+    EXPECT_THAT(OwnerOf(results[i].run_id),
+                ::testing::AnyOf("orchestrator", "orchestrator#2"));
+    const RawSseResult replay =
+        ReplayRun(topology_->gateway_port(), results[i].run_id);
+    EXPECT_EQ(CheckDenseRun(MessagesOf(replay), results[i].run_id), "");
+  }
+  EXPECT_EQ(SumOverReplicas("runs_lost_total"), 0);
+  EXPECT_EQ(SumOverReplicas("runs_taken_over_total"), 0);
+}
+
+}  // namespace
+}  // namespace agentstream::testing

@@ -118,6 +118,7 @@ absl::StatusOr<std::unique_ptr<Topology>> Topology::Start(
   if (options.redis) {
     RedisServer::Options redis;
     redis.dir = absl::StrCat(t->dir_, "/redis");
+    redis.appendonly = options.redis_appendonly;
     std::filesystem::create_directories(redis.dir);
     auto server = RedisServer::Start(redis);
     if (!server.ok()) return server.status();

@@ -45,6 +45,8 @@ struct TopologyOptions {
   // gives every orchestrator `--run-store=redis://...` and
   // `--replica-id=<its name>`.
   bool redis = false;
+  // Its AOF (off: a restarted Redis has lost everything).
+  bool redis_appendonly = true;
 };
 
 class Topology final {
