@@ -74,14 +74,19 @@ class Events final : public orchestrator::RunStoreEvents {
   }
   void OnLost(const std::string& id) override { Fault(id); }
   int faults() const { return faults_.load(); }
+  // From now on the stores stop: a replica that stops hands its runs over
+  // (its leases expire at once) and another still running may take them.
+  void Closing() { closing_.store(true); }
 
  private:
   void Fault(const std::string& id) {
+    if (closing_.load()) return;
     std::fprintf(stderr, "store_bench: unexpected store event for %s\n",
                  id.c_str());
     faults_.fetch_add(1);
   }
   std::atomic<int> faults_{0};
+  std::atomic<bool> closing_{false};
 };
 
 // Wakes a driver when any of its logs changed (a commit).
@@ -295,6 +300,7 @@ int main(int argc, char** argv) {
   stop.store(true);
   for (auto& w : wakes) w->OnLogChanged();
   for (std::thread& t : drivers) t.join();
+  events.Closing();
   for (auto& s : stores) s->Stop();
 
   int64_t committed = 0;
