@@ -142,6 +142,101 @@ def table(figs, args):
   return '\n'.join(out)
 
 
+# Issue 15: the run store (docs/BENCHMARKS.md, "Issue 15: the run store").
+STORE_SYSTEMS = ['agentstream', 'agentstream redis', 'agentstream redis x2']
+
+
+def store_rows(args):
+  """(figure, scenario, key): the same scenarios with each run store."""
+  tput = f'{args.runs} runs x {args.count} x {args.size} B'
+  lat = f'{args.latency_runs} runs x {args.latency_rate:g}/s'
+  return [
+      (f'events/s, {tput}, as fast as possible', 'throughput',
+       'events_per_s'),
+      (f'latency p50, {lat} (ms)', 'latency', 'latency_p50_ms'),
+      (f'latency p99, {lat} (ms)', 'latency', 'latency_p99_ms'),
+      (f'latency p50, {tput}, saturated (ms)', 'throughput',
+       'latency_p50_ms'),
+      ('new run on an idle system: request -> first update p50 (ms)',
+       'first-update', 'first_update_p50_ms'),
+      ('new run: request -> first update p99 (ms)', 'first-update',
+       'first_update_p99_ms'),
+      ('new run: request -> first partial result p50 (ms)', 'first-update',
+       'first_partial_p50_ms'),
+  ]
+
+
+def _reps(figs, key, field):
+  reps = figs.get(key)
+  if reps is None:
+    return None, []
+  each = [f.get(field) if f else None for f in reps]
+  return median(each), each
+
+
+def _cell(med, each):
+  return f'{fmt(med)} ({", ".join(fmt(v) for v in each)})'
+
+
+def store_table(figs, args, configs):
+  """Three markdown tables: the scenarios with each store (medians, each
+  repetition in brackets, the ratio to the memory store's median); memory
+  per run in Redis; updates/s one Redis takes."""
+  out = ['| figure | memory store | redis store | redis / memory | '
+         'redis, 2 replicas | 2 replicas / memory |',
+         '|---|---|---|---|---|---|']
+  for label, scenario, key in store_rows(args):
+    cells = [label]
+    base = None
+    for i, s in enumerate(STORE_SYSTEMS):
+      med, each = _reps(figs, (scenario, s), key)
+      cells.append(_cell(med, each))
+      if i == 0:
+        base = med
+        continue
+      # Plainly this column over memory's: events/s below 1 and latencies
+      # above 1 are what the store costs.
+      cells.append(f'{med / base:.2f}x' if med and base else '')
+    out.append('| ' + ' | '.join(cells) + ' |')
+  out += ['', f'Memory in Redis (INFO used_memory; {args.store_runs} runs x '
+          f'{args.store_count} Synthetic updates x {args.store_size} B, then '
+          f'{args.store_live} live runs):', '',
+          '| figure | median (each repetition) |', '|---|---|']
+  mem = ('redis-memory', 'agentstream redis')
+  for label, key in [
+      ('bytes per ended run, log kept (--log-ttl)', 'bytes_per_ended_run'),
+      ('  one run: entries in its log (XLEN)', 'one_run_log_entries'),
+      ('  one run: MEMORY USAGE of its log', 'one_run_log_bytes'),
+      ('  one run: MEMORY USAGE of its meta', 'one_run_meta_bytes'),
+      ('  one run: MEMORY USAGE of its end (tombstone)', 'one_run_end_bytes'),
+      ('bytes per tombstone (log and meta expired; --tombstone-ttl)',
+       'bytes_per_tombstone'),
+      ('bytes per live run (record, lease, first updates)',
+       'bytes_per_live_run')]:
+    out.append(f'| {label} | {_cell(*_reps(figs, mem, key))} |')
+  out += ['', 'Updates/s one Redis takes from the run store (store_bench: '
+          f'RedisRunStore driven directly, {args.store_size} B updates, '
+          'AOF everysec; CPU in % of one core over the measured seconds):', '',
+          '| configuration | updates/s | commit p50 (ms) | commit p99 (ms) | '
+          'redis-server CPU % | store_bench CPU % |',
+          '|---|---|---|---|---|---|']
+  runs = args.store_bench_runs
+  names = {
+      'pipelined 1': f'{runs} runs, window 64, 1 replica (pipelined)',
+      'pipelined 2': f'{runs} runs, window 64, 2 replicas (pipelined)',
+      'window 1': f'{runs} runs, window 1 (a round trip carries one update '
+                  'per run)',
+      'one round trip': '1 run, window 1 (one round trip per update)',
+  }
+  for label, _ in configs:
+    cells = [names.get(label, label)]
+    for key in ('updates_per_s', 'commit_p50_ms', 'commit_p99_ms',
+                'redis_cpu_pct', 'bench_cpu_pct'):
+      cells.append(_cell(*_reps(figs, ('store', label), key)))
+    out.append('| ' + ' | '.join(cells) + ' |')
+  return '\n'.join(out)
+
+
 def unmeasured(figs):
   """(scenario, system) pairs none of whose repetitions gave figures."""
   return [k for k, reps in figs.items() if not any(reps)]

@@ -13,10 +13,19 @@ p50/p99 against offered load (gnuplot).
 The table: figure | target | agentstream median (each repetition) | peer
 medians | how many times better | met or missed.
 
+Then issue 15's run store (docs/SCALING.md), side by side in the same
+invocation: the same throughput, latency and first-update scenarios with the
+in-memory store, with the Redis store (one orchestrator), and with two
+orchestrator replicas sharing the Redis, each with the ratio to memory;
+memory per run in Redis (stream_bench --mode=redis-memory); and updates/s
+one Redis takes from the store (store_bench: RedisRunStore driven directly),
+pipelined and one round trip per update. `--only=store` runs that section
+alone.
+
 Exit status: 0 when every repetition of every scenario ran and measured each
 of its figures; 1 otherwise (never because a figure missed its target);
-77 when the peer's Python packages or gnuplot are missing (1 under CI:
-tests/e2e/ci_policy.py).
+77 when the peer's Python packages, gnuplot or redis-server are missing (1
+under CI: tests/e2e/ci_policy.py).
 """
 
 import argparse
@@ -39,6 +48,7 @@ import bench_report  # noqa: E402
 
 PEER_PYTHON = '/usr/bin/python3'  # Debian's python3-fastapi and -uvicorn.
 PEER_VARIANTS = {'peer asap': 'pace=asap', 'peer as written': 'pace=written'}
+REDIS_SERVER = '/usr/bin/redis-server'  # Debian's (tests/testing/redis_server.h)
 
 
 def parse_args():
@@ -92,6 +102,20 @@ def parse_args():
                  help='sweep: updates/s a run at the first point [10]')
   p.add_argument('--sweep-seconds', type=float,
                  help='seconds a sweep point lasts [2]')
+  p.add_argument('--only', choices=['all', 'store'], default='all',
+                 help='store: only issue 15\'s run store section [all]')
+  p.add_argument('--store-runs', type=int,
+                 help='redis-memory: ended runs, all at once [1000]')
+  p.add_argument('--store-count', type=int, default=80,
+                 help='redis-memory: Synthetic updates a run [80]')
+  p.add_argument('--store-size', type=int, default=300,
+                 help='redis-memory and store_bench: bytes an update [300]')
+  p.add_argument('--store-live', type=int,
+                 help='redis-memory: live runs held [1000]')
+  p.add_argument('--store-bench-runs', type=int,
+                 help='store_bench: live runs appending [100]')
+  p.add_argument('--store-bench-seconds', type=float,
+                 help='store_bench: seconds measured a configuration [3]')
   p.add_argument('--timeout-s', type=int, default=600,
                  help='deadline of each stream_bench invocation [600]')
   args = p.parse_args()
@@ -100,13 +124,15 @@ def parse_args():
               burst_window_ms=1000,
               settle_s=60, overload_open=1000,
               overload_extra=1000, first_update_runs=50, sweep_points=10,
-              sweep_seconds=2)
+              sweep_seconds=2, store_runs=1000, store_live=1000,
+              store_bench_runs=100, store_bench_seconds=3)
   smoke = dict(runs=3, count=50, latency_runs=3, latency_seconds=0.2,
                streams=50, streams_window_ms=0, hold_s=1.2, burst=50,
                burst_window_ms=200,
                settle_s=1, overload_open=20,
                overload_extra=20, first_update_runs=10, sweep_points=3,
-               sweep_seconds=0.2)
+               sweep_seconds=0.2, store_runs=20, store_live=20,
+               store_bench_runs=4, store_bench_seconds=0.3)
   for k, v in (smoke if args.smoke else full).items():
     if getattr(args, k) is None:
       setattr(args, k, v)
@@ -168,7 +194,8 @@ class Bench:
     self.failures = []
     self.serial = 0
 
-  def run(self, label, mode, flags, port=0, extra_query='', saturating=False):
+  def run(self, label, mode, flags, port=0, extra_query='', saturating=False,
+          binary=None):
     """One stream_bench invocation: the figures of `mode`, or None.
 
     `saturating`: the load is meant to reach past what the system keeps up
@@ -178,7 +205,10 @@ class Bench:
     counts."""
     self.serial += 1
     out = os.path.join(self.args.out_dir, f'{self.serial:03d}.json')
-    cmd = [self.binary, f'--mode={mode}', f'--json-out={out}'] + flags
+    if binary:  # store_bench: no modes, its figures under "store".
+      cmd = [binary, f'--json-out={out}'] + flags
+    else:
+      cmd = [self.binary, f'--mode={mode}', f'--json-out={out}'] + flags
     if port:
       cmd += [f'--gateway-port={port}']
     if extra_query:
@@ -258,23 +288,50 @@ def sweep(bench, label, port, query, sat_total, args, rows):
       break
 
 
+# Issue 15: agentstream with each run store, as stream_bench starts it.
+STORE_SYSTEMS = {
+    'agentstream': [],
+    'agentstream redis': ['--run-store=redis'],
+    'agentstream redis x2': ['--run-store=redis', '--orchestrators=2'],
+}
+
+
+def store_bench_configs(args):
+  """(label, store_bench flags): updates/s one Redis takes (see
+  bench_report.STORE_BENCH_ROWS)."""
+  runs, size = args.store_bench_runs, args.store_size
+  common = [f'--size={size}', f'--seconds={args.store_bench_seconds:g}']
+  return [
+      ('pipelined 1', [f'--runs={runs}', '--window=64', '--replicas=1']),
+      ('pipelined 2', [f'--runs={runs}', '--window=64', '--replicas=2']),
+      ('window 1', [f'--runs={runs}', '--window=1', '--replicas=1']),
+      ('one round trip', ['--runs=1', '--window=1', '--replicas=1']),
+  ], common
+
+
 def main():
   args = parse_args()
+  full = args.only == 'all'
   missing = []
-  if subprocess.run([PEER_PYTHON, '-c', 'import fastapi, uvicorn'],
-                    capture_output=True).returncode != 0:
+  if full and subprocess.run([PEER_PYTHON, '-c', 'import fastapi, uvicorn'],
+                             capture_output=True).returncode != 0:
     missing.append('python3-fastapi/python3-uvicorn')
-  if not shutil.which('gnuplot'):
+  if full and not shutil.which('gnuplot'):
     missing.append('gnuplot (gnuplot-nox)')
-  if not os.access(os.path.join(args.bin_dir, 'stream_bench'), os.X_OK):
-    print(f'[bench] no stream_bench in {args.bin_dir}: build it first')
-    return 1
+  if not os.access(REDIS_SERVER, os.X_OK):
+    missing.append('redis-server')
+  for binary in ('stream_bench', 'store_bench'):
+    if not os.access(os.path.join(args.bin_dir, binary), os.X_OK):
+      print(f'[bench] no {binary} in {args.bin_dir}: build it first')
+      return 1
   if missing:
     return ci_policy.skip_or_fail('bench', 'not installed: ' +
                                   ', '.join(missing))
   os.makedirs(args.out_dir, exist_ok=True)
   bench = Bench(args)
-  systems = ['agentstream'] + list(PEER_VARIANTS)
+  store_bench = os.path.join(args.bin_dir, 'store_bench')
+  systems = ['agentstream'] + (list(PEER_VARIANTS) if full else [])
+  redis_systems = [s for s in STORE_SYSTEMS if s != 'agentstream']
   figs = {}  # (scenario, system) -> [figures of each repetition]
 
   def keep(key, f):
@@ -285,34 +342,37 @@ def main():
   servers = []
   peer_line = 'fastapi_peer: not started'
   try:
-    servers.append(Server('peer', [
-        PEER_PYTHON, os.path.join(HERE, 'peers', 'fastapi_peer.py'),
-        '--port=0', '--port-file={ready}'], args.out_dir))
-    servers.append(Server('agentstream', [
-        bench.binary, '--mode=serve', '--serve-file={ready}'], args.out_dir))
-    peer_port = servers[0].port
-    with open(os.path.join(args.out_dir, 'peer.log')) as f:
-      peer_line = f.readline().strip()
-    print(peer_line, flush=True)
-    ports = {'agentstream': servers[1].port,
-             **{v: peer_port for v in PEER_VARIANTS}}
-    queries = {'agentstream': '', **PEER_VARIANTS}
+    ports, queries = {}, {}
+    if full:
+      servers.append(Server('peer', [
+          PEER_PYTHON, os.path.join(HERE, 'peers', 'fastapi_peer.py'),
+          '--port=0', '--port-file={ready}'], args.out_dir))
+      with open(os.path.join(args.out_dir, 'peer.log')) as f:
+        peer_line = f.readline().strip()
+      print(peer_line, flush=True)
+      for v, q in PEER_VARIANTS.items():
+        ports[v], queries[v] = servers[0].port, q
+    for s, flags in STORE_SYSTEMS.items():
+      servers.append(Server(s.replace(' ', '_'), [
+          bench.binary, '--mode=serve', '--serve-file={ready}'] + flags,
+          args.out_dir))
+      ports[s], queries[s] = servers[-1].port, ''
     tput = throughput_flags(args.runs, args.count, args.size, 0)
     lat_count = max(5, int(args.latency_rate * args.latency_seconds))
     lat = throughput_flags(args.latency_runs, lat_count, args.size,
                            args.latency_rate)
     for rep in range(args.reps):
-      for s in systems:
+      for s in systems + redis_systems:
         keep(('throughput', s), bench.run(s, 'throughput', tput, ports[s],
                                           queries[s]))
-        if s == 'agentstream':
+        if s == 'agentstream' and full:
           keep(('throughput_batched', s),
                bench.run('agentstream batched', 'throughput', tput, ports[s],
                          bench_report.BATCH_QUERY))
         keep(('latency', s), bench.run(s, 'throughput', lat, ports[s],
                                        queries[s]))
     saturated = {}
-    for s in systems:
+    for s in systems if full else []:
       sat = bench_report.median([f and f.get('partials_per_s')
                                  for f in figs[('throughput', s)]])
       saturated[s] = sat
@@ -324,7 +384,7 @@ def main():
       for rep in range(args.reps):
         keep(('half', s), bench.run(s, 'throughput', half, ports[s],
                                     queries[s]))
-    for s in systems:
+    for s in systems if full else []:
       if saturated[s] is not None:
         sweep(bench, s, ports[s], queries[s], saturated[s], args, sweep_rows)
   except RuntimeError as e:
@@ -333,44 +393,61 @@ def main():
     for server in servers:
       server.stop()
 
+  configs, common = store_bench_configs(args)
   for rep in range(args.reps):
-    keep(('streams', 'agentstream'), bench.run(
-        'agentstream', 'streams',
-        [f'--streams={args.streams}',
-         f'--streams-window-ms={args.streams_window_ms}',
-         f'--hold-s={args.hold_s:g}']))
-    keep(('burst', 'agentstream'), bench.run(
-        'agentstream', 'burst',
-        [f'--burst={args.burst}', f'--burst-window-ms={args.burst_window_ms}',
-         f'--settle-s={args.settle_s:g}',
-         f'--samples-out={args.out_dir}/burst-{rep + 1}.csv']))
-    keep(('overload', 'agentstream'), bench.run(
-        'agentstream', 'overload',
-        [f'--overload-open={args.overload_open}',
-         f'--overload-extra={args.overload_extra}']))
-    keep(('first-update', 'agentstream'), bench.run(
-        'agentstream', 'first-update',
-        [f'--first-update-runs={args.first_update_runs}']))
+    if full:
+      keep(('streams', 'agentstream'), bench.run(
+          'agentstream', 'streams',
+          [f'--streams={args.streams}',
+           f'--streams-window-ms={args.streams_window_ms}',
+           f'--hold-s={args.hold_s:g}']))
+      keep(('burst', 'agentstream'), bench.run(
+          'agentstream', 'burst',
+          [f'--burst={args.burst}', f'--burst-window-ms={args.burst_window_ms}',
+           f'--settle-s={args.settle_s:g}',
+           f'--samples-out={args.out_dir}/burst-{rep + 1}.csv']))
+      keep(('overload', 'agentstream'), bench.run(
+          'agentstream', 'overload',
+          [f'--overload-open={args.overload_open}',
+           f'--overload-extra={args.overload_extra}']))
+    for s, flags in STORE_SYSTEMS.items():
+      keep(('first-update', s), bench.run(
+          s, 'first-update',
+          [f'--first-update-runs={args.first_update_runs}'] + flags))
+    keep(('redis-memory', 'agentstream redis'), bench.run(
+        'agentstream redis', 'redis-memory',
+        ['--run-store=redis', f'--memory-runs={args.store_runs}',
+         f'--count={args.store_count}', f'--size={args.store_size}',
+         f'--memory-live={args.store_live}']))
+    for label, flags in configs:
+      keep(('store', label), bench.run(
+          f'store_bench {label}', 'store', flags + common,
+          binary=store_bench))
 
   commit = subprocess.run(['git', '-C', HERE, 'rev-parse', '--short', 'HEAD'],
                           capture_output=True, text=True).stdout.strip()
-  table = '\n'.join([
-      f'{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, commit '
-      f'{commit or "unknown"}, {os.cpu_count()} cores, {args.reps} '
-      f'repetitions; {peer_line}', '',
-      bench_report.table(figs, args)])
+  head = (f'{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, commit '
+          f'{commit or "unknown"}, {os.cpu_count()} cores, {args.reps} '
+          f'repetitions')
+  parts = []
+  if full:
+    parts += [f'{head}; {peer_line}', '', bench_report.table(figs, args), '']
+  parts += [f'Issue 15, the run store: {head}', '',
+            bench_report.store_table(figs, args, configs)]
+  table = '\n'.join(parts)
   print(table)
   with open(os.path.join(args.out_dir, 'table.md'), 'w') as f:
     f.write(table + '\n')
-  plot_error = bench_report.plot(sweep_rows, args.out_dir, args.plot)
-  if plot_error:
-    bench.failures.append(plot_error)
-  else:
-    print(f'plot: {args.plot} (data: {args.out_dir}/sweep.dat)')
+  if full:
+    plot_error = bench_report.plot(sweep_rows, args.out_dir, args.plot)
+    if plot_error:
+      bench.failures.append(plot_error)
+    else:
+      print(f'plot: {args.plot} (data: {args.out_dir}/sweep.dat)')
+    if not sweep_rows:
+      bench.failures.append('sweep: no point measured')
   empty = bench_report.unmeasured(figs)
   bench.failures += [f'{s} {k}: no figures' for k, s in empty]
-  if not sweep_rows:
-    bench.failures.append('sweep: no point measured')
   for f in bench.failures:
     print(f'FAILED: {f}')
   return 1 if bench.failures else 0

@@ -3,13 +3,21 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "orchestrator/store/redis_connection.h"
 #include "tests/bench/bench_client.h"
 
 namespace agentstream::bench {
@@ -67,6 +75,48 @@ std::optional<double> PerItem(std::optional<ProcSample> before,
                               std::optional<ProcSample> after, int64_t n) {
   if (!before.has_value() || !after.has_value() || n <= 0) return std::nullopt;
   return static_cast<double>(after->rss_kib - before->rss_kib) / n;
+}
+
+using orchestrator::store::RedisConnection;
+using orchestrator::store::RedisReply;
+
+// INFO memory's used_memory (bytes the allocator holds for Redis), read
+// once the AOF buffer (appendfsync everysec: up to a second of writes, in
+// used_memory) has been written out.
+std::optional<double> UsedMemory(RedisConnection& c) {
+  absl::SleepFor(absl::Milliseconds(1200));
+  absl::StatusOr<RedisReply> r = c.Command({"INFO", "memory"});
+  if (!r.ok() || r->is_error()) return std::nullopt;
+  for (absl::string_view line : absl::StrSplit(r->str, '\n')) {
+    if (absl::ConsumePrefix(&line, "used_memory:")) {
+      int64_t v = 0;
+      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &v)) {
+        return static_cast<double>(v);
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+// Every key matching `pattern` (SCAN; the store's keys only, a test Redis).
+std::set<std::string> Keys(RedisConnection& c, const std::string& pattern) {
+  std::set<std::string> keys;
+  std::string cursor = "0";
+  do {
+    absl::StatusOr<RedisReply> r =
+        c.Command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+    if (!r.ok() || r->elements.size() != 2) return keys;
+    cursor = r->elements[0].str;
+    for (const RedisReply& k : r->elements[1].elements) keys.insert(k.str);
+  } while (cursor != "0");
+  return keys;
+}
+
+std::optional<double> Integer(RedisConnection& c,
+                              const orchestrator::store::RedisArgv& argv) {
+  absl::StatusOr<RedisReply> r = c.Command(argv);
+  if (!r.ok() || r->type != RedisReply::Type::kInteger) return std::nullopt;
+  return static_cast<double>(r->integer);
 }
 
 }  // namespace
@@ -421,6 +471,132 @@ Figures FirstUpdate(const Target& t, const FirstUpdateParams& p) {
   f.Set("first_update_p50_ms", PercentileMs(first, 0.5));
   f.Set("first_update_p99_ms", PercentileMs(first, 0.99));
   f.Set("first_partial_p50_ms", PercentileMs(partial, 0.5));
+  return f;
+}
+
+Figures RedisMemory(const Target& t, const RedisMemoryParams& p) {
+  Figures f;
+  orchestrator::store::RedisAddress address;
+  address.host = "127.0.0.1";
+  address.port = t.redis_port;
+  auto connected = RedisConnection::Connect(address, {});
+  if (t.redis_port == 0 || !connected.ok()) {
+    f.Fail(
+        absl::StrCat("no run store Redis to read (port ", t.redis_port, ")"));
+    return f;
+  }
+  RedisConnection& c = **connected;
+  const std::string prefix = t.redis_prefix;
+  const std::string leases = prefix + ":leases";
+  // Redis's slow log keeps the arguments of slow commands (appends with
+  // updates in them, on a busy machine): memory that is not the runs'.
+  (void)c.Command({"CONFIG", "SET", "slowlog-log-slower-than", "-1"});
+  (void)c.Command({"SLOWLOG", "RESET"});
+  // A few runs first: what is made once (scripts, the leases' sorted set,
+  // the connections' buffers) is in the baseline.
+  {
+    std::vector<Conn> warm = MakeConns(t, kWarmUpRuns, 3, 100, 0, 0);
+    LoopOptions options;
+    options.deadline = Deadline(30);
+    const LoopResult w = RunLoop(t.port, warm, options);
+    CloseAll(warm);
+    if (w.completed != kWarmUpRuns) {
+      f.Fail(absl::StrCat(
+          w.completed, " of ", kWarmUpRuns,
+          " warm-up runs complete: ", FailureSummary(warm, false)));
+    }
+  }
+  // Every run's end is written once no lease is left.
+  auto wait_ended = [&](int seconds) {
+    const absl::Time deadline = Deadline(seconds);
+    while (absl::Now() < deadline) {
+      if (Integer(c, {"ZCARD", leases}).value_or(-1) == 0) return true;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return false;
+  };
+  if (!wait_ended(10)) f.Fail("the warm-up runs' leases are still held");
+  const std::set<std::string> before = Keys(c, prefix + ":{*}:*");
+  const std::optional<double> base = UsedMemory(c);
+
+  // Ended runs, their logs kept.
+  std::vector<Conn> conns = MakeConns(t, p.runs, p.count, p.size, 0, 0);
+  LoopOptions options;
+  options.deadline = Deadline(p.duration_s);
+  const LoopResult r = RunLoop(t.port, conns, options);
+  CloseAll(conns);
+  if (r.completed != p.runs) {
+    f.Fail(absl::StrCat(r.completed, " of ", p.runs, " runs complete (",
+                        r.failed, " failed, ", r.refused,
+                        " refused): ", FailureSummary(conns, false)));
+  }
+  if (!wait_ended(30)) f.Fail("leases still held 30 s after the runs");
+  const std::optional<double> ended = UsedMemory(c);
+  std::vector<std::string> logs_and_metas, ends;
+  for (const std::string& k : Keys(c, prefix + ":{*}:*")) {
+    if (before.count(k) != 0) continue;
+    (absl::EndsWith(k, ":end") ? ends : logs_and_metas).push_back(k);
+  }
+  if (static_cast<int64_t>(ends.size()) != p.runs) {
+    f.Fail(absl::StrCat(ends.size(), " end keys for ", p.runs, " runs"));
+  }
+  auto per = [](std::optional<double> a, std::optional<double> b,
+                int64_t n) -> std::optional<double> {
+    if (!a || !b || n <= 0) return std::nullopt;
+    return (*b - *a) / n;
+  };
+  const int64_t n = f.ok() ? p.runs : 0;
+  f.Set("runs", static_cast<double>(p.runs));
+  f.Set("bytes_per_ended_run", per(base, ended, n));
+  // One run's keys, exactly (SAMPLES 0: every element).
+  std::optional<double> log_bytes, meta_bytes, end_bytes, entries;
+  if (!ends.empty()) {
+    const std::string id_keys =
+        ends.front().substr(0, ends.front().size() - 3);  // "P:{ID}:"
+    log_bytes =
+        Integer(c, {"MEMORY", "USAGE", id_keys + "log", "SAMPLES", "0"});
+    meta_bytes =
+        Integer(c, {"MEMORY", "USAGE", id_keys + "meta", "SAMPLES", "0"});
+    end_bytes = Integer(c, {"MEMORY", "USAGE", id_keys + "end"});
+    entries = Integer(c, {"XLEN", id_keys + "log"});
+  }
+  f.Set("one_run_log_bytes", log_bytes);
+  f.Set("one_run_meta_bytes", meta_bytes);
+  f.Set("one_run_end_bytes", end_bytes);
+  f.Set("one_run_log_entries", entries);
+
+  // Tombstones: what --log-ttl leaves.
+  for (size_t i = 0; i < logs_and_metas.size(); i += 500) {
+    orchestrator::store::RedisArgv del = {"DEL"};
+    for (size_t k = i; k < std::min(i + 500, logs_and_metas.size()); ++k) {
+      del.push_back(logs_and_metas[k]);
+    }
+    (void)c.Command(del);
+  }
+  const std::optional<double> tombs = UsedMemory(c);
+  f.Set("bytes_per_tombstone", per(base, tombs, n));
+
+  // Live runs.
+  if (p.live > 0) {
+    std::vector<Conn> live = MakeConns(t, p.live, 10, 16, 0.01, 0);
+    LoopOptions held;
+    held.deadline = Deadline(p.duration_s);
+    held.until = LoopOptions::Until::kAllConnected;
+    RunLoop(t.port, live, held);
+    // Their first updates written: a moment more.
+    held.until = LoopOptions::Until::kDeadline;
+    held.deadline = absl::Now() + absl::Seconds(1);
+    RunLoop(t.port, live, held);
+    int64_t open = 0;
+    for (const Conn& lc : live) open += lc.first_update_ns > 0 && !lc.done;
+    const std::optional<double> with_live = UsedMemory(c);
+    CloseAll(live);
+    if (open != p.live) {
+      f.Fail(absl::StrCat(open, " of ", p.live, " live runs open"));
+    }
+    f.Set("bytes_per_live_run", per(tombs, with_live, f.ok() ? p.live : 0));
+  }
+  f.Set("used_memory_base", base);
   return f;
 }
 

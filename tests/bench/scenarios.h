@@ -24,6 +24,9 @@ struct Target {
   pid_t orchestrator = 0;
   pid_t synthetic = 0;
   std::string extra_query;  // Appended to every stream request.
+  // The run store's Redis (--run-store=redis) on 127.0.0.1; 0: none.
+  int redis_port = 0;
+  std::string redis_prefix = "agentstream";  // --run-store-prefix
 };
 
 class Figures {
@@ -99,6 +102,25 @@ struct FirstUpdateParams {
 // A new run on an idle system: request -> `connected`, -> first update,
 // -> first Synthetic partial result.
 Figures FirstUpdate(const Target& target, const FirstUpdateParams& p);
+
+struct RedisMemoryParams {
+  int64_t runs = 1000;  // Ended runs measured (all started at once).
+  int64_t count = 80;   // Synthetic updates a run.
+  int64_t size = 300;   // Bytes a Synthetic update.
+  int64_t live = 1000;  // Live runs measured after them (0: none).
+  int64_t duration_s = 120;
+};
+// Memory in the run store's Redis (Target::redis_port; INFO memory's
+// used_memory, after a few warm-up runs):
+//  - per ended run with its log (kept --log-ttl): `runs` runs of `count`
+//    updates of `size` bytes, run to their end, until no lease is left;
+//    MEMORY USAGE of one such run's log, meta and end keys, its log's
+//    entries (XLEN);
+//  - per tombstone: the same runs' logs and metas deleted (what --log-ttl
+//    does when it expires), their end keys left (--tombstone-ttl);
+//  - per live run: `live` runs held open (an update now, then one a
+//    minute), each with its record, lease and first updates.
+Figures RedisMemory(const Target& target, const RedisMemoryParams& p);
 
 }  // namespace agentstream::bench
 

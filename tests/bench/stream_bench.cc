@@ -19,16 +19,25 @@
 //                 be an immediate 503 + Retry-After.
 //   first-update  --first-update-runs new runs one at a time on an idle
 //                 system: request -> `connected` -> first update.
+//   redis-memory  with --run-store=redis: bytes in Redis (INFO memory) per
+//                 ended run of --memory-runs runs x --count updates x
+//                 --size bytes, per tombstone, per live run
+//                 (--memory-live); MEMORY USAGE of one run's keys.
 //   serve         starts the system, writes its port and PIDs to
 //                 --serve-file ({"port":P,"gateway_pid":..,
-//                 "orchestrator_pid":..,"synthetic_pid":..}) and keeps it
+//                 "orchestrator_pid":..,"synthetic_pid":..,"redis_port":..
+//                 (0 without Redis)}) and keeps it
 //                 until SIGTERM or SIGINT, for other invocations to measure
 //                 with --gateway-port and the PIDs (tests/bench/run_all.py).
 //
 // It starts its own system (gateway, orchestrator, Synthetic) from
 // AGENTSTREAM_BIN_DIR (default: ./bin next to this binary's directory) unless
 // --gateway-port points at a running one (another stack serving the same
-// request, such as tests/bench/peers/fastapi_peer.py, included).
+// request, such as tests/bench/peers/fastapi_peer.py, included). With
+// --run-store=redis it also starts a redis-server (tests/testing/
+// redis_server.h: loopback, a free port, AOF on) and gives every orchestrator
+// (--orchestrators of them, the gateway reaching them round robin)
+// --run-store=redis://... (docs/SCALING.md).
 //
 // Exit status: 0 only when every run and stream it started did what it was
 // asked and every figure was measured; a figure that could not be measured is
@@ -78,6 +87,9 @@ int main(int argc, char** argv) {
   BurstParams bp;
   OverloadParams op;
   FirstUpdateParams fp;
+  RedisMemoryParams mp;
+  std::string run_store = "memory";
+  int64_t orchestrators = 1;
   int64_t duration_s = 120;
   FlagSet flags("stream_bench",
                 "Measures events/s, latency, open streams, connection bursts, "
@@ -132,15 +144,37 @@ int main(int argc, char** argv) {
   flags.Int("overload-extra", &op.extra, "overload: requests past it.");
   flags.Int("first-update-runs", &fp.runs,
             "first-update: runs, one at a time.");
+  flags.String("run-store", &run_store,
+               "The started orchestrators' run store: memory, or redis (a "
+               "redis-server started here, docs/SCALING.md).");
+  flags.Int("orchestrators", &orchestrators,
+            "Orchestrator replicas started (more than 1: --run-store=redis).");
+  flags.Int("memory-runs", &mp.runs,
+            "redis-memory: ended runs (of --count x --size), all at once.");
+  flags.Int("memory-live", &mp.live, "redis-memory: live runs held open.");
   flags.Int("duration-s", &duration_s, "Upper bound on each phase's time.");
   ParseFlagsOrExit(flags, argc, argv);
-  tp.duration_s = sp.duration_s = bp.duration_s = op.duration_s = duration_s;
+  tp.duration_s = sp.duration_s = bp.duration_s = op.duration_s =
+      mp.duration_s = duration_s;
+  mp.count = tp.count;
+  mp.size = tp.size;
 
   const bool known = mode == "throughput" || mode == "streams" ||
                      mode == "all" || mode == "burst" || mode == "overload" ||
-                     mode == "first-update" || mode == "serve";
+                     mode == "first-update" || mode == "serve" ||
+                     mode == "redis-memory";
   if (!known) {
     std::fprintf(stderr, "unknown --mode=%s (see --help)\n", mode.c_str());
+    return 2;
+  }
+  const bool redis = run_store == "redis";
+  if ((!redis && run_store != "memory") || orchestrators < 1 ||
+      (orchestrators > 1 && !redis) ||
+      (mode == "redis-memory" && (!redis || gateway_port != 0))) {
+    std::fprintf(stderr,
+                 "--run-store is memory or redis; --orchestrators > 1 and "
+                 "--mode=redis-memory need --run-store=redis and no "
+                 "--gateway-port\n");
     return 2;
   }
   const int64_t files = RaiseFileLimit(kWantFiles);
@@ -165,6 +199,8 @@ int main(int argc, char** argv) {
   if (gateway_port == 0) {
     testing::TopologyOptions options;
     options.specialists = {"synthetic"};
+    options.redis = redis;
+    options.orchestrator_replicas = static_cast<int>(orchestrators);
     options.extra_gateway_args = {
         absl::StrCat("--max-streams=",
                      mode == "overload" ? op.open : max_streams),
@@ -191,13 +227,17 @@ int main(int argc, char** argv) {
     target.gateway = PidOf(*topology, "gateway");
     target.orchestrator = PidOf(*topology, "orchestrator");
     target.synthetic = PidOf(*topology, "synthetic");
+    if (topology->redis() != nullptr) {
+      target.redis_port = topology->redis()->port();
+    }
   }
   if (mode == "serve") {
     const std::string tmp = serve_file + ".tmp";
     std::ofstream(tmp) << absl::StrCat(
         "{\"port\":", target.port, ",\"gateway_pid\":", target.gateway,
         ",\"orchestrator_pid\":", target.orchestrator,
-        ",\"synthetic_pid\":", target.synthetic, "}\n");
+        ",\"synthetic_pid\":", target.synthetic,
+        ",\"redis_port\":", target.redis_port, "}\n");
     std::rename(tmp.c_str(), serve_file.c_str());
     int sig = 0;
     sigwait(&stop_signals, &sig);
@@ -205,6 +245,10 @@ int main(int argc, char** argv) {
   }
   std::printf("machine: %ld cores; open files: %ld\n",
               sysconf(_SC_NPROCESSORS_ONLN), static_cast<long>(files));
+  if (gateway_port == 0) {
+    std::printf("run store: %s; orchestrators: %ld\n", run_store.c_str(),
+                orchestrators);
+  }
 
   std::vector<std::pair<std::string, Figures>> results;
   if (mode == "throughput" || mode == "all") {
@@ -229,6 +273,11 @@ int main(int argc, char** argv) {
   if (mode == "first-update") {
     std::printf("first-update: %ld runs\n", fp.runs);
     results.emplace_back("first-update", FirstUpdate(target, fp));
+  }
+  if (mode == "redis-memory") {
+    std::printf("redis-memory: %ld runs x %ld updates x %ld B, %ld live\n",
+                mp.runs, mp.count, mp.size, mp.live);
+    results.emplace_back("redis-memory", RedisMemory(target, mp));
   }
   bool ok = true, measured = true;
   std::string json = "{";
