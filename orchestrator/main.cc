@@ -31,7 +31,9 @@ int main(int argc, char** argv) {
   int64_t max_total_log_bytes =
       static_cast<int64_t>(run_defaults.max_total_log_bytes);
   int64_t max_runs = static_cast<int64_t>(run_defaults.max_runs);
-  int64_t log_ttl_ms = 300000;
+  int64_t log_ttl_ms = absl::ToInt64Milliseconds(run_defaults.log_ttl);
+  int64_t tombstone_ttl_ms =
+      absl::ToInt64Milliseconds(run_defaults.tombstone_ttl);
   int64_t disconnect_grace_ms = 30000;
   int64_t follower_max_lag = 1024;
   int64_t max_attempts = 3;
@@ -108,6 +110,11 @@ int main(int argc, char** argv) {
             "then only its last seq is kept (24 h) so that a resume from the "
             "end still ends cleanly and an earlier one is a gap.",
             "AGENTSTREAM_LOG_TTL_MS");
+  flags.Int("tombstone-ttl-ms", &tombstone_ttl_ms,
+            "How long the last seq of an expired run is kept (so that a "
+            "resume from its end ends cleanly), in milliseconds; in the run "
+            "store too, where each costs some 330 bytes (docs/SCALING.md).",
+            "AGENTSTREAM_TOMBSTONE_TTL_MS");
   flags.Int("disconnect-grace-ms", &disconnect_grace_ms,
             "How long a run lives on after its last client went away before "
             "it is cancelled, unless a client attached meanwhile (0: at once). "
@@ -195,9 +202,9 @@ int main(int argc, char** argv) {
   }
   if (port < 0 || port > 65535 || metrics_port < -1 || metrics_port > 65535 ||
       max_log_events < 1 || max_log_bytes < 1 || max_total_log_bytes < 0 ||
-      max_runs < 0 || log_ttl_ms < 0 || disconnect_grace_ms < 0 ||
-      follower_max_lag < 0 || max_attempts < 1 || soft_deadline_ms < 0 ||
-      hard_deadline_ms < 0) {
+      max_runs < 0 || log_ttl_ms < 0 || tombstone_ttl_ms < 1 ||
+      disconnect_grace_ms < 0 || follower_max_lag < 0 || max_attempts < 1 ||
+      soft_deadline_ms < 0 || hard_deadline_ms < 0) {
     AS_LOG(ERROR) << "a port, a size, --max-attempts or a duration is out of "
                      "range";
     return 2;
@@ -228,6 +235,7 @@ int main(int argc, char** argv) {
   options.follower_max_lag = static_cast<uint64_t>(follower_max_lag);
   options.trust.trusted_peers = trusted_peers;
   options.runs.log_ttl = absl::Milliseconds(log_ttl_ms);
+  options.runs.tombstone_ttl = absl::Milliseconds(tombstone_ttl_ms);
   options.runs.disconnect_grace = absl::Milliseconds(disconnect_grace_ms);
   options.runs.soft_deadline = absl::Milliseconds(soft_deadline_ms);
   options.runs.hard_deadline = absl::Milliseconds(hard_deadline_ms);
