@@ -371,7 +371,7 @@ class Clients final {
  public:
   Clients(int port, int n, const nlohmann::json& options,
           const std::string& prefix, int messages)
-      : results_(n) {
+      : results_(n), ids_(n) {
     for (int i = 0; i < n; ++i) {
       threads_.emplace_back([this, port, options, prefix, messages, i] {
         RawSseRequest first =
@@ -379,6 +379,10 @@ class Clients final {
                           absl::StrCat(prefix, i), absl::Seconds(60));
         int seen = 0;
         first.on_event = [&](const SseEvent& e) {
+          if (e.event == "connected") {
+            absl::MutexLock lock(&mu_);
+            ids_[i] = e.json.value("request_id", "");
+          }
           if (e.event == "message" && ++seen == messages) ++started_;
           return RawSseAction{};
         };
@@ -394,11 +398,18 @@ class Clients final {
     }
   }
   int started() const { return started_.load(); }
+  // The runs' ids, as their `connected` said ("" before).
+  std::vector<std::string> ids() {
+    absl::MutexLock lock(&mu_);
+    return ids_;
+  }
   // After Join().
   const std::vector<Followed>& results() const { return results_; }
 
  private:
   std::vector<Followed> results_;
+  absl::Mutex mu_;
+  std::vector<std::string> ids_ ABSL_GUARDED_BY(mu_);
   std::atomic<int> started_{0};
   std::vector<std::thread> threads_;
 };
@@ -487,10 +498,25 @@ TEST_F(ReplicasTest, TwentyRunsCompleteWhenTheOwnerIsKilled) {
   ASSERT_TRUE(
       WaitFor([&] { return clients.started() == kRuns; }, absl::Seconds(30)));
   absl::SleepFor(absl::Milliseconds(800));
-  std::vector<std::string> owners(kRuns);
-  Subprocess* victim = topology_->process("orchestrator");
+  // The victim: the replica that owns more of the runs (the round robin
+  // usually splits them; a gateway whose sessions all went to one replica
+  // does not).
+  const std::vector<std::string> ids = clients.ids();
+  std::map<std::string, int> owned;
+  std::vector<std::string> owners_before(kRuns);
+  for (int i = 0; i < kRuns; ++i) {
+    owners_before[i] = OwnerOf(ids[i]);
+    ++owned[owners_before[i]];
+  }
+  const int victim_index =
+      owned["orchestrator"] >= owned["orchestrator#2"] ? 0 : 1;
+  const std::string victim_name = topology_->orchestrator_name(victim_index);
+  const std::string survivor_name =
+      topology_->orchestrator_name(1 - victim_index);
+  Subprocess* victim = topology_->process(victim_name);
   ASSERT_NE(victim, nullptr);
-  const double taken_before = ReplicaMetric(1, "runs_taken_over_total");
+  const double taken_before =
+      ReplicaMetric(1 - victim_index, "runs_taken_over_total");
   const absl::Time killed_at = absl::Now();
   victim->Signal(SIGKILL);
   ASSERT_TRUE(victim->Wait(absl::Seconds(10)).ok());
@@ -501,9 +527,10 @@ TEST_F(ReplicasTest, TwentyRunsCompleteWhenTheOwnerIsKilled) {
   int taken = 0;
   for (int i = 0; i < kRuns; ++i) {
     const Followed& r = results[i];
-    SCOPED_TRACE(absl::StrCat("run ", i, " ", r.run_id));
+    SCOPED_TRACE(absl::StrCat("run ", i, " ", r.run_id, ", owned by ",
+                              owners_before[i]));
+    EXPECT_EQ(r.run_id, ids[i]);
     EXPECT_EQ(CheckCompleted(r), "");
-    owners[i] = OwnerOf(r.run_id);
     bool takeover = false;
     for (const SseEvent& e : r.messages) {
       if (e.json.value("type", "") == "status" &&
@@ -511,20 +538,22 @@ TEST_F(ReplicasTest, TwentyRunsCompleteWhenTheOwnerIsKilled) {
                             "took this run over")) {
         takeover = true;
         EXPECT_THAT(e.json.value("message", ""),
-                    HasSubstr("replica orchestrator stopped renewing"));
+                    HasSubstr(absl::StrCat("replica ", victim_name,
+                                           " stopped renewing")));
       }
     }
-    // Now owned by the survivor; taken over exactly when it says so.
-    EXPECT_EQ(owners[i], "orchestrator#2");
+    // Taken over exactly when the victim owned it; now the survivor's.
+    EXPECT_EQ(takeover, owners_before[i] == victim_name);
+    EXPECT_EQ(OwnerOf(r.run_id), survivor_name);
     taken += takeover ? 1 : 0;
   }
   const double taken_metric =
-      ReplicaMetric(1, "runs_taken_over_total") - taken_before;
+      ReplicaMetric(1 - victim_index, "runs_taken_over_total") - taken_before;
   std::cout << "[replicas] owner killed mid-run: " << taken << " of " << kRuns
             << " runs taken over (metric " << taken_metric << "), all complete "
             << seconds << " s after the kill" << std::endl;
-  EXPECT_GT(taken, 0) << "the killed replica owned none of the runs";
-  EXPECT_LT(taken, kRuns);
+  EXPECT_EQ(taken, owned[victim_name]);
+  EXPECT_GT(taken, 0);
   EXPECT_EQ(taken_metric, taken);
 }
 
