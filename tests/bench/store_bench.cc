@@ -72,7 +72,9 @@ class Events final : public orchestrator::RunStoreEvents {
     Fault(record.request_id);
     return absl::FailedPreconditionError("store_bench takes nothing over");
   }
-  void OnLost(const std::string& id) override { Fault(id); }
+  void OnLost(const std::string& id, const absl::Status&) override {
+    Fault(id);
+  }
   int faults() const { return faults_.load(); }
   // From now on the stores stop: a replica that stops hands its runs over
   // (its leases expire at once) and another still running may take them.
