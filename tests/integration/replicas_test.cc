@@ -715,3 +715,89 @@ TEST_F(ReplicasVolatileRedisTest, RunsAreWrittenAgainWhenRedisLostThem) {
 
 }  // namespace
 }  // namespace agentstream::testing
+
+namespace agentstream::testing {
+namespace {
+
+// The store keeps a run within the log's bounds and TTL, then its
+// tombstone: as the in-memory log does, through either replica.
+class ReplicasBoundsTest : public ReplicasTest {
+ protected:
+  void SetUp() override {
+    TopologyOptions options = SyntheticOnlyOptions();
+    options.redis = true;
+    options.orchestrator_replicas = 2;
+    options.extra_orchestrator_args = {
+        absl::StrCat("--run-lease-ms=", kLeaseMs), "--max-log-events=50",
+        absl::StrCat("--log-ttl-ms=", kTtlMs)};
+    StartTopology(options);
+  }
+  static constexpr int kTtlMs = 1500;
+
+  int64_t Redis(const orchestrator::store::RedisArgv& argv) {
+    auto address =
+        orchestrator::store::ParseRedisUrl(topology_->redis()->url());
+    auto c = orchestrator::store::RedisConnection::Connect(*address);
+    if (!c.ok()) return -1;
+    auto reply = (*c)->Command(argv);
+    return reply.ok() ? reply->integer : -1;
+  }
+};
+
+TEST_F(ReplicasBoundsTest, TheStoreKeepsTheLogsBoundsTtlAndTombstone) {
+  auto owner = Stub(0);
+  auto other = Stub(1);
+  Read run = ReadAll([&](grpc::ClientContext* c) {
+    return owner->Run(c, SyntheticRun(200, 400));
+  });
+  ASSERT_TRUE(run.status.ok()) << run.status.error_message();
+  ASSERT_EQ(CheckDense(run), "");
+  const std::string id = run.request_id;
+  const uint64_t last = run.updates.size();
+  const std::string log_key = absl::StrCat("agentstream:{", id, "}:log");
+  EXPECT_EQ(Redis({"XLEN", log_key}), 50) << "--max-log-events";
+
+  AttachRequest attach;
+  attach.set_request_id(id);
+  Read from_start =
+      ReadAll([&](grpc::ClientContext* c) { return other->Attach(c, attach); });
+  EXPECT_EQ(from_start.status.error_code(), grpc::StatusCode::OUT_OF_RANGE)
+      << from_start.status.error_message();
+  EXPECT_THAT(from_start.status.error_message(), HasSubstr("gap"));
+  attach.set_after_seq(last - 10);
+  Read tail =
+      ReadAll([&](grpc::ClientContext* c) { return other->Attach(c, attach); });
+  EXPECT_TRUE(tail.status.ok());
+  EXPECT_EQ(tail.updates.size(), 10u);
+
+  // Past --log-ttl-ms: the log and meta are gone, the tombstone stays.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Redis({"EXISTS", log_key}) == 0;
+      },
+      absl::Milliseconds(kTtlMs + 5000)));
+  EXPECT_EQ(Redis({"EXISTS", absl::StrCat("agentstream:{", id, "}:meta")}), 0);
+  EXPECT_EQ(Redis({"EXISTS", absl::StrCat("agentstream:{", id, "}:end")}), 1);
+  for (int replica = 0; replica < 2; ++replica) {
+    SCOPED_TRACE(absl::StrCat("replica ", replica));
+    auto stub = Stub(replica);
+    attach.set_after_seq(last);
+    Read at_end = ReadAll(
+        [&](grpc::ClientContext* c) { return stub->Attach(c, attach); });
+    EXPECT_TRUE(at_end.status.ok()) << at_end.status.error_message();
+    EXPECT_TRUE(at_end.updates.empty());
+    attach.set_after_seq(5);
+    Read earlier = ReadAll(
+        [&](grpc::ClientContext* c) { return stub->Attach(c, attach); });
+    EXPECT_EQ(earlier.status.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  }
+  // Through the gateway: a resume from the end is the 204 that stops an
+  // EventSource.
+  const RawSseResult after =
+      RawSse(ResumeRequest(topology_->gateway_port(), RunStreamPath(id),
+                           absl::StrCat(id, ":", last), absl::Seconds(10)));
+  EXPECT_EQ(after.status, 204) << after.body;
+}
+
+}  // namespace
+}  // namespace agentstream::testing
