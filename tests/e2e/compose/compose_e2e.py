@@ -12,7 +12,8 @@ What it does, in order (every step bounded; the whole run by --budget-s):
      agentstream-edge:latest (deploy/nginx/Dockerfile);
   4. starts the compose project under a unique name, the gateway published on
      127.0.0.1:<free port>, and reads the operator's token from the gateway
-     container (authentication is on: every request below carries it);
+     container (authentication is on: every request below carries it); two
+     orchestrators and `redis` are healthy, redis with appendonly yes;
   5. one question through the gateway: a complete stream (over gRPC with
      mTLS between the services, as the compose file configures); then, from
      a container on the project's network, `openssl s_client` is refused by
