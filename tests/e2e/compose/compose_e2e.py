@@ -535,6 +535,7 @@ class ComposeE2E(AuthSteps, ComposeEngine):
       raise TestFailure("edge: " + self.edge_missing)
     self.up("--no-recreate", "edge", profiles=("edge", "synthetic"))
     self.wait_specialist_available("Synthetic")
+    self.wait_edge_listening()
     self.step_edge_auth()
     # Synthetic: 20 partial results at 10/s, a run of about 2 s.
     opts = json.dumps({"count": 20, "rate": 10})
@@ -569,6 +570,23 @@ class ComposeE2E(AuthSteps, ComposeEngine):
     if margin <= 0.5:
       raise TestFailure(f"edge: first update arrived {margin:.2f}s before "
                         "the run completed: buffered")
+
+  def wait_edge_listening(self, timeout=30):
+    """`up` returns once the edge's container runs; nginx listens a moment
+    later (the published port accepts before that and drops the
+    connection): until /healthz answers through it."""
+    deadline = time.monotonic() + self.budget.bound(timeout)
+    last = None
+    while time.monotonic() < deadline:
+      p = subprocess.run(
+          ["curl", "-sS", "-k", "--max-time", "5", "-o", "/dev/null", "-w",
+           "%{http_code}", f"https://127.0.0.1:{self.https_port}/healthz"],
+          capture_output=True, text=True, timeout=15, check=False)
+      if p.stdout.strip() == "200":
+        return
+      last = f"{p.stdout.strip()} {p.stderr.strip()[-200:]}"
+      time.sleep(0.3)
+    raise TestFailure(f"edge: not answering within {timeout}s: {last}")
 
   def curl_stream(self, url):
     """Streams with curl over HTTP/2 (TLS, self-signed: -k), timestamping
