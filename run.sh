@@ -2,7 +2,8 @@
 # agentstream quick start: installs what is missing (apt), builds (Release,
 # into build/), starts the whole system on this machine and prints the web
 # client's URL; restarts a process that dies (deploy/local/launch.sh). Ctrl-C
-# stops every process it started.
+# stops every process it started. --redis: two orchestrators sharing runs
+# through a local redis-server (docs/SCALING.md).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -15,6 +16,14 @@ starts the gateway, the orchestrator and every specialist on loopback, and
 prints the web client's URL. A process that dies is restarted, with a
 backoff (deploy/local/launch.sh --help). Ctrl-C stops them all.
 
+With --redis, runs live in a Redis run store (docs/SCALING.md): Debian's
+redis-server on 127.0.0.1 (a free port; append-only file in DATA_DIR/redis),
+TWO orchestrator replicas sharing runs through it (the second on the
+orchestrator port + 1, its metrics on the metrics base port + 5), and the
+gateway reaching both (round robin): any replica serves any run, and a run
+outlives the replica that started it. Without it, one orchestrator keeps
+runs in memory and no Redis is needed.
+
 Options (environment variable in brackets):
   --gateway-port PORT         HTTP port (default 8080) [AGENTSTREAM_GATEWAY_PORT]
   --orchestrator-port PORT    gRPC port (default 50051) [AGENTSTREAM_ORCHESTRATOR_PORT]
@@ -24,6 +33,7 @@ Options (environment variable in brackets):
   --csv PATH                  use your transactions CSV (docs/DATA.md) [AGENTSTREAM_CSV]
   --host ADDR                 bind address (default 127.0.0.1) [AGENTSTREAM_HOST]
   --log-level LEVEL           debug, info, warning, error
+  --redis                     Redis run store, two orchestrators (above) [AGENTSTREAM_REDIS=1]
   --no-install                do not install packages
   --no-build                  use the binaries already in build/bin
   --help                      print this text
@@ -32,11 +42,13 @@ USAGE
 
 INSTALL=1
 BUILD=1
+REDIS=${AGENTSTREAM_REDIS:-0}
 LAUNCH_ARGS=()
 while (($#)); do
   case "$1" in
     --no-install) INSTALL=0; shift ;;
     --no-build) BUILD=0; shift ;;
+    --redis) REDIS=1; shift ;;
     -h|--help) usage; exit 0 ;;
     --gateway-port|--orchestrator-port|--specialist-base-port|--metrics-base-port|--data-dir|--csv|--host|--log-level)
       if (($# < 2)); then echo "run.sh: $1 needs a value" >&2; exit 2; fi
@@ -45,8 +57,16 @@ while (($#)); do
   esac
 done
 
+if [[ "$REDIS" != 0 ]]; then
+  REDIS=1
+  LAUNCH_ARGS+=(--redis)
+fi
 if ((INSTALL)); then
-  deploy/local/install_deps.sh build
+  if ((REDIS)); then
+    deploy/local/install_deps.sh redis
+  else
+    deploy/local/install_deps.sh build
+  fi
 fi
 if ((BUILD)); then
   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null

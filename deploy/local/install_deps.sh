@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages agentstream needs, only those missing.
 #   install_deps.sh build   what building and running needs
+#   install_deps.sh redis   plus redis-server, for ./run.sh --redis (the Redis
+#                           run store and two orchestrator replicas)
 #   install_deps.sh test    plus what the test suite needs (browser, node;
 #                           Docker engine, compose and debootstrap for the
 #                           compose test, which starts its own dockerd;
@@ -41,6 +43,8 @@ TEST_PACKAGES=(chromium chromium-driver nodejs npm
 want=("${BUILD_PACKAGES[@]}")
 if [[ "${1:-build}" == "test" ]]; then
   want+=("${TEST_PACKAGES[@]}")
+elif [[ "${1:-build}" == "redis" ]]; then
+  want+=(redis-server)
 fi
 
 missing=()
@@ -93,12 +97,14 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
-if [[ "${1:-build}" == "test" && ! -e "$POLICY" ]]; then
+if [[ "${1:-build}" == "test" || "${1:-build}" == "redis" ]] &&
+    [[ ! -e "$POLICY" ]]; then
   policy=$(mktemp)
   cat >"$policy" <<'POLICY_EOF'
 #!/bin/sh
 # Written by agentstream's install_deps.sh for the length of one apt-get
-# install: the test suite starts its own nginx, dockerd and redis-server.
+# install: the test suite (and ./run.sh --redis) starts its own nginx,
+# dockerd and redis-server.
 for arg in "$@"; do
   case "$arg" in
     --*) ;;

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts the whole agentstream topology on this machine as separate processes
-# on loopback: four specialists, the orchestrator and the gateway. Waits until
+# on loopback: four specialists, the orchestrator and the gateway (with
+# --redis: a redis-server, two orchestrator replicas sharing runs through it,
+# and the gateway reaching both). Waits until
 # every process listens, prints the web client's URL, then supervises: a
 # process that dies is logged (exit status or signal) and restarted alone,
 # after a backoff, on the same ports; the others keep running. On
@@ -53,6 +55,16 @@ Options (environment variable in brackets):
   --csv PATH                  load transactions from this CSV instead of the
                               generated data set (see docs/DATA.md) [AGENTSTREAM_CSV]
   --log-level LEVEL           debug, info, warning, error (default: info)
+  --redis                     the Redis run store (docs/SCALING.md): starts
+                              Debian's redis-server on 127.0.0.1 (a free port,
+                              append-only file in DATA_DIR/redis) and TWO
+                              orchestrator replicas sharing runs through it
+                              (--run-store, --replica-id orchestrator and
+                              orchestrator2; the second on the orchestrator
+                              port + 1, metrics on the metrics base port + 5);
+                              the gateway reaches both (round robin), and a
+                              run outlives the replica that started it
+                              [AGENTSTREAM_REDIS=1]
   --no-gateway                start everything but the gateway (for tests that
                               run, stop and restart a gateway themselves)
   --help                      print this text
@@ -79,6 +91,7 @@ METRICS_BASE=${AGENTSTREAM_METRICS_BASE_PORT:-9100}
 CSV=${AGENTSTREAM_CSV:-}
 LOG_LEVEL=info
 START_GATEWAY=1
+REDIS=${AGENTSTREAM_REDIS:-0}
 
 while (($#)); do
   case "$1" in
@@ -92,6 +105,7 @@ while (($#)); do
     --csv) CSV=$2; shift 2 ;;
     --log-level) LOG_LEVEL=$2; shift 2 ;;
     --no-gateway) START_GATEWAY=0; shift ;;
+    --redis) REDIS=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "launch.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -103,6 +117,25 @@ for port in "$GATEWAY_PORT" "$ORCH_PORT" "$SPEC_BASE" "$METRICS_BASE"; do
     exit 2
   fi
 done
+if [[ "$REDIS" != 0 ]]; then
+  REDIS=1
+  REDIS_SERVER=$(command -v redis-server || true)
+  if [[ -z "$REDIS_SERVER" ]] || ! command -v redis-cli >/dev/null; then
+    echo "launch.sh: --redis needs redis-server and redis-cli (apt-get install redis-server; ./run.sh --redis installs it)" >&2
+    exit 2
+  fi
+  # The gateway's address list names both replicas by IP.
+  if [[ "$HOST" =~ ^[0-9.]+$ ]]; then
+    ORCH_TARGET="ipv4:$HOST:$ORCH_PORT,$HOST:$((ORCH_PORT + 1))"
+  elif [[ "$HOST" == *:* ]]; then
+    ORCH_TARGET="ipv6:[$HOST]:$ORCH_PORT,[$HOST]:$((ORCH_PORT + 1))"
+  else
+    echo "launch.sh: --redis needs an IP address as --host (got $HOST)" >&2
+    exit 2
+  fi
+else
+  REDIS=0
+fi
 
 BIN_DIR=$(cd "$BIN_DIR" && pwd)
 mkdir -p "$DATA_DIR/logs" "$DATA_DIR/ports"
@@ -150,7 +183,10 @@ write_pids() {
 run() {  # run NAME: starts ARGV_NAME in the background, logging to NAME.log
   local name=$1
   local -n argv="ARGV_$name"
-  "$BIN_DIR/${argv[0]}" "${argv[@]:1}" >>"$DATA_DIR/logs/$name.log" 2>&1 &
+  local exe=${argv[0]}
+  # A binary of ours by name; another program (redis-server) by its path.
+  if [[ "$exe" != /* ]]; then exe="$BIN_DIR/$exe"; fi
+  "$exe" "${argv[@]:1}" >>"$DATA_DIR/logs/$name.log" 2>&1 &
   local pid=$!
   PID[$name]=$pid
   now_ms
@@ -172,10 +208,18 @@ define() {  # define NAME BINARY ARGS...: a process to start and supervise
 
 stop_all() {
   trap - INT TERM EXIT
-  local name pids=()
-  for name in "${NAMES[@]}"; do
-    if [[ -n ${PID[$name]} ]]; then pids+=("${PID[$name]}"); fi
-  done
+  # The run store last: orchestrators that stop hand their runs over
+  # through it.
+  stop_pids $(for name in "${NAMES[@]}"; do
+    if [[ $name != redis && -n ${PID[$name]} ]]; then echo "${PID[$name]}"; fi
+  done)
+  if [[ -n ${PID[redis]:-} ]]; then stop_pids "${PID[redis]}"; fi
+  wait 2>/dev/null || true
+  rm -f "$PIDS_FILE"
+}
+
+stop_pids() {  # stop_pids PID...: SIGTERM, then SIGKILL after STOP_GRACE_MS
+  local pids=("$@")
   if ((${#pids[@]})); then
     kill -TERM "${pids[@]}" 2>/dev/null || true
     local pid alive i
@@ -188,9 +232,7 @@ stop_all() {
       sleep 0.1
     done
     kill -KILL "${pids[@]}" 2>/dev/null || true
-    wait 2>/dev/null || true
   fi
-  rm -f "$PIDS_FILE"
 }
 
 # Stops everything and exits as the signal asked (130 INT, 143 TERM).
@@ -318,6 +360,15 @@ supervise() {
 DATA_ARGS=(--db "$DB")
 if [[ -n "$CSV" ]]; then DATA_ARGS+=(--csv "$CSV"); fi
 
+if ((REDIS)); then
+  # A free loopback port, kept for restarts; data (the append-only file) in
+  # DATA_DIR/redis, so that a restarted redis-server keeps every live run.
+  REDIS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  mkdir -p "$DATA_DIR/redis"
+  define redis "$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 \
+    --dir "$DATA_DIR/redis" --appendonly yes --daemonize no
+fi
+
 SPECIALISTS=(DataAnalyst:data_analyst RiskAnalyst:risk_analyst
              ComplianceExpert:compliance_expert Synthetic:synthetic)
 ORCH_ARGS=()
@@ -336,20 +387,63 @@ for entry in "${SPECIALISTS[@]}"; do
   i=$((i + 1))
 done
 
-define orchestrator orchestrator --host "$HOST" --port "$ORCH_PORT" \
-  --port-file "$DATA_DIR/ports/orchestrator" --metrics-port "$METRICS_BASE" \
-  --log-level "$LOG_LEVEL" "${ORCH_ARGS[@]}"
+ORCHESTRATORS=(orchestrator)
+if ((REDIS)); then
+  ORCHESTRATORS+=(orchestrator2)
+  ORCH_ARGS+=(--run-store "redis://127.0.0.1:$REDIS_PORT")
+else
+  ORCH_TARGET="$HOST:$ORCH_PORT"
+fi
+i=0
+for name in "${ORCHESTRATORS[@]}"; do
+  args=(--host "$HOST" --port "$((ORCH_PORT + i))"
+        --port-file "$DATA_DIR/ports/$name" --log-level "$LOG_LEVEL"
+        "${ORCH_ARGS[@]}")
+  # The first on the metrics base port, the second after the specialists'.
+  if ((i)); then args+=(--metrics-port "$((METRICS_BASE + 5))");
+  else args+=(--metrics-port "$METRICS_BASE"); fi
+  if ((REDIS)); then args+=(--replica-id "$name"); fi
+  define "$name" orchestrator "${args[@]}"
+  i=$((i + 1))
+done
 if ((START_GATEWAY)); then
   define gateway gateway --host "$HOST" --port "$GATEWAY_PORT" \
-    --port-file "$DATA_DIR/ports/gateway" --orchestrator "$HOST:$ORCH_PORT" \
+    --port-file "$DATA_DIR/ports/gateway" --orchestrator "$ORCH_TARGET" \
     --log-level "$LOG_LEVEL"
 fi
 
+# wait_redis SECONDS: until the redis-server we started says it is ready in
+# its own log (a PING could be answered by another server on the port).
+wait_redis() {
+  local deadline=$((SECONDS + $1))
+  while ((SECONDS < deadline)); do
+    if ! kill -0 "${PID[redis]}" 2>/dev/null; then
+      echo "launch.sh: redis-server exited during start; see $DATA_DIR/logs/redis.log" >&2
+      tail -n 20 "$DATA_DIR/logs/redis.log" >&2 || true
+      return 1
+    fi
+    local text
+    text=$(tail -c +"$((REDIS_LOG_OFFSET + 1))" "$DATA_DIR/logs/redis.log" 2>/dev/null || true)
+    if [[ $text == *"Ready to accept connections"* &&
+          $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]; then
+      return 0
+    fi
+    pause 0.1
+  done
+  echo "launch.sh: redis-server not ready within $1s; see $DATA_DIR/logs/redis.log" >&2
+  return 1
+}
+
 started=()
 for name in "${NAMES[@]}"; do
+  if [[ $name == redis ]]; then
+    REDIS_LOG_OFFSET=$(stat -c %s "$DATA_DIR/logs/redis.log" 2>/dev/null || echo 0)
+  fi
   run "$name"
   started+=("$name (pid ${PID[$name]})")
   finish_if_asked
+  # The orchestrators start once the run store answers.
+  if [[ $name == redis ]]; then wait_redis 30 || exit 1; fi
 done
 say "started ${started[*]}"
 
@@ -357,7 +451,9 @@ say "started ${started[*]}"
 for entry in "${SPECIALISTS[@]}"; do
   wait_port_file "${entry##*:}" 180 || exit 1
 done
-wait_port_file orchestrator 30 || exit 1
+for name in "${ORCHESTRATORS[@]}"; do
+  wait_port_file "$name" 30 || exit 1
+done
 if ((START_GATEWAY)); then
   wait_port_file gateway 30 || exit 1
 
@@ -386,6 +482,9 @@ if ((START_GATEWAY)); then
   echo "  try: curl -N '${URL}api/chat/stream?message=Assess%20the%20risk%20of%20account%20ACC-1042'"
 else
   echo "agentstream is running without a gateway: orchestrator at $HOST:$ORCH_PORT"
+fi
+if ((REDIS)); then
+  echo "  run store: redis-server on 127.0.0.1:$REDIS_PORT (data: $DATA_DIR/redis); orchestrators at $HOST:$ORCH_PORT and $HOST:$((ORCH_PORT + 1))"
 fi
 echo "  logs: $DATA_DIR/logs/   stop: Ctrl-C"
 

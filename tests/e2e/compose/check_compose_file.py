@@ -26,6 +26,13 @@ checked offline:
     `agentstream-tls` volume, and each of them (gateway, orchestrator, every
     specialist kind) waits for it, mounts the volume and names its own
     certificate (/tls/<service>/tls.crt), key and the CA;
+  - orchestrators scale (docs/SCALING.md): two replicas by default
+    (deploy.replicas, or `scale`), no published port and no
+    container_name (so `--scale orchestrator=N` works), each with
+    AGENTSTREAM_RUN_STORE=redis://redis:6379 and waiting for a healthy
+    `redis`; the gateway reaches them all at dns:///orchestrator:<port>;
+    `redis` keeps an append-only file on its own named volume, checks its
+    health with redis-cli ping and publishes no port;
   - authentication is on (docs/SECURITY.md, "Deployments"): the gateway
     runs --auth=token with its token file in the `agentstream-auth` volume
     (read-only), made by the one-shot `auth` service it waits for; the
@@ -122,8 +129,8 @@ def check_rules(doc):
     error('a top-level `version` is obsolete in v2 (a warning on every '
           'command) and pins v1 to an older schema: leave it out')
   for name in ('certs', 'auth', 'dataset', 'data-analyst', 'risk-analyst',
-               'compliance-expert', 'synthetic', 'orchestrator', 'gateway',
-               'edge'):
+               'compliance-expert', 'synthetic', 'redis', 'orchestrator',
+               'gateway', 'edge'):
     if name not in services:
       error(f'no service {name!r}')
   for name, svc in services.items():
@@ -172,6 +179,7 @@ def check_rules(doc):
       error(f'{name}: does not wait for the data set')
   check_tls(services)
   check_auth(services)
+  check_run_store(doc)
   with open(os.path.join(ROOT, 'deploy', 'docker', 'Dockerfile'),
             encoding='utf-8') as f:
     if not re.search(r'^HEALTHCHECK ', f.read(), re.M):
@@ -203,6 +211,65 @@ def check_tls(services):
     if (got.get('certs') or {}).get('condition') != \
         'service_completed_successfully':
       error(f'{name}: does not wait for the certs service')
+
+
+def replicas_of(svc):
+  """The replicas compose starts by default: deploy.replicas, or the
+  older `scale` (compose refuses both set), or 1."""
+  got = (svc.get('deploy') or {}).get('replicas', svc.get('scale', 1))
+  return int(got) if str(got).isdigit() else None
+
+
+def check_run_store(doc):
+  services = doc.get('services') or {}
+  orch = services.get('orchestrator') or {}
+  env = env_of(orch)
+  want_store = 'redis://redis:6379'
+  if env.get('AGENTSTREAM_RUN_STORE') != want_store:
+    error(f'orchestrator: AGENTSTREAM_RUN_STORE '
+          f'{env.get("AGENTSTREAM_RUN_STORE")!r}, want {want_store!r} (the '
+          'replicas share runs through the redis service)')
+  replicas = replicas_of(orch)
+  if replicas is None or replicas < 2:
+    error(f'orchestrator: {replicas!r} replicas by default, want at least 2')
+  if 'AGENTSTREAM_REPLICA_ID' in env:
+    error('orchestrator: a fixed AGENTSTREAM_REPLICA_ID would give every '
+          'replica the same name (the default is HOSTNAME-PID)')
+  cond = ((orch.get('depends_on') or {}).get('redis') or {}).get('condition')
+  if cond != 'service_healthy':
+    error(f'orchestrator: depends_on redis {cond!r}, not service_healthy')
+  port = default_of(env.get('AGENTSTREAM_PORT', ''))
+  gw_env = env_of(services.get('gateway') or {})
+  want = f'dns:///orchestrator:{port}'
+  if gw_env.get('AGENTSTREAM_ORCHESTRATOR') != want:
+    error(f'gateway: AGENTSTREAM_ORCHESTRATOR '
+          f'{gw_env.get("AGENTSTREAM_ORCHESTRATOR")!r}, want {want!r} (round '
+          'robin over every orchestrator replica)')
+  redis = services.get('redis') or {}
+  args = [str(a) for a in (redis.get('command') or [])]
+  entry = [str(a) for a in (redis.get('entrypoint') or [])]
+  if entry[:1] != ['redis-server'] and args[:1] != ['redis-server']:
+    error(f'redis: runs {entry + args}, want redis-server')
+  pairs = dict(zip(args, args[1:]))
+  if pairs.get('--appendonly') != 'yes':
+    error('redis: no --appendonly yes (a restart would lose every live run)')
+  if pairs.get('--port', '6379') != '6379':
+    error(f'redis: --port {pairs.get("--port")}, the store says 6379')
+  data_dir = pairs.get('--dir')
+  mounts = [str(v) for v in redis.get('volumes') or []]
+  named = [v for v in mounts if v.split(':')[0] in (doc.get('volumes') or {})
+           and len(v.split(':')) >= 2 and v.split(':')[1] == data_dir]
+  if not data_dir or not named or any(v.endswith(':ro') for v in named):
+    error(f'redis: --dir {data_dir!r} is not on a writable named volume '
+          f'({mounts})')
+  test = (redis.get('healthcheck') or {}).get('test') or []
+  if 'redis-cli ping' not in ' '.join(str(t) for t in test):
+    error(f'redis: health check {test!r}, want redis-cli ping')
+  with open(os.path.join(ROOT, 'deploy', 'docker', 'Dockerfile'),
+            encoding='utf-8') as f:
+    if not re.search(r'^\s+.*\bredis-server\b', f.read(), re.M):
+      error('deploy/docker/Dockerfile does not install redis-server (the '
+            'redis service runs the agentstream image)')
 
 
 def check_auth(services):

@@ -12,7 +12,8 @@ What it does, in order (every step bounded; the whole run by --budget-s):
      agentstream-edge:latest (deploy/nginx/Dockerfile);
   4. starts the compose project under a unique name, the gateway published on
      127.0.0.1:<free port>, and reads the operator's token from the gateway
-     container (authentication is on: every request below carries it);
+     container (authentication is on: every request below carries it); two
+     orchestrators and `redis` are healthy, redis with appendonly yes;
   5. one question through the gateway: a complete stream (over gRPC with
      mTLS between the services, as the compose file configures); then, from
      a container on the project's network, `openssl s_client` is refused by
@@ -29,10 +30,17 @@ What it does, in order (every step bounded; the whole run by --budget-s):
   8. kills (docker rm -f) one RiskAnalyst replica while runs are in flight:
      every run still ends with `complete` and `done`; runs started after it
      use only the survivors;
-  9. the edge (profile edge) over HTTPS and HTTP/2: 401 without a token,
+  9. two orchestrators share runs through `redis` (the compose default):
+     8 Synthetic runs of about 6 s each, then `docker kill` of the
+     orchestrator that owns most of them (the owners read from Redis); each
+     client follows its run to `done` across cuts and 503s, resuming with
+     Last-Event-ID: every run arrives whole (seq 1..N once, `complete`,
+     `done`), and exactly the killed replica's runs carry the survivor's
+     "took this run over" status (its runs_taken_over_total agrees);
+ 10. the edge (profile edge) over HTTPS and HTTP/2: 401 without a token,
      the token passes as cookie or header; the first update arrives
      before the run has finished (no buffering);
- 10. takes everything down and checks that no container, network or volume
+ 11. takes everything down and checks that no container, network or volume
      of the project is left; stops dockerd by PID (always, also on failure).
 
 Exit status: 0 passed, 1 failed, 77 skipped (no Docker capability here and
@@ -68,6 +76,7 @@ from compose_engine import (
     Stream,
     ask,
     bearer,
+    follow_to_end,
     query,
 )
 
@@ -110,8 +119,8 @@ class ComposeE2E(AuthSteps, ComposeEngine):
     client finishes first and reads the refusal later). s_client's report
     (stderr with -brief) is kept, the bytes it reads are not."""
     ids = self.docker.containers("orchestrator")
-    if len(ids) != 1:
-      raise TestFailure(f"mTLS: want one orchestrator, have {ids}")
+    if not ids:
+      raise TestFailure("mTLS: no orchestrator is running")
     info = self.docker.inspect(ids[0])
     networks = list(info["NetworkSettings"]["Networks"])
     volumes = [m.get("Name") for m in info["Mounts"]
@@ -385,6 +394,126 @@ class ComposeE2E(AuthSteps, ComposeEngine):
     if later < 3:
       raise TestFailure(f"kill: only {later} runs after the kill")
 
+  def step_replicas(self):
+    """The compose default: two orchestrators and one redis, all healthy,
+    the redis keeping an append-only file."""
+    self.wait_healthy("orchestrator", 2, timeout=60)
+    redis = self.wait_healthy("redis", 1, timeout=60)
+    p = self.docker.run(["docker", "exec", redis[0], "redis-cli", "CONFIG",
+                         "GET", "appendonly"], timeout=30)
+    if p.stdout.split() != ["appendonly", "yes"]:
+      raise TestFailure(f"redis: appendonly {p.stdout.split()}")
+    self.redis_id = redis[0]
+    log("two orchestrator replicas and redis (appendonly yes) healthy")
+
+  def run_owners(self):
+    """{run id: owner replica id} of every live run, from the store."""
+    p = self.docker.run(
+        ["docker", "exec", self.redis_id, "/bin/sh", "-c",
+         'for id in $(redis-cli ZRANGE agentstream:leases 0 -1); do '
+         'echo "$id $(redis-cli HGET "agentstream:{$id}:meta" owner)"; '
+         'done'], timeout=30)
+    return dict(line.split()[:2] for line in p.stdout.splitlines()
+                if len(line.split()) >= 2)
+
+  @staticmethod
+  def runs_taken_over(metrics):
+    return sum(int(n) for n in re.findall(
+        r"^agentstream_orchestrator_runs_taken_over_total(?:\{[^}]*\})? "
+        r"(\d+)", metrics, re.M))
+
+  def step_orchestrator_kill(self, runs=8):
+    self.wait_specialist_available("Synthetic")
+    ids = self.wait_healthy("orchestrator", 2, timeout=60)
+    # Synthetic: 30 partial results at 5/s, a run of about 6 s.
+    opts = json.dumps({"count": 30, "rate": 5})
+    results = [None] * runs
+
+    def client(i):
+      results[i] = follow_to_end(
+          self.http_port, query(f"orchestrator kill {i}",
+                                specialists="Synthetic", options=opts),
+          self.token, self.budget.bound(90))
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True)
+               for i in range(runs)]
+    for t in threads:
+      t.start()
+    # Every run live in the store, then the replica owning most is killed.
+    owners = {}
+    deadline = time.monotonic() + self.budget.bound(20)
+    while time.monotonic() < deadline and len(owners) < runs:
+      time.sleep(0.3)
+      owners = self.run_owners()
+    if len(owners) != runs:
+      raise TestFailure(f"orchestrator kill: {len(owners)} live runs in the "
+                        f"store, want {runs}: {owners}")
+    hosts = {self.docker.inspect(c)["Config"]["Hostname"]: c for c in ids}
+    by_host = {}
+    for rid, owner in owners.items():
+      by_host.setdefault(owner.rsplit("-", 1)[0], set()).add(rid)
+    if not set(by_host) <= set(hosts):
+      raise TestFailure(f"orchestrator kill: owners {sorted(by_host)} are not "
+                        f"the replicas {sorted(hosts)}")
+    victim_host = max(by_host, key=lambda h: len(by_host[h]))
+    victim = hosts[victim_host]
+    survivor = next(c for c in ids if c != victim)
+    owned = by_host[victim_host]
+    taken0 = self.runs_taken_over(self.orchestrator_metrics([survivor]))
+    time.sleep(1.0)  # a few updates into each run
+    t_kill = time.time()
+    self.docker.run(["docker", "kill", victim], timeout=60)
+    log(f"killed orchestrator {victim_host} (SIGKILL), owner of "
+        f"{len(owned)} of the {runs} runs")
+    for t in threads:
+      t.join(timeout=self.budget.bound(120))
+    taken_metric = self.runs_taken_over(
+        self.orchestrator_metrics([survivor])) - taken0
+    took = set()
+    cut = 0
+    unavailable = 0
+    for i, r in enumerate(results):
+      if r is None:
+        raise TestFailure(f"orchestrator kill: client {i} did not finish")
+      bad = r.check()
+      if bad:
+        raise TestFailure(f"orchestrator kill: run {r.run_id}: {bad}")
+      if r.events[0]["t"] > t_kill:
+        raise TestFailure(f"orchestrator kill: run {r.run_id} started after "
+                          "the kill")
+      cut += len(r.statuses) > 1
+      unavailable += r.statuses.count(503)
+      notes = [e["json"].get("message", "") for e in r.messages()
+               if e["json"].get("type") == "status" and
+               "took this run over" in e["json"].get("message", "")]
+      if notes:
+        took.add(r.run_id)
+        if victim_host not in notes[0]:
+          raise TestFailure(f"orchestrator kill: the takeover note does not "
+                            f"name the killed replica {victim_host}: "
+                            f"{notes[0]}")
+    done_s = time.time() - t_kill
+    self.figures["orchestrator_kill_runs"] = runs
+    self.figures["orchestrator_kill_owned_by_victim"] = len(owned)
+    self.figures["orchestrator_kill_taken_over"] = len(took)
+    self.figures["orchestrator_kill_streams_cut"] = cut
+    self.figures["orchestrator_kill_503s"] = unavailable
+    self.figures["orchestrator_kill_all_done_after_s"] = round(done_s, 1)
+    log(f"orchestrator kill: {runs} runs whole (seq 1..N, complete, done); "
+        f"{cut} clients resumed ({unavailable} 503s on the way); "
+        f"{len(took)} runs taken over by the survivor (its "
+        f"runs_taken_over_total +{taken_metric}); all done {done_s:.1f}s "
+        "after the kill")
+    if took != owned:
+      raise TestFailure(f"orchestrator kill: runs taken over {sorted(took)} "
+                        f"!= the killed replica's {sorted(owned)}")
+    if taken_metric != len(took):
+      raise TestFailure(f"orchestrator kill: runs_taken_over_total "
+                        f"+{taken_metric}, {len(took)} runs say so")
+    if cut < len(owned):
+      raise TestFailure(f"orchestrator kill: {cut} clients resumed, the "
+                        f"killed replica owned {len(owned)} runs")
+
   def wait_specialist_available(self, name, timeout=60):
     deadline = time.monotonic() + self.budget.bound(timeout)
     last = None
@@ -406,6 +535,7 @@ class ComposeE2E(AuthSteps, ComposeEngine):
       raise TestFailure("edge: " + self.edge_missing)
     self.up("--no-recreate", "edge", profiles=("edge", "synthetic"))
     self.wait_specialist_available("Synthetic")
+    self.wait_edge_listening()
     self.step_edge_auth()
     # Synthetic: 20 partial results at 10/s, a run of about 2 s.
     opts = json.dumps({"count": 20, "rate": 10})
@@ -440,6 +570,23 @@ class ComposeE2E(AuthSteps, ComposeEngine):
     if margin <= 0.5:
       raise TestFailure(f"edge: first update arrived {margin:.2f}s before "
                         "the run completed: buffered")
+
+  def wait_edge_listening(self, timeout=30):
+    """`up` returns once the edge's container runs; nginx listens a moment
+    later (the published port accepts before that and drops the
+    connection): until /healthz answers through it."""
+    deadline = time.monotonic() + self.budget.bound(timeout)
+    last = None
+    while time.monotonic() < deadline:
+      p = subprocess.run(
+          ["curl", "-sS", "-k", "--max-time", "5", "-o", "/dev/null", "-w",
+           "%{http_code}", f"https://127.0.0.1:{self.https_port}/healthz"],
+          capture_output=True, text=True, timeout=15, check=False)
+      if p.stdout.strip() == "200":
+        return
+      last = f"{p.stdout.strip()} {p.stderr.strip()[-200:]}"
+      time.sleep(0.3)
+    raise TestFailure(f"edge: not answering within {timeout}s: {last}")
 
   def curl_stream(self, url):
     """Streams with curl over HTTP/2 (TLS, self-signed: -k), timestamping
@@ -528,12 +675,14 @@ class ComposeE2E(AuthSteps, ComposeEngine):
       self.figures["compose_up_s"] = round(time.monotonic() - t0, 1)
       log(f"compose up and ready in {self.figures['compose_up_s']}s")
       self.read_operator_token()
+      self.step_replicas()
       self.step_first_question()
       self.step_mtls()
       self.step_auth()
       names3 = self.step_scale_3()
       names4 = self.step_scale_4(names3)
       self.step_kill(names4)
+      self.step_orchestrator_kill()
       self.step_edge()
     except (TestFailure, Skip) as e:
       failure = e

@@ -204,16 +204,17 @@ def bearer(token):
   return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def ask(port, query, timeout=60, token=None, path=None):
+def ask(port, query, timeout=60, token=None, path=None, headers=None):
   """GET /api/chat/stream?<query> (or `path`) on 127.0.0.1:port with
-  `token` as the bearer token; reads to the end."""
+  `token` as the bearer token (and `headers`); reads to the end."""
   s = Stream()
   s.started = time.time()
   conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
   deadline = time.monotonic() + timeout
   try:
     conn.request("GET", path or "/api/chat/stream?" + query,
-                 headers={"Accept": "text/event-stream", **bearer(token)})
+                 headers={"Accept": "text/event-stream", **bearer(token),
+                          **(headers or {})})
     resp = conn.getresponse()
     s.status = resp.status
     s.headers = {k.lower(): v for k, v in resp.getheaders()}
@@ -239,6 +240,75 @@ def ask(port, query, timeout=60, token=None, path=None):
   return s
 
 
+class Followed:
+  """A run followed to its end across cuts (follow_to_end)."""
+
+  def __init__(self):
+    self.run_id = None
+    self.events = []  # every event of every response, in order
+    self.statuses = []  # each response's HTTP status (0: no response)
+    self.done = False
+    self.error = None
+
+  def messages(self):
+    return [e for e in self.events
+            if e["event"] == "message" and e["json"] is not None]
+
+  def check(self):
+    """None when the run arrived whole: seq 1..N once each, `complete`
+    last, then `done`; else what is wrong."""
+    if not self.done:
+      return f"not done ({self.error}; HTTP {self.statuses})"
+    msgs = self.messages()
+    seqs = [e["json"].get("seq") for e in msgs]
+    if seqs != list(range(1, len(seqs) + 1)):
+      return f"seqs not 1..N once each: {seqs}"
+    if not msgs or msgs[-1]["json"].get("type") != "complete":
+      return "the last update is not `complete`"
+    if self.events[-1]["event"] != "done" and self.statuses[-1] != 204:
+      return f"ends with {self.events[-1]['event']}, not done"
+    return None
+
+
+def follow_to_end(port, first_query, token, deadline_s):
+  """Starts a run (GET /api/chat/stream?first_query) and follows it to
+  `done` as an EventSource would: after a cut, an `unavailable` error or a
+  503 it resumes with Last-Event-ID (the last id it got) on
+  /api/runs/{id}/stream; 204 (nothing after that id, the run over) ends it
+  too."""
+  out = Followed()
+  until = time.monotonic() + deadline_s
+  last_id = None
+  path = None
+  while time.monotonic() < until:
+    headers = {"Last-Event-ID": last_id} if last_id else None
+    s = ask(port, first_query, timeout=max(1.0, until - time.monotonic()),
+            token=token, path=path, headers=headers)
+    out.statuses.append(s.status or 0)
+    if out.run_id is None and s.status == 200:
+      out.run_id = s.headers.get("x-request-id")
+    for e in s.events:
+      out.events.append(e)
+      if e["id"]:
+        last_id = e["id"]
+      if e["event"] == "done":
+        out.done = True
+    if out.done or s.status == 204:
+      out.done = True
+      return out
+    if s.status not in (200, 503, None):
+      out.error = f"HTTP {s.status}: {s.error}"
+      return out
+    if out.run_id is None:
+      out.error = f"no run id: {s.summary()}"
+      return out
+    path = f"/api/runs/{out.run_id}/stream"
+    last_id = last_id or f"{out.run_id}:0"
+    time.sleep(0.2 if s.status == 503 else 0.02)
+  out.error = "deadline"
+  return out
+
+
 def query(message, **extra):
   params = {"message": message}
   params.update(extra)
@@ -260,6 +330,7 @@ class ComposeEngine:
     self.http_port = None
     self.https_port = None
     self.figures = {}
+    self.redis_id = None
     self.project_up = False
     self.edge_missing = None
 
@@ -499,26 +570,34 @@ class ComposeEngine:
     return {self.docker.inspect(c)["Config"]["Hostname"]: c for c in ids}
 
   def orchestrator_calls(self, specialist="RiskAnalyst"):
-    """specialist_calls_total{instance} as the orchestrator counts them."""
+    """specialist_calls_total{instance} as the orchestrators count them
+    (summed over the replicas)."""
     calls = {}
     pat = re.compile(r'^agentstream_orchestrator_specialist_calls_total\{'
                      r'specialist="([^"]*)",instance="([^"]*)"\} (\d+)', re.M)
     for spec, inst, n in pat.findall(self.orchestrator_metrics()):
       if spec == specialist:
-        calls[inst] = int(n)
+        calls[inst] = calls.get(inst, 0) + int(n)
     return calls
 
-  def orchestrator_metrics(self):
-    """The orchestrator's /metrics (port 9090 is not published: read from
-    inside its container with bash's /dev/tcp; the image has no curl)."""
-    ids = self.docker.containers("orchestrator")
-    if len(ids) != 1:
-      raise TestFailure(f"want one orchestrator, have {ids}")
-    p = self.docker.run(
-        ["docker", "exec", ids[0], "/bin/bash", "-c",
-         "exec 3<>/dev/tcp/127.0.0.1/9090 && "
-         "printf 'GET /metrics HTTP/1.0\\r\\nHost: o\\r\\n\\r\\n' >&3 && "
-         "cat <&3"], timeout=60)
-    if "agentstream_orchestrator_" not in p.stdout:
-      raise TestFailure("orchestrator /metrics: " + p.stdout[:300])
-    return p.stdout
+  def orchestrator_metrics(self, ids=None):
+    """Every running orchestrator replica's (or those of `ids`) /metrics,
+    one after the other
+    (port 9090 is not published: read from inside each container with
+    bash's /dev/tcp; the image has no curl). Counters summed over the
+    text are the deployment's."""
+    ids = ids or self.docker.containers("orchestrator")
+    if not ids:
+      raise TestFailure("no orchestrator is running")
+    texts = []
+    for cid in ids:
+      p = self.docker.run(
+          ["docker", "exec", cid, "/bin/bash", "-c",
+           "exec 3<>/dev/tcp/127.0.0.1/9090 && "
+           "printf 'GET /metrics HTTP/1.0\\r\\nHost: o\\r\\n\\r\\n' >&3 && "
+           "cat <&3"], timeout=60)
+      if "agentstream_orchestrator_" not in p.stdout:
+        raise TestFailure(f"orchestrator {cid[:12]} /metrics: " +
+                          p.stdout[:300])
+      texts.append(p.stdout)
+    return "\n".join(texts)

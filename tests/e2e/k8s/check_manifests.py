@@ -20,6 +20,13 @@ No cluster is needed, nor contacted:
     AGENTSTREAM_TLS_CERT/_KEY/_CA; the gateway authenticates with its token
     file from the Secret agentstream-auth and the orchestrator trusts only
     the gateway's certificate, as in docker-compose.yml (k8s_auth.py);
+  - the orchestrators share runs as in docker-compose.yml (docs/SCALING.md):
+    the Deployment has compose's number of replicas (at least two) behind a
+    headless Service, the ConfigMap's AGENTSTREAM_RUN_STORE is compose's
+    (redis://redis:6379), and that Redis is redis.yaml's StatefulSet of one
+    running compose's redis-server arguments (append-only, its --dir on the
+    claim's volume), probed with redis-cli ping, behind a Service `redis`
+    on 6379;
   - `kubectl kustomize` renders the same objects (kubectl works offline for
     that; `kubectl create/apply --dry-run=client` need an API server's
     discovery and are not used);
@@ -84,19 +91,24 @@ def containers(dep, init=False):
 
 def check_consistency(objs, compose):
   deployments = {n: d for (k, n), d in objs.items() if k == 'Deployment'}
+  # Deployments and StatefulSets: the checks every pod template gets.
+  workloads = {n: d for (k, n), d in objs.items()
+               if k in ('Deployment', 'StatefulSet')}
   services = {n: s for (k, n), s in objs.items() if k == 'Service'}
   hpas = {n: h for (k, n), h in objs.items()
           if k == 'HorizontalPodAutoscaler'}
   configmaps = {n: c for (k, n), c in objs.items() if k == 'ConfigMap'}
 
-  for name, dep in deployments.items():
-    where = f'Deployment/{name}'
+  for name, dep in workloads.items():
+    where = f'{dep.get("kind")}/{name}'
     sel = get(dep, 'spec.selector.matchLabels') or {}
     labels = get(dep, 'spec.template.metadata.labels') or {}
     if not sel or any(labels.get(k) != v for k, v in sel.items()):
       error(f'{where}: selector {sel} does not match pod labels {labels}')
     vols = {v.get('name') for v in get(dep, 'spec.template.spec.volumes', [])
             or []}
+    vols |= {get(t, 'metadata.name') for t in
+             get(dep, 'spec.volumeClaimTemplates', []) or []}
     for c in containers(dep, init=True):
       cw = f'{where}/{c.get("name")}'
       if c.get('image') != IMAGE:
@@ -127,14 +139,14 @@ def check_consistency(objs, compose):
 
   for name, svc in services.items():
     sel = get(svc, 'spec.selector') or {}
-    matched = [d for d, dep in deployments.items()
+    matched = [d for d, dep in workloads.items()
                if all((get(dep, 'spec.template.metadata.labels') or {})
                       .get(k) == v for k, v in sel.items())]
     if len(matched) != 1:
-      error(f'Service/{name}: selects {matched or "no Deployment"}, '
+      error(f'Service/{name}: selects {matched or "no workload"}, '
             'exactly one expected')
       continue
-    dep = deployments[matched[0]]
+    dep = workloads[matched[0]]
     ports = {p.get('name'): p.get('containerPort')
              for c in containers(dep) for p in c.get('ports') or []}
     for p in get(svc, 'spec.ports') or []:
@@ -229,10 +241,13 @@ def check_consistency(objs, compose):
       if not any(c.get('name') == 'dataset' for c in inits):
         error(f'Deployment/{svc_name}: no `dataset` init container')
   check_tls(deployments, expected)
-  for svc_name in ('gateway', 'orchestrator'):
-    svc = services.get(svc_name)
-    if svc is not None and get(svc, 'spec.clusterIP') == 'None':
-      error(f'Service/{svc_name}: should have a cluster IP')
+  svc = services.get('gateway')
+  if svc is not None and get(svc, 'spec.clusterIP') == 'None':
+    error('Service/gateway: should have a cluster IP')
+  svc = services.get('orchestrator')
+  if svc is not None and get(svc, 'spec.clusterIP') != 'None':
+    error('Service/orchestrator: must be headless (clusterIP: None) so that '
+          'the gateway\'s round robin sees every orchestrator pod')
 
   env = {}
   for cm in configmaps.values():
@@ -263,10 +278,88 @@ def check_consistency(objs, compose):
     error('ConfigMap: AGENTSTREAM_MAX_CONNECTION_AGE_MS must be set and at '
           'most 10000 (a new pod gets calls within 10 s)')
 
+  check_run_store(objs, compose, env)
   if compose is not None:
     check_against_compose(compose, deployments, env, container_ports)
   check_auth(deployments, None if compose is None else lambda svc: compose_env(
       (compose.get('services') or {}).get(svc) or {}))
+
+
+def compose_replicas(svc):
+  """The replicas compose starts by default (deploy.replicas, or `scale`)."""
+  return (svc.get('deploy') or {}).get('replicas', svc.get('scale', 1))
+
+
+def check_run_store(objs, compose, env):
+  """Orchestrator replicas sharing runs through redis.yaml's Redis, as
+  docker-compose.yml has it (docs/SCALING.md)."""
+  services = (compose or {}).get('services') or {}
+  orch = objs.get(('Deployment', 'orchestrator')) or {}
+  replicas = get(orch, 'spec.replicas', 1)
+  if not isinstance(replicas, int) or replicas < 2:
+    error(f'Deployment/orchestrator: {replicas} replicas, want at least 2 '
+          '(one takes over the runs of another that stops)')
+  if compose is not None:
+    want = compose_replicas(services.get('orchestrator') or {})
+    if replicas != want:
+      error(f'Deployment/orchestrator: {replicas} replicas, compose starts '
+            f'{want}')
+  store = env.get('AGENTSTREAM_RUN_STORE')
+  want_store = 'redis://redis:6379'
+  if compose is not None:
+    want_store = compose_env(services.get('orchestrator') or {}).get(
+        'AGENTSTREAM_RUN_STORE')
+  if store != want_store:
+    error(f'ConfigMap: AGENTSTREAM_RUN_STORE {store!r}, compose\'s '
+          f'orchestrator has {want_store!r}')
+  for c in containers(orch):
+    names = {e.get('name') for e in c.get('env') or []}
+    if names & {'AGENTSTREAM_RUN_STORE', 'AGENTSTREAM_REPLICA_ID'}:
+      error('Deployment/orchestrator: sets AGENTSTREAM_RUN_STORE or '
+            'AGENTSTREAM_REPLICA_ID itself (the ConfigMap has the store; '
+            'each pod is named by its HOSTNAME)')
+  redis = objs.get(('StatefulSet', 'redis'))
+  svc = objs.get(('Service', 'redis'))
+  if redis is None or svc is None:
+    return error('no StatefulSet and Service `redis` (redis.yaml): the run '
+                 'store AGENTSTREAM_RUN_STORE names')
+  if get(redis, 'spec.replicas', 1) != 1:
+    error(f'StatefulSet/redis: {get(redis, "spec.replicas")} replicas, want '
+          '1 (one primary)')
+  if 6379 not in {p.get('port') for p in get(svc, 'spec.ports') or []}:
+    error('Service/redis: does not serve port 6379')
+  c0 = (containers(redis) or [{}])[0]
+  command, args = c0.get('command') or [], [str(a) for a in
+                                             c0.get('args') or []]
+  if command[:1] != ['redis-server']:
+    error(f'StatefulSet/redis: runs {command}, want redis-server')
+  pairs = dict(zip(args, args[1:]))
+  if pairs.get('--appendonly') != 'yes':
+    error('StatefulSet/redis: no --appendonly yes (a restart would lose '
+          'every live run)')
+  claims = {get(t, 'metadata.name') for t in
+            get(redis, 'spec.volumeClaimTemplates') or []}
+  mounts = {m.get('mountPath'): m.get('name')
+            for m in c0.get('volumeMounts') or []}
+  if mounts.get(pairs.get('--dir')) not in claims:
+    error(f'StatefulSet/redis: --dir {pairs.get("--dir")!r} is not on a '
+          f'volume claim ({claims}, mounts {mounts})')
+  for which in ('readinessProbe', 'livenessProbe'):
+    cmd = ' '.join(get(c0, f'{which}.exec.command') or [])
+    if 'redis-cli ping' not in cmd:
+      error(f'StatefulSet/redis: {which} {cmd!r}, want redis-cli ping')
+  if compose is not None:
+    csvc = services.get('redis')
+    if csvc is None:
+      return error('docker-compose.yml has no service `redis`')
+    centry = csvc.get('entrypoint') or []
+    ccmd = [str(a) for a in csvc.get('command') or []]
+    if centry != command or ccmd != args:
+      error(f'StatefulSet/redis: runs {command + args}, compose\'s redis '
+            f'{centry + ccmd}')
+    image = interpolate(csvc.get('image'))
+    if image and image != c0.get('image'):
+      error(f'StatefulSet/redis: image {c0.get("image")}, compose {image}')
 
 
 def check_tls(deployments, names):

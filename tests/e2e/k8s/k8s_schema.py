@@ -101,6 +101,19 @@ SCHEMAS = {
                               'rollingUpdate': {'maxSurge': INT_OR_STR,
                                                 'maxUnavailable': INT_OR_STR}},
                  'template': {'metadata': METADATA, 'spec': POD_SPEC}}},
+    ('apps/v1', 'StatefulSet'): {
+        'apiVersion': STR, 'kind': STR, 'metadata': METADATA,
+        'spec': {'replicas': INT, 'serviceName': STR,
+                 'selector': {'matchLabels': LABELS},
+                 'podManagementPolicy': STR,
+                 'updateStrategy': {'type': STR,
+                                    'rollingUpdate': {'partition': INT}},
+                 'template': {'metadata': METADATA, 'spec': POD_SPEC},
+                 'volumeClaimTemplates': [{
+                     'metadata': METADATA,
+                     'spec': {'accessModes': [STR], 'storageClassName': STR,
+                              'resources': {
+                                  'requests': {'storage': QUANTITY}}}}]}},
     ('autoscaling/v2', 'HorizontalPodAutoscaler'): {
         'apiVersion': STR, 'kind': STR, 'metadata': METADATA,
         'spec': {
@@ -124,6 +137,9 @@ SCHEMAS = {
 REQUIRED = {
     'Deployment': ['spec.selector.matchLabels', 'spec.template.metadata.labels',
                    'spec.template.spec.containers'],
+    'StatefulSet': ['spec.selector.matchLabels',
+                    'spec.template.metadata.labels',
+                    'spec.template.spec.containers', 'spec.serviceName'],
     'Service': ['spec.ports', 'spec.selector'],
     'HorizontalPodAutoscaler': ['spec.scaleTargetRef', 'spec.maxReplicas'],
     'ConfigMap': ['data'],

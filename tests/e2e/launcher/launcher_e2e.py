@@ -29,6 +29,14 @@ then, against the real processes:
                 not restarted. Then the launcher is started again on the same
                 data directory and stopped with SIGTERM: exit 143, every
                 process gone.
+  redis         started once more with --redis (./run.sh --redis): its
+                redis-server and two orchestrator replicas (distinct
+                --replica-id) run beside the rest; runs through the gateway
+                complete and both replicas started some (round robin over
+                the two addresses, by each one's runs_started_total); the
+                store holds each run's end; SIGTERM stops every process, the
+                redis-server too, and its append-only file is in the data
+                directory.
 
 The launcher and its processes (start, PIDs, waits, cleanup) are in
 launcher_support.py, the SSE client in launcher_stream.py; the scenarios
@@ -45,14 +53,15 @@ import re
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
 
 from launcher_stream import Stream, partials, start_run
 from launcher_support import (BINARIES, ROOT, STOP_DEADLINE_S, CheckFailed,
-                              Launcher, alive, check, free_port_runs, kill9,
-                              log, skip_or_fail)
+                              Launcher, alive, check, free_port_runs,
+                              http_get, kill9, log, skip_or_fail)
 
 # Synthetic runs (docs/SPECIALISTS.md: options count, size, rate). A runs
 # ~8 s and the gateway is killed after ~1 s of it; B would run 30 s and dies
@@ -273,6 +282,67 @@ def scenario_sigterm(launcher, ready_s):
     check_all_gone(launcher, pids, 'SIGTERM')
 
 
+def runs_started(port):
+    status, body = http_get(f'http://127.0.0.1:{port}/metrics')
+    m = re.search(r'(?m)^agentstream_orchestrator_runs_started_total(?:\{[^}]*\})?'
+                  r' ([0-9.e+]+)', body.decode(errors='replace'))
+    check(status == 200 and m, f'the orchestrator\'s metrics on :{port} '
+          'count runs started')
+    return float(m.group(1))
+
+
+def scenario_redis(bin_dir, data_dir, out_path, ready_s):
+    log('--- --redis: a redis-server and two orchestrators sharing runs')
+    launcher = Launcher(bin_dir, data_dir, free_port_runs(1, 2, 4, 6),
+                        out_path, extra_args=['--redis'],
+                        expect=BINARIES + ('orchestrator2', 'redis'))
+    try:
+        pids = launcher.start(ready_s)
+        launcher.wait_ready()
+        launcher.wait_synthetic()
+        with open(out_path, encoding='utf-8', errors='replace') as f:
+            m = re.findall(r'run store: redis-server on 127\.0\.0\.1:(\d+)',
+                           f.read())
+        check(m, 'the launcher names its redis-server\'s port')
+        redis_port = int(m[-1])
+        args = open(f'/proc/{pids["orchestrator2"][0]}/cmdline',
+                    'rb').read().split(b'\0')
+        check(b'--replica-id' in args and
+              args[args.index(b'--replica-id') + 1] == b'orchestrator2' and
+              f'redis://127.0.0.1:{redis_port}'.encode() in args,
+              'orchestrator2 runs with --replica-id orchestrator2 and the '
+              'run store')
+        ports = (launcher.metrics, launcher.metrics + 5)
+        before = [runs_started(p) for p in ports]
+        rids = []
+        for i in range(6):
+            c, rid = start_run(launcher, RUN_C, f'launcher test: --redis {i}')
+            c.read_to_end(60)
+            seqs = c.seqs(rid)
+            check(partials(c) == RUN_C['count'] and
+                  seqs == list(range(1, len(seqs) + 1)) and
+                  [d.get('status') for d in c.named('done')] == ['complete'],
+                  f'run {i} through the gateway completes ({c.summary()})')
+            rids.append(rid)
+        started = [runs_started(p) - b for p, b in zip(ports, before)]
+        check(sum(started) == 6 and min(started) >= 1,
+              f'both orchestrator replicas started runs: {started}')
+        ends = subprocess.run(
+            ['redis-cli', '-p', str(redis_port), 'EXISTS'] +
+            [f'agentstream:{{{r}}}:end' for r in rids],
+            capture_output=True, text=True, timeout=10, check=False).stdout
+        check(ends.strip() == '6', f'the store holds the end of all 6 runs '
+              f'({ends.strip()})')
+        status = launcher.signal_and_wait(signal.SIGTERM, STOP_DEADLINE_S)
+        check(status == 143, f'the launcher exited 143 on SIGTERM ({status})')
+        check_all_gone(launcher, pids, 'SIGTERM with --redis')
+        aof = os.path.join(data_dir, 'redis', 'appendonlydir')
+        check(os.path.isdir(aof) and os.listdir(aof),
+              f'the append-only file is in {aof}')
+    finally:
+        launcher.cleanup()
+
+
 def dump(launcher, out_path):
     for path in [out_path] + sorted(
             os.path.join(launcher.data_dir, 'logs', n)
@@ -318,6 +388,13 @@ def main():
         pids = scenario_backoff(launcher, pids)
         scenario_sigint(launcher, pids)
         scenario_sigterm(launcher, args.ready_timeout)
+        if shutil.which('redis-server') and shutil.which('redis-cli'):
+            scenario_redis(args.bin_dir, launcher.data_dir, out_path,
+                           args.ready_timeout)
+        elif os.environ.get('CI'):
+            raise CheckFailed('redis-server is not installed (--redis)')
+        else:
+            log('SKIP: the --redis scenario: redis-server is not installed')
         ok = True
         log('PASS')
     except CheckFailed as e:

@@ -136,11 +136,14 @@ def die_with_parent():
 class Launcher:
     """deploy/local/launch.sh as a child of this script."""
 
-    def __init__(self, bin_dir, data_dir, ports, out_path):
+    def __init__(self, bin_dir, data_dir, ports, out_path, extra_args=(),
+                 expect=BINARIES):
         self.bin_dir = bin_dir
         self.data_dir = data_dir
         self.gw, self.orch, self.spec, self.metrics = ports
         self.out_path = out_path
+        self.extra_args = list(extra_args)
+        self.expect = tuple(expect)  # the process names the launcher runs
         self.proc = None
         self.url = f'http://127.0.0.1:{self.gw}/'
         self.seen = {}  # every (pid, start time) the pids file ever listed
@@ -154,7 +157,7 @@ class Launcher:
                  self.data_dir, '--gateway-port', str(self.gw),
                  '--orchestrator-port', str(self.orch),
                  '--specialist-base-port', str(self.spec),
-                 '--metrics-base-port', str(self.metrics)],
+                 '--metrics-base-port', str(self.metrics)] + self.extra_args,
                 stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         log(f'launcher started: pid {self.proc.pid}, gateway :{self.gw}, '
@@ -172,9 +175,10 @@ class Launcher:
 
         wait_for('the launcher to say the system runs', running, ready_s)
         pids = self.pids()
-        check(sorted(pids) == sorted(BINARIES) and
+        check(sorted(pids) == sorted(self.expect) and
               all(alive(p) for p in pids.values()),
-              f'the launcher runs all six processes: {self.describe(pids)}')
+              f'the launcher runs all {len(self.expect)} processes: '
+              f'{self.describe(pids)}')
         return pids
 
     def pids(self):
