@@ -164,21 +164,9 @@ absl::StatusOr<std::shared_ptr<Run>> RunManager::CreateRun(
     participants.push_back({std::move(planned), std::move(client)});
   }
 
-  SweepIfDue();
-  {
-    absl::MutexLock lock(&mu_);
-    if (runs_.count(id) != 0) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("a run with request id ", id, " exists"));
-    }
-    if (absl::Status admitted = AdmitLocked(clock_->Now()); !admitted.ok()) {
-      return admitted;
-    }
-  }
+  // What another replica needs to continue the run (a shared store only).
+  RunRecord record;
   if (store_->shared()) {
-    // Claimed store-wide before it starts: no other replica has the id, and
-    // another can continue the run from its record.
-    RunRecord record;
     record.request_id = id;
     record.principal = caller.principal;
     record.question = request.message();
@@ -188,22 +176,38 @@ absl::StatusOr<std::shared_ptr<Run>> RunManager::CreateRun(
     for (const Run::Participant& p : participants) {
       record.participants.push_back({p.planned.card, p.planned.task});
     }
-    if (absl::Status created = store_->Create(record); !created.ok()) {
-      return created;
-    }
   }
+
+  SweepIfDue();
   std::shared_ptr<Run> run;
   {
+    // Admitted and counted under one lock: a burst of starts cannot all
+    // pass admission before any of them holds memory.
     absl::MutexLock lock(&mu_);
     if (runs_.count(id) != 0) {
       return absl::AlreadyExistsError(
           absl::StrCat("a run with request id ", id, " exists"));
+    }
+    if (absl::Status admitted = AdmitLocked(clock_->Now()); !admitted.ok()) {
+      return admitted;
     }
     // A new run under the id of an expired one replaces its tombstone.
     tombstones_.Erase(id);
     run = MakeRunLocked(id, request.message(), request.options(),
                         std::move(plan->reasoning), std::move(participants),
                         request.on_disconnect(), caller.principal);
+  }
+  if (store_->shared()) {
+    // Claimed store-wide before it starts: no other replica has the id, and
+    // another can continue the run from its record.
+    if (absl::Status created = store_->Create(record); !created.ok()) {
+      {
+        absl::MutexLock lock(&mu_);
+        runs_.erase(id);
+      }
+      run->Abandon(created);
+      return created;
+    }
   }
   store_->Track(run, 1);
   Audit("run_start", AuditFields(caller, id, correlation_id,
