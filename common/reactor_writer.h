@@ -11,7 +11,12 @@
 // Start() after letting go of it. Lock order: the caller's lock, then this
 // one's; this never calls back into the caller with its lock held.
 //
-// Thread-safe. `Reactor` has StartWrite(const Message*) and RemoveHold().
+// Half-close: CloseWrites() sends WritesDone after every queued message,
+// and nothing queues after it; the reactor's OnWritesDoneDone calls
+// WritesDoneDone().
+//
+// Thread-safe. `Reactor` has StartWrite(const Message*) and RemoveHold()
+// (and StartWritesDone() when CloseWrites is used).
 #ifndef AGENTSTREAM_COMMON_REACTOR_WRITER_H_
 #define AGENTSTREAM_COMMON_REACTOR_WRITER_H_
 
@@ -33,7 +38,7 @@ class ReactorWriter {
   // is to call Start(), after letting go of any lock it holds.
   [[nodiscard]] bool Enqueue(Message message) {
     absl::MutexLock lock(&mu_);
-    if (over_ || hold_dropped_) return false;
+    if (over_ || closing_ || hold_dropped_) return false;
     pending_.push_back(std::move(message));
     if (writing_) return false;
     TakeNextLocked();
@@ -49,19 +54,47 @@ class ReactorWriter {
   // From the reactor's OnWriteDone: the next write, or the hold dropped
   // when writing is over. A failed write ends writing.
   void WriteDone(bool ok) {
-    bool write;
+    bool write, writes_done = false;
     {
       absl::MutexLock lock(&mu_);
       writing_ = false;
       if (!ok) over_ = true;
       write = !over_ && !pending_.empty();
-      if (write) TakeNextLocked();
+      if (write) {
+        TakeNextLocked();
+      } else if (!over_ && closing_) {
+        writes_done = writing_ = true;
+      }
     }
     if (write) {
       Start();
+    } else if (writes_done) {
+      reactor_->StartWritesDone();
     } else {
       MaybeDropHold();
     }
+  }
+
+  // Half-closes the call once the queue is written; Enqueue refuses from
+  // now on. Nothing happens when writing is over.
+  void CloseWrites() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (over_ || closing_ || hold_dropped_) return;
+      closing_ = true;
+      if (writing_) return;  // WriteDone starts it after the queue.
+      writing_ = true;
+    }
+    reactor_->StartWritesDone();
+  }
+  // From the reactor's OnWritesDoneDone: writing is over.
+  void WritesDoneDone() {
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      over_ = true;
+    }
+    MaybeDropHold();
   }
 
   // No write starts after this; the hold goes once none is in flight.
@@ -94,6 +127,7 @@ class ReactorWriter {
   std::deque<Message> pending_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool over_ ABSL_GUARDED_BY(mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;  // CloseWrites was called.
   bool hold_dropped_ ABSL_GUARDED_BY(mu_) = false;
 };
 

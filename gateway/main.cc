@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
   int64_t stream_queue = static_cast<int64_t>(client_options.queue_capacity);
   int64_t stream_queue_kib =
       static_cast<int64_t>(client_options.queue_max_bytes / 1024);
+  int64_t session_max_age_ms = Ms(client_options.session_max_age);
   int64_t stream_buffer_kib =
       static_cast<int64_t>(options.max_stream_buffer_bytes / 1024);
   int64_t max_request_line_bytes =
@@ -191,6 +192,12 @@ int main(int argc, char** argv) {
             "until the stream takes them); per-call streams stop reading "
             "past either bound.",
             "AGENTSTREAM_STREAM_QUEUE_KIB");
+  flags.Int("session-max-age-ms", &session_max_age_ms,
+            "Streams to the orchestrator share a few Session calls; one "
+            "older than this takes no new stream (the next opens a new call, "
+            "which may reach another orchestrator replica) and ends after its "
+            "last stream. 0: never.",
+            "AGENTSTREAM_SESSION_MAX_AGE_MS");
   flags.String("web-root", &options.web_root,
                "Directory of the web client served at /.",
                "AGENTSTREAM_WEB_ROOT");
@@ -225,7 +232,7 @@ int main(int argc, char** argv) {
       body_timeout_ms <= 0 || idle_timeout_ms <= 0 ||
       first_update_timeout_ms <= 0 || thread_stack_kib < 64 ||
       write_timeout_ms <= 0 || stream_buffer_kib < 1 || stream_queue <= 0 ||
-      stream_queue_kib < 1) {
+      stream_queue_kib < 1 || session_max_age_ms < 0) {
     AS_LOG(ERROR)
         << "invalid flag values: --port 0..65535, --heartbeat-ms > 0, "
            "--retry-ms >= 0, --compress-min-bytes >= 0, --max-streams > 0, "
@@ -237,7 +244,7 @@ int main(int argc, char** argv) {
            "--idle-timeout-ms, --first-update-timeout-ms and "
            "--write-timeout-ms > 0, --thread-stack-kib >= 64, "
            "--stream-buffer-kib >= 1, --stream-queue > 0, "
-           "--stream-queue-kib >= 1";
+           "--stream-queue-kib >= 1, --session-max-age-ms >= 0";
     return 2;
   }
 
@@ -267,6 +274,7 @@ int main(int argc, char** argv) {
   options.client_limits.run_start_burst = run_start_burst;
   client_options.queue_capacity = static_cast<size_t>(stream_queue);
   client_options.queue_max_bytes = static_cast<size_t>(stream_queue_kib) * 1024;
+  client_options.session_max_age = absl::Milliseconds(session_max_age_ms);
 
   RaiseFileLimit();
   std::shared_ptr<agentstream::gateway::OrchestratorClient> client =

@@ -257,7 +257,8 @@ class GrpcOrchestratorClient final : public OrchestratorClient {
                          GrpcOrchestratorClientOptions options)
       : stub_(Orchestrator::NewStub(channel)),
         options_(options),
-        sessions_(stub_.get(), calls_, options.queue_max_bytes, counters_) {}
+        sessions_(stub_.get(), calls_, options.queue_max_bytes,
+                  options.session_max_age, counters_) {}
   ~GrpcOrchestratorClient() override {
     sessions_.Shutdown();
     // Streams let go of their calls without waiting (a cancelled call ends
@@ -389,6 +390,11 @@ std::shared_ptr<grpc::Channel> NewOrchestratorChannel(
   // orchestrator replicas (dns:///orchestrator:50051 with a shared run
   // store, docs/SCALING.md) each call may go to any of them.
   args.SetServiceConfigJSON(R"({"loadBalancingConfig":[{"round_robin":{}}]})");
+  // A connection that goes (an orchestrator's --max-connection-age-ms, a
+  // replica stopped) makes round robin ask for the name again; gRPC spaces
+  // those lookups 30 s apart by default, which would keep a replica added
+  // meanwhile unused that long.
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 1000);
   return grpc::CreateCustomChannel(address, MakeChannelCredentials(tls), args);
 }
 

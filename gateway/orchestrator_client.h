@@ -134,6 +134,12 @@ struct GrpcOrchestratorClientOptions {
   // above is the fallback for an orchestrator without Session. A stream's
   // window is queue_max_bytes.
   bool session = true;
+  // A Session call older than this takes no more streams: the next stream
+  // of its slot opens a new call, which round robin may place on another
+  // orchestrator replica (one added since, once the orchestrator's
+  // --max-connection-age-ms made the channel resolve again); the old call
+  // ends once its last stream has (session_client.h). Zero: never.
+  absl::Duration session_max_age = absl::Seconds(30);
 };
 
 // A client over `channel` using gRPC's callback API for Run and Attach.
@@ -142,8 +148,10 @@ std::unique_ptr<OrchestratorClient> NewGrpcOrchestratorClient(
     GrpcOrchestratorClientOptions options = {});
 
 // A channel to `address` that reconnects quickly (at most 2 s of backoff)
-// once an orchestrator comes back; plaintext, or mTLS with `tls`'s files
-// (common/tls.h).
+// once an orchestrator comes back, balances calls round robin over every
+// address the target resolves to, and resolves it again within a second
+// when a connection goes (an orchestrator's GOAWAY); plaintext, or mTLS with
+// `tls`'s files (common/tls.h).
 std::shared_ptr<grpc::Channel> NewOrchestratorChannel(
     const std::string& address, const TlsFiles& tls = {});
 

@@ -128,8 +128,9 @@ class SessionCall final
  public:
   static std::shared_ptr<SessionCall> Start(
       agentstream::v1::Orchestrator::Stub* stub, CallCounter& calls,
-      std::atomic<bool>* supported) {
-    auto call = std::shared_ptr<SessionCall>(new SessionCall(calls, supported));
+      std::atomic<bool>* supported, absl::Time now) {
+    auto call =
+        std::shared_ptr<SessionCall>(new SessionCall(calls, supported, now));
     call->self_ = call;
     stub->async()->Session(&call->context_, call.get());
     call->AddHold();  // Writes start from outside reactions.
@@ -138,16 +139,18 @@ class SessionCall final
     return call;
   }
 
-  // Opens `stream` with `open` (its number set here); false when the call
-  // is over (the stream is not opened).
-  bool Open(const std::shared_ptr<MuxStream>& stream,
-            agentstream::v1::SessionOpen open) {
+  enum class Opened { kYes, kRetired, kOver };
+  // Opens `stream` with `open` (its number set here); kRetired or kOver
+  // when the call takes no more streams (the stream is not opened).
+  Opened Open(const std::shared_ptr<MuxStream>& stream,
+              agentstream::v1::SessionOpen open) {
     SessionRequest request;
     *request.mutable_open() = std::move(open);
     bool start;
     {
       absl::MutexLock lock(&mu_);
-      if (over_) return false;
+      if (over_) return Opened::kOver;
+      if (retired_) return Opened::kRetired;
       const uint64_t id = ++last_id_;
       streams_.emplace(id, stream);
       // Attached before a frame of it can come back, and queued under the
@@ -158,8 +161,20 @@ class SessionCall final
       start = writer_.Enqueue(std::move(request));
     }
     if (start) writer_.Start();
-    return true;
+    return Opened::kYes;
   }
+  // Takes no more streams, and half-closes (the orchestrator then ends the
+  // call) once the last of its streams has ended or been closed.
+  void Retire() {
+    bool close;
+    {
+      absl::MutexLock lock(&mu_);
+      retired_ = true;
+      close = streams_.empty();
+    }
+    if (close) writer_.CloseWrites();
+  }
+  absl::Time started() const { return started_; }
   void Credit(uint64_t id, uint64_t bytes) {
     SessionRequest request;
     request.mutable_credit()->set_stream(id);
@@ -167,14 +182,17 @@ class SessionCall final
     writer_.Send(std::move(request));
   }
   void Close(uint64_t id) {
+    bool last;
     {
       absl::MutexLock lock(&mu_);
       if (streams_.erase(id) == 0) return;  // Ended: nothing to close.
       ShrinkIfSparse(streams_);
+      last = retired_ && streams_.empty();
     }
     SessionRequest request;
     request.mutable_close()->set_stream(id);
     writer_.Send(std::move(request));
+    if (last) writer_.CloseWrites();  // After the close, which it follows.
   }
   void Cancel() { context_.TryCancel(); }
   bool over() const {
@@ -198,6 +216,7 @@ class SessionCall final
       StopWriting();
       return;
     }
+    bool last = false;
     for (SessionFrame& frame : *incoming_.mutable_frames()) {
       std::shared_ptr<MuxStream> stream;
       {
@@ -208,11 +227,13 @@ class SessionCall final
         if (frame.has_end()) {
           streams_.erase(it);
           ShrinkIfSparse(streams_);
+          last = retired_ && streams_.empty();
         }
       }
       stream->OnFrame(frame);
     }
     incoming_.Clear();
+    if (last) writer_.CloseWrites();
     StartRead(&incoming_);
   }
   void OnWriteDone(bool ok) override {
@@ -222,6 +243,7 @@ class SessionCall final
     }
     writer_.WriteDone(ok);
   }
+  void OnWritesDoneDone(bool /*ok*/) override { writer_.WritesDoneDone(); }
   void OnDone(const grpc::Status& status) override {
     absl::flat_hash_map<uint64_t, std::shared_ptr<MuxStream>> streams;
     std::shared_ptr<SessionCall> self;
@@ -242,8 +264,8 @@ class SessionCall final
   }
 
  private:
-  SessionCall(CallCounter& calls, std::atomic<bool>* supported)
-      : call_(calls), supported_(supported) {}
+  SessionCall(CallCounter& calls, std::atomic<bool>* supported, absl::Time now)
+      : call_(calls), supported_(supported), started_(now) {}
   // The read side ended: the call is over, and no write starts.
   void StopWriting() {
     {
@@ -257,6 +279,7 @@ class SessionCall final
   // the context (and gRPC's call with it) is gone.
   const CallCounter::Token call_;
   std::atomic<bool>* const supported_;
+  const absl::Time started_;
   grpc::ClientContext context_;
   SessionMessage incoming_;  // Between StartRead and OnReadDone.
   ReactorWriter<SessionCall, SessionRequest> writer_{this};
@@ -267,6 +290,8 @@ class SessionCall final
       ABSL_GUARDED_BY(mu_);
   uint64_t last_id_ ABSL_GUARDED_BY(mu_) = 0;
   bool over_ ABSL_GUARDED_BY(mu_) = false;  // Takes no more streams.
+  // Takes no new stream; half-closes after the last (Retire).
+  bool retired_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;  // OnDone came, with final_.
   absl::Status final_ ABSL_GUARDED_BY(mu_);
 };
@@ -453,10 +478,12 @@ class SessionRunStream final : public RunStream {
 
 SessionPool::SessionPool(agentstream::v1::Orchestrator::Stub* stub,
                          CallCounter& calls, uint64_t window_bytes,
+                         absl::Duration max_age,
                          std::shared_ptr<UpstreamCounters> counters)
     : stub_(stub),
       calls_(calls),
       window_bytes_(window_bytes),
+      max_age_(max_age),
       counters_(std::move(counters)) {}
 
 SessionPool::~SessionPool() { Shutdown(); }
@@ -466,12 +493,28 @@ SessionPool::~SessionPool() { Shutdown(); }
 constexpr absl::Duration kAwaitEnd = absl::Milliseconds(200);
 
 std::shared_ptr<SessionCall> SessionPool::Current() {
-  absl::MutexLock lock(&mu_);
-  std::shared_ptr<SessionCall>& slot = calls_in_use_[next_++ % kSessions];
-  if (slot == nullptr || slot->over()) {
-    slot = SessionCall::Start(stub_, calls_, &supported_);
+  std::shared_ptr<SessionCall> retired, current;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = absl::Now();
+    std::shared_ptr<SessionCall>& slot = calls_in_use_[next_++ % kSessions];
+    if (slot != nullptr && max_age_ > absl::ZeroDuration() &&
+        now - slot->started() >= max_age_) {
+      retired = std::move(slot);
+      // Kept (weakly) for Shutdown; each retired call goes by itself.
+      std::erase_if(retired_, [](const std::weak_ptr<SessionCall>& c) {
+        return c.expired();
+      });
+      retired_.push_back(retired);
+    }
+    if (slot == nullptr || slot->over()) {
+      slot = SessionCall::Start(stub_, calls_, &supported_, now);
+    }
+    current = slot;
   }
-  return slot;
+  // Outside the pool's lock: it may half-close the call.
+  if (retired != nullptr) retired->Retire();
+  return current;
 }
 
 std::unique_ptr<RunStream> SessionPool::Open(
@@ -483,9 +526,17 @@ std::unique_ptr<RunStream> SessionPool::Open(
   // orchestrator without Session answers UNIMPLEMENTED straight away) is
   // replaced once; UNIMPLEMENTED, or a second failure, is the orchestrator's
   // answer, which the stream reports (UNIMPLEMENTED: through its fallback).
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  // A call retired between Current() and Open() is no failure: the next
+  // Current() has its successor (bounded: each retirement follows a new
+  // call's max age).
+  size_t retired = 0;
+  for (int attempt = 0; attempt < 2;) {
     std::shared_ptr<SessionCall> call = Current();
-    if (call->Open(mux, open)) break;
+    const SessionCall::Opened opened = call->Open(mux, open);
+    if (opened == SessionCall::Opened::kYes) break;
+    if (opened == SessionCall::Opened::kRetired && ++retired <= kSessions) {
+      continue;
+    }
     const absl::Status ended = call->AwaitEnd(kAwaitEnd);
     if (ended.code() == absl::StatusCode::kUnimplemented || attempt == 1) {
       mux->OnCallEnd(ended.ok() ? absl::UnavailableError(
@@ -493,6 +544,7 @@ std::unique_ptr<RunStream> SessionPool::Open(
                                 : ended);
     }
     if (ended.code() == absl::StatusCode::kUnimplemented) break;
+    ++attempt;
   }
   return std::make_unique<SessionRunStream>(std::move(mux),
                                             std::move(fallback));
@@ -505,6 +557,10 @@ void SessionPool::Shutdown() {
     for (auto& slot : calls_in_use_) {
       if (slot != nullptr) calls.push_back(std::move(slot));
     }
+    for (auto& weak : retired_) {
+      if (auto call = weak.lock()) calls.push_back(std::move(call));
+    }
+    retired_.clear();
   }
   for (auto& call : calls) call->Cancel();
 }

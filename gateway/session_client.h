@@ -12,6 +12,12 @@
 // queue_max_bytes) ahead of what the owner took, so the queue is bounded
 // without the call ever pausing its reads.
 //
+// A call older than `max_age` is retired when its slot's turn comes: the
+// slot gets a new call (round robin may place it on another orchestrator
+// replica, so that one added since gets streams too), and the old one takes
+// no new stream and half-closes once its last stream has ended; none of its
+// streams is cut.
+//
 // An orchestrator that does not serve Session (UNIMPLEMENTED) gets the
 // per-call forms instead: the streams waiting on that session are started
 // again through `fallback`, and the pool remembers.
@@ -24,9 +30,11 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "agentstream/v1/orchestrator.grpc.pb.h"
 #include "gateway/call_counter.h"
 #include "gateway/metrics.h"
@@ -40,8 +48,9 @@ class SessionPool {
  public:
   // `stub` and `calls` must outlive the pool and every stream it opened.
   // `counters` (may be null) count the updates received and queued.
+  // `max_age` zero: calls are never retired.
   SessionPool(agentstream::v1::Orchestrator::Stub* stub, CallCounter& calls,
-              uint64_t window_bytes,
+              uint64_t window_bytes, absl::Duration max_age,
               std::shared_ptr<UpstreamCounters> counters);
   ~SessionPool();
 
@@ -55,7 +64,7 @@ class SessionPool {
   // False once an orchestrator answered UNIMPLEMENTED to Session.
   bool supported() const { return supported_.load(); }
 
-  // Cancels the current call (the streams on it end kCancelled).
+  // Cancels every call, retired ones too (their streams end kCancelled).
   void Shutdown();
 
  private:
@@ -64,6 +73,7 @@ class SessionPool {
   agentstream::v1::Orchestrator::Stub* const stub_;
   CallCounter& calls_;
   const uint64_t window_bytes_;
+  const absl::Duration max_age_;
   const std::shared_ptr<UpstreamCounters> counters_;
   std::atomic<bool> supported_{true};
   absl::Mutex mu_;
@@ -74,6 +84,8 @@ class SessionPool {
   std::array<std::shared_ptr<SessionCall>, kSessions> calls_in_use_
       ABSL_GUARDED_BY(mu_);
   size_t next_ ABSL_GUARDED_BY(mu_) = 0;
+  // Calls retired while streams remained on them (Shutdown cancels them).
+  std::vector<std::weak_ptr<SessionCall>> retired_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace agentstream::gateway

@@ -51,6 +51,8 @@ int main(int argc, char** argv) {
   std::string replica_id = server_defaults.replica_id;
   std::string run_store_prefix = server_defaults.run_store_prefix;
   int64_t run_lease_ms = absl::ToInt64Milliseconds(server_defaults.run_lease);
+  int64_t max_connection_age_ms =
+      absl::ToInt64Milliseconds(server_defaults.max_connection_age);
 
   agentstream::FlagSet flags(
       "orchestrator",
@@ -170,6 +172,12 @@ int main(int argc, char** argv) {
             "another replica takes a run over within about this long after "
             "its owner stops (renewed every third of it; at least 300).",
             "AGENTSTREAM_RUN_LEASE_MS");
+  flags.Int("max-connection-age-ms", &max_connection_age_ms,
+            "Each client connection is asked to go away (GOAWAY) after about "
+            "this long, so that clients reaching the replicas by dns:/// "
+            "resolve again and use replicas added since; calls in flight "
+            "finish on it. 0: never.",
+            "AGENTSTREAM_MAX_CONNECTION_AGE_MS");
   agentstream::RegisterTlsFlags(flags, &tls);
   flags.String("log-level", &log_level, "debug, info, warning or error.",
                "AGENTSTREAM_LOG_LEVEL");
@@ -204,7 +212,8 @@ int main(int argc, char** argv) {
       max_log_events < 1 || max_log_bytes < 1 || max_total_log_bytes < 0 ||
       max_runs < 0 || log_ttl_ms < 0 || tombstone_ttl_ms < 1 ||
       disconnect_grace_ms < 0 || follower_max_lag < 0 || max_attempts < 1 ||
-      soft_deadline_ms < 0 || hard_deadline_ms < 0) {
+      soft_deadline_ms < 0 || hard_deadline_ms < 0 ||
+      max_connection_age_ms < 0) {
     AS_LOG(ERROR) << "a port, a size, --max-attempts or a duration is out of "
                      "range";
     return 2;
@@ -243,6 +252,7 @@ int main(int argc, char** argv) {
   options.replica_id = replica_id;
   options.run_store_prefix = run_store_prefix;
   options.run_lease = absl::Milliseconds(run_lease_ms);
+  options.max_connection_age = absl::Milliseconds(max_connection_age_ms);
 
   auto server = agentstream::orchestrator::OrchestratorServer::Start(
       std::move(options), agentstream::Clock::Real());

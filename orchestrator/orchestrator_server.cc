@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -119,6 +120,13 @@ absl::StatusOr<std::unique_ptr<OrchestratorServer>> OrchestratorServer::Start(
       ":", options.port);
   builder.AddListeningPort(address, *credentials, &self->port_);
   builder.SetMaxReceiveMessageSize(options.max_request_bytes);
+  if (options.max_connection_age > absl::ZeroDuration()) {
+    builder.AddChannelArgument(
+        GRPC_ARG_MAX_CONNECTION_AGE_MS,
+        static_cast<int>(std::min<int64_t>(
+            absl::ToInt64Milliseconds(options.max_connection_age),
+            std::numeric_limits<int>::max())));
+  }
   builder.RegisterService(self->service_.get());
   self->server_ = builder.BuildAndStart();
   if (self->server_ == nullptr || self->port_ == 0) {

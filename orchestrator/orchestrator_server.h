@@ -60,6 +60,12 @@ struct OrchestratorServerOptions {
   std::string replica_id;
   std::string run_store_prefix = "agentstream";
   absl::Duration run_lease = absl::Seconds(3);
+  // Each client connection is told to go away (GOAWAY) after about this
+  // long (zero: never): a client reaching the replicas through dns:///
+  // resolves again, so that replicas added since are used. Calls in flight
+  // keep their connection until they end (no grace limit: the gateway's
+  // sessions move to a new call on their own, session_client.h).
+  absl::Duration max_connection_age = absl::Seconds(30);
 };
 
 class OrchestratorServer final {

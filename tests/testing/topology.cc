@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -45,10 +46,13 @@ std::string CardNameOf(const std::string& kind) {
 absl::StatusOr<int> Topology::StartProcess(const std::string& name,
                                            const std::string& binary,
                                            std::vector<std::string> args,
-                                           int* metrics_port) {
+                                           int* metrics_port,
+                                           const std::string& host,
+                                           int listen_port) {
   const std::string port_file = absl::StrCat(dir_, "/", name, ".port");
   const std::string metrics_file = absl::StrCat(dir_, "/", name, ".mport");
-  args.push_back("--port=0");
+  if (!host.empty()) args.push_back("--host=" + host);
+  args.push_back(absl::StrCat("--port=", listen_port));
   args.push_back("--port-file=" + port_file);
   if (metrics_port != nullptr) {
     args.push_back("--metrics-port=0");
@@ -127,27 +131,30 @@ absl::StatusOr<std::unique_ptr<Topology>> Topology::Start(
   }
   std::string orchestrator_address = options.orchestrator_address_override;
   if (orchestrator_address.empty()) {
+    t->orchestrator_args_ = orch_args;
+    t->orchestrator_redis_ = options.redis;
     std::vector<std::string> addresses;
     const int count = std::max(1, options.orchestrator_replicas);
-    for (int i = 1; i <= count; ++i) {
-      const std::string name =
-          i == 1 ? "orchestrator" : absl::StrCat("orchestrator#", i);
-      std::vector<std::string> args = orch_args;
-      if (options.redis) args.push_back("--replica-id=" + name);
-      int mport = 0;
-      auto port = t->StartProcess(name, "orchestrator", args, &mport);
+    const std::vector<std::string>& hosts = options.orchestrator_hosts;
+    if (!hosts.empty() && static_cast<int>(hosts.size()) < count) {
+      return absl::InvalidArgumentError(
+          "fewer orchestrator_hosts than replicas");
+    }
+    for (int i = 0; i < count; ++i) {
+      const std::string host = hosts.empty() ? "127.0.0.1" : hosts[i];
+      // With hosts, replica 1's port is everyone's.
+      auto port = t->StartOrchestrator(
+          hosts.empty() ? "" : host, hosts.empty() ? 0 : t->orchestrator_port_);
       if (!port.ok()) return port.status();
-      t->ports_[name] = *port;
-      t->metrics_ports_[name] = mport;
-      t->orchestrator_names_.push_back(name);
-      if (i == 1) {
-        t->orchestrator_port_ = *port;
-        t->orchestrator_metrics_port_ = mport;
-      }
-      addresses.push_back(absl::StrCat("127.0.0.1:", *port));
+      addresses.push_back(absl::StrCat(host, ":", *port));
     }
     orchestrator_address =
         absl::StrCat(count > 1 ? "ipv4:" : "", absl::StrJoin(addresses, ","));
+    if (!options.gateway_orchestrator_target.empty()) {
+      orchestrator_address = absl::StrReplaceAll(
+          options.gateway_orchestrator_target,
+          {{"{port}", absl::StrCat(t->orchestrator_port_)}});
+    }
   }
   if (options.start_gateway) {
     std::vector<std::string> args = {"--orchestrator=" + orchestrator_address};
@@ -202,6 +209,34 @@ Topology::~Topology() {
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
   }
+}
+
+absl::StatusOr<int> Topology::StartOrchestrator(const std::string& host,
+                                                int port) {
+  const size_t i = orchestrator_names_.size() + 1;
+  const std::string name =
+      i == 1 ? "orchestrator" : absl::StrCat("orchestrator#", i);
+  std::vector<std::string> args = orchestrator_args_;
+  if (orchestrator_redis_) args.push_back("--replica-id=" + name);
+  int mport = 0;
+  auto bound = StartProcess(name, "orchestrator", args, &mport, host, port);
+  if (!bound.ok()) return bound.status();
+  ports_[name] = *bound;
+  metrics_ports_[name] = mport;
+  orchestrator_names_.push_back(name);
+  if (i == 1) {
+    orchestrator_port_ = *bound;
+    orchestrator_metrics_port_ = mport;
+  }
+  return *bound;
+}
+
+absl::Status Topology::AddOrchestrator(const std::string& host) {
+  if (orchestrator_names_.empty()) {
+    return absl::FailedPreconditionError("no orchestrator was started");
+  }
+  auto port = StartOrchestrator(host, orchestrator_port_);
+  return port.ok() ? absl::OkStatus() : port.status();
 }
 
 absl::StatusOr<int> Topology::RestartGateway() {

@@ -47,6 +47,15 @@ struct TopologyOptions {
   bool redis = false;
   // Its AOF (off: a restarted Redis has lost everything).
   bool redis_appendonly = true;
+  // Replica i of the orchestrator listens on orchestrator_hosts[i] (a
+  // loopback address: "127.0.0.2", ...), all of them on one port, the
+  // first replica's: as replicas behind one DNS name do. Empty: each on
+  // 127.0.0.1, a port of its own.
+  std::vector<std::string> orchestrator_hosts;
+  // The gateway's --orchestrator, "{port}" replaced by that shared port
+  // (e.g. "dns://127.0.0.1:5353/orchestrators.test:{port}", a DnsServer).
+  // Empty: the replicas' addresses.
+  std::string gateway_orchestrator_target;
 };
 
 class Topology final {
@@ -69,6 +78,10 @@ class Topology final {
   absl::Status StopProcess(const std::string& name, int signal,
                            absl::Duration timeout = absl::Seconds(10));
   int orchestrator_port() const { return orchestrator_port_; }
+  // Starts one more orchestrator replica ("orchestrator#N") with the
+  // others' flags, listening on `host` (options.orchestrator_hosts: on the
+  // shared port); the gateway learns of it only through its target.
+  absl::Status AddOrchestrator(const std::string& host);
   // Replica `i` (0-based) of the orchestrator: its process name, gRPC port
   // and metrics port.
   int orchestrator_count() const {
@@ -97,15 +110,20 @@ class Topology final {
 
  private:
   Topology() = default;
+  // `host` empty: the binary's default (127.0.0.1); `port` 0: ephemeral.
   absl::StatusOr<int> StartProcess(const std::string& name,
                                    const std::string& binary,
                                    std::vector<std::string> args,
-                                   int* metrics_port);
+                                   int* metrics_port,
+                                   const std::string& host = "", int port = 0);
+  absl::StatusOr<int> StartOrchestrator(const std::string& host, int port);
 
   std::string dir_;
   // Destroyed after the processes (declared before them).
   std::unique_ptr<RedisServer> redis_;
   std::vector<std::string> orchestrator_names_;
+  std::vector<std::string> orchestrator_args_;  // Every replica's flags.
+  bool orchestrator_redis_ = false;             // --replica-id each.
   std::vector<std::string> gateway_args_;
   std::string db_path_;
   std::map<std::string, std::unique_ptr<Subprocess>> processes_;

@@ -26,6 +26,21 @@ class FakeReactor {
     max_in_flight_ = std::max(max_in_flight_, in_flight_);
     written_.push_back(*message);
   }
+  // The half-close, recorded among the writes as "<writes done>".
+  void StartWritesDone() {
+    absl::MutexLock lock(&mu_);
+    ++in_flight_;
+    max_in_flight_ = std::max(max_in_flight_, in_flight_);
+    written_.push_back("<writes done>");
+  }
+  template <typename Writer>
+  void CompleteWritesDone(Writer& writer) {
+    {
+      absl::MutexLock lock(&mu_);
+      --in_flight_;
+    }
+    writer.WritesDoneDone();
+  }
   void RemoveHold() {
     absl::MutexLock lock(&mu_);
     ++holds_removed_;
@@ -79,6 +94,49 @@ TEST(ReactorWriterTest, OneWriteInFlightTheRestInOrder) {
   reactor.Complete(writer, true);
   EXPECT_EQ(reactor.max_in_flight(), 1);
   EXPECT_EQ(reactor.holds_removed(), 0);  // Not over: the hold stays.
+}
+
+TEST(ReactorWriterTest, CloseWritesHalfClosesAfterTheQueue) {
+  FakeReactor reactor;
+  Writer writer(&reactor);
+  writer.Send("a");
+  writer.Send("b");
+  writer.CloseWrites();
+  writer.Send("c");  // Refused: the call is closing.
+  EXPECT_THAT(reactor.written(), ElementsAre("a"));
+  reactor.Complete(writer, true);
+  EXPECT_THAT(reactor.written(), ElementsAre("a", "b"));
+  reactor.Complete(writer, true);
+  EXPECT_THAT(reactor.written(), ElementsAre("a", "b", "<writes done>"));
+  EXPECT_EQ(reactor.holds_removed(), 0);
+  reactor.CompleteWritesDone(writer);
+  EXPECT_EQ(reactor.holds_removed(), 1);
+  EXPECT_EQ(reactor.max_in_flight(), 1);
+  writer.Send("d");
+  writer.CloseWrites();
+  EXPECT_THAT(reactor.written(), ElementsAre("a", "b", "<writes done>"));
+}
+
+TEST(ReactorWriterTest, CloseWritesWithNothingQueuedAtOnceAndOnlyOnce) {
+  FakeReactor reactor;
+  Writer writer(&reactor);
+  writer.CloseWrites();
+  writer.CloseWrites();
+  EXPECT_THAT(reactor.written(), ElementsAre("<writes done>"));
+  writer.Stop();  // The read side ended meanwhile: the hold waits for it.
+  EXPECT_EQ(reactor.holds_removed(), 0);
+  reactor.CompleteWritesDone(writer);
+  EXPECT_EQ(reactor.holds_removed(), 1);
+}
+
+TEST(ReactorWriterTest, CloseWritesAfterAFailedWriteDoesNothing) {
+  FakeReactor reactor;
+  Writer writer(&reactor);
+  writer.Send("a");
+  reactor.Complete(writer, false);
+  writer.CloseWrites();
+  EXPECT_THAT(reactor.written(), ElementsAre("a"));
+  EXPECT_EQ(reactor.holds_removed(), 1);
 }
 
 TEST(ReactorWriterTest, TheHoldGoesOnceStoppedAndNoWriteIsInFlight) {
