@@ -60,8 +60,12 @@ class ReplicasTest : public TopologyTest {
     options.orchestrator_replicas = 2;
     options.extra_orchestrator_args = {
         absl::StrCat("--run-lease-ms=", kLeaseMs)};
+    // Sessions renewed often: the gateway's first few may all have gone to
+    // the replica that was ready first, and streams (starts and resumes)
+    // are to reach both.
     options.extra_gateway_args = {"--run-starts-per-second=2000",
-                                  "--run-start-burst=2000"};
+                                  "--run-start-burst=2000",
+                                  "--session-max-age-ms=300"};
     StartTopology(options);
   }
 
