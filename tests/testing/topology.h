@@ -90,7 +90,7 @@ class Topology final {
   int specialist_metrics_port(const std::string& kind) const;
   int orchestrator_metrics_port() const { return orchestrator_metrics_port_; }
   const std::string& db_path() const { return db_path_; }
-  const std::string& dir() const { return dir_; }
+  const std::string& dir() const { return dir_.path(); }
   Subprocess* process(const std::string& name);
   // Every process's log, for failure messages.
   std::string Logs() const;
@@ -102,7 +102,7 @@ class Topology final {
                                    std::vector<std::string> args,
                                    int* metrics_port);
 
-  std::string dir_;
+  ScopedTempDir dir_;
   // Destroyed after the processes (declared before them).
   std::unique_ptr<RedisServer> redis_;
   std::vector<std::string> orchestrator_names_;
