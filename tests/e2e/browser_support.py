@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -75,12 +76,18 @@ def browser_session(args, work_dir):
     stopped by its PID; when the browser could not be driven (a DriverError
     from the start or the body) the tail of chromedriver's log is logged
     after that. Exceptions propagate: the exit status is the caller's.
-    work_dir is the caller's, removed by the caller after this ends."""
+    work_dir is the caller's, removed by the caller after this ends.
+    Chromium's own temporary files (org.chromium.Chromium.*, left behind
+    when its processes are stopped) go to a TMPDIR of the session's,
+    removed after the process group: short, since a unix socket's path is
+    (a session's SingletonSocket lives there)."""
     driver_log = os.path.join(work_dir, 'chromedriver.log')
     proc = driver = None
     driver_failed = False
+    browser_tmp = tempfile.mkdtemp(prefix='cr')
     try:
-        proc, driver = start_chromedriver(args.chromedriver, driver_log)
+        proc, driver = start_chromedriver(args.chromedriver, driver_log,
+                                          browser_tmp)
         driver.start_session(args.chromium, os.path.join(work_dir, 'profile'))
         yield driver
     except DriverError:
@@ -94,6 +101,7 @@ def browser_session(args, work_dir):
                 log(f'deleting the session failed: {e}')
         if proc is not None:
             stop_process_group(proc)
+        shutil.rmtree(browser_tmp, ignore_errors=True)
         if driver_failed and os.path.exists(driver_log):
             with open(driver_log, 'rb') as f:
                 tail = f.read()[-DRIVER_LOG_TAIL_BYTES:]
@@ -200,14 +208,15 @@ class WebDriver:
             f.write(base64.b64decode(png))
 
 
-def start_chromedriver(chromedriver, log_path):
+def start_chromedriver(chromedriver, log_path, tmp_dir):
+    """chromedriver, and the Chromium it starts, with TMPDIR=tmp_dir."""
     port = free_port()
     log_file = open(log_path, 'wb')
     proc = subprocess.Popen(
         [chromedriver, f'--port={port}', '--allowed-ips=127.0.0.1',
          '--allowed-origins=*'],
         stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True)
+        start_new_session=True, env={**os.environ, 'TMPDIR': tmp_dir})
     log_file.close()
     driver = WebDriver(f'http://127.0.0.1:{port}')
 

@@ -137,6 +137,15 @@ Gateway& TheGateway() {
         std::filesystem::temp_directory_path() /
         ("agentstream-fuzz-web-" + std::to_string(::getpid()));
     std::filesystem::create_directories(root);
+    // The gateway is never destroyed (inputs may run until exit), but its
+    // web root goes at exit: a run, a replay or a campaign that ends leaves
+    // nothing in TMPDIR (a crash keeps it: the process dies without exit).
+    static const std::filesystem::path* web_root =
+        new std::filesystem::path(root);
+    std::atexit([] {
+      std::error_code ignored;
+      std::filesystem::remove_all(*web_root, ignored);
+    });
     std::ofstream(root / "index.html") << "<!doctype html><p>fuzz</p>\n";
     std::ofstream(root / "app.js") << "export {};\n";
     GatewayOptions o;

@@ -83,8 +83,10 @@ class AuthTest : public TopologyTest {
       if (InCi()) FAIL() << "python3-jwt is missing (CI=true)";
       GTEST_SKIP() << "python3-jwt is not installed";
     }
-    keys_ = absl::StrCat(::testing::TempDir(), "/auth_keys_", getpid());
-    ASSERT_EQ(std::system(("mkdir -p " + keys_).c_str()), 0);
+    absl::StatusOr<ScopedTempDir> dir = ScopedTempDir::Make("auth_keys_");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    keys_dir_ = *std::move(dir);
+    keys_ = keys_dir_.path();
     ASSERT_TRUE(RunJwtTool({"keys", keys_}).ok());
   }
 
@@ -134,6 +136,8 @@ class AuthTest : public TopologyTest {
     return ReadAll(topology_->process("orchestrator")->log_path());
   }
 
+  // The keys and JWKS of the independent tool; removed after the test.
+  ScopedTempDir keys_dir_;
   std::string keys_;
   int port_ = 0;
 };

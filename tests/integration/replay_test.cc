@@ -84,9 +84,10 @@ class ReplayTest : public WholePathTest {
     ASSERT_EQ(live_->events.back().json.value("status", ""), "complete");
     rid_ = live_->events.front().json.value("request_id", "");
     ASSERT_FALSE(rid_.empty());
-    auto dir = MakeTempDir("replay_it");
+    auto dir = ScopedTempDir::Make("replay_it");
     ASSERT_TRUE(dir.ok()) << dir.status();
-    dir_ = *dir;
+    scoped_dir_ = *std::move(dir);
+    dir_ = scoped_dir_.path();
     // Every byte of the body as it came: what `curl -N ... > run.sse` saves.
     std::ofstream(absl::StrCat(dir_, "/acc1042.sse"), std::ios::binary)
         << live_->raw;
@@ -142,6 +143,9 @@ class ReplayTest : public WholePathTest {
 
   static inline SseResponse* live_ = nullptr;
   std::string rid_;
+  // The recording, the replay server's port file and log (kept when the
+  // test failed); removed after the server has stopped.
+  ScopedTempDir scoped_dir_;
   std::string dir_;
   std::unique_ptr<Subprocess> replay_;
   int port_ = 0;

@@ -48,6 +48,8 @@ constexpr char kStopMs[] =
 constexpr absl::Duration kWait = absl::Seconds(20);
 
 struct Synthetic {
+  // Its port files and log; removed after the process has stopped.
+  ScopedTempDir dir;
   std::unique_ptr<Subprocess> process;
   int port = 0;
   int metrics_port = 0;
@@ -56,26 +58,34 @@ struct Synthetic {
 };
 
 absl::StatusOr<Synthetic> StartSynthetic(std::vector<std::string> extra = {}) {
-  absl::StatusOr<std::string> dir = MakeTempDir("specialist_stream");
+  absl::StatusOr<ScopedTempDir> dir = ScopedTempDir::Make("specialist_stream");
   if (!dir.ok()) return dir.status();
   Subprocess::Options options;
   options.binary = "synthetic";
-  options.args = {
-      "--port",         "0",      "--port-file",         *dir + "/port",
-      "--metrics-port", "0",      "--metrics-port-file", *dir + "/metrics_port",
-      "--log-level",    "warning"};
+  options.args = {"--port",
+                  "0",
+                  "--port-file",
+                  dir->path() + "/port",
+                  "--metrics-port",
+                  "0",
+                  "--metrics-port-file",
+                  dir->path() + "/metrics_port",
+                  "--log-level",
+                  "warning"};
   options.args.insert(options.args.end(), extra.begin(), extra.end());
-  options.log_path = *dir + "/log";
+  options.log_path = dir->path() + "/log";
   auto process = Subprocess::Start(std::move(options));
   if (!process.ok()) return process.status();
-  absl::StatusOr<int> port = WaitForPortFile(*dir + "/port", absl::Seconds(20));
+  absl::StatusOr<int> port =
+      WaitForPortFile(dir->path() + "/port", absl::Seconds(20));
   absl::StatusOr<int> metrics_port =
-      WaitForPortFile(*dir + "/metrics_port", absl::Seconds(20));
+      WaitForPortFile(dir->path() + "/metrics_port", absl::Seconds(20));
   if (!port.ok() || !metrics_port.ok()) {
     return absl::UnavailableError(
         absl::StrCat("synthetic did not start:\n", (*process)->ReadLog()));
   }
   Synthetic s;
+  s.dir = *std::move(dir);
   s.process = *std::move(process);
   s.port = *port;
   s.metrics_port = *metrics_port;

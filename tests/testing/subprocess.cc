@@ -13,13 +13,16 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "gtest/gtest.h"
 
 extern char** environ;
 
@@ -151,6 +154,42 @@ absl::StatusOr<std::string> MakeTempDir(const std::string& prefix) {
         absl::StrCat("mkdtemp ", templ, ": ", std::strerror(errno)));
   }
   return templ;
+}
+
+absl::StatusOr<ScopedTempDir> ScopedTempDir::Make(const std::string& prefix) {
+  absl::StatusOr<std::string> dir = MakeTempDir(prefix);
+  if (!dir.ok()) return dir.status();
+  return ScopedTempDir(*std::move(dir));
+}
+
+ScopedTempDir::ScopedTempDir(ScopedTempDir&& other) noexcept
+    : path_(std::exchange(other.path_, std::string())) {}
+
+ScopedTempDir& ScopedTempDir::operator=(ScopedTempDir&& other) noexcept {
+  if (this != &other) {
+    Remove();
+    path_ = std::exchange(other.path_, std::string());
+  }
+  return *this;
+}
+
+std::string ScopedTempDir::File(const std::string& name) const {
+  return absl::StrCat(path_, "/", name);
+}
+
+void ScopedTempDir::Remove() {
+  if (path_.empty()) return;
+  const std::string path = std::exchange(path_, std::string());
+  if (::testing::Test::HasFailure() ||
+      std::getenv("AGENTSTREAM_KEEP_TEST_DIRS") != nullptr) {
+    std::cerr << "kept the test's directory " << path << "\n";
+    return;
+  }
+  std::error_code error;
+  std::filesystem::remove_all(path, error);
+  if (error) {
+    std::cerr << "could not remove " << path << ": " << error.message() << "\n";
+  }
 }
 
 absl::StatusOr<int> UnusedLoopbackPort() {

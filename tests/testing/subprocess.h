@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -58,6 +59,40 @@ std::string SourceDir();
 // call (mkdtemp). An error when it cannot be made: never a directory that
 // already existed, since callers remove what they get.
 absl::StatusOr<std::string> MakeTempDir(const std::string& prefix);
+
+// A MakeTempDir directory owned by a scope (RAII): removed with everything
+// in it when the object is destroyed or Remove() is called, so a test leaves
+// nothing under TMPDIR however it returns (an ASSERT, an early return, an
+// exception). Kept instead, and its path printed on stderr, when the current
+// GoogleTest test (or, outside a test, the test suite) has failed, or when
+// AGENTSTREAM_KEEP_TEST_DIRS is set: the logs and files in it are what one
+// debugs with. Declare it before whatever writes into it (a Subprocess
+// logging there) so that it goes last. Movable, not copyable; a
+// default-constructed or moved-from one owns nothing.
+class ScopedTempDir final {
+ public:
+  // A fresh directory TMPDIR/<prefix>XXXXXX (MakeTempDir).
+  static absl::StatusOr<ScopedTempDir> Make(const std::string& prefix);
+
+  ScopedTempDir() = default;
+  ScopedTempDir(ScopedTempDir&& other) noexcept;
+  ScopedTempDir& operator=(ScopedTempDir&& other) noexcept;
+  ScopedTempDir(const ScopedTempDir&) = delete;
+  ScopedTempDir& operator=(const ScopedTempDir&) = delete;
+  ~ScopedTempDir() { Remove(); }
+
+  // The directory (empty when nothing is owned).
+  const std::string& path() const { return path_; }
+  // path() + "/" + name.
+  std::string File(const std::string& name) const;
+  // Removes the directory now (or keeps it, as the destructor would) and
+  // owns nothing afterwards.
+  void Remove();
+
+ private:
+  explicit ScopedTempDir(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
 // A loopback TCP port nothing listens on: bound to port 0, noted, closed.
 // (A server object that binds without listening, e.g. httplib::Server's
 // bind_to_any_port, leaves a socket that completes TCP handshakes: not a

@@ -49,8 +49,9 @@ absl::StatusOr<int> Topology::StartProcess(const std::string& name,
                                            int* metrics_port,
                                            const std::string& host,
                                            int listen_port) {
-  const std::string port_file = absl::StrCat(dir_, "/", name, ".port");
-  const std::string metrics_file = absl::StrCat(dir_, "/", name, ".mport");
+  const std::string port_file = absl::StrCat(dir_.path(), "/", name, ".port");
+  const std::string metrics_file =
+      absl::StrCat(dir_.path(), "/", name, ".mport");
   if (!host.empty()) args.push_back("--host=" + host);
   args.push_back(absl::StrCat("--port=", listen_port));
   args.push_back("--port-file=" + port_file);
@@ -64,7 +65,7 @@ absl::StatusOr<int> Topology::StartProcess(const std::string& name,
   Subprocess::Options opts;
   opts.binary = binary;
   opts.args = std::move(args);
-  opts.log_path = absl::StrCat(dir_, "/", name, ".log");
+  opts.log_path = absl::StrCat(dir_.path(), "/", name, ".log");
   auto proc = Subprocess::Start(std::move(opts));
   if (!proc.ok()) return proc.status();
   Subprocess* p = proc->get();
@@ -90,12 +91,12 @@ absl::StatusOr<int> Topology::StartProcess(const std::string& name,
 absl::StatusOr<std::unique_ptr<Topology>> Topology::Start(
     TopologyOptions options) {
   std::unique_ptr<Topology> t(new Topology());
-  absl::StatusOr<std::string> dir = MakeTempDir("agentstream-topology-");
+  absl::StatusOr<ScopedTempDir> dir =
+      ScopedTempDir::Make("agentstream-topology-");
   if (!dir.ok()) return dir.status();
   t->dir_ = *std::move(dir);
-  t->db_path_ = options.db_path.empty()
-                    ? absl::StrCat(t->dir_, "/agentstream.db")
-                    : options.db_path;
+  t->db_path_ = options.db_path.empty() ? t->dir_.File("agentstream.db")
+                                        : options.db_path;
   std::vector<std::string> orch_args = options.extra_orchestrator_args;
   for (const std::string& kind : options.specialists) {
     std::vector<std::string> args;
@@ -121,7 +122,7 @@ absl::StatusOr<std::unique_ptr<Topology>> Topology::Start(
   }
   if (options.redis) {
     RedisServer::Options redis;
-    redis.dir = absl::StrCat(t->dir_, "/redis");
+    redis.dir = t->dir_.File("redis");
     redis.appendonly = options.redis_appendonly;
     std::filesystem::create_directories(redis.dir);
     auto server = RedisServer::Start(redis);
@@ -200,15 +201,10 @@ Topology::~Topology() {
     processes_.erase(*it);  // SIGTERM, wait, SIGKILL.
   }
   redis_.reset();  // After the orchestrators, before its directory goes.
-  // The directory (logs, port files, a fresh database) is kept when the
-  // test failed, or when AGENTSTREAM_KEEP_TEST_DIRS is set; removed
-  // otherwise.
-  const bool keep = ::testing::Test::HasFailure() ||
-                    std::getenv("AGENTSTREAM_KEEP_TEST_DIRS") != nullptr;
-  if (!keep && !dir_.empty()) {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
+  // The directory (logs, port files, a fresh database) is kept, and its path
+  // printed, when the test failed or AGENTSTREAM_KEEP_TEST_DIRS is set;
+  // removed otherwise (ScopedTempDir).
+  dir_.Remove();
 }
 
 absl::StatusOr<int> Topology::StartOrchestrator(const std::string& host,
@@ -297,8 +293,9 @@ Subprocess* Topology::process(const std::string& name) {
 std::string Topology::Logs() const {
   std::string out;
   for (const auto& name : start_order_) {
-    absl::StrAppend(&out, "----- ", name, " -----\n",
-                    ReadFileOrEmpty(absl::StrCat(dir_, "/", name, ".log")));
+    absl::StrAppend(
+        &out, "----- ", name, " -----\n",
+        ReadFileOrEmpty(absl::StrCat(dir_.path(), "/", name, ".log")));
   }
   return out;
 }

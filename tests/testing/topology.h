@@ -103,7 +103,7 @@ class Topology final {
   int specialist_metrics_port(const std::string& kind) const;
   int orchestrator_metrics_port() const { return orchestrator_metrics_port_; }
   const std::string& db_path() const { return db_path_; }
-  const std::string& dir() const { return dir_; }
+  const std::string& dir() const { return dir_.path(); }
   Subprocess* process(const std::string& name);
   // Every process's log, for failure messages.
   std::string Logs() const;
@@ -118,7 +118,7 @@ class Topology final {
                                    const std::string& host = "", int port = 0);
   absl::StatusOr<int> StartOrchestrator(const std::string& host, int port);
 
-  std::string dir_;
+  ScopedTempDir dir_;
   // Destroyed after the processes (declared before them).
   std::unique_ptr<RedisServer> redis_;
   std::vector<std::string> orchestrator_names_;

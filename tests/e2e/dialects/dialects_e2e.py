@@ -124,18 +124,17 @@ def main():
   ok = False
   token = ''
   gateway_args = list(args.gateway_arg)
-  if args.auth:
-    tokens = os.path.join(tmp, 'tokens')
-    made = subprocess.run(
-        [os.path.join(args.bin_dir, 'gateway'), 'token', 'add', '--file',
-         tokens, '--name', 'dialect-client'], capture_output=True, text=True,
-        timeout=30, check=False)
-    if made.returncode != 0 or not made.stdout.strip():
-      log(f'FAIL: gateway token add: {made.stderr}')
-      return 1
-    token = made.stdout.strip().splitlines()[-1]
-    gateway_args += ['--auth', 'token', '--auth-token-file', tokens]
   try:
+    if args.auth:
+      tokens = os.path.join(tmp, 'tokens')
+      made = subprocess.run(
+          [os.path.join(args.bin_dir, 'gateway'), 'token', 'add', '--file',
+           tokens, '--name', 'dialect-client'], capture_output=True,
+          text=True, timeout=30, check=False)
+      if made.returncode != 0 or not made.stdout.strip():
+        raise Failure(f'gateway token add: {made.stderr}')
+      token = made.stdout.strip().splitlines()[-1]
+      gateway_args += ['--auth', 'token', '--auth-token-file', tokens]
     url = start_topology(args.bin_dir, tmp, procs, gateway_args)
     log(f'gateway at {url}')
     script = os.path.join(HERE, f'{args.client}_client_test.mjs')

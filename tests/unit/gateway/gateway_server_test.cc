@@ -157,10 +157,10 @@ TEST_F(GatewayTest, SpecialistsReadyHealthAndMetrics) {
 }
 
 TEST_F(GatewayTest, StaticFilesWithoutTraversal) {
-  const absl::StatusOr<std::string> made =
-      agentstream::testing::MakeTempDir("gw_web_");
+  const absl::StatusOr<agentstream::testing::ScopedTempDir> made =
+      agentstream::testing::ScopedTempDir::Make("gw_web_");
   ASSERT_TRUE(made.ok()) << made.status();
-  const std::string& base = *made;
+  const std::string& base = made->path();
   const std::string root = base + "/web";
   ASSERT_EQ(mkdir(root.c_str(), 0755), 0);
   { std::ofstream(root + "/index.html") << "<!doctype html><title>x</title>"; }
@@ -221,10 +221,10 @@ TEST_F(GatewayTest, SmallStacksServeTheHeaviestRequests) {
 
 // The binary: flags, --port-file, --help, a stream, SIGTERM.
 TEST_F(GatewayTest, BinaryServesAndStopsOnSigterm) {
-  const absl::StatusOr<std::string> made =
-      agentstream::testing::MakeTempDir("gw_bin_");
+  const absl::StatusOr<agentstream::testing::ScopedTempDir> made =
+      agentstream::testing::ScopedTempDir::Make("gw_bin_");
   ASSERT_TRUE(made.ok()) << made.status();
-  const std::string& dir = *made;
+  const std::string& dir = made->path();
   auto help =
       agentstream::testing::Subprocess::Start({.binary = "gateway",
                                                .args = {"--help"},

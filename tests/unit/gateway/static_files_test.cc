@@ -21,10 +21,11 @@ using ::agentstream::testing::StatusIs;
 class StaticFilesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<std::string> base =
-        agentstream::testing::MakeTempDir("gw_static_");
+    absl::StatusOr<agentstream::testing::ScopedTempDir> base =
+        agentstream::testing::ScopedTempDir::Make("gw_static_");
     ASSERT_THAT(base, IsOk());
-    base_ = *base;
+    dir_ = *std::move(base);
+    base_ = dir_.path();
     root_ = base_ + "/web";
     ASSERT_EQ(mkdir(root_.c_str(), 0755), 0);
     ASSERT_EQ(mkdir((root_ + "/js").c_str(), 0755), 0);
@@ -39,6 +40,7 @@ class StaticFilesTest : public ::testing::Test {
   static void Write(const std::string& path, const std::string& text) {
     std::ofstream(path) << text;
   }
+  agentstream::testing::ScopedTempDir dir_;
   std::string base_;
   std::string root_;
 };

@@ -255,12 +255,13 @@ TEST(OrchestratorBinaryBatchedTest, ServesRunBatchedAndAttachBatched) {
   FakeServer fake =
       StartFake("RiskAnalyst", {"risk"}, 500, absl::ZeroDuration());
   fake.service->set_thinking(true);
-  const absl::StatusOr<std::string> dir =
-      agentstream::testing::MakeTempDir("orch_batched");
+  const absl::StatusOr<agentstream::testing::ScopedTempDir> dir =
+      agentstream::testing::ScopedTempDir::Make("orch_batched");
   ASSERT_THAT(dir, IsOk());
   OrchestratorProcess orchestrator;
   ASSERT_NO_FATAL_FAILURE(StartOrchestratorBinary(
-      *dir, {"--specialist", "RiskAnalyst=" + fake.address()}, &orchestrator));
+      dir->path(), {"--specialist", "RiskAnalyst=" + fake.address()},
+      &orchestrator));
   BatchedEnd run =
       RunBatchedToEnd(*orchestrator.stub, RunRequestFor("risk", "req_bin"));
   ASSERT_TRUE(run.status.ok()) << run.status.error_message();

@@ -193,10 +193,10 @@ TEST_F(CapacityGrpcTest, ARequestOverTheMessageLimitIsRefusedAndNothingElse) {
 }
 
 TEST(OrchestratorBinaryCapacityTest, APerRunBoundAboveTheTotalIsRefused) {
-  const absl::StatusOr<std::string> made =
-      agentstream::testing::MakeTempDir("orch_capacity");
+  const absl::StatusOr<agentstream::testing::ScopedTempDir> made =
+      agentstream::testing::ScopedTempDir::Make("orch_capacity");
   ASSERT_THAT(made, ::agentstream::testing::IsOk());
-  const std::string& dir = *made;
+  const std::string& dir = made->path();
   agentstream::testing::Subprocess::Options options;
   options.binary = "orchestrator";
   options.args = {"--port=0", "--max-log-bytes=2000000",

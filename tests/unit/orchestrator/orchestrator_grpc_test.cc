@@ -294,10 +294,10 @@ TEST(OrchestratorStartOrderTest, ASpecialistStartedLaterIsPickedUp) {
 TEST(OrchestratorBinaryTest, ServesRunsAndMetricsAndStopsOnSigterm) {
   FakeServer risk =
       StartFake("RiskAnalyst", {"risk"}, 3, absl::Milliseconds(5));
-  const absl::StatusOr<std::string> made =
-      agentstream::testing::MakeTempDir("orchestrator");
+  const absl::StatusOr<agentstream::testing::ScopedTempDir> made =
+      agentstream::testing::ScopedTempDir::Make("orchestrator");
   ASSERT_THAT(made, IsOk());
-  const std::string& dir = *made;
+  const std::string& dir = made->path();
   OrchestratorProcess orchestrator;
   ASSERT_NO_FATAL_FAILURE(StartOrchestratorBinary(
       dir,

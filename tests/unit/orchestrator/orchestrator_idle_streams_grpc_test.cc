@@ -75,21 +75,22 @@ TEST_P(OrchestratorIdleStreamsTest, ManyIdleBatchedStreamsOpenAndEnd) {
   if (const char* n = std::getenv("AGENTSTREAM_IDLE_STREAMS")) {
     streams = std::atoi(n);
   }
-  const absl::StatusOr<std::string> dir =
-      agentstream::testing::MakeTempDir("orch_idle");
+  const absl::StatusOr<agentstream::testing::ScopedTempDir> dir =
+      agentstream::testing::ScopedTempDir::Make("orch_idle");
   ASSERT_THAT(dir, IsOk());
   agentstream::testing::Subprocess::Options synthetic_options;
   synthetic_options.binary = "synthetic";
-  synthetic_options.args = {"--port=0", "--port-file=" + *dir + "/sport"};
-  synthetic_options.log_path = *dir + "/synthetic.log";
+  synthetic_options.args = {"--port=0",
+                            "--port-file=" + dir->path() + "/sport"};
+  synthetic_options.log_path = dir->path() + "/synthetic.log";
   auto synthetic = agentstream::testing::Subprocess::Start(synthetic_options);
   ASSERT_THAT(synthetic, IsOk());
-  auto synthetic_port =
-      agentstream::testing::WaitForPortFile(*dir + "/sport", absl::Seconds(10));
+  auto synthetic_port = agentstream::testing::WaitForPortFile(
+      dir->path() + "/sport", absl::Seconds(10));
   ASSERT_THAT(synthetic_port, IsOk());
   OrchestratorProcess orchestrator;
   ASSERT_NO_FATAL_FAILURE(StartOrchestratorBinary(
-      *dir,
+      dir->path(),
       {"--specialist", absl::StrCat("Synthetic=127.0.0.1:", *synthetic_port),
        absl::StrCat("--max-runs=", streams + 100),
        GetParam() ? "--specialist-sessions" : "--no-specialist-sessions"},

@@ -277,12 +277,12 @@ TEST_F(ResumeGrpcTest, ASlowReaderIsCutOffAndResumesWithNothingLost) {
 TEST(OrchestratorBinaryDeadlineTest, PerKindDeadlineFlagsApply) {
   FakeServer slow =
       StartFake("SlowAnalyst", {"slow"}, 100000, absl::Milliseconds(10));
-  const absl::StatusOr<std::string> dir =
-      agentstream::testing::MakeTempDir("orch_deadline");
+  const absl::StatusOr<agentstream::testing::ScopedTempDir> dir =
+      agentstream::testing::ScopedTempDir::Make("orch_deadline");
   ASSERT_THAT(dir, IsOk());
   OrchestratorProcess orchestrator;
   ASSERT_NO_FATAL_FAILURE(StartOrchestratorBinary(
-      *dir,
+      dir->path(),
       {"--specialist", "SlowAnalyst=" + slow.address(), "--specialist-deadline",
        "SlowAnalyst=200:600", "--specialist-hard-deadline-ms=100000"},
       &orchestrator));

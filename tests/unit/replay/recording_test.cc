@@ -162,10 +162,11 @@ TEST(RecordingLibraryTest, FindsByRunAndByQuestionElseInTurn) {
 }
 
 TEST(RecordingLibraryTest, LoadsTheSseFilesOfADirectoryAndSkipsTheRest) {
-  auto dir = testing::MakeTempDir("replay_lib");
+  auto dir = testing::ScopedTempDir::Make("replay_lib");
   ASSERT_TRUE(dir.ok()) << dir.status();
   const auto write = [&](const std::string& name, const std::string& text) {
-    std::ofstream(absl::StrCat(*dir, "/", name), std::ios::binary) << text;
+    std::ofstream(absl::StrCat(dir->path(), "/", name), std::ios::binary)
+        << text;
   };
   write("b_run.sse", absl::StrReplaceAll(kRun, {{"req_a", "req_b"}}));
   write("a_run.sse", kRun);
@@ -173,7 +174,7 @@ TEST(RecordingLibraryTest, LoadsTheSseFilesOfADirectoryAndSkipsTheRest) {
   write("notes.txt", kRun);
   write(".hidden.sse", absl::StrReplaceAll(kRun, {{"req_a", "req_h"}}));
   write("big.sse", std::string(2048, ':'));
-  auto library = RecordingLibrary::Load(*dir, kMaxRecordings, 1024);
+  auto library = RecordingLibrary::Load(dir->path(), kMaxRecordings, 1024);
   ASSERT_TRUE(library.ok()) << library.status();
   ASSERT_EQ((*library)->recordings().size(), 2u);
   // File name order.
@@ -181,20 +182,24 @@ TEST(RecordingLibraryTest, LoadsTheSseFilesOfADirectoryAndSkipsTheRest) {
   EXPECT_EQ((*library)->recordings()[1].request_id, "req_b");
   EXPECT_EQ((*library)->skipped().size(), 2u);  // broken, big.
 
-  EXPECT_EQ(RecordingLibrary::Load(*dir, 1).status().code(),
+  EXPECT_EQ(RecordingLibrary::Load(dir->path(), 1).status().code(),
             absl::StatusCode::kResourceExhausted);
   // Both valid files together are over 1.5 times one.
   const size_t one = std::string(kRun).size();
-  EXPECT_EQ(RecordingLibrary::Load(*dir, kMaxRecordings, 4096, one * 3 / 2)
+  EXPECT_EQ(
+      RecordingLibrary::Load(dir->path(), kMaxRecordings, 4096, one * 3 / 2)
+          .status()
+          .code(),
+      absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(
+      RecordingLibrary::Load(dir->path(), kMaxRecordings, 4096, one * 2).ok());
+  EXPECT_EQ(RecordingLibrary::Load(absl::StrCat(dir->path(), "/none"))
                 .status()
                 .code(),
-            absl::StatusCode::kResourceExhausted);
-  EXPECT_TRUE(RecordingLibrary::Load(*dir, kMaxRecordings, 4096, one * 2).ok());
-  EXPECT_EQ(RecordingLibrary::Load(absl::StrCat(*dir, "/none")).status().code(),
             absl::StatusCode::kNotFound);
-  auto empty = testing::MakeTempDir("replay_empty");
+  auto empty = testing::ScopedTempDir::Make("replay_empty");
   ASSERT_TRUE(empty.ok());
-  EXPECT_EQ(RecordingLibrary::Load(*empty).status().code(),
+  EXPECT_EQ(RecordingLibrary::Load(empty->path()).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 

@@ -19,6 +19,7 @@ namespace agentstream::specialists {
 namespace {
 
 using ::agentstream::specialists::testing::Captured;
+using ::agentstream::specialists::testing::FixtureDb;
 using ::agentstream::specialists::testing::FixtureRows;
 using ::agentstream::specialists::testing::kFixtureFrom6m;
 using ::agentstream::specialists::testing::kFixtureTo;
@@ -64,9 +65,9 @@ void ExpectProgressMonotonicTo100(const Captured& c) {
 }
 
 TEST(DataAnalystTest, TotalsTrendCounterpartiesAndOutliersMatchFixture) {
-  const absl::StatusOr<std::string> db = MakeFixtureDb();
+  const absl::StatusOr<FixtureDb> db = MakeFixtureDb();
   ASSERT_THAT(db, IsOk());
-  DataAnalyst analyst(*db);
+  DataAnalyst analyst(db->path);
   const Captured c = RunAnalyze(analyst, kQuestion, "Analyse ACC-1042");
   ASSERT_THAT(c.status, IsOk());
 
@@ -141,9 +142,9 @@ TEST(DataAnalystTest, TotalsTrendCounterpartiesAndOutliersMatchFixture) {
 }
 
 TEST(DataAnalystTest, DefaultScopeIsAllAccountsLastTwelveMonths) {
-  const absl::StatusOr<std::string> db = MakeFixtureDb();
+  const absl::StatusOr<FixtureDb> db = MakeFixtureDb();
   ASSERT_THAT(db, IsOk());
-  DataAnalyst analyst(*db);
+  DataAnalyst analyst(db->path);
   const Captured c = RunAnalyze(analyst, "What are the totals?");
   ASSERT_THAT(c.status, IsOk());
   // 12 months before 2026-07-01 is 2025-07-01: every fixture row.
@@ -157,9 +158,9 @@ TEST(DataAnalystTest, DefaultScopeIsAllAccountsLastTwelveMonths) {
 }
 
 TEST(DataAnalystTest, UnknownAccountYieldsZeroTotals) {
-  const absl::StatusOr<std::string> db = MakeFixtureDb();
+  const absl::StatusOr<FixtureDb> db = MakeFixtureDb();
   ASSERT_THAT(db, IsOk());
-  DataAnalyst analyst(*db);
+  DataAnalyst analyst(db->path);
   const Captured c = RunAnalyze(analyst, "Totals for ACC-9999");
   ASSERT_THAT(c.status, IsOk());
   EXPECT_EQ(c.Partial("query", "totals")["count"], 0);
@@ -173,9 +174,9 @@ TEST(DataAnalystTest, MissingDatabaseIsNotFound) {
 }
 
 TEST(RiskAnalystTest, ScoreAndPartsMatchFixture) {
-  const absl::StatusOr<std::string> db = MakeFixtureDb();
+  const absl::StatusOr<FixtureDb> db = MakeFixtureDb();
   ASSERT_THAT(db, IsOk());
-  RiskAnalyst analyst(*db);
+  RiskAnalyst analyst(db->path);
   const Captured c = RunAnalyze(analyst, kQuestion);
   ASSERT_THAT(c.status, IsOk());
   const auto rows = InScope("ACC-1042", kFixtureFrom6m, kFixtureTo);
@@ -270,9 +271,9 @@ TEST(RiskScoreTest, ComponentsAndConfidenceFollowTheFormula) {
 }
 
 TEST(ComplianceExpertTest, FindsStructuringVelocityAndHighRisk) {
-  const absl::StatusOr<std::string> db = MakeFixtureDb();
+  const absl::StatusOr<FixtureDb> db = MakeFixtureDb();
   ASSERT_THAT(db, IsOk());
-  ComplianceExpert expert(*db);
+  ComplianceExpert expert(db->path);
   const Captured c = RunAnalyze(expert, kQuestion);
   ASSERT_THAT(c.status, IsOk());
 
@@ -320,9 +321,9 @@ TEST(ComplianceExpertTest, FindsStructuringVelocityAndHighRisk) {
 }
 
 TEST(ComplianceExpertTest, OtherAccountHasNoFindings) {
-  const absl::StatusOr<std::string> db = MakeFixtureDb();
+  const absl::StatusOr<FixtureDb> db = MakeFixtureDb();
   ASSERT_THAT(db, IsOk());
-  ComplianceExpert expert(*db);
+  ComplianceExpert expert(db->path);
   const Captured c = RunAnalyze(expert, "Is ACC-2000 compliant in 2026?");
   ASSERT_THAT(c.status, IsOk());
   EXPECT_EQ(c.Partial("rule", "structuring")["matches"], 0);
@@ -332,9 +333,9 @@ TEST(ComplianceExpertTest, OtherAccountHasNoFindings) {
 }
 
 TEST(ComplianceExpertTest, MasksPersonalDataInEverythingItEchoes) {
-  const absl::StatusOr<std::string> db = MakeFixtureDb();
+  const absl::StatusOr<FixtureDb> db = MakeFixtureDb();
   ASSERT_THAT(db, IsOk());
-  ComplianceExpert expert(*db);
+  ComplianceExpert expert(db->path);
   const Captured c = RunAnalyze(
       expert,
       "Check ACC-1042 for the customer john.doe@example.com, card 4111 1111 "
@@ -358,9 +359,9 @@ TEST(ComplianceExpertTest, MasksPersonalDataInEverythingItEchoes) {
 
 // Every database specialist stops promptly when its token trips mid-way.
 TEST(CancellationTest, DatabaseSpecialistsStopWhenCancelled) {
-  const absl::StatusOr<std::string> made = MakeFixtureDb();
+  const absl::StatusOr<FixtureDb> made = MakeFixtureDb();
   ASSERT_THAT(made, IsOk());
-  const std::string& db = *made;
+  const std::string& db = made->path;
   std::vector<std::unique_ptr<Specialist>> all;
   all.push_back(std::make_unique<DataAnalyst>(db));
   all.push_back(std::make_unique<RiskAnalyst>(db));

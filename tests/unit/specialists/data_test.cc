@@ -25,7 +25,7 @@ namespace {
 
 using ::agentstream::testing::IsOk;
 using ::agentstream::testing::IsOkAndHolds;
-using ::agentstream::testing::MakeTempDir;
+using ::agentstream::testing::ScopedTempDir;
 using ::agentstream::testing::StatusIs;
 using ::testing::Eq;
 using ::testing::HasSubstr;
@@ -147,9 +147,9 @@ TEST(GeneratorTest, PlantedPatternsAreInTheLastSixMonths) {
 }
 
 TEST(EnsureDatabaseTest, ConcurrentStartersShareOneCompleteFile) {
-  const absl::StatusOr<std::string> made = MakeTempDir("ensure");
+  const absl::StatusOr<ScopedTempDir> made = ScopedTempDir::Make("ensure");
   ASSERT_THAT(made, IsOk());
-  const std::string& dir = *made;
+  const std::string& dir = made->path();
   const std::string csv = dir + "/tx.csv";
   {
     std::ofstream out(csv);
@@ -188,9 +188,9 @@ TEST(EnsureDatabaseTest, ConcurrentStartersShareOneCompleteFile) {
 }
 
 TEST(EnsureDatabaseTest, BadCsvNamesTheLine) {
-  const absl::StatusOr<std::string> made = MakeTempDir("ensure_bad");
+  const absl::StatusOr<ScopedTempDir> made = ScopedTempDir::Make("ensure_bad");
   ASSERT_THAT(made, IsOk());
-  const std::string& dir = *made;
+  const std::string& dir = made->path();
   const std::string csv = dir + "/bad.csv";
   {
     std::ofstream out(csv);

@@ -86,19 +86,22 @@ std::vector<data::Transaction> FixtureRows() {
   return rows;
 }
 
-absl::StatusOr<std::string> MakeFixtureDb() {
-  absl::StatusOr<std::string> dir =
-      agentstream::testing::MakeTempDir("fixture");
+absl::StatusOr<FixtureDb> MakeFixtureDb() {
+  absl::StatusOr<agentstream::testing::ScopedTempDir> dir =
+      agentstream::testing::ScopedTempDir::Make("fixture");
   if (!dir.ok()) return dir.status();
-  const std::string path = *dir + "/fixture.db";
-  absl::StatusOr<data::SqliteDb> db = data::OpenSqlite(path, true);
-  if (!db.ok()) return db.status();
-  if (absl::Status s = data::InsertTransactions(db->get(), FixtureRows());
-      !s.ok()) {
-    return s;
+  FixtureDb fixture{*std::move(dir), ""};
+  fixture.path = fixture.dir.File("fixture.db");
+  {
+    absl::StatusOr<data::SqliteDb> db = data::OpenSqlite(fixture.path, true);
+    if (!db.ok()) return db.status();
+    if (absl::Status s = data::InsertTransactions(db->get(), FixtureRows());
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = data::CreateIndexes(db->get()); !s.ok()) return s;
   }
-  if (absl::Status s = data::CreateIndexes(db->get()); !s.ok()) return s;
-  return path;
+  return fixture;
 }
 
 nlohmann::json Captured::Partial(const std::string& key,

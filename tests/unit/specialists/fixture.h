@@ -12,6 +12,7 @@
 #include "specialists/data/transactions.h"
 #include "specialists/sdk/cancel_token.h"
 #include "specialists/sdk/specialist.h"
+#include "tests/testing/subprocess.h"
 
 namespace agentstream::specialists::testing {
 
@@ -21,9 +22,15 @@ inline constexpr int64_t kFixtureFrom6m = 1767225600;  // 2026-01-01
 inline constexpr int64_t kFixtureTo = 1782864000;      // 2026-07-01
 
 std::vector<data::Transaction> FixtureRows();
-// Writes FixtureRows() to a fresh database file; returns its path, or why it
-// could not.
-absl::StatusOr<std::string> MakeFixtureDb();
+// FixtureRows() in a database file of a fresh temporary directory, removed
+// with the object (ScopedTempDir).
+struct FixtureDb {
+  agentstream::testing::ScopedTempDir dir;
+  std::string path;
+};
+// Writes FixtureRows() to a fresh database file; the file, or why it could
+// not.
+absl::StatusOr<FixtureDb> MakeFixtureDb();
 
 // Runs `specialist.Analyze` with an in-memory sink; collects every update.
 struct Captured {

@@ -22,15 +22,23 @@ using ::agentstream::testing::IsOk;
 class GeneratedDataTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    absl::StatusOr<std::string> dir =
-        agentstream::testing::MakeTempDir("generated");
+    absl::StatusOr<agentstream::testing::ScopedTempDir> dir =
+        agentstream::testing::ScopedTempDir::Make("generated");
     ASSERT_THAT(dir, IsOk());
-    db_ = new std::string(*dir + "/var/agentstream.db");
+    dir_ = new agentstream::testing::ScopedTempDir(*std::move(dir));
+    db_ = new std::string(dir_->File("var/agentstream.db"));
     ASSERT_THAT(data::EnsureDatabase(*db_, "", 42), IsOk());
   }
-  static void TearDownTestSuite() { delete db_; }
+  static void TearDownTestSuite() {
+    delete db_;
+    db_ = nullptr;
+    delete dir_;  // Removes the database's directory.
+    dir_ = nullptr;
+  }
+  static agentstream::testing::ScopedTempDir* dir_;
   static std::string* db_;
 };
+agentstream::testing::ScopedTempDir* GeneratedDataTest::dir_ = nullptr;
 std::string* GeneratedDataTest::db_ = nullptr;
 
 constexpr char kQuestion[] =

@@ -389,6 +389,8 @@ TEST(SyntheticServerTest, ClientCancelStopsDelayAndStallWithin100ms) {
 }
 
 struct Running {
+  // Its port file and log; removed after the process has stopped.
+  agentstream::testing::ScopedTempDir dir;
   std::unique_ptr<Subprocess> process;
   int port = 0;
   std::unique_ptr<agentstream::v1::Specialist::Stub> stub;
@@ -398,27 +400,28 @@ struct Running {
 // start.
 absl::StatusOr<Running> StartBinary(const std::vector<std::string>& extra,
                                     const std::vector<std::string>& env = {}) {
-  absl::StatusOr<std::string> dir =
-      agentstream::testing::MakeTempDir("synthetic");
+  absl::StatusOr<agentstream::testing::ScopedTempDir> dir =
+      agentstream::testing::ScopedTempDir::Make("synthetic");
   if (!dir.ok()) return dir.status();
   std::vector<std::string> args = {"--port", "0", "--port-file",
-                                   *dir + "/port"};
+                                   dir->path() + "/port"};
   args.insert(args.end(), extra.begin(), extra.end());
   Subprocess::Options options;
   options.binary = "synthetic";
   options.args = args;
-  options.log_path = *dir + "/log";
+  options.log_path = dir->path() + "/log";
   options.env = env;
   auto process = Subprocess::Start(std::move(options));
   if (!process.ok()) return process.status();
-  absl::StatusOr<int> port =
-      agentstream::testing::WaitForPortFile(*dir + "/port", absl::Seconds(20));
+  absl::StatusOr<int> port = agentstream::testing::WaitForPortFile(
+      dir->path() + "/port", absl::Seconds(20));
   if (!port.ok()) {
     return absl::Status(
         port.status().code(),
         absl::StrCat(port.status().message(), "\n", (*process)->ReadLog()));
   }
   Running r;
+  r.dir = *std::move(dir);
   r.process = *std::move(process);
   r.port = *port;
   r.stub = agentstream::v1::Specialist::NewStub(grpc::CreateChannel(
@@ -480,13 +483,13 @@ TEST(SyntheticBinaryTest, StreamsNUpdatesOverGrpc) {
 
 TEST(SyntheticBinaryTest, FaultFlagsWithEnvironmentDefaults) {
   {
-    const absl::StatusOr<std::string> dir =
-        agentstream::testing::MakeTempDir("synthetic");
+    const absl::StatusOr<agentstream::testing::ScopedTempDir> dir =
+        agentstream::testing::ScopedTempDir::Make("synthetic");
     ASSERT_THAT(dir, IsOk());
     Subprocess::Options options;
     options.binary = "synthetic";
     options.args = {"--help"};
-    options.log_path = *dir + "/log";
+    options.log_path = dir->path() + "/log";
     auto help = Subprocess::Start(std::move(options));
     ASSERT_THAT(help, IsOk());
     EXPECT_THAT((*help)->Wait(absl::Seconds(10)), IsOkAndHolds(0));

@@ -6,9 +6,11 @@
 // exporters render a labelled counter not yet counted.
 #include <httplib.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmath>
+#include <fstream>
 #include <string>
 #include <thread>
 
@@ -201,6 +203,49 @@ TEST(MakeTempDirTest, MakesAFreshDirectoryOrFailsNeverFallsBack) {
   }
   EXPECT_THAT(c, StatusIs(absl::StatusCode::kInternal,
                           HasSubstr("/nonexistent-agentstream-dir")));
+}
+
+TEST(ScopedTempDirTest, RemovesItsDirectoryWithEverythingInIt) {
+  std::string path;
+  {
+    absl::StatusOr<ScopedTempDir> dir = ScopedTempDir::Make("scoped_");
+    ASSERT_THAT(dir, IsOk());
+    path = dir->path();
+    EXPECT_THAT(path, HasSubstr("/scoped_"));
+    ASSERT_EQ(mkdir(dir->File("sub").c_str(), 0755), 0);
+    std::ofstream(dir->File("sub/file")) << "x";
+    ASSERT_EQ(access(dir->File("sub/file").c_str(), R_OK), 0);
+  }
+  EXPECT_NE(access(path.c_str(), F_OK), 0);
+}
+
+TEST(ScopedTempDirTest, AMoveHandsOverTheDirectoryAndRemoveIsOnce) {
+  absl::StatusOr<ScopedTempDir> made = ScopedTempDir::Make("scoped_");
+  ASSERT_THAT(made, IsOk());
+  const std::string path = made->path();
+  ScopedTempDir owner = *std::move(made);
+  EXPECT_TRUE(made->path().empty());
+  EXPECT_EQ(owner.path(), path);
+  ScopedTempDir other;
+  other = std::move(owner);
+  EXPECT_TRUE(owner.path().empty());
+  made = absl::StatusOr<ScopedTempDir>();  // The moved-from ones own nothing.
+  EXPECT_EQ(access(path.c_str(), F_OK), 0);
+  other.Remove();
+  EXPECT_TRUE(other.path().empty());
+  EXPECT_NE(access(path.c_str(), F_OK), 0);
+  other.Remove();  // Nothing left to do.
+}
+
+TEST(ScopedTempDirTest, KeptWhenAskedTo) {
+  absl::StatusOr<ScopedTempDir> dir = ScopedTempDir::Make("scoped_");
+  ASSERT_THAT(dir, IsOk());
+  const std::string path = dir->path();
+  setenv("AGENTSTREAM_KEEP_TEST_DIRS", "1", 1);
+  dir->Remove();
+  unsetenv("AGENTSTREAM_KEEP_TEST_DIRS");
+  EXPECT_EQ(access(path.c_str(), F_OK), 0);
+  rmdir(path.c_str());
 }
 
 TEST(RssKibTest, ReadsALiveProcessAndFailsForAGoneOne) {

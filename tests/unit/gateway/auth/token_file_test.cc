@@ -120,9 +120,10 @@ TEST(TokenFileTest, MalformedLinesAreReportedWithTheirNumbers) {
 }
 
 TEST(TokenFileTest, FileIsReloadedWhenItChanges) {
-  absl::StatusOr<std::string> dir = agentstream::testing::MakeTempDir("tok");
+  absl::StatusOr<agentstream::testing::ScopedTempDir> dir =
+      agentstream::testing::ScopedTempDir::Make("tok");
   ASSERT_TRUE(dir.ok());
-  const std::string path = *dir + "/tokens";
+  const std::string path = dir->path() + "/tokens";
   absl::StatusOr<NewToken> a = MakeToken("alice", {});
   absl::StatusOr<NewToken> b = MakeToken("bob", {});
   ASSERT_TRUE(a.ok() && b.ok());
@@ -150,25 +151,23 @@ TEST(TokenFileTest, FileIsReloadedWhenItChanges) {
   EXPECT_THAT(Name((*v)->Verify(a->token)), HasSubstr("refused"));
   EXPECT_EQ(Name((*v)->Verify(b->token)), "bob");
   EXPECT_EQ((*v)->file_loads(), 3u);
-
-  std::filesystem::remove_all(*dir);
 }
 
 TEST(TokenFileTest, ABadFileAtStartIsAnError) {
-  absl::StatusOr<std::string> dir = agentstream::testing::MakeTempDir("tok");
+  absl::StatusOr<agentstream::testing::ScopedTempDir> dir =
+      agentstream::testing::ScopedTempDir::Make("tok");
   ASSERT_TRUE(dir.ok());
   AuthOptions o;
   o.mode = AuthMode::kToken;
   EXPECT_FALSE(TokenFileVerifier::Create(o, Clock::Real()).ok());
-  o.token_file = *dir + "/missing";
+  o.token_file = dir->path() + "/missing";
   EXPECT_FALSE(TokenFileVerifier::Create(o, Clock::Real()).ok());
-  testing::WriteFile(*dir + "/bad", "x y z\n");
-  o.token_file = *dir + "/bad";
+  testing::WriteFile(dir->path() + "/bad", "x y z\n");
+  o.token_file = dir->path() + "/bad";
   absl::StatusOr<std::unique_ptr<TokenFileVerifier>> v =
       TokenFileVerifier::Create(o, Clock::Real());
   ASSERT_FALSE(v.ok());
   EXPECT_THAT(std::string(v.status().message()), HasSubstr("line 1"));
-  std::filesystem::remove_all(*dir);
 }
 
 }  // namespace

@@ -218,14 +218,15 @@ TEST_F(A2aServerTest, ResubscribeToAnEndedTaskIsItsTaskAndItsEnd) {
 }
 
 TEST_F(A2aServerTest, WithAuthTheCardIsOpenAndSaysBearerAndCallsNeedIt) {
-  absl::StatusOr<std::string> dir = agentstream::testing::MakeTempDir("a2a");
+  absl::StatusOr<agentstream::testing::ScopedTempDir> dir =
+      agentstream::testing::ScopedTempDir::Make("a2a");
   ASSERT_TRUE(dir.ok());
   absl::StatusOr<auth::NewToken> token = auth::MakeToken("alice", {});
   ASSERT_TRUE(token.ok());
-  std::ofstream(*dir + "/tokens") << token->line << "\n";
+  std::ofstream(dir->path() + "/tokens") << token->line << "\n";
   GatewayOptions options;
   options.auth.mode = auth::AuthMode::kToken;
-  options.auth.token_file = *dir + "/tokens";
+  options.auth.token_file = dir->path() + "/tokens";
   StartGateway(options);
   auto card = Get("/.well-known/agent-card.json");
   ASSERT_TRUE(card);
@@ -245,7 +246,6 @@ TEST_F(A2aServerTest, WithAuthTheCardIsOpenAndSaysBearerAndCallsNeedIt) {
   EXPECT_EQ(answered->status, 200);
   EXPECT_EQ(Json::parse(answered->body)["error"]["code"],
             dialects::kA2aTaskNotFound);
-  std::filesystem::remove_all(*dir);
 }
 
 }  // namespace
